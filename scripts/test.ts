@@ -1,0 +1,54 @@
+/**
+ * Runs the whole test suite with node's test runner: every `*.test.ts` under src/ and test/,
+ * sharing one throwaway PostgreSQL cluster. Arguments narrow the run to matching file paths:
+ * `npm run test:only -- src/server/config`.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { startPostgresCluster } from '../test/postgres.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const filters = process.argv.slice(2);
+const files = ['src', 'test']
+  .flatMap((dir) =>
+    readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' }).map((f) =>
+      path.join(dir, f),
+    ),
+  )
+  .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules'))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort();
+
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(' ')}`);
+  process.exit(1);
+}
+
+const cluster = await startPostgresCluster();
+let code: number;
+try {
+  code = await new Promise<number>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--test',
+        // Test files mostly wait on servers and databases, so run more than one per core.
+        `--test-concurrency=${Math.max(2, availableParallelism() * 2)}`,
+        ...files,
+      ],
+      {
+        cwd: root,
+        stdio: 'inherit',
+        env: { ...process.env, INFRA_TEST_POSTGRES_URL: cluster.url },
+      },
+    );
+    child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0)));
+  });
+} finally {
+  cluster.stop();
+}
+process.exit(code);

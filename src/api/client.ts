@@ -1,0 +1,134 @@
+import { Agent, request, type RequestOptions } from 'node:https';
+import type { z } from 'zod';
+import { apiVersion, productVersion } from '../shared/version.js';
+import { pathParams, type Endpoint, type EndpointInput } from './endpoint.js';
+import { endpoints, type Endpoints, type OperationName } from './endpoints.js';
+import { ApiError, ApiErrorBody } from './errors.js';
+
+export interface ClientOptions {
+  /** `https://host:port` of the server. */
+  baseUrl: string;
+  /** An access key (`<id>.<secret>`), sent as a bearer token. */
+  accessKey?: string;
+  /** PEM certificates to trust besides the system's (the server's own CA). */
+  ca?: string;
+  /** Turn off certificate checks. Only for tests and emergencies. */
+  skipTlsVerify?: boolean;
+  /** Who is calling, for the User-Agent header: `cli`, `connector`... */
+  component?: string;
+  timeoutMs?: number;
+}
+
+type Output<N extends OperationName> =
+  Endpoints[N] extends Endpoint<z.ZodObject, infer O> ? z.output<O> : never;
+
+/** One method per API operation, named as in `endpoints`. */
+export type ApiClient = {
+  [N in OperationName]: Record<never, never> extends EndpointInput<Endpoints[N]>
+    ? (input?: EndpointInput<Endpoints[N]>) => Promise<Output<N>>
+    : (input: EndpointInput<Endpoints[N]>) => Promise<Output<N>>;
+};
+
+function encodeQuery(input: Record<string, unknown>): string {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
+  }
+  const text = query.toString();
+  return text ? `?${text}` : '';
+}
+
+/**
+ * The typed API client used by the CLI, the connector and the tests. It speaks HTTPS only,
+ * sends the API version it was built for, and turns error responses into `ApiError`s.
+ */
+export function createApiClient(options: ClientOptions): ApiClient {
+  const base = new URL(options.baseUrl);
+  if (base.protocol !== 'https:') throw new TypeError('the server URL must start with https://');
+  const agent = new Agent({
+    keepAlive: true,
+    ca: options.ca,
+    rejectUnauthorized: !options.skipTlsVerify,
+  });
+  const userAgent = `Infra/${productVersion} (${options.component ?? 'client'}; ${process.platform}/${process.arch})`;
+
+  async function call(name: OperationName, input: Record<string, unknown> = {}): Promise<unknown> {
+    const e = endpoints[name] as Endpoint;
+    const rest = { ...input };
+    let path = e.path;
+    for (const param of pathParams(e.path)) {
+      path = path.replace(`:${param}`, encodeURIComponent(String(rest[param])));
+      delete rest[param];
+    }
+    const hasBody = e.method !== 'GET' && e.method !== 'DELETE';
+    const body = hasBody ? JSON.stringify(rest) : undefined;
+    if (!hasBody) path += encodeQuery(rest);
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'infra-version': apiVersion,
+      'user-agent': userAgent,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (options.accessKey) headers.authorization = `Bearer ${options.accessKey}`;
+    const { status, text } = await send(
+      {
+        agent,
+        method: e.method,
+        hostname: base.hostname.replace(/^\[|\]$/g, ''),
+        port: base.port || 443,
+        path,
+        headers,
+        timeout: options.timeoutMs ?? 60_000,
+      },
+      body,
+    );
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new ApiError(status, {
+        code: 'bad_response',
+        message: `the server answered ${status} with a body that is not JSON`,
+      });
+    }
+    if (status >= 400) {
+      const parsed = ApiErrorBody.safeParse(json);
+      throw new ApiError(
+        status,
+        parsed.success
+          ? parsed.data
+          : { code: 'unknown', message: `the server answered ${status}` },
+      );
+    }
+    return e.output ? e.output.parse(json) : undefined;
+  }
+
+  return Object.fromEntries(
+    Object.keys(endpoints).map((name) => [
+      name,
+      (input?: Record<string, unknown>) => call(name as OperationName, input),
+    ]),
+  ) as ApiClient;
+}
+
+function send(
+  options: RequestOptions,
+  body: string | undefined,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+      );
+      res.on('error', reject);
+    });
+    req.on('timeout', () =>
+      req.destroy(new Error(`no answer from the server within ${options.timeout} ms`)),
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { endpoint } from './endpoint.js';
+
+export const Version = z
+  .object({
+    version: z.string().describe('Server version'),
+    apiVersion: z.string().describe('Newest API version the server speaks (Infra-Version header)'),
+  })
+  .meta({ id: 'Version' });
+export type Version = z.infer<typeof Version>;
+
+export const getVersion = endpoint({
+  method: 'GET',
+  path: '/api/version',
+  summary: 'Get the server and API versions',
+  tag: 'System',
+  auth: 'none',
+  input: z.object({}).strict(),
+  output: Version,
+});
+
+export const getOpenApi = endpoint({
+  method: 'GET',
+  path: '/api/openapi.json',
+  summary: 'Get this OpenAPI document',
+  tag: 'System',
+  auth: 'none',
+  input: z.object({}).strict(),
+  output: z.record(z.string(), z.unknown()),
+});

@@ -1,0 +1,309 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import {
+  ConfigError,
+  addressSetting,
+  durationSetting,
+  expandPath,
+  loadConfigLayers,
+  type ConfigSources,
+  type ListenAddress,
+} from '../shared/config-loader.js';
+import { logLevels, type LogLevel } from '../shared/logger.js';
+import { builtinSecretStores, resolveSecret, type Secret } from '../shared/secrets.js';
+
+const secretReference = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*:.+$/s, 'expected a secret reference such as env:NAME or file:/path');
+
+const hostName = z
+  .string()
+  .regex(
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9.]+|[0-9a-fA-F:]+)$/,
+    'expected a DNS name or an IP address',
+  );
+
+/** The server's settings, as read from YAML (camelCase keys), env and flags. */
+export const ServerSettings = z
+  .object({
+    stateDir: z
+      .string()
+      .min(1)
+      .default('~/.infra')
+      .describe('Directory for the database, certificates and keys'),
+    logLevel: z.enum(logLevels).default('info').describe('debug, info, warn or error'),
+    addr: z
+      .object({
+        https: addressSetting.prefault(':4443').describe('HTTPS listener (API and dashboard)'),
+        http: addressSetting
+          .prefault('')
+          .describe('Optional plain-HTTP listener that only redirects to HTTPS; empty is off'),
+        metrics: addressSetting.prefault(':9090').describe('Prometheus /metrics; empty is off'),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        hosts: z
+          .array(hostName)
+          .default([])
+          .describe('Extra DNS names or IPs for the certificate (localhost is always included)'),
+        certificate: z
+          .string()
+          .default('')
+          .describe('Certificate chain to serve, as PEM or a file path'),
+        privateKey: secretReference
+          .optional()
+          .describe('Private key of tls.certificate, a secret reference'),
+        minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+        acme: z
+          .object({
+            enabled: z.boolean().default(false).describe('Obtain certificates for tls.hosts'),
+            directoryUrl: z
+              .url()
+              .default('https://acme-v02.api.letsencrypt.org/directory')
+              .describe('ACME directory'),
+            email: z.string().default('').describe('Contact address for the ACME account'),
+            caCertificate: z
+              .string()
+              .default('')
+              .describe(
+                'CA that signs the ACME directory, as PEM or a path (private ACME servers)',
+              ),
+            renewBefore: durationSetting
+              .prefault('720h')
+              .describe('Renew when the certificate expires within this'),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    db: z
+      .object({
+        file: z.string().default('').describe('SQLite file; default <stateDir>/infra.db'),
+        connectionString: z
+          .string()
+          .default('')
+          .describe('PostgreSQL URL (postgres://user@host/db); put the password in db.password'),
+        host: z.string().default('').describe('PostgreSQL host; setting it selects PostgreSQL'),
+        port: z.number().int().min(1).max(65535).default(5432),
+        name: z.string().default('infra'),
+        username: z.string().default('infra'),
+        password: secretReference.optional().describe('PostgreSQL password, a secret reference'),
+        sslMode: z
+          .enum(['disable', 'require', 'verify-full'])
+          .optional()
+          .describe('Default: disable on loopback, require elsewhere'),
+        caCertificate: z.string().default('').describe('CA for verify-full, as PEM or a path'),
+        maxConnections: z.number().int().min(1).max(1000).default(20),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (!s.addr.https) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['addr', 'https'],
+        message: 'the HTTPS listener cannot be turned off; give an address such as :4443',
+      });
+    }
+    if (s.tls.certificate && !s.tls.privateKey) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'privateKey'],
+        message: 'tls.certificate is set, so tls.privateKey must be set too',
+      });
+    }
+    if (s.tls.privateKey && !s.tls.certificate) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'certificate'],
+        message: 'tls.privateKey is set, so tls.certificate must be set too',
+      });
+    }
+    if (s.tls.acme.enabled) {
+      if (s.tls.certificate) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', 'acme', 'enabled'],
+          message: 'choose either tls.acme or tls.certificate, not both',
+        });
+      }
+      if (!s.tls.hosts.some((h) => /[A-Za-z]/.test(h) && h !== 'localhost')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', 'hosts'],
+          message: 'tls.acme needs the public DNS name of the server in tls.hosts',
+        });
+      }
+      if (!s.addr.http) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['addr', 'http'],
+          message:
+            'tls.acme answers the http-01 challenge on the HTTP listener; set addr.http (usually :80)',
+        });
+      }
+    }
+    if (s.db.connectionString && s.db.host) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['db', 'host'],
+        message: 'set either db.connectionString or db.host, not both',
+      });
+    }
+  });
+
+export type DatabaseConfig =
+  | { kind: 'sqlite'; file: string }
+  | {
+      kind: 'postgres';
+      connectionString?: string;
+      host?: string;
+      port: number;
+      name: string;
+      username: string;
+      password?: Secret;
+      ssl: false | { rejectUnauthorized: boolean; ca?: string };
+      maxConnections: number;
+    };
+
+export interface TlsConfig {
+  hosts: string[];
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** A configured certificate chain and key, which replace the generated ones. */
+  custom?: { certificate: string; privateKey: Secret };
+  acme?: {
+    directoryUrl: string;
+    email: string;
+    caCertificate?: string;
+    renewBeforeMs: number;
+  };
+}
+
+/** The validated, resolved configuration the server runs with. Frozen. */
+export interface ServerConfig {
+  stateDir: string;
+  logLevel: LogLevel;
+  addr: { https: ListenAddress; http?: ListenAddress; metrics?: ListenAddress };
+  tls: TlsConfig;
+  db: DatabaseConfig;
+}
+
+export const serverEnvPrefix = 'INFRA_SERVER';
+// Read by `infra server` itself rather than being a setting.
+const configFileEnv = `${serverEnvPrefix}_CONFIG_FILE`;
+
+async function readPemOrPath(setting: string, value: string, base: string): Promise<string> {
+  if (value.trimStart().startsWith('-----BEGIN')) return value;
+  const file = path.resolve(base, expandPath(value));
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); give PEM text or a readable file path`,
+      { cause: err },
+    );
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.startsWith('127.') || host === '::1' || host.startsWith('/');
+}
+
+/**
+ * Loads the server configuration.
+ *
+ * Precedence, lowest first: defaults → YAML file (`--config-file` or `INFRA_SERVER_CONFIG_FILE`)
+ * → `INFRA_SERVER_<PATH>` environment variables (`INFRA_SERVER_ADDR_HTTPS`) → flags
+ * (`--addr-https`). Secret settings are references (`env:`, `file:`, `plaintext:`) resolved
+ * here; any problem throws a ConfigError whose message names the setting and the fix.
+ */
+export async function loadServerConfig(
+  sources: Omit<ConfigSources, 'file'> & { file?: string },
+): Promise<ServerConfig> {
+  const file = sources.file ?? (sources.env[configFileEnv] || undefined);
+  const s = loadConfigLayers(ServerSettings, serverEnvPrefix, { ...sources, file }, [
+    configFileEnv,
+  ]);
+  const stores = builtinSecretStores(sources.env);
+  const secret = async (setting: string, ref: string) => {
+    try {
+      return await resolveSecret(setting, ref, stores);
+    } catch (err) {
+      throw new ConfigError((err as Error).message, { cause: err });
+    }
+  };
+  const base = file ? path.dirname(path.resolve(file)) : process.cwd();
+  const stateDir = expandPath(s.stateDir);
+
+  const tls: TlsConfig = { hosts: s.tls.hosts, minVersion: s.tls.minVersion };
+  if (s.tls.certificate && s.tls.privateKey) {
+    tls.custom = {
+      certificate: await readPemOrPath('tls.certificate', s.tls.certificate, base),
+      privateKey: await secret('tls.privateKey', s.tls.privateKey),
+    };
+  }
+  if (s.tls.acme.enabled) {
+    tls.acme = {
+      directoryUrl: s.tls.acme.directoryUrl,
+      email: s.tls.acme.email,
+      renewBeforeMs: s.tls.acme.renewBefore,
+      caCertificate: s.tls.acme.caCertificate
+        ? await readPemOrPath('tls.acme.caCertificate', s.tls.acme.caCertificate, base)
+        : undefined,
+    };
+  }
+
+  let db: DatabaseConfig;
+  if (s.db.connectionString || s.db.host) {
+    const host = s.db.host || hostOfUrl(s.db.connectionString);
+    const sslMode = s.db.sslMode ?? (isLoopback(host) ? 'disable' : 'require');
+    db = {
+      kind: 'postgres',
+      connectionString: s.db.connectionString || undefined,
+      host: s.db.host || undefined,
+      port: s.db.port,
+      name: s.db.name,
+      username: s.db.username,
+      password: s.db.password ? await secret('db.password', s.db.password) : undefined,
+      ssl:
+        sslMode === 'disable'
+          ? false
+          : {
+              rejectUnauthorized: sslMode === 'verify-full',
+              ca: s.db.caCertificate
+                ? await readPemOrPath('db.caCertificate', s.db.caCertificate, base)
+                : undefined,
+            },
+      maxConnections: s.db.maxConnections,
+    };
+  } else {
+    db = {
+      kind: 'sqlite',
+      file: s.db.file ? expandPath(s.db.file) : path.join(stateDir, 'infra.db'),
+    };
+  }
+
+  return Object.freeze({
+    stateDir,
+    logLevel: s.logLevel,
+    addr: s.addr as ServerConfig['addr'],
+    tls,
+    db,
+  });
+}
+
+function hostOfUrl(url: string): string {
+  try {
+    return new URL(url).hostname || 'localhost';
+  } catch {
+    throw new ConfigError(
+      'db.connectionString is not a URL; use the form postgres://user@host:5432/database',
+    );
+  }
+}

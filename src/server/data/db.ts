@@ -1,0 +1,148 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { AppError, ConflictError } from '../../shared/errors.js';
+import type { DatabaseConfig } from '../config.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+export type Engine = 'sqlite' | 'postgres';
+
+/** An open database: the query builder, which engine it is, and how to close it. */
+export interface OpenDb {
+  db: Db;
+  engine: Engine;
+  /** Where it is, for log lines: a file path or host:port/database. Never a password. */
+  location: string;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold millisecond timestamps and counts, all well inside 2^53.
+const PG_INT8_OID = 20;
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === PG_INT8_OID) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/**
+ * Opens the configured database: SQLite (WAL, foreign keys on) or a PostgreSQL pool. Fails with a
+ * clear sentence when PostgreSQL cannot be reached or refuses the credentials.
+ */
+export async function openDb(config: DatabaseConfig): Promise<OpenDb> {
+  if (config.kind === 'sqlite') return openSqlite(config.file);
+  return openPostgres(config);
+}
+
+export function openSqlite(file: string): OpenDb {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  let database: SqliteDatabase.Database;
+  try {
+    database = new SqliteDatabase(file);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = NORMAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+  } catch (err) {
+    throw new AppError(
+      'unavailable',
+      `cannot open the SQLite database ${file}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database }),
+    plugins: [new CamelCasePlugin()],
+  });
+  return { db, engine: 'sqlite', location: file, close: () => db.destroy() };
+}
+
+async function openPostgres(
+  config: Extract<DatabaseConfig, { kind: 'postgres' }>,
+): Promise<OpenDb> {
+  const pool = new pg.Pool({
+    connectionString: config.connectionString,
+    host: config.connectionString ? undefined : config.host,
+    port: config.connectionString ? undefined : config.port,
+    database: config.connectionString ? undefined : config.name,
+    user: config.connectionString ? undefined : config.username,
+    password: config.password?.reveal(),
+    ssl: config.ssl === false ? false : config.ssl,
+    max: config.maxConnections,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 60_000,
+    types: pgTypes,
+  });
+  // An idle client that loses its connection emits here; the pool replaces it.
+  pool.on('error', () => {});
+  const location = postgresLocation(config);
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+  });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy();
+    throw new AppError(
+      'unavailable',
+      `cannot connect to PostgreSQL at ${location}: ${describePgError(err)}; check db.host, db.port, db.username and db.password, and that the server is running`,
+      { cause: err },
+    );
+  }
+  return { db, engine: 'postgres', location, close: () => db.destroy() };
+}
+
+function postgresLocation(config: Extract<DatabaseConfig, { kind: 'postgres' }>): string {
+  if (config.connectionString) {
+    try {
+      const url = new URL(config.connectionString);
+      return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+    } catch {
+      return 'the configured connection string';
+    }
+  }
+  return `${config.host}:${config.port}/${config.name}`;
+}
+
+function describePgError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  if (e.code === 'ECONNREFUSED') return 'connection refused';
+  if (e.code === 'ENOTFOUND') return 'host not found';
+  if (e.code === '28P01' || e.code === '28000') return 'authentication failed';
+  if (e.code === '3D000') return 'the database does not exist';
+  return e.message ?? 'unknown error';
+}
+
+function camel(column: string): string {
+  return column.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/**
+ * Turns driver errors the caller can act on into typed errors: a unique violation becomes a
+ * ConflictError naming the table and column. Everything else is rethrown unchanged.
+ */
+export function translateDbError(err: unknown): never {
+  const e = err as { code?: string; message?: string; table?: string; detail?: string };
+  if (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    // "UNIQUE constraint failed: users.name" (the last column of a composite key is the telling one)
+    const m = /failed: (.+)$/.exec(e.message ?? '');
+    const last = m?.[1]?.split(', ').at(-1)?.split('.') ?? [];
+    throw new ConflictError(singular(last[0] ?? 'record'), camel(last[1] ?? 'id'));
+  }
+  if (e.code === '23505') {
+    // detail: "Key (name)=(alice) already exists." or "Key (a, b)=(…) already exists."
+    const cols = /Key \(([^)]+)\)/.exec(e.detail ?? '')?.[1]?.split(', ') ?? [];
+    throw new ConflictError(singular(e.table ?? 'record'), camel(cols.at(-1) ?? 'id'));
+  }
+  throw err;
+}
+
+function singular(table: string): string {
+  return table.replace(/_/g, ' ').replace(/s$/, '');
+}

@@ -1,0 +1,58 @@
+import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
+import { AppError } from '../../shared/errors.js';
+import type { Db } from './db.js';
+import * as m0001 from './migrations/0001-settings.js';
+
+// Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
+const migrations: Record<string, Migration> = {
+  '0001-settings': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export const migrationNames = Object.keys(migrations);
+
+/**
+ * Brings the schema up to date, in one transaction. Refuses a database that a newer version of
+ * the server has migrated, rather than running against a schema it does not know.
+ */
+export async function migrate(db: Db): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: 'migrations',
+    migrationLockTableName: 'migrations_lock',
+  });
+  const known = new Set(migrationNames);
+  const applied = await migrator.getMigrations();
+  const before = new Set(applied.filter((m) => m.executedAt).map((m) => m.name));
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const unknown = await appliedUnknown(db, known);
+    if (unknown.length > 0) {
+      throw new AppError(
+        'unavailable',
+        `the database was migrated by a newer version of infra (migration ${unknown.join(', ')}); run that version or a later one`,
+        { cause: error },
+      );
+    }
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? '(setup)';
+    throw new AppError(
+      'unavailable',
+      `database migration ${failed} failed: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return (results ?? [])
+    .filter((r) => r.status === 'Success' && !before.has(r.migrationName))
+    .map((r) => r.migrationName);
+}
+
+async function appliedUnknown(db: Db, known: Set<string>): Promise<string[]> {
+  try {
+    const { rows } = await sql<{ name: string }>`select name from migrations`.execute(db);
+    return rows.map((r) => r.name).filter((n) => !known.has(n));
+  } catch {
+    return [];
+  }
+}

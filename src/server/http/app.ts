@@ -1,0 +1,151 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import fastifyStatic from '@fastify/static';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { endpoints } from '../../api/endpoints.js';
+import type { Clock } from '../../shared/clock.js';
+import { AppError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RequestContext } from '../access/context.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { ServerTls } from '../tls/server-tls.js';
+import { errorResponse } from './errors.js';
+import { registerRoutes } from './route.js';
+import { handlers } from './routes.js';
+
+/** Largest accepted request body. The API takes small JSON documents only. */
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface AppDeps {
+  db: RequestContext['db'];
+  clock: Clock;
+  log: Logger;
+  metrics: ServerMetrics;
+  tls: ServerTls;
+  /** The built dashboard (`dashboard/dist`); the API works without it. */
+  dashboardDir?: string;
+}
+
+const SECURITY_HEADERS = {
+  'strict-transport-security': 'max-age=31536000',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
+const DASHBOARD_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+/**
+ * Builds the HTTPS application: the API routes, `/healthz`, the dashboard, one JSON error
+ * shape, security headers and request metrics. The caller listens.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    https: deps.tls.secureContextOptions(),
+    // pino's Logger is what Fastify expects at run time; only the declared types differ.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // One line per request is written by the onResponse hook below instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // On shutdown, close keep-alive connections that are idle; in-flight requests finish.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    requestTimeout: 60_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  });
+  deps.tls.onChange(() => app.server.setSecureContext(deps.tls.secureContextOptions()));
+
+  // Browsers send text/plain and forms cross-site without a preflight; accepting only JSON
+  // keeps those requests out of the API.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpDuration.observe(
+      { method: req.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    const level = reply.statusCode >= 500 ? 'error' : req.method === 'GET' ? 'debug' : 'info';
+    deps.log[level](
+      {
+        reqId: req.id,
+        method: req.method,
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const { status, body } = errorResponse(err, req.id, deps.log);
+    return reply.code(status).type('application/json').send(body);
+  });
+
+  app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
+
+  const context = (req: FastifyRequest): RequestContext => ({
+    db: deps.db,
+    clock: deps.clock,
+    log: deps.log.child({ reqId: req.id }),
+  });
+  registerRoutes(app, endpoints, handlers, context);
+
+  const dashboard = deps.dashboardDir && existsSync(path.join(deps.dashboardDir, 'index.html'));
+  if (dashboard) {
+    await app.register(fastifyStatic, {
+      root: deps.dashboardDir!,
+      wildcard: false,
+      index: ['index.html'],
+    });
+  }
+
+  app.setNotFoundHandler(async (req: FastifyRequest, reply: FastifyReply) => {
+    const apiPath = req.url.startsWith('/api/') || req.url === '/api';
+    const wantsHtml = (req.headers.accept ?? '').includes('text/html');
+    if (!apiPath && req.method === 'GET' && wantsHtml) {
+      if (!dashboard) {
+        return reply
+          .code(503)
+          .type('text/plain')
+          .send('The dashboard is not built. Run `npm run build`, then restart the server.\n');
+      }
+      // Client-side routes (/users, /login/callback...) all load the single page app.
+      return reply.sendFile('index.html');
+    }
+    throw new AppError('not_found', `no route for ${req.method} ${req.url.split('?')[0]}`);
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (type.startsWith('text/html')) reply.header('content-security-policy', DASHBOARD_CSP);
+    return payload;
+  });
+
+  return app;
+}

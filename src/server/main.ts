@@ -1,0 +1,211 @@
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { AppError } from '../shared/errors.js';
+import type { ListenAddress } from '../shared/config-loader.js';
+import { newId } from '../shared/ids.js';
+import type { Logger } from '../shared/logger.js';
+import { productVersion } from '../shared/version.js';
+import type { ServerConfig } from './config.js';
+import { openDb, type Engine } from './data/db.js';
+import { migrate } from './data/migrate.js';
+import { ensureSetting } from './data/settings.js';
+import { buildApp } from './http/app.js';
+import { createRedirectServer } from './http/redirect.js';
+import { ServerMetrics, createMetricsServer } from './metrics.js';
+import { ServerTls } from './tls/server-tls.js';
+
+/** A running server: where it listens and how to stop it. */
+export interface RunningServer {
+  /** Base URL of the HTTPS listener, e.g. `https://127.0.0.1:4443`. */
+  url: string;
+  httpsPort: number;
+  httpPort?: number;
+  metricsPort?: number;
+  fingerprint: string;
+  engine: Engine;
+  /** Stops accepting connections, lets in-flight requests finish, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log: Logger;
+  clock?: Clock;
+  dashboardDir?: string;
+}
+
+/**
+ * The composition root: opens and migrates the database, prepares TLS, builds the app and
+ * opens the listeners. Any failure stops start-up with an AppError whose message is one
+ * sentence, and releases whatever was already opened.
+ */
+export async function startServer(
+  config: ServerConfig,
+  options: StartOptions,
+): Promise<RunningServer> {
+  const { log } = options;
+  const clock = options.clock ?? systemClock;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  };
+  try {
+    await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    const database = await openDb(config.db);
+    cleanups.push(() => database.close());
+    const applied = await migrate(database.db);
+    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+    const installId = await ensureSetting(
+      database.db,
+      'installId',
+      () => newId(clock.now()),
+      clock,
+    );
+
+    const tls = await ServerTls.prepare(config.tls, config.stateDir, { log, clock });
+    cleanups.push(() => tls.stop());
+    const metrics = new ServerMetrics();
+    const app = await buildApp({
+      db: database.db,
+      clock,
+      log,
+      metrics,
+      tls,
+      dashboardDir: options.dashboardDir,
+    });
+    cleanups.push(() => app.close());
+
+    const httpsPort = await listenOn(config.addr.https, 'addr.https', async (host) => {
+      await app.listen({
+        host,
+        port: config.addr.https.port,
+        listenTextResolver: (a) => `HTTPS listener open on ${a}`,
+      });
+      return app.server.address() as AddressInfo;
+    });
+    let httpPort: number | undefined;
+    if (config.addr.http) {
+      const redirect = createRedirectServer({
+        httpsPort,
+        acme: tls.acme,
+        onRedirect: () => metrics.httpRedirects.inc(),
+      });
+      const addr = config.addr.http;
+      httpPort = await listenOn(addr, 'addr.http', (host) =>
+        listenServer(redirect, host, addr.port),
+      );
+      cleanups.push(() => closeServer(redirect));
+    }
+    let metricsPort: number | undefined;
+    if (config.addr.metrics) {
+      const metricsServer = createMetricsServer(metrics);
+      const addr = config.addr.metrics;
+      metricsPort = await listenOn(addr, 'addr.metrics', (host) =>
+        listenServer(metricsServer, host, addr.port),
+      );
+      cleanups.push(() => closeServer(metricsServer));
+    }
+    tls.start();
+
+    const host = config.addr.https.host || 'localhost';
+    const url = `https://${host.includes(':') ? `[${host}]` : host}:${httpsPort}`;
+    const cert = tls.current;
+    log.info(
+      {
+        version: productVersion,
+        installId,
+        url,
+        http: httpPort,
+        metrics: metricsPort,
+        database: `${database.engine} ${database.location}`,
+        certificate: cert.source,
+        fingerprint: cert.fingerprint,
+      },
+      `infra server ${productVersion} listening on ${url}; TLS certificate SHA-256 fingerprint ${cert.fingerprint}`,
+    );
+
+    return {
+      url,
+      httpsPort,
+      httpPort,
+      metricsPort,
+      fingerprint: cert.fingerprint,
+      engine: database.engine,
+      close: cleanup,
+    };
+  } catch (err) {
+    await cleanup().catch(() => {});
+    throw err;
+  }
+}
+
+function listenError(err: unknown, setting: string, addr: ListenAddress): AppError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${addr.host || '*'}:${addr.port}`;
+  const flag = `--${setting.replace('.', '-')}`;
+  if (code === 'EADDRINUSE') {
+    return new AppError(
+      'unavailable',
+      `${setting} ${where} is already in use; stop the other process or choose another address with ${flag}`,
+    );
+  }
+  if (code === 'EACCES') {
+    return new AppError(
+      'unavailable',
+      `${setting} ${where} needs privileges to bind; use a port above 1023 (the default HTTPS port is 4443)`,
+    );
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    return new AppError('unavailable', `${setting} ${where} is not an address of this machine`);
+  }
+  return new AppError(
+    'unavailable',
+    `cannot listen on ${setting} ${where}: ${(err as Error).message}`,
+    { cause: err },
+  );
+}
+
+/**
+ * Opens a listener on `addr`. An empty host means every interface: IPv6 and IPv4 where the
+ * machine has IPv6, IPv4 alone where it does not.
+ */
+async function listenOn(
+  addr: ListenAddress,
+  setting: string,
+  listen: (host: string) => Promise<AddressInfo>,
+): Promise<number> {
+  if (addr.host) {
+    return (
+      await listen(addr.host).catch((err: unknown) =>
+        Promise.reject(listenError(err, setting, addr)),
+      )
+    ).port;
+  }
+  try {
+    return (await listen('::')).port;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw listenError(err, setting, addr);
+  }
+  return (
+    await listen('0.0.0.0').catch((err: unknown) => Promise.reject(listenError(err, setting, addr)))
+  ).port;
+}
+
+function listenServer(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}

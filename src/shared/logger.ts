@@ -1,0 +1,54 @@
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+// Field names that hold secrets wherever they appear in a log object. Secret values in config
+// are `Secret` objects and already print as <redacted>; this catches plain strings.
+const SECRET_KEYS = [
+  'password',
+  'oldPassword',
+  'accessKey',
+  'secret',
+  'clientSecret',
+  'privateKey',
+  'token',
+  'refreshToken',
+  'authorization',
+  'cookie',
+];
+
+const redactPaths = [
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((k) => `*.${k}`),
+  ...SECRET_KEYS.map((k) => `*.*.${k}`),
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+];
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** JSON lines for machines; human-readable when false. Defaults to JSON unless stdout is a TTY. */
+  json?: boolean;
+  destination?: NodeJS.WritableStream;
+}
+
+/** The process logger: structured JSON, secrets redacted, human-readable on a terminal. */
+export function createLogger(options: LoggerOptions): Logger {
+  const json = options.json ?? !process.stdout.isTTY;
+  const destination = options.destination ?? process.stdout;
+  const base = {
+    level: options.level,
+    base: undefined,
+    redact: { paths: redactPaths, censor: '<redacted>' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (json) return pino(base, destination);
+  return pino(
+    base,
+    pretty({ destination, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }),
+  );
+}
