@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -34,7 +34,7 @@ export interface TestServer {
   /** A client trusting the server's CA, optionally with an access key. */
   client(options?: Partial<ClientOptions>): ApiClient;
   /** Stops the server and starts it again on the same state directory and database. */
-  restart(options?: Pick<TestServerOptions, 'settings' | 'env' | 'clock'>): Promise<TestServer>;
+  restart(options?: Pick<TestServerOptions, 'settings' | 'env' | 'clock' | 'configFile'>): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -45,6 +45,8 @@ export interface TestServerOptions {
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
   dashboardDir?: string;
+  /** YAML for the config file (users and grants can only be declared there). */
+  configFile?: string;
 }
 
 interface Owned {
@@ -81,7 +83,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 
 async function start(options: TestServerOptions, owned: Owned): Promise<TestServer> {
   const { stateDir, dbSettings } = owned;
+  let file: string | undefined;
+  if (options.configFile !== undefined) {
+    file = path.join(stateDir, 'infra.yaml');
+    writeFileSync(file, options.configFile);
+  }
   const config = await loadServerConfig({
+    file,
     env: options.env ?? {},
     flags: {
       stateDir,

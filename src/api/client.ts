@@ -109,7 +109,7 @@ export function createApiClient(options: ClientOptions): ApiClient {
       name,
       (input?: Record<string, unknown>) => call(name as OperationName, input),
     ]),
-  ) as ApiClient;
+  ) as unknown as ApiClient;
 }
 
 function send(

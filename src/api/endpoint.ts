@@ -1,12 +1,14 @@
 import type { z } from 'zod';
+import type { InfraRole } from './roles.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
- * Who may call an endpoint before the handler's own checks run: `none` for public endpoints,
- * `session` for any signed-in caller.
+ * Who may call an endpoint: `public` (anyone), `session` (anyone signed in), or holders of one
+ * of `roles` on `infra`. With `orSelf`, a caller without the role may still act on their own
+ * objects; the operation decides what "own" means for its input.
  */
-export type EndpointAuth = 'none' | 'session';
+export type EndpointAuth = 'public' | 'session' | { roles: readonly InfraRole[]; orSelf?: boolean };
 
 /**
  * One API operation: the contract shared by the server (which binds a handler to it), the
@@ -24,6 +26,8 @@ export interface Endpoint<I extends z.ZodObject = z.ZodObject, O extends z.ZodTy
   output: O | undefined;
   /** Success status; default 201 for POST, 204 when there is no output, else 200. */
   status?: number;
+  /** Callable by a session that must change its one-time password first. */
+  duringPasswordChange?: boolean;
 }
 
 export function endpoint<I extends z.ZodObject, O extends z.ZodType>(

@@ -1,9 +1,46 @@
+import {
+  createAccessKey,
+  deleteAccessKey,
+  deleteAccessKeys,
+  listAccessKeys,
+} from './access-keys.js';
+import { listAudit, verifyAudit } from './audit.js';
+import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
+import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
+import { getSettings, getSetup, login, logout, setup } from './login.js';
 import { getOpenApi, getVersion } from './system.js';
+import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
 /** Every API operation by name. The name is the operation's name in every layer. */
 export const endpoints = {
   getVersion,
   getOpenApi,
+  getSettings,
+  getSetup,
+  setup,
+  login,
+  logout,
+  listUsers,
+  createUser,
+  getUser,
+  updateUser,
+  deleteUser,
+  listGroups,
+  createGroup,
+  getGroup,
+  deleteGroup,
+  updateGroupUsers,
+  listGrants,
+  getGrant,
+  createGrant,
+  deleteGrant,
+  updateGrants,
+  listAccessKeys,
+  createAccessKey,
+  deleteAccessKey,
+  deleteAccessKeys,
+  listAudit,
+  verifyAudit,
 };
 
 export type Endpoints = typeof endpoints;

@@ -14,7 +14,7 @@ export const getVersion = endpoint({
   path: '/api/version',
   summary: 'Get the server and API versions',
   tag: 'System',
-  auth: 'none',
+  auth: 'public',
   input: z.object({}).strict(),
   output: Version,
 });
@@ -24,7 +24,7 @@ export const getOpenApi = endpoint({
   path: '/api/openapi.json',
   summary: 'Get this OpenAPI document',
   tag: 'System',
-  auth: 'none',
+  auth: 'public',
   input: z.object({}).strict(),
   output: z.record(z.string(), z.unknown()),
 });

@@ -10,7 +10,11 @@ import {
   type ConfigSources,
   type ListenAddress,
 } from '../shared/config-loader.js';
+import { Email } from '../api/common.js';
+import { Privilege, Resource } from '../api/grants.js';
+import { GroupName } from '../api/groups.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
+import type { AccessSettings } from './access/context.js';
 import { builtinSecretStores, resolveSecret, type Secret } from '../shared/secrets.js';
 
 const secretReference = z
@@ -23,6 +27,27 @@ const hostName = z
     /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9.]+|[0-9a-fA-F:]+)$/,
     'expected a DNS name or an IP address',
   );
+
+const ConfigUser = z
+  .object({
+    name: Email,
+    password: secretReference.optional().describe('A secret reference; the user signs in with it'),
+    accessKey: secretReference.optional().describe('A secret reference to a key <id>.<secret>'),
+    infraRole: z.enum(['admin', 'view']).optional().describe('Role on infra to grant'),
+  })
+  .strict();
+
+const ConfigGrant = z
+  .object({
+    user: Email.optional(),
+    group: GroupName.optional(),
+    role: Privilege.default('connect'),
+    resource: Resource,
+  })
+  .strict()
+  .refine((g) => (g.user === undefined) !== (g.group === undefined), {
+    message: 'give exactly one of user or group',
+  });
 
 /** The server's settings, as read from YAML (camelCase keys), env and flags. */
 export const ServerSettings = z
@@ -80,6 +105,35 @@ export const ServerSettings = z
       })
       .strict()
       .prefault({}),
+    sessions: z
+      .object({
+        duration: durationSetting.prefault('720h').describe('How long a login lasts'),
+        inactivityTimeout: durationSetting
+          .prefault('72h')
+          .describe('A session unused for this long ends early'),
+      })
+      .strict()
+      .prefault({}),
+    passwords: z
+      .object({
+        minLength: z
+          .number()
+          .int()
+          .min(1)
+          .max(128)
+          .default(8)
+          .describe('Shortest password accepted'),
+      })
+      .strict()
+      .prefault({}),
+    users: z
+      .array(ConfigUser)
+      .default([])
+      .describe('Users declared here, reconciled at every start'),
+    grants: z
+      .array(ConfigGrant)
+      .default([])
+      .describe('Grants declared here, reconciled at every start'),
     db: z
       .object({
         file: z.string().default('').describe('SQLite file; default <stateDir>/infra.db'),
@@ -185,6 +239,22 @@ export interface TlsConfig {
   };
 }
 
+/** A user declared in the config file. */
+export interface DeclaredUser {
+  name: string;
+  password?: Secret;
+  accessKey?: Secret;
+  infraRole?: 'admin' | 'view';
+}
+
+/** A grant declared in the config file. */
+export interface DeclaredGrant {
+  user?: string;
+  group?: string;
+  role: string;
+  resource: string;
+}
+
 /** The validated, resolved configuration the server runs with. Frozen. */
 export interface ServerConfig {
   stateDir: string;
@@ -192,6 +262,9 @@ export interface ServerConfig {
   addr: { https: ListenAddress; http?: ListenAddress; metrics?: ListenAddress };
   tls: TlsConfig;
   db: DatabaseConfig;
+  access: AccessSettings;
+  users: DeclaredUser[];
+  grants: DeclaredGrant[];
 }
 
 export const serverEnvPrefix = 'INFRA_SERVER';
@@ -289,12 +362,29 @@ export async function loadServerConfig(
     };
   }
 
+  const users: DeclaredUser[] = [];
+  for (const [i, u] of s.users.entries()) {
+    users.push({
+      name: u.name,
+      infraRole: u.infraRole,
+      password: u.password ? await secret(`users[${i}].password`, u.password) : undefined,
+      accessKey: u.accessKey ? await secret(`users[${i}].accessKey`, u.accessKey) : undefined,
+    });
+  }
+
   return Object.freeze({
     stateDir,
     logLevel: s.logLevel,
     addr: s.addr as ServerConfig['addr'],
     tls,
     db,
+    access: {
+      sessionDuration: s.sessions.duration,
+      sessionInactivityTimeout: s.sessions.inactivityTimeout,
+      passwordMinLength: s.passwords.minLength,
+    },
+    users,
+    grants: s.grants,
   });
 }
 

@@ -11,10 +11,16 @@ import type { ServerConfig } from './config.js';
 import { openDb, type Engine } from './data/db.js';
 import { migrate } from './data/migrate.js';
 import { ensureSetting } from './data/settings.js';
+import { reconcileConfig } from './access/bootstrap.js';
+import { removeExpired } from './access/maintenance.js';
+import { prepareSetup } from './access/setup.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
 import { ServerMetrics, createMetricsServer } from './metrics.js';
 import { ServerTls } from './tls/server-tls.js';
+
+/** How often expired grants, keys and login throttles are removed. */
+const SWEEP_INTERVAL = 30_000;
 
 /** A running server: where it listens and how to stop it. */
 export interface RunningServer {
@@ -59,15 +65,19 @@ export async function startServer(
     const installId = await ensureSetting(
       database.db,
       'installId',
-      () => newId(clock.now()),
+      () => newId('install', clock.now()),
       clock,
     );
+    await reconcileConfig(database.db, clock, log, { users: config.users, grants: config.grants });
+    const setupToken = await prepareSetup(database.db, clock);
 
     const tls = await ServerTls.prepare(config.tls, config.stateDir, { log, clock });
     cleanups.push(() => tls.stop());
     const metrics = new ServerMetrics();
     const app = await buildApp({
       db: database.db,
+      readDb: database.readDb,
+      settings: config.access,
       clock,
       log,
       metrics,
@@ -107,6 +117,13 @@ export async function startServer(
       cleanups.push(() => closeServer(metricsServer));
     }
     tls.start();
+    const sweep = setInterval(() => {
+      removeExpired(database.db, clock, log).catch((err: unknown) =>
+        log.error({ err }, 'could not remove expired grants and keys'),
+      );
+    }, SWEEP_INTERVAL);
+    sweep.unref();
+    cleanups.push(() => clearInterval(sweep));
 
     const host = config.addr.https.host || 'localhost';
     const url = `https://${host.includes(':') ? `[${host}]` : host}:${httpsPort}`;
@@ -124,6 +141,14 @@ export async function startServer(
       },
       `infra server ${productVersion} listening on ${url}; TLS certificate SHA-256 fingerprint ${cert.fingerprint}`,
     );
+
+    if (setupToken) {
+      const host = config.tls.hosts[0] ?? 'localhost';
+      // The one secret the server logs on purpose: it is single-use and dies with the first admin.
+      log.warn(
+        `no admin yet: open https://${host.includes(':') ? `[${host}]` : host}:${httpsPort}/setup?token=${setupToken} to create the first admin (or POST the token to /api/setup); the link works once and is replaced at every restart`,
+      );
+    }
 
     return {
       url,

@@ -49,8 +49,12 @@ export function configLeaves(schema: z.ZodType, prefix: string[] = []): ConfigLe
       return Object.entries(def.shape as Record<string, z.ZodType>).flatMap(([key, child]) =>
         configLeaves(child, [...prefix, key]),
       );
-    case 'array':
+    case 'array': {
+      // Lists of objects (users, grants) are too rich for a flag or a variable: file only.
+      const element = (def.element as ZodInternals)._zod.def.type;
+      if (element === 'object' || element === 'pipe') return [];
       return [{ path: prefix, kind: 'list', description: s.description }];
+    }
     case 'number':
       return [{ path: prefix, kind: 'number', description: s.description }];
     case 'boolean':
@@ -217,15 +221,37 @@ export function loadConfigLayers<S extends z.ZodType>(
   const from = origin.get(key) ?? originOfParent(origin, p);
   const where = from ? ` (from ${from})` : '';
   if (issue.code === 'unrecognized_keys') {
-    const parent = issue.path.map(String);
-    const known = leaves
-      .filter((l) => l.path.length > parent.length && parent.every((s, i) => l.path[i] === s))
-      .map((l) => l.path[parent.length]!);
-    throw new ConfigError(
-      `unknown setting ${key}${where}; known settings here: ${[...new Set(known)].join(', ')}`,
-    );
+    const known = objectKeysAt(schema, issue.path.map(String));
+    throw new ConfigError(`unknown setting ${key}${where}; known settings here: ${known.join(', ')}`);
   }
   throw new ConfigError(`invalid setting ${key}${where}: ${issue.message}`);
+}
+
+/** The keys of the object schema at `path` (array elements are looked through). */
+function objectKeysAt(schema: z.ZodType, path: string[]): string[] {
+  const def = (schema as unknown as ZodInternals)._zod.def;
+  switch (def.type) {
+    case 'default':
+    case 'prefault':
+    case 'optional':
+    case 'nullable':
+      return objectKeysAt(def.innerType as z.ZodType, path);
+    case 'pipe':
+      return objectKeysAt(
+        ((def.in as ZodInternals)._zod.def.type === 'transform' ? def.out : def.in) as z.ZodType,
+        path,
+      );
+    case 'array':
+      return objectKeysAt(def.element as z.ZodType, /^\d+$/.test(path[0] ?? '') ? path.slice(1) : path);
+    case 'object': {
+      const shape = def.shape as Record<string, z.ZodType>;
+      if (path.length === 0) return Object.keys(shape);
+      const child = shape[path[0]!];
+      return child ? objectKeysAt(child, path.slice(1)) : [];
+    }
+    default:
+      return [];
+  }
 }
 
 function originOfParent(origin: Map<string, string>, p: string[]): string | undefined {

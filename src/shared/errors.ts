@@ -95,3 +95,12 @@ function joinOr(items: readonly string[]): string {
 export function assertThat(condition: unknown, error: () => AppError): asserts condition {
   if (!condition) throw error();
 }
+
+/** Too many attempts; try again after `retryAfterSeconds` (sent as the Retry-After header). */
+export class RateLimitedError extends AppError {
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number, message: string) {
+    super('rate_limited', message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}

@@ -3,33 +3,36 @@ import { describe, it } from 'node:test';
 import { isId, newId } from './ids.js';
 
 describe('newId', () => {
-  it('makes 24-character lower-case base32 ids', () => {
-    const id = newId();
-    assert.match(id, /^[0-9a-z]{24}$/);
-    assert.ok(isId(id));
-    assert.doesNotMatch(id, /[ilou]/);
+  it('makes prefixed 24-character lower-case base32 ids', () => {
+    const id = newId('user');
+    assert.match(id, /^usr_[0-9a-z]{24}$/);
+    assert.ok(isId(id, 'user'));
+    assert.doesNotMatch(id.slice(4), /[ilou]/);
   });
 
-  it('sorts ids by creation time', () => {
-    const ids = [0, 1, 1000, 1_700_000_000_000, 2 ** 47].map((t) => newId(t));
+  it('sorts ids of a kind by creation time', () => {
+    const ids = [0, 1, 1000, 1_700_000_000_000, 2 ** 47].map((t) => newId('grant', t));
     assert.deepEqual([...ids].sort(), ids);
   });
 
   it('does not repeat, even within one millisecond', () => {
-    const seen = new Set(Array.from({ length: 10_000 }, () => newId(42)));
+    const seen = new Set(Array.from({ length: 10_000 }, () => newId('accessKey', 42)));
     assert.equal(seen.size, 10_000);
   });
 
-  it('rejects text that is not an id', () => {
+  it('rejects ids of another kind and text that is not an id', () => {
+    assert.equal(isId(newId('group'), 'user'), false);
+    const body = newId('user').slice(4);
     for (const text of [
       '',
-      'abc',
-      `${newId()}x`,
-      newId().toUpperCase(),
-      'i'.repeat(24),
-      "0000000000000000000000'1",
+      'usr_',
+      `usr_${body}x`,
+      `USR_${body}`,
+      `usr_${body.toUpperCase()}`,
+      `usr_${'i'.repeat(24)}`,
+      body,
     ]) {
-      assert.equal(isId(text), false, text);
+      assert.equal(isId(text, 'user'), false, text);
     }
   });
 });

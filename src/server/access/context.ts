@@ -1,13 +1,65 @@
+import type { InfraRole } from '../../api/roles.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
 
+/** The authenticated caller of a request. */
+export interface Actor {
+  userId: string;
+  name: string;
+  kind: 'user' | 'system';
+  /** Row id of the access key (the session) the request came with. */
+  accessKeyId: string;
+  roles: ReadonlySet<InfraRole>;
+  scopes: readonly string[];
+}
+
+/** Server settings the access layer applies. */
+export interface AccessSettings {
+  sessionDuration: number;
+  sessionInactivityTimeout: number;
+  passwordMinLength: number;
+}
+
+/** What an audit entry says was changed; set by the operation, written by the route wrapper. */
+export interface AuditTarget {
+  kind: string;
+  id?: string | null;
+  name?: string | null;
+  /** Facts worth keeping (never secrets): the role granted, the members added... */
+  details?: Record<string, unknown>;
+  /** Who acted, when the operation establishes it (login: the user who logged in). */
+  actor?: { id: string; name: string };
+}
+
 /**
- * What an operation needs to know about the request it serves: where the data is, what time it
- * is, where to log. The identity issue adds the authenticated caller.
+ * What an operation needs to know about the request it serves. For requests that change
+ * something, `db` is the request's transaction, so the change and its audit entry commit together.
  */
 export interface RequestContext {
   db: Db;
   clock: Clock;
   log: Logger;
+  settings: AccessSettings;
+  actor: Actor | undefined;
+  sourceIp: string;
+  /**
+   * For endpoints open to their own objects (`orSelf`): callers without the endpoint's role
+   * pass only when `isSelf`. Every such operation must call this.
+   */
+  authorize(isSelf: boolean): void;
+  audit(target: AuditTarget): void;
+  /** Runs after the request's transaction rolled back (to record a failed login, say). */
+  afterRollback(fn: (db: Db) => Promise<void>): void;
+}
+
+/** The caller, for operations that require one (the route wrapper has already checked). */
+export function actorOf(ctx: RequestContext): Actor {
+  if (!ctx.actor) throw new TypeError('operation called without an authenticated actor');
+  return ctx.actor;
+}
+
+/** Resolves `self` to the caller's id. */
+export function resolveUserRef(ctx: RequestContext, ref: string): string {
+  return ref === 'self' ? actorOf(ctx).userId : ref;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
@@ -10,9 +10,15 @@ import type { Database } from './schema.js';
 export type Db = Kysely<Database>;
 export type Engine = 'sqlite' | 'postgres';
 
-/** An open database: the query builder, which engine it is, and how to close it. */
+/**
+ * An open database: the query builders, which engine it is, and how to close it. `db` takes
+ * every write (and the reads inside write transactions); `readDb` serves plain reads. On SQLite
+ * they are two connections to one WAL file, so reads never wait behind a write transaction; on
+ * PostgreSQL they are the same pool.
+ */
 export interface OpenDb {
   db: Db;
+  readDb: Db;
   engine: Engine;
   /** Where it is, for log lines: a file path or host:port/database. Never a password. */
   location: string;
@@ -38,14 +44,19 @@ export async function openDb(config: DatabaseConfig): Promise<OpenDb> {
 }
 
 export function openSqlite(file: string): OpenDb {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  let database: SqliteDatabase.Database;
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  let writer: SqliteDatabase.Database;
+  let reader: SqliteDatabase.Database;
   try {
-    database = new SqliteDatabase(file);
-    database.pragma('journal_mode = WAL');
-    database.pragma('synchronous = NORMAL');
-    database.pragma('foreign_keys = ON');
-    database.pragma('busy_timeout = 5000');
+    writer = new SqliteDatabase(file);
+    chmodSync(file, 0o600);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('foreign_keys = ON');
+    writer.pragma('busy_timeout = 5000');
+    // Read-only, so nothing can write past the single writer and block the event loop on a lock.
+    reader = new SqliteDatabase(file, { readonly: true });
+    reader.pragma('busy_timeout = 5000');
   } catch (err) {
     throw new AppError(
       'unavailable',
@@ -56,10 +67,23 @@ export function openSqlite(file: string): OpenDb {
     );
   }
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database }),
+    dialect: new SqliteDialect({ database: writer }),
     plugins: [new CamelCasePlugin()],
   });
-  return { db, engine: 'sqlite', location: file, close: () => db.destroy() };
+  const readDb = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: reader }),
+    plugins: [new CamelCasePlugin()],
+  });
+  return {
+    db,
+    readDb,
+    engine: 'sqlite',
+    location: file,
+    close: async () => {
+      await readDb.destroy();
+      await db.destroy();
+    },
+  };
 }
 
 async function openPostgres(
@@ -95,7 +119,7 @@ async function openPostgres(
       { cause: err },
     );
   }
-  return { db, engine: 'postgres', location, close: () => db.destroy() };
+  return { db, readDb: db, engine: 'postgres', location, close: () => db.destroy() };
 }
 
 function postgresLocation(config: Extract<DatabaseConfig, { kind: 'postgres' }>): string {

@@ -20,3 +20,24 @@ export async function ensureSetting(
     .executeTakeFirstOrThrow();
   return row.value;
 }
+
+export async function getSetting(db: Db, name: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('settings')
+    .select('value')
+    .where('name', '=', name)
+    .executeTakeFirst();
+  return row?.value;
+}
+
+export async function setSetting(db: Db, name: string, value: string, now: number): Promise<void> {
+  await db
+    .insertInto('settings')
+    .values({ name, value, updatedAt: now })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ value, updatedAt: now }))
+    .execute();
+}
+
+export async function deleteSetting(db: Db, name: string): Promise<void> {
+  await db.deleteFrom('settings').where('name', '=', name).execute();
+}

@@ -9,10 +9,8 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { endpoints } from '../../api/endpoints.js';
-import type { Clock } from '../../shared/clock.js';
 import { AppError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/logger.js';
-import type { RequestContext } from '../access/context.js';
+import type { OperationDeps } from '../access/operation.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ServerTls } from '../tls/server-tls.js';
 import { errorResponse } from './errors.js';
@@ -22,10 +20,7 @@ import { handlers } from './routes.js';
 /** Largest accepted request body. The API takes small JSON documents only. */
 export const BODY_LIMIT = 1024 * 1024;
 
-export interface AppDeps {
-  db: RequestContext['db'];
-  clock: Clock;
-  log: Logger;
+export interface AppDeps extends OperationDeps {
   metrics: ServerMetrics;
   tls: ServerTls;
   /** The built dashboard (`dashboard/dist`); the API works without it. */
@@ -103,18 +98,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler(async (err, req, reply) => {
-    const { status, body } = errorResponse(err, req.id, deps.log);
-    return reply.code(status).type('application/json').send(body);
+    const { status, body, headers } = errorResponse(err, req.id, deps.log);
+    return reply.code(status).headers(headers).type('application/json').send(body);
   });
 
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
 
-  const context = (req: FastifyRequest): RequestContext => ({
-    db: deps.db,
-    clock: deps.clock,
-    log: deps.log.child({ reqId: req.id }),
-  });
-  registerRoutes(app, endpoints, handlers, context);
+  registerRoutes(app, endpoints, handlers, deps);
 
   const dashboard = deps.dashboardDir && existsSync(path.join(deps.dashboardDir, 'index.html'));
   if (dashboard) {

@@ -1,5 +1,10 @@
 import type { ApiErrorBody } from '../../api/errors.js';
-import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.js';
+import {
+  AppError,
+  RateLimitedError,
+  ValidationError,
+  type ErrorCode,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** The one place an error code becomes an HTTP status. */
@@ -52,22 +57,24 @@ export function errorResponse(
   err: unknown,
   requestId: string,
   log: Logger,
-): { status: number; body: ApiErrorBody } {
+): { status: number; body: ApiErrorBody; headers: Record<string, string> } {
   if (err instanceof AppError) {
     const status = statusFor[err.code];
     if (err.code === 'unauthenticated') {
       // The reason (expired, unknown key...) can help an attacker; it goes to the log only.
       log.info({ reqId: requestId, reason: err.message }, 'request not authenticated');
-      return { status, body: { code: err.code, message: 'unauthenticated' } };
+      return { status, body: { code: err.code, message: 'unauthenticated' }, headers: {} };
     }
     if (status >= 500) log.error({ reqId: requestId, err }, err.message);
     const body: ApiErrorBody = { code: err.code, message: err.message };
     if (err instanceof ValidationError) body.fieldErrors = err.fieldErrors;
-    return { status, body };
+    const headers: Record<string, string> =
+      err instanceof RateLimitedError ? { 'retry-after': String(err.retryAfterSeconds) } : {};
+    return { status, body, headers };
   }
   const fastifyCode = (err as { code?: string }).code;
   const known = fastifyCode ? frameworkErrors[fastifyCode] : undefined;
-  if (known) return { status: statusFor[known.code], body: { ...known } };
+  if (known) return { status: statusFor[known.code], body: { ...known }, headers: {} };
   log.error({ reqId: requestId, err }, 'internal server error');
   return {
     status: 500,
@@ -75,5 +82,6 @@ export function errorResponse(
       code: 'internal',
       message: `internal server error; the server log has the details under request id ${requestId}`,
     },
+    headers: {},
   };
 }

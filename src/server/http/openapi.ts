@@ -45,11 +45,11 @@ export function buildOpenApiDocument(endpoints: Record<string, Endpoint>): JsonS
         });
       }
     } else if (rest.length > 0) {
-      const body = e.input.pick(Object.fromEntries(rest.map((k) => [k, true])) as never);
-      requestBody = {
-        required: true,
-        content: { 'application/json': { schema: toSchema(body, 'input') } },
-      };
+      // The body is the input without the path parameters (pick() refuses refined objects).
+      const body = toSchema(e.input, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+      for (const name of inPath) delete body.properties?.[name];
+      if (body.required) body.required = body.required.filter((r) => !inPath.includes(r));
+      requestBody = { required: true, content: { 'application/json': { schema: body } } };
     }
     if (e.path.startsWith('/api/')) {
       parameters.push({
@@ -76,7 +76,8 @@ export function buildOpenApiDocument(endpoints: Record<string, Endpoint>): JsonS
       operationId,
       summary: e.summary,
       tags: [e.tag],
-      ...(e.auth === 'none' ? { security: [] } : {}),
+      ...(e.auth === 'public' ? { security: [] } : {}),
+      'x-infra-access': describeAccess(e),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(requestBody ? { requestBody } : {}),
       responses,
@@ -104,6 +105,13 @@ export function buildOpenApiDocument(endpoints: Record<string, Endpoint>): JsonS
       },
     },
   };
+}
+
+function describeAccess(e: Endpoint): string {
+  if (e.auth === 'public') return 'anyone';
+  if (e.auth === 'session') return 'any signed-in user';
+  const roles = `role ${e.auth.roles.join(', ')} on infra`;
+  return e.auth.orSelf ? `${roles}, or the caller for their own objects` : roles;
 }
 
 function rewriteRefs(schema: JsonSchema): JsonSchema {

@@ -11,15 +11,30 @@ import type { Endpoints, OperationName } from '../../api/endpoints.js';
 import { AppError, ValidationError } from '../../shared/errors.js';
 import { apiVersion } from '../../shared/version.js';
 import type { RequestContext } from '../access/context.js';
+import { authenticateFor, runOperation, type OperationDeps } from '../access/operation.js';
+import type { Session } from '../access/sessions.js';
+
+/** What a handler gets: the operation context plus the few things only HTTP can do. */
+export interface HttpContext extends RequestContext {
+  /** Sets the session cookie for the dashboard. */
+  startSession(session: Session): void;
+  /** Clears the session cookie. */
+  endSession(): void;
+  /** Overrides the endpoint's success status (createGrant answers 200 for an existing grant). */
+  setStatus(status: number): void;
+}
 
 /** A framework-free handler: gets the context and the validated input, returns the output. */
 export type Handler<E> = (
-  ctx: RequestContext,
+  ctx: HttpContext,
   input: EndpointParsedInput<E>,
 ) => Promise<EndpointOutput<E>>;
 
 /** One handler per endpoint, under the endpoint's name. */
 export type Handlers = { [K in OperationName]: Handler<Endpoints[K]> };
+
+/** The session cookie: `__Host-` makes browsers insist on Secure, Path=/ and no Domain. */
+export const SESSION_COOKIE = '__Host-infra-session';
 
 const VERSION = /^(\d+)\.(\d+)\.(\d+)$/;
 
@@ -84,33 +99,100 @@ function requestInput(e: Endpoint, req: FastifyRequest): Record<string, unknown>
   return input;
 }
 
+function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name)
+      return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}
+
+/** The caller's access key: the bearer token, or else the dashboard's session cookie. */
+function presentedKey(req: FastifyRequest): { key: string; via: 'bearer' | 'cookie' } | undefined {
+  const auth = req.headers.authorization;
+  if (auth !== undefined) {
+    const m = /^Bearer +(\S+)$/i.exec(auth);
+    // A malformed Authorization header is a failed credential, not an absent one.
+    return { key: m?.[1] ?? '', via: 'bearer' };
+  }
+  const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
+  return cookie === undefined ? undefined : { key: cookie, via: 'cookie' };
+}
+
+/**
+ * Cookie-authenticated requests that change something must come from our own pages. SameSite
+ * already keeps the cookie off cross-site requests and the API takes only JSON; this also
+ * refuses a request a browser marks as cross-site or from another origin.
+ */
+function checkSameOrigin(req: FastifyRequest): void {
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  const sameOrigin = origin === undefined || origin === `https://${req.headers.host}`;
+  if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !sameOrigin) {
+    throw new AppError('forbidden', 'cross-site requests cannot use the session cookie');
+  }
+}
+
+function sessionCookie(value: string, maxAgeSeconds: number): string {
+  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; Secure; SameSite=Strict`;
+}
+
 /**
  * Registers every endpoint with its handler. This is the only code that knows the framework:
- * it checks the API version, merges path parameters with the query (GET, DELETE) or JSON body,
- * validates them with the endpoint's schema, runs the handler, strips the response down to the
- * endpoint's output schema and picks the status.
+ * it checks the API version, authenticates the caller, merges path parameters with the query
+ * (GET, DELETE) or JSON body and validates them with the endpoint's schema, runs the handler
+ * as an operation (roles, transaction, audit), strips the response down to the endpoint's
+ * output schema and picks the status.
  */
 export function registerRoutes(
   app: FastifyInstance,
   endpoints: Endpoints,
   handlers: Handlers,
-  context: (req: FastifyRequest) => RequestContext,
+  deps: OperationDeps,
 ): void {
   for (const name of Object.keys(endpoints) as OperationName[]) {
     const e = endpoints[name] as Endpoint;
     const handler = handlers[name] as unknown as (
-      ctx: RequestContext,
+      ctx: HttpContext,
       input: unknown,
     ) => Promise<unknown>;
-    const status = successStatus(e);
+    const writes = e.method !== 'GET';
+    const spec = { name, auth: e.auth, writes, duringPasswordChange: e.duringPasswordChange };
     app.route({
       method: e.method,
       url: e.path,
       handler: async (req: FastifyRequest, reply: FastifyReply) => {
         checkApiVersion(req.headers['infra-version']);
+        const presented = presentedKey(req);
+        const actor = await authenticateFor(deps, spec, presented?.key);
+        if (actor && presented?.via === 'cookie' && writes) checkSameOrigin(req);
         const parsed = e.input.safeParse(requestInput(e, req));
         if (!parsed.success) throw validationError(parsed.error);
-        const result = await handler(context(req), parsed.data);
+
+        let status = successStatus(e);
+        const log = req.log as unknown as OperationDeps['log'];
+        const result = await runOperation(deps, spec, { actor, sourceIp: req.ip, log }, (ctx) =>
+          handler(
+            {
+              ...ctx,
+              startSession(session) {
+                const maxAge = Math.max(
+                  0,
+                  Math.floor((session.expiresAt - deps.clock.now()) / 1000),
+                );
+                reply.header('set-cookie', sessionCookie(session.accessKey, maxAge));
+              },
+              endSession() {
+                reply.header('set-cookie', sessionCookie('', 0));
+              },
+              setStatus(s) {
+                status = s;
+              },
+            },
+            parsed.data,
+          ),
+        );
         reply.code(status);
         if (e.output === undefined) return reply.send();
         // Only declared fields leave the server, whatever the handler returned.

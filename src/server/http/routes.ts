@@ -1,8 +1,45 @@
+import {
+  createAccessKey,
+  deleteAccessKey,
+  deleteAccessKeys,
+  listAccessKeys,
+} from './access-keys.js';
+import { listAudit, verifyAudit } from './audit.js';
+import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
+import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
 import type { Handlers } from './route.js';
+import { getSettings, getSetup, login, logout, setup } from './sessions.js';
 import { getOpenApi, getVersion } from './system.js';
+import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
 /** The handler for every endpoint in `api/endpoints.ts`, by operation name. */
 export const handlers: Handlers = {
   getVersion,
   getOpenApi,
+  getSettings,
+  getSetup,
+  setup,
+  login,
+  logout,
+  listUsers,
+  createUser,
+  getUser,
+  updateUser,
+  deleteUser,
+  listGroups,
+  createGroup,
+  getGroup,
+  deleteGroup,
+  updateGroupUsers,
+  listGrants,
+  getGrant,
+  createGrant,
+  deleteGrant,
+  updateGrants,
+  listAccessKeys,
+  createAccessKey,
+  deleteAccessKey,
+  deleteAccessKeys,
+  listAudit,
+  verifyAudit,
 };

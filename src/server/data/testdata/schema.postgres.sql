@@ -1,3 +1,68 @@
+table access_keys
+  id text not null
+  key_id text not null
+  secret_hash text not null
+  name text not null
+  user_id text not null
+  issued_via text not null
+  scopes text not null default ''::text
+  managed_by text not null default 'api'::text
+  created_at bigint not null
+  expires_at bigint not null
+  inactivity_timeout bigint not null default 0
+  inactivity_deadline bigint
+  last_used_at bigint
+table audit_head
+  id integer not null
+  seq bigint not null
+  hash text not null
+table audit_log
+  seq bigint not null
+  at bigint not null
+  actor_id text
+  actor_name text not null
+  action text not null
+  target_kind text not null
+  target_id text
+  target_name text
+  source_ip text not null
+  result text not null
+  details text not null
+  prev_hash text not null
+  hash text not null
+table credentials
+  user_id text not null
+  password_hash text not null
+  one_time integer not null default 0
+  updated_at bigint not null
+table grants
+  id text not null
+  subject_kind text not null
+  subject_id text not null
+  privilege text not null
+  resource text not null
+  destination text not null
+  expires_at bigint
+  managed_by text not null default 'api'::text
+  created_by text
+  created_at bigint not null
+table group_members
+  group_id text not null
+  user_id text not null
+  source text not null default 'api'::text
+  created_at bigint not null
+table groups
+  id text not null
+  name text not null
+  managed_by text not null default 'api'::text
+  created_at bigint not null
+  updated_at bigint not null
+table login_throttle
+  key text not null
+  failures integer not null
+  window_start bigint not null
+  locked_until bigint not null
+  updated_at bigint not null
 table migrations
   name character varying not null
   timestamp character varying not null
@@ -8,9 +73,56 @@ table settings
   name text not null
   value text not null
   updated_at bigint not null
+table users
+  id text not null
+  name text not null
+  kind text not null default 'user'::text
+  managed_by text not null default 'api'::text
+  created_at bigint not null
+  updated_at bigint not null
+  last_seen_at bigint
+constraint access_keys.access_keys_key_id_key UNIQUE (key_id)
+constraint access_keys.access_keys_pkey PRIMARY KEY (id)
+constraint access_keys.access_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+constraint access_keys.access_keys_user_id_name UNIQUE (user_id, name)
+constraint audit_head.audit_head_pkey PRIMARY KEY (id)
+constraint audit_log.audit_log_pkey PRIMARY KEY (seq)
+constraint credentials.credentials_pkey PRIMARY KEY (user_id)
+constraint credentials.credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+constraint grants.grants_pkey PRIMARY KEY (id)
+constraint grants.grants_subject_privilege_resource UNIQUE (subject_kind, subject_id, privilege, resource)
+constraint group_members.group_members_group_id_fkey FOREIGN KEY (group_id) REFERENCES groups(id) ON DELETE CASCADE
+constraint group_members.group_members_pkey PRIMARY KEY (group_id, user_id, source)
+constraint group_members.group_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+constraint groups.groups_name_key UNIQUE (name)
+constraint groups.groups_pkey PRIMARY KEY (id)
+constraint login_throttle.login_throttle_pkey PRIMARY KEY (key)
 constraint migrations.migrations_pkey PRIMARY KEY (name)
 constraint migrations_lock.migrations_lock_pkey PRIMARY KEY (id)
 constraint settings.settings_pkey PRIMARY KEY (name)
+constraint users.users_name_key UNIQUE (name)
+constraint users.users_pkey PRIMARY KEY (id)
+CREATE UNIQUE INDEX access_keys_key_id_key ON public.access_keys USING btree (key_id);
+CREATE UNIQUE INDEX access_keys_pkey ON public.access_keys USING btree (id);
+CREATE UNIQUE INDEX access_keys_user_id_name ON public.access_keys USING btree (user_id, name);
+CREATE UNIQUE INDEX audit_head_pkey ON public.audit_head USING btree (id);
+CREATE INDEX audit_log_action ON public.audit_log USING btree (action, seq);
+CREATE INDEX audit_log_actor_id ON public.audit_log USING btree (actor_id, seq);
+CREATE UNIQUE INDEX audit_log_pkey ON public.audit_log USING btree (seq);
+CREATE INDEX audit_log_target_id ON public.audit_log USING btree (target_id, seq);
+CREATE UNIQUE INDEX credentials_pkey ON public.credentials USING btree (user_id);
+CREATE INDEX grants_destination ON public.grants USING btree (destination, id);
+CREATE INDEX grants_expires_at ON public.grants USING btree (expires_at);
+CREATE UNIQUE INDEX grants_pkey ON public.grants USING btree (id);
+CREATE INDEX grants_subject_id ON public.grants USING btree (subject_id);
+CREATE UNIQUE INDEX grants_subject_privilege_resource ON public.grants USING btree (subject_kind, subject_id, privilege, resource);
+CREATE UNIQUE INDEX group_members_pkey ON public.group_members USING btree (group_id, user_id, source);
+CREATE INDEX group_members_user_id ON public.group_members USING btree (user_id);
+CREATE UNIQUE INDEX groups_name_key ON public.groups USING btree (name);
+CREATE UNIQUE INDEX groups_pkey ON public.groups USING btree (id);
+CREATE UNIQUE INDEX login_throttle_pkey ON public.login_throttle USING btree (key);
 CREATE UNIQUE INDEX migrations_pkey ON public.migrations USING btree (name);
 CREATE UNIQUE INDEX migrations_lock_pkey ON public.migrations_lock USING btree (id);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);
+CREATE UNIQUE INDEX users_name_key ON public.users USING btree (name);
+CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { Duration, Flag, Paging, Time, UserRef, idOf, listOf } from './common.js';
+import { endpoint } from './endpoint.js';
+
+/** Key names: letters, digits, `.`, `_` and `-`. */
+export const KeyName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,256}$/, 'must be 1-256 letters, digits, . _ or -');
+
+export const AccessKey = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    userID: z.string(),
+    userName: z.string(),
+    issuedVia: z.enum(['password', 'key-exchange', 'setup', 'api', 'config']),
+    created: Time,
+    expires: Time,
+    inactivityTimeout: z
+      .string()
+      .nullable()
+      .describe('Duration of inactivity that ends the key, or null'),
+    lastUsed: Time.nullable(),
+  })
+  .meta({ id: 'AccessKey' });
+export type AccessKey = z.infer<typeof AccessKey>;
+
+export const listAccessKeys = endpoint({
+  method: 'GET',
+  path: '/api/access-keys',
+  summary: 'List access keys (never their secrets)',
+  tag: 'Access keys',
+  auth: { roles: ['admin', 'view'], orSelf: true },
+  input: z
+    .object({
+      userID: UserRef.optional().describe('Keys of this user; `self` is always allowed'),
+      name: z.string().max(256).optional(),
+      showExpired: Flag.optional(),
+      ...Paging,
+    })
+    .strict(),
+  output: listOf(AccessKey),
+});
+
+export const createAccessKey = endpoint({
+  method: 'POST',
+  path: '/api/access-keys',
+  summary: 'Create an access key for yourself, or (admins) for any user',
+  tag: 'Access keys',
+  auth: { roles: ['admin'], orSelf: true },
+  input: z
+    .object({
+      userID: UserRef.default('self'),
+      name: KeyName.optional(),
+      expiry: Duration.default('720h').describe('Lifetime; default 30 days'),
+      inactivityTimeout: Duration.optional().describe(
+        'Ends the key after this long unused; default none',
+      ),
+    })
+    .strict(),
+  output: AccessKey.extend({ accessKey: z.string().describe('The key; shown only now') }),
+});
+
+export const deleteAccessKey = endpoint({
+  method: 'DELETE',
+  path: '/api/access-keys/:id',
+  summary: 'Delete an access key (yours, or any as admin)',
+  tag: 'Access keys',
+  auth: { roles: ['admin'], orSelf: true },
+  input: z.object({ id: idOf('accessKey') }).strict(),
+  output: undefined,
+});
+
+export const deleteAccessKeys = endpoint({
+  method: 'DELETE',
+  path: '/api/access-keys',
+  summary: 'Delete access keys by name (yours, or a user’s as admin)',
+  tag: 'Access keys',
+  auth: { roles: ['admin'], orSelf: true },
+  input: z.object({ name: KeyName, userID: UserRef.default('self') }).strict(),
+  output: undefined,
+});

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { isId, type IdKind } from '../shared/ids.js';
+
+// Control characters have no place in names or filters; rejecting them keeps logs, headers and
+// kubeconfig files free of injected lines.
+const CONTROL = /\p{Cc}/u;
+
+/** Free text with no control characters, trimmed, 1 to `max` characters. */
+export function text(max: number) {
+  return z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+}
+
+const idNames: Record<IdKind, string> = {
+  user: 'user',
+  group: 'group',
+  grant: 'grant',
+  accessKey: 'access key',
+  destination: 'destination',
+  provider: 'provider',
+  install: 'install',
+};
+
+/** An id of one kind: `usr_…` for users, `grp_…` for groups. */
+export function idOf(kind: IdKind) {
+  return z.string().refine((s) => isId(s, kind), `must be a ${idNames[kind]} id`);
+}
+
+/** A user id, or `self` for the caller. */
+export const UserRef = z.union([z.literal('self'), idOf('user')], {
+  error: 'must be a user id or self',
+});
+
+/** A user name: an email address, stored in lower case. */
+export const Email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email('must be an email address'));
+
+/** A boolean in a query string (`true`/`false`) or a JSON body. */
+export const Flag = z
+  .union([z.boolean(), z.enum(['true', 'false'])], { error: 'must be true or false' })
+  .transform((v) => v === true || v === 'true');
+
+/** A timestamp on the wire: RFC 3339 in UTC. */
+export const Time = z.iso.datetime();
+
+/** A duration such as `720h` or `30m`. */
+export const Duration = z
+  .string()
+  .regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$/, 'must be a duration such as 72h or 30m');
+
+/** Paging inputs shared by every list. */
+export const Paging = {
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .default(100),
+  after: z
+    .string()
+    .max(700)
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be the next value of a previous page')
+    .optional()
+    .describe('Cursor: the `next` value of the previous page'),
+};
+
+/** A page of a list. `next`, when present, fetches the following page (`?after=<next>`). */
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({
+    items: z.array(item),
+    count: z.number().int(),
+    limit: z.number().int(),
+    next: z.string().optional(),
+  });
+}
+
+/** Repeated query parameters arrive as a string or an array; both become an array. */
+export function many<T extends z.ZodType>(item: T) {
+  return z.preprocess(
+    (v) => (v === undefined || Array.isArray(v) ? v : [v]),
+    z.array(item).max(1000),
+  );
+}

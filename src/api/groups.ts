@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { Paging, Time, UserRef, idOf, listOf, text } from './common.js';
+import { endpoint } from './endpoint.js';
+
+export const Group = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    created: Time,
+    updated: Time,
+    totalUsers: z.number().int(),
+    managedBy: z.enum(['api', 'config', 'system']),
+  })
+  .meta({ id: 'Group' });
+export type Group = z.infer<typeof Group>;
+
+export const GroupName = text(256);
+
+export const listGroups = endpoint({
+  method: 'GET',
+  path: '/api/groups',
+  summary: 'List groups, by name',
+  tag: 'Groups',
+  auth: { roles: ['admin', 'view', 'connector'], orSelf: true },
+  input: z
+    .object({
+      name: GroupName.optional(),
+      userID: UserRef.optional().describe('Only groups this user is in; `self` is always allowed'),
+      ...Paging,
+    })
+    .strict(),
+  output: listOf(Group),
+});
+
+export const createGroup = endpoint({
+  method: 'POST',
+  path: '/api/groups',
+  summary: 'Create a group',
+  tag: 'Groups',
+  auth: { roles: ['admin'] },
+  input: z.object({ name: GroupName }).strict(),
+  output: Group,
+});
+
+export const getGroup = endpoint({
+  method: 'GET',
+  path: '/api/groups/:id',
+  summary: 'Get a group (members may see their own groups)',
+  tag: 'Groups',
+  auth: { roles: ['admin', 'view', 'connector'], orSelf: true },
+  input: z.object({ id: idOf('group') }).strict(),
+  output: Group,
+});
+
+export const deleteGroup = endpoint({
+  method: 'DELETE',
+  path: '/api/groups/:id',
+  summary: 'Delete a group, with its memberships and grants',
+  tag: 'Groups',
+  auth: { roles: ['admin'] },
+  input: z.object({ id: idOf('group') }).strict(),
+  output: undefined,
+});
+
+export const updateGroupUsers = endpoint({
+  method: 'PATCH',
+  path: '/api/groups/:id/users',
+  summary: 'Add and remove members',
+  tag: 'Groups',
+  auth: { roles: ['admin'] },
+  input: z
+    .object({
+      id: idOf('group'),
+      usersToAdd: z.array(idOf('user')).max(1000).default([]),
+      usersToRemove: z.array(idOf('user')).max(1000).default([]),
+    })
+    .strict(),
+  output: Group,
+});

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { Email, Time } from './common.js';
+import { endpoint } from './endpoint.js';
+
+const Password = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1024, 'must be at most 1024 characters');
+
+export const LoginResponse = z
+  .object({
+    userID: z.string(),
+    name: z.string(),
+    accessKey: z.string().describe('The session key for API clients; browsers get it as a cookie'),
+    expires: Time,
+    passwordUpdateRequired: z
+      .boolean()
+      .describe('The password was one-time: change it (PUT /api/users/self) before anything else'),
+  })
+  .meta({ id: 'LoginResponse' });
+export type LoginResponse = z.infer<typeof LoginResponse>;
+
+export const login = endpoint({
+  method: 'POST',
+  path: '/api/login',
+  summary: 'Start a session with a password or an access key',
+  tag: 'Sessions',
+  auth: 'public',
+  input: z
+    .object({
+      passwordCredentials: z.object({ name: Email, password: Password }).strict().optional(),
+      accessKey: z.string().max(100).optional().describe('Exchange an access key for a session'),
+    })
+    .strict()
+    .refine((v) => (v.passwordCredentials === undefined) !== (v.accessKey === undefined), {
+      path: ['passwordCredentials'],
+      message: 'give exactly one of passwordCredentials or accessKey',
+    }),
+  output: LoginResponse,
+});
+
+export const logout = endpoint({
+  method: 'POST',
+  path: '/api/logout',
+  summary: 'End the calling session',
+  tag: 'Sessions',
+  auth: 'session',
+  duringPasswordChange: true,
+  input: z.object({}).strict(),
+  output: undefined,
+});
+
+export const getSetup = endpoint({
+  method: 'GET',
+  path: '/api/setup',
+  summary: 'Whether the first admin still has to be created',
+  tag: 'Sessions',
+  auth: 'public',
+  input: z.object({}).strict(),
+  output: z.object({ required: z.boolean() }),
+});
+
+export const setup = endpoint({
+  method: 'POST',
+  path: '/api/setup',
+  summary: 'Create the first admin with the setup token from the server log',
+  tag: 'Sessions',
+  auth: 'public',
+  input: z
+    .object({
+      token: z.string().min(1, 'must not be empty').max(100),
+      name: Email,
+      password: Password,
+    })
+    .strict(),
+  output: LoginResponse,
+});
+
+export const getSettings = endpoint({
+  method: 'GET',
+  path: '/api/settings',
+  summary: 'Server settings clients need, such as the password policy',
+  tag: 'Sessions',
+  auth: 'public',
+  input: z.object({}).strict(),
+  output: z
+    .object({
+      passwordRequirements: z.object({ minLength: z.number().int(), maxLength: z.number().int() }),
+    })
+    .meta({ id: 'Settings' }),
+});

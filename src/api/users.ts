@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { Email, Flag, Paging, Time, UserRef, idOf, listOf, many } from './common.js';
+import { endpoint } from './endpoint.js';
+
+export const User = z
+  .object({
+    id: z.string(),
+    name: z.string().describe('Email address'),
+    created: Time,
+    updated: Time,
+    lastSeenAt: Time.nullable().describe('Last authenticated request, to the minute'),
+    managedBy: z.enum(['api', 'config', 'system']).describe('config: declared in the config file'),
+  })
+  .meta({ id: 'User' });
+export type User = z.infer<typeof User>;
+
+const allowed = { roles: ['admin', 'view', 'connector'] } as const;
+
+export const listUsers = endpoint({
+  method: 'GET',
+  path: '/api/users',
+  summary: 'List users, by name',
+  tag: 'Users',
+  auth: allowed,
+  input: z
+    .object({
+      name: Email.optional(),
+      group: idOf('group').optional().describe('Only members of this group'),
+      ids: many(idOf('user')).optional(),
+      showSystem: Flag.optional().describe('Include the connector system user'),
+      ...Paging,
+    })
+    .strict(),
+  output: listOf(User),
+});
+
+export const createUser = endpoint({
+  method: 'POST',
+  path: '/api/users',
+  summary: 'Create a user with a one-time password',
+  tag: 'Users',
+  auth: { roles: ['admin'] },
+  input: z.object({ name: Email }).strict(),
+  output: User.extend({
+    oneTimePassword: z.string().describe('Shown once; the user must change it at first login'),
+  }),
+});
+
+export const getUser = endpoint({
+  method: 'GET',
+  path: '/api/users/:id',
+  summary: 'Get a user (`self` for the caller)',
+  tag: 'Users',
+  auth: { ...allowed, orSelf: true },
+  duringPasswordChange: true,
+  input: z.object({ id: UserRef }).strict(),
+  output: User,
+});
+
+export const updateUser = endpoint({
+  method: 'PUT',
+  path: '/api/users/:id',
+  summary: "Change a user's password",
+  tag: 'Users',
+  auth: { roles: ['admin'], orSelf: true },
+  duringPasswordChange: true,
+  input: z
+    .object({
+      id: UserRef,
+      password: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
+      oldPassword: z
+        .string()
+        .max(1024)
+        .optional()
+        .describe('Required when changing your own password'),
+    })
+    .strict(),
+  output: User,
+});
+
+export const deleteUser = endpoint({
+  method: 'DELETE',
+  path: '/api/users/:id',
+  summary: 'Delete a user, with their keys, memberships and grants',
+  tag: 'Users',
+  auth: { roles: ['admin'] },
+  input: z.object({ id: idOf('user') }).strict(),
+  output: undefined,
+});

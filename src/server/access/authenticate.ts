@@ -1,0 +1,65 @@
+import type { Clock } from '../../shared/clock.js';
+import { UnauthenticatedError } from '../../shared/errors.js';
+import { parseAccessKey, secretMatches } from '../crypto/access-keys.js';
+import { findAccessKeyForAuthentication, updateAccessKeyUse } from '../data/access-keys.js';
+import type { Db } from '../data/db.js';
+import { listInfraRoles } from '../data/grants.js';
+import { updateUserLastSeen } from '../data/users.js';
+import type { AccessKey } from '../models.js';
+import type { Actor } from './context.js';
+
+/** Use of a key is written at most this often; the inactivity deadline slides with it. */
+export const USE_WRITE_INTERVAL = 60_000;
+
+/**
+ * Checks a presented access key and returns its key record: the secret must match (compared in
+ * constant time), and the key must be neither expired nor past its inactivity deadline. Every
+ * failure is the same UnauthenticatedError to the caller; the reason goes to the log only.
+ */
+export async function checkAccessKey(
+  db: Db,
+  clock: Clock,
+  presented: string,
+): Promise<AccessKey & { userKind: 'user' | 'system' }> {
+  const parsed = parseAccessKey(presented);
+  if (!parsed) throw new UnauthenticatedError('malformed access key');
+  const key = await findAccessKeyForAuthentication(db, parsed.keyId);
+  if (!key || !secretMatches(parsed.secret, key.secretHash)) {
+    throw new UnauthenticatedError('unknown access key or wrong secret');
+  }
+  const now = clock.now();
+  if (now >= key.expiresAt) throw new UnauthenticatedError('access key expired');
+  if (key.inactivityDeadline !== null && now >= key.inactivityDeadline) {
+    throw new UnauthenticatedError('access key unused for longer than its inactivity timeout');
+  }
+  return key;
+}
+
+/**
+ * Authenticates a request's access key and loads the caller's roles. Use is recorded (and the
+ * inactivity deadline slid) at most once a minute, so reads do not turn into writes.
+ */
+export async function authenticate(
+  dbs: { read: Db; write: Db },
+  clock: Clock,
+  presented: string,
+): Promise<Actor> {
+  const key = await checkAccessKey(dbs.read, clock, presented);
+  const now = clock.now();
+  if (key.lastUsedAt === null || now - key.lastUsedAt >= USE_WRITE_INTERVAL) {
+    await updateAccessKeyUse(dbs.write, key.id, {
+      lastUsedAt: now,
+      inactivityDeadline: key.inactivityTimeout > 0 ? now + key.inactivityTimeout : null,
+    });
+    await updateUserLastSeen(dbs.write, key.userId, now);
+  }
+  const roles = await listInfraRoles(dbs.read, key.userId, now);
+  return {
+    userId: key.userId,
+    name: key.userName,
+    kind: key.userKind,
+    accessKeyId: key.id,
+    roles: new Set(roles),
+    scopes: key.scopes,
+  };
+}

@@ -1,0 +1,227 @@
+import type { Clock } from '../../shared/clock.js';
+import { AppError } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import type { Logger } from '../../shared/logger.js';
+import { hashSecret, parseAccessKey } from '../crypto/access-keys.js';
+import { hashPassword, verifyPassword } from '../crypto/passwords.js';
+import {
+  createAccessKey,
+  deleteAccessKey,
+  findAccessKeyForAuthentication,
+  listAccessKeys,
+} from '../data/access-keys.js';
+import { appendAudit, lockAuditHead } from '../data/audit.js';
+import { getCredential, setCredential } from '../data/credentials.js';
+import type { Db } from '../data/db.js';
+import { createGrant, deleteGrant, listGrants } from '../data/grants.js';
+import { createGroup, getGroup } from '../data/groups.js';
+import { createUser, deleteUser, findUser, listUsers, updateUser } from '../data/users.js';
+import type { User } from '../models.js';
+import type { DeclaredGrant, DeclaredUser } from '../config.js';
+
+const TEN_YEARS = 10 * 365 * 86_400_000;
+const ALL = 1_000_000;
+
+/**
+ * Makes the database match the config file's `users` and `grants`, in one transaction, at every
+ * start: declared users, passwords, keys and grants are created or updated; ones that were
+ * declared before (`managedBy: config`) and are gone from the file are removed.
+ */
+export async function reconcileConfig(
+  db: Db,
+  clock: Clock,
+  log: Logger,
+  declared: { users: DeclaredUser[]; grants: DeclaredGrant[] },
+): Promise<void> {
+  const now = clock.now();
+  const changes: Record<string, string[]> = {};
+  const note = (what: string, item: string) => (changes[what] ??= []).push(item);
+
+  await db.transaction().execute(async (tx) => {
+    await lockAuditHead(tx);
+    const users = new Map<string, User>();
+    const ensureUser = async (name: string): Promise<User> => {
+      const known = users.get(name) ?? (await findUser(tx, { byName: name }));
+      if (known) {
+        if (known.managedBy !== 'config')
+          await updateUser(tx, known.id, { managedBy: 'config', now });
+        users.set(name, known);
+        return known;
+      }
+      const created = await createUser(tx, {
+        id: newId('user', now),
+        name,
+        managedBy: 'config',
+        now,
+      });
+      note('usersCreated', name);
+      users.set(name, created);
+      return created;
+    };
+
+    const wantedKeys = new Set<string>();
+    for (const u of declared.users) {
+      const user = await ensureUser(u.name);
+      if (u.password) {
+        const current = await getCredential(tx, user.id);
+        const same =
+          current &&
+          !current.oneTime &&
+          (await verifyPassword(current.passwordHash, u.password.reveal()));
+        if (!same) {
+          await setCredential(tx, {
+            userId: user.id,
+            passwordHash: await hashPassword(u.password.reveal()),
+            oneTime: false,
+            now,
+          });
+          note('passwordsSet', u.name);
+        }
+      }
+      if (u.accessKey) {
+        const parsed = parseAccessKey(u.accessKey.reveal());
+        if (!parsed) {
+          throw new AppError(
+            'bad_request',
+            `users: the access key of ${u.name} must have the form <10 letters or digits>.<24 letters or digits>`,
+          );
+        }
+        const existing = await findAccessKeyForAuthentication(tx, parsed.keyId);
+        if (existing && existing.userId !== user.id) {
+          throw new AppError(
+            'bad_request',
+            `users: the access key of ${u.name} has the id of another user's key; generate a new one`,
+          );
+        }
+        if (existing && existing.secretHash !== hashSecret(parsed.secret))
+          await deleteAccessKey(tx, existing.id);
+        if (!existing || existing.secretHash !== hashSecret(parsed.secret)) {
+          await createAccessKey(tx, {
+            id: newId('accessKey', now),
+            keyId: parsed.keyId,
+            secretHash: hashSecret(parsed.secret),
+            name: `config-${parsed.keyId}`,
+            userId: user.id,
+            issuedVia: 'config',
+            scopes: [],
+            managedBy: 'config',
+            now,
+            expiresAt: now + TEN_YEARS,
+            inactivityTimeout: 0,
+          });
+          note('accessKeysSet', u.name);
+        }
+        wantedKeys.add(parsed.keyId);
+      }
+    }
+
+    const wantedGrants: Array<{
+      kind: 'user' | 'group';
+      id: string;
+      privilege: string;
+      resource: string;
+    }> = [];
+    const grantKey = (kind: string, id: string, privilege: string, resource: string) =>
+      JSON.stringify([kind, id, privilege, resource]);
+    const wanted: DeclaredGrant[] = [
+      ...declared.users
+        .filter((u) => u.infraRole)
+        .map((u) => ({ user: u.name, role: u.infraRole!, resource: 'infra' })),
+      ...declared.grants,
+    ];
+    for (const g of wanted) {
+      let subject: { kind: 'user' | 'group'; id: string };
+      if (g.user !== undefined) {
+        subject = { kind: 'user', id: (await ensureUser(g.user)).id };
+      } else {
+        const group = await getGroup(tx, { byName: g.group! }).catch(async () => {
+          note('groupsCreated', g.group!);
+          return createGroup(tx, {
+            id: newId('group', now),
+            name: g.group!,
+            managedBy: 'config',
+            now,
+          });
+        });
+        subject = { kind: 'group', id: group.id };
+      }
+      const created = await createGrant(tx, {
+        id: newId('grant', now),
+        subject,
+        privilege: g.role,
+        resource: g.resource,
+        expiresAt: null,
+        managedBy: 'config',
+        createdBy: null,
+        now,
+      });
+      if (created) note('grantsCreated', `${g.user ?? g.group}: ${g.role} on ${g.resource}`);
+      wantedGrants.push({ ...subject, privilege: g.role, resource: g.resource });
+    }
+    const wantedGrantKeys = new Set(
+      wantedGrants.map((g) => grantKey(g.kind, g.id, g.privilege, g.resource)),
+    );
+    // A declared grant that an admin had already made by hand now belongs to the file.
+    for (const g of wantedGrants) {
+      await tx
+        .updateTable('grants')
+        .set({ managedBy: 'config' })
+        .where('managedBy', '=', 'api')
+        .where('subjectKind', '=', g.kind)
+        .where('subjectId', '=', g.id)
+        .where('privilege', '=', g.privilege)
+        .where('resource', '=', g.resource)
+        .execute();
+    }
+
+    // Remove what the file no longer declares.
+    const grants = await listGrants(tx, { includeSystem: false, activeAt: 0, limit: ALL });
+    for (const g of grants.items) {
+      if (
+        g.managedBy === 'config' &&
+        !wantedGrantKeys.has(grantKey(g.subjectKind, g.subjectId, g.privilege, g.resource))
+      ) {
+        await deleteGrant(tx, g.id);
+        note('grantsRemoved', `${g.subjectName}: ${g.privilege} on ${g.resource}`);
+      }
+    }
+    const declaredNames = new Set([...users.keys()]);
+    const allUsers = await listUsers(tx, { limit: ALL });
+    for (const u of allUsers.items) {
+      if (u.managedBy === 'config' && !declaredNames.has(u.name)) {
+        await deleteUser(tx, u.id);
+        note('usersRemoved', u.name);
+      }
+    }
+    for (const u of users.values()) {
+      const keys = await listAccessKeys(tx, {
+        byUserId: u.id,
+        includeExpired: true,
+        now,
+        limit: ALL,
+      });
+      for (const k of keys.items) {
+        if (k.managedBy === 'config' && !wantedKeys.has(k.keyId)) {
+          await deleteAccessKey(tx, k.id);
+          note('accessKeysRemoved', u.name);
+        }
+      }
+    }
+
+    if (Object.keys(changes).length > 0) {
+      await appendAudit(tx, {
+        at: now,
+        actorId: null,
+        actorName: 'config file',
+        action: 'reconcileConfig',
+        targetKind: 'config',
+        targetId: null,
+        targetName: null,
+        sourceIp: 'local',
+        result: 'success',
+        details: changes,
+      });
+      log.info({ changes }, 'applied the users and grants of the config file');
+    }
+  });
+}

@@ -1,0 +1,44 @@
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { deleteExpiredAccessKeys } from '../data/access-keys.js';
+import { appendAudit, lockAuditHead } from '../data/audit.js';
+import type { Db } from '../data/db.js';
+import { deleteExpiredGrants } from '../data/grants.js';
+import { deleteStaleThrottles } from '../data/throttle.js';
+
+const DAY = 86_400_000;
+
+/**
+ * Removes what has run out: grants past `expiresAt` (audited, as the server's own change), keys
+ * past their expiry or inactivity deadline, and login throttles nobody has touched for a day.
+ * Expired grants and keys already stop counting at their deadline; this keeps the tables tidy.
+ */
+export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<void> {
+  const now = clock.now();
+  await db.transaction().execute(async (tx) => {
+    await lockAuditHead(tx);
+    const grants = await deleteExpiredGrants(tx, now);
+    for (const g of grants) {
+      await appendAudit(tx, {
+        at: now,
+        actorId: null,
+        actorName: 'server',
+        action: 'expireGrant',
+        targetKind: 'grant',
+        targetId: g.id,
+        targetName: `${g.subjectKind} ${g.subjectName}: ${g.privilege} on ${g.resource}`,
+        sourceIp: 'local',
+        result: 'success',
+        details: { expiresAt: new Date(g.expiresAt!).toISOString() },
+      });
+    }
+    const keys = await deleteExpiredAccessKeys(tx, now);
+    await deleteStaleThrottles(tx, now - DAY);
+    if (grants.length + keys.length > 0) {
+      log.info(
+        { grants: grants.length, accessKeys: keys.length },
+        'removed expired grants and access keys',
+      );
+    }
+  });
+}

@@ -1,0 +1,183 @@
+import type { InfraRole } from '../../api/roles.js';
+import type { Clock } from '../../shared/clock.js';
+import { AppError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { appendAudit, lockAuditHead } from '../data/audit.js';
+import type { Db } from '../data/db.js';
+import { PASSWORD_CHANGE_SCOPE } from '../models.js';
+import { authenticate } from './authenticate.js';
+import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
+
+/** What every operation runs against. */
+export interface OperationDeps {
+  /** Takes writes; reads inside write transactions. */
+  db: Db;
+  /** Serves plain reads. */
+  readDb: Db;
+  clock: Clock;
+  log: Logger;
+  settings: AccessSettings;
+}
+
+/** An operation's declared access rule and how it runs. */
+export interface OperationSpec {
+  /** The operation name (createGrant), used in errors and the audit log. */
+  name: string;
+  auth: 'public' | 'session' | { roles: readonly InfraRole[]; orSelf?: boolean };
+  /** Changes something: runs in a transaction and is audited. */
+  writes: boolean;
+  duringPasswordChange?: boolean;
+}
+
+/** `createAccessKey` → `create access key`, for "you do not have permission to ...". */
+function describeOperation(name: string): { verb: string; object: string } {
+  const words = name
+    .replace(/([A-Z])/g, ' $1')
+    .toLowerCase()
+    .split(' ');
+  return { verb: words[0]!, object: words.slice(1).join(' ') };
+}
+
+/** Checks a presented credential for an operation that needs one. */
+export async function authenticateFor(
+  deps: OperationDeps,
+  spec: OperationSpec,
+  presented: string | undefined,
+): Promise<Actor | undefined> {
+  if (spec.auth === 'public') return undefined;
+  if (presented === undefined) throw new UnauthenticatedError('no access key or session cookie');
+  const actor = await authenticate({ read: deps.readDb, write: deps.db }, deps.clock, presented);
+  if (actor.scopes.includes(PASSWORD_CHANGE_SCOPE) && !spec.duringPasswordChange) {
+    throw new AppError('forbidden', 'change your one-time password first (PUT /api/users/self)');
+  }
+  return actor;
+}
+
+/**
+ * Runs an operation for an (already authenticated) caller: checks the declared roles, and for
+ * writes opens the transaction, lets the operation work in it, appends the audit entry and
+ * commits. Operations open to their own objects (`orSelf`) must call `ctx.authorize`; one that
+ * does not fails closed. After a failed write, `afterRollback` work runs and refusals
+ * (authentication, authorization) are audited in a transaction of their own.
+ */
+export async function runOperation<T>(
+  deps: OperationDeps,
+  spec: OperationSpec,
+  request: { actor: Actor | undefined; sourceIp: string; log: Logger },
+  fn: (ctx: RequestContext) => Promise<T>,
+): Promise<T> {
+  const { actor } = request;
+  const roles = typeof spec.auth === 'object' ? spec.auth.roles : undefined;
+  const hasRole = !roles || (actor !== undefined && roles.some((r) => actor.roles.has(r)));
+  const forbidden = () => {
+    const { verb, object } = describeOperation(spec.name);
+    return new ForbiddenError(verb, object, roles ?? []);
+  };
+  const orSelf = typeof spec.auth === 'object' && spec.auth.orSelf === true;
+  if (!hasRole && !orSelf) {
+    if (spec.writes) await auditRefusal(deps, spec, request, undefined, 'denied');
+    throw forbidden();
+  }
+
+  let authorized = hasRole;
+  let auditTarget: AuditTarget | undefined;
+  const rollbackWork: Array<(db: Db) => Promise<void>> = [];
+  const makeContext = (db: Db): RequestContext => ({
+    db,
+    clock: deps.clock,
+    log: request.log,
+    settings: deps.settings,
+    actor,
+    sourceIp: request.sourceIp,
+    authorize(isSelf) {
+      if (hasRole) return;
+      if (!isSelf) throw forbidden();
+      authorized = true;
+    },
+    audit(target) {
+      auditTarget = target;
+    },
+    afterRollback(work) {
+      rollbackWork.push(work);
+    },
+  });
+  const checkAuthorized = () => {
+    if (!authorized)
+      throw new Error(
+        `operation ${spec.name} did not check whether the caller acts on their own objects`,
+      );
+  };
+
+  if (!spec.writes) {
+    const result = await fn(makeContext(deps.readDb));
+    checkAuthorized();
+    return result;
+  }
+
+  try {
+    return await deps.db.transaction().execute(async (tx) => {
+      await lockAuditHead(tx);
+      const result = await fn(makeContext(tx));
+      checkAuthorized();
+      await appendAudit(tx, auditEntry(deps, spec, request, auditTarget, 'success'));
+      return result;
+    });
+  } catch (err) {
+    for (const work of rollbackWork) await work(deps.db);
+    const refused = err instanceof UnauthenticatedError || err instanceof ForbiddenError;
+    // Refusals are audited when the caller is known or the operation named a target (a failed
+    // login); anonymous noise against random endpoints is not.
+    if (refused && (actor !== undefined || auditTarget !== undefined)) {
+      await auditRefusal(
+        deps,
+        spec,
+        request,
+        auditTarget,
+        err instanceof ForbiddenError ? 'denied' : 'failure',
+      );
+    }
+    throw err;
+  }
+}
+
+function auditEntry(
+  deps: OperationDeps,
+  spec: OperationSpec,
+  request: { actor: Actor | undefined; sourceIp: string },
+  target: AuditTarget | undefined,
+  result: 'success' | 'denied' | 'failure',
+) {
+  const actor =
+    target?.actor ??
+    (request.actor ? { id: request.actor.userId, name: request.actor.name } : undefined);
+  return {
+    at: deps.clock.now(),
+    actorId: actor?.id ?? null,
+    actorName: actor?.name ?? 'anonymous',
+    action: spec.name,
+    targetKind: target?.kind ?? '',
+    targetId: target?.id ?? null,
+    targetName: target?.name ?? null,
+    sourceIp: request.sourceIp,
+    result,
+    details: target?.details ?? {},
+  };
+}
+
+async function auditRefusal(
+  deps: OperationDeps,
+  spec: OperationSpec,
+  request: { actor: Actor | undefined; sourceIp: string; log: Logger },
+  target: AuditTarget | undefined,
+  result: 'denied' | 'failure',
+): Promise<void> {
+  try {
+    await deps.db
+      .transaction()
+      .execute((tx) =>
+        appendAudit(tx, auditEntry(deps, spec, request, target, result)).then(() => {}),
+      );
+  } catch (err) {
+    request.log.error({ err }, 'could not write the audit entry for a refused request');
+  }
+}

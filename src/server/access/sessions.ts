@@ -1,0 +1,145 @@
+import { AppError, UnauthenticatedError, assertThat } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import { generateAccessKey, hashSecret } from '../crypto/access-keys.js';
+import { decoyHash, hashPassword, needsRehash, verifyPassword } from '../crypto/passwords.js';
+import { createAccessKey, deleteAccessKey } from '../data/access-keys.js';
+import { getCredential, setCredential } from '../data/credentials.js';
+import type { Db } from '../data/db.js';
+import { findUser } from '../data/users.js';
+import { PASSWORD_CHANGE_SCOPE, type IssuedVia, type User } from '../models.js';
+import { checkAccessKey } from './authenticate.js';
+import { actorOf, type RequestContext } from './context.js';
+import { checkLoginThrottle, clearLoginFailures, recordLoginFailure } from './throttle.js';
+
+/** A session as the client receives it once. */
+export interface Session {
+  userId: string;
+  name: string;
+  accessKey: string;
+  expiresAt: number;
+  passwordUpdateRequired: boolean;
+}
+
+/** Creates an access key that serves as a session for `user`. */
+export async function issueSession(
+  db: Db,
+  user: Pick<User, 'id' | 'name'>,
+  opts: {
+    issuedVia: IssuedVia;
+    now: number;
+    expiresAt: number;
+    inactivityTimeout: number;
+    scopes?: string[];
+  },
+): Promise<Session> {
+  const key = generateAccessKey();
+  await createAccessKey(db, {
+    id: newId('accessKey', opts.now),
+    keyId: key.keyId,
+    secretHash: hashSecret(key.secret),
+    name: `session-${key.keyId}`,
+    userId: user.id,
+    issuedVia: opts.issuedVia,
+    scopes: opts.scopes ?? [],
+    managedBy: 'api',
+    now: opts.now,
+    expiresAt: opts.expiresAt,
+    inactivityTimeout: opts.inactivityTimeout,
+  });
+  return {
+    userId: user.id,
+    name: user.name,
+    accessKey: key.text,
+    expiresAt: opts.expiresAt,
+    passwordUpdateRequired: (opts.scopes ?? []).includes(PASSWORD_CHANGE_SCOPE),
+  };
+}
+
+/**
+ * Password login. Locked-out names and addresses are refused before the password is looked at;
+ * a failure is counted (after the request's transaction rolls back) and answered like every
+ * other authentication failure, taking as long whether or not the name exists.
+ */
+export async function loginWithPassword(
+  ctx: RequestContext,
+  credentials: { name: string; password: string },
+): Promise<Session> {
+  const now = ctx.clock.now();
+  const attempt = { name: credentials.name, ip: ctx.sourceIp };
+  await checkLoginThrottle(ctx.db, now, attempt);
+  const user = await findUser(ctx.db, { byName: credentials.name });
+  const credential =
+    user && user.kind === 'user' ? await getCredential(ctx.db, user.id) : undefined;
+  const ok = await verifyPassword(
+    credential?.passwordHash ?? (await decoyHash()),
+    credentials.password,
+  );
+  if (!user || !credential || !ok) {
+    ctx.afterRollback(async (db) => recordLoginFailure(db, now, attempt));
+    ctx.audit({ kind: 'user', id: user?.id ?? null, name: credentials.name.slice(0, 254) });
+    throw new UnauthenticatedError(`failed password login for ${credentials.name}`);
+  }
+  await clearLoginFailures(ctx.db, attempt);
+  if (needsRehash(credential.passwordHash)) {
+    await setCredential(ctx.db, {
+      ...credential,
+      passwordHash: await hashPassword(credentials.password),
+      now,
+    });
+  }
+  ctx.audit({
+    kind: 'user',
+    id: user.id,
+    name: user.name,
+    actor: user,
+    details: { method: 'password' },
+  });
+  return issueSession(ctx.db, user, {
+    issuedVia: 'password',
+    now,
+    expiresAt: now + ctx.settings.sessionDuration,
+    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+    scopes: credential.oneTime ? [PASSWORD_CHANGE_SCOPE] : [],
+  });
+}
+
+/**
+ * Exchanges an access key (from `infra login --key`) for a session of the same user that ends no
+ * later than the key does.
+ */
+export async function loginWithAccessKey(ctx: RequestContext, presented: string): Promise<Session> {
+  const now = ctx.clock.now();
+  const key = await checkAccessKey(ctx.db, ctx.clock, presented).catch((err: unknown) => {
+    ctx.audit({ kind: 'accessKey', details: { method: 'accessKey' } });
+    throw err;
+  });
+  assertThat(
+    key.userKind === 'user',
+    () => new AppError('bad_request', 'system users cannot log in'),
+  );
+  assertThat(
+    !key.scopes.includes(PASSWORD_CHANGE_SCOPE),
+    () => new AppError('forbidden', 'change your one-time password first'),
+  );
+  const user = { id: key.userId, name: key.userName };
+  ctx.audit({
+    kind: 'user',
+    id: user.id,
+    name: user.name,
+    actor: user,
+    details: { method: 'accessKey' },
+  });
+  return issueSession(ctx.db, user, {
+    issuedVia: 'key-exchange',
+    now,
+    expiresAt: Math.min(now + ctx.settings.sessionDuration, key.expiresAt),
+    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+  });
+}
+
+/** Ends the calling session. */
+export async function logout(ctx: RequestContext): Promise<void> {
+  const actor = actorOf(ctx);
+  await deleteAccessKey(ctx.db, actor.accessKeyId);
+  ctx.audit({ kind: 'accessKey', id: actor.accessKeyId });
+}

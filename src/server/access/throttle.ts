@@ -1,0 +1,78 @@
+import { RateLimitedError } from '../../shared/errors.js';
+import type { Db } from '../data/db.js';
+import { deleteThrottle, getThrottles, setThrottle, type ThrottleState } from '../data/throttle.js';
+
+/** Failed logins a user name gets before each further failure locks it for a while. */
+export const USER_FREE_FAILURES = 5;
+/** The longest lock: doubling from one second, capped here. */
+export const USER_MAX_LOCK_MS = 15 * 60_000;
+/** Failed logins allowed from one address per window. */
+export const IP_MAX_FAILURES = 50;
+export const IP_WINDOW_MS = 15 * 60_000;
+
+export interface LoginAttempt {
+  name: string;
+  ip: string;
+}
+
+const userKey = (a: LoginAttempt) => `user:${a.name.toLowerCase()}`;
+const ipKey = (a: LoginAttempt) => `ip:${a.ip}`;
+
+/**
+ * Refuses an attempt while the user name or the source address is locked out. The state is in
+ * the database, so every replica sees the same counts.
+ */
+export async function checkLoginThrottle(
+  db: Db,
+  now: number,
+  attempt: LoginAttempt,
+): Promise<void> {
+  const states = await getThrottles(db, [userKey(attempt), ipKey(attempt)]);
+  const lockedUntil = Math.max(0, ...states.map((s) => s.lockedUntil));
+  if (lockedUntil > now) {
+    throw new RateLimitedError(
+      Math.ceil((lockedUntil - now) / 1000),
+      'too many failed sign-in attempts; wait before trying again',
+    );
+  }
+}
+
+/**
+ * Counts a failed attempt. Past USER_FREE_FAILURES consecutive failures, each failure locks the
+ * user name for twice as long as the last (1 s, 2 s, 4 s... up to 15 minutes). An address that
+ * fails IP_MAX_FAILURES times in a window is locked until the window ends.
+ */
+export async function recordLoginFailure(
+  db: Db,
+  now: number,
+  attempt: LoginAttempt,
+): Promise<void> {
+  const states = await getThrottles(db, [userKey(attempt), ipKey(attempt)]);
+  const find = (key: string): ThrottleState =>
+    states.find((s) => s.key === key) ?? { key, failures: 0, windowStart: now, lockedUntil: 0 };
+
+  const user = find(userKey(attempt));
+  const failures = user.failures + 1;
+  const over = failures - USER_FREE_FAILURES;
+  const lock = over > 0 ? Math.min(USER_MAX_LOCK_MS, 1000 * 2 ** (over - 1)) : 0;
+  await setThrottle(db, { ...user, failures, lockedUntil: lock > 0 ? now + lock : 0 }, now);
+
+  let ip = find(ipKey(attempt));
+  if (now - ip.windowStart >= IP_WINDOW_MS)
+    ip = { ...ip, failures: 0, windowStart: now, lockedUntil: 0 };
+  const ipFailures = ip.failures + 1;
+  await setThrottle(
+    db,
+    {
+      ...ip,
+      failures: ipFailures,
+      lockedUntil: ipFailures >= IP_MAX_FAILURES ? ip.windowStart + IP_WINDOW_MS : 0,
+    },
+    now,
+  );
+}
+
+/** A successful login clears the user name's failures (not the address's). */
+export async function clearLoginFailures(db: Db, attempt: LoginAttempt): Promise<void> {
+  await deleteThrottle(db, userKey(attempt));
+}

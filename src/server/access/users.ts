@@ -1,0 +1,165 @@
+import { AppError, ValidationError, assertThat } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import { generateOneTimePassword, hashPassword, verifyPassword } from '../crypto/passwords.js';
+import { deleteAccessKeys, updateAccessKeyScopes } from '../data/access-keys.js';
+import { getCredential, setCredential } from '../data/credentials.js';
+import * as data from '../data/users.js';
+import { PASSWORD_CHANGE_SCOPE, type Page, type User } from '../models.js';
+import { assertAdminRemains } from './admins.js';
+import { actorOf, resolveUserRef, type RequestContext } from './context.js';
+import { checkPasswordPolicy } from './passwords.js';
+import { checkLoginThrottle, clearLoginFailures, recordLoginFailure } from './throttle.js';
+
+export function listUsers(
+  ctx: RequestContext,
+  opts: {
+    name?: string;
+    group?: string;
+    ids?: string[];
+    showSystem?: boolean;
+    after?: string;
+    limit: number;
+  },
+): Promise<Page<User>> {
+  return data.listUsers(ctx.db, {
+    byName: opts.name,
+    byGroupId: opts.group,
+    byIds: opts.ids,
+    includeSystem: opts.showSystem,
+    after: opts.after,
+    limit: opts.limit,
+  });
+}
+
+export async function getUser(ctx: RequestContext, ref: string): Promise<User> {
+  const id = resolveUserRef(ctx, ref);
+  ctx.authorize(id === actorOf(ctx).userId);
+  return data.getUser(ctx.db, { byId: id });
+}
+
+/** Creates a user with a one-time password they must change at first login. */
+export async function createUser(
+  ctx: RequestContext,
+  name: string,
+): Promise<{ user: User; oneTimePassword: string }> {
+  const now = ctx.clock.now();
+  const user = await data.createUser(ctx.db, {
+    id: newId('user', now),
+    name,
+    managedBy: 'api',
+    now,
+  });
+  const oneTimePassword = generateOneTimePassword();
+  await setCredential(ctx.db, {
+    userId: user.id,
+    passwordHash: await hashPassword(oneTimePassword),
+    oneTime: true,
+    now,
+  });
+  ctx.audit({ kind: 'user', id: user.id, name: user.name });
+  return { user, oneTimePassword };
+}
+
+const SESSIONS = ['password', 'key-exchange', 'setup'] as const;
+
+/**
+ * Sets a password. Your own needs your current one, and ends your other sessions; an admin
+ * setting someone else's makes it one-time (they choose a new one at next login) and ends all
+ * their sessions.
+ */
+export async function updateUserPassword(
+  ctx: RequestContext,
+  input: { id: string; password: string; oldPassword?: string },
+): Promise<User> {
+  const actor = actorOf(ctx);
+  const id = resolveUserRef(ctx, input.id);
+  const isSelf = id === actor.userId;
+  ctx.authorize(isSelf);
+  const user = await data.getUser(ctx.db, { byId: id });
+  assertThat(
+    user.kind === 'user',
+    () => new AppError('bad_request', 'system users have no password'),
+  );
+  assertThat(
+    user.managedBy !== 'config',
+    () =>
+      new AppError(
+        'bad_request',
+        `${user.name} is declared in the server's config file; change the password there`,
+      ),
+  );
+  const now = ctx.clock.now();
+  const credential = await getCredential(ctx.db, id);
+  if (isSelf) {
+    if (input.oldPassword === undefined) {
+      throw new ValidationError([
+        { field: 'oldPassword', errors: ['is required to change your own password'] },
+      ]);
+    }
+    const attempt = { name: user.name, ip: ctx.sourceIp };
+    await checkLoginThrottle(ctx.db, now, attempt);
+    if (!credential || !(await verifyPassword(credential.passwordHash, input.oldPassword))) {
+      ctx.afterRollback(async (db) => recordLoginFailure(db, now, attempt));
+      throw new ValidationError([
+        { field: 'oldPassword', errors: ['is not your current password'] },
+      ]);
+    }
+    await clearLoginFailures(ctx.db, attempt);
+    if (input.password === input.oldPassword) {
+      throw new ValidationError([
+        { field: 'password', errors: ['must differ from the current password'] },
+      ]);
+    }
+  }
+  checkPasswordPolicy(ctx.settings, input.password, user.name);
+  await setCredential(ctx.db, {
+    userId: id,
+    passwordHash: await hashPassword(input.password),
+    oneTime: !isSelf,
+    now,
+  });
+  await data.updateUser(ctx.db, id, { now });
+  if (isSelf) {
+    await updateAccessKeyScopes(
+      ctx.db,
+      actor.accessKeyId,
+      actor.scopes.filter((s) => s !== PASSWORD_CHANGE_SCOPE),
+    );
+    await deleteAccessKeys(ctx.db, {
+      byUserId: id,
+      byIssuedVia: [...SESSIONS],
+      exceptId: actor.accessKeyId,
+    });
+  } else {
+    await deleteAccessKeys(ctx.db, { byUserId: id, byIssuedVia: [...SESSIONS] });
+  }
+  ctx.audit({
+    kind: 'user',
+    id,
+    name: user.name,
+    details: { change: isSelf ? 'password' : 'password reset' },
+  });
+  return data.getUser(ctx.db, { byId: id });
+}
+
+/** Deletes a user with their keys, memberships, credential and grants. */
+export async function deleteUser(ctx: RequestContext, id: string): Promise<void> {
+  const actor = actorOf(ctx);
+  assertThat(id !== actor.userId, () => new AppError('bad_request', 'you cannot delete yourself'));
+  const user = await data.getUser(ctx.db, { byId: id });
+  assertThat(
+    user.kind === 'user',
+    () => new AppError('bad_request', `${user.name} is a system user and cannot be deleted`),
+  );
+  assertThat(
+    user.managedBy !== 'config',
+    () =>
+      new AppError(
+        'bad_request',
+        `${user.name} is declared in the server's config file; remove it there`,
+      ),
+  );
+  await data.deleteUser(ctx.db, id);
+  await assertAdminRemains(ctx);
+  ctx.audit({ kind: 'user', id, name: user.name });
+}

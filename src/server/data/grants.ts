@@ -1,0 +1,207 @@
+import { sql } from 'kysely';
+import { NotFoundError } from '../../shared/errors.js';
+import type { Grant, InfraRole, ManagedBy, Page, SubjectKind } from '../models.js';
+import type { Db } from './db.js';
+import { afterKey, toPage } from './pages.js';
+
+export interface Subject {
+  kind: SubjectKind;
+  id: string;
+}
+
+export interface ListGrantsOptions {
+  /** Grants held by any of these subjects (a user, or a user and its groups). */
+  bySubjects?: Subject[];
+  byResource?: string;
+  byPrivilege?: string;
+  /** Grants on a destination: the destination itself and its namespaces. */
+  byDestination?: string;
+  includeSystem?: boolean;
+  /** Leave out grants that expired before this time. */
+  activeAt: number;
+  /** Cursor: `next` of the previous page. */
+  after?: string;
+  limit: number;
+}
+
+function selectGrants(db: Db) {
+  return db
+    .selectFrom('grants')
+    .leftJoin('users', (j) =>
+      j.onRef('users.id', '=', 'grants.subjectId').on('grants.subjectKind', '=', 'user'),
+    )
+    .leftJoin('groups', (j) =>
+      j.onRef('groups.id', '=', 'grants.subjectId').on('grants.subjectKind', '=', 'group'),
+    )
+    .select([
+      'grants.id',
+      'grants.subjectKind',
+      'grants.subjectId',
+      'grants.privilege',
+      'grants.resource',
+      'grants.destination',
+      'grants.expiresAt',
+      'grants.managedBy',
+      'grants.createdBy',
+      'grants.createdAt',
+    ])
+    .select((eb) => eb.fn.coalesce('users.name', 'groups.name', sql.lit('')).as('subjectName'));
+}
+
+export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<Grant>> {
+  let q = selectGrants(db).where((eb) =>
+    eb.or([eb('grants.expiresAt', 'is', null), eb('grants.expiresAt', '>', opts.activeAt)]),
+  );
+  if (!opts.includeSystem) q = q.where('grants.managedBy', '!=', 'system');
+  if (opts.bySubjects !== undefined) {
+    const subjects = opts.bySubjects;
+    if (subjects.length === 0) return { items: [] };
+    q = q.where((eb) =>
+      eb.or(
+        subjects.map((s) =>
+          eb.and([eb('grants.subjectKind', '=', s.kind), eb('grants.subjectId', '=', s.id)]),
+        ),
+      ),
+    );
+  }
+  if (opts.byResource !== undefined) q = q.where('grants.resource', '=', opts.byResource);
+  if (opts.byPrivilege !== undefined) q = q.where('grants.privilege', '=', opts.byPrivilege);
+  if (opts.byDestination !== undefined) q = q.where('grants.destination', '=', opts.byDestination);
+  const after = afterKey(opts.after);
+  if (after !== undefined) q = q.where('grants.id', '>', after);
+  const rows = await q
+    .orderBy('grants.id')
+    .limit(opts.limit + 1)
+    .execute();
+  return toPage(rows, opts.limit, (g) => g.id);
+}
+
+export async function getGrant(db: Db, by: { byId: string }): Promise<Grant> {
+  const row = await selectGrants(db).where('grants.id', '=', by.byId).executeTakeFirst();
+  if (!row) throw new NotFoundError('grant');
+  return row;
+}
+
+export async function findGrant(
+  db: Db,
+  by: { subject: Subject; privilege: string; resource: string },
+): Promise<Grant | undefined> {
+  return selectGrants(db)
+    .where('grants.subjectKind', '=', by.subject.kind)
+    .where('grants.subjectId', '=', by.subject.id)
+    .where('grants.privilege', '=', by.privilege)
+    .where('grants.resource', '=', by.resource)
+    .executeTakeFirst();
+}
+
+export interface NewGrant {
+  id: string;
+  subject: Subject;
+  privilege: string;
+  resource: string;
+  expiresAt: number | null;
+  managedBy: ManagedBy;
+  createdBy: string | null;
+  now: number;
+}
+
+/** Creates a grant unless the same (subject, privilege, resource) exists; returns whether it did. */
+export async function createGrant(db: Db, g: NewGrant): Promise<boolean> {
+  const result = await db
+    .insertInto('grants')
+    .values({
+      id: g.id,
+      subjectKind: g.subject.kind,
+      subjectId: g.subject.id,
+      privilege: g.privilege,
+      resource: g.resource,
+      destination: g.resource.split('.')[0]!,
+      expiresAt: g.expiresAt,
+      managedBy: g.managedBy,
+      createdBy: g.createdBy,
+      createdAt: g.now,
+    })
+    .onConflict((oc) =>
+      oc.columns(['subjectKind', 'subjectId', 'privilege', 'resource']).doNothing(),
+    )
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+export async function deleteGrant(db: Db, id: string): Promise<void> {
+  const result = await db.deleteFrom('grants').where('id', '=', id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new NotFoundError('grant');
+}
+
+/** Deletes grants whose expiry has passed; returns them. */
+export async function deleteExpiredGrants(db: Db, now: number): Promise<Grant[]> {
+  const expired = await selectGrants(db).where('grants.expiresAt', '<=', now).execute();
+  if (expired.length > 0) {
+    await db
+      .deleteFrom('grants')
+      .where(
+        'id',
+        'in',
+        expired.map((g) => g.id),
+      )
+      .execute();
+  }
+  return expired;
+}
+
+/** The roles a user holds on the Infra API, directly or through its groups. */
+export async function listInfraRoles(db: Db, userId: string, now: number): Promise<InfraRole[]> {
+  const rows = await db
+    .selectFrom('grants')
+    .select('privilege')
+    .distinct()
+    .where('resource', '=', 'infra')
+    .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('subjectKind', '=', 'user'), eb('subjectId', '=', userId)]),
+        eb.and([
+          eb('subjectKind', '=', 'group'),
+          eb(
+            'subjectId',
+            'in',
+            eb.selectFrom('groupMembers').select('groupId').where('userId', '=', userId),
+          ),
+        ]),
+      ]),
+    )
+    .execute();
+  return rows.map((r) => r.privilege as InfraRole);
+}
+
+/** How many users hold `admin` on `infra`, directly or through a group. */
+export async function countAdmins(db: Db, now: number): Promise<number> {
+  const adminGrants = db
+    .selectFrom('grants')
+    .where('resource', '=', 'infra')
+    .where('privilege', '=', 'admin')
+    .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]));
+  const row = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('kind', '=', 'user')
+    .where((eb) =>
+      eb.or([
+        eb('id', 'in', adminGrants.select('subjectId').where('subjectKind', '=', 'user')),
+        eb(
+          'id',
+          'in',
+          eb
+            .selectFrom('groupMembers')
+            .select('userId')
+            .where(
+              'groupId',
+              'in',
+              adminGrants.select('subjectId').where('subjectKind', '=', 'group'),
+            ),
+        ),
+      ]),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

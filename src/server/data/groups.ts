@@ -1,0 +1,143 @@
+import { NotFoundError } from '../../shared/errors.js';
+import type { Group, ManagedBy, Page } from '../models.js';
+import { translateDbError, type Db } from './db.js';
+import { afterKey, toPage } from './pages.js';
+
+export interface ListGroupsOptions {
+  byName?: string;
+  byUserId?: string;
+  after?: string;
+  limit: number;
+}
+
+function selectGroups(db: Db) {
+  return db
+    .selectFrom('groups')
+    .select([
+      'groups.id',
+      'groups.name',
+      'groups.managedBy',
+      'groups.createdAt',
+      'groups.updatedAt',
+    ])
+    .select((eb) =>
+      eb
+        .selectFrom('groupMembers')
+        .select((sub) => sub.fn.count<number>('groupMembers.userId').distinct().as('n'))
+        .whereRef('groupMembers.groupId', '=', 'groups.id')
+        .as('totalUsers'),
+    );
+}
+
+function toGroup(row: Omit<Group, 'totalUsers'> & { totalUsers: number | string | null }): Group {
+  return { ...row, totalUsers: Number(row.totalUsers ?? 0) };
+}
+
+export async function listGroups(db: Db, opts: ListGroupsOptions): Promise<Page<Group>> {
+  let q = selectGroups(db);
+  if (opts.byName !== undefined) q = q.where('groups.name', '=', opts.byName);
+  if (opts.byUserId !== undefined) {
+    const userId = opts.byUserId;
+    q = q.where('groups.id', 'in', (sub) =>
+      sub.selectFrom('groupMembers').select('groupId').where('userId', '=', userId),
+    );
+  }
+  const after = afterKey(opts.after);
+  if (after !== undefined) q = q.where('groups.name', '>', after);
+  const rows = await q
+    .orderBy('groups.name')
+    .limit(opts.limit + 1)
+    .execute();
+  return toPage(rows.map(toGroup), opts.limit, (g) => g.name);
+}
+
+export async function getGroup(db: Db, by: { byId: string } | { byName: string }): Promise<Group> {
+  const q = selectGroups(db);
+  const row = await (
+    'byId' in by ? q.where('groups.id', '=', by.byId) : q.where('groups.name', '=', by.byName)
+  ).executeTakeFirst();
+  if (!row) throw new NotFoundError('group');
+  return toGroup(row);
+}
+
+export async function createGroup(
+  db: Db,
+  group: { id: string; name: string; managedBy: ManagedBy; now: number },
+): Promise<Group> {
+  const row = {
+    id: group.id,
+    name: group.name,
+    managedBy: group.managedBy,
+    createdAt: group.now,
+    updatedAt: group.now,
+  };
+  await db.insertInto('groups').values(row).execute().catch(translateDbError);
+  return { ...row, totalUsers: 0 };
+}
+
+/** Deletes a group, its grants and its memberships. */
+export async function deleteGroup(db: Db, id: string): Promise<void> {
+  await db
+    .deleteFrom('grants')
+    .where('subjectKind', '=', 'group')
+    .where('subjectId', '=', id)
+    .execute();
+  const result = await db.deleteFrom('groups').where('id', '=', id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new NotFoundError('group');
+}
+
+/** Adds memberships from one source; existing ones are left as they are. */
+export async function addGroupMembers(
+  db: Db,
+  groupId: string,
+  userIds: string[],
+  source: string,
+  now: number,
+): Promise<void> {
+  if (userIds.length === 0) return;
+  await db
+    .insertInto('groupMembers')
+    .values(userIds.map((userId) => ({ groupId, userId, source, createdAt: now })))
+    .onConflict((oc) => oc.columns(['groupId', 'userId', 'source']).doNothing())
+    .execute();
+  await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
+}
+
+/** Removes the memberships that one source added; memberships from other sources stay. */
+export async function removeGroupMembers(
+  db: Db,
+  groupId: string,
+  userIds: string[],
+  source: string,
+  now: number,
+): Promise<void> {
+  if (userIds.length === 0) return;
+  await db
+    .deleteFrom('groupMembers')
+    .where('groupId', '=', groupId)
+    .where('userId', 'in', userIds)
+    .where('source', '=', source)
+    .execute();
+  await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
+}
+
+/** The groups a user is in (from any source). */
+export async function listGroupIdsOfUser(db: Db, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('groupMembers')
+    .select('groupId')
+    .distinct()
+    .where('userId', '=', userId)
+    .execute();
+  return rows.map((r) => r.groupId);
+}
+
+export async function isGroupMember(db: Db, groupId: string, userId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('groupMembers')
+    .select('groupId')
+    .where('groupId', '=', groupId)
+    .where('userId', '=', userId)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -1,0 +1,110 @@
+import { NotFoundError } from '../../shared/errors.js';
+import type { ManagedBy, Page, User } from '../models.js';
+import { translateDbError, type Db } from './db.js';
+import { afterKey, toPage } from './pages.js';
+
+export interface ListUsersOptions {
+  byName?: string;
+  byGroupId?: string;
+  byIds?: string[];
+  includeSystem?: boolean;
+  /** Cursor: `next` of the previous page. */
+  after?: string;
+  limit: number;
+}
+
+const columns = [
+  'id',
+  'name',
+  'kind',
+  'managedBy',
+  'createdAt',
+  'updatedAt',
+  'lastSeenAt',
+] as const;
+
+export async function listUsers(db: Db, opts: ListUsersOptions): Promise<Page<User>> {
+  let q = db.selectFrom('users').select(columns);
+  if (!opts.includeSystem) q = q.where('kind', '=', 'user');
+  if (opts.byName !== undefined) q = q.where('name', '=', opts.byName);
+  if (opts.byIds !== undefined) q = q.where('id', 'in', opts.byIds.length > 0 ? opts.byIds : ['']);
+  if (opts.byGroupId !== undefined) {
+    const groupId = opts.byGroupId;
+    q = q.where('id', 'in', (sub) =>
+      sub.selectFrom('groupMembers').select('userId').where('groupId', '=', groupId),
+    );
+  }
+  const after = afterKey(opts.after);
+  if (after !== undefined) q = q.where('name', '>', after);
+  const rows = await q
+    .orderBy('name')
+    .limit(opts.limit + 1)
+    .execute();
+  return toPage(rows, opts.limit, (u) => u.name);
+}
+
+export async function getUser(db: Db, by: { byId: string } | { byName: string }): Promise<User> {
+  let q = db.selectFrom('users').select(columns);
+  q = 'byId' in by ? q.where('id', '=', by.byId) : q.where('name', '=', by.byName);
+  const row = await q.executeTakeFirst();
+  if (!row) throw new NotFoundError('user');
+  return row;
+}
+
+export async function findUser(db: Db, by: { byName: string }): Promise<User | undefined> {
+  return db.selectFrom('users').select(columns).where('name', '=', by.byName).executeTakeFirst();
+}
+
+export async function createUser(
+  db: Db,
+  user: { id: string; name: string; managedBy: ManagedBy; now: number },
+): Promise<User> {
+  const row = {
+    id: user.id,
+    name: user.name,
+    kind: 'user' as const,
+    managedBy: user.managedBy,
+    createdAt: user.now,
+    updatedAt: user.now,
+    lastSeenAt: null,
+  };
+  await db.insertInto('users').values(row).execute().catch(translateDbError);
+  return row;
+}
+
+export async function updateUser(
+  db: Db,
+  id: string,
+  changes: { managedBy?: ManagedBy; now: number },
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ updatedAt: changes.now, ...(changes.managedBy ? { managedBy: changes.managedBy } : {}) })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Deletes a user; keys, memberships and the credential go with it (foreign keys). */
+export async function deleteUser(db: Db, id: string): Promise<void> {
+  await db
+    .deleteFrom('grants')
+    .where('subjectKind', '=', 'user')
+    .where('subjectId', '=', id)
+    .execute();
+  const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new NotFoundError('user');
+}
+
+/** Records that the user was seen, at most once a minute (callers check the interval). */
+export async function updateUserLastSeen(db: Db, id: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ lastSeenAt: now }).where('id', '=', id).execute();
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('kind', '=', 'user')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

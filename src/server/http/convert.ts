@@ -1,0 +1,98 @@
+import type { AccessKey as ApiAccessKey } from '../../api/access-keys.js';
+import type { Grant as ApiGrant } from '../../api/grants.js';
+import type { Group as ApiGroup } from '../../api/groups.js';
+import type { LoginResponse } from '../../api/login.js';
+import type { User as ApiUser } from '../../api/users.js';
+import { formatDuration } from '../../shared/duration.js';
+import type { Session } from '../access/sessions.js';
+import type { AccessKey, AuditEntry, Grant, Group, Page, User } from '../models.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+
+export function userToApi(u: User): ApiUser {
+  return {
+    id: u.id,
+    name: u.name,
+    created: iso(u.createdAt),
+    updated: iso(u.updatedAt),
+    lastSeenAt: isoOrNull(u.lastSeenAt),
+    managedBy: u.managedBy,
+  };
+}
+
+export function groupToApi(g: Group): ApiGroup {
+  return {
+    id: g.id,
+    name: g.name,
+    created: iso(g.createdAt),
+    updated: iso(g.updatedAt),
+    totalUsers: g.totalUsers,
+    managedBy: g.managedBy,
+  };
+}
+
+export function grantToApi(g: Grant): ApiGrant {
+  const subject =
+    g.subjectKind === 'user'
+      ? { user: g.subjectId, userName: g.subjectName }
+      : { group: g.subjectId, groupName: g.subjectName };
+  return {
+    id: g.id,
+    ...subject,
+    privilege: g.privilege,
+    resource: g.resource,
+    created: iso(g.createdAt),
+    createdBy: g.createdBy,
+    expiresAt: isoOrNull(g.expiresAt),
+    managedBy: g.managedBy,
+  };
+}
+
+export function accessKeyToApi(k: AccessKey): ApiAccessKey {
+  return {
+    id: k.id,
+    name: k.name,
+    userID: k.userId,
+    userName: k.userName,
+    issuedVia: k.issuedVia,
+    created: iso(k.createdAt),
+    expires: iso(k.expiresAt),
+    inactivityTimeout: k.inactivityTimeout > 0 ? formatDuration(k.inactivityTimeout) : null,
+    lastUsed: isoOrNull(k.lastUsedAt),
+  };
+}
+
+export function auditToApi(e: AuditEntry) {
+  return {
+    seq: e.seq,
+    at: iso(e.at),
+    actor: { id: e.actorId, name: e.actorName },
+    action: e.action,
+    target: { kind: e.targetKind, id: e.targetId, name: e.targetName },
+    sourceIp: e.sourceIp,
+    result: e.result,
+    details: e.details,
+    hash: e.hash,
+  };
+}
+
+export function sessionToApi(s: Session): LoginResponse {
+  return {
+    userID: s.userId,
+    name: s.name,
+    accessKey: s.accessKey,
+    expires: iso(s.expiresAt),
+    passwordUpdateRequired: s.passwordUpdateRequired,
+  };
+}
+
+/** A page in the wire shape: items converted, count and limit filled in. */
+export function pageToApi<T, U>(page: Page<T>, limit: number, convert: (item: T) => U) {
+  return {
+    items: page.items.map(convert),
+    count: page.items.length,
+    limit,
+    ...(page.next ? { next: page.next } : {}),
+  };
+}

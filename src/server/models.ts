@@ -1,0 +1,94 @@
+/**
+ * Domain types: what data/ returns and access/ works with. The wire types live in api/; the
+ * converters from these to those live in http/.
+ */
+
+/** Who put a row there: the API, the config file (reconciled at start) or the server itself. */
+export type ManagedBy = 'api' | 'config' | 'system';
+
+export type InfraRole = 'admin' | 'view' | 'connector';
+export const infraRoles: readonly InfraRole[] = ['admin', 'view', 'connector'];
+
+/** The system user connectors act as (created by migration 0002). */
+export const CONNECTOR_USER_ID = 'usr_000000000000000000000001';
+export const CONNECTOR_USER_NAME = 'connector';
+
+export interface User {
+  id: string;
+  name: string;
+  kind: 'user' | 'system';
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
+  lastSeenAt: number | null;
+}
+
+export interface Group {
+  id: string;
+  name: string;
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
+  totalUsers: number;
+}
+
+export type SubjectKind = 'user' | 'group';
+
+export interface Grant {
+  id: string;
+  subjectKind: SubjectKind;
+  subjectId: string;
+  subjectName: string;
+  privilege: string;
+  resource: string;
+  destination: string;
+  expiresAt: number | null;
+  managedBy: ManagedBy;
+  createdBy: string | null;
+  createdAt: number;
+}
+
+/** How a session or key came to be. */
+export type IssuedVia = 'password' | 'key-exchange' | 'setup' | 'api' | 'config';
+
+export interface AccessKey {
+  id: string;
+  keyId: string;
+  name: string;
+  userId: string;
+  userName: string;
+  issuedVia: IssuedVia;
+  scopes: string[];
+  managedBy: ManagedBy;
+  createdAt: number;
+  expiresAt: number;
+  /** Milliseconds of inactivity after which the key stops working; 0 for none. */
+  inactivityTimeout: number;
+  inactivityDeadline: number | null;
+  lastUsedAt: number | null;
+}
+
+/** Scope of a session that may only change its one-time password. */
+export const PASSWORD_CHANGE_SCOPE = 'password-change';
+
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  actorId: string | null;
+  actorName: string;
+  action: string;
+  targetKind: string;
+  targetId: string | null;
+  targetName: string | null;
+  sourceIp: string;
+  result: 'success' | 'denied' | 'failure';
+  details: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+/** A page of a list: the items and, when there are more, the cursor of the next page. */
+export interface Page<T> {
+  items: T[];
+  next?: string;
+}
