@@ -8,7 +8,11 @@ export const ADMIN = { name: 'admin@example.com', password: 'admin-password-1' }
 /** A server whose config file declares an admin with a password. */
 export async function startAdminServer(
   engine: Engine,
-  options: { clock?: TestClock; settings?: Record<string, string | boolean | string[]>; configFile?: string } = {},
+  options: {
+    clock?: TestClock;
+    settings?: Record<string, string | boolean | string[]>;
+    configFile?: string;
+  } = {},
 ): Promise<{ server: TestServer; admin: ApiClient; adminKey: string; adminId: string }> {
   const server = await startTestServer({
     engine,
@@ -19,7 +23,12 @@ export async function startAdminServer(
       `users:\n  - name: ${ADMIN.name}\n    password: plaintext:${ADMIN.password}\n    infraRole: admin\n`,
   });
   const session = await server.client().login({ passwordCredentials: ADMIN });
-  return { server, admin: server.client({ accessKey: session.accessKey }), adminKey: session.accessKey, adminId: session.userID };
+  return {
+    server,
+    admin: server.client({ accessKey: session.accessKey }),
+    adminKey: session.accessKey,
+    adminId: session.userID,
+  };
 }
 
 export interface SignedIn {
@@ -42,10 +51,18 @@ export async function createSignedInUser(
 ): Promise<SignedIn> {
   const created = await admin.createUser({ name });
   if (role) await admin.createGrant({ user: created.id, privilege: role, resource: 'infra' });
-  const first = await server.client().login({ passwordCredentials: { name, password: created.oneTimePassword } });
+  const first = await server
+    .client()
+    .login({ passwordCredentials: { name, password: created.oneTimePassword } });
   const password = `${name}-chosen-password`;
   await server
     .client({ accessKey: first.accessKey })
     .updateUser({ id: 'self', password, oldPassword: created.oneTimePassword });
-  return { id: created.id, name, password, key: first.accessKey, client: server.client({ accessKey: first.accessKey }) };
+  return {
+    id: created.id,
+    name,
+    password,
+    key: first.accessKey,
+    client: server.client({ accessKey: first.accessKey }),
+  };
 }

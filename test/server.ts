@@ -34,7 +34,9 @@ export interface TestServer {
   /** A client trusting the server's CA, optionally with an access key. */
   client(options?: Partial<ClientOptions>): ApiClient;
   /** Stops the server and starts it again on the same state directory and database. */
-  restart(options?: Pick<TestServerOptions, 'settings' | 'env' | 'clock' | 'configFile'>): Promise<TestServer>;
+  restart(
+    options?: Pick<TestServerOptions, 'settings' | 'env' | 'clock' | 'configFile'>,
+  ): Promise<TestServer>;
   close(): Promise<void>;
 }
 

@@ -222,7 +222,9 @@ export function loadConfigLayers<S extends z.ZodType>(
   const where = from ? ` (from ${from})` : '';
   if (issue.code === 'unrecognized_keys') {
     const known = objectKeysAt(schema, issue.path.map(String));
-    throw new ConfigError(`unknown setting ${key}${where}; known settings here: ${known.join(', ')}`);
+    throw new ConfigError(
+      `unknown setting ${key}${where}; known settings here: ${known.join(', ')}`,
+    );
   }
   throw new ConfigError(`invalid setting ${key}${where}: ${issue.message}`);
 }
@@ -242,7 +244,10 @@ function objectKeysAt(schema: z.ZodType, path: string[]): string[] {
         path,
       );
     case 'array':
-      return objectKeysAt(def.element as z.ZodType, /^\d+$/.test(path[0] ?? '') ? path.slice(1) : path);
+      return objectKeysAt(
+        def.element as z.ZodType,
+        /^\d+$/.test(path[0] ?? '') ? path.slice(1) : path,
+      );
     case 'object': {
       const shape = def.shape as Record<string, z.ZodType>;
       if (path.length === 0) return Object.keys(shape);

@@ -46,7 +46,10 @@ export function buildOpenApiDocument(endpoints: Record<string, Endpoint>): JsonS
       }
     } else if (rest.length > 0) {
       // The body is the input without the path parameters (pick() refuses refined objects).
-      const body = toSchema(e.input, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+      const body = toSchema(e.input, 'input') as {
+        properties?: Record<string, unknown>;
+        required?: string[];
+      };
       for (const name of inPath) delete body.properties?.[name];
       if (body.required) body.required = body.required.filter((r) => !inPath.includes(r));
       requestBody = { required: true, content: { 'application/json': { schema: body } } };
