@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Email, Flag, Paging, Time, UserRef, idOf, listOf, many } from './common.js';
+import { Email, Flag, Paging, Time, UserRef, idOf, listOf, many, text } from './common.js';
 import { endpoint } from './endpoint.js';
 
 export const User = z
@@ -24,7 +24,10 @@ export const listUsers = endpoint({
   auth: allowed,
   input: z
     .object({
-      name: Email.optional(),
+      name: text(254)
+        .transform((s) => s.toLowerCase())
+        .optional()
+        .describe('Exact name (email; `connector` for the system user)'),
       group: idOf('group').optional().describe('Only members of this group'),
       ids: many(idOf('user')).optional(),
       showSystem: Flag.optional().describe('Include the connector system user'),

@@ -58,7 +58,7 @@ export class ConflictError extends AppError {
   readonly table: string;
   readonly column: string;
   constructor(table: string, column: string, message?: string) {
-    super('conflict', message ?? `a ${table} with that ${column} already exists`);
+    super('conflict', message ?? `another ${table} already has that ${column}`);
     this.table = table;
     this.column = column;
   }

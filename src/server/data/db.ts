@@ -43,6 +43,29 @@ export async function openDb(config: DatabaseConfig): Promise<OpenDb> {
   return openPostgres(config);
 }
 
+/**
+ * Keeps prepared statements by their SQL. Kysely prepares every query anew, and preparing costs
+ * more than running the small indexed queries the API makes; the set of distinct statements is
+ * small (parameters are bound, never inlined), and the cap guards against surprises.
+ */
+function withStatementCache(database: SqliteDatabase.Database, max = 500): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return new Proxy(database, {
+    get(target, prop, receiver) {
+      if (prop !== 'prepare') return Reflect.get(target, prop, receiver) as unknown;
+      return (source: string) => {
+        let statement = cache.get(source);
+        if (!statement) {
+          statement = target.prepare(source);
+          if (cache.size >= max) cache.delete(cache.keys().next().value!);
+          cache.set(source, statement);
+        }
+        return statement;
+      };
+    },
+  });
+}
+
 export function openSqlite(file: string): OpenDb {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let writer: SqliteDatabase.Database;
@@ -67,11 +90,11 @@ export function openSqlite(file: string): OpenDb {
     );
   }
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: writer }),
+    dialect: new SqliteDialect({ database: withStatementCache(writer) }),
     plugins: [new CamelCasePlugin()],
   });
   const readDb = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: reader }),
+    dialect: new SqliteDialect({ database: withStatementCache(reader) }),
     plugins: [new CamelCasePlugin()],
   });
   return {

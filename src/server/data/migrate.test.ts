@@ -65,7 +65,7 @@ for (const engine of engines) {
           assert.ok(err instanceof ConflictError);
           assert.equal(err.table, 'setting');
           assert.equal(err.column, 'name');
-          assert.equal(err.message, 'a setting with that name already exists');
+          assert.equal(err.message, 'another setting already has that name');
           return true;
         },
       );

@@ -4,10 +4,11 @@ import type { Group as ApiGroup } from '../../api/groups.js';
 import type { LoginResponse } from '../../api/login.js';
 import type { User as ApiUser } from '../../api/users.js';
 import { formatDuration } from '../../shared/duration.js';
+import { toIsoString } from '../../shared/time.js';
 import type { Session } from '../access/sessions.js';
 import type { AccessKey, AuditEntry, Grant, Group, Page, User } from '../models.js';
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = toIsoString;
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
 
 export function userToApi(u: User): ApiUser {

@@ -1,0 +1,342 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { endpoints, type OperationName } from '../../api/endpoints.js';
+import type { ApiClient } from '../../api/client.js';
+import { TestClock } from '../../../test/clock.js';
+import { engines } from '../../../test/engines.js';
+import { rawRequest } from '../../../test/http.js';
+import { startAdminServer } from '../../../test/identity.js';
+import type { TestServer } from '../../../test/server.js';
+
+type Identity = 'anonymous' | 'user' | 'view' | 'connector' | 'admin' | 'expired';
+const identities: Identity[] = ['anonymous', 'user', 'view', 'connector', 'admin', 'expired'];
+
+interface Row {
+  operation: OperationName;
+  /** What the row checks, when an operation has several rows. */
+  variant?: string;
+  /** Builds the request (path with query, and body) for one identity. */
+  request: (id: Identity) => Promise<{ path: string; body?: unknown }>;
+  expect: Record<Identity, number>;
+}
+
+/** anonymous, user, view, connector, admin, expired */
+function statuses(
+  ...s: [number, number, number, number, number, number]
+): Record<Identity, number> {
+  return Object.fromEntries(identities.map((id, i) => [id, s[i]!])) as Record<Identity, number>;
+}
+
+for (const engine of engines) {
+  describe(`authorization matrix [${engine}]`, () => {
+    const clock = new TestClock();
+    let server: TestServer;
+    let admin: ApiClient;
+    const userIds = {} as Record<Exclude<Identity, 'anonymous' | 'expired'>, string>;
+    let otherUserId: string;
+    let groupId: string;
+    let grantId: string;
+
+    before(async () => {
+      const started = await startAdminServer(engine, { clock });
+      server = started.server;
+      admin = started.admin;
+      userIds.admin = started.adminId;
+      userIds.user = (await admin.createUser({ name: 'plain@example.com' })).id;
+      userIds.view = (await admin.createUser({ name: 'viewer@example.com' })).id;
+      await admin.createGrant({ user: userIds.view, privilege: 'view', resource: 'infra' });
+      const system = await admin.listUsers({ showSystem: true, name: 'connector' });
+      userIds.connector = system.items[0]!.id;
+      otherUserId = (await admin.createUser({ name: 'other@example.com' })).id;
+      groupId = (await admin.createGroup({ name: 'others' })).id;
+      grantId = (
+        await admin.createGrant({ user: otherUserId, privilege: 'view', resource: 'prod' })
+      ).id;
+    });
+    after(() => server.close());
+
+    /** A fresh key for the identity, so that rows which end sessions do not affect the next. */
+    async function keyFor(id: Identity): Promise<string | undefined> {
+      if (id === 'anonymous') return undefined;
+      if (id === 'expired') {
+        const key = await admin.createAccessKey({ userID: userIds.admin, expiry: '1s' });
+        clock.advance(1001);
+        return key.accessKey;
+      }
+      return (await admin.createAccessKey({ userID: userIds[id], expiry: '1h' })).accessKey;
+    }
+
+    const fresh = {
+      user: async () =>
+        (await admin.createUser({ name: `victim-${clock.now()}-${Math.random()}@example.com` })).id,
+      group: async () => (await admin.createGroup({ name: `group-${Math.random()}` })).id,
+      grant: async () =>
+        (
+          await admin.createGrant({
+            user: otherUserId,
+            privilege: `role-${Math.random().toString(36).slice(2)}`,
+            resource: 'dev',
+          })
+        ).id,
+      key: async () => (await admin.createAccessKey({ userID: otherUserId, expiry: '1h' })).id,
+    };
+    const get = (path: string) => async () => ({ path });
+
+    const rows: Row[] = [
+      {
+        operation: 'getVersion',
+        request: get('/api/version'),
+        expect: statuses(200, 200, 200, 200, 200, 200),
+      },
+      {
+        operation: 'getOpenApi',
+        request: get('/api/openapi.json'),
+        expect: statuses(200, 200, 200, 200, 200, 200),
+      },
+      {
+        operation: 'getSettings',
+        request: get('/api/settings'),
+        expect: statuses(200, 200, 200, 200, 200, 200),
+      },
+      {
+        operation: 'getSetup',
+        request: get('/api/setup'),
+        expect: statuses(200, 200, 200, 200, 200, 200),
+      },
+      {
+        operation: 'setup',
+        variant: 'after the first admin exists',
+        request: async () => ({
+          path: '/api/setup',
+          body: { token: 'x', name: 'new@example.com', password: 'long-enough-1' },
+        }),
+        expect: statuses(403, 403, 403, 403, 403, 403),
+      },
+      {
+        operation: 'login',
+        request: async () => ({
+          path: '/api/login',
+          body: {
+            accessKey: (await admin.createAccessKey({ userID: userIds.user, expiry: '1h' }))
+              .accessKey,
+          },
+        }),
+        expect: statuses(201, 201, 201, 201, 201, 201),
+      },
+      {
+        operation: 'logout',
+        request: async () => ({ path: '/api/logout', body: {} }),
+        expect: statuses(401, 204, 204, 204, 204, 401),
+      },
+      {
+        operation: 'listUsers',
+        request: get('/api/users'),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'createUser',
+        request: async () => ({
+          path: '/api/users',
+          body: { name: `new-${Math.random()}@example.com` },
+        }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'getUser',
+        variant: 'another user',
+        request: async () => ({ path: `/api/users/${otherUserId}` }),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'getUser',
+        variant: 'self',
+        request: get('/api/users/self'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'updateUser',
+        variant: "another user's password",
+        request: async () => ({
+          path: `/api/users/${await fresh.user()}`,
+          body: { password: 'a-new-password-1' },
+        }),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'deleteUser',
+        request: async () => ({ path: `/api/users/${await fresh.user()}` }),
+        expect: statuses(401, 403, 403, 403, 204, 401),
+      },
+      {
+        operation: 'listGroups',
+        request: get('/api/groups'),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'listGroups',
+        variant: 'own groups',
+        request: get('/api/groups?userID=self'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'createGroup',
+        request: async () => ({ path: '/api/groups', body: { name: `g-${Math.random()}` } }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'getGroup',
+        variant: 'not a member',
+        request: async () => ({ path: `/api/groups/${groupId}` }),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'deleteGroup',
+        request: async () => ({ path: `/api/groups/${await fresh.group()}` }),
+        expect: statuses(401, 403, 403, 403, 204, 401),
+      },
+      {
+        operation: 'updateGroupUsers',
+        request: async () => ({
+          path: `/api/groups/${await fresh.group()}/users`,
+          body: { usersToAdd: [otherUserId] },
+        }),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'listGrants',
+        request: get('/api/grants'),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'listGrants',
+        variant: 'own grants',
+        request: get('/api/grants?user=self&showInherited=true'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'listGrants',
+        variant: 'another user',
+        request: async () => ({ path: `/api/grants?user=${otherUserId}` }),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'getGrant',
+        request: async () => ({ path: `/api/grants/${grantId}` }),
+        expect: statuses(401, 403, 200, 200, 200, 401),
+      },
+      {
+        operation: 'createGrant',
+        request: async () => ({
+          path: '/api/grants',
+          body: {
+            user: otherUserId,
+            privilege: `r-${Math.random().toString(36).slice(2)}`,
+            resource: 'prod',
+          },
+        }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'deleteGrant',
+        request: async () => ({ path: `/api/grants/${await fresh.grant()}` }),
+        expect: statuses(401, 403, 403, 403, 204, 401),
+      },
+      {
+        operation: 'updateGrants',
+        request: async () => ({
+          path: '/api/grants',
+          body: { grantsToRemove: [{ id: await fresh.grant() }] },
+        }),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'listAccessKeys',
+        request: get('/api/access-keys'),
+        expect: statuses(401, 403, 200, 403, 200, 401),
+      },
+      {
+        operation: 'listAccessKeys',
+        variant: 'own keys',
+        request: get('/api/access-keys?userID=self'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'createAccessKey',
+        variant: 'for another user',
+        request: async () => ({ path: '/api/access-keys', body: { userID: otherUserId } }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'createAccessKey',
+        variant: 'for yourself',
+        request: async () => ({ path: '/api/access-keys', body: {} }),
+        expect: statuses(401, 201, 201, 201, 201, 401),
+      },
+      {
+        operation: 'deleteAccessKey',
+        variant: "another user's key",
+        request: async () => ({ path: `/api/access-keys/${await fresh.key()}` }),
+        expect: statuses(401, 403, 403, 403, 204, 401),
+      },
+      {
+        operation: 'deleteAccessKeys',
+        variant: "another user's key, by name",
+        request: async () => {
+          const name = `named-${Math.random().toString(36).slice(2)}`;
+          await admin.createAccessKey({ userID: otherUserId, name });
+          return { path: `/api/access-keys?name=${name}&userID=${otherUserId}` };
+        },
+        expect: statuses(401, 403, 403, 403, 204, 401),
+      },
+      {
+        operation: 'listAudit',
+        request: get('/api/audit'),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'verifyAudit',
+        request: get('/api/audit/verify'),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+    ];
+
+    it('covers every operation', () => {
+      const covered = new Set(rows.map((r) => r.operation));
+      assert.deepEqual(
+        Object.keys(endpoints).filter((name) => !covered.has(name as OperationName)),
+        [],
+      );
+    });
+
+    for (const row of rows) {
+      const e = endpoints[row.operation];
+      it(`${row.operation}${row.variant ? ` (${row.variant})` : ''}`, async () => {
+        const seen: Partial<Record<Identity, number>> = {};
+        for (const id of identities) {
+          const key = await keyFor(id);
+          const { path, body } = await row.request(id);
+          const res = await rawRequest(`${server.url}${path}`, {
+            method: e.method,
+            ca: server.ca,
+            headers: {
+              ...(key ? { authorization: `Bearer ${key}` } : {}),
+              ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          seen[id] = res.status;
+          if (res.status === 401) {
+            assert.deepEqual(res.json(), { code: 'unauthenticated', message: 'unauthenticated' });
+          }
+          if (res.status === 403 && row.operation !== 'setup') {
+            assert.match(
+              res.json<{ message: string }>().message,
+              /^you do not have permission to .+, requires role /,
+            );
+          }
+        }
+        assert.deepEqual(seen, row.expect);
+      });
+    }
+  });
+}
