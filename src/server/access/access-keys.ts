@@ -61,9 +61,21 @@ export async function createAccessKey(
   return { key, accessKey: secret.text };
 }
 
+function assertNotDeclared(key: AccessKey): void {
+  assertThat(
+    key.managedBy !== 'config',
+    () =>
+      new AppError(
+        'bad_request',
+        `access key ${key.name} is declared in the server's config file; remove it there`,
+      ),
+  );
+}
+
 export async function deleteAccessKey(ctx: RequestContext, id: string): Promise<void> {
   const key = await data.getAccessKey(ctx.db, { byId: id });
   ctx.authorize(key.userId === actorOf(ctx).userId);
+  assertNotDeclared(key);
   await data.deleteAccessKey(ctx.db, id);
   ctx.audit({ kind: 'accessKey', id, name: key.name, details: { user: key.userName } });
 }
@@ -74,6 +86,14 @@ export async function deleteAccessKeysByName(
 ): Promise<void> {
   const userId = resolveUserRef(ctx, input.userID);
   ctx.authorize(userId === actorOf(ctx).userId);
+  const named = await data.listAccessKeys(ctx.db, {
+    byUserId: userId,
+    byName: input.name,
+    includeExpired: true,
+    now: ctx.clock.now(),
+    limit: 1,
+  });
+  named.items.forEach(assertNotDeclared);
   const deleted = await data.deleteAccessKeys(ctx.db, { byUserId: userId, byName: input.name });
   if (deleted.length === 0)
     throw new NotFoundError('access key', `no access key named ${input.name}`);

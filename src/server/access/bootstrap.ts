@@ -11,10 +11,10 @@ import {
   listAccessKeys,
 } from '../data/access-keys.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
-import { getCredential, setCredential } from '../data/credentials.js';
+import { deleteCredential, getCredential, setCredential } from '../data/credentials.js';
 import type { Db } from '../data/db.js';
 import { createGrant, deleteGrant, listGrants } from '../data/grants.js';
-import { createGroup, getGroup } from '../data/groups.js';
+import { createGroup, deleteGroup, getGroup } from '../data/groups.js';
 import { createUser, deleteUser, findUser, listUsers, updateUser } from '../data/users.js';
 import type { User } from '../models.js';
 import type { DeclaredGrant, DeclaredUser } from '../config.js';
@@ -39,12 +39,17 @@ export async function reconcileConfig(
 
   await db.transaction().execute(async (tx) => {
     await lockAuditHead(tx);
+    // Users the file names: declared ones (under users:) and ones only mentioned by a grant.
     const users = new Map<string, User>();
-    const ensureUser = async (name: string): Promise<User> => {
+    const ensureUser = async (name: string, declaredHere: boolean): Promise<User> => {
       const known = users.get(name) ?? (await findUser(tx, { byName: name }));
       if (known) {
-        if (known.managedBy !== 'config')
+        // Declaring a user hands it to the file; merely naming one in a grant does not.
+        if (declaredHere && known.managedBy !== 'config') {
           await updateUser(tx, known.id, { managedBy: 'config', now });
+          note('usersAdopted', name);
+          known.managedBy = 'config';
+        }
         users.set(name, known);
         return known;
       }
@@ -61,7 +66,12 @@ export async function reconcileConfig(
 
     const wantedKeys = new Set<string>();
     for (const u of declared.users) {
-      const user = await ensureUser(u.name);
+      const user = await ensureUser(u.name, true);
+      if (!u.password && (await getCredential(tx, user.id))) {
+        // The file is the source of truth for declared users: no password there, none here.
+        await deleteCredential(tx, user.id);
+        note('passwordsRemoved', u.name);
+      }
       if (u.password) {
         const current = await getCredential(tx, user.id);
         const same =
@@ -132,7 +142,7 @@ export async function reconcileConfig(
     for (const g of wanted) {
       let subject: { kind: 'user' | 'group'; id: string };
       if (g.user !== undefined) {
-        subject = { kind: 'user', id: (await ensureUser(g.user)).id };
+        subject = { kind: 'user', id: (await ensureUser(g.user, false)).id };
       } else {
         const group = await getGroup(tx, { byName: g.group! }).catch(async () => {
           note('groupsCreated', g.group!);
@@ -156,14 +166,19 @@ export async function reconcileConfig(
         now,
       });
       if (created) note('grantsCreated', `${g.user ?? g.group}: ${g.role} on ${g.resource}`);
-      wantedGrants.push({ ...subject, privilege: g.role, resource: g.resource });
+      wantedGrants.push({
+        ...subject,
+        name: g.user ?? g.group!,
+        privilege: g.role,
+        resource: g.resource,
+      });
     }
     const wantedGrantKeys = new Set(
       wantedGrants.map((g) => grantKey(g.kind, g.id, g.privilege, g.resource)),
     );
     // A declared grant that an admin had already made by hand now belongs to the file.
     for (const g of wantedGrants) {
-      await tx
+      const adopted = await tx
         .updateTable('grants')
         .set({ managedBy: 'config' })
         .where('managedBy', '=', 'api')
@@ -171,7 +186,9 @@ export async function reconcileConfig(
         .where('subjectId', '=', g.id)
         .where('privilege', '=', g.privilege)
         .where('resource', '=', g.resource)
-        .execute();
+        .executeTakeFirst();
+      if (Number(adopted.numUpdatedRows) > 0)
+        note('grantsAdopted', `${g.name}: ${g.privilege} on ${g.resource}`);
     }
 
     // Remove what the file no longer declares.
@@ -191,6 +208,31 @@ export async function reconcileConfig(
       if (u.managedBy === 'config' && !declaredNames.has(u.name)) {
         await deleteUser(tx, u.id);
         note('usersRemoved', u.name);
+      }
+    }
+    // Groups the file created and no longer names go too, unless people were put in them since:
+    // then they stay, handed over to the API so admins can manage them.
+    const namedGroups = new Set(
+      declared.grants.filter((g) => g.group !== undefined).map((g) => g.group!),
+    );
+    const configGroups = await tx
+      .selectFrom('groups')
+      .select(['id', 'name'])
+      .where('managedBy', '=', 'config')
+      .execute();
+    for (const g of configGroups) {
+      if (namedGroups.has(g.name)) continue;
+      const group = await getGroup(tx, { byId: g.id });
+      if (group.totalUsers === 0) {
+        await deleteGroup(tx, g.id);
+        note('groupsRemoved', g.name);
+      } else {
+        await tx
+          .updateTable('groups')
+          .set({ managedBy: 'api', updatedAt: now })
+          .where('id', '=', g.id)
+          .execute();
+        note('groupsReleased', g.name);
       }
     }
     for (const u of users.values()) {
