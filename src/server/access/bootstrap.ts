@@ -128,6 +128,7 @@ export async function reconcileConfig(
     const wantedGrants: Array<{
       kind: 'user' | 'group';
       id: string;
+      name: string;
       privilege: string;
       resource: string;
     }> = [];

@@ -1,3 +1,4 @@
+import type { Generated } from 'kysely';
 import type { ManagedBy, SubjectKind } from '../models.js';
 
 /**
@@ -15,6 +16,58 @@ export interface Database {
   auditLog: AuditLogTable;
   auditHead: AuditHeadTable;
   loginThrottle: LoginThrottleTable;
+  destinations: DestinationsTable;
+  changes: ChangesTable;
+  revokedSessions: RevokedSessionsTable;
+  signingKeys: SigningKeysTable;
+  encryptionKeys: EncryptionKeysTable;
+}
+
+export interface DestinationsTable {
+  id: string;
+  name: string;
+  uniqueId: string;
+  connectionUrl: string;
+  connectionCa: string;
+  /** JSON array of namespace names. */
+  namespaces: string;
+  /** JSON array of ClusterRole names. */
+  roles: string;
+  version: string;
+  lastSeenAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ChangesTable {
+  idx: Generated<number>;
+  destination: string;
+  at: number;
+}
+
+export interface RevokedSessionsTable {
+  sessionId: string;
+  userId: string;
+  revokedAt: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  algorithm: string;
+  publicJwk: string;
+  /** Sealed (encrypted at rest). */
+  privateJwk: string;
+  createdAt: number;
+  retiredAt: number | null;
+}
+
+export interface EncryptionKeysTable {
+  id: string;
+  provider: string;
+  /** The data key, wrapped by the root key. */
+  wrapped: string;
+  createdAt: number;
+  retiredAt: number | null;
 }
 
 export interface SettingsTable {
