@@ -34,7 +34,7 @@ export const listAccessKeys = endpoint({
   input: z
     .object({
       userID: UserRef.optional().describe('Keys of this user; `self` is always allowed'),
-      name: z.string().max(256).optional(),
+      name: KeyName.optional(),
       showExpired: Flag.optional(),
       ...Paging,
     })

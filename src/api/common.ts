@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from '../shared/duration.js';
 import { isId, type IdKind } from '../shared/ids.js';
 
 // Control characters have no place in names or filters; rejecting them keeps logs, headers and
@@ -16,24 +17,24 @@ export function text(max: number) {
 }
 
 const idNames: Record<IdKind, string> = {
-  user: 'user',
-  group: 'group',
-  grant: 'grant',
-  accessKey: 'access key',
-  destination: 'destination',
-  provider: 'provider',
-  install: 'install',
+  user: 'a user',
+  group: 'a group',
+  grant: 'a grant',
+  accessKey: 'an access key',
+  destination: 'a destination',
+  provider: 'a provider',
+  install: 'an install',
 };
 
 /** An id of one kind: `usr_…` for users, `grp_…` for groups. */
 export function idOf(kind: IdKind) {
-  return z.string().refine((s) => isId(s, kind), `must be a ${idNames[kind]} id`);
+  return z.string().refine((s) => isId(s, kind), `must be ${idNames[kind]} id`);
 }
 
 /** A user id, or `self` for the caller. */
-export const UserRef = z.union([z.literal('self'), idOf('user')], {
-  error: 'must be a user id or self',
-});
+export const UserRef = z
+  .string()
+  .refine((s) => s === 'self' || isId(s, 'user'), 'must be a user id or self');
 
 /** A user name: an email address, stored in lower case. */
 export const Email = z
@@ -51,10 +52,17 @@ export const Flag = z
 /** A timestamp on the wire: RFC 3339 in UTC. */
 export const Time = z.iso.datetime();
 
-/** A duration such as `720h` or `30m`. */
-export const Duration = z
-  .string()
-  .regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$/, 'must be a duration such as 72h or 30m');
+const TEN_YEARS = 87_600 * 3_600_000;
+
+/** A duration such as `720h` or `30m`: longer than zero, at most ten years. */
+export const Duration = z.string().superRefine((s, ctx) => {
+  const ms = parseDuration(s);
+  if (ms === undefined)
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 72h or 30m' });
+  else if (ms <= 0) ctx.addIssue({ code: 'custom', message: 'must be longer than zero' });
+  else if (ms > TEN_YEARS)
+    ctx.addIssue({ code: 'custom', message: 'must be at most 87600h (ten years)' });
+});
 
 /** Paging inputs shared by every list. */
 export const Paging = {

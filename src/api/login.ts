@@ -29,7 +29,12 @@ export const login = endpoint({
   input: z
     .object({
       passwordCredentials: z.object({ name: Email, password: Password }).strict().optional(),
-      accessKey: z.string().max(100).optional().describe('Exchange an access key for a session'),
+      accessKey: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(100)
+        .optional()
+        .describe('Exchange an access key for a session'),
     })
     .strict()
     .refine((v) => (v.passwordCredentials === undefined) !== (v.accessKey === undefined), {

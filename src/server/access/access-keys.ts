@@ -35,7 +35,6 @@ export async function createAccessKey(
   const expiry = parseDuration(input.expiry)!;
   const inactivityTimeout =
     input.inactivityTimeout === undefined ? 0 : parseDuration(input.inactivityTimeout)!;
-  assertThat(expiry > 0, () => new AppError('bad_request', 'expiry must be longer than zero'));
   const secret = generateAccessKey();
   const id = newId('accessKey', now);
   await data.createAccessKey(ctx.db, {

@@ -1,4 +1,4 @@
-import { AppError, NotFoundError, assertThat } from '../../shared/errors.js';
+import { AppError, NotFoundError, ValidationError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import * as data from '../data/grants.js';
 import type { Subject } from '../data/grants.js';
@@ -114,7 +114,7 @@ async function addGrant(
   const expiresAt = input.expiresAt === undefined ? null : Date.parse(input.expiresAt);
   assertThat(
     expiresAt === null || expiresAt > now,
-    () => new AppError('bad_request', 'expiresAt must be in the future'),
+    () => new ValidationError([{ field: 'expiresAt', errors: ['must be in the future'] }]),
   );
   const created = await data.createGrant(ctx.db, {
     id: newId('grant', now),

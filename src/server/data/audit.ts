@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ValidationError } from '../../shared/errors.js';
 import type { AuditEntry, Page } from '../models.js';
 import type { Db } from './db.js';
 import { isPostgres } from './engine.js';
@@ -80,7 +81,14 @@ export async function listAudit(db: Db, opts: ListAuditOptions): Promise<Page<Au
   if (opts.since !== undefined) q = q.where('at', '>=', opts.since);
   if (opts.until !== undefined) q = q.where('at', '<', opts.until);
   const after = afterKey(opts.after);
-  if (after !== undefined) q = q.where('seq', '<', Number(after) || 0);
+  if (after !== undefined) {
+    if (!/^\d{1,15}$/.test(after)) {
+      throw new ValidationError([
+        { field: 'after', errors: ['is not the next value of a previous page'] },
+      ]);
+    }
+    q = q.where('seq', '<', Number(after));
+  }
   const rows = await q
     .orderBy('seq', 'desc')
     .limit(opts.limit + 1)

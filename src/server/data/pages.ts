@@ -22,7 +22,8 @@ export function encodeCursor(key: string): string {
 export function decodeCursor(cursor: string): string | undefined {
   if (!/^[A-Za-z0-9_-]{1,700}$/.test(cursor)) return undefined;
   const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  return encodeCursor(key) === cursor ? key : undefined;
+  // Our cursors hold names and ids: never control characters (PostgreSQL refuses NUL outright).
+  return encodeCursor(key) === cursor && !/\p{Cc}/u.test(key) ? key : undefined;
 }
 
 /** The sort key in an `after` cursor given by a client; a cursor we did not make is a 400. */

@@ -65,7 +65,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: 60_000,
     connectionTimeout: 0,
     keepAliveTimeout: 72_000,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Long enough that an over-long id reaches validation (a 400 naming the field).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
   });
   deps.tls.onChange(() => app.server.setSecureContext(deps.tls.secureContextOptions()));
 

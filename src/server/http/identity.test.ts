@@ -230,7 +230,7 @@ for (const engine of engines) {
             expiresAt: new Date(clock.now() - 1000).toISOString(),
           }),
           400,
-          'expiresAt must be in the future',
+          'validation failed: expiresAt: must be in the future',
         );
         const grant = await admin.createGrant({
           user: viewer.id,

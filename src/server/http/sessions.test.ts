@@ -264,14 +264,12 @@ for (const engine of engines) {
       });
       assert.equal(second.passwordUpdateRequired, false);
       await rejectsWith(
-        server
-          .client()
-          .login({
-            passwordCredentials: {
-              name: 'new.person@example.com',
-              password: created.oneTimePassword,
-            },
-          }),
+        server.client().login({
+          passwordCredentials: {
+            name: 'new.person@example.com',
+            password: created.oneTimePassword,
+          },
+        }),
         401,
       );
     });

@@ -30,11 +30,33 @@ table audit_log
   details text not null
   prev_hash text not null
   hash text not null
+table changes
+  idx bigint not null default nextval('changes_idx_seq'::regclass)
+  destination text not null
+  at bigint not null
 table credentials
   user_id text not null
   password_hash text not null
   one_time integer not null default 0
   updated_at bigint not null
+table destinations
+  id text not null
+  name text not null
+  unique_id text not null
+  connection_url text not null
+  connection_ca text not null
+  namespaces text not null
+  roles text not null
+  version text not null
+  last_seen_at bigint
+  created_at bigint not null
+  updated_at bigint not null
+table encryption_keys
+  id text not null
+  provider text not null
+  wrapped text not null
+  created_at bigint not null
+  retired_at bigint
 table grants
   id text not null
   subject_kind text not null
@@ -69,10 +91,21 @@ table migrations
 table migrations_lock
   id character varying not null
   is_locked integer not null default 0
+table revoked_sessions
+  session_id text not null
+  user_id text not null
+  revoked_at bigint not null
 table settings
   name text not null
   value text not null
   updated_at bigint not null
+table signing_keys
+  kid text not null
+  algorithm text not null
+  public_jwk text not null
+  private_jwk text not null
+  created_at bigint not null
+  retired_at bigint
 table users
   id text not null
   name text not null
@@ -87,8 +120,13 @@ constraint access_keys.access_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES
 constraint access_keys.access_keys_user_id_name UNIQUE (user_id, name)
 constraint audit_head.audit_head_pkey PRIMARY KEY (id)
 constraint audit_log.audit_log_pkey PRIMARY KEY (seq)
+constraint changes.changes_pkey PRIMARY KEY (idx)
 constraint credentials.credentials_pkey PRIMARY KEY (user_id)
 constraint credentials.credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+constraint destinations.destinations_name_key UNIQUE (name)
+constraint destinations.destinations_pkey PRIMARY KEY (id)
+constraint destinations.destinations_unique_id_key UNIQUE (unique_id)
+constraint encryption_keys.encryption_keys_pkey PRIMARY KEY (id)
 constraint grants.grants_pkey PRIMARY KEY (id)
 constraint grants.grants_subject_privilege_resource UNIQUE (subject_kind, subject_id, privilege, resource)
 constraint group_members.group_members_group_id_fkey FOREIGN KEY (group_id) REFERENCES groups(id) ON DELETE CASCADE
@@ -99,7 +137,9 @@ constraint groups.groups_pkey PRIMARY KEY (id)
 constraint login_throttle.login_throttle_pkey PRIMARY KEY (key)
 constraint migrations.migrations_pkey PRIMARY KEY (name)
 constraint migrations_lock.migrations_lock_pkey PRIMARY KEY (id)
+constraint revoked_sessions.revoked_sessions_pkey PRIMARY KEY (session_id)
 constraint settings.settings_pkey PRIMARY KEY (name)
+constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
 constraint users.users_name_key UNIQUE (name)
 constraint users.users_pkey PRIMARY KEY (id)
 CREATE UNIQUE INDEX access_keys_key_id_key ON public.access_keys USING btree (key_id);
@@ -110,7 +150,13 @@ CREATE INDEX audit_log_action ON public.audit_log USING btree (action, seq);
 CREATE INDEX audit_log_actor_id ON public.audit_log USING btree (actor_id, seq);
 CREATE UNIQUE INDEX audit_log_pkey ON public.audit_log USING btree (seq);
 CREATE INDEX audit_log_target_id ON public.audit_log USING btree (target_id, seq);
+CREATE INDEX changes_destination ON public.changes USING btree (destination, idx);
+CREATE UNIQUE INDEX changes_pkey ON public.changes USING btree (idx);
 CREATE UNIQUE INDEX credentials_pkey ON public.credentials USING btree (user_id);
+CREATE UNIQUE INDEX destinations_name_key ON public.destinations USING btree (name);
+CREATE UNIQUE INDEX destinations_pkey ON public.destinations USING btree (id);
+CREATE UNIQUE INDEX destinations_unique_id_key ON public.destinations USING btree (unique_id);
+CREATE UNIQUE INDEX encryption_keys_pkey ON public.encryption_keys USING btree (id);
 CREATE INDEX grants_destination ON public.grants USING btree (destination, id);
 CREATE INDEX grants_expires_at ON public.grants USING btree (expires_at);
 CREATE UNIQUE INDEX grants_pkey ON public.grants USING btree (id);
@@ -123,6 +169,9 @@ CREATE UNIQUE INDEX groups_pkey ON public.groups USING btree (id);
 CREATE UNIQUE INDEX login_throttle_pkey ON public.login_throttle USING btree (key);
 CREATE UNIQUE INDEX migrations_pkey ON public.migrations USING btree (name);
 CREATE UNIQUE INDEX migrations_lock_pkey ON public.migrations_lock USING btree (id);
+CREATE UNIQUE INDEX revoked_sessions_pkey ON public.revoked_sessions USING btree (session_id);
+CREATE INDEX revoked_sessions_revoked_at ON public.revoked_sessions USING btree (revoked_at);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);
+CREATE UNIQUE INDEX signing_keys_pkey ON public.signing_keys USING btree (kid);
 CREATE UNIQUE INDEX users_name_key ON public.users USING btree (name);
 CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);
