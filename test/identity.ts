@@ -5,6 +5,9 @@ import { startTestServer, type TestServer } from './server.js';
 
 export const ADMIN = { name: 'admin@example.com', password: 'admin-password-1' };
 
+/** The config file that declares ADMIN (give it to replicas too: they reconcile it at start). */
+export const ADMIN_CONFIG = `users:\n  - name: ${ADMIN.name}\n    password: plaintext:${ADMIN.password}\n    infraRole: admin\n`;
+
 /** A server whose config file declares an admin with a password. */
 export async function startAdminServer(
   engine: Engine,
@@ -18,9 +21,7 @@ export async function startAdminServer(
     engine,
     clock: options.clock,
     settings: options.settings,
-    configFile:
-      options.configFile ??
-      `users:\n  - name: ${ADMIN.name}\n    password: plaintext:${ADMIN.password}\n    infraRole: admin\n`,
+    configFile: options.configFile ?? ADMIN_CONFIG,
   });
   const session = await server.client().login({ passwordCredentials: ADMIN });
   return {

@@ -47,6 +47,8 @@ export interface TestServerOptions {
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
   dashboardDir?: string;
+  /** Start a replica of this server: same database, same state directory. */
+  replicaOf?: TestServer;
   /** YAML for the config file (users and grants can only be declared there). */
   configFile?: string;
 }
@@ -62,6 +64,16 @@ interface Owned {
  * database, HTTPS on a random loopback port, metrics off unless asked for.
  */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  if (options.replicaOf) {
+    // A second server on the same database and state directory (so the same root key), the way
+    // replicas behind a load balancer share them. The first server owns the cleanup.
+    const first = options.replicaOf;
+    return start(options, {
+      stateDir: first.stateDir,
+      dbSettings: databaseSettings(first.config),
+      dispose: async () => {},
+    });
+  }
   const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-state-'));
   const fresh = await freshDatabase(options.engine ?? 'sqlite');
   const owned: Owned = {
@@ -131,4 +143,10 @@ async function start(options: TestServerOptions, owned: Owned): Promise<TestServ
       await owned.dispose();
     },
   };
+}
+
+function databaseSettings(config: ServerConfig): Record<string, string> {
+  return config.db.kind === 'postgres'
+    ? { 'db.connectionString': config.db.connectionString! }
+    : { 'db.file': config.db.file };
 }

@@ -28,6 +28,8 @@ export interface Endpoint<I extends z.ZodObject = z.ZodObject, O extends z.ZodTy
   status?: number;
   /** Callable by a session that must change its one-time password first. */
   duringPasswordChange?: boolean;
+  /** A POST that changes no stored state (minting a token): no transaction, no audit entry. */
+  readOnly?: boolean;
 }
 
 export function endpoint<I extends z.ZodObject, O extends z.ZodType>(

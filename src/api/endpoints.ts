@@ -5,6 +5,17 @@ import {
   listAccessKeys,
 } from './access-keys.js';
 import { listAudit, verifyAudit } from './audit.js';
+import {
+  createDestination,
+  createToken,
+  deleteDestination,
+  getAccessFeed,
+  getDestination,
+  getJwks,
+  listDestinations,
+  rotateSigningKey,
+  updateDestination,
+} from './destinations.js';
 import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
 import { getSettings, getSetup, login, logout, setup } from './login.js';
@@ -41,6 +52,15 @@ export const endpoints = {
   deleteAccessKeys,
   listAudit,
   verifyAudit,
+  listDestinations,
+  getDestination,
+  createDestination,
+  updateDestination,
+  deleteDestination,
+  getAccessFeed,
+  createToken,
+  getJwks,
+  rotateSigningKey,
 };
 
 export type Endpoints = typeof endpoints;

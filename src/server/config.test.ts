@@ -111,7 +111,7 @@ describe('loadServerConfig', () => {
         name: 'unknown top-level key',
         file: 'dbFile: /tmp/x.db\n',
         message:
-          /^unknown setting dbFile \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, users, grants, db$/,
+          /^unknown setting dbFile \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, db$/,
       },
       {
         name: 'wrong type',

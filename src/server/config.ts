@@ -126,6 +126,14 @@ export const ServerSettings = z
       })
       .strict()
       .prefault({}),
+    tokens: z
+      .object({
+        keyRotation: durationSetting
+          .prefault('720h')
+          .describe('Sign destination tokens with a new key this often'),
+      })
+      .strict()
+      .prefault({}),
     users: z
       .array(ConfigUser)
       .default([])
@@ -263,6 +271,7 @@ export interface ServerConfig {
   tls: TlsConfig;
   db: DatabaseConfig;
   access: AccessSettings;
+  tokens: { keyRotation: number };
   users: DeclaredUser[];
   grants: DeclaredGrant[];
 }
@@ -383,6 +392,7 @@ export async function loadServerConfig(
       sessionInactivityTimeout: s.sessions.inactivityTimeout,
       passwordMinLength: s.passwords.minLength,
     },
+    tokens: { keyRotation: s.tokens.keyRotation },
     users,
     grants: s.grants,
   });

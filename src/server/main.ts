@@ -14,6 +14,12 @@ import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
 import { prepareSetup } from './access/setup.js';
+import { ChangeNotifier } from './access/changes.js';
+import { DestinationPresence } from './access/presence.js';
+import { loadNativeRootKey } from './access/root-key.js';
+import { TokenService } from './access/tokens.js';
+import { countEncryptionKeys, loadKeyring } from './data/encryption-keys.js';
+import { listenForChanges } from './data/listen.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
 import { ServerMetrics, createMetricsServer } from './metrics.js';
@@ -71,6 +77,24 @@ export async function startServer(
     await reconcileConfig(database.db, clock, log, { users: config.users, grants: config.grants });
     const setupToken = await prepareSetup(database.db, clock);
 
+    const rootKey = await loadNativeRootKey(
+      config.stateDir,
+      (await countEncryptionKeys(database.db)) > 0,
+    );
+    const keyring = await loadKeyring(database.db, rootKey, clock.now());
+    const tokens = new TokenService({
+      db: database.db,
+      keyring,
+      clock,
+      log,
+      rotateAfterMs: config.tokens.keyRotation,
+    });
+    await tokens.start();
+    cleanups.push(() => tokens.stop());
+    const changes = new ChangeNotifier();
+    if (config.db.kind === 'postgres')
+      cleanups.push(await listenForChanges(config.db, () => changes.notify(), log));
+
     const tls = await ServerTls.prepare(config.tls, config.stateDir, { log, clock });
     cleanups.push(() => tls.stop());
     const metrics = new ServerMetrics();
@@ -78,6 +102,9 @@ export async function startServer(
       db: database.db,
       readDb: database.readDb,
       settings: config.access,
+      tokens,
+      changes,
+      presence: new DestinationPresence({ db: database.db, clock, log }),
       clock,
       log,
       metrics,
@@ -85,6 +112,8 @@ export async function startServer(
       dashboardDir: options.dashboardDir,
     });
     cleanups.push(() => app.close());
+    // Runs before app.close (cleanups run in reverse): feeds waiting for changes answer now.
+    cleanups.push(() => changes.close());
 
     const httpsPort = await listenOn(config.addr.https, 'addr.https', async (host) => {
       await app.listen({
@@ -118,8 +147,9 @@ export async function startServer(
     }
     tls.start();
     const sweep = setInterval(() => {
-      removeExpired(database.db, clock, log).catch((err: unknown) =>
-        log.error({ err }, 'could not remove expired grants and keys'),
+      removeExpired(database.db, clock, log).then(
+        () => changes.notify(),
+        (err: unknown) => log.error({ err }, 'could not remove expired grants and keys'),
       );
     }, SWEEP_INTERVAL);
     sweep.unref();

@@ -92,3 +92,27 @@ export interface Page<T> {
   items: T[];
   next?: string;
 }
+
+export interface Destination {
+  id: string;
+  name: string;
+  uniqueId: string;
+  connectionUrl: string;
+  connectionCa: string;
+  namespaces: string[];
+  roles: string[];
+  version: string;
+  lastSeenAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Who may reach a destination, as a connector needs to know it (see the access feed). */
+export interface DestinationAccess {
+  updateIndex: number;
+  grants: Grant[];
+  /** Users with access there (directly or through a group), with their groups that hold grants there. */
+  users: Array<{ id: string; name: string; groups: string[] }>;
+  /** Sessions ended recently: tokens minted with them must be refused. */
+  revokedSessions: string[];
+}

@@ -75,7 +75,7 @@ export async function deleteAccessKey(ctx: RequestContext, id: string): Promise<
   const key = await data.getAccessKey(ctx.db, { byId: id });
   ctx.authorize(key.userId === actorOf(ctx).userId);
   assertNotDeclared(key);
-  await data.deleteAccessKey(ctx.db, id);
+  await data.deleteAccessKey(ctx.db, id, ctx.clock.now());
   ctx.audit({ kind: 'accessKey', id, name: key.name, details: { user: key.userName } });
 }
 
@@ -93,7 +93,11 @@ export async function deleteAccessKeysByName(
     limit: 1,
   });
   named.items.forEach(assertNotDeclared);
-  const deleted = await data.deleteAccessKeys(ctx.db, { byUserId: userId, byName: input.name });
+  const deleted = await data.deleteAccessKeys(
+    ctx.db,
+    { byUserId: userId, byName: input.name },
+    ctx.clock.now(),
+  );
   if (deleted.length === 0)
     throw new NotFoundError('access key', `no access key named ${input.name}`);
   ctx.audit({ kind: 'accessKey', id: deleted[0], name: input.name });

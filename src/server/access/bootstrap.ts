@@ -104,7 +104,7 @@ export async function reconcileConfig(
           );
         }
         if (existing && existing.secretHash !== hashSecret(parsed.secret))
-          await deleteAccessKey(tx, existing.id);
+          await deleteAccessKey(tx, existing.id, now);
         if (!existing || existing.secretHash !== hashSecret(parsed.secret)) {
           await createAccessKey(tx, {
             id: newId('accessKey', now),
@@ -199,7 +199,7 @@ export async function reconcileConfig(
         g.managedBy === 'config' &&
         !wantedGrantKeys.has(grantKey(g.subjectKind, g.subjectId, g.privilege, g.resource))
       ) {
-        await deleteGrant(tx, g.id);
+        await deleteGrant(tx, g.id, now);
         note('grantsRemoved', `${g.subjectName}: ${g.privilege} on ${g.resource}`);
       }
     }
@@ -207,7 +207,7 @@ export async function reconcileConfig(
     const allUsers = await listUsers(tx, { limit: ALL });
     for (const u of allUsers.items) {
       if (u.managedBy === 'config' && !declaredNames.has(u.name)) {
-        await deleteUser(tx, u.id);
+        await deleteUser(tx, u.id, now);
         note('usersRemoved', u.name);
       }
     }
@@ -225,7 +225,7 @@ export async function reconcileConfig(
       if (namedGroups.has(g.name)) continue;
       const group = await getGroup(tx, { byId: g.id });
       if (group.totalUsers === 0) {
-        await deleteGroup(tx, g.id);
+        await deleteGroup(tx, g.id, now);
         note('groupsRemoved', g.name);
       } else {
         await tx
@@ -245,7 +245,7 @@ export async function reconcileConfig(
       });
       for (const k of keys.items) {
         if (k.managedBy === 'config' && !wantedKeys.has(k.keyId)) {
-          await deleteAccessKey(tx, k.id);
+          await deleteAccessKey(tx, k.id, now);
           note('accessKeysRemoved', u.name);
         }
       }

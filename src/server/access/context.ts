@@ -2,6 +2,9 @@ import type { InfraRole } from '../../api/roles.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
+import type { ChangeNotifier } from './changes.js';
+import type { DestinationPresence } from './presence.js';
+import type { TokenService } from './tokens.js';
 
 /** The authenticated caller of a request. */
 export interface Actor {
@@ -43,6 +46,12 @@ export interface RequestContext {
   settings: AccessSettings;
   actor: Actor | undefined;
   sourceIp: string;
+  /** Signs destination tokens. */
+  tokens: TokenService;
+  /** Wakes feed requests when access changes. */
+  changes: ChangeNotifier;
+  /** Records that connectors were in touch. */
+  presence: DestinationPresence;
   /**
    * For endpoints open to their own objects (`orSelf`): callers without the endpoint's role
    * pass only when `isSelf`. Every such operation must call this.

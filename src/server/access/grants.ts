@@ -170,7 +170,7 @@ function assertRemovable(g: Grant): void {
 export async function deleteGrant(ctx: RequestContext, id: string): Promise<void> {
   const grant = await data.getGrant(ctx.db, { byId: id });
   assertRemovable(grant);
-  await data.deleteGrant(ctx.db, id);
+  await data.deleteGrant(ctx.db, id, ctx.clock.now());
   await assertAdminRemains(ctx);
   ctx.audit({ kind: 'grant', id, name: describe(grant) });
 }
@@ -200,7 +200,7 @@ export async function updateGrants(
     }
     if (!grant) continue;
     assertRemovable(grant);
-    await data.deleteGrant(ctx.db, grant.id);
+    await data.deleteGrant(ctx.db, grant.id, ctx.clock.now());
     removed.push(grant.id);
   }
   if (removed.length > 0) await assertAdminRemains(ctx);

@@ -47,7 +47,7 @@ export async function deleteGroup(ctx: RequestContext, id: string): Promise<void
         `group ${group.name} is declared in the server's config file; remove it there`,
       ),
   );
-  await data.deleteGroup(ctx.db, id);
+  await data.deleteGroup(ctx.db, id, ctx.clock.now());
   await assertAdminRemains(ctx);
   ctx.audit({ kind: 'group', id, name: group.name });
 }

@@ -5,6 +5,8 @@ import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { deleteExpiredGrants } from '../data/grants.js';
 import { deleteStaleThrottles } from '../data/throttle.js';
+import { pruneChanges } from '../data/changes.js';
+import { pruneRevokedSessions } from '../data/revoked-sessions.js';
 
 const DAY = 86_400_000;
 
@@ -34,6 +36,8 @@ export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<
     }
     const keys = await deleteExpiredAccessKeys(tx, now);
     await deleteStaleThrottles(tx, now - DAY);
+    await pruneChanges(tx, now - DAY);
+    await pruneRevokedSessions(tx, now - DAY);
     if (grants.length + keys.length > 0) {
       log.info(
         { grants: grants.length, accessKeys: keys.length },

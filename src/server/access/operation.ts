@@ -6,7 +6,10 @@ import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { PASSWORD_CHANGE_SCOPE } from '../models.js';
 import { authenticate } from './authenticate.js';
+import type { ChangeNotifier } from './changes.js';
 import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
+import type { DestinationPresence } from './presence.js';
+import type { TokenService } from './tokens.js';
 
 /** What every operation runs against. */
 export interface OperationDeps {
@@ -17,6 +20,9 @@ export interface OperationDeps {
   clock: Clock;
   log: Logger;
   settings: AccessSettings;
+  tokens: TokenService;
+  changes: ChangeNotifier;
+  presence: DestinationPresence;
 }
 
 /** An operation's declared access rule and how it runs. */
@@ -87,6 +93,9 @@ export async function runOperation<T>(
     clock: deps.clock,
     log: request.log,
     settings: deps.settings,
+    tokens: deps.tokens,
+    changes: deps.changes,
+    presence: deps.presence,
     actor,
     sourceIp: request.sourceIp,
     authorize(isSelf) {
@@ -115,13 +124,16 @@ export async function runOperation<T>(
   }
 
   try {
-    return await deps.db.transaction().execute(async (tx) => {
-      await lockAuditHead(tx);
-      const result = await fn(makeContext(tx));
-      checkAuthorized();
-      await appendAudit(tx, auditEntry(deps, spec, request, auditTarget, 'success'));
-      return result;
-    });
+    return await deps.db
+      .transaction()
+      .execute(async (tx) => {
+        await lockAuditHead(tx);
+        const result = await fn(makeContext(tx));
+        checkAuthorized();
+        await appendAudit(tx, auditEntry(deps, spec, request, auditTarget, 'success'));
+        return result;
+      })
+      .finally(() => deps.changes.notify());
   } catch (err) {
     for (const work of rollbackWork) await work(deps.db);
     const refused = err instanceof UnauthenticatedError || err instanceof ForbiddenError;

@@ -140,6 +140,6 @@ export async function loginWithAccessKey(ctx: RequestContext, presented: string)
 /** Ends the calling session. */
 export async function logout(ctx: RequestContext): Promise<void> {
   const actor = actorOf(ctx);
-  await deleteAccessKey(ctx.db, actor.accessKeyId);
+  await deleteAccessKey(ctx.db, actor.accessKeyId, ctx.clock.now());
   ctx.audit({ kind: 'accessKey', id: actor.accessKeyId });
 }

@@ -125,13 +125,17 @@ export async function updateUserPassword(
       actor.accessKeyId,
       actor.scopes.filter((s) => s !== PASSWORD_CHANGE_SCOPE),
     );
-    await deleteAccessKeys(ctx.db, {
-      byUserId: id,
-      byIssuedVia: [...SESSIONS],
-      exceptId: actor.accessKeyId,
-    });
+    await deleteAccessKeys(
+      ctx.db,
+      {
+        byUserId: id,
+        byIssuedVia: [...SESSIONS],
+        exceptId: actor.accessKeyId,
+      },
+      now,
+    );
   } else {
-    await deleteAccessKeys(ctx.db, { byUserId: id, byIssuedVia: [...SESSIONS] });
+    await deleteAccessKeys(ctx.db, { byUserId: id, byIssuedVia: [...SESSIONS] }, now);
   }
   ctx.audit({
     kind: 'user',
@@ -159,7 +163,7 @@ export async function deleteUser(ctx: RequestContext, id: string): Promise<void>
         `${user.name} is declared in the server's config file; remove it there`,
       ),
   );
-  await data.deleteUser(ctx.db, id);
+  await data.deleteUser(ctx.db, id, ctx.clock.now());
   await assertAdminRemains(ctx);
   ctx.audit({ kind: 'user', id, name: user.name });
 }

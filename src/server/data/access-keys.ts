@@ -1,6 +1,7 @@
 import { NotFoundError } from '../../shared/errors.js';
 import type { AccessKey, IssuedVia, ManagedBy, Page } from '../models.js';
 import { translateDbError, type Db } from './db.js';
+import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
 
 function selectKeys(db: Db) {
@@ -142,21 +143,29 @@ export async function updateAccessKeyScopes(db: Db, id: string, scopes: string[]
     .execute();
 }
 
-export async function deleteAccessKey(db: Db, id: string): Promise<void> {
-  const result = await db.deleteFrom('accessKeys').where('id', '=', id).executeTakeFirst();
-  if (result.numDeletedRows === 0n) throw new NotFoundError('access key');
+/** Deletes a key; the session it was is recorded as ended. */
+export async function deleteAccessKey(db: Db, id: string, now: number): Promise<void> {
+  const deleted = await db
+    .deleteFrom('accessKeys')
+    .where('id', '=', id)
+    .returning(['id', 'userId'])
+    .execute();
+  if (deleted.length === 0) throw new NotFoundError('access key');
+  await recordRevokedSessions(db, deleted, now);
 }
 
 /** Deletes the keys that match; returns their ids (the sessions they ended). */
 export async function deleteAccessKeys(
   db: Db,
   by: { byUserId: string; byName?: string; byIssuedVia?: IssuedVia[]; exceptId?: string },
+  now: number,
 ): Promise<string[]> {
   let q = db.deleteFrom('accessKeys').where('userId', '=', by.byUserId);
   if (by.byName !== undefined) q = q.where('name', '=', by.byName);
   if (by.byIssuedVia !== undefined) q = q.where('issuedVia', 'in', by.byIssuedVia);
   if (by.exceptId !== undefined) q = q.where('id', '!=', by.exceptId);
-  const rows = await q.returning('id').execute();
+  const rows = await q.returning(['id', 'userId']).execute();
+  await recordRevokedSessions(db, rows, now);
   return rows.map((r) => r.id);
 }
 

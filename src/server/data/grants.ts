@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { NotFoundError } from '../../shared/errors.js';
 import type { Grant, InfraRole, ManagedBy, Page, SubjectKind } from '../models.js';
+import { recordChange } from './changes.js';
 import type { Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -125,12 +126,23 @@ export async function createGrant(db: Db, g: NewGrant): Promise<boolean> {
       oc.columns(['subjectKind', 'subjectId', 'privilege', 'resource']).doNothing(),
     )
     .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  const created = Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  if (created) await recordChange(db, [g.resource.split('.')[0]!], g.now);
+  return created;
 }
 
-export async function deleteGrant(db: Db, id: string): Promise<void> {
-  const result = await db.deleteFrom('grants').where('id', '=', id).executeTakeFirst();
-  if (result.numDeletedRows === 0n) throw new NotFoundError('grant');
+export async function deleteGrant(db: Db, id: string, now: number): Promise<void> {
+  const deleted = await db
+    .deleteFrom('grants')
+    .where('id', '=', id)
+    .returning('destination')
+    .execute();
+  if (deleted.length === 0) throw new NotFoundError('grant');
+  await recordChange(
+    db,
+    deleted.map((d) => d.destination),
+    now,
+  );
 }
 
 /** Deletes grants whose expiry has passed; returns them. */
@@ -145,6 +157,11 @@ export async function deleteExpiredGrants(db: Db, now: number): Promise<Grant[]>
         expired.map((g) => g.id),
       )
       .execute();
+    await recordChange(
+      db,
+      expired.map((g) => g.destination),
+      now,
+    );
   }
   return expired;
 }

@@ -1,5 +1,6 @@
 import { NotFoundError } from '../../shared/errors.js';
 import type { Group, ManagedBy, Page } from '../models.js';
+import { destinationsOfSubjects, recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -76,7 +77,8 @@ export async function createGroup(
 }
 
 /** Deletes a group, its grants and its memberships. */
-export async function deleteGroup(db: Db, id: string): Promise<void> {
+export async function deleteGroup(db: Db, id: string, now: number): Promise<void> {
+  await recordChange(db, await destinationsOfSubjects(db, [id]), now);
   await db
     .deleteFrom('grants')
     .where('subjectKind', '=', 'group')
@@ -101,6 +103,7 @@ export async function addGroupMembers(
     .onConflict((oc) => oc.columns(['groupId', 'userId', 'source']).doNothing())
     .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
+  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now);
 }
 
 /** Removes the memberships that one source added; memberships from other sources stay. */
@@ -119,6 +122,7 @@ export async function removeGroupMembers(
     .where('source', '=', source)
     .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
+  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now);
 }
 
 /** The groups a user is in (from any source). */
@@ -140,4 +144,17 @@ export async function isGroupMember(db: Db, groupId: string, userId: string): Pr
     .where('userId', '=', userId)
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/** Names of the groups a user is in, sorted. */
+export async function listGroupNamesOfUser(db: Db, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('groupMembers')
+    .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
+    .select('groups.name')
+    .distinct()
+    .where('groupMembers.userId', '=', userId)
+    .orderBy('groups.name')
+    .execute();
+  return rows.map((r) => r.name);
 }

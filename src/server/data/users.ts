@@ -1,6 +1,8 @@
 import { NotFoundError } from '../../shared/errors.js';
 import type { ManagedBy, Page, User } from '../models.js';
+import { ANY_DESTINATION, recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
+import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
 
 export interface ListUsersOptions {
@@ -84,8 +86,18 @@ export async function updateUser(
     .execute();
 }
 
-/** Deletes a user; keys, memberships and the credential go with it (foreign keys). */
-export async function deleteUser(db: Db, id: string): Promise<void> {
+/**
+ * Deletes a user; keys, memberships and the credential go with it (foreign keys). Their
+ * sessions are recorded as ended, so tokens minted with them stop working at once.
+ */
+export async function deleteUser(db: Db, id: string, now: number): Promise<void> {
+  const keys = await db
+    .selectFrom('accessKeys')
+    .select(['id', 'userId'])
+    .where('userId', '=', id)
+    .execute();
+  await recordRevokedSessions(db, keys, now);
+  await recordChange(db, [ANY_DESTINATION], now);
   await db
     .deleteFrom('grants')
     .where('subjectKind', '=', 'user')

@@ -33,6 +33,9 @@ export type Handler<E> = (
 /** One handler per endpoint, under the endpoint's name. */
 export type Handlers = { [K in OperationName]: Handler<Endpoints[K]> };
 
+/** Thrown by a handler whose answer is "nothing changed" (304, no body). */
+export class NotModified extends Error {}
+
 /** The session cookie: `__Host-` makes browsers insist on Secure, Path=/ and no Domain. */
 export const SESSION_COOKIE = '__Host-infra-session';
 
@@ -157,7 +160,7 @@ export function registerRoutes(
       ctx: HttpContext,
       input: unknown,
     ) => Promise<unknown>;
-    const writes = e.method !== 'GET';
+    const writes = e.method !== 'GET' && e.readOnly !== true;
     const spec = { name, auth: e.auth, writes, duringPasswordChange: e.duringPasswordChange };
     app.route({
       method: e.method,
@@ -166,13 +169,13 @@ export function registerRoutes(
         checkApiVersion(req.headers['infra-version']);
         const presented = presentedKey(req);
         const actor = await authenticateFor(deps, spec, presented?.key);
-        if (actor && presented?.via === 'cookie' && writes) checkSameOrigin(req);
+        if (actor && presented?.via === 'cookie' && e.method !== 'GET') checkSameOrigin(req);
         const parsed = e.input.safeParse(requestInput(e, req));
         if (!parsed.success) throw validationError(parsed.error);
 
         let status = successStatus(e);
         const log = req.log as unknown as OperationDeps['log'];
-        const result = await runOperation(deps, spec, { actor, sourceIp: req.ip, log }, (ctx) =>
+        const run = runOperation(deps, spec, { actor, sourceIp: req.ip, log }, (ctx) =>
           handler(
             {
               ...ctx,
@@ -193,6 +196,13 @@ export function registerRoutes(
             parsed.data,
           ),
         );
+        let result: unknown;
+        try {
+          result = await run;
+        } catch (err) {
+          if (err instanceof NotModified) return reply.code(304).send();
+          throw err;
+        }
         reply.code(status);
         if (e.output === undefined) return reply.send();
         // Only declared fields leave the server, whatever the handler returned.

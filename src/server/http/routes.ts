@@ -5,6 +5,17 @@ import {
   listAccessKeys,
 } from './access-keys.js';
 import { listAudit, verifyAudit } from './audit.js';
+import {
+  createDestination,
+  createToken,
+  deleteDestination,
+  getAccessFeed,
+  getDestination,
+  getJwks,
+  listDestinations,
+  rotateSigningKey,
+  updateDestination,
+} from './destinations.js';
 import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
 import type { Handlers } from './route.js';
@@ -42,4 +53,13 @@ export const handlers: Handlers = {
   deleteAccessKeys,
   listAudit,
   verifyAudit,
+  listDestinations,
+  getDestination,
+  createDestination,
+  updateDestination,
+  deleteDestination,
+  getAccessFeed,
+  createToken,
+  getJwks,
+  rotateSigningKey,
 };

@@ -1,0 +1,169 @@
+import { AppError, assertThat } from '../../shared/errors.js';
+import { newId } from '../../shared/ids.js';
+import {
+  CONNECTOR_USER_ID,
+  type Destination,
+  type DestinationAccess,
+  type Page,
+} from '../models.js';
+import { latestChangeIndex } from '../data/changes.js';
+import * as data from '../data/destinations.js';
+import { listRevokedSessions } from '../data/revoked-sessions.js';
+import { listGroupNamesOfUser } from '../data/groups.js';
+import { actorOf, type RequestContext } from './context.js';
+import { TOKEN_LIFETIME_MS } from './tokens.js';
+
+/** Roles that see every destination. */
+const SEE_ALL = ['admin', 'view', 'connector'] as const;
+
+function seesAll(ctx: RequestContext): boolean {
+  const actor = actorOf(ctx);
+  return SEE_ALL.some((r) => actor.roles.has(r));
+}
+
+/** Destinations the caller may see: all for admins, viewers and connectors; else those they reach. */
+export async function listDestinations(
+  ctx: RequestContext,
+  input: { name?: string; uniqueID?: string; after?: string; limit: number },
+): Promise<Page<Destination>> {
+  const byNames = seesAll(ctx)
+    ? undefined
+    : await data.listReachableDestinations(ctx.db, actorOf(ctx).userId, ctx.clock.now());
+  return data.listDestinations(ctx.db, {
+    byName: input.name,
+    byUniqueId: input.uniqueID,
+    byNames,
+    after: input.after,
+    limit: input.limit,
+  });
+}
+
+export async function getDestination(ctx: RequestContext, id: string): Promise<Destination> {
+  const destination = await data.getDestination(ctx.db, { byId: id });
+  const reachable = await data.listReachableDestinations(
+    ctx.db,
+    actorOf(ctx).userId,
+    ctx.clock.now(),
+  );
+  ctx.authorize(reachable.includes(destination.name));
+  return destination;
+}
+
+export interface DestinationInput {
+  name: string;
+  uniqueID: string;
+  connection: { url: string; ca: string };
+  namespaces: string[];
+  roles: string[];
+  version: string;
+}
+
+function fields(input: DestinationInput): data.DestinationFields {
+  return {
+    name: input.name,
+    uniqueId: input.uniqueID,
+    connectionUrl: input.connection.url,
+    connectionCa: input.connection.ca,
+    namespaces: [...new Set(input.namespaces)].sort(),
+    roles: [...new Set(input.roles)].sort(),
+    version: input.version,
+  };
+}
+
+export async function createDestination(
+  ctx: RequestContext,
+  input: DestinationInput,
+): Promise<Destination> {
+  const now = ctx.clock.now();
+  const id = newId('destination', now);
+  await data.createDestination(ctx.db, { ...fields(input), id, now });
+  ctx.audit({ kind: 'destination', id, name: input.name, details: { url: input.connection.url } });
+  return data.getDestination(ctx.db, { byId: id });
+}
+
+export async function updateDestination(
+  ctx: RequestContext,
+  id: string,
+  input: DestinationInput,
+): Promise<Destination> {
+  const before = await data.getDestination(ctx.db, { byId: id });
+  assertThat(
+    before.uniqueId === input.uniqueID || actorOf(ctx).roles.has('admin'),
+    () =>
+      new AppError(
+        'forbidden',
+        `destination ${before.name} belongs to another cluster (a different uniqueID)`,
+      ),
+  );
+  await data.updateDestination(ctx.db, id, { ...fields(input), now: ctx.clock.now() });
+  ctx.audit({ kind: 'destination', id, name: input.name, details: { url: input.connection.url } });
+  return data.getDestination(ctx.db, { byId: id });
+}
+
+export async function deleteDestination(ctx: RequestContext, id: string): Promise<void> {
+  const d = await data.deleteDestination(ctx.db, id, ctx.clock.now());
+  ctx.audit({ kind: 'destination', id, name: d.name });
+}
+
+/** The longest a feed request may wait for a change. */
+export const MAX_FEED_WAIT_MS = 5 * 60_000;
+
+/**
+ * Who may reach a destination now. With `lastUpdateIndex`, waits until something that decides
+ * access there changes (then answers with the new state) or until `waitMs` passes (undefined:
+ * nothing changed). Revoked sessions cover the lifetime of any token they could have minted.
+ */
+export async function getAccessFeed(
+  ctx: RequestContext,
+  input: { destination: string; lastUpdateIndex?: number; waitMs: number },
+): Promise<DestinationAccess | undefined> {
+  ctx.presence.seen(input.destination);
+  const deadline = ctx.clock.now() + Math.min(input.waitMs, MAX_FEED_WAIT_MS);
+  for (;;) {
+    const subscription = ctx.changes.subscribe();
+    const updateIndex = await latestChangeIndex(ctx.db, input.destination);
+    // An index behind the client's means the client saw another database: resend everything.
+    if (input.lastUpdateIndex === undefined || updateIndex !== input.lastUpdateIndex) {
+      subscription.cancel();
+      const now = ctx.clock.now();
+      const access = await data.getDestinationAccess(ctx.db, input.destination, now);
+      const revokedSessions = await listRevokedSessions(ctx.db, now - TOKEN_LIFETIME_MS - 60_000);
+      return { updateIndex, ...access, revokedSessions };
+    }
+    const remaining = deadline - ctx.clock.now();
+    if (remaining <= 0 || ctx.changes.closed) {
+      subscription.cancel();
+      return undefined;
+    }
+    const changed = await subscription.wait(remaining);
+    if (!changed || ctx.changes.closed) return undefined;
+  }
+}
+
+/** A destination token for the caller, if they may reach the destination. */
+export async function createToken(
+  ctx: RequestContext,
+  destination: string,
+): Promise<{ token: string; expiresAt: number }> {
+  const actor = actorOf(ctx);
+  assertThat(
+    actor.kind === 'user' && actor.userId !== CONNECTOR_USER_ID,
+    () => new AppError('forbidden', 'system users cannot get destination tokens'),
+  );
+  const reachable = await data.listReachableDestinations(ctx.db, actor.userId, ctx.clock.now());
+  assertThat(
+    reachable.includes(destination),
+    () =>
+      new AppError(
+        'forbidden',
+        `you have no grant on destination ${destination}; ask an admin for one`,
+      ),
+  );
+  return ctx.tokens.mint({
+    userId: actor.userId,
+    name: actor.name,
+    groups: await listGroupNamesOfUser(ctx.db, actor.userId),
+    destination,
+    sessionId: actor.accessKeyId,
+  });
+}

@@ -1,0 +1,176 @@
+import {
+  SignJWT,
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+} from 'jose';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { randomString } from '../crypto/random.js';
+import type { Keyring } from '../crypto/keyring.js';
+import type { Db } from '../data/db.js';
+import {
+  createSigningKey,
+  listSigningKeys,
+  retireSigningKeys,
+  type SigningKeyRow,
+} from '../data/signing-keys.js';
+
+/** ECDSA P-521 with SHA-512, as the security model requires (S3). */
+export const TOKEN_ALGORITHM = 'ES512';
+/** How long a destination token lives. */
+export const TOKEN_LIFETIME_MS = 5 * 60_000;
+/** Keys are re-read from the database this often, to pick up rotations by other replicas. */
+const REFRESH_MS = 60_000;
+
+const context = (kid: string) => `signing_keys.private_jwk:${kid}`;
+
+export interface TokenClaims {
+  userId: string;
+  name: string;
+  groups: string[];
+  destination: string;
+  sessionId: string;
+}
+
+interface ActiveKey {
+  kid: string;
+  key: CryptoKey;
+  createdAt: number;
+}
+
+type CryptoKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
+/**
+ * Signs destination tokens and publishes the keys that verify them. The signing key is
+ * generated on first start; its private part is stored sealed with the data key. A rotated-out
+ * key stays in the JWKS until every token it signed has expired.
+ */
+export class TokenService {
+  readonly #db: Db;
+  readonly #keyring: Keyring;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #rotateAfterMs: number;
+  #active: ActiveKey | undefined;
+  #published: JWK[] = [];
+  #loadedAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: {
+    db: Db;
+    keyring: Keyring;
+    clock: Clock;
+    log: Logger;
+    rotateAfterMs: number;
+  }) {
+    this.#db = deps.db;
+    this.#keyring = deps.keyring;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    this.#rotateAfterMs = deps.rotateAfterMs;
+  }
+
+  /** Loads the keys (making the first one on a new install) and starts the refresh loop. */
+  async start(): Promise<void> {
+    await this.#load();
+    if (!this.#active) await this.rotate();
+    this.#timer = setInterval(() => {
+      this.#refresh().catch((err: unknown) =>
+        this.#log.error({ err }, 'could not refresh the token signing keys'),
+      );
+    }, REFRESH_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  /**
+   * Makes a new signing key active; the old ones stay published until their tokens expire.
+   * Given a transaction, the change commits with it and is picked up on the next use.
+   */
+  async rotate(db: Db = this.#db): Promise<string> {
+    const now = this.#clock.now();
+    const { publicKey, privateKey } = await generateKeyPair(TOKEN_ALGORITHM, { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const privateJwk = await exportJWK(privateKey);
+    const store = async (tx: Db) => {
+      await createSigningKey(tx, {
+        kid,
+        algorithm: TOKEN_ALGORITHM,
+        publicJwk: JSON.stringify({ ...publicJwk, kid, alg: TOKEN_ALGORITHM, use: 'sig' }),
+        privateJwk: this.#keyring.seal(JSON.stringify(privateJwk), context(kid)),
+        createdAt: now,
+        retiredAt: null,
+      });
+      await retireSigningKeys(tx, kid, now);
+    };
+    this.#log.info({ kid }, 'new token signing key');
+    if (db.isTransaction) {
+      await store(db);
+      this.#loadedAt = 0;
+    } else {
+      await db.transaction().execute(store);
+      await this.#load();
+    }
+    return kid;
+  }
+
+  /** The public keys that verify tokens: the JWKS document's `keys`. */
+  async publishedKeys(): Promise<JWK[]> {
+    if (this.#loadedAt === 0 || this.#clock.now() - this.#loadedAt > REFRESH_MS) await this.#load();
+    return this.#published;
+  }
+
+  async mint(claims: TokenClaims): Promise<{ token: string; expiresAt: number }> {
+    if (!this.#active || this.#loadedAt === 0 || this.#clock.now() - this.#loadedAt > REFRESH_MS)
+      await this.#load();
+    const active = this.#active!;
+    const now = this.#clock.now();
+    const iat = Math.floor(now / 1000);
+    const exp = iat + TOKEN_LIFETIME_MS / 1000;
+    const token = await new SignJWT({
+      name: claims.name,
+      groups: claims.groups,
+      sid: claims.sessionId,
+    })
+      .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: active.kid, typ: 'JWT' })
+      .setIssuer('infra')
+      .setSubject(claims.userId)
+      .setAudience(claims.destination)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(exp)
+      .setJti(randomString(16))
+      .sign(active.key);
+    return { token, expiresAt: exp * 1000 };
+  }
+
+  async #refresh(): Promise<void> {
+    await this.#load();
+    if (this.#active && this.#clock.now() - this.#active.createdAt >= this.#rotateAfterMs)
+      await this.rotate();
+  }
+
+  async #load(): Promise<void> {
+    const now = this.#clock.now();
+    // A retired key is kept while tokens it signed may still be valid (plus a minute of slack).
+    const rows = await listSigningKeys(this.#db, now - TOKEN_LIFETIME_MS - 60_000);
+    const newest: SigningKeyRow | undefined = rows.filter((r) => r.retiredAt === null).at(-1);
+    if (newest && newest.kid !== this.#active?.kid) {
+      const jwk = JSON.parse(this.#keyring.open(newest.privateJwk, context(newest.kid))) as JWK;
+      this.#active = {
+        kid: newest.kid,
+        key: (await importJWK(jwk, TOKEN_ALGORITHM)) as CryptoKey,
+        createdAt: newest.createdAt,
+      };
+    }
+    this.#published = rows.map((r) => JSON.parse(r.publicJwk) as JWK);
+    this.#loadedAt = now;
+  }
+}

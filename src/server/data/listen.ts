@@ -1,0 +1,71 @@
+import pg from 'pg';
+import type { Logger } from '../../shared/logger.js';
+import type { DatabaseConfig } from '../config.js';
+import { CHANGES_CHANNEL } from './changes.js';
+
+type PostgresConfig = Extract<DatabaseConfig, { kind: 'postgres' }>;
+
+/**
+ * Listens for changes committed by any server sharing the PostgreSQL database, on a connection
+ * of its own, and calls `onChange` for each (and after every reconnect, since notifications sent
+ * while disconnected are lost). Returns a function that stops listening.
+ */
+export async function listenForChanges(
+  config: PostgresConfig,
+  onChange: () => void,
+  log: Logger,
+): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let delay = 500;
+
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({
+      connectionString: config.connectionString,
+      host: config.connectionString ? undefined : config.host,
+      port: config.connectionString ? undefined : config.port,
+      database: config.connectionString ? undefined : config.name,
+      user: config.connectionString ? undefined : config.username,
+      password: config.password?.reveal(),
+      ssl: config.ssl === false ? false : config.ssl,
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+    });
+    c.on('notification', () => onChange());
+    c.on('error', (err) => {
+      log.warn(
+        { err: err.message },
+        'lost the PostgreSQL connection that listens for changes; reconnecting',
+      );
+      reconnect();
+    });
+    await c.connect();
+    await c.query(`listen ${CHANGES_CHANNEL}`);
+    client = c;
+    delay = 500;
+    onChange();
+  };
+  const reconnect = () => {
+    if (stopped || retry) return;
+    const old = client;
+    client = undefined;
+    old?.end().catch(() => {});
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect().catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'could not reconnect to listen for changes');
+        delay = Math.min(delay * 2, 30_000);
+        reconnect();
+      });
+    }, delay);
+    retry.unref();
+  };
+
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => {});
+  };
+}

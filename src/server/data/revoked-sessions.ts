@@ -1,0 +1,35 @@
+import type { Db } from './db.js';
+import { ANY_DESTINATION, recordChange } from './changes.js';
+
+/**
+ * Records that sessions (access keys) ended, so connectors refuse the tokens minted with them
+ * before those expire. Every deletion of access keys goes through here.
+ */
+export async function recordRevokedSessions(
+  db: Db,
+  sessions: Array<{ id: string; userId: string }>,
+  now: number,
+): Promise<void> {
+  if (sessions.length === 0) return;
+  await db
+    .insertInto('revokedSessions')
+    .values(sessions.map((s) => ({ sessionId: s.id, userId: s.userId, revokedAt: now })))
+    .onConflict((oc) => oc.column('sessionId').doNothing())
+    .execute();
+  await recordChange(db, [ANY_DESTINATION], now);
+}
+
+/** Sessions ended since `since`. */
+export async function listRevokedSessions(db: Db, since: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('revokedSessions')
+    .select('sessionId')
+    .where('revokedAt', '>=', since)
+    .orderBy('revokedAt')
+    .execute();
+  return rows.map((r) => r.sessionId);
+}
+
+export async function pruneRevokedSessions(db: Db, before: number): Promise<void> {
+  await db.deleteFrom('revokedSessions').where('revokedAt', '<', before).execute();
+}

@@ -1,0 +1,75 @@
+import type { Destination as ApiDestination } from '../../api/destinations.js';
+import type { Endpoints } from '../../api/endpoints.js';
+import { parseDuration } from '../../shared/duration.js';
+import { toIsoString } from '../../shared/time.js';
+import * as access from '../access/destinations.js';
+import { CONNECTED_WINDOW_MS } from '../access/presence.js';
+import type { Destination } from '../models.js';
+import { grantToApi, pageToApi } from './convert.js';
+import { NotModified, type Handler } from './route.js';
+
+type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
+
+function destinationToApi(d: Destination, now: number): ApiDestination {
+  return {
+    id: d.id,
+    name: d.name,
+    uniqueID: d.uniqueId,
+    connection: { url: d.connectionUrl, ca: d.connectionCa },
+    namespaces: d.namespaces,
+    roles: d.roles,
+    version: d.version,
+    lastSeen: d.lastSeenAt === null ? null : toIsoString(d.lastSeenAt),
+    connected: d.lastSeenAt !== null && now - d.lastSeenAt < CONNECTED_WINDOW_MS,
+    created: toIsoString(d.createdAt),
+    updated: toIsoString(d.updatedAt),
+  };
+}
+
+export const listDestinations: H<'listDestinations'> = async (ctx, input) => {
+  const now = ctx.clock.now();
+  return pageToApi(await access.listDestinations(ctx, input), input.limit, (d) =>
+    destinationToApi(d, now),
+  );
+};
+
+export const getDestination: H<'getDestination'> = async (ctx, input) =>
+  destinationToApi(await access.getDestination(ctx, input.id), ctx.clock.now());
+
+export const createDestination: H<'createDestination'> = async (ctx, input) =>
+  destinationToApi(await access.createDestination(ctx, input), ctx.clock.now());
+
+export const updateDestination: H<'updateDestination'> = async (ctx, input) =>
+  destinationToApi(await access.updateDestination(ctx, input.id, input), ctx.clock.now());
+
+export const deleteDestination: H<'deleteDestination'> = async (ctx, input) =>
+  access.deleteDestination(ctx, input.id);
+
+export const getAccessFeed: H<'getAccessFeed'> = async (ctx, input) => {
+  const feed = await access.getAccessFeed(ctx, {
+    destination: input.destination,
+    lastUpdateIndex: input.lastUpdateIndex,
+    waitMs: parseDuration(input.wait)!,
+  });
+  if (!feed) throw new NotModified();
+  return {
+    updateIndex: feed.updateIndex,
+    destination: input.destination,
+    grants: feed.grants.map(grantToApi),
+    users: feed.users,
+    revokedSessions: feed.revokedSessions,
+  };
+};
+
+export const createToken: H<'createToken'> = async (ctx, input) => {
+  const { token, expiresAt } = await access.createToken(ctx, input.destination);
+  return { token, expires: toIsoString(expiresAt) };
+};
+
+export const getJwks: H<'getJwks'> = async (ctx) => ({ keys: await ctx.tokens.publishedKeys() });
+
+export const rotateSigningKey: H<'rotateSigningKey'> = async (ctx) => {
+  const kid = await ctx.tokens.rotate(ctx.db);
+  ctx.audit({ kind: 'signingKey', id: kid });
+  return { kid };
+};
