@@ -1,0 +1,87 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const root = path.resolve(import.meta.dirname, '..');
+
+/** Stops the script with a sentence when what a benchmark needs is missing. */
+export function requireBuildAndWrk(): void {
+  if (!existsSync(path.join(root, 'dist/infra.mjs'))) {
+    console.error('run `npm run build` first');
+    process.exit(1);
+  }
+  if (spawnSync('wrk', ['--version']).error) {
+    console.error('wrk is not installed: apt-get install wrk');
+    process.exit(1);
+  }
+}
+
+export function machine(): string {
+  return `${cpus().length} x ${cpus()[0]?.model}, node ${process.version}`;
+}
+
+/** Starts the built server (`bin/infra.mjs server ...`) and resolves with its HTTPS URL. */
+export async function startBuiltServer(
+  args: string[],
+): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(root, 'bin/infra.mjs'),
+      'server',
+      '--addr-https',
+      '127.0.0.1:0',
+      '--addr-metrics',
+      '',
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', () => reject(new Error(`server exited: ${out}`)));
+  });
+  return {
+    url,
+    process: child,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.on('exit', r));
+    },
+  };
+}
+
+/** Runs wrk (after a 2 s warm-up) and returns its report. */
+export function wrk(
+  url: string,
+  options: { seconds: number; connections: number; headers?: string[]; body?: string },
+): string {
+  const args = ['-t1', `-c${options.connections}`, '--latency'];
+  for (const h of options.headers ?? []) args.push('-H', h);
+  if (options.body !== undefined) {
+    const script = path.join(tmpdir(), `wrk-${process.pid}.lua`);
+    writeFileSync(
+      script,
+      `wrk.method = "POST"\nwrk.body = ${JSON.stringify(options.body)}\nwrk.headers["Content-Type"] = "application/json"\n`,
+    );
+    args.push('-s', script);
+  }
+  spawnSync('wrk', [...args, '-d2s', url]);
+  return spawnSync('wrk', [...args, `-d${options.seconds}s`, url], {
+    encoding: 'utf8',
+  }).stdout.trim();
+}
+
+/** p50, p90 and p99 of a list of milliseconds. */
+export function percentiles(ms: number[]): string {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (p: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(1);
+  return `p50 ${at(50)} ms, p90 ${at(90)} ms, p99 ${at(99)} ms (n=${sorted.length})`;
+}
