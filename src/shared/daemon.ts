@@ -1,0 +1,117 @@
+import { Command, Option } from 'commander';
+import type { z } from 'zod';
+import { ConfigError, configLeaves, flagName, type ConfigSources } from './config-loader.js';
+import { AppError } from './errors.js';
+import { createLogger, type LogLevel, type Logger } from './logger.js';
+import { productVersion } from './version.js';
+
+const SHUTDOWN_GRACE_MS = 30_000;
+
+export interface DaemonSpec<C extends { logLevel: LogLevel }> {
+  /** `infra server`, `infra connector`. */
+  name: string;
+  description: string;
+  /** The settings schema; each setting becomes a flag. */
+  settings: z.ZodType;
+  /** The environment variable that names the config file. */
+  configFileEnv: string;
+  /** The environment variable that sets the log level (to show stack traces on failure). */
+  logLevelEnv: string;
+  load(sources: Omit<ConfigSources, 'file'> & { file?: string }): Promise<C>;
+  start(config: C, log: Logger): Promise<{ close(): Promise<void> }>;
+}
+
+/**
+ * Runs a long-lived process (`infra server`, `infra connector`): parses flags generated from the
+ * settings schema, loads the configuration, starts, and stops gracefully on SIGTERM or SIGINT.
+ * Start-up problems print one sentence (a stack trace only at log level debug) and return a
+ * non-zero exit code.
+ */
+export async function runDaemon<C extends { logLevel: LogLevel }>(
+  spec: DaemonSpec<C>,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  const command = new Command(spec.name)
+    .description(spec.description)
+    .version(productVersion, '--version')
+    .option('-f, --config-file <path>', `YAML configuration file (also ${spec.configFileEnv})`)
+    .helpOption('-h, --help')
+    .allowExcessArguments(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const leaves = new Map<string, string>();
+  for (const leaf of configLeaves(spec.settings)) {
+    const value =
+      leaf.kind === 'boolean' ? '[bool]' : leaf.kind === 'list' ? '<a,b,...>' : '<value>';
+    const option = new Option(
+      `--${flagName(leaf.path)} ${value}`,
+      leaf.description ?? leaf.path.join('.'),
+    );
+    command.addOption(option);
+    leaves.set(option.attributeName(), leaf.path.join('.'));
+  }
+  try {
+    command.parse(argv, { from: 'user' });
+  } catch (err) {
+    return (err as { exitCode?: number }).exitCode ?? 2;
+  }
+  const opts = command.opts<Record<string, string | boolean | undefined>>();
+  const flags: Record<string, string | boolean> = {};
+  for (const [attr, value] of Object.entries(opts)) {
+    const path = leaves.get(attr);
+    if (path && value !== undefined) flags[path] = value;
+  }
+
+  const debug =
+    argv[argv.indexOf('--log-level') + 1] === 'debug' ||
+    argv.includes('--log-level=debug') ||
+    env[spec.logLevelEnv] === 'debug';
+  try {
+    const config = await spec.load({ file: opts.configFile as string | undefined, env, flags });
+    const log = createLogger({ level: config.logLevel });
+    const running = await spec.start(config, log);
+    await waitForSignal(log, () => running.close());
+    return 0;
+  } catch (err) {
+    const known = err instanceof ConfigError || err instanceof AppError;
+    const message = known ? (err as Error).message : `unexpected error: ${(err as Error).message}`;
+    process.stderr.write(`${spec.name}: ${message}\n`);
+    if (debug)
+      process.stderr.write(
+        `${((err as Error).cause as Error | undefined)?.stack ?? (err as Error).stack}\n`,
+      );
+    return 1;
+  }
+}
+
+function waitForSignal(log: Logger, close: () => Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal: exiting without waiting for requests');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ signal }, 'shutting down: finishing in-flight requests');
+      const force = setTimeout(() => {
+        log.warn('requests still running after 30s; exiting');
+        process.exit(1);
+      }, SHUTDOWN_GRACE_MS);
+      force.unref();
+      close().then(
+        () => {
+          log.info('stopped');
+          resolve();
+        },
+        (err: unknown) => {
+          log.error({ err }, 'error while shutting down');
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
