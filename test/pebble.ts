@@ -6,7 +6,7 @@ import path from 'node:path';
 import {
   createCertificateAuthority,
   issueServerCertificate,
-} from '../src/server/tls/certificates.js';
+} from '../src/shared/tls/certificates.js';
 import { rawRequest } from './http.js';
 
 /**

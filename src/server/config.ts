@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -7,6 +6,7 @@ import {
   durationSetting,
   expandPath,
   loadConfigLayers,
+  readPemOrPath,
   type ConfigSources,
   type ListenAddress,
 } from '../shared/config-loader.js';
@@ -279,19 +279,6 @@ export interface ServerConfig {
 export const serverEnvPrefix = 'INFRA_SERVER';
 // Read by `infra server` itself rather than being a setting.
 const configFileEnv = `${serverEnvPrefix}_CONFIG_FILE`;
-
-async function readPemOrPath(setting: string, value: string, base: string): Promise<string> {
-  if (value.trimStart().startsWith('-----BEGIN')) return value;
-  const file = path.resolve(base, expandPath(value));
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); give PEM text or a readable file path`,
-      { cause: err },
-    );
-  }
-}
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host.startsWith('127.') || host === '::1' || host.startsWith('/');

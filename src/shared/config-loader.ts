@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
@@ -315,3 +316,17 @@ export const addressSetting = z.string().transform((text, ctx) => {
   }
   return addr;
 });
+
+/** A setting that holds PEM text or the path of a PEM file (relative to `base`): the PEM. */
+export async function readPemOrPath(setting: string, value: string, base: string): Promise<string> {
+  if (value.trimStart().startsWith('-----BEGIN')) return value;
+  const file = path.resolve(base, expandPath(value));
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); give PEM text or a readable file path`,
+      { cause: err },
+    );
+  }
+}

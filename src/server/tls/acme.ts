@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../../shared/files.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Clock } from '../../shared/clock.js';
 import type { TlsConfig } from '../config.js';
-import { describeCertificate, type KeyPairPem } from './certificates.js';
+import { describeCertificate, type KeyPairPem } from '../../shared/tls/certificates.js';
 
 const HOUR = 3_600_000;
 const CHECK_INTERVAL = 12 * HOUR;

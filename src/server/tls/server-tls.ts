@@ -5,8 +5,12 @@ import { ConfigError } from '../../shared/config-loader.js';
 import type { Logger } from '../../shared/logger.js';
 import type { TlsConfig } from '../config.js';
 import { AcmeCertificates } from './acme.js';
-import { fingerprintSha256, splitPemCertificates, type KeyPairPem } from './certificates.js';
-import { DEFAULT_HOSTS, loadOrCreateSelfSigned } from './self-signed.js';
+import {
+  fingerprintSha256,
+  splitPemCertificates,
+  type KeyPairPem,
+} from '../../shared/tls/certificates.js';
+import { DEFAULT_HOSTS, loadOrCreateSelfSigned } from '../../shared/tls/self-signed.js';
 
 export type CertificateSource = 'generated' | 'configured' | 'acme';
 

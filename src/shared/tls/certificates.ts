@@ -39,12 +39,15 @@ function serialNumber(): string {
   return Buffer.from(bytes).toString('hex');
 }
 
-/** Creates a certificate authority for the server (ECDSA P-256, valid ten years). */
-export async function createCertificateAuthority(now: number): Promise<KeyPairPem> {
+/** Creates a certificate authority (ECDSA P-256, valid ten years). */
+export async function createCertificateAuthority(
+  now: number,
+  name = 'Infra Server CA',
+): Promise<KeyPairPem> {
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
-    name: 'CN=Infra Server CA',
+    name: `CN=${name}`,
     notBefore: new Date(now - 5 * 60_000),
     notAfter: new Date(now + 3650 * DAY),
     signingAlgorithm: SIGNING,

@@ -2,8 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { writeFileAtomic } from '../../shared/files.js';
-import type { Logger } from '../../shared/logger.js';
+import { writeFileAtomic } from '../files.js';
+import type { Logger } from '../logger.js';
 import {
   createCertificateAuthority,
   describeCertificate,
@@ -59,7 +59,7 @@ function leafIsUsable(leaf: KeyPairPem, ca: KeyPairPem, hosts: string[], now: nu
 }
 
 /**
- * Loads the server's own CA and certificate from `<stateDir>/tls`, creating them on first start.
+ * Loads a CA and certificate of our own from `<stateDir>/tls`, creating them on first start.
  * The certificate is kept across restarts (same fingerprint) and only re-issued, from the same
  * CA, when it nears expiry or the configured host names change, so clients that trusted the CA
  * keep working.
@@ -69,15 +69,16 @@ export async function loadOrCreateSelfSigned(
   extraHosts: readonly string[],
   now: number,
   log: Logger,
+  caName?: string,
 ): Promise<GeneratedTls> {
   const dir = path.join(stateDir, 'tls');
   const hosts = [...new Set([...DEFAULT_HOSTS, ...extraHosts])];
   let ca = await readPair(dir, 'ca');
   if (!ca) {
-    ca = await createCertificateAuthority(now);
+    ca = await createCertificateAuthority(now, caName);
     await writeFileAtomic(path.join(dir, 'ca.key'), ca.privateKey, 0o600);
     await writeFileAtomic(path.join(dir, 'ca.crt'), ca.certificate, 0o644);
-    log.info({ dir }, 'created a certificate authority for the server');
+    log.info({ dir }, 'created a certificate authority');
   }
   let leaf = await readPair(dir, 'server');
   if (!leaf || !leafIsUsable(leaf, ca, hosts, now)) {

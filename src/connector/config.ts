@@ -1,0 +1,195 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import {
+  ConfigError,
+  addressSetting,
+  expandPath,
+  loadConfigLayers,
+  readPemOrPath,
+  type ConfigSources,
+  type ListenAddress,
+} from '../shared/config-loader.js';
+import { logLevels, type LogLevel } from '../shared/logger.js';
+import { builtinSecretStores, resolveSecret, type Secret } from '../shared/secrets.js';
+
+const FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
+
+/** The connector's settings, as read from YAML, `INFRA_CONNECTOR_*` env and flags. */
+export const ConnectorSettings = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be 1-63 letters, digits, - or _ (no dots)')
+      .describe('Destination name of this cluster, as grants name it (prod, staging)'),
+    endpoint: z
+      .string()
+      .default('')
+      .describe(
+        'https://host:port where kubectl reaches this connector; default https://<hostname>:<https port>',
+      ),
+    stateDir: z
+      .string()
+      .min(1)
+      .default('~/.infra/connector')
+      .describe('Directory for the connector certificate'),
+    logLevel: z.enum(logLevels).default('info'),
+    kubeconfig: z
+      .string()
+      .default('')
+      .describe('kubeconfig file; empty: in-cluster service account'),
+    addr: z
+      .object({
+        https: addressSetting.prefault(':9443').describe('HTTPS listener kubectl talks to'),
+        metrics: addressSetting.prefault(':9091').describe('Prometheus /metrics; empty is off'),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        hosts: z
+          .array(z.string())
+          .default([])
+          .describe('Extra names for the connector certificate'),
+      })
+      .strict()
+      .prefault({}),
+    server: z
+      .object({
+        url: z
+          .string()
+          .min(1, 'the Infra server URL is required')
+          .describe('https://host:port of the Infra server'),
+        accessKey: z
+          .string()
+          .regex(
+            /^[a-z][a-z0-9-]*:.+$/s,
+            'expected a secret reference such as env:NAME or file:/path',
+          )
+          .describe('Access key of the connector user, a secret reference'),
+        trustedCertificate: z
+          .string()
+          .default('')
+          .describe("The server's CA (or certificate), as PEM or a path"),
+        trustedFingerprint: z
+          .string()
+          .default('')
+          .refine(
+            (s) => s === '' || FINGERPRINT.test(s),
+            'must be a SHA-256 fingerprint AB:CD:... (32 bytes)',
+          )
+          .describe("SHA-256 fingerprint of the server's certificate or CA, to trust it"),
+        skipTlsVerify: z
+          .boolean()
+          .default(false)
+          .describe('Do not verify the server certificate (never in production)'),
+      })
+      .strict(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (!s.addr.https) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['addr', 'https'],
+        message: 'the HTTPS listener cannot be turned off',
+      });
+    }
+    try {
+      if (new URL(s.server.url).protocol !== 'https:') throw new Error('not https');
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['server', 'url'],
+        message: 'must be an https:// URL of the Infra server',
+      });
+    }
+    if (s.endpoint !== '' && !/^https:\/\/[^/]+$/.test(s.endpoint)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message: 'must be https://host:port (no path)',
+      });
+    }
+  });
+
+/** How the connector trusts the server's certificate. */
+export type ServerTrust =
+  | { kind: 'system' }
+  | { kind: 'certificate'; pem: string }
+  | { kind: 'fingerprint'; fingerprint: string }
+  | { kind: 'skip' };
+
+export interface ConnectorConfig {
+  name: string;
+  /** Where kubectl reaches the connector (sent to the server at registration). */
+  endpoint: string;
+  stateDir: string;
+  logLevel: LogLevel;
+  kubeconfig?: string;
+  addr: { https: ListenAddress; metrics?: ListenAddress };
+  tlsHosts: string[];
+  server: { url: string; accessKey: Secret; trust: ServerTrust };
+}
+
+export const connectorEnvPrefix = 'INFRA_CONNECTOR';
+const configFileEnv = `${connectorEnvPrefix}_CONFIG_FILE`;
+
+/**
+ * Loads the connector configuration: defaults → YAML (`--config-file` or
+ * `INFRA_CONNECTOR_CONFIG_FILE`) → `INFRA_CONNECTOR_<PATH>` → flags (`--server-url`).
+ */
+export async function loadConnectorConfig(
+  sources: Omit<ConfigSources, 'file'> & { file?: string },
+): Promise<ConnectorConfig> {
+  const file = sources.file ?? (sources.env[configFileEnv] || undefined);
+  const s = loadConfigLayers(ConnectorSettings, connectorEnvPrefix, { ...sources, file }, [
+    configFileEnv,
+  ]);
+  const base = file ? path.dirname(path.resolve(file)) : process.cwd();
+  let accessKey: Secret;
+  try {
+    accessKey = await resolveSecret(
+      'server.accessKey',
+      s.server.accessKey,
+      builtinSecretStores(sources.env),
+    );
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+  const trustSettings = [
+    s.server.trustedCertificate,
+    s.server.trustedFingerprint,
+    s.server.skipTlsVerify,
+  ].filter(Boolean);
+  if (trustSettings.length > 1) {
+    throw new ConfigError(
+      'choose one of server.trustedCertificate, server.trustedFingerprint or server.skipTlsVerify',
+    );
+  }
+  const trust: ServerTrust = s.server.skipTlsVerify
+    ? { kind: 'skip' }
+    : s.server.trustedFingerprint
+      ? { kind: 'fingerprint', fingerprint: s.server.trustedFingerprint.toUpperCase() }
+      : s.server.trustedCertificate
+        ? {
+            kind: 'certificate',
+            pem: await readPemOrPath(
+              'server.trustedCertificate',
+              s.server.trustedCertificate,
+              base,
+            ),
+          }
+        : { kind: 'system' };
+  const https = s.addr.https as ListenAddress;
+  return Object.freeze({
+    name: s.name,
+    endpoint: s.endpoint || `https://${hostname()}:${https.port}`,
+    stateDir: expandPath(s.stateDir),
+    logLevel: s.logLevel,
+    kubeconfig: s.kubeconfig ? path.resolve(base, expandPath(s.kubeconfig)) : undefined,
+    addr: { https, metrics: s.addr.metrics },
+    tlsHosts: s.tls.hosts,
+    server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust },
+  });
+}
