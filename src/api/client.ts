@@ -17,6 +17,16 @@ export interface ClientOptions {
   /** Who is calling, for the User-Agent header: `cli`, `connector`... */
   component?: string;
   timeoutMs?: number;
+  /** Aborts every request of this client (to stop a long poll on shutdown). */
+  signal?: AbortSignal;
+}
+
+/** A 304 answer: the server's state has not changed since the index the client gave. */
+export class NotModified extends Error {
+  constructor() {
+    super('not modified');
+    this.name = 'NotModified';
+  }
 }
 
 type Output<N extends OperationName> =
@@ -80,9 +90,11 @@ export function createApiClient(options: ClientOptions): ApiClient {
         path,
         headers,
         timeout: options.timeoutMs ?? 60_000,
+        signal: options.signal,
       },
       body,
     );
+    if (status === 304) throw new NotModified();
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);

@@ -1,9 +1,6 @@
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { AppError } from '../shared/errors.js';
-import type { ListenAddress } from '../shared/config-loader.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import { productVersion } from '../shared/version.js';
@@ -22,7 +19,9 @@ import { countEncryptionKeys, loadKeyring } from './data/encryption-keys.js';
 import { listenForChanges } from './data/listen.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
-import { ServerMetrics, createMetricsServer } from './metrics.js';
+import { closeServer, listenOn, listenServer } from '../shared/listen.js';
+import { createMetricsServer } from '../shared/metrics-server.js';
+import { ServerMetrics } from './metrics.js';
 import { ServerTls } from './tls/server-tls.js';
 
 /** How often expired grants, keys and login throttles are removed. */
@@ -138,7 +137,7 @@ export async function startServer(
     }
     let metricsPort: number | undefined;
     if (config.addr.metrics) {
-      const metricsServer = createMetricsServer(metrics);
+      const metricsServer = createMetricsServer(metrics.registry);
       const addr = config.addr.metrics;
       metricsPort = await listenOn(addr, 'addr.metrics', (host) =>
         listenServer(metricsServer, host, addr.port),
@@ -193,74 +192,4 @@ export async function startServer(
     await cleanup().catch(() => {});
     throw err;
   }
-}
-
-function listenError(err: unknown, setting: string, addr: ListenAddress): AppError {
-  const code = (err as NodeJS.ErrnoException).code;
-  const where = `${addr.host || '*'}:${addr.port}`;
-  const flag = `--${setting.replace('.', '-')}`;
-  if (code === 'EADDRINUSE') {
-    return new AppError(
-      'unavailable',
-      `${setting} ${where} is already in use; stop the other process or choose another address with ${flag}`,
-    );
-  }
-  if (code === 'EACCES') {
-    return new AppError(
-      'unavailable',
-      `${setting} ${where} needs privileges to bind; use a port above 1023 (the default HTTPS port is 4443)`,
-    );
-  }
-  if (code === 'EADDRNOTAVAIL') {
-    return new AppError('unavailable', `${setting} ${where} is not an address of this machine`);
-  }
-  return new AppError(
-    'unavailable',
-    `cannot listen on ${setting} ${where}: ${(err as Error).message}`,
-    { cause: err },
-  );
-}
-
-/**
- * Opens a listener on `addr`. An empty host means every interface: IPv6 and IPv4 where the
- * machine has IPv6, IPv4 alone where it does not.
- */
-async function listenOn(
-  addr: ListenAddress,
-  setting: string,
-  listen: (host: string) => Promise<AddressInfo>,
-): Promise<number> {
-  if (addr.host) {
-    return (
-      await listen(addr.host).catch((err: unknown) =>
-        Promise.reject(listenError(err, setting, addr)),
-      )
-    ).port;
-  }
-  try {
-    return (await listen('::')).port;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw listenError(err, setting, addr);
-  }
-  return (
-    await listen('0.0.0.0').catch((err: unknown) => Promise.reject(listenError(err, setting, addr)))
-  ).port;
-}
-
-function listenServer(server: Server, host: string, port: number): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
 }

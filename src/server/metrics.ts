@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { productVersion } from '../shared/version.js';
 
@@ -30,30 +29,4 @@ export class ServerMetrics {
       registers: [this.registry],
     });
   }
-}
-
-/** Serves `GET /metrics` (and `/healthz`) on the metrics address; nothing else. */
-export function createMetricsServer(metrics: ServerMetrics): Server {
-  return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        },
-        () => {
-          res.writeHead(500).end();
-        },
-      );
-      return;
-    }
-    if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      return;
-    }
-    res
-      .writeHead(404, { 'content-type': 'text/plain' })
-      .end('not found; metrics are at /metrics\n');
-  });
 }

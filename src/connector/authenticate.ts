@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
+import type { Clock } from '../shared/clock.js';
+
+/** What a verified destination token says about its holder. */
+export interface TokenClaims {
+  userId: string;
+  name: string;
+  sessionId: string;
+  /** Expiry, in milliseconds since the epoch. */
+  expiresAt: number;
+}
+
+/** Why a token was refused; the proxy answers 401 with `message`. */
+export class TokenRejected extends Error {}
+
+/** How far the server's clock and ours may disagree. */
+const CLOCK_TOLERANCE_S = 60;
+/** An unknown key id refreshes the JWKS at most this often (a stream of junk tokens cannot DoS the server). */
+const REFRESH_ON_MISS_MS = 10_000;
+const MAX_CACHED_TOKENS = 100_000;
+
+/**
+ * Verifies destination tokens: ES512 only, signed by a key the server publishes, for this
+ * destination, not expired. A verified token is cached (by the SHA-256 of its text) until it
+ * expires, so the costly ES512 check runs once per token, not once per request.
+ */
+export class TokenVerifier {
+  readonly #audience: string;
+  readonly #fetchJwks: () => Promise<JSONWebKeySet>;
+  readonly #clock: Clock;
+  readonly #cache = new Map<string, TokenClaims>();
+  #keys: JWTVerifyGetKey | undefined;
+  #kids = new Set<string>();
+  #lastFetch = 0;
+  /** Counts for metrics. */
+  readonly stats = { hits: 0, misses: 0 };
+
+  constructor(options: {
+    audience: string;
+    fetchJwks: () => Promise<JSONWebKeySet>;
+    clock: Clock;
+  }) {
+    this.#audience = options.audience;
+    this.#fetchJwks = options.fetchJwks;
+    this.#clock = options.clock;
+  }
+
+  async refreshKeys(): Promise<void> {
+    this.#lastFetch = this.#clock.now();
+    const jwks = await this.#fetchJwks();
+    this.#keys = createLocalJWKSet(jwks);
+    this.#kids = new Set(jwks.keys.map((k) => k.kid ?? ''));
+  }
+
+  async verify(token: string): Promise<TokenClaims> {
+    const now = this.#clock.now();
+    const cacheKey = createHash('sha256').update(token).digest('base64url');
+    const cached = this.#cache.get(cacheKey);
+    if (cached) {
+      if (cached.expiresAt > now - CLOCK_TOLERANCE_S * 1000) {
+        this.stats.hits++;
+        return cached;
+      }
+      this.#cache.delete(cacheKey);
+    }
+    this.stats.misses++;
+
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new TokenRejected('not a JWT');
+    }
+    if (header.alg !== 'ES512')
+      throw new TokenRejected(`algorithm ${String(header.alg)} is not accepted`);
+    const kid = header.kid ?? '';
+    if ((!this.#keys || !this.#kids.has(kid)) && now - this.#lastFetch >= REFRESH_ON_MISS_MS) {
+      await this.refreshKeys();
+    }
+    if (!this.#keys || !this.#kids.has(kid))
+      throw new TokenRejected('signed with a key the server does not publish');
+
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#keys, {
+        algorithms: ['ES512'],
+        audience: this.#audience,
+        issuer: 'infra',
+        clockTolerance: CLOCK_TOLERANCE_S,
+        currentDate: new Date(now),
+        requiredClaims: ['sub', 'exp', 'iat'],
+      }));
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) throw new TokenRejected('expired');
+      if (err instanceof errors.JWTClaimValidationFailed)
+        throw new TokenRejected(`claim ${err.claim} is wrong`);
+      throw new TokenRejected('invalid signature');
+    }
+    if (typeof payload.name !== 'string' || typeof payload.sid !== 'string') {
+      throw new TokenRejected('missing name or sid');
+    }
+    const claims: TokenClaims = {
+      userId: payload.sub!,
+      name: payload.name,
+      sessionId: payload.sid,
+      expiresAt: payload.exp! * 1000,
+    };
+    if (this.#cache.size >= MAX_CACHED_TOKENS) this.#evictExpired(now);
+    this.#cache.set(cacheKey, claims);
+    return claims;
+  }
+
+  #evictExpired(now: number): void {
+    for (const [key, claims] of this.#cache) {
+      if (claims.expiresAt <= now - CLOCK_TOLERANCE_S * 1000) this.#cache.delete(key);
+    }
+    // Still full of live tokens: drop the oldest rather than grow without bound.
+    if (this.#cache.size >= MAX_CACHED_TOKENS) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+}

@@ -1,0 +1,274 @@
+import { Agent, createServer, request, type Server, type ServerOptions } from 'node:https';
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import { connect } from 'node:tls';
+import type { Logger } from '../shared/logger.js';
+import { decide, type AccessState, type OpenStreams } from './access.js';
+import { TokenRejected, type TokenClaims, type TokenVerifier } from './authenticate.js';
+import type { Upstream } from './kube.js';
+import type { ConnectorMetrics } from './metrics.js';
+
+export interface ProxyDeps {
+  destination: string;
+  verifier: TokenVerifier;
+  state(): AccessState | undefined;
+  upstream(): Promise<Upstream>;
+  streams: OpenStreams;
+  metrics: ConnectorMetrics;
+  log: Logger;
+}
+
+// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+/** A Kubernetes Status object, so kubectl prints the message as it prints the apiserver's. */
+function status(code: number, message: string): string {
+  const reason =
+    { 401: 'Unauthorized', 403: 'Forbidden', 502: 'BadGateway', 503: 'ServiceUnavailable' }[code] ??
+    'Unknown';
+  return JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  });
+}
+
+type Verdict =
+  | { ok: true; claims: TokenClaims; user: string; groups: string[] }
+  | { ok: false; code: number; message: string };
+
+/** Whether the request may go through, and as whom. */
+async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise<Verdict> {
+  const m = /^Bearer +(\S+)$/i.exec(headers.authorization ?? '');
+  if (!m)
+    return {
+      ok: false,
+      code: 401,
+      message: 'no Infra token; run `infra login` and use the kubeconfig it writes',
+    };
+  let claims: TokenClaims;
+  try {
+    claims = await deps.verifier.verify(m[1]!);
+  } catch (err) {
+    if (err instanceof TokenRejected) {
+      deps.log.info({ reason: err.message }, 'token refused');
+      return {
+        ok: false,
+        code: 401,
+        message: 'your Infra token is not valid here; run `infra login`',
+      };
+    }
+    throw err;
+  }
+  const decision = decide(deps.state(), claims, deps.destination);
+  if (!decision.allowed) return { ok: false, code: decision.status, message: decision.message };
+  return { ok: true, claims, user: decision.user, groups: decision.groups };
+}
+
+/**
+ * The request headers to send upstream: hop-by-hop headers, the caller's credentials and every
+ * `Impersonate-*` header the caller sent are dropped (nobody escalates with `--as`); the
+ * connector's own credentials and the caller's identity are added.
+ */
+function upstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  upstream: Upstream,
+  user: string,
+  groups: string[],
+  keep: string[] = [],
+) {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || name === 'authorization' || name.startsWith('impersonate-'))
+      continue;
+    if (HOP_BY_HOP.has(name) && !keep.includes(name)) continue;
+    headers[name] = value;
+  }
+  headers.host = `${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
+  if (upstream.authorization) headers.authorization = upstream.authorization;
+  headers['impersonate-user'] = user;
+  if (groups.length > 0) headers['impersonate-group'] = groups;
+  return headers;
+}
+
+function isStreaming(url: string): boolean {
+  return /[?&](watch|follow)=(true|1)\b/.test(url) || /\/watch\//.test(url);
+}
+
+/**
+ * The authenticating proxy kubectl talks to: HTTPS with the connector's certificate; each
+ * request needs a valid destination token and live access; it is forwarded to the
+ * kube-apiserver with impersonation headers, streaming both ways (watch, logs -f), and upgraded
+ * connections (exec, attach, port-forward over WebSocket or SPDY) are piped through.
+ */
+export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
+  let agent: { agent: Agent; key: string } | undefined;
+  const agentFor = (upstream: Upstream) => {
+    const key = JSON.stringify(upstream.tls);
+    if (agent?.key !== key) {
+      agent?.agent.destroy();
+      agent = { agent: new Agent({ keepAlive: true, maxSockets: 512, ...upstream.tls }), key };
+    }
+    return agent.agent;
+  };
+
+  const server = createServer(tls, (req, res) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () =>
+      deps.metrics.observe(res.statusCode, Number(process.hrtime.bigint() - started) / 1e9),
+    );
+    if (req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    handle(req, res).catch((err: unknown) => {
+      deps.log.error({ err }, 'proxy error');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(status(500, 'internal error in the Infra connector'));
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const verdict = await authorize(deps, req.headers);
+    if (!verdict.ok) {
+      res
+        .writeHead(verdict.code, { 'content-type': 'application/json' })
+        .end(status(verdict.code, verdict.message));
+      req.resume();
+      return;
+    }
+    const upstream = await deps.upstream();
+    const up = request({
+      host: upstream.host,
+      port: upstream.port,
+      method: req.method,
+      path: req.url,
+      headers: upstreamHeaders(req.headers, upstream, verdict.user, verdict.groups),
+      agent: agentFor(upstream),
+    });
+    let untrack: (() => void) | undefined;
+    if (isStreaming(req.url ?? '')) {
+      untrack = deps.streams.add({
+        claims: verdict.claims,
+        groups: verdict.groups,
+        close: () => {
+          up.destroy();
+          res.destroy();
+        },
+      });
+      res.on('close', () => untrack?.());
+    }
+    up.on('response', (upRes) => {
+      const headers: OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(upRes.headers)) {
+        if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+      }
+      res.writeHead(upRes.statusCode ?? 502, headers);
+      // Send headers now: a watch answers them long before its first event.
+      res.flushHeaders();
+      upRes.pipe(res);
+    });
+    up.on('error', (err) => {
+      deps.log.warn({ err: err.message }, 'the kube-apiserver did not answer');
+      if (!res.headersSent) {
+        res
+          .writeHead(502, { 'content-type': 'application/json' })
+          .end(status(502, 'the Kubernetes API server did not answer'));
+      } else {
+        res.destroy();
+      }
+    });
+    req.on('aborted', () => up.destroy());
+    res.on('close', () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    req.pipe(up);
+  }
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgrade(req, socket, head).catch((err: unknown) => {
+      deps.log.error({ err }, 'proxy upgrade error');
+      socket.destroy();
+    });
+  });
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const refuse = (code: number, message: string) => {
+      const body = status(code, message);
+      socket.end(
+        `HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 403 ? 'Forbidden' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    };
+    const verdict = await authorize(deps, req.headers);
+    if (!verdict.ok) {
+      refuse(verdict.code, verdict.message);
+      return;
+    }
+    const upstream = await deps.upstream();
+    const headers = upstreamHeaders(req.headers, upstream, verdict.user, verdict.groups, [
+      'connection',
+      'upgrade',
+    ]);
+    const upSocket = connect({
+      host: upstream.host,
+      port: upstream.port,
+      ALPNProtocols: ['http/1.1'],
+      ...upstream.tls,
+    });
+    const untrack = deps.streams.add({
+      claims: verdict.claims,
+      groups: verdict.groups,
+      close: () => {
+        upSocket.destroy();
+        socket.destroy();
+      },
+    });
+    const done = () => {
+      untrack();
+      upSocket.destroy();
+      socket.destroy();
+    };
+    upSocket.once('secureConnect', () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`];
+      for (const [name, value] of Object.entries(headers)) {
+        for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${String(v)}`);
+      }
+      upSocket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (head.length > 0) upSocket.write(head);
+      upSocket.pipe(socket);
+      socket.pipe(upSocket);
+    });
+    upSocket.on('error', (err) => {
+      deps.log.warn({ err: err.message }, 'upgrade to the kube-apiserver failed');
+      if (!upSocket.readyState || upSocket.readyState === 'opening')
+        refuse(502, 'the Kubernetes API server did not answer');
+      done();
+    });
+    upSocket.on('close', done);
+    socket.on('error', done);
+    socket.on('close', done);
+  }
+
+  server.on('close', () => agent?.agent.destroy());
+  return server;
+}
