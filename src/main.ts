@@ -8,6 +8,9 @@ const [command, ...rest] = process.argv.slice(2);
 if (command === 'server') {
   const { runServerCommand } = await import('./server/command.js');
   process.exitCode = await runServerCommand(rest);
+} else if (command === 'connector') {
+  const { runConnectorCommand } = await import('./connector/command.js');
+  process.exitCode = await runConnectorCommand(rest);
 } else {
   const { runCli } = await import('./cli/main.js');
   process.exitCode = await runCli(process.argv.slice(2));

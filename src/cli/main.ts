@@ -9,6 +9,9 @@ export async function runCli(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.command('server').description('Run the Infra server (see infra server --help)');
   program
+    .command('connector')
+    .description('Run the Kubernetes connector (see infra connector --help)');
+  program
     .command('version')
     .description('Print the version of this client')
     .action(() => {

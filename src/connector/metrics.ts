@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from '../shared/clock.js';
 import { productVersion } from '../shared/version.js';
 
 /** The connector's Prometheus metrics. */
@@ -11,7 +12,11 @@ export class ConnectorMetrics {
   readonly openStreams: Gauge;
   readonly bindingWrites: Counter<'result'>;
 
-  constructor(tokenStats: { hits: number; misses: number }) {
+  constructor(
+    tokenStats: { hits: number; misses: number },
+    lastHeardAt: () => number,
+    clock: Clock,
+  ) {
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     new Gauge({
@@ -35,8 +40,12 @@ export class ConnectorMetrics {
     });
     this.syncLag = new Gauge({
       name: 'connector_sync_lag_seconds',
-      help: 'Seconds since the connector last heard from the access feed',
+      help: 'Seconds since the connector last heard from the access feed (a 304 counts)',
       registers,
+      collect() {
+        const heard = lastHeardAt();
+        this.set(heard === 0 ? -1 : (clock.now() - heard) / 1000);
+      },
     });
     this.feedIndex = new Gauge({
       name: 'connector_feed_update_index',

@@ -1,0 +1,233 @@
+import type { JSONWebKeySet } from 'jose';
+import { createApiClient, type ApiClient } from '../api/client.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { AppError } from '../shared/errors.js';
+import { closeServer, listenOn, listenServer } from '../shared/listen.js';
+import type { Logger } from '../shared/logger.js';
+import { createMetricsServer } from '../shared/metrics-server.js';
+import { loadOrCreateSelfSigned } from '../shared/tls/self-signed.js';
+import { fingerprintSha256 } from '../shared/tls/certificates.js';
+import { trustByFingerprint } from '../shared/trust.js';
+import { productVersion } from '../shared/version.js';
+import { OpenStreams, type AccessState } from './access.js';
+import { TokenVerifier } from './authenticate.js';
+import type { ConnectorConfig } from './config.js';
+import { AccessFollower, jitter, nextDelay } from './follow.js';
+import { Kube, type Upstream } from './kube.js';
+import { ConnectorMetrics } from './metrics.js';
+import { createProxyServer } from './proxy.js';
+import { infraClusterRoles } from './rbac.js';
+import { keepRegistered } from './register.js';
+import { RbacSyncer } from './sync.js';
+
+/** How often namespaces and roles are re-read and the registration refreshed. */
+const REGISTRATION_INTERVAL_MS = 60_000;
+/** Upstream credentials are re-read this often (tokens from exec plugins or projected files rotate). */
+const UPSTREAM_REFRESH_MS = 60_000;
+
+export interface RunningConnector {
+  url: string;
+  port: number;
+  metricsPort?: number;
+  fingerprint: string;
+  /** The current access state (tests wait for it). */
+  state(): AccessState | undefined;
+  /** Resolves when the RBAC reconciliation in progress (if any) is done. */
+  rbacSettled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function serverCa(
+  config: ConnectorConfig,
+  log: Logger,
+): Promise<{ ca?: string; skipTlsVerify?: boolean }> {
+  const trust = config.server.trust;
+  if (trust.kind === 'certificate') return { ca: trust.pem };
+  if (trust.kind === 'skip') {
+    log.warn(
+      'server.skipTlsVerify is on: the connector does not check the Infra server certificate, so anyone on the network path can pose as the server and hand out access; use server.trustedCertificate or server.trustedFingerprint',
+    );
+    return { skipTlsVerify: true };
+  }
+  if (trust.kind === 'system') return {};
+  // A pinned fingerprint: look at the server's chain (retrying while it is down), then trust its CA.
+  for (let delay = 1000; ; delay = nextDelay(delay)) {
+    try {
+      return { ca: await trustByFingerprint(config.server.url, trust.fingerprint) };
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/fingerprint|does not send/.test(message))
+        throw new AppError('unavailable', message, { cause: err });
+      log.warn(
+        { err: message },
+        'cannot reach the Infra server to check its certificate; retrying',
+      );
+      await new Promise((r) => setTimeout(r, jitter(delay)));
+    }
+  }
+}
+
+/**
+ * The composition root of `infra connector`: loads Kubernetes access and the connector's own
+ * certificate, starts the proxy at once (it answers 503 until the first access state arrives),
+ * then registers the cluster, follows the access feed and keeps RBAC bindings in line.
+ */
+export async function startConnector(
+  config: ConnectorConfig,
+  options: { log: Logger; clock?: Clock },
+): Promise<RunningConnector> {
+  const { log } = options;
+  const clock = options.clock ?? systemClock;
+  let kube: Kube;
+  try {
+    kube = Kube.load(config.kubeconfig);
+  } catch (err) {
+    throw new AppError('unavailable', `cannot load Kubernetes access: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const endpointHost = new URL(config.endpoint).hostname.replace(/^\[|\]$/g, '');
+  const tls = await loadOrCreateSelfSigned(
+    config.stateDir,
+    [endpointHost, ...config.tlsHosts],
+    clock.now(),
+    log,
+    'Infra Connector CA',
+  );
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  };
+
+  try {
+    let state: AccessState | undefined;
+    const streams = new OpenStreams();
+    const trust = await serverCa(config, log);
+    const clientOptions = {
+      baseUrl: config.server.url,
+      accessKey: config.server.accessKey.reveal(),
+      component: 'connector',
+      ...trust,
+    };
+    const client: ApiClient = createApiClient(clientOptions);
+    const verifier = new TokenVerifier({
+      audience: config.name,
+      fetchJwks: async () => (await client.getJwks()) as JSONWebKeySet,
+      clock,
+    });
+    let follower: AccessFollower | undefined;
+    const metrics = new ConnectorMetrics(verifier.stats, () => follower?.lastHeardAt ?? 0, clock);
+
+    let upstream: { value: Upstream; at: number } | undefined;
+    const proxy = createProxyServer(
+      {
+        cert: tls.leaf.certificate + tls.ca.certificate,
+        key: tls.leaf.privateKey,
+        minVersion: 'TLSv1.2',
+      },
+      {
+        destination: config.name,
+        verifier,
+        state: () => state,
+        upstream: async () => {
+          if (!upstream || clock.now() - upstream.at > UPSTREAM_REFRESH_MS) {
+            upstream = { value: await kube.upstream(), at: clock.now() };
+          }
+          return upstream.value;
+        },
+        streams,
+        metrics,
+        log,
+      },
+    );
+    const port = await listenOn(config.addr.https, 'addr.https', (host) =>
+      listenServer(proxy, host, config.addr.https.port),
+    );
+    cleanups.push(() => closeServer(proxy));
+    cleanups.push(() => streams.closeAll());
+    let metricsPort: number | undefined;
+    if (config.addr.metrics) {
+      const addr = config.addr.metrics;
+      const metricsServer = createMetricsServer(metrics.registry);
+      metricsPort = await listenOn(addr, 'addr.metrics', (host) =>
+        listenServer(metricsServer, host, addr.port),
+      );
+      cleanups.push(() => closeServer(metricsServer));
+    }
+
+    const syncer = new RbacSyncer({ kube, destination: config.name, log, metrics });
+    cleanups.push(() => syncer.stop());
+    let rolesInstalled = false;
+    const registration = keepRegistered({
+      client,
+      cluster: {
+        listNamespaces: () => kube.listNamespaces(),
+        listGrantableRoles: async () => {
+          // Installed once, before roles are first read, so they are offered from the start.
+          if (!rolesInstalled) {
+            const created = await kube.ensureClusterRoles(infraClusterRoles);
+            if (created.length > 0) log.info({ roles: created }, 'installed ClusterRoles');
+            rolesInstalled = true;
+          }
+          return kube.listGrantableRoles();
+        },
+      },
+      registration: {
+        name: config.name,
+        uniqueID: kube.uniqueId(),
+        endpoint: config.endpoint,
+        ca: tls.ca.certificate,
+        version: productVersion,
+      },
+      log,
+      intervalMs: REGISTRATION_INTERVAL_MS,
+      onFacts: (facts) => syncer.update({ facts }),
+    });
+    cleanups.push(() => registration.stop());
+
+    const abort = new AbortController();
+    follower = new AccessFollower({
+      client: createApiClient({ ...clientOptions, timeoutMs: 90_000, signal: abort.signal }),
+      destination: config.name,
+      log,
+      clock,
+      onState: (next) => {
+        state = next;
+        metrics.feedIndex.set(next.updateIndex);
+        const closed = streams.review(next, config.name);
+        if (closed > 0) log.info({ closed }, 'closed streams of users whose access ended');
+        syncer.update({ state: next });
+      },
+    });
+    follower.start();
+    cleanups.push(() => {
+      follower.stop();
+      abort.abort();
+    });
+
+    const url = `https://${endpointHost.includes(':') ? `[${endpointHost}]` : endpointHost}:${port}`;
+    const fingerprint = fingerprintSha256(tls.leaf.certificate);
+    log.info(
+      {
+        destination: config.name,
+        url,
+        server: config.server.url,
+        metrics: metricsPort,
+        fingerprint,
+      },
+      `infra connector ${productVersion} for ${config.name} listening on port ${port}; certificate SHA-256 fingerprint ${fingerprint}`,
+    );
+    return {
+      url,
+      port,
+      metricsPort,
+      fingerprint,
+      state: () => state,
+      rbacSettled: () => syncer.lastRun,
+      close,
+    };
+  } catch (err) {
+    await close().catch(() => {});
+    throw err;
+  }
+}
