@@ -115,8 +115,22 @@ export async function startConnector(
       fetchJwks: async () => (await client.getJwks()) as JSONWebKeySet,
       clock,
     });
-    let follower: AccessFollower | undefined;
-    const metrics = new ConnectorMetrics(verifier.stats, () => follower?.lastHeardAt ?? 0, clock);
+    // Its callbacks run only after start(), once everything they use exists.
+    const abort = new AbortController();
+    const follower = new AccessFollower({
+      client: createApiClient({ ...clientOptions, timeoutMs: 90_000, signal: abort.signal }),
+      destination: config.name,
+      log,
+      clock,
+      onState: (next) => {
+        state = next;
+        metrics.feedIndex.set(next.updateIndex);
+        const closed = streams.review(next, config.name);
+        if (closed > 0) log.info({ closed }, 'closed streams of users whose access ended');
+        syncer.update({ state: next });
+      },
+    });
+    const metrics = new ConnectorMetrics(verifier.stats, () => follower.lastHeardAt, clock);
 
     let upstream: { value: Upstream; at: number } | undefined;
     const proxy = createProxyServer(
@@ -185,20 +199,6 @@ export async function startConnector(
     });
     cleanups.push(() => registration.stop());
 
-    const abort = new AbortController();
-    follower = new AccessFollower({
-      client: createApiClient({ ...clientOptions, timeoutMs: 90_000, signal: abort.signal }),
-      destination: config.name,
-      log,
-      clock,
-      onState: (next) => {
-        state = next;
-        metrics.feedIndex.set(next.updateIndex);
-        const closed = streams.review(next, config.name);
-        if (closed > 0) log.info({ closed }, 'closed streams of users whose access ended');
-        syncer.update({ state: next });
-      },
-    });
     follower.start();
     cleanups.push(() => {
       follower.stop();

@@ -67,7 +67,7 @@ export class RbacSyncer {
   async #run(): Promise<void> {
     const state = this.#state!;
     const facts = this.#facts!;
-    let failed = 0;
+    let failed: number;
     try {
       const desired = desiredBindings(state, facts, this.#log);
       const result = await syncBindings(this.#kube, this.#destination, desired, this.#log);
