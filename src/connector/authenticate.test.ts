@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  SignJWT,
+  UnsecuredJWT,
+  exportJWK,
+  generateKeyPair,
+  type JSONWebKeySet,
+  type JWK,
+} from 'jose';
+import { TestClock } from '../../test/clock.js';
+import { TokenRejected, TokenVerifier } from './authenticate.js';
+
+const clock = new TestClock(1_800_000_000_000);
+
+async function signingKey(kid: string) {
+  const { publicKey, privateKey } = await generateKeyPair('ES512', { extractable: true });
+  return {
+    kid,
+    privateKey,
+    jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES512', use: 'sig' } as JWK,
+  };
+}
+
+function token(
+  key: { kid: string; privateKey: CryptoKey },
+  claims: Record<string, unknown> = {},
+  aud = 'prod',
+  alg = 'ES512',
+) {
+  const iat = Math.floor(clock.now() / 1000);
+  return new SignJWT({ name: 'alice@example.com', sid: 'key_1', ...claims })
+    .setProtectedHeader({ alg, kid: key.kid })
+    .setIssuer('infra')
+    .setSubject('usr_1')
+    .setAudience(aud)
+    .setIssuedAt(iat)
+    .setNotBefore(iat)
+    .setExpirationTime(iat + 300)
+    .sign(key.privateKey);
+}
+type CryptoKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
+describe('TokenVerifier', async () => {
+  const current = await signingKey('k1');
+  let published: JSONWebKeySet = { keys: [current.jwk] };
+  let fetches = 0;
+  const verifier = new TokenVerifier({
+    audience: 'prod',
+    clock,
+    fetchJwks: async () => {
+      fetches++;
+      return published;
+    },
+  });
+
+  it('accepts a token signed by a published key, for this destination', async () => {
+    const claims = await verifier.verify(await token(current));
+    assert.deepEqual(claims, {
+      userId: 'usr_1',
+      name: 'alice@example.com',
+      sessionId: 'key_1',
+      expiresAt: (Math.floor(clock.now() / 1000) + 300) * 1000,
+    });
+  });
+
+  it('verifies a token once, then answers from its cache until it expires', async () => {
+    const t = await token(current);
+    const before = { ...verifier.stats };
+    await verifier.verify(t);
+    await verifier.verify(t);
+    await verifier.verify(t);
+    assert.deepEqual(verifier.stats, { hits: before.hits + 2, misses: before.misses + 1 });
+    clock.advance(361_000);
+    await assert.rejects(
+      verifier.verify(t),
+      (err: Error) => err instanceof TokenRejected && err.message === 'expired',
+    );
+  });
+
+  it('refuses other destinations, other keys, alg none, HS512 and tampering', async () => {
+    const rejects = async (t: string, message: RegExp) =>
+      assert.rejects(
+        verifier.verify(t),
+        (err: Error) => err instanceof TokenRejected && message.test(err.message),
+      );
+    await rejects(await token(current, {}, 'staging'), /claim aud/);
+    const stranger = await signingKey('k1');
+    await rejects(await token(stranger), /invalid signature/);
+    const unknownKid = await signingKey('k-unknown');
+    await rejects(await token(unknownKid), /key the server does not publish/);
+    await rejects(
+      new UnsecuredJWT({ name: 'alice', sid: 'x', sub: 'usr_1', aud: 'prod' }).encode(),
+      /algorithm none/,
+    );
+    const hs = await new SignJWT({ name: 'alice', sid: 'x' })
+      .setProtectedHeader({ alg: 'HS512', kid: 'k1' })
+      .setSubject('usr_1')
+      .setAudience('prod')
+      .sign(new TextEncoder().encode(JSON.stringify(current.jwk)));
+    await rejects(hs, /algorithm HS512/);
+    const good = await token(current);
+    const [h, p, sig] = good.split('.');
+    const forgedPayload = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(p!, 'base64url').toString()),
+        name: 'admin@example.com',
+      }),
+    ).toString('base64url');
+    await rejects(`${h}.${forgedPayload}.${sig}`, /invalid signature/);
+    await rejects('not a token', /not a JWT/);
+    await rejects(await token(current, { sid: undefined }), /missing name or sid/);
+  });
+
+  it('fetches the JWKS again for a key it does not know (a rotation), at most every ten seconds', async () => {
+    const next = await signingKey('k2');
+    published = { keys: [current.jwk, next.jwk] };
+    clock.advance(10_000);
+    const before = fetches;
+    await verifier.verify(await token(next));
+    assert.equal(fetches, before + 1);
+    const unknown = await signingKey('k3');
+    await assert.rejects(verifier.verify(await token(unknown)));
+    await assert.rejects(verifier.verify(await token(unknown)));
+    assert.equal(fetches, before + 1, 'junk key ids do not hammer the server');
+  });
+});

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { createServer, type Server } from 'node:tls';
+import { after, before, describe, it } from 'node:test';
+import {
+  createCertificateAuthority,
+  issueServerCertificate,
+  type KeyPairPem,
+} from './tls/certificates.js';
+import { certificateFingerprint, fetchCertificateChain, trustByFingerprint } from './trust.js';
+
+async function tlsServer(cert: string, key: string): Promise<{ url: string; server: Server }> {
+  const server = createServer({ cert, key }, (socket) =>
+    socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok'),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+}
+
+function get(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('trustByFingerprint', () => {
+  let ca: KeyPairPem;
+  let leaf: KeyPairPem;
+  let real: { url: string; server: Server };
+  let attacker: { url: string; server: Server };
+
+  before(async () => {
+    ca = await createCertificateAuthority(Date.now());
+    leaf = await issueServerCertificate(ca, ['127.0.0.1', 'localhost'], Date.now(), 30);
+    real = await tlsServer(leaf.certificate + ca.certificate, leaf.privateKey);
+    // Someone in the middle: their own CA and certificate, plus copies of the real (public)
+    // certificates appended to their chain.
+    const evilCa = await createCertificateAuthority(Date.now(), 'Evil CA');
+    const evilLeaf = await issueServerCertificate(evilCa, ['127.0.0.1'], Date.now(), 30);
+    attacker = await tlsServer(
+      evilLeaf.certificate + evilCa.certificate + leaf.certificate + ca.certificate,
+      evilLeaf.privateKey,
+    );
+  });
+  after(() => {
+    real.server.close();
+    attacker.server.close();
+  });
+
+  it('reads the chain the server presents, leaf first', async () => {
+    const chain = await fetchCertificateChain(real.url);
+    assert.deepEqual(chain.map(certificateFingerprint), [
+      certificateFingerprint(leaf.certificate),
+      certificateFingerprint(ca.certificate),
+    ]);
+  });
+
+  it('trusts the CA of a pinned certificate or a pinned CA, and the server verifies with it', async () => {
+    for (const pinned of [leaf.certificate, ca.certificate]) {
+      const trusted = await trustByFingerprint(real.url, certificateFingerprint(pinned));
+      assert.equal(certificateFingerprint(trusted), certificateFingerprint(ca.certificate));
+      assert.equal(await get(real.url, trusted), 200);
+    }
+  });
+
+  it('refuses a server whose certificates do not match', async () => {
+    await assert.rejects(
+      trustByFingerprint(real.url, `AA${certificateFingerprint(ca.certificate).slice(2)}`),
+      /presents a certificate with SHA-256 fingerprint .+, not the trusted AA:/,
+    );
+  });
+
+  it('never trusts what someone in the middle sends along with copies of the real certificates', async () => {
+    for (const pinned of [leaf.certificate, ca.certificate]) {
+      // Either the pinned certificate is not in the chain the handshake proves, or trusting its CA
+      // makes the real connection fail: never a request the attacker can read.
+      await assert.rejects(async () => {
+        const trusted = await trustByFingerprint(attacker.url, certificateFingerprint(pinned));
+        await get(attacker.url, trusted);
+      }, /not the trusted|unable to verify|self.signed/i);
+    }
+  });
+});
