@@ -135,7 +135,9 @@ export class Rbac {
     const bindings = [
       ...this.objects.list(`${RBAC_GROUP}/clusterrolebindings`).map((b) => ({ b, ns: '' })),
       ...(namespace
-        ? this.objects.list(`${RBAC_GROUP}/rolebindings`, namespace).map((b) => ({ b, ns: namespace }))
+        ? this.objects
+            .list(`${RBAC_GROUP}/rolebindings`, namespace)
+            .map((b) => ({ b, ns: namespace }))
         : []),
     ];
     for (const { b, ns } of bindings) {
@@ -206,7 +208,8 @@ export class Rbac {
 function atoms(rule: PolicyRule): PolicyRule[] {
   const out: PolicyRule[] = [];
   for (const verb of rule.verbs) {
-    for (const url of rule.nonResourceURLs ?? []) out.push({ verbs: [verb], nonResourceURLs: [url] });
+    for (const url of rule.nonResourceURLs ?? [])
+      out.push({ verbs: [verb], nonResourceURLs: [url] });
     for (const group of rule.apiGroups ?? []) {
       for (const resource of rule.resources ?? []) {
         const names = rule.resourceNames?.length ? rule.resourceNames : [undefined];
@@ -240,7 +243,8 @@ function covers(owner: PolicyRule, atom: PolicyRule): boolean {
   return (
     has(owner.apiGroups, atom.apiGroups![0]!) &&
     resourceMatches(owner, resource, sub) &&
-    (ownerNames.length === 0 || (atom.resourceNames !== undefined && ownerNames.includes(atom.resourceNames[0]!)))
+    (ownerNames.length === 0 ||
+      (atom.resourceNames !== undefined && ownerNames.includes(atom.resourceNames[0]!)))
   );
 }
 
@@ -266,22 +270,57 @@ const rule = (verbs: string[], apiGroups: string[], resources: string[]): Policy
 });
 
 const VIEW: PolicyRule[] = [
-  rule(READ, [''], [
-    'configmaps', 'endpoints', 'persistentvolumeclaims', 'persistentvolumeclaims/status', 'pods',
-    'replicationcontrollers', 'replicationcontrollers/scale', 'serviceaccounts', 'services',
-    'services/status',
-  ]),
-  rule(READ, [''], [
-    'bindings', 'events', 'limitranges', 'namespaces/status', 'pods/log', 'pods/status',
-    'replicationcontrollers/status', 'resourcequotas', 'resourcequotas/status',
-  ]),
+  rule(
+    READ,
+    [''],
+    [
+      'configmaps',
+      'endpoints',
+      'persistentvolumeclaims',
+      'persistentvolumeclaims/status',
+      'pods',
+      'replicationcontrollers',
+      'replicationcontrollers/scale',
+      'serviceaccounts',
+      'services',
+      'services/status',
+    ],
+  ),
+  rule(
+    READ,
+    [''],
+    [
+      'bindings',
+      'events',
+      'limitranges',
+      'namespaces/status',
+      'pods/log',
+      'pods/status',
+      'replicationcontrollers/status',
+      'resourcequotas',
+      'resourcequotas/status',
+    ],
+  ),
   rule(READ, [''], ['namespaces']),
   rule(READ, ['discovery.k8s.io'], ['endpointslices']),
-  rule(READ, ['apps'], [
-    'controllerrevisions', 'daemonsets', 'daemonsets/status', 'deployments', 'deployments/scale',
-    'deployments/status', 'replicasets', 'replicasets/scale', 'replicasets/status', 'statefulsets',
-    'statefulsets/scale', 'statefulsets/status',
-  ]),
+  rule(
+    READ,
+    ['apps'],
+    [
+      'controllerrevisions',
+      'daemonsets',
+      'daemonsets/status',
+      'deployments',
+      'deployments/scale',
+      'deployments/status',
+      'replicasets',
+      'replicasets/scale',
+      'replicasets/status',
+      'statefulsets',
+      'statefulsets/scale',
+      'statefulsets/status',
+    ],
+  ),
   rule(READ, ['autoscaling'], ['horizontalpodautoscalers', 'horizontalpodautoscalers/status']),
   rule(READ, ['batch'], ['cronjobs', 'cronjobs/status', 'jobs', 'jobs/status']),
   rule(READ, ['policy'], ['poddisruptionbudgets', 'poddisruptionbudgets/status']),
@@ -289,21 +328,44 @@ const VIEW: PolicyRule[] = [
 ];
 
 const EDIT: PolicyRule[] = [
-  rule(READ, [''], [
-    'pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy', 'secrets', 'services/proxy',
-  ]),
+  rule(
+    READ,
+    [''],
+    ['pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy', 'secrets', 'services/proxy'],
+  ),
   rule(['impersonate'], [''], ['serviceaccounts']),
   rule(WRITE, [''], ['pods', 'pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy']),
   rule(['create'], [''], ['pods/eviction']),
-  rule(WRITE, [''], [
-    'configmaps', 'events', 'persistentvolumeclaims', 'replicationcontrollers',
-    'replicationcontrollers/scale', 'secrets', 'serviceaccounts', 'services', 'services/proxy',
-  ]),
+  rule(
+    WRITE,
+    [''],
+    [
+      'configmaps',
+      'events',
+      'persistentvolumeclaims',
+      'replicationcontrollers',
+      'replicationcontrollers/scale',
+      'secrets',
+      'serviceaccounts',
+      'services',
+      'services/proxy',
+    ],
+  ),
   rule(['create'], [''], ['serviceaccounts/token']),
-  rule(WRITE, ['apps'], [
-    'daemonsets', 'deployments', 'deployments/rollback', 'deployments/scale', 'replicasets',
-    'replicasets/scale', 'statefulsets', 'statefulsets/scale',
-  ]),
+  rule(
+    WRITE,
+    ['apps'],
+    [
+      'daemonsets',
+      'deployments',
+      'deployments/rollback',
+      'deployments/scale',
+      'replicasets',
+      'replicasets/scale',
+      'statefulsets',
+      'statefulsets/scale',
+    ],
+  ),
   rule(WRITE, ['autoscaling'], ['horizontalpodautoscalers']),
   rule(WRITE, ['batch'], ['cronjobs', 'jobs']),
   rule(WRITE, ['policy'], ['poddisruptionbudgets']),
@@ -317,8 +379,17 @@ const ADMIN: PolicyRule[] = [
 ];
 
 const DISCOVERY_URLS = [
-  '/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*',
-  '/readyz', '/version', '/version/',
+  '/api',
+  '/api/*',
+  '/apis',
+  '/apis/*',
+  '/healthz',
+  '/livez',
+  '/openapi',
+  '/openapi/*',
+  '/readyz',
+  '/version',
+  '/version/',
 ];
 
 const BOOTSTRAP = { 'kubernetes.io/bootstrapping': 'rbac-defaults' };
@@ -327,7 +398,10 @@ const BOOTSTRAP = { 'kubernetes.io/bootstrapping': 'rbac-defaults' };
 export const defaultClusterRoles: [string, PolicyRule[], Record<string, string>][] = [
   [
     'cluster-admin',
-    [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['*'], nonResourceURLs: ['*'] }],
+    [
+      { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+      { verbs: ['*'], nonResourceURLs: ['*'] },
+    ],
     {},
   ],
   ['admin', [...VIEW, ...EDIT, ...ADMIN], {}],
@@ -336,13 +410,22 @@ export const defaultClusterRoles: [string, PolicyRule[], Record<string, string>]
   ['system:discovery', [{ verbs: ['get'], nonResourceURLs: DISCOVERY_URLS }], {}],
   [
     'system:public-info-viewer',
-    [{ verbs: ['get'], nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'] }],
+    [
+      {
+        verbs: ['get'],
+        nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'],
+      },
+    ],
     {},
   ],
   [
     'system:basic-user',
     [
-      rule(['create'], ['authorization.k8s.io'], ['selfsubjectaccessreviews', 'selfsubjectrulesreviews']),
+      rule(
+        ['create'],
+        ['authorization.k8s.io'],
+        ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'],
+      ),
       rule(['create'], ['authentication.k8s.io'], ['selfsubjectreviews']),
     ],
     {},
