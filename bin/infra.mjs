@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 
-const bundle = new URL('../dist/infra.mjs', import.meta.url);
+// `infra tokens` runs for every kubectl command: it has a bundle of its own that loads almost
+// nothing when a cached token is still good.
+const entry = process.argv[2] === 'tokens' ? 'tokens' : 'infra';
+const bundle = new URL(`../dist/${entry}.mjs`, import.meta.url);
 if (!existsSync(bundle)) {
   console.error('infra: not built yet; run `npm run build` in the infra directory first');
   process.exit(1);

@@ -1,13 +1,23 @@
-// Builds what `infra` runs from: the bundled CLI/server (dist/infra.mjs) and the dashboard.
+// Builds what `infra` runs from: the bundled CLI, server and connector (dist/), and the dashboard.
+// `--no-dashboard` skips the dashboard (the test runner only needs the CLI).
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = path.resolve(import.meta.dirname, '..');
+rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 
 await build({
-  entryPoints: [path.join(root, 'src/main.ts')],
-  outfile: path.join(root, 'dist/infra.mjs'),
+  entryPoints: {
+    infra: path.join(root, 'src/main.ts'),
+    tokens: path.join(root, 'src/tokens-main.ts'),
+  },
+  outdir: path.join(root, 'dist'),
+  outExtension: { '.js': '.mjs' },
+  // Lazily imported parts (server, connector, each CLI command) become chunks loaded on demand.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -18,7 +28,9 @@ await build({
   logLevel: 'warning',
 });
 
-execFileSync('npm', ['run', 'build', '--workspace', '@infra-ts/dashboard', '--silent'], {
-  cwd: root,
-  stdio: 'inherit',
-});
+if (!process.argv.includes('--no-dashboard')) {
+  execFileSync('npm', ['run', 'build', '--workspace', '@infra-ts/dashboard', '--silent'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}

@@ -3,7 +3,7 @@
  * sharing one throwaway PostgreSQL cluster. Arguments narrow the run to matching file paths:
  * `npm run test:only -- src/server/config`.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,11 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+
+// Tests run the real `infra` binary (kubectl runs it as a credential plugin): build it first.
+execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--no-dashboard'], {
+  stdio: 'inherit',
+});
 
 const cluster = await startPostgresCluster();
 let code: number;

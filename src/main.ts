@@ -8,6 +8,9 @@ const [command, ...rest] = process.argv.slice(2);
 if (command === 'server') {
   const { runServerCommand } = await import('./server/command.js');
   process.exitCode = await runServerCommand(rest);
+} else if (command === 'tokens') {
+  const { runTokens } = await import('./cli/tokens-entry.js');
+  process.exitCode = await runTokens(rest, process.env);
 } else if (command === 'connector') {
   const { runConnectorCommand } = await import('./connector/command.js');
   process.exitCode = await runConnectorCommand(rest);

@@ -1,26 +1,260 @@
-import { Command } from 'commander';
+import type { Writable } from 'node:stream';
+import { Command, CommanderError } from 'commander';
 import { productVersion } from '../shared/version.js';
+import { CliError, explain, type CliIO } from './context.js';
 
-/** The user-facing CLI. Returns the process exit code. */
-export async function runCli(argv: string[]): Promise<number> {
+export interface RunOptions {
+  stdout?: Writable;
+  stderr?: Writable;
+  env?: NodeJS.ProcessEnv;
+  /** Whether a person is at a terminal (prompts allowed); default: stdin and stdout are TTYs. */
+  interactive?: boolean;
+}
+
+/** Adds an example to a command's --help. */
+function example(cmd: Command, text: string): Command {
+  return cmd.addHelpText('after', `\nExample:\n  ${text}\n`);
+}
+
+function buildProgram(io: CliIO): Command {
   const program = new Command('infra')
     .description('Infra: one place to decide who may reach which infrastructure')
+    .version(productVersion, '--version', 'Print the version of this client')
+    .option('--non-interactive', 'Never prompt; fail with a sentence instead')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError('(run with --help for usage)');
+  program.hook('preAction', () => {
+    if (program.opts().nonInteractive) io.interactive = false;
+  });
+
+  example(
+    program
+      .command('login [server]')
+      .description('Log in to an Infra server and write kubeconfig contexts for your clusters')
+      .option('--key <key>', 'Log in with an access key (also INFRA_ACCESS_KEY)')
+      .option('--user <email>', 'Your email, for password login')
+      .option('--provider <name>', 'Log in through an identity provider')
+      .option('--skip-tls-verify', 'Do not check the server certificate (unsafe)')
+      .option('--tls-trusted-cert <pem-or-path>', 'Trust this CA or certificate for the server')
+      .option(
+        '--tls-trusted-fingerprint <sha256>',
+        "Trust the server's certificate with this SHA-256 fingerprint",
+      )
+      .action(async (server: string | undefined, opts) =>
+        (await import('./commands/login.js')).login(io, server, opts),
+      ),
+    'infra login infra.example.com:4443',
+  );
+  example(
+    program
+      .command('logout [server]')
+      .description('End your session and remove the kubeconfig entries Infra wrote')
+      .option('--all', 'Log out of every server')
+      .option('--clear', 'Also forget the server')
+      .action(async (server: string | undefined, opts) =>
+        (await import('./commands/session.js')).logout(io, server, opts),
+      ),
+    'infra logout --all',
+  );
+  example(
+    program
+      .command('list')
+      .alias('ls')
+      .description('List the clusters and namespaces you can reach, with your roles')
+      .option('--format <format>', 'table or json', 'table')
+      .action(async (opts) => (await import('./commands/session.js')).list(io, opts)),
+    'infra list',
+  );
+  example(
+    program
+      .command('use <cluster>')
+      .description('Switch kubectl to a cluster, or to a namespace with cluster.namespace')
+      .action(async (target: string) => (await import('./commands/session.js')).use(io, target)),
+    'infra use prod.web',
+  );
+  program
+    .command('about')
+    .description('Show who you are logged in as, and where')
+    .action(async () => (await import('./commands/session.js')).about(io));
+  program
+    .command('version')
+    .description('Show the client and server versions')
+    .action(async () => (await import('./commands/session.js')).version(io));
+  program
+    .command('tokens <destination>')
+    .description('Print a credential for kubectl (used by the kubeconfig Infra writes)')
+    .option('--server <url>', 'The Infra server')
+    .action(async (destination: string, opts: { server?: string }) => {
+      const code = await (
+        await import('./tokens-entry.js')
+      ).runTokens([...(opts.server ? ['--server', opts.server] : []), destination], io.env);
+      if (code !== 0) throw new CliError('', code);
+    });
+
+  const admin = () => import('./commands/admin.js');
+  const format = (cmd: Command) => cmd.option('--format <format>', 'table or json', 'table');
+
+  const users = program.command('users').description('Manage users (admins)');
+  example(
+    users.command('add <email>').description('Add a user with a one-time password'),
+    'infra users add alice@example.com',
+  )
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (email: string, opts) => (await admin()).users.add(io, email, opts));
+  format(users.command('list').alias('ls').description('List users')).action(async (opts) =>
+    (await admin()).users.list(io, opts),
+  );
+  example(
+    users.command('edit <email>').description("Change your password, or reset someone's (admins)"),
+    'infra users edit alice@example.com --password',
+  )
+    .option('--password', 'Set a new password')
+    .action(async (email: string, opts) => (await admin()).users.edit(io, email, opts));
+  users
+    .command('remove <email>')
+    .alias('rm')
+    .description('Remove a user, with their keys and grants')
+    .option('--force', 'Succeed even if the user does not exist')
+    .action(async (email: string, opts) => (await admin()).users.remove(io, email, opts));
+
+  const groups = program.command('groups').description('Manage groups (admins)');
+  example(
+    groups.command('add <name>').description('Add a group'),
+    'infra groups add oncall',
+  ).action(async (name: string) => (await admin()).groups.add(io, name));
+  format(groups.command('list').alias('ls').description('List groups')).action(async (opts) =>
+    (await admin()).groups.list(io, opts),
+  );
+  groups
+    .command('remove <name>')
+    .alias('rm')
+    .description('Remove a group, with its grants')
+    .option('--force', 'Succeed even if the group does not exist')
+    .action(async (name: string, opts) => (await admin()).groups.remove(io, name, opts));
+  example(
+    groups.command('adduser <email> <group>').description('Add a user to a group'),
+    'infra groups adduser alice@example.com oncall',
+  ).action(async (email: string, group: string) =>
+    (await admin()).groups.adduser(io, email, group),
+  );
+  groups
+    .command('removeuser <email> <group>')
+    .alias('rmuser')
+    .description('Remove a user from a group')
+    .action(async (email: string, group: string) =>
+      (await admin()).groups.removeuser(io, email, group),
+    );
+
+  const grants = program.command('grants').description('Manage who may reach what (admins)');
+  example(
+    grants
+      .command('add <subject> <resource>')
+      .description('Grant a role on a cluster (prod), a namespace (prod.web) or infra'),
+    'infra grants add alice@example.com prod.web --role edit',
+  )
+    .option('-g, --group', 'The subject is a group')
+    .option('--role <role>', 'The role', 'connect')
+    .option('--force', 'Skip checking that the cluster, namespace and role exist')
+    .action(async (subject: string, resource: string, opts) =>
+      (await admin()).grants.add(io, subject, resource, opts),
+    );
+  format(grants.command('list').alias('ls').description('List grants'))
+    .option('--destination <name>', 'Grants on this cluster and its namespaces')
+    .option('--user <email>', "A user's grants")
+    .option('--group <name>', "A group's grants")
+    .option('--role <role>', 'Only this role')
+    .option('--inherited', "With --user: also the grants of the user's groups")
+    .action(async (opts) => (await admin()).grants.list(io, opts));
+  grants
+    .command('remove <subject> <resource>')
+    .alias('rm')
+    .description('Revoke grants')
+    .option('-g, --group', 'The subject is a group')
+    .option('--role <role>', 'Only this role')
+    .option('--force', 'Succeed even if there is nothing to revoke')
+    .action(async (subject: string, resource: string, opts) =>
+      (await admin()).grants.remove(io, subject, resource, opts),
+    );
+
+  const keys = program.command('keys').description('Manage access keys');
+  example(
+    keys.command('add').description('Create an access key (yours, a user’s, or the connector’s)'),
+    'infra keys add --connector --name prod-connector',
+  )
+    .option('--user <email>', 'For this user (admins)')
+    .option('--connector', 'For the connector system user (admins)')
+    .option('--name <name>', 'Key name')
+    .option('--expiry <duration>', 'Lifetime, such as 720h')
+    .option('--inactivity-timeout <duration>', 'End the key after this long unused')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (opts) => (await admin()).keys.add(io, opts));
+  format(keys.command('list').alias('ls').description('List access keys'))
+    .option('--user <email>', "A user's keys")
+    .option('--all', "Everyone's keys (admins)")
+    .option('--show-expired', 'Include expired keys')
+    .action(async (opts) => (await admin()).keys.list(io, opts));
+  keys
+    .command('remove <name>')
+    .alias('rm')
+    .description('Delete access keys by name')
+    .option('--user <email>', "A user's key (admins)")
+    .action(async (name: string, opts) => (await admin()).keys.remove(io, name, opts));
+
+  const destinations = program.command('destinations').description('Connected clusters');
+  format(destinations.command('list').alias('ls').description('List clusters')).action(
+    async (opts) => (await admin()).destinations.list(io, opts),
+  );
+  destinations
+    .command('remove <name>')
+    .alias('rm')
+    .description('Remove a cluster (admins)')
+    .option('--force', 'Succeed even if it does not exist')
+    .action(async (name: string, opts) => (await admin()).destinations.remove(io, name, opts));
+
+  example(
+    program
+      .command('completion <shell>')
+      .description('Print a completion script for bash or zsh')
+      .action(async (shell: string) =>
+        (await import('./commands/completion.js')).completion(io, program, shell),
+      ),
+    'source <(infra completion bash)',
+  );
   program.command('server').description('Run the Infra server (see infra server --help)');
   program
     .command('connector')
     .description('Run the Kubernetes connector (see infra connector --help)');
-  program
-    .command('version')
-    .description('Print the version of this client')
-    .action(() => {
-      process.stdout.write(`Client: ${productVersion}\n`);
-    });
+  return program;
+}
+
+/**
+ * The user-facing CLI. Returns the exit code: 0 success, 1 an error (one sentence with the fix
+ * on stderr), 2 a usage error.
+ */
+export async function runCli(argv: string[], options: RunOptions = {}): Promise<number> {
+  const io: CliIO = {
+    stdout: options.stdout ?? process.stdout,
+    stderr: options.stderr ?? process.stderr,
+    env: options.env ?? process.env,
+    interactive: options.interactive ?? Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  };
+  const program = buildProgram(io);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    return (err as { exitCode?: number }).exitCode ?? 1;
+    if (err instanceof CommanderError) {
+      if (
+        err.code === 'commander.helpDisplayed' ||
+        err.code === 'commander.version' ||
+        err.code === 'commander.help'
+      )
+        return 0;
+      return 2;
+    }
+    const e = explain(err);
+    if (e.message) io.stderr.write(`infra: ${e.message}\n`);
+    return e.exitCode;
   }
 }

@@ -1,0 +1,326 @@
+import { randomInt } from 'node:crypto';
+import type { ApiClient } from '../../api/client.js';
+import { ApiError } from '../../api/errors.js';
+import { CliError, explain, requireSession, type CliIO } from '../context.js';
+import { humanTime, printJson, printTable } from '../output.js';
+
+type Format = { format?: string };
+const ALL = 1000;
+
+/** Runs an admin command with the current session, turning API errors into sentences. */
+async function withClient<T>(io: CliIO, fn: (client: ApiClient) => Promise<T>): Promise<T> {
+  const { client } = requireSession(io);
+  try {
+    return await fn(client);
+  } catch (err) {
+    throw explain(err);
+  }
+}
+
+async function userByName(client: ApiClient, name: string) {
+  const [user] = (await client.listUsers({ name, showSystem: name === 'connector' })).items;
+  if (!user) throw new CliError(`No user named ${name}; \`infra users list\` shows who exists`);
+  return user;
+}
+
+async function groupByName(client: ApiClient, name: string) {
+  const [group] = (await client.listGroups({ name })).items;
+  if (!group) throw new CliError(`No group named ${name}; \`infra groups list\` shows what exists`);
+  return group;
+}
+
+function temporaryPassword(): string {
+  const alphabet = 'abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  return Array.from({ length: 16 }, () => alphabet[randomInt(alphabet.length)]).join('');
+}
+
+export const users = {
+  async add(io: CliIO, name: string, opts: Format) {
+    const user = await withClient(io, (c) => c.createUser({ name }));
+    if (opts.format === 'json') return printJson(io.stdout, user);
+    io.stdout.write(`Added user ${user.name}\nOne-time password: ${user.oneTimePassword}\n`);
+    io.stderr.write('Give it to them safely; they choose their own at first login.\n');
+  },
+  async list(io: CliIO, opts: Format) {
+    const page = await withClient(io, (c) => c.listUsers({ limit: ALL }));
+    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    printTable(
+      io.stdout,
+      ['Name', 'Last seen', 'Managed by'],
+      page.items.map((u) => [u.name, humanTime(u.lastSeenAt), u.managedBy]),
+    );
+  },
+  async edit(io: CliIO, name: string, opts: { password?: boolean }) {
+    if (!opts.password) throw new CliError('Nothing to change; pass --password', 2);
+    const session = requireSession(io);
+    if (name === session.server.session.name) {
+      if (!io.interactive)
+        throw new CliError('Changing your own password needs a terminal to ask for it');
+      const { password } = await import('@inquirer/prompts');
+      const old = await password({ message: 'Current password:', mask: true });
+      const next = await password({ message: 'New password:', mask: true });
+      if (next !== (await password({ message: 'New password again:', mask: true }))) {
+        throw new CliError('The passwords do not match; nothing changed');
+      }
+      await session.client
+        .updateUser({ id: 'self', password: next, oldPassword: old })
+        .catch((err: unknown) => {
+          throw explain(err);
+        });
+      io.stderr.write('Password changed\n');
+      return;
+    }
+    const temporary = temporaryPassword();
+    await withClient(io, async (c) =>
+      c.updateUser({ id: (await userByName(c, name)).id, password: temporary }),
+    );
+    io.stdout.write(`Reset the password of ${name}\nOne-time password: ${temporary}\n`);
+  },
+  async remove(io: CliIO, name: string, opts: { force?: boolean }) {
+    await withClient(io, async (c) => {
+      const [user] = (await c.listUsers({ name })).items;
+      if (!user) {
+        if (opts.force) return;
+        throw new CliError(`No user named ${name}; nothing removed`);
+      }
+      await c.deleteUser({ id: user.id });
+      io.stderr.write(`Removed user ${name}\n`);
+    });
+  },
+};
+
+export const groups = {
+  async add(io: CliIO, name: string) {
+    await withClient(io, (c) => c.createGroup({ name }));
+    io.stderr.write(`Added group ${name}\n`);
+  },
+  async list(io: CliIO, opts: Format) {
+    const page = await withClient(io, (c) => c.listGroups({ limit: ALL }));
+    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    printTable(
+      io.stdout,
+      ['Name', 'Users', 'Managed by'],
+      page.items.map((g) => [g.name, String(g.totalUsers), g.managedBy]),
+    );
+  },
+  async remove(io: CliIO, name: string, opts: { force?: boolean }) {
+    await withClient(io, async (c) => {
+      const [group] = (await c.listGroups({ name })).items;
+      if (!group) {
+        if (opts.force) return;
+        throw new CliError(`No group named ${name}; nothing removed`);
+      }
+      await c.deleteGroup({ id: group.id });
+      io.stderr.write(`Removed group ${name}\n`);
+    });
+  },
+  async adduser(io: CliIO, user: string, group: string) {
+    await withClient(io, async (c) => {
+      const [u, g] = await Promise.all([userByName(c, user), groupByName(c, group)]);
+      await c.updateGroupUsers({ id: g.id, usersToAdd: [u.id] });
+    });
+    io.stderr.write(`Added ${user} to ${group}\n`);
+  },
+  async removeuser(io: CliIO, user: string, group: string) {
+    await withClient(io, async (c) => {
+      const [u, g] = await Promise.all([userByName(c, user), groupByName(c, group)]);
+      await c.updateGroupUsers({ id: g.id, usersToRemove: [u.id] });
+    });
+    io.stderr.write(`Removed ${user} from ${group}\n`);
+  },
+};
+
+interface GrantOpts {
+  group?: boolean;
+  role?: string;
+  force?: boolean;
+}
+
+/** `prod.web` on a known destination: checks the cluster, namespace and role exist. */
+async function checkGrantTarget(client: ApiClient, resource: string, role: string): Promise<void> {
+  if (resource === 'infra') {
+    if (!['admin', 'view'].includes(role))
+      throw new CliError('On infra the role must be admin or view');
+    return;
+  }
+  const [destination, namespace] = resource.split('.') as [string, string | undefined];
+  const [d] = (await client.listDestinations({ name: destination })).items;
+  if (!d)
+    throw new CliError(
+      `No cluster named ${destination} is connected; pass --force to grant it anyway`,
+    );
+  if (namespace && !d.namespaces.includes(namespace)) {
+    throw new CliError(
+      `Cluster ${destination} has no namespace ${namespace}; pass --force to grant it anyway`,
+    );
+  }
+  if (role !== 'connect' && !d.roles.includes(role)) {
+    throw new CliError(
+      `Cluster ${destination} offers no role ${role} (it offers ${d.roles.join(', ')}); pass --force to grant it anyway`,
+    );
+  }
+}
+
+export const grants = {
+  async add(io: CliIO, subject: string, resource: string, opts: GrantOpts) {
+    const role = opts.role ?? 'connect';
+    const result = await withClient(io, async (c) => {
+      if (!opts.force) await checkGrantTarget(c, resource, role);
+      return c.createGrant({
+        ...(opts.group ? { groupName: subject } : { userName: subject }),
+        privilege: role,
+        resource,
+      });
+    });
+    io.stderr.write(
+      result.wasCreated
+        ? `Granted ${role} on ${resource} to ${subject}\n`
+        : `${subject} already has ${role} on ${resource}; nothing changed\n`,
+    );
+  },
+  async list(
+    io: CliIO,
+    opts: Format & {
+      destination?: string;
+      user?: string;
+      group?: string;
+      role?: string;
+      inherited?: boolean;
+    },
+  ) {
+    const page = await withClient(io, async (c) =>
+      c.listGrants({
+        destination: opts.destination,
+        privilege: opts.role,
+        user: opts.user ? (await userByName(c, opts.user)).id : undefined,
+        group: opts.group ? (await groupByName(c, opts.group)).id : undefined,
+        showInherited: opts.inherited,
+        limit: ALL,
+      }),
+    );
+    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    if (page.items.length === 0) return void io.stdout.write('No grants found\n');
+    printTable(
+      io.stdout,
+      ['Subject', 'Role', 'Resource', 'Expires'],
+      page.items.map((g) => [
+        g.userName ?? `group ${g.groupName}`,
+        g.privilege,
+        g.resource,
+        g.expiresAt ? humanTime(g.expiresAt) : '',
+      ]),
+    );
+  },
+  async remove(io: CliIO, subject: string, resource: string, opts: GrantOpts) {
+    const removed = await withClient(io, async (c) => {
+      const filter = opts.group
+        ? { group: (await groupByName(c, subject)).id }
+        : { user: (await userByName(c, subject)).id };
+      const matching = (
+        await c.listGrants({ ...filter, resource, privilege: opts.role, limit: ALL })
+      ).items;
+      if (matching.length === 0) {
+        if (opts.force) return 0;
+        throw new CliError(
+          `${subject} has no${opts.role ? ` ${opts.role}` : ''} grant on ${resource}; nothing removed`,
+        );
+      }
+      await c.updateGrants({ grantsToRemove: matching.map((g) => ({ id: g.id })) });
+      return matching.length;
+    });
+    io.stderr.write(
+      `Revoked ${removed} grant${removed === 1 ? '' : 's'} of ${subject} on ${resource}\n`,
+    );
+  },
+};
+
+export const keys = {
+  async add(
+    io: CliIO,
+    opts: {
+      user?: string;
+      connector?: boolean;
+      name?: string;
+      expiry?: string;
+      inactivityTimeout?: string;
+      format?: string;
+    },
+  ) {
+    const key = await withClient(io, async (c) => {
+      const owner = opts.connector ? 'connector' : opts.user;
+      const userID = owner ? (await userByName(c, owner)).id : 'self';
+      // Connectors run for months; people's keys default to the API's 30 days.
+      const expiry = opts.expiry ?? (opts.connector ? '8760h' : undefined);
+      return c.createAccessKey({
+        userID,
+        name: opts.name,
+        expiry,
+        inactivityTimeout: opts.inactivityTimeout,
+      });
+    });
+    if (opts.format === 'json') return printJson(io.stdout, key);
+    io.stderr.write(`Created key ${key.name} for ${key.userName}, expiring ${key.expires}\n`);
+    io.stdout.write(`${key.accessKey}\n`);
+  },
+  async list(io: CliIO, opts: Format & { user?: string; all?: boolean; showExpired?: boolean }) {
+    const page = await withClient(io, async (c) =>
+      c.listAccessKeys({
+        userID: opts.all ? undefined : opts.user ? (await userByName(c, opts.user)).id : 'self',
+        showExpired: opts.showExpired,
+        limit: ALL,
+      }),
+    );
+    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    printTable(
+      io.stdout,
+      ['Name', 'User', 'Created', 'Expires', 'Last used'],
+      page.items.map((k) => [
+        k.name,
+        k.userName,
+        humanTime(k.created),
+        humanTime(k.expires),
+        humanTime(k.lastUsed),
+      ]),
+    );
+  },
+  async remove(io: CliIO, name: string, opts: { user?: string }) {
+    await withClient(io, async (c) => {
+      const userID = opts.user ? (await userByName(c, opts.user)).id : 'self';
+      await c.deleteAccessKeys({ name, userID }).catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404)
+          throw new CliError(`No key named ${name}; nothing removed`);
+        throw err;
+      });
+    });
+    io.stderr.write(`Removed key ${name}\n`);
+  },
+};
+
+export const destinations = {
+  async list(io: CliIO, opts: Format) {
+    const page = await withClient(io, (c) => c.listDestinations({ limit: ALL }));
+    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    if (page.items.length === 0) return void io.stdout.write('No clusters connected\n');
+    printTable(
+      io.stdout,
+      ['Name', 'URL', 'Status', 'Last seen'],
+      page.items.map((d) => [
+        d.name,
+        d.connection.url,
+        d.connected ? 'connected' : 'disconnected',
+        humanTime(d.lastSeen),
+      ]),
+    );
+  },
+  async remove(io: CliIO, name: string, opts: { force?: boolean }) {
+    await withClient(io, async (c) => {
+      const [d] = (await c.listDestinations({ name })).items;
+      if (!d) {
+        if (opts.force) return;
+        throw new CliError(`No cluster named ${name}; nothing removed`);
+      }
+      await c.deleteDestination({ id: d.id });
+    });
+    io.stderr.write(`Removed cluster ${name} (its grants stay)\n`);
+  },
+};

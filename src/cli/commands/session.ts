@@ -1,0 +1,128 @@
+import { rmSync } from 'node:fs';
+import { productVersion } from '../../shared/version.js';
+import { CliError, clientFor, explain, requireSession, type CliIO } from '../context.js';
+import { kubeconfigPath, removeKubeconfigEntries, useContext } from '../kubeconfig.js';
+import { printJson, printTable } from '../output.js';
+import { refreshKubeconfig } from '../refresh.js';
+import {
+  currentServer,
+  findServer,
+  infraDir,
+  normalizeServerUrl,
+  readState,
+  writeState,
+  type SavedServer,
+} from '../state.js';
+import { tokenCacheFile } from '../token-cache.js';
+
+/** `infra logout`: ends the session on the server and removes what this CLI wrote. */
+export async function logout(
+  io: CliIO,
+  serverArg: string | undefined,
+  options: { all?: boolean; clear?: boolean },
+): Promise<void> {
+  const state = readState(io.env);
+  let targets: SavedServer[];
+  if (options.all) targets = [...state.servers];
+  else {
+    const server = serverArg
+      ? findServer(state, normalizeServerUrl(serverArg))
+      : currentServer(state);
+    if (!server) throw new CliError(serverArg ? `Not logged in to ${serverArg}` : 'Not logged in');
+    targets = [server];
+  }
+  for (const server of targets) {
+    if (server.session) {
+      // The session may already be gone on the server; logging out locally still proceeds.
+      await clientFor(server)
+        .logout()
+        .catch(() => undefined);
+    }
+    await removeKubeconfigEntries(server.kubeconfig);
+    delete server.session;
+    delete server.kubeconfig;
+    if (options.clear) state.servers.splice(state.servers.indexOf(server), 1);
+    io.stderr.write(`Logged out of ${server.url}\n`);
+  }
+  await writeState(io.env, state);
+  rmSync(tokenCacheFile(infraDir(io.env)), { force: true });
+}
+
+/** `infra list`: what the user may reach, with roles; refreshes the kubeconfig. */
+export async function list(io: CliIO, options: { format?: string }): Promise<void> {
+  const session = requireSession(io);
+  const reachable = await refreshKubeconfig(session, io).catch((err: unknown) => {
+    throw explain(err);
+  });
+  if (options.format === 'json') {
+    printJson(
+      io.stdout,
+      reachable.map((r) => ({
+        name: displayName(r.context.name),
+        context: r.context.name,
+        roles: r.roles,
+      })),
+    );
+    return;
+  }
+  if (reachable.length === 0) {
+    io.stdout.write('You have no access to any cluster yet; ask an Infra admin for a grant.\n');
+    return;
+  }
+  printTable(
+    io.stdout,
+    ['Name', 'Access'],
+    reachable.map((r) => [displayName(r.context.name), r.roles.join(', ')]),
+  );
+}
+
+/** `infra:prod:web` → `prod.web`. */
+function displayName(context: string): string {
+  return context.replace(/^infra:/, '').replace(':', '.');
+}
+
+/** `infra use CLUSTER[.NAMESPACE]`: switches kubectl to that context. */
+export async function use(io: CliIO, target: string): Promise<void> {
+  const session = requireSession(io);
+  const [cluster, namespace] = target.split('.');
+  const name = namespace ? `infra:${cluster}:${namespace}` : `infra:${cluster}`;
+  await refreshKubeconfig(session, io).catch((err: unknown) => {
+    throw explain(err);
+  });
+  const file = kubeconfigPath(io.env);
+  if (!(await useContext(file, name, session.server.kubeconfig))) {
+    throw new CliError(`You have no access to ${target}; \`infra list\` shows what you can reach`);
+  }
+  io.stderr.write(`Switched to context "${name}".\n`);
+}
+
+/** `infra version`: this client's version and the server's. */
+export async function version(io: CliIO): Promise<void> {
+  io.stdout.write(`Client: ${productVersion}\n`);
+  const server = currentServer(readState(io.env));
+  if (!server) return;
+  const remote = await clientFor(server)
+    .getVersion()
+    .then((v) => v.version)
+    .catch(() => 'not reachable');
+  io.stdout.write(`Server: ${remote} (${server.url})\n`);
+}
+
+/** `infra about`: who you are and where. */
+export async function about(io: CliIO): Promise<void> {
+  const session = requireSession(io);
+  const me = await session.client.getUser({ id: 'self' }).catch((err: unknown) => {
+    throw explain(err);
+  });
+  const groups = await session.client.listGroups({ userID: 'self' });
+  printTable(
+    io.stdout,
+    ['Field', 'Value'],
+    [
+      ['Server', session.server.url],
+      ['User', `${me.name} (${me.id})`],
+      ['Groups', groups.items.map((g) => g.name).join(', ') || '(none)'],
+      ['Session ends', session.server.session.expires],
+    ],
+  );
+}

@@ -1,0 +1,33 @@
+import type { Writable } from 'node:stream';
+
+/** A borderless, left-aligned table: two spaces between columns, headers in capitals. */
+export function printTable(out: Writable, headers: string[], rows: string[][]): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  out.write(`${line(headers.map((h) => h.toUpperCase()))}\n`);
+  for (const row of rows) out.write(`${line(row)}\n`);
+}
+
+export function printJson(out: Writable, value: unknown): void {
+  out.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** "5 minutes ago", "in 3 days", "never": times for people. */
+export function humanTime(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return 'never';
+  const diff = Date.parse(iso) - now;
+  const abs = Math.abs(diff);
+  const units: Array<[string, number]> = [
+    ['day', 86_400_000],
+    ['hour', 3_600_000],
+    ['minute', 60_000],
+  ];
+  const [unit, size] = units.find(([, size]) => abs >= size) ?? ['second', 1000];
+  const n = Math.max(1, Math.round(abs / size));
+  const text = `${n} ${unit}${n === 1 ? '' : 's'}`;
+  return diff < 0 ? `${text} ago` : `in ${text}`;
+}

@@ -1,0 +1,40 @@
+import type { ApiClient } from '../api/client.js';
+import type { DesiredContext } from './kubeconfig.js';
+
+/** A place the user can reach with kubectl, and the roles they hold there. */
+export interface Reachable {
+  context: DesiredContext;
+  roles: string[];
+}
+
+const ALL = 1000;
+
+/**
+ * Everything the signed-in user may reach: for each destination they hold grants on (directly or
+ * through groups), a context for the cluster when granted cluster-wide, and one per namespace
+ * granted. Destinations are matched by exact name, never by prefix.
+ */
+export async function listReachable(client: ApiClient): Promise<Reachable[]> {
+  const [destinations, grants] = await Promise.all([
+    client.listDestinations({ limit: ALL }),
+    client.listGrants({ user: 'self', showInherited: true, limit: ALL }),
+  ]);
+  const byName = new Map(destinations.items.map((d) => [d.name, d]));
+  const reach = new Map<string, Reachable>();
+  for (const g of grants.items) {
+    if (g.resource === 'infra') continue;
+    const [destination, namespace] = g.resource.split('.') as [string, string | undefined];
+    const d = byName.get(destination);
+    if (!d) continue;
+    const name = namespace ? `infra:${destination}:${namespace}` : `infra:${destination}`;
+    const entry = reach.get(name) ?? {
+      context: { name, destination, namespace, server: d.connection.url, ca: d.connection.ca },
+      roles: [],
+    };
+    if (!entry.roles.includes(g.privilege)) entry.roles.push(g.privilege);
+    reach.set(name, entry);
+  }
+  return [...reach.values()]
+    .map((r) => ({ ...r, roles: r.roles.sort() }))
+    .sort((a, b) => a.context.name.localeCompare(b.context.name));
+}

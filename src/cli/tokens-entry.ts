@@ -1,0 +1,33 @@
+/**
+ * `infra tokens`, the kubectl credential plugin, kept apart from the rest of the CLI: kubectl
+ * runs it for every command, so when a cached token is still good it prints it having loaded
+ * nothing but node built-ins. Only a miss loads the API client.
+ */
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { REUSE_MARGIN_MS, execCredential, readTokenCache, tokenCacheKey } from './token-cache.js';
+
+export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let server: string | undefined;
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--server') server = argv[++i];
+    else if (argv[i]?.startsWith('--server=')) server = argv[i]!.slice('--server='.length);
+    else rest.push(argv[i]!);
+  }
+  const destination = rest[0];
+  if (!destination || rest.length > 1) {
+    process.stderr.write('usage: infra tokens [--server URL] DESTINATION\n');
+    return 2;
+  }
+  const infraDir = path.join(env.HOME ?? homedir(), '.infra');
+  if (server) {
+    const cached = readTokenCache(infraDir)[tokenCacheKey(server, destination)];
+    if (cached && Date.parse(cached.expires) - Date.now() > REUSE_MARGIN_MS) {
+      process.stdout.write(execCredential(cached.token, cached.expires));
+      return 0;
+    }
+  }
+  const { mintToken } = await import('./commands/tokens.js');
+  return mintToken({ server, destination, env, infraDir });
+}
