@@ -31,7 +31,17 @@ export interface CredentialCommand {
 const SECTIONS = ['clusters', 'users', 'contexts'] as const;
 type Section = (typeof SECTIONS)[number];
 
-function load(file: string): { doc: Document; mode: number } {
+/**
+ * Serializes the way the file was written: compact or indented sequences (kubectl writes
+ * compact ones), and no re-folding of long lines (certificates), so untouched entries keep their
+ * exact text.
+ */
+function serialize(doc: Document, original: string): string {
+  const indented = /^\S[^\n]*:\n {2}- /m.test(original) && !/^\S[^\n]*:\n- /m.test(original);
+  return doc.toString({ indentSeq: indented, lineWidth: 0 });
+}
+
+function load(file: string): { doc: Document; mode: number; text: string } {
   let text = '';
   let mode = 0o600;
   try {
@@ -47,7 +57,7 @@ function load(file: string): { doc: Document; mode: number } {
     );
   }
   if (!isMap(doc.contents)) throw new Error(`${file} is not a kubeconfig (not a YAML mapping)`);
-  return { doc, mode };
+  return { doc, mode, text };
 }
 
 function section(doc: Document, name: Section): YAMLSeq {
@@ -75,12 +85,15 @@ export async function syncKubeconfig(
   credential: CredentialCommand,
   previous: WrittenEntries | undefined,
 ): Promise<{ written: WrittenEntries; conflicts: string[] }> {
-  const { doc, mode } = load(file);
-  const owned = new Set(
-    previous && previous.file === file
-      ? [...previous.clusters, ...previous.users, ...previous.contexts]
-      : [],
-  );
+  const { doc, mode, text } = load(file);
+  // Ownership is per section: our cluster `infra:prod` says nothing about a context of that name.
+  const mine =
+    previous && previous.file === file ? previous : { clusters: [], users: [], contexts: [] };
+  const owned: Record<Section, Set<string>> = {
+    clusters: new Set(mine.clusters),
+    users: new Set(mine.users),
+    contexts: new Set(mine.contexts),
+  };
   const want: Record<Section, Map<string, unknown>> = {
     clusters: new Map(),
     users: new Map(),
@@ -120,12 +133,12 @@ export async function syncKubeconfig(
     // Remove what we wrote earlier and no longer want (from the end, so indexes stay valid).
     const stale = seq.items
       .map((item, i) => ({ name: entryName(item), i }))
-      .filter((e) => e.name !== undefined && owned.has(e.name) && !want[name].has(e.name))
+      .filter((e) => e.name !== undefined && owned[name].has(e.name) && !want[name].has(e.name))
       .sort((a, b) => b.i - a.i);
     for (const { i } of stale) seq.items.splice(i, 1);
     for (const [entry, value] of want[name]) {
       const index = seq.items.findIndex((item) => entryName(item) === entry);
-      if (index >= 0 && !owned.has(entry)) {
+      if (index >= 0 && !owned[name].has(entry)) {
         conflicts.push(entry);
         continue;
       }
@@ -136,9 +149,9 @@ export async function syncKubeconfig(
     }
   }
   const current = doc.get('current-context');
-  if (typeof current === 'string' && owned.has(current) && !want.contexts.has(current))
+  if (typeof current === 'string' && owned.contexts.has(current) && !want.contexts.has(current))
     doc.set('current-context', '');
-  await writeFileAtomic(file, doc.toString(), mode);
+  await writeFileAtomic(file, serialize(doc, text), mode);
   return { written, conflicts };
 }
 
@@ -155,8 +168,8 @@ export async function useContext(
   owned: WrittenEntries | undefined,
 ): Promise<boolean> {
   if (!owned || owned.file !== file || !owned.contexts.includes(name)) return false;
-  const { doc, mode } = load(file);
+  const { doc, mode, text } = load(file);
   doc.set('current-context', name);
-  await writeFileAtomic(file, doc.toString(), mode);
+  await writeFileAtomic(file, serialize(doc, text), mode);
   return true;
 }

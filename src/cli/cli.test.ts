@@ -1,0 +1,448 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import type { ApiClient } from '../api/client.js';
+import { workstation, type Workstation } from '../../test/cli.js';
+import { assertGolden } from '../../test/golden.js';
+import { createSignedInUser, startAdminServer, type SignedIn } from '../../test/identity.js';
+import type { TestServer } from '../../test/server.js';
+
+const CONNECTOR_CA = '-----BEGIN CERTIFICATE-----\nMIIBconnector\n-----END CERTIFICATE-----\n';
+const golden = (name: string) => path.join(import.meta.dirname, 'testdata', name);
+
+interface Kubeconfig {
+  'current-context'?: string;
+  clusters: Array<{
+    name: string;
+    cluster: { server: string; 'certificate-authority-data': string };
+  }>;
+  users: Array<{
+    name: string;
+    user: {
+      exec?: { command: string; args: string[]; apiVersion: string; interactiveMode: string };
+    };
+  }>;
+  contexts: Array<{ name: string; context: { cluster: string; user: string; namespace?: string } }>;
+}
+
+const readKubeconfig = (ws: Workstation) =>
+  parse(readFileSync(ws.kubeconfig, 'utf8')) as Kubeconfig;
+
+describe('infra CLI', () => {
+  let server: TestServer;
+  let admin: ApiClient;
+  let alice: SignedIn;
+  let aliceKey: string;
+
+  before(async () => {
+    ({ server, admin } = await startAdminServer('sqlite'));
+    for (const [name, namespaces] of [
+      ['prod', ['default', 'web']],
+      ['production', ['default']],
+      ['staging', ['default']],
+    ] as const) {
+      await admin.createDestination({
+        name,
+        uniqueID: name,
+        connection: { url: `https://${name}.example.com:9443`, ca: CONNECTOR_CA },
+        namespaces: [...namespaces],
+        roles: ['view', 'edit', 'exec'],
+      });
+    }
+    alice = await createSignedInUser(server, admin, 'alice@example.com');
+    await admin.createGrant({ user: alice.id, privilege: 'view', resource: 'prod' });
+    await admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'prod.web' });
+    aliceKey = (await alice.client.createAccessKey({ name: 'laptop', expiry: '24h' })).accessKey;
+  });
+  after(() => server.close());
+
+  const fingerprint = () => server.running.fingerprint;
+  const host = () => new URL(server.url).host;
+
+  describe('login', () => {
+    it('refuses an untrusted server without a terminal, naming its fingerprint', async () => {
+      const ws = workstation();
+      const res = await ws.run('login', host(), '--key', aliceKey);
+      assert.equal(res.code, 1);
+      assert.equal(
+        res.stderr,
+        `infra: The certificate of ${host()} is not trusted (SHA-256 fingerprint ${fingerprint()}); if that is the fingerprint the server logged, pass --tls-trusted-fingerprint ${fingerprint()}\n`,
+      );
+      assert.equal(existsSync(path.join(ws.home, '.infra', 'config')), false);
+    });
+
+    it('needs a key without a terminal', async () => {
+      const ws = workstation();
+      const res = await ws.run('login', host(), '--tls-trusted-fingerprint', fingerprint());
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /pass --key \(or set INFRA_ACCESS_KEY\) to log in/);
+    });
+
+    it('refuses a wrong key and a wrong fingerprint', async () => {
+      const ws = workstation();
+      const wrongKey = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        fingerprint(),
+        '--key',
+        `${aliceKey.slice(0, -2)}xx`,
+      );
+      assert.equal(wrongKey.code, 1);
+      assert.equal(
+        wrongKey.stderr,
+        'infra: Login failed: the access key is not valid or has expired\n',
+      );
+      const wrongFingerprint = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        `00${fingerprint().slice(2)}`,
+        '--key',
+        aliceKey,
+      );
+      assert.equal(wrongFingerprint.code, 1);
+      assert.match(wrongFingerprint.stderr, /not the trusted 00:/);
+    });
+
+    it('logs in with a key, saves the session privately, and writes kubeconfig contexts', async () => {
+      const ws = workstation();
+      const res = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        fingerprint(),
+        '--key',
+        aliceKey,
+      );
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /^Logged in as alice@example.com\nYou can reach: prod, prod\.web\./);
+      const configFile = path.join(ws.home, '.infra', 'config');
+      assert.equal(statSync(configFile).mode & 0o777, 0o600);
+      const config = JSON.parse(readFileSync(configFile, 'utf8'));
+      assert.equal(config.servers[0].url, `https://${host()}`);
+      assert.equal(config.servers[0].session.name, 'alice@example.com');
+      assert.notEqual(
+        config.servers[0].session.accessKey,
+        aliceKey,
+        'a session of its own, not the key',
+      );
+      assert.equal(statSync(ws.kubeconfig).mode & 0o777, 0o600);
+      const kube = readKubeconfig(ws);
+      assert.deepEqual(
+        kube.contexts.map((c) => c.name),
+        ['infra:prod', 'infra:prod:web'],
+      );
+      assert.deepEqual(kube.contexts[1]!.context, {
+        cluster: 'infra:prod',
+        user: 'infra:prod',
+        namespace: 'web',
+      });
+      assert.deepEqual(kube.clusters, [
+        {
+          name: 'infra:prod',
+          cluster: {
+            server: 'https://prod.example.com:9443',
+            'certificate-authority-data': Buffer.from(CONNECTOR_CA).toString('base64'),
+          },
+        },
+      ]);
+      const exec = kube.users[0]!.user.exec!;
+      assert.equal(exec.apiVersion, 'client.authentication.k8s.io/v1');
+      assert.equal(exec.interactiveMode, 'IfAvailable');
+      assert.equal(exec.command, process.execPath);
+      assert.deepEqual(exec.args.slice(1), ['tokens', '--server', `https://${host()}`, 'prod']);
+      assert.equal(kube['current-context'], undefined, 'login does not switch contexts by itself');
+    });
+
+    it("leaves other people's kubeconfig entries exactly as they were", async () => {
+      const ws = workstation();
+      const kubectl = (...args: string[]) =>
+        execFileSync('kubectl', [...args, '--kubeconfig', ws.kubeconfig]);
+      mkdirSync(path.dirname(ws.kubeconfig), { recursive: true });
+      kubectl('config', 'set-cluster', 'other', '--server=https://other.example.com');
+      kubectl('config', 'set-credentials', 'other-user', '--token=keep-me');
+      kubectl('config', 'set-context', 'other', '--cluster=other', '--user=other-user');
+      kubectl('config', 'set-context', 'infra:prod', '--cluster=other', '--user=other-user');
+      kubectl('config', 'use-context', 'other');
+      const before = readFileSync(ws.kubeconfig, 'utf8');
+      const res = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        fingerprint(),
+        '--key',
+        aliceKey,
+      );
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /Left infra:prod in .+ alone: Infra did not write it/);
+      const after = readFileSync(ws.kubeconfig, 'utf8');
+      // Every line that was there is still there, in the same order.
+      const lines = after.split('\n');
+      let at = 0;
+      for (const line of before.split('\n')) {
+        at = lines.indexOf(line, at);
+        assert.ok(at >= 0, `kept: ${line}`);
+      }
+      const kube = readKubeconfig(ws);
+      assert.equal(kube['current-context'], 'other');
+      assert.deepEqual(kube.contexts.find((c) => c.name === 'infra:prod')!.context, {
+        cluster: 'other',
+        user: 'other-user',
+      });
+      assert.ok(kube.contexts.some((c) => c.name === 'infra:prod:web'));
+
+      const out = await ws.run('logout');
+      assert.equal(out.code, 0);
+      assert.equal(
+        readFileSync(ws.kubeconfig, 'utf8'),
+        before,
+        'logout removes exactly what Infra wrote',
+      );
+    });
+  });
+
+  describe('as a signed-in user', () => {
+    let ws: Workstation;
+    before(async () => {
+      ws = workstation();
+      const res = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        fingerprint(),
+        '--key',
+        aliceKey,
+      );
+      assert.equal(res.code, 0, res.stderr);
+    });
+
+    it('lists what you can reach, matching clusters by exact name', async () => {
+      const res = await ws.run('list');
+      assert.equal(res.code, 0);
+      assertGolden(golden('list.txt'), res.stdout);
+      const json = JSON.parse((await ws.run('list', '--format', 'json')).stdout);
+      assert.deepEqual(json, [
+        { name: 'prod', context: 'infra:prod', roles: ['view'] },
+        { name: 'prod.web', context: 'infra:prod:web', roles: ['edit'] },
+      ]);
+    });
+
+    it('switches kubectl context with use', async () => {
+      const res = await ws.run('use', 'prod.web');
+      assert.equal(res.code, 0);
+      assert.equal(res.stderr, 'Switched to context "infra:prod:web".\n');
+      assert.equal(readKubeconfig(ws)['current-context'], 'infra:prod:web');
+      const missing = await ws.run('use', 'staging');
+      assert.equal(missing.code, 1);
+      assert.equal(
+        missing.stderr,
+        'infra: You have no access to staging; `infra list` shows what you can reach\n',
+      );
+    });
+
+    it('drops a context when its grant goes away', async () => {
+      const grant = (await admin.listGrants({ user: alice.id, resource: 'prod.web' })).items[0]!;
+      await admin.deleteGrant({ id: grant.id });
+      await ws.run('list');
+      assert.deepEqual(
+        readKubeconfig(ws).contexts.map((c) => c.name),
+        ['infra:prod'],
+      );
+      assert.equal(readKubeconfig(ws)['current-context'], '', 'the current context went with it');
+      await admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'prod.web' });
+      await ws.run('list');
+    });
+
+    it('prints kubectl credentials from the built binary, reusing a cached token', async () => {
+      const url = `https://${host()}`;
+      const first = await ws.exec(['tokens', '--server', url, 'prod']);
+      assert.equal(first.code, 0, first.stderr);
+      const credential = JSON.parse(first.stdout);
+      assert.equal(credential.apiVersion, 'client.authentication.k8s.io/v1');
+      assert.equal(credential.kind, 'ExecCredential');
+      assert.match(credential.status.token, /^ey[\w-]+\.[\w-]+\.[\w-]+$/);
+      const cache = path.join(ws.home, '.infra', 'tokens.json');
+      assert.equal(statSync(cache).mode & 0o777, 0o600);
+      const second = await ws.exec(['tokens', '--server', url, 'prod']);
+      assert.equal(
+        JSON.parse(second.stdout).status.token,
+        credential.status.token,
+        'served from the cache',
+      );
+      const denied = await ws.exec(['tokens', '--server', url, 'staging']);
+      assert.equal(denied.code, 1);
+      assert.equal(
+        denied.stderr,
+        'infra: You have no access to staging; ask an Infra admin for a grant, then run `infra login`\n',
+      );
+    });
+
+    it('says what to do when the session has expired or been revoked', async () => {
+      const other = workstation();
+      const key = (await alice.client.createAccessKey({ expiry: '1h' })).accessKey;
+      await other.run('login', host(), '--tls-trusted-fingerprint', fingerprint(), '--key', key);
+      const config = path.join(other.home, '.infra', 'config');
+      const state = JSON.parse(readFileSync(config, 'utf8'));
+      await server.client({ accessKey: state.servers[0].session.accessKey }).logout();
+      const res = await other.exec(['tokens', '--server', `https://${host()}`, 'prod']);
+      assert.equal(res.code, 1);
+      assert.equal(
+        res.stderr,
+        'infra: Session expired; run `infra login` to start a new session\n',
+      );
+      state.servers[0].session.expires = new Date(Date.now() - 1000).toISOString();
+      writeFileSync(config, JSON.stringify(state));
+      const expired = await other.run('list');
+      assert.equal(expired.code, 1);
+      assert.equal(
+        expired.stderr,
+        'infra: Session expired; run `infra login` to start a new session\n',
+      );
+      const nobody = await workstation().run('list');
+      assert.equal(nobody.stderr, 'infra: Not logged in; run `infra login` first\n');
+    });
+
+    it('logs out: the session ends on the server and the local state goes', async () => {
+      const session = JSON.parse(readFileSync(path.join(ws.home, '.infra', 'config'), 'utf8'))
+        .servers[0].session;
+      const res = await ws.run('logout');
+      assert.equal(res.code, 0);
+      assert.equal(res.stderr, `Logged out of https://${host()}\n`);
+      await assert.rejects(
+        server.client({ accessKey: session.accessKey }).getUser({ id: 'self' }),
+        { status: 401 },
+      );
+      assert.deepEqual(readKubeconfig(ws).contexts ?? [], []);
+      assert.equal(existsSync(path.join(ws.home, '.infra', 'tokens.json')), false);
+    });
+  });
+
+  describe('admin commands', () => {
+    let ws: Workstation;
+    before(async () => {
+      ws = workstation();
+      const key = (await admin.createAccessKey({ expiry: '1h' })).accessKey;
+      assert.equal(
+        (await ws.run('login', host(), '--tls-trusted-fingerprint', fingerprint(), '--key', key))
+          .code,
+        0,
+      );
+    });
+
+    it('manage users, groups and grants', async () => {
+      const added = await ws.run('users', 'add', 'bob@example.com');
+      assert.equal(added.code, 0);
+      assert.match(
+        added.stdout,
+        /^Added user bob@example.com\nOne-time password: [0-9A-Za-z]{16}\n$/,
+      );
+      assert.equal((await ws.run('groups', 'add', 'oncall')).code, 0);
+      assert.equal((await ws.run('groups', 'adduser', 'bob@example.com', 'oncall')).code, 0);
+      assertGolden(golden('groups-list.txt'), (await ws.run('groups', 'list')).stdout);
+
+      const granted = await ws.run(
+        'grants',
+        'add',
+        'oncall',
+        'staging',
+        '--group',
+        '--role',
+        'view',
+      );
+      assert.equal(granted.stderr, 'Granted view on staging to oncall\n');
+      assert.equal(
+        (await ws.run('grants', 'add', 'oncall', 'staging', '--group', '--role', 'view')).stderr,
+        'oncall already has view on staging; nothing changed\n',
+      );
+      const noRole = await ws.run(
+        'grants',
+        'add',
+        'bob@example.com',
+        'staging',
+        '--role',
+        'cluster-admin',
+      );
+      assert.equal(noRole.code, 1);
+      assert.equal(
+        noRole.stderr,
+        'infra: Cluster staging offers no role cluster-admin (it offers edit, exec, view); pass --force to grant it anyway\n',
+      );
+      const noNamespace = await ws.run(
+        'grants',
+        'add',
+        'bob@example.com',
+        'staging.nope',
+        '--role',
+        'view',
+      );
+      assert.equal(
+        noNamespace.stderr,
+        'infra: Cluster staging has no namespace nope; pass --force to grant it anyway\n',
+      );
+      assert.equal(
+        (await ws.run('grants', 'add', 'bob@example.com', 'nowhere', '--role', 'view', '--force'))
+          .code,
+        0,
+      );
+      assertGolden(
+        golden('grants-list.txt'),
+        (await ws.run('grants', 'list', '--destination', 'staging')).stdout,
+      );
+      const revoked = await ws.run('grants', 'remove', 'oncall', 'staging', '--group');
+      assert.equal(revoked.stderr, 'Revoked 1 grant of oncall on staging\n');
+      assert.equal(
+        (await ws.run('grants', 'list', '--destination', 'staging')).stdout,
+        'No grants found\n',
+      );
+
+      assert.equal(
+        (await ws.run('users', 'remove', 'bob@example.com')).stderr,
+        'Removed user bob@example.com\n',
+      );
+      const gone = await ws.run('users', 'remove', 'bob@example.com');
+      assert.equal(gone.code, 1);
+      assert.equal(gone.stderr, 'infra: No user named bob@example.com; nothing removed\n');
+      assert.equal((await ws.run('users', 'remove', 'bob@example.com', '--force')).code, 0);
+    });
+
+    it('create keys for the connector', async () => {
+      const res = await ws.run('keys', 'add', '--connector', '--name', 'prod-connector');
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, /^[0-9A-Za-z]{10}\.[0-9A-Za-z]{24}\n$/);
+      const list = JSON.parse(
+        (await ws.run('keys', 'list', '--user', 'connector', '--format', 'json')).stdout,
+      );
+      assert.equal(list[0].name, 'prod-connector');
+      assert.ok(
+        Date.parse(list[0].expires) - Date.now() > 360 * 86_400_000,
+        'connector keys last about a year',
+      );
+      assert.equal(
+        (await ws.run('keys', 'remove', 'prod-connector', '--user', 'connector')).code,
+        0,
+      );
+    });
+
+    it('lists clusters and refuses what it does not understand with exit code 2', async () => {
+      assert.match(
+        (await ws.run('destinations', 'list')).stdout,
+        /^NAME\s+URL\s+STATUS\s+LAST SEEN\nprod\s+https:\/\/prod.example.com:9443/,
+      );
+      assert.equal((await ws.run('no-such-command')).code, 2);
+      assert.equal((await ws.run('grants', 'add', 'only-one-argument')).code, 2);
+      const help = await ws.run('grants', 'add', '--help');
+      assert.equal(help.code, 0);
+      assert.match(
+        help.stdout,
+        /Example:\n  infra grants add alice@example.com prod.web --role edit/,
+      );
+      const completion = await ws.run('completion', 'bash');
+      assert.match(completion.stdout, /complete -F _infra infra/);
+      assert.match(completion.stdout, /grants\) COMPREPLY=\( \$\(compgen -W "add list remove/);
+    });
+  });
+});
