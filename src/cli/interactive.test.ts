@@ -38,7 +38,8 @@ class Terminal {
     for (;;) {
       const at = this.text.slice(since).search(pattern);
       if (at >= 0) return since + at + 1;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}; screen:\n${this.text}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${pattern}; screen:\n${this.text}`);
       await new Promise<void>((resolve) => {
         this.#waiters.push(resolve);
         setTimeout(resolve, 500);

@@ -223,7 +223,7 @@ export async function startConnector(
       metricsPort,
       fingerprint,
       state: () => state,
-      rbacSettled: () => syncer.lastRun,
+      rbacSettled: () => syncer.settled(),
       close,
     };
   } catch (err) {

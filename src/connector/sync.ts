@@ -23,8 +23,6 @@ export class RbacSyncer {
   #retry: NodeJS.Timeout | undefined;
   #delay = 1000;
   #stopped = false;
-  /** Resolves whenever a reconciliation finishes; tests and benchmarks wait on it. */
-  lastRun: Promise<void> = Promise.resolve();
 
   constructor(deps: { kube: Kube; destination: string; log: Logger; metrics: ConnectorMetrics }) {
     this.#kube = deps.kube;
@@ -37,6 +35,11 @@ export class RbacSyncer {
     if (change.state) this.#state = change.state;
     if (change.facts) this.#facts = change.facts;
     this.#kick();
+  }
+
+  /** Resolves once no reconciliation is running or queued (a retry after failure may follow). */
+  async settled(): Promise<void> {
+    while (this.#running) await this.#running;
   }
 
   stop(): void {
@@ -61,7 +64,6 @@ export class RbacSyncer {
         this.#kick();
       }
     });
-    this.lastRun = this.#running;
   }
 
   async #run(): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 
-export interface APIResource {
+interface APIResource {
   name: string;
   singularName: string;
   namespaced: boolean;

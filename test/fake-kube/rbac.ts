@@ -3,6 +3,7 @@
  * pkg/registry/rbac/validation): rule matching, the binding walk with its allow reasons and
  * resolution errors, the escalation check on role and binding writes, and the default roles.
  */
+import { aggregate } from './status.js';
 import type { KubeObject } from './store.js';
 
 export interface PolicyRule {
@@ -34,7 +35,7 @@ export interface Attributes {
   namespace: string;
 }
 
-export interface Decision {
+interface Decision {
   allowed: boolean;
   /** `RBAC: allowed by …` when allowed; resolution errors (`RBAC: … not found`) when not. */
   reason: string;
@@ -53,7 +54,7 @@ interface RoleRef {
 }
 
 /** The objects RBAC reads, by store: the server's store satisfies this. */
-export interface RbacObjects {
+interface RbacObjects {
   list(store: string, namespace?: string): KubeObject[];
   get(store: string, namespace: string, name: string): KubeObject | undefined;
 }
@@ -82,7 +83,7 @@ function nonResourceURLMatches(rule: PolicyRule, path: string): boolean {
 }
 
 /** rbac.RuleAllows. */
-export function ruleAllows(a: Attributes, rule: PolicyRule): boolean {
+function ruleAllows(a: Attributes, rule: PolicyRule): boolean {
   if (!has(rule.verbs, a.verb)) return false;
   if (!a.resourceRequest) return nonResourceURLMatches(rule, a.path);
   const combined = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
@@ -109,12 +110,12 @@ const describeSubject = (s: Subject, bindingNamespace: string) =>
     ? `${s.kind} "${s.name}/${s.namespace || bindingNamespace}"`
     : `${s.kind} "${s.name}"`;
 
-/** Go's utilerrors.NewAggregate(...).Error(). */
-const aggregate = (errors: string[]) =>
-  errors.length === 1 ? errors[0]! : `[${errors.join(', ')}]`;
-
 export class Rbac {
-  constructor(private readonly objects: RbacObjects) {}
+  private readonly objects: RbacObjects;
+
+  constructor(objects: RbacObjects) {
+    this.objects = objects;
+  }
 
   roleRefRules(ref: RoleRef, namespace: string): PolicyRule[] | string {
     const cluster = ref.kind === 'ClusterRole';
@@ -208,8 +209,9 @@ export class Rbac {
 function atoms(rule: PolicyRule): PolicyRule[] {
   const out: PolicyRule[] = [];
   for (const verb of rule.verbs) {
-    for (const url of rule.nonResourceURLs ?? [])
+    for (const url of rule.nonResourceURLs ?? []) {
       out.push({ verbs: [verb], nonResourceURLs: [url] });
+    }
     for (const group of rule.apiGroups ?? []) {
       for (const resource of rule.resources ?? []) {
         const names = rule.resourceNames?.length ? rule.resourceNames : [undefined];
@@ -231,12 +233,7 @@ function atoms(rule: PolicyRule): PolicyRule[] {
 function covers(owner: PolicyRule, atom: PolicyRule): boolean {
   const verb = atom.verbs[0]!;
   if (!has(owner.verbs, verb)) return false;
-  if (atom.nonResourceURLs) {
-    const url = atom.nonResourceURLs[0]!;
-    return (owner.nonResourceURLs ?? []).some(
-      (u) => u === '*' || u === url || (u.endsWith('*') && url.startsWith(u.slice(0, -1))),
-    );
-  }
+  if (atom.nonResourceURLs) return nonResourceURLMatches(owner, atom.nonResourceURLs[0]!);
   const resource = atom.resources![0]!;
   const sub = resource.includes('/') ? resource.slice(resource.indexOf('/') + 1) : '';
   const ownerNames = owner.resourceNames ?? [];
@@ -249,13 +246,13 @@ function covers(owner: PolicyRule, atom: PolicyRule): boolean {
 }
 
 /** rbacv1helpers.CompactString: `{APIGroups:[""], Resources:["pods"], Verbs:["get"]}`. */
-export function compactString(r: PolicyRule): string {
+function compactString(r: PolicyRule): string {
   const list = (xs: string[]) => `[${xs.map((x) => JSON.stringify(x)).join(' ')}]`;
   const parts: string[] = [];
   if (r.apiGroups?.length) parts.push(`APIGroups:${list(r.apiGroups)}`);
   if (r.resources?.length) parts.push(`Resources:${list(r.resources)}`);
-  if (r.resourceNames?.length) parts.push(`ResourceNames:${list(r.resourceNames)}`);
   if (r.nonResourceURLs?.length) parts.push(`NonResourceURLs:${list(r.nonResourceURLs)}`);
+  if (r.resourceNames?.length) parts.push(`ResourceNames:${list(r.resourceNames)}`);
   parts.push(`Verbs:${list(r.verbs)}`);
   return `{${parts.join(', ')}}`;
 }

@@ -22,7 +22,7 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
-export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface StoreEvent {
   type: EventType;
@@ -70,9 +70,9 @@ export class Store {
     const k = key(object.metadata.namespace, object.metadata.name);
     const previous = objects.get(k);
     const saved = structuredClone(object);
-    saved.metadata.uid = previous?.metadata.uid ?? saved.metadata.uid ?? randomUUID();
+    saved.metadata.uid = previous?.metadata.uid || saved.metadata.uid || randomUUID();
     saved.metadata.creationTimestamp =
-      previous?.metadata.creationTimestamp ?? saved.metadata.creationTimestamp ?? timestamp();
+      previous?.metadata.creationTimestamp || saved.metadata.creationTimestamp || timestamp();
     saved.metadata.resourceVersion = String(++this.version);
     objects.set(k, saved);
     this.emit({ type: previous ? 'MODIFIED' : 'ADDED', store, object: saved, previous });
@@ -90,6 +90,15 @@ export class Store {
     object.metadata.resourceVersion = String(++this.version);
     this.emit({ type: 'DELETED', store, object });
     return object;
+  }
+
+  /** Deletes every object in `namespace`, as the namespace controller does after a delete. */
+  removeNamespace(namespace: string) {
+    for (const [store, objects] of this.data) {
+      for (const o of [...objects.values()]) {
+        if (o.metadata.namespace === namespace) this.remove(store, namespace, o.metadata.name);
+      }
+    }
   }
 
   subscribe(listener: (e: StoreEvent) => void): () => void {

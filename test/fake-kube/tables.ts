@@ -19,7 +19,7 @@ const age: Column = { name: 'Age', type: 'string' };
 const wide = (n: string): Column => ({ name: n, type: 'string', priority: 1 });
 
 /** k8s.io/apimachinery/pkg/util/duration.HumanDuration. */
-export function humanDuration(ms: number): string {
+function humanDuration(ms: number): string {
   const s = Math.floor(ms / 1000);
   if (s < -1) return '<invalid>';
   if (s < 0) return '0s';

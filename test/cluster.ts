@@ -1,0 +1,187 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { ApiClient } from '../src/api/client.js';
+import { loadConnectorConfig } from '../src/connector/config.js';
+import { startConnector, type RunningConnector } from '../src/connector/main.js';
+import type { Engine } from '../src/server/data/db.js';
+import { createLogger } from '../src/shared/logger.js';
+import { workstation, type Workstation } from './cli.js';
+import type { TestClock } from './clock.js';
+import { startFakeKube, type FakeKube, type KubeObject } from './fake-kube/server.js';
+import { startAdminServer } from './identity.js';
+import { freePort } from './pebble.js';
+import { LogSink, type TestServer } from './server.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+export const CONNECTOR_SA = 'system:serviceaccount:infra-connector:infra-connector';
+
+/** The connector's RBAC as deploy/connector ships it: the tests prove it is enough. */
+function seedConnectorRbac(kube: FakeKube): void {
+  for (const file of ['clusterrole.yaml', 'clusterrolebinding.yaml', 'roles.yaml']) {
+    const text = readFileSync(path.join(root, 'deploy', 'connector', file), 'utf8');
+    for (const doc of parseAllDocuments(text)) {
+      const object = doc.toJS() as KubeObject & { kind: string };
+      kube.seed(
+        `${object.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'}.rbac.authorization.k8s.io`,
+        object,
+      );
+    }
+  }
+}
+
+/** Everything a kubectl user needs: the server, a cluster (fake apiserver) and its connector. */
+export interface Cluster {
+  server: TestServer;
+  admin: ApiClient;
+  kube: FakeKube;
+  connector: RunningConnector;
+  connectorLogs: LogSink;
+  /** Waits until the connector holds an access state at least this new (the server's index). */
+  connectorCaughtUp(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(
+  engine: Engine,
+  options: { clock?: TestClock } = {},
+): Promise<Cluster> {
+  const { server, admin } = await startAdminServer(engine, { clock: options.clock });
+  const kube = await startFakeKube({
+    tokens: { 'connector-sa-token': { user: CONNECTOR_SA, groups: ['system:serviceaccounts'] } },
+  });
+  seedConnectorRbac(kube);
+  kube.addNamespace('web');
+  kube.addPod('default', 'app-1');
+  kube.addPod('web', 'web-1');
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'infra-connector-'));
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kube.kubeconfig('connector-sa-token'));
+  const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
+  const key = (
+    await admin.createAccessKey({
+      userID: connectorUser.id,
+      name: 'prod-connector',
+      expiry: '8760h',
+    })
+  ).accessKey;
+  const port = await freePort();
+  const config = await loadConnectorConfig({
+    env: {},
+    flags: {
+      name: 'prod',
+      endpoint: `https://127.0.0.1:${port}`,
+      stateDir: dir,
+      kubeconfig,
+      'addr.https': `127.0.0.1:${port}`,
+      'addr.metrics': '127.0.0.1:0',
+      'server.url': server.url,
+      'server.accessKey': `plaintext:${key}`,
+      'server.trustedFingerprint': server.running.fingerprint,
+    },
+  });
+  const connectorLogs = new LogSink();
+  const connector = await startConnector(config, {
+    log: createLogger({ level: 'debug', json: true, destination: connectorLogs }),
+  });
+
+  const connectorCaughtUp = async () => {
+    const feed = await admin.getAccessFeed({ destination: 'prod' });
+    for (let i = 0; i < 400; i++) {
+      const state = connector.state();
+      if (state && state.updateIndex >= feed.updateIndex) {
+        await connector.rbacSettled();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(
+      `the connector did not catch up with update ${feed.updateIndex}:\n${connectorLogs.text}`,
+    );
+  };
+  // Registered, and holding the first access state.
+  for (
+    let i = 0;
+    i < 400 && (await admin.listDestinations({ name: 'prod' })).items.length === 0;
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await connectorCaughtUp();
+  return {
+    server,
+    admin,
+    kube,
+    connector,
+    connectorLogs,
+    connectorCaughtUp,
+    async close() {
+      await connector.close();
+      await kube.close();
+      await server.close();
+    },
+  };
+}
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The real kubectl, with a discovery cache of its own, as the workstation's user. */
+export function kubectl(
+  ws: Workstation,
+  args: string[],
+  options: { timeoutMs?: number; kubeconfig?: string } = {},
+): Promise<KubectlResult> {
+  const cacheDir = path.join(ws.home, '.kube', 'cache');
+  return new Promise((resolve) => {
+    execFile(
+      'kubectl',
+      [...args, '--cache-dir', cacheDir, '--request-timeout', '15s'],
+      {
+        env: { ...ws.env, KUBECONFIG: options.kubeconfig ?? ws.kubeconfig },
+        timeout: options.timeoutMs ?? 30_000,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A kubectl command that keeps running (watch, exec): its output so far, and its end. */
+export function kubectlStream(
+  ws: Workstation,
+  args: string[],
+): { child: ChildProcess; output(): string; exited: Promise<number> } {
+  const child = spawn('kubectl', [...args, '--cache-dir', path.join(ws.home, '.kube', 'cache')], {
+    env: { ...ws.env, KUBECONFIG: ws.kubeconfig },
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  return {
+    child,
+    output: () => output,
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1))),
+  };
+}
+
+/** A user who logged in with the CLI, so kubectl runs `infra tokens` for credentials. */
+export async function userWorkstation(cluster: Cluster, accessKey: string): Promise<Workstation> {
+  const ws = workstation();
+  const res = await ws.run(
+    'login',
+    new URL(cluster.server.url).host,
+    '--tls-trusted-fingerprint',
+    cluster.server.running.fingerprint,
+    '--key',
+    accessKey,
+  );
+  if (res.code !== 0) throw new Error(`login failed: ${res.stderr}`);
+  return ws;
+}
