@@ -438,7 +438,7 @@ describe('infra CLI', () => {
       assert.equal(help.code, 0);
       assert.match(
         help.stdout,
-        /Example:\n  infra grants add alice@example.com prod.web --role edit/,
+        /Example:\n {2}infra grants add alice@example.com prod.web --role edit/,
       );
       const completion = await ws.run('completion', 'bash');
       assert.match(completion.stdout, /complete -F _infra infra/);

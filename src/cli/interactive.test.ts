@@ -29,6 +29,7 @@ class Terminal {
 
   get text(): string {
     // Drop colours and cursor movement: what a person reads.
+    // eslint-disable-next-line no-control-regex -- ANSI escape sequences start with ESC
     return this.#output.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
   }
 
