@@ -70,7 +70,7 @@ for (const [label, p] of [
 ] as const) {
   console.log(`\n== GET /api/users?limit=100, ${label} (16 connections, ${seconds}s)`);
   console.log(
-    wrk(`${server.url}${p}`, {
+    await wrk(`${server.url}${p}`, {
       seconds,
       connections: 16,
       headers: [`Authorization: Bearer ${session.accessKey}`],

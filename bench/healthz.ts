@@ -19,7 +19,7 @@ const server = await startBuiltServer(['--state-dir', stateDir]);
 console.log(`machine: ${machine()}`);
 for (const p of ['/healthz', '/api/version']) {
   console.log(`\n== GET ${p} (${connections} connections, ${seconds}s, HTTPS keep-alive)`);
-  console.log(wrk(`${server.url}${p}`, { seconds, connections }));
+  console.log(await wrk(`${server.url}${p}`, { seconds, connections }));
 }
 await server.stop();
 rmSync(stateDir, { recursive: true, force: true });

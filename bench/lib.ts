@@ -57,11 +57,23 @@ export async function startBuiltServer(
   };
 }
 
-/** Runs wrk (after a 2 s warm-up) and returns its report. */
-export function wrk(
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('wrk', args);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', () => resolve(out.trim()));
+  });
+}
+
+/**
+ * Runs wrk (after a 2 s warm-up) and returns its report. Asynchronous, so servers running in this
+ * process keep answering while it runs.
+ */
+export async function wrk(
   url: string,
   options: { seconds: number; connections: number; headers?: string[]; body?: string },
-): string {
+): Promise<string> {
   const args = ['-t1', `-c${options.connections}`, '--latency'];
   for (const h of options.headers ?? []) args.push('-H', h);
   if (options.body !== undefined) {
@@ -72,10 +84,8 @@ export function wrk(
     );
     args.push('-s', script);
   }
-  spawnSync('wrk', [...args, '-d2s', url]);
-  return spawnSync('wrk', [...args, `-d${options.seconds}s`, url], {
-    encoding: 'utf8',
-  }).stdout.trim();
+  await run([...args, '-d2s', url]);
+  return run([...args, `-d${options.seconds}s`, url]);
 }
 
 /** p50, p90 and p99 of a list of milliseconds. */

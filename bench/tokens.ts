@@ -105,7 +105,7 @@ async function wakeUps(
   await admin.createGrant({ user: self.id, privilege: 'view', resource: 'bench' });
   console.log(`\n== POST /api/tokens (ES512 signing), SQLite, 8 connections, ${seconds}s`);
   console.log(
-    wrk(`${server.url}/api/tokens`, {
+    await wrk(`${server.url}/api/tokens`, {
       seconds,
       connections: 8,
       headers: [`Authorization: Bearer ${key}`],

@@ -167,7 +167,8 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       agent: agentFor(upstream),
     });
     let untrack: (() => void) | undefined;
-    if (isStreaming(req.url ?? '')) {
+    const streaming = isStreaming(req.url ?? '');
+    if (streaming) {
       untrack = deps.streams.add({
         claims: verdict.claims,
         groups: verdict.groups,
@@ -184,8 +185,9 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
         if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
       }
       res.writeHead(upRes.statusCode ?? 502, headers);
-      // Send headers now: a watch answers them long before its first event.
-      res.flushHeaders();
+      // A watch answers its headers long before its first event: send them now. Other answers
+      // go out with their body, in one write.
+      if (streaming) res.flushHeaders();
       upRes.pipe(res);
     });
     up.on('error', (err) => {
