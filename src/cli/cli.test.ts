@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import type { ApiClient } from '../api/client.js';
-import { workstation, type Workstation } from '../../test/cli.js';
+import { repoRoot, workstation, type Workstation } from '../../test/cli.js';
 import { assertGolden } from '../../test/golden.js';
 import { createSignedInUser, startAdminServer, type SignedIn } from '../../test/identity.js';
 import type { TestServer } from '../../test/server.js';
@@ -154,7 +154,12 @@ describe('infra CLI', () => {
       assert.equal(exec.apiVersion, 'client.authentication.k8s.io/v1');
       assert.equal(exec.interactiveMode, 'IfAvailable');
       assert.equal(exec.command, process.execPath);
-      assert.deepEqual(exec.args.slice(1), ['tokens', '--server', `https://${host()}`, 'prod']);
+      assert.deepEqual(exec.args, [
+        path.join(repoRoot, 'dist', 'tokens.cjs'),
+        '--server',
+        `https://${host()}`,
+        'prod',
+      ]);
       assert.equal(kube['current-context'], undefined, 'login does not switch contexts by itself');
     });
 

@@ -6,18 +6,23 @@ import { kubeconfigPath, syncKubeconfig, type CredentialCommand } from './kubeco
 import { listReachable, type Reachable } from './reach.js';
 import { writeState } from './state.js';
 
-/** The `infra` executable kubectl should run for credentials: this installation's bin. */
+/**
+ * What kubectl runs for credentials: this installation's credential plugin. The built plugin
+ * (dist/tokens.cjs) is run directly, since kubectl starts it for every command and going
+ * through bin/infra.mjs would start node's ES module loader; from sources, `infra tokens`.
+ */
 export function credentialCommand(serverUrl: string): CredentialCommand {
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  let bin = '';
-  for (let i = 0; i < 5 && !bin; i++) {
-    const candidate = path.join(dir, 'bin', 'infra.mjs');
-    if (existsSync(candidate)) bin = candidate;
+  let root = '';
+  for (let i = 0; i < 5 && !root; i++) {
+    if (existsSync(path.join(dir, 'bin', 'infra.mjs'))) root = dir;
     dir = path.dirname(dir);
   }
+  const plugin = path.join(root, 'dist', 'tokens.cjs');
+  const head = existsSync(plugin) ? [plugin] : [path.join(root, 'bin', 'infra.mjs'), 'tokens'];
   return {
     command: process.execPath,
-    args: (destination) => [bin, 'tokens', '--server', serverUrl, destination],
+    args: (destination) => [...head, '--server', serverUrl, destination],
   };
 }
 

@@ -5,6 +5,8 @@
  */
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { mintToken as MintToken } from './commands/tokens.js';
 import { REUSE_MARGIN_MS, execCredential, readTokenCache, tokenCacheKey } from './token-cache.js';
 
 export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -28,6 +30,11 @@ export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise
       return 0;
     }
   }
-  const { mintToken } = await import('./commands/tokens.js');
+  // A miss loads the API client. From sources that is the module next door; in the build it is
+  // dist/mint.mjs, kept out of this bundle so that a hit loads nothing else.
+  // The plugin bundle is CommonJS (no import.meta there); sources and the main bundle are ESM.
+  const here = typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
+  const mint = new URL(here.endsWith('.ts') ? './commands/tokens.ts' : './mint.mjs', here);
+  const { mintToken } = (await import(mint.href)) as { mintToken: typeof MintToken };
   return mintToken({ server, destination, env, infraDir });
 }

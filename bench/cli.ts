@@ -1,0 +1,44 @@
+/**
+ * Start-up cost of the kubectl credential plugin (`node dist/tokens.cjs`, what the kubeconfig
+ * Infra writes runs) with a cached token, against a bare `node -e ''`. Built binary required (`npm run build`).
+ *
+ *   npx tsx bench/cli.ts [runs=40]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { machine, percentiles, requireBuildAndWrk, root } from './lib.js';
+
+const runs = Number(process.argv[2] ?? 40);
+requireBuildAndWrk();
+const home = mkdtempSync(path.join(tmpdir(), 'infra-bench-cli-'));
+mkdirSync(path.join(home, '.infra'));
+const server = 'https://infra.example.com:4443';
+writeFileSync(
+  path.join(home, '.infra', 'tokens.json'),
+  JSON.stringify({
+    [`${server}#prod`]: { token: 'x.y.z', expires: new Date(Date.now() + 3_600_000).toISOString() },
+  }),
+);
+
+function time(args: string[]): number[] {
+  const ms: number[] = [];
+  for (let i = 0; i < runs + 3; i++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, args, { env: { HOME: home, PATH: process.env.PATH } });
+    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr.toString()}`);
+    if (i >= 3) ms.push(performance.now() - t);
+  }
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+console.log(`machine: ${machine()}`);
+// Interleave nothing: each series runs back to back after three warm-up runs.
+const bare = time(['-e', '']);
+const tokens = time([path.join(root, 'dist', 'tokens.cjs'), '--server', server, 'prod']);
+console.log(`\n== node -e ''\n${percentiles(bare)}`);
+console.log(`== infra tokens (cached token)\n${percentiles(tokens)}`);
+console.log(`ratio of medians: ${(median(tokens) / median(bare)).toFixed(2)}x`);
