@@ -1,0 +1,419 @@
+import { useId, useState, type ReactNode } from 'react';
+import { call, fieldError, formError, type Destination, type Grant } from '../api';
+import { formatTime, timeLeft } from '../lib/format';
+import { useQuery } from '../lib/hooks';
+import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../lib/roles';
+import { Link } from '../lib/router';
+import { Button } from './Button';
+import { ConfirmDialog, Dialog } from './Dialog';
+import { Badge, EmptyState, ErrorNotice, SkeletonRows } from './Feedback';
+import { Field } from './Field';
+import { useToast } from './Toast';
+
+/** Who a grant is for, linked to the user or group page. */
+export function GrantSubject({ grant }: { grant: Grant }) {
+  if (grant.group) {
+    return (
+      <Link to={`/groups/${grant.group}`} className="subject">
+        <Badge tone="blue">group</Badge> {grant.groupName ?? grant.group}
+      </Link>
+    );
+  }
+  return (
+    <Link to={`/users/${grant.user ?? ''}`} className="subject">
+      {grant.userName ?? grant.user}
+    </Link>
+  );
+}
+
+/** Where a grant applies: `infra`, a cluster, or a namespace of one. */
+export function GrantResource({ resource }: { resource: string }) {
+  if (resource === 'infra') return <span>Infra (this server)</span>;
+  const { destination, namespace } = splitResource(resource);
+  return (
+    <span>
+      {destination}
+      {namespace ? (
+        <span className="muted"> / namespace {namespace}</span>
+      ) : (
+        <span className="muted"> (whole cluster)</span>
+      )}
+    </span>
+  );
+}
+
+export function Expiry({ expiresAt }: { expiresAt: string | null }) {
+  if (!expiresAt) return <span className="muted">never</span>;
+  const left = timeLeft(expiresAt);
+  return (
+    <Badge tone={left === 'expired' ? 'red' : 'amber'} title={formatTime(expiresAt)}>
+      {left === 'expired' ? 'expired' : `${left} left`}
+    </Badge>
+  );
+}
+
+/**
+ * A table of grants with a revoke button on each (admins). `hide` leaves out a column that the
+ * page already makes obvious (the subject on a user's page).
+ */
+export function GrantsTable({
+  grants,
+  loading,
+  error,
+  onRetry,
+  onRevoked,
+  canRevoke,
+  hide,
+  empty,
+  caption,
+}: {
+  grants: Grant[];
+  loading: boolean;
+  error: unknown;
+  onRetry: () => void;
+  onRevoked: (id: string) => void;
+  canRevoke: boolean;
+  hide?: 'subject' | 'resource';
+  empty: ReactNode;
+  caption: string;
+}) {
+  const [revoking, setRevoking] = useState<Grant>();
+  const toast = useToast();
+  if (error && grants.length === 0) {
+    return <ErrorNotice title="Could not load the grants" error={error} onRetry={onRetry} />;
+  }
+  if (!loading && grants.length === 0) return <>{empty}</>;
+  const columns = 4 - (hide ? 1 : 0) + (canRevoke ? 1 : 0);
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <caption className="sr-only">{caption}</caption>
+        <thead>
+          <tr>
+            {hide !== 'subject' && <th scope="col">Who</th>}
+            <th scope="col">Role</th>
+            {hide !== 'resource' && <th scope="col">Where</th>}
+            <th scope="col">Expires</th>
+            {canRevoke && (
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>
+          {loading && grants.length === 0 ? (
+            <SkeletonRows columns={columns} />
+          ) : (
+            grants.map((g) => (
+              <tr key={g.id}>
+                {hide !== 'subject' && (
+                  <td data-label="Who">
+                    <GrantSubject grant={g} />
+                  </td>
+                )}
+                <td data-label="Role">
+                  <span className="role" title={roleDescription(g.privilege)}>
+                    {g.privilege}
+                  </span>
+                </td>
+                {hide !== 'resource' && (
+                  <td data-label="Where">
+                    <GrantResource resource={g.resource} />
+                  </td>
+                )}
+                <td data-label="Expires">
+                  <Expiry expiresAt={g.expiresAt} />
+                </td>
+                {canRevoke && (
+                  <td className="row-actions">
+                    {g.managedBy === 'api' ? (
+                      <Button
+                        size="sm"
+                        variant="danger-ghost"
+                        icon="trash"
+                        onClick={() => setRevoking(g)}
+                        aria-label={`Revoke ${g.privilege} on ${g.resource} from ${g.userName ?? g.groupName ?? ''}`}
+                      >
+                        Revoke
+                      </Button>
+                    ) : (
+                      <span className="muted" title="Declared in the server's config file">
+                        from config
+                      </span>
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))
+          )}
+        </tbody>
+      </table>
+      {revoking && (
+        <ConfirmDialog
+          title="Revoke access?"
+          confirmLabel="Revoke"
+          onClose={() => setRevoking(undefined)}
+          onConfirm={async () => {
+            await call('deleteGrant', { id: revoking.id });
+            onRevoked(revoking.id);
+            toast('Access revoked');
+          }}
+        >
+          <strong>{revoking.userName ?? revoking.groupName}</strong> will lose the{' '}
+          <strong>{revoking.privilege}</strong> role on{' '}
+          <strong>
+            <GrantResource resource={revoking.resource} />
+          </strong>{' '}
+          within a second. Their access through other grants stays.
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
+
+const EXPIRIES: Array<[label: string, ms: number | undefined]> = [
+  ['Never', undefined],
+  ['1 hour', 3_600_000],
+  ['8 hours', 8 * 3_600_000],
+  ['1 day', 86_400_000],
+  ['7 days', 7 * 86_400_000],
+  ['30 days', 30 * 86_400_000],
+];
+
+export type GrantSubjectFixed = { kind: 'user' | 'group'; id: string; name: string };
+
+/**
+ * Grants a role: who (unless fixed by the page), which cluster and namespace, which of the
+ * cluster's roles (each with a sentence on what it allows), and for how long.
+ */
+export function GrantDialog({
+  subject,
+  destination: fixedDestination,
+  onClose,
+  onGranted,
+}: {
+  subject?: GrantSubjectFixed;
+  destination?: string;
+  onClose: () => void;
+  onGranted: (grant: Grant) => void;
+}) {
+  const toast = useToast();
+  const ids = useId();
+  const destinations = useQuery(() => call('listDestinations', { limit: 1000 }), []);
+  const people = useQuery(
+    async () =>
+      subject
+        ? undefined
+        : Promise.all([call('listUsers', { limit: 1000 }), call('listGroups', { limit: 1000 })]),
+    [],
+  );
+  const [kind, setKind] = useState<'user' | 'group'>('user');
+  const [who, setWho] = useState('');
+  const [target, setTarget] = useState(fixedDestination ?? '');
+  const [namespace, setNamespace] = useState('');
+  const [role, setRole] = useState('');
+  const [expiry, setExpiry] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+
+  const list: Destination[] = destinations.data?.items ?? [];
+  const dest = list.find((d) => d.name === target);
+  const roles =
+    target === 'infra' ? INFRA_ROLES.map((r) => r.role) : grantableRoles(dest?.roles ?? []);
+  const describe = (r: string) =>
+    target === 'infra'
+      ? (INFRA_ROLES.find((x) => x.role === r)?.description ?? '')
+      : roleDescription(r);
+
+  const submit = async () => {
+    setBusy(true);
+    setError(undefined);
+    const ms = EXPIRIES[expiry]?.[1];
+    const resource = target === 'infra' || !namespace ? target : `${target}.${namespace}`;
+    const subjectFields = subject
+      ? subject.kind === 'user'
+        ? { user: subject.id }
+        : { group: subject.id }
+      : kind === 'user'
+        ? { userName: who }
+        : { groupName: who };
+    try {
+      const grant = await call('createGrant', {
+        ...subjectFields,
+        privilege: role,
+        resource,
+        expiresAt: ms ? new Date(Date.now() + ms).toISOString() : undefined,
+      });
+      onGranted(grant);
+      toast(grant.wasCreated ? 'Access granted' : 'That grant already exists');
+      onClose();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+
+  const general = formError(error, [
+    'userName',
+    'groupName',
+    'user',
+    'group',
+    'privilege',
+    'resource',
+    'expiresAt',
+  ]);
+  const subjectError =
+    fieldError(error, 'userName') ??
+    fieldError(error, 'groupName') ??
+    fieldError(error, 'user') ??
+    fieldError(error, 'group');
+
+  return (
+    <Dialog
+      title={subject ? `Grant access to ${subject.name}` : 'Grant access'}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      size="lg"
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy} disabled={!role || !target}>
+            Grant
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">
+        {general && (
+          <div className="notice notice-error" role="alert">
+            <div className="notice-body">
+              <strong>Could not grant access</strong>
+              <p>{general}</p>
+            </div>
+          </div>
+        )}
+        {!subject && (
+          <div className="grid-2">
+            <Field label="Grant to">
+              <select value={kind} onChange={(e) => setKind(e.target.value as 'user' | 'group')}>
+                <option value="user">A user</option>
+                <option value="group">A group</option>
+              </select>
+            </Field>
+            <Field
+              label={kind === 'user' ? 'User email' : 'Group name'}
+              error={subjectError}
+              hint="Type to pick from the list"
+            >
+              <input
+                list={`${ids}-people`}
+                value={who}
+                onChange={(e) => setWho(e.target.value)}
+                autoComplete="off"
+                data-autofocus
+              />
+            </Field>
+            <datalist id={`${ids}-people`}>
+              {(kind === 'user'
+                ? (people.data?.[0].items ?? [])
+                : (people.data?.[1].items ?? [])
+              ).map((p) => (
+                <option key={p.id} value={p.name} />
+              ))}
+            </datalist>
+          </div>
+        )}
+        <div className="grid-2">
+          <Field label="Cluster" error={fieldError(error, 'resource')}>
+            <select
+              value={target}
+              onChange={(e) => {
+                setTarget(e.target.value);
+                setNamespace('');
+                setRole('');
+              }}
+            >
+              <option value="">
+                {destinations.loading ? 'Loading clusters…' : 'Choose a cluster'}
+              </option>
+              {list.map((d) => (
+                <option key={d.id} value={d.name}>
+                  {d.name}
+                  {d.connected ? '' : ' (not connected)'}
+                </option>
+              ))}
+              <option value="infra">Infra itself (admin or view)</option>
+            </select>
+          </Field>
+          {target !== 'infra' && (
+            <Field label="Namespace" hint={dest ? undefined : 'Choose a cluster first'}>
+              <select
+                value={namespace}
+                onChange={(e) => setNamespace(e.target.value)}
+                disabled={!dest}
+              >
+                <option value="">Whole cluster</option>
+                {(dest?.namespaces ?? []).map((ns) => (
+                  <option key={ns} value={ns}>
+                    {ns}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          )}
+        </div>
+        {destinations.error !== undefined && (
+          <ErrorNotice
+            title="Could not load the clusters"
+            error={destinations.error}
+            onRetry={destinations.reload}
+          />
+        )}
+        <fieldset className="role-picker">
+          <legend>Role</legend>
+          {!target ? (
+            <p className="muted">Choose a cluster to see the roles it offers.</p>
+          ) : (
+            roles.map((r) => (
+              <label key={r} className={`role-option${role === r ? ' selected' : ''}`}>
+                <input
+                  type="radio"
+                  name={`${ids}-role`}
+                  value={r}
+                  checked={role === r}
+                  onChange={() => setRole(r)}
+                />
+                <span>
+                  <strong>{r}</strong>
+                  <span className="muted">{describe(r)}</span>
+                </span>
+              </label>
+            ))
+          )}
+          {fieldError(error, 'privilege') && (
+            <div className="field-error">{fieldError(error, 'privilege')}</div>
+          )}
+        </fieldset>
+        <Field label="Expires" hint="The grant is removed when it expires.">
+          <select value={expiry} onChange={(e) => setExpiry(Number(e.target.value))}>
+            {EXPIRIES.map(([label], i) => (
+              <option key={label} value={i}>
+                {label === 'Never' ? 'Never' : `After ${label}`}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+    </Dialog>
+  );
+}
+
+/** The standard empty state for a list of grants. */
+export function NoGrants({ children }: { children: ReactNode }) {
+  return (
+    <EmptyState icon="access" title="No access yet">
+      {children}
+    </EmptyState>
+  );
+}

@@ -1,0 +1,177 @@
+import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { call } from '../api';
+import { initials } from '../lib/format';
+import { useQuery } from '../lib/hooks';
+import { Link, navigate, useLocation } from '../lib/router';
+import { useSession } from '../lib/session';
+import { Button } from './Button';
+import { Icon, Logo, type IconName } from './Icon';
+
+interface NavItem {
+  to: string;
+  label: string;
+  icon: IconName;
+  adminOnly: boolean;
+}
+
+export const NAV: NavItem[] = [
+  { to: '/clusters', label: 'Clusters', icon: 'clusters', adminOnly: false },
+  { to: '/access', label: 'Access', icon: 'access', adminOnly: true },
+  { to: '/users', label: 'Users', icon: 'user', adminOnly: true },
+  { to: '/groups', label: 'Groups', icon: 'users', adminOnly: true },
+  { to: '/providers', label: 'Providers', icon: 'key', adminOnly: true },
+  { to: '/audit', label: 'Audit log', icon: 'audit', adminOnly: true },
+  { to: '/settings', label: 'Settings', icon: 'settings', adminOnly: false },
+];
+
+/** The signed-in frame: sidebar navigation, a header with the user, and the page. */
+export function Layout({ children }: { children: ReactNode }) {
+  const { user, isAdmin } = useSession();
+  const { pathname } = useLocation();
+  const [menuOpen, setMenuOpen] = useState(false);
+  const [loggingOut, setLoggingOut] = useState(false);
+  const mainRef = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  const version = useQuery(() => call('getVersion'), []);
+
+  // After a navigation, move focus to the page so screen readers start there; close the menu.
+  useEffect(() => {
+    setMenuOpen(false);
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    mainRef.current?.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }, [pathname]);
+
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') setMenuOpen(false);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [menuOpen]);
+
+  const logout = async () => {
+    setLoggingOut(true);
+    try {
+      await call('logout');
+    } catch {
+      // The session may already be gone; either way the cookie is cleared or useless.
+    }
+    navigate('/login', { replace: true });
+  };
+
+  const items = NAV.filter((n) => !n.adminOnly || isAdmin);
+  return (
+    <div className={`app${menuOpen ? ' menu-open' : ''}`}>
+      <a href="#main" className="skip-link">
+        Skip to content
+      </a>
+      <aside className="sidebar" id="sidebar" aria-label="Main">
+        <div className="brand">
+          <Logo />
+          <span>Infra</span>
+        </div>
+        <nav>
+          <ul>
+            {items.map((n) => {
+              const active = pathname === n.to || pathname.startsWith(`${n.to}/`);
+              return (
+                <li key={n.to}>
+                  <Link to={n.to} className="nav-link" aria-current={active ? 'page' : undefined}>
+                    <Icon name={n.icon} />
+                    {n.label}
+                  </Link>
+                </li>
+              );
+            })}
+            {isAdmin === undefined &&
+              [0, 1, 2].map((i) => (
+                <li key={i} aria-hidden="true" className="nav-skeleton">
+                  <span className="skeleton" />
+                </li>
+              ))}
+          </ul>
+        </nav>
+        <div className="sidebar-foot muted">
+          {version.data ? `Infra ${version.data.version}` : '\u00a0'}
+        </div>
+      </aside>
+      <div className="scrim" onClick={() => setMenuOpen(false)} aria-hidden="true" />
+      <div className="main-col">
+        <header className="topbar">
+          <button
+            type="button"
+            className="icon-btn menu-btn"
+            aria-label={menuOpen ? 'Close navigation' : 'Open navigation'}
+            aria-expanded={menuOpen}
+            aria-controls="sidebar"
+            onClick={() => setMenuOpen((o) => !o)}
+          >
+            <Icon name={menuOpen ? 'x' : 'menu'} />
+          </button>
+          <div className="topbar-brand">
+            <Logo size={24} />
+            <span>Infra</span>
+          </div>
+          <div className="topbar-spacer" />
+          <div className="user-chip" aria-label="Signed in as">
+            {user ? (
+              <>
+                <span className="avatar" aria-hidden="true">
+                  {initials(user.name)}
+                </span>
+                <span className="user-name" data-testid="current-user">
+                  {user.name}
+                </span>
+                {isAdmin && <span className="role-tag">admin</span>}
+              </>
+            ) : (
+              <span className="skeleton" style={{ width: 140 }} aria-hidden="true" />
+            )}
+          </div>
+          <Button size="sm" variant="ghost" icon="logout" busy={loggingOut} onClick={logout}>
+            Log out
+          </Button>
+        </header>
+        <main id="main" ref={mainRef} tabIndex={-1}>
+          {children}
+        </main>
+      </div>
+    </div>
+  );
+}
+
+/** A page's title, a sentence about it, and its main actions. */
+export function PageHeader({
+  title,
+  description,
+  actions,
+  back,
+}: {
+  title: ReactNode;
+  description?: ReactNode;
+  actions?: ReactNode;
+  back?: { to: string; label: string };
+}) {
+  return (
+    <div className="page-header">
+      {back && (
+        <Link to={back.to} className="back-link">
+          <Icon name="chevronLeft" size={16} />
+          {back.label}
+        </Link>
+      )}
+      <div className="page-header-row">
+        <div>
+          <h1>{title}</h1>
+          {description && <p className="page-description">{description}</p>}
+        </div>
+        {actions && <div className="page-actions">{actions}</div>}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,172 @@
+import { useCallback, useEffect, useRef, useState, type DependencyList } from 'react';
+import type { Page } from '../api';
+
+export interface Query<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  /** Fetches again; the old data stays on screen until the new data arrives. */
+  reload(): void;
+  setData(update: (old: T | undefined) => T | undefined): void;
+}
+
+/** Runs `fn` when `deps` change; the latest call wins. */
+export function useQuery<T>(
+  fn: (signal: AbortSignal) => Promise<T>,
+  deps: DependencyList,
+): Query<T> {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<unknown>();
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  const fnRef = useRef(fn);
+  fnRef.current = fn;
+
+  useEffect(() => {
+    const controller = new AbortController();
+    setLoading(true);
+    fnRef.current(controller.signal).then(
+      (value) => {
+        if (controller.signal.aborted) return;
+        setData(value);
+        setError(undefined);
+        setLoading(false);
+      },
+      (err: unknown) => {
+        if (controller.signal.aborted) return;
+        setError(err);
+        setLoading(false);
+      },
+    );
+    return () => controller.abort();
+  }, [...deps, tick]);
+
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const update = useCallback(
+    (u: (old: T | undefined) => T | undefined) => setData((old) => u(old)),
+    [],
+  );
+  return { data, error, loading, reload, setData: update };
+}
+
+export interface Paged<T> {
+  items: T[];
+  /** True until the first page arrives (and again after `deps` change). */
+  loading: boolean;
+  loadingMore: boolean;
+  error: unknown;
+  /** Another page exists. */
+  hasMore: boolean;
+  loadMore(): void;
+  /** Fetches the first page again, showing the loading state. */
+  reload(): void;
+  /** Fetches the first page again quietly, keeping what is shown until it arrives. */
+  refresh(): void;
+  setItems(update: (items: T[]) => T[]): void;
+}
+
+/**
+ * A list the API pages with `limit` and `next`: the first page when `deps` change, the
+ * following ones on `loadMore`.
+ */
+export function usePaged<T>(
+  fetchPage: (after: string | undefined, signal: AbortSignal) => Promise<Page<T>>,
+  deps: DependencyList,
+): Paged<T> {
+  const [items, setItems] = useState<T[]>([]);
+  const [next, setNext] = useState<string>();
+  const [loading, setLoading] = useState(true);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [tick, setTick] = useState(0);
+  const fetchRef = useRef(fetchPage);
+  fetchRef.current = fetchPage;
+  const generation = useRef(0);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    const gen = ++generation.current;
+    setLoading(true);
+    setLoadingMore(false);
+    fetchRef.current(undefined, controller.signal).then(
+      (page) => {
+        if (gen !== generation.current) return;
+        setItems(page.items);
+        setNext(page.next);
+        setError(undefined);
+        setLoading(false);
+      },
+      (err: unknown) => {
+        if (gen !== generation.current) return;
+        setError(err);
+        setLoading(false);
+      },
+    );
+    return () => controller.abort();
+  }, [...deps, tick]);
+
+  const loadMore = useCallback(() => {
+    if (!next) return;
+    const gen = generation.current;
+    setLoadingMore(true);
+    fetchRef.current(next, new AbortController().signal).then(
+      (page) => {
+        if (gen !== generation.current) return;
+        setItems((old) => [...old, ...page.items]);
+        setNext(page.next);
+        setError(undefined);
+        setLoadingMore(false);
+      },
+      (err: unknown) => {
+        if (gen !== generation.current) return;
+        setError(err);
+        setLoadingMore(false);
+      },
+    );
+  }, [next]);
+
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const refresh = useCallback(() => {
+    const gen = generation.current;
+    fetchRef.current(undefined, new AbortController().signal).then(
+      (page) => {
+        if (gen !== generation.current) return;
+        setItems(page.items);
+        setNext(page.next);
+        setError(undefined);
+      },
+      () => {
+        // A failed background refresh keeps the last good state on screen.
+      },
+    );
+  }, []);
+  const update = useCallback((u: (items: T[]) => T[]) => setItems((old) => u(old)), []);
+  return {
+    items,
+    refresh,
+    loading,
+    loadingMore,
+    error,
+    hasMore: next !== undefined,
+    loadMore,
+    reload,
+    setItems: update,
+  };
+}
+
+/** `value`, once it has stopped changing for `ms`. */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return settled;
+}
+
+/** Sets the document title for a page. */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = title ? `${title} · Infra` : 'Infra';
+  }, [title]);
+}

@@ -1,0 +1,272 @@
+import { useState } from 'react';
+import { call, type Destination } from '../api';
+import { Button } from '../components/Button';
+import { ConfirmDialog } from '../components/Dialog';
+import {
+  Badge,
+  EmptyState,
+  ErrorNotice,
+  LoadMore,
+  Notice,
+  SkeletonBlock,
+  SkeletonRows,
+} from '../components/Feedback';
+import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
+import { PageHeader } from '../components/Layout';
+import { useToast } from '../components/Toast';
+import { formatTime, plural, timeAgo } from '../lib/format';
+import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { grantableRoles, roleDescription } from '../lib/roles';
+import { Link, navigate } from '../lib/router';
+import { useSession } from '../lib/session';
+
+export function ClusterStatus({ destination }: { destination: Destination }) {
+  const seen = destination.lastSeen ? `last seen ${timeAgo(destination.lastSeen)}` : 'never seen';
+  return destination.connected ? (
+    <Badge tone="green" title={seen}>
+      connected
+    </Badge>
+  ) : (
+    <Badge tone="red" title={seen}>
+      disconnected · {seen}
+    </Badge>
+  );
+}
+
+/** Every cluster the caller may reach (admins: all), with status, namespaces and roles. */
+export function ClustersPage() {
+  useTitle('Clusters');
+  const { isAdmin } = useSession();
+  const list = usePaged<Destination>(
+    (after, signal) => call('listDestinations', { after, limit: 100 }, { signal }),
+    [],
+  );
+  const connect = isAdmin ? (
+    <Button variant="primary" icon="plus" onClick={() => navigate('/clusters/connect')}>
+      Connect a cluster
+    </Button>
+  ) : undefined;
+
+  return (
+    <>
+      <PageHeader
+        title="Clusters"
+        description="Kubernetes clusters connected to Infra. People reach them with `infra login` and kubectl."
+        actions={connect}
+      />
+      {list.error !== undefined && list.items.length === 0 ? (
+        <ErrorNotice title="Could not load the clusters" error={list.error} onRetry={list.reload} />
+      ) : !list.loading && list.items.length === 0 ? (
+        <EmptyState icon="clusters" title="No clusters yet" action={connect}>
+          {isAdmin
+            ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
+            : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
+        </EmptyState>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">Clusters</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Status</th>
+                <th scope="col">Namespaces</th>
+                <th scope="col">Roles</th>
+                <th scope="col">Version</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.loading && list.items.length === 0 ? (
+                <SkeletonRows columns={5} />
+              ) : (
+                list.items.map((d) => (
+                  <tr key={d.id}>
+                    <td data-label="Name">
+                      <Link to={`/clusters/${d.id}`} className="strong">
+                        {d.name}
+                      </Link>
+                    </td>
+                    <td data-label="Status">
+                      <ClusterStatus destination={d} />
+                    </td>
+                    <td data-label="Namespaces">{plural(d.namespaces.length, 'namespace')}</td>
+                    <td data-label="Roles" className="wrap">
+                      {d.roles.slice(0, 4).join(', ')}
+                      {d.roles.length > 4 && <span className="muted"> +{d.roles.length - 4}</span>}
+                    </td>
+                    <td data-label="Version" className="muted">
+                      {d.version}
+                    </td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loadingMore}
+        onClick={list.loadMore}
+        shown={list.items.length}
+        noun="clusters"
+      />
+    </>
+  );
+}
+
+/** One cluster: status, namespaces, roles with what they allow, who has access; remove. */
+export function ClusterPage({ id }: { id: string }) {
+  const { isAdmin } = useSession();
+  const toast = useToast();
+  const cluster = useQuery((signal) => call('getDestination', { id }, { signal }), [id]);
+  const name = cluster.data?.name;
+  useTitle(name ?? 'Cluster');
+  const grants = usePaged(
+    (after, signal) =>
+      name
+        ? call('listGrants', { destination: name, after, limit: 100 }, { signal })
+        : Promise.resolve({ items: [], count: 0, limit: 100 }),
+    [name],
+  );
+  const [removing, setRemoving] = useState(false);
+  const [granting, setGranting] = useState(false);
+  const d = cluster.data;
+
+  return (
+    <>
+      <PageHeader
+        back={{ to: '/clusters', label: 'Clusters' }}
+        title={d?.name ?? <span className="skeleton" style={{ width: 160 }} />}
+        description={d && <ClusterStatus destination={d} />}
+        actions={
+          isAdmin &&
+          d && (
+            <>
+              <Button variant="primary" icon="plus" onClick={() => setGranting(true)}>
+                Grant access
+              </Button>
+              <Button variant="danger-ghost" icon="trash" onClick={() => setRemoving(true)}>
+                Remove
+              </Button>
+            </>
+          )
+        }
+      />
+      {cluster.error !== undefined ? (
+        <ErrorNotice
+          title="Could not load the cluster"
+          error={cluster.error}
+          onRetry={cluster.reload}
+        />
+      ) : !d ? (
+        <SkeletonBlock lines={6} />
+      ) : (
+        <>
+          <dl className="facts">
+            <div>
+              <dt>Connector endpoint</dt>
+              <dd>
+                <code>{d.connection.url}</code>
+              </dd>
+            </div>
+            <div>
+              <dt>Last seen</dt>
+              <dd title={d.lastSeen ? formatTime(d.lastSeen) : undefined}>
+                {d.lastSeen ? timeAgo(d.lastSeen) : 'never'}
+              </dd>
+            </div>
+            <div>
+              <dt>Kubernetes</dt>
+              <dd>{d.version}</dd>
+            </div>
+            <div>
+              <dt>Connected since</dt>
+              <dd>{formatTime(d.created)}</dd>
+            </div>
+          </dl>
+          {!d.connected && (
+            <Notice kind="warning">
+              The connector has not been in touch for over two minutes. Check that its pod (or
+              process) is running and can reach this server; existing access keeps working while it
+              catches up.
+            </Notice>
+          )}
+          <section className="section">
+            <h2>Roles</h2>
+            <ul className="role-list">
+              {grantableRoles(d.roles).map((r) => (
+                <li key={r}>
+                  <strong>{r}</strong>
+                  <span className="muted">{roleDescription(r)}</span>
+                </li>
+              ))}
+            </ul>
+          </section>
+          <section className="section">
+            <h2>Namespaces ({d.namespaces.length})</h2>
+            {d.namespaces.length === 0 ? (
+              <p className="muted">The connector has not reported any namespaces.</p>
+            ) : (
+              <ul className="chips">
+                {d.namespaces.map((ns) => (
+                  <li key={ns} className="chip">
+                    {ns}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+          {isAdmin && (
+            <section className="section">
+              <h2>Who has access</h2>
+              <GrantsTable
+                caption={`Access to ${d.name}`}
+                grants={grants.items}
+                loading={grants.loading}
+                error={grants.error}
+                onRetry={grants.reload}
+                canRevoke
+                onRevoked={(gid) => grants.setItems((items) => items.filter((g) => g.id !== gid))}
+                empty={
+                  <NoGrants>
+                    Nobody has a role on {d.name} yet. Grant one to let people in.
+                  </NoGrants>
+                }
+              />
+              <LoadMore
+                hasMore={grants.hasMore}
+                loading={grants.loadingMore}
+                onClick={grants.loadMore}
+                shown={grants.items.length}
+                noun="grants"
+              />
+            </section>
+          )}
+        </>
+      )}
+      {granting && d && (
+        <GrantDialog
+          destination={d.name}
+          onClose={() => setGranting(false)}
+          onGranted={() => grants.refresh()}
+        />
+      )}
+      {removing && d && (
+        <ConfirmDialog
+          title={`Remove ${d.name}?`}
+          confirmLabel="Remove cluster"
+          onClose={() => setRemoving(false)}
+          onConfirm={async () => {
+            await call('deleteDestination', { id: d.id });
+            toast(`${d.name} removed`);
+            navigate('/clusters', { replace: true });
+          }}
+        >
+          Infra forgets this cluster. Its grants stay, so reconnecting it restores access. Stop its
+          connector too, or it registers the cluster again within a minute.
+        </ConfirmDialog>
+      )}
+    </>
+  );
+}

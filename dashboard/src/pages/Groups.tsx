@@ -1,0 +1,346 @@
+import { useState } from 'react';
+import { ApiError, call, fieldError, formError, type Group, type User } from '../api';
+import { Button } from '../components/Button';
+import { ConfirmDialog, Dialog } from '../components/Dialog';
+import {
+  Badge,
+  EmptyState,
+  ErrorNotice,
+  LoadMore,
+  SkeletonBlock,
+  SkeletonRows,
+} from '../components/Feedback';
+import { Field } from '../components/Field';
+import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
+import { PageHeader } from '../components/Layout';
+import { useToast } from '../components/Toast';
+import { formatDate, initials, plural } from '../lib/format';
+import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { Link, navigate } from '../lib/router';
+
+export function GroupsPage() {
+  useTitle('Groups');
+  const [creating, setCreating] = useState(false);
+  const list = usePaged<Group>(
+    (after, signal) => call('listGroups', { after, limit: 100 }, { signal }),
+    [],
+  );
+  const create = (
+    <Button variant="primary" icon="plus" onClick={() => setCreating(true)}>
+      Create group
+    </Button>
+  );
+  return (
+    <>
+      <PageHeader
+        title="Groups"
+        description="Grant a role to a group once; everyone in it gets the access."
+        actions={create}
+      />
+      {list.error !== undefined && list.items.length === 0 ? (
+        <ErrorNotice title="Could not load the groups" error={list.error} onRetry={list.reload} />
+      ) : !list.loading && list.items.length === 0 ? (
+        <EmptyState icon="users" title="No groups yet" action={create}>
+          Groups such as “oncall” or “developers” make access easy to manage as people come and go.
+        </EmptyState>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">Groups</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Members</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.loading && list.items.length === 0 ? (
+                <SkeletonRows columns={3} />
+              ) : (
+                list.items.map((g) => (
+                  <tr key={g.id}>
+                    <td data-label="Name">
+                      <Link to={`/groups/${g.id}`} className="strong">
+                        {g.name}
+                      </Link>{' '}
+                      {g.managedBy !== 'api' && <Badge>{g.managedBy}</Badge>}
+                    </td>
+                    <td data-label="Members">{plural(g.totalUsers, 'member')}</td>
+                    <td data-label="Created">{formatDate(g.created)}</td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loadingMore}
+        onClick={list.loadMore}
+        shown={list.items.length}
+        noun="groups"
+      />
+      {creating && <CreateGroupDialog onClose={() => setCreating(false)} />}
+    </>
+  );
+}
+
+function CreateGroupDialog({ onClose }: { onClose: () => void }) {
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const toast = useToast();
+  const general = formError(error, ['name']);
+  return (
+    <Dialog
+      title="Create a group"
+      onClose={onClose}
+      onSubmit={async () => {
+        setBusy(true);
+        setError(undefined);
+        try {
+          const group = await call('createGroup', { name });
+          toast(`Group ${group.name} created`);
+          navigate(`/groups/${group.id}`);
+        } catch (err) {
+          setError(err);
+          setBusy(false);
+        }
+      }}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy}>
+            Create group
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">
+        {general && (
+          <div className="notice notice-error" role="alert">
+            <div className="notice-body">
+              <strong>Could not create the group</strong>
+              <p>{general}</p>
+            </div>
+          </div>
+        )}
+        <Field label="Name" error={fieldError(error, 'name')}>
+          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="oncall" />
+        </Field>
+      </div>
+    </Dialog>
+  );
+}
+
+/** One group: members (add by email, remove), grants, delete. */
+export function GroupPage({ id }: { id: string }) {
+  const toast = useToast();
+  const group = useQuery((signal) => call('getGroup', { id }, { signal }), [id]);
+  useTitle(group.data?.name ?? 'Group');
+  const members = usePaged<User>(
+    (after, signal) => call('listUsers', { group: id, after, limit: 100 }, { signal }),
+    [id],
+  );
+  const grants = usePaged(
+    (after, signal) => call('listGrants', { group: id, after, limit: 100 }, { signal }),
+    [id],
+  );
+  const [deleting, setDeleting] = useState(false);
+  const [granting, setGranting] = useState(false);
+  const [removing, setRemoving] = useState<User>();
+  const g = group.data;
+  const editable = g?.managedBy === 'api';
+
+  return (
+    <>
+      <PageHeader
+        back={{ to: '/groups', label: 'Groups' }}
+        title={g?.name ?? <span className="skeleton" style={{ width: 160 }} />}
+        description={g && plural(g.totalUsers, 'member')}
+        actions={
+          editable && (
+            <Button variant="danger-ghost" icon="trash" onClick={() => setDeleting(true)}>
+              Delete group
+            </Button>
+          )
+        }
+      />
+      {group.error !== undefined && (
+        <ErrorNotice title="Could not load the group" error={group.error} onRetry={group.reload} />
+      )}
+      <section className="section">
+        <h2>Members</h2>
+        {editable && (
+          <AddMember
+            groupId={id}
+            onAdded={(u) => {
+              members.setItems((items) =>
+                items.some((x) => x.id === u.id) ? items : [...items, u],
+              );
+              group.reload();
+              toast(`${u.name} added`);
+            }}
+          />
+        )}
+        {members.error !== undefined && members.items.length === 0 ? (
+          <ErrorNotice
+            title="Could not load the members"
+            error={members.error}
+            onRetry={members.reload}
+          />
+        ) : members.loading && members.items.length === 0 ? (
+          <SkeletonBlock lines={2} />
+        ) : members.items.length === 0 ? (
+          <p className="muted">No members yet. Add people by their email above.</p>
+        ) : (
+          <div className="table-wrap">
+            <table className="table">
+              <caption className="sr-only">Members</caption>
+              <tbody>
+                {members.items.map((u) => (
+                  <tr key={u.id}>
+                    <td>
+                      <Link to={`/users/${u.id}`} className="person">
+                        <span className="avatar" aria-hidden="true">
+                          {initials(u.name)}
+                        </span>
+                        {u.name}
+                      </Link>
+                    </td>
+                    <td className="row-actions">
+                      {editable && (
+                        <Button
+                          size="sm"
+                          variant="danger-ghost"
+                          aria-label={`Remove ${u.name} from the group`}
+                          onClick={() => setRemoving(u)}
+                        >
+                          Remove
+                        </Button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+        <LoadMore
+          hasMore={members.hasMore}
+          loading={members.loadingMore}
+          onClick={members.loadMore}
+          shown={members.items.length}
+          noun="members"
+        />
+      </section>
+      <section className="section">
+        <div className="section-head">
+          <h2>Access</h2>
+          <Button size="sm" icon="plus" onClick={() => setGranting(true)} disabled={!g}>
+            Grant access
+          </Button>
+        </div>
+        <GrantsTable
+          caption="Grants of this group"
+          hide="subject"
+          grants={grants.items}
+          loading={grants.loading}
+          error={grants.error}
+          onRetry={grants.reload}
+          canRevoke
+          onRevoked={(gid) => grants.setItems((items) => items.filter((x) => x.id !== gid))}
+          empty={<NoGrants>This group has no role anywhere yet.</NoGrants>}
+        />
+      </section>
+      {granting && g && (
+        <GrantDialog
+          subject={{ kind: 'group', id: g.id, name: g.name }}
+          onClose={() => setGranting(false)}
+          onGranted={() => grants.refresh()}
+        />
+      )}
+      {removing && g && (
+        <ConfirmDialog
+          title={`Remove ${removing.name}?`}
+          confirmLabel="Remove member"
+          onClose={() => setRemoving(undefined)}
+          onConfirm={async () => {
+            await call('updateGroupUsers', { id: g.id, usersToRemove: [removing.id] });
+            members.setItems((items) => items.filter((x) => x.id !== removing.id));
+            group.reload();
+            toast(`${removing.name} removed from ${g.name}`);
+          }}
+        >
+          {removing.name} loses the access the group {g.name} gives, within a second.
+        </ConfirmDialog>
+      )}
+      {deleting && g && (
+        <ConfirmDialog
+          title={`Delete ${g.name}?`}
+          confirmLabel="Delete group"
+          onClose={() => setDeleting(false)}
+          onConfirm={async () => {
+            await call('deleteGroup', { id: g.id });
+            toast(`Group ${g.name} deleted`);
+            navigate('/groups', { replace: true });
+          }}
+        >
+          Its members lose the access the group gives, and its grants are deleted. The users
+          themselves stay.
+        </ConfirmDialog>
+      )}
+    </>
+  );
+}
+
+/** Adds a member by email (the API finds users by exact name, so any number of users works). */
+function AddMember({ groupId, onAdded }: { groupId: string; onAdded: (u: User) => void }) {
+  const [email, setEmail] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  return (
+    <form
+      noValidate
+      className="inline-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(undefined);
+        try {
+          const user = (await call('listUsers', { name: email.trim() })).items[0];
+          if (!user) {
+            setError(`No user has the email ${email.trim()}. Add them on the Users page first.`);
+          } else {
+            await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] });
+            onAdded(user);
+            setEmail('');
+          }
+        } catch (err) {
+          setError(
+            err instanceof ApiError
+              ? (fieldError(err, 'name') ?? err.message)
+              : 'Could not add the member.',
+          );
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <Field label="Add a member" error={error}>
+        <input
+          type="email"
+          value={email}
+          placeholder="alice@example.com"
+          onChange={(e) => setEmail(e.target.value)}
+          autoComplete="off"
+        />
+      </Field>
+      <Button type="submit" busy={busy} disabled={!email.trim()}>
+        Add
+      </Button>
+    </form>
+  );
+}

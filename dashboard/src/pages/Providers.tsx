@@ -1,0 +1,415 @@
+import { useState } from 'react';
+import { ApiError, call, fieldError, formError, type Input, type Output } from '../api';
+import { Button } from '../components/Button';
+import { CopyButton } from '../components/Copy';
+import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { Badge, EmptyState, ErrorNotice, LoadMore, SkeletonRows } from '../components/Feedback';
+import { Field } from '../components/Field';
+import { PageHeader } from '../components/Layout';
+import { useToast } from '../components/Toast';
+import { formatDate } from '../lib/format';
+import { usePaged, useQuery, useTitle } from '../lib/hooks';
+
+type Provider = Output<'listProviders'>['items'][number];
+type ProviderDetails = Output<'getProvider'>;
+type Kind = Provider['kind'];
+
+export const KINDS: Record<Kind, { label: string; urlHint: string; urlPlaceholder: string }> = {
+  okta: {
+    label: 'Okta',
+    urlHint: 'Your Okta domain, such as https://acme.okta.com',
+    urlPlaceholder: 'https://acme.okta.com',
+  },
+  azure: {
+    label: 'Azure AD',
+    urlHint: 'https://login.microsoftonline.com/<tenant id>/v2.0',
+    urlPlaceholder: 'https://login.microsoftonline.com/…/v2.0',
+  },
+  google: {
+    label: 'Google',
+    urlHint: 'Google’s issuer: https://accounts.google.com',
+    urlPlaceholder: 'https://accounts.google.com',
+  },
+  oidc: {
+    label: 'Generic OIDC',
+    urlHint: 'The issuer; discovery is read from <url>/.well-known/openid-configuration',
+    urlPlaceholder: 'https://id.example.com',
+  },
+};
+
+/** The redirect URIs to register with a provider, before the server returns its own list. */
+export function redirectURIs(origin = window.location.origin): string[] {
+  return [`${origin}/login/callback`, 'http://127.0.0.1/callback'];
+}
+
+function RedirectURIs({ uris }: { uris: string[] }) {
+  return (
+    <div className="redirects">
+      <p>Register these redirect URIs with the provider:</p>
+      <ul>
+        {uris.map((u) => (
+          <li key={u}>
+            <code>{u}</code> <CopyButton text={u} />
+            <span className="muted">
+              {u.includes('127.0.0.1') ? ' for the CLI (any port)' : ' for this dashboard'}
+            </span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** Identity providers: people sign in with Okta, Azure AD, Google or any OIDC provider. */
+export function ProvidersPage() {
+  useTitle('Providers');
+  const toast = useToast();
+  const list = usePaged<Provider>(
+    (after, signal) => call('listProviders', { after, limit: 100 }, { signal }),
+    [],
+  );
+  const [editing, setEditing] = useState<Provider | 'new'>();
+  const [removing, setRemoving] = useState<Provider>();
+  const add = (
+    <Button variant="primary" icon="plus" onClick={() => setEditing('new')}>
+      Add provider
+    </Button>
+  );
+  return (
+    <>
+      <PageHeader
+        title="Identity providers"
+        description="Let people sign in with your company’s identity provider; their groups come along."
+        actions={add}
+      />
+      {list.error !== undefined && list.items.length === 0 ? (
+        <ErrorNotice
+          title="Could not load the providers"
+          error={list.error}
+          onRetry={list.reload}
+        />
+      ) : !list.loading && list.items.length === 0 ? (
+        <EmptyState icon="key" title="No identity providers" action={add}>
+          People sign in with passwords for now. Add Okta, Azure AD, Google or another OIDC provider
+          to use company accounts.
+        </EmptyState>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">Identity providers</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Kind</th>
+                <th scope="col">Issuer</th>
+                <th scope="col">Added</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.loading && list.items.length === 0 ? (
+                <SkeletonRows columns={5} />
+              ) : (
+                list.items.map((p) => (
+                  <tr key={p.id}>
+                    <td data-label="Name" className="strong">
+                      {p.name} {p.managedBy === 'config' && <Badge>config</Badge>}
+                    </td>
+                    <td data-label="Kind">{KINDS[p.kind].label}</td>
+                    <td data-label="Issuer" className="wrap">
+                      <code>{p.url}</code>
+                    </td>
+                    <td data-label="Added">{formatDate(p.created)}</td>
+                    <td className="row-actions">
+                      {p.managedBy === 'api' && (
+                        <>
+                          <Button
+                            size="sm"
+                            aria-label={`Edit ${p.name}`}
+                            onClick={() => setEditing(p)}
+                          >
+                            Edit
+                          </Button>
+                          <Button
+                            size="sm"
+                            variant="danger-ghost"
+                            aria-label={`Remove ${p.name}`}
+                            onClick={() => setRemoving(p)}
+                          >
+                            Remove
+                          </Button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loadingMore}
+        onClick={list.loadMore}
+        shown={list.items.length}
+        noun="providers"
+      />
+      {editing && (
+        <ProviderDialog
+          existing={editing === 'new' ? undefined : editing}
+          onClose={() => setEditing(undefined)}
+          onSaved={() => list.refresh()}
+        />
+      )}
+      {removing && (
+        <ConfirmDialog
+          title={`Remove ${removing.name}?`}
+          confirmLabel="Remove provider"
+          onClose={() => setRemoving(undefined)}
+          onConfirm={async () => {
+            await call('deleteProvider', { id: removing.id });
+            list.setItems((items) => items.filter((p) => p.id !== removing.id));
+            toast(`${removing.name} removed`);
+          }}
+        >
+          People can no longer sign in through {removing.name}: their sessions end now, and the
+          groups it synced are dropped (with the access those groups gave).
+        </ConfirmDialog>
+      )}
+    </>
+  );
+}
+
+/** Add (kind, then fields) or edit a provider; after saving shows the redirect URIs. */
+function ProviderDialog({
+  existing,
+  onClose,
+  onSaved,
+}: {
+  existing?: Provider;
+  onClose: () => void;
+  onSaved: () => void;
+}) {
+  const toast = useToast();
+  const details = useQuery(
+    async (signal) => (existing ? call('getProvider', { id: existing.id }, { signal }) : undefined),
+    [existing?.id],
+  );
+  const [kind, setKind] = useState<Kind>(existing?.kind ?? 'okta');
+  const [name, setName] = useState(existing?.name ?? '');
+  const [url, setUrl] = useState(existing?.url ?? '');
+  const [clientID, setClientID] = useState(existing?.clientID ?? '');
+  const [clientSecret, setClientSecret] = useState('');
+  const [apiURL, setApiURL] = useState('');
+  const [domainAdminEmail, setDomainAdminEmail] = useState('');
+  const [serviceAccountKey, setServiceAccountKey] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [saved, setSaved] = useState<ProviderDetails>();
+
+  if (saved) {
+    return (
+      <Dialog
+        title={existing ? 'Provider saved' : 'Provider added'}
+        onClose={onClose}
+        footer={
+          <Button variant="primary" onClick={onClose}>
+            Done
+          </Button>
+        }
+      >
+        <div className="stack">
+          <p>
+            People can now choose <strong>{saved.name}</strong> on the sign-in page.
+          </p>
+          <RedirectURIs uris={saved.redirectURIs} />
+        </div>
+      </Dialog>
+    );
+  }
+
+  const submit = async () => {
+    setBusy(true);
+    setError(undefined);
+    const fields: Omit<Input<'createProvider'>, 'clientSecret'> & { clientSecret?: string } = {
+      name: name.trim(),
+      kind,
+      url: url.trim(),
+      clientID: clientID.trim(),
+      clientSecret: clientSecret || undefined,
+      apiURL: apiURL.trim() || undefined,
+      domainAdminEmail: kind === 'google' ? domainAdminEmail.trim() || undefined : undefined,
+      serviceAccountKey: kind === 'google' ? serviceAccountKey || undefined : undefined,
+    };
+    try {
+      const result = existing
+        ? await call('updateProvider', { id: existing.id, ...fields })
+        : await call('createProvider', fields as Input<'createProvider'>);
+      onSaved();
+      toast(existing ? 'Provider saved' : 'Provider added');
+      setSaved(result);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  const shown = [
+    'name',
+    'kind',
+    'url',
+    'clientID',
+    'clientSecret',
+    'apiURL',
+    'domainAdminEmail',
+    'serviceAccountKey',
+  ];
+  // A failed discovery is a 400 saying why the issuer did not answer: show it on the URL field.
+  const discoveryError =
+    error instanceof ApiError && error.status === 400 && error.fieldErrors.length === 0
+      ? error.message
+      : undefined;
+  const general = discoveryError ? undefined : formError(error, shown);
+  const d = details.data;
+  return (
+    <Dialog
+      title={existing ? `Edit ${existing.name}` : 'Add an identity provider'}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      size="lg"
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy}>
+            {existing ? 'Save' : 'Add provider'}
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">
+        {!existing && (
+          <fieldset className="kind-picker">
+            <legend>Provider</legend>
+            {(Object.keys(KINDS) as Kind[]).map((k) => (
+              <label key={k} className={`kind-option${kind === k ? ' selected' : ''}`}>
+                <input
+                  type="radio"
+                  name="provider-kind"
+                  value={k}
+                  checked={kind === k}
+                  onChange={() => setKind(k)}
+                />
+                {KINDS[k].label}
+              </label>
+            ))}
+          </fieldset>
+        )}
+        {general && (
+          <div className="notice notice-error" role="alert">
+            <div className="notice-body">
+              <strong>Could not save the provider</strong>
+              <p>{general}</p>
+            </div>
+          </div>
+        )}
+        <RedirectURIs uris={d?.redirectURIs ?? redirectURIs()} />
+        <div className="grid-2">
+          <Field
+            label="Name"
+            hint="Shown on the sign-in button: okta, google…"
+            error={fieldError(error, 'name')}
+          >
+            <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+          </Field>
+          <Field
+            label="Issuer URL"
+            hint={KINDS[kind].urlHint}
+            error={fieldError(error, 'url') ?? discoveryError}
+          >
+            <input
+              value={url}
+              onChange={(e) => setUrl(e.target.value)}
+              placeholder={KINDS[kind].urlPlaceholder}
+              autoComplete="off"
+            />
+          </Field>
+          <Field label="Client ID" error={fieldError(error, 'clientID')}>
+            <input
+              value={clientID}
+              onChange={(e) => setClientID(e.target.value)}
+              autoComplete="off"
+            />
+          </Field>
+          <Field
+            label="Client secret"
+            optional={existing !== undefined}
+            hint={
+              existing
+                ? d?.clientSecretRef
+                  ? `Read from ${d.clientSecretRef}; leave empty to keep it`
+                  : 'Leave empty to keep the current secret'
+                : 'Stored encrypted; never shown again'
+            }
+            error={fieldError(error, 'clientSecret') ?? fieldError(error, 'clientSecretRef')}
+          >
+            <input
+              type="password"
+              value={clientSecret}
+              onChange={(e) => setClientSecret(e.target.value)}
+              autoComplete="new-password"
+            />
+          </Field>
+          {(kind === 'azure' || kind === 'google') && (
+            <Field
+              label={kind === 'azure' ? 'Microsoft Graph URL' : 'Directory API URL'}
+              optional
+              hint="Where group memberships are read; the default suits most"
+              error={fieldError(error, 'apiURL')}
+            >
+              <input
+                value={apiURL}
+                onChange={(e) => setApiURL(e.target.value)}
+                placeholder={d?.apiURL ?? ''}
+              />
+            </Field>
+          )}
+          {kind === 'google' && (
+            <>
+              <Field
+                label="Workspace admin email"
+                optional
+                hint="The service account reads groups as this admin"
+                error={fieldError(error, 'domainAdminEmail')}
+              >
+                <input
+                  type="email"
+                  value={domainAdminEmail}
+                  onChange={(e) => setDomainAdminEmail(e.target.value)}
+                  placeholder={d?.domainAdminEmail ?? ''}
+                />
+              </Field>
+              <Field
+                label="Service account key (JSON)"
+                optional
+                hint={
+                  d?.serviceAccountKeySet
+                    ? 'A key is set; leave empty to keep it'
+                    : 'Stored encrypted'
+                }
+                error={fieldError(error, 'serviceAccountKey')}
+              >
+                <textarea
+                  rows={3}
+                  value={serviceAccountKey}
+                  onChange={(e) => setServiceAccountKey(e.target.value)}
+                />
+              </Field>
+            </>
+          )}
+        </div>
+      </div>
+    </Dialog>
+  );
+}

@@ -1,0 +1,461 @@
+import { useState } from 'react';
+import { call, fieldError, formError, type AccessKey, type Grant } from '../api';
+import { Button } from '../components/Button';
+import { SecretValue } from '../components/Copy';
+import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { EmptyState, ErrorNotice, LoadMore, Notice, SkeletonRows } from '../components/Feedback';
+import { Field } from '../components/Field';
+import { GrantSubject } from '../components/Grants';
+import { PageHeader } from '../components/Layout';
+import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
+import { useToast } from '../components/Toast';
+import { formatTime, timeAgo, timeLeft } from '../lib/format';
+import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { useSession } from '../lib/session';
+
+/** My password, my access keys, and (admins) who administers this server. */
+export function SettingsPage() {
+  useTitle('Settings');
+  const { isAdmin } = useSession();
+  return (
+    <>
+      <PageHeader title="Settings" description="Your password and access keys." />
+      <ChangePassword />
+      <AccessKeys />
+      {isAdmin && <Admins />}
+    </>
+  );
+}
+
+function ChangePassword() {
+  const { user } = useSession();
+  const toast = useToast();
+  const settings = useQuery(() => call('getSettings'), []);
+  const [oldPassword, setOldPassword] = useState('');
+  const [password, setPassword] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [touched, setTouched] = useState(false);
+  const checks = passwordChecks(
+    settings.data?.passwordRequirements,
+    password,
+    user?.name ?? '',
+    confirm,
+  );
+  const general = formError(error, ['password', 'oldPassword']);
+  return (
+    <section className="card section stack" aria-labelledby="pw-title">
+      <h2 id="pw-title">Change my password</h2>
+      <form
+        noValidate
+        className="stack narrow"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setTouched(true);
+          if (!checks.every((c) => c.ok)) return;
+          setBusy(true);
+          setError(undefined);
+          try {
+            await call('updateUser', { id: 'self', password, oldPassword });
+            setOldPassword('');
+            setPassword('');
+            setConfirm('');
+            setTouched(false);
+            toast('Password changed');
+          } catch (err) {
+            setError(err);
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        {general && (
+          <div className="notice notice-error" role="alert">
+            <div className="notice-body">
+              <strong>Could not change the password</strong>
+              <p>{general}</p>
+            </div>
+          </div>
+        )}
+        <Field label="Current password" error={fieldError(error, 'oldPassword')}>
+          <input
+            type="password"
+            autoComplete="current-password"
+            value={oldPassword}
+            onChange={(e) => setOldPassword(e.target.value)}
+          />
+        </Field>
+        <Field label="New password" error={fieldError(error, 'password')}>
+          <input
+            type="password"
+            autoComplete="new-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </Field>
+        <Field label="Confirm new password">
+          <input
+            type="password"
+            autoComplete="new-password"
+            value={confirm}
+            onChange={(e) => setConfirm(e.target.value)}
+          />
+        </Field>
+        {(touched || password) && <PasswordPolicy checks={checks} />}
+        <div>
+          <Button type="submit" variant="primary" busy={busy}>
+            Change password
+          </Button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+const KEY_EXPIRIES = [
+  ['24h', '1 day'],
+  ['168h', '7 days'],
+  ['720h', '30 days'],
+  ['2160h', '90 days'],
+  ['8760h', '1 year'],
+] as const;
+
+function AccessKeys() {
+  const toast = useToast();
+  const keys = usePaged<AccessKey>(
+    (after, signal) => call('listAccessKeys', { userID: 'self', after, limit: 100 }, { signal }),
+    [],
+  );
+  const [creating, setCreating] = useState(false);
+  const [revoking, setRevoking] = useState<AccessKey>();
+  return (
+    <section className="card section stack" aria-labelledby="keys-title">
+      <div className="section-head">
+        <h2 id="keys-title">My access keys</h2>
+        <Button size="sm" icon="plus" onClick={() => setCreating(true)}>
+          Create key
+        </Button>
+      </div>
+      <p className="muted">
+        Keys let scripts and CI call Infra as you: send one as <code>Authorization: Bearer</code> or
+        exchange it with <code>infra login --key</code>. Your sign-ins are listed too.
+      </p>
+      {keys.error !== undefined && keys.items.length === 0 ? (
+        <ErrorNotice title="Could not load your keys" error={keys.error} onRetry={keys.reload} />
+      ) : !keys.loading && keys.items.length === 0 ? (
+        <EmptyState icon="key" title="No access keys">
+          Create one for a script or a CI job.
+        </EmptyState>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">My access keys</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {keys.loading && keys.items.length === 0 ? (
+                <SkeletonRows columns={5} />
+              ) : (
+                keys.items.map((k) => (
+                  <tr key={k.id}>
+                    <td data-label="Name">
+                      <code>{k.name}</code>
+                      {k.issuedVia === 'password' && <span className="muted"> (sign-in)</span>}
+                    </td>
+                    <td data-label="Created">{formatTime(k.created)}</td>
+                    <td data-label="Last used">
+                      {k.lastUsed ? timeAgo(k.lastUsed) : <span className="muted">never</span>}
+                    </td>
+                    <td data-label="Expires" title={formatTime(k.expires)}>
+                      in {timeLeft(k.expires)}
+                    </td>
+                    <td className="row-actions">
+                      <Button
+                        size="sm"
+                        variant="danger-ghost"
+                        aria-label={`Revoke ${k.name}`}
+                        onClick={() => setRevoking(k)}
+                      >
+                        Revoke
+                      </Button>
+                    </td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore
+        hasMore={keys.hasMore}
+        loading={keys.loadingMore}
+        onClick={keys.loadMore}
+        shown={keys.items.length}
+        noun="keys"
+      />
+      {creating && (
+        <CreateKeyDialog
+          onClose={() => setCreating(false)}
+          onCreated={(k) => keys.setItems((items) => [k, ...items])}
+        />
+      )}
+      {revoking && (
+        <ConfirmDialog
+          title={`Revoke ${revoking.name}?`}
+          confirmLabel="Revoke key"
+          onClose={() => setRevoking(undefined)}
+          onConfirm={async () => {
+            await call('deleteAccessKey', { id: revoking.id });
+            keys.setItems((items) => items.filter((k) => k.id !== revoking.id));
+            toast('Key revoked');
+          }}
+        >
+          Anything using this key stops working at once
+          {revoking.issuedVia === 'password'
+            ? ' (if it is this browser’s session, you are signed out)'
+            : ''}
+          .
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}
+
+function CreateKeyDialog({
+  onClose,
+  onCreated,
+}: {
+  onClose: () => void;
+  onCreated: (k: AccessKey) => void;
+}) {
+  const [name, setName] = useState('');
+  const [expiry, setExpiry] = useState<string>('720h');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [secret, setSecret] = useState<string>();
+  if (secret) {
+    return (
+      <Dialog
+        title="Key created"
+        onClose={onClose}
+        footer={
+          <Button variant="primary" onClick={onClose}>
+            Done
+          </Button>
+        }
+      >
+        <div className="stack">
+          <SecretValue label="Access key" value={secret} />
+          <Notice kind="warning">
+            Copy it now: it is shown only once. Anyone with it can act as you until it expires.
+          </Notice>
+        </div>
+      </Dialog>
+    );
+  }
+  const general = formError(error, ['name', 'expiry']);
+  return (
+    <Dialog
+      title="Create an access key"
+      onClose={onClose}
+      onSubmit={async () => {
+        setBusy(true);
+        setError(undefined);
+        try {
+          const { accessKey, ...key } = await call('createAccessKey', {
+            name: name || undefined,
+            expiry,
+          });
+          onCreated(key);
+          setSecret(accessKey);
+        } catch (err) {
+          setError(err);
+          setBusy(false);
+        }
+      }}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy}>
+            Create key
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">
+        {general && (
+          <div className="notice notice-error" role="alert">
+            <div className="notice-body">
+              <strong>Could not create the key</strong>
+              <p>{general}</p>
+            </div>
+          </div>
+        )}
+        <Field
+          label="Name"
+          optional
+          hint="Letters, digits, . _ and -, such as ci-deploy"
+          error={fieldError(error, 'name')}
+        >
+          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+        </Field>
+        <Field label="Expires after" error={fieldError(error, 'expiry')}>
+          <select value={expiry} onChange={(e) => setExpiry(e.target.value)}>
+            {KEY_EXPIRIES.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+    </Dialog>
+  );
+}
+
+/** Who holds `admin` on infra; grant it by email, revoke it (warning when it is you). */
+function Admins() {
+  const { user: me, reload: reloadSession } = useSession();
+  const toast = useToast();
+  const admins = usePaged<Grant>(
+    (after, signal) =>
+      call('listGrants', { resource: 'infra', privilege: 'admin', after, limit: 100 }, { signal }),
+    [],
+  );
+  const [email, setEmail] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [revoking, setRevoking] = useState<Grant>();
+  const isSelf = (g: Grant) => g.user !== undefined && g.user === me?.id;
+
+  return (
+    <section className="card section stack" aria-labelledby="admins-title">
+      <h2 id="admins-title">Admins</h2>
+      <p className="muted">
+        Admins manage everything here: users, groups, access, clusters and keys.
+      </p>
+      <form
+        noValidate
+        className="inline-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setBusy(true);
+          setError(undefined);
+          try {
+            await call('createGrant', {
+              userName: email.trim(),
+              privilege: 'admin',
+              resource: 'infra',
+            });
+            setEmail('');
+            admins.refresh();
+            toast('Admin added');
+          } catch (err) {
+            setError(err);
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        <Field
+          label="Make a user admin"
+          error={fieldError(error, 'userName') ?? formError(error, ['userName'])}
+        >
+          <input
+            type="email"
+            value={email}
+            onChange={(e) => setEmail(e.target.value)}
+            placeholder="alice@example.com"
+            autoComplete="off"
+          />
+        </Field>
+        <Button type="submit" busy={busy} disabled={!email.trim()}>
+          Make admin
+        </Button>
+      </form>
+      {admins.error !== undefined && admins.items.length === 0 ? (
+        <ErrorNotice
+          title="Could not load the admins"
+          error={admins.error}
+          onRetry={admins.reload}
+        />
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">Admins</caption>
+            <tbody>
+              {admins.loading && admins.items.length === 0 ? (
+                <SkeletonRows columns={2} rows={2} />
+              ) : (
+                admins.items.map((g) => (
+                  <tr key={g.id}>
+                    <td>
+                      <GrantSubject grant={g} />
+                      {isSelf(g) && <span className="muted"> (you)</span>}
+                    </td>
+                    <td className="row-actions">
+                      {g.managedBy === 'api' ? (
+                        <Button
+                          size="sm"
+                          variant="danger-ghost"
+                          aria-label={`Revoke admin from ${g.userName ?? g.groupName ?? ''}`}
+                          onClick={() => setRevoking(g)}
+                        >
+                          Revoke admin
+                        </Button>
+                      ) : (
+                        <span className="muted">from config</span>
+                      )}
+                    </td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore
+        hasMore={admins.hasMore}
+        loading={admins.loadingMore}
+        onClick={admins.loadMore}
+        shown={admins.items.length}
+        noun="admins"
+      />
+      {revoking && (
+        <ConfirmDialog
+          title={isSelf(revoking) ? 'Remove your own admin role?' : 'Revoke admin?'}
+          confirmLabel="Revoke admin"
+          onClose={() => setRevoking(undefined)}
+          onConfirm={async () => {
+            await call('deleteGrant', { id: revoking.id });
+            admins.setItems((items) => items.filter((g) => g.id !== revoking.id));
+            toast('Admin role revoked');
+            if (isSelf(revoking)) reloadSession();
+          }}
+        >
+          {isSelf(revoking) ? (
+            <Notice kind="warning">
+              <strong>This is you.</strong> Unless a group gives you admin too, you lose access to
+              these settings, users, groups and access at once, and another admin must give it back.
+            </Notice>
+          ) : (
+            <>
+              <strong>{revoking.userName ?? revoking.groupName}</strong> will no longer be able to
+              manage Infra.
+            </>
+          )}
+        </ConfirmDialog>
+      )}
+    </section>
+  );
+}

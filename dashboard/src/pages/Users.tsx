@@ -1,0 +1,515 @@
+import { useState } from 'react';
+import { call, fieldError, formError, type Group, type User } from '../api';
+import { Button } from '../components/Button';
+import { SecretValue } from '../components/Copy';
+import { ConfirmDialog, Dialog } from '../components/Dialog';
+import {
+  Badge,
+  EmptyState,
+  ErrorNotice,
+  LoadMore,
+  Notice,
+  SkeletonBlock,
+  SkeletonRows,
+} from '../components/Feedback';
+import { Field } from '../components/Field';
+import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
+import { PageHeader } from '../components/Layout';
+import { useToast } from '../components/Toast';
+import { formatDate, formatTime, initials, timeAgo } from '../lib/format';
+import { useDebounced, usePaged, useQuery, useTitle } from '../lib/hooks';
+import { Link, navigate } from '../lib/router';
+import { useSession } from '../lib/session';
+
+const EMAIL = /^[^@\s]+@[^@\s]+$/;
+
+/**
+ * Users, newest pages loaded on demand. Search filters what is loaded by any part of the email;
+ * a full email address also asks the server, which finds that user among any number.
+ */
+export function UsersPage() {
+  useTitle('Users');
+  const [search, setSearch] = useState('');
+  const query = useDebounced(search.trim().toLowerCase(), 200);
+  const exact = EMAIL.test(query);
+  const [adding, setAdding] = useState(false);
+  const [removing, setRemoving] = useState<User>();
+  const toast = useToast();
+  const list = usePaged<User>(
+    (after, signal) =>
+      call('listUsers', { name: exact ? query : undefined, after, limit: 100 }, { signal }),
+    [exact ? query : ''],
+  );
+  const shown = query && !exact ? list.items.filter((u) => u.name.includes(query)) : list.items;
+
+  return (
+    <>
+      <PageHeader
+        title="Users"
+        description="People who can sign in to Infra. Give them access on the Access page or through groups."
+        actions={
+          <Button variant="primary" icon="plus" onClick={() => setAdding(true)}>
+            Add user
+          </Button>
+        }
+      />
+      <div className="toolbar">
+        <label className="search">
+          <span className="sr-only">Search users</span>
+          <input
+            type="search"
+            placeholder="Search by email"
+            value={search}
+            onChange={(e) => setSearch(e.target.value)}
+          />
+        </label>
+      </div>
+      {list.error !== undefined && list.items.length === 0 ? (
+        <ErrorNotice title="Could not load the users" error={list.error} onRetry={list.reload} />
+      ) : !list.loading && shown.length === 0 ? (
+        query ? (
+          <EmptyState icon="search" title="No matching users">
+            No user {exact ? 'has the email' : 'loaded so far matches'} “{query}”.
+            {!exact && list.hasMore && ' Type the full email to search every user.'}
+          </EmptyState>
+        ) : (
+          <EmptyState
+            icon="user"
+            title="No users yet"
+            action={
+              <Button variant="primary" icon="plus" onClick={() => setAdding(true)}>
+                Add user
+              </Button>
+            }
+          >
+            Add the people who need access. Each gets a one-time password to sign in with.
+          </EmptyState>
+        )
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="sr-only">Users</caption>
+            <thead>
+              <tr>
+                <th scope="col">Email</th>
+                <th scope="col">Last seen</th>
+                <th scope="col">Added</th>
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.loading && list.items.length === 0 ? (
+                <SkeletonRows columns={4} />
+              ) : (
+                shown.map((u) => (
+                  <tr key={u.id}>
+                    <td data-label="Email">
+                      <Link to={`/users/${u.id}`} className="person">
+                        <span className="avatar" aria-hidden="true">
+                          {initials(u.name)}
+                        </span>
+                        {u.name}
+                      </Link>
+                      {u.managedBy === 'config' && <Badge>config</Badge>}
+                    </td>
+                    <td data-label="Last seen">
+                      {u.lastSeenAt ? timeAgo(u.lastSeenAt) : <span className="muted">never</span>}
+                    </td>
+                    <td data-label="Added">{formatDate(u.created)}</td>
+                    <td className="row-actions">
+                      {u.managedBy === 'api' && (
+                        <Button
+                          size="sm"
+                          variant="danger-ghost"
+                          icon="trash"
+                          aria-label={`Remove ${u.name}`}
+                          onClick={() => setRemoving(u)}
+                        >
+                          Remove
+                        </Button>
+                      )}
+                    </td>
+                  </tr>
+                ))
+              )}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <LoadMore
+        hasMore={list.hasMore}
+        loading={list.loadingMore}
+        onClick={list.loadMore}
+        shown={list.items.length}
+        noun="users"
+      />
+      {adding && (
+        <AddUserDialog
+          onClose={() => setAdding(false)}
+          onAdded={(u) => list.setItems((items) => [u, ...items])}
+        />
+      )}
+      {removing && (
+        <RemoveUserDialog
+          user={removing}
+          onClose={() => setRemoving(undefined)}
+          onRemoved={() => {
+            list.setItems((items) => items.filter((x) => x.id !== removing.id));
+            toast(`${removing.name} removed`);
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function RemoveUserDialog({
+  user,
+  onClose,
+  onRemoved,
+}: {
+  user: User;
+  onClose: () => void;
+  onRemoved: () => void;
+}) {
+  return (
+    <ConfirmDialog
+      title={`Remove ${user.name}?`}
+      confirmLabel="Remove user"
+      onClose={onClose}
+      onConfirm={async () => {
+        await call('deleteUser', { id: user.id });
+        onRemoved();
+      }}
+    >
+      Their sessions and access keys stop working at once, and their group memberships and grants
+      are deleted. This cannot be undone.
+    </ConfirmDialog>
+  );
+}
+
+/** Adds a user, then shows their one-time password once, with a copy button. */
+function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u: User) => void }) {
+  const [name, setName] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [created, setCreated] = useState<{ name: string; password: string }>();
+
+  if (created) {
+    return (
+      <Dialog
+        title="User added"
+        onClose={onClose}
+        footer={
+          <Button variant="primary" onClick={onClose}>
+            Done
+          </Button>
+        }
+      >
+        <div className="stack">
+          <p>
+            Send <strong>{created.name}</strong> this one-time password. They choose their own the
+            first time they sign in.
+          </p>
+          <SecretValue label="One-time password" value={created.password} />
+          <Notice kind="warning">
+            It is shown only now: Infra keeps only a hash. If it is lost, remove the user and add
+            them again.
+          </Notice>
+        </div>
+      </Dialog>
+    );
+  }
+
+  const submit = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const { oneTimePassword, ...user } = await call('createUser', { name });
+      onAdded(user);
+      setCreated({ name: user.name, password: oneTimePassword });
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  const general = formError(error, ['name']);
+  return (
+    <Dialog
+      title="Add a user"
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy}>
+            Add user
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">
+        {general && (
+          <div className="notice notice-error" role="alert">
+            <div className="notice-body">
+              <strong>Could not add the user</strong>
+              <p>{general}</p>
+            </div>
+          </div>
+        )}
+        <Field label="Email" error={fieldError(error, 'name')}>
+          <input
+            type="email"
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            autoComplete="off"
+            placeholder="alice@example.com"
+          />
+        </Field>
+      </div>
+    </Dialog>
+  );
+}
+
+/** One user: details, groups (add, leave), grants (grant, revoke), remove. */
+export function UserPage({ id }: { id: string }) {
+  const toast = useToast();
+  const { user: me } = useSession();
+  const user = useQuery((signal) => call('getUser', { id }, { signal }), [id]);
+  useTitle(user.data?.name ?? 'User');
+  const groups = usePaged<Group>(
+    (after, signal) => call('listGroups', { userID: id, after, limit: 100 }, { signal }),
+    [id],
+  );
+  const grants = usePaged(
+    (after, signal) =>
+      call('listGrants', { user: id, showInherited: true, after, limit: 100 }, { signal }),
+    [id],
+  );
+  const [removing, setRemoving] = useState(false);
+  const [granting, setGranting] = useState(false);
+  const [joining, setJoining] = useState(false);
+  const [leaving, setLeaving] = useState<Group>();
+  const u = user.data;
+
+  return (
+    <>
+      <PageHeader
+        back={{ to: '/users', label: 'Users' }}
+        title={u?.name ?? <span className="skeleton" style={{ width: 220 }} />}
+        description={u && (u.id === me?.id ? 'This is you.' : undefined)}
+        actions={
+          u &&
+          u.managedBy === 'api' && (
+            <Button variant="danger-ghost" icon="trash" onClick={() => setRemoving(true)}>
+              Remove user
+            </Button>
+          )
+        }
+      />
+      {user.error !== undefined ? (
+        <ErrorNotice title="Could not load the user" error={user.error} onRetry={user.reload} />
+      ) : !u ? (
+        <SkeletonBlock lines={3} />
+      ) : (
+        <dl className="facts">
+          <div>
+            <dt>Last seen</dt>
+            <dd>{u.lastSeenAt ? timeAgo(u.lastSeenAt) : 'never'}</dd>
+          </div>
+          <div>
+            <dt>Added</dt>
+            <dd>{formatTime(u.created)}</dd>
+          </div>
+          <div>
+            <dt>Managed by</dt>
+            <dd>{u.managedBy === 'config' ? 'the config file' : 'this dashboard and the API'}</dd>
+          </div>
+        </dl>
+      )}
+      <section className="section">
+        <div className="section-head">
+          <h2>Groups</h2>
+          <Button size="sm" icon="plus" onClick={() => setJoining(true)} disabled={!u}>
+            Add to group
+          </Button>
+        </div>
+        {groups.error !== undefined && groups.items.length === 0 ? (
+          <ErrorNotice
+            title="Could not load the groups"
+            error={groups.error}
+            onRetry={groups.reload}
+          />
+        ) : groups.loading ? (
+          <SkeletonBlock lines={2} />
+        ) : groups.items.length === 0 ? (
+          <p className="muted">Not in any group.</p>
+        ) : (
+          <ul className="chips">
+            {groups.items.map((g) => (
+              <li key={g.id} className="chip">
+                <Link to={`/groups/${g.id}`}>{g.name}</Link>
+                {g.managedBy === 'api' && (
+                  <button
+                    type="button"
+                    className="chip-x"
+                    aria-label={`Remove from ${g.name}`}
+                    onClick={() => setLeaving(g)}
+                  >
+                    ×
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+        <LoadMore
+          hasMore={groups.hasMore}
+          loading={groups.loadingMore}
+          onClick={groups.loadMore}
+          shown={groups.items.length}
+          noun="groups"
+        />
+      </section>
+      <section className="section">
+        <div className="section-head">
+          <h2>Access</h2>
+          <Button size="sm" icon="plus" onClick={() => setGranting(true)} disabled={!u}>
+            Grant access
+          </Button>
+        </div>
+        <GrantsTable
+          caption="Grants of this user and their groups"
+          grants={grants.items}
+          loading={grants.loading}
+          error={grants.error}
+          onRetry={grants.reload}
+          canRevoke
+          onRevoked={(gid) => grants.setItems((items) => items.filter((g) => g.id !== gid))}
+          empty={<NoGrants>Neither this user nor their groups have a role anywhere yet.</NoGrants>}
+        />
+        <LoadMore
+          hasMore={grants.hasMore}
+          loading={grants.loadingMore}
+          onClick={grants.loadMore}
+          shown={grants.items.length}
+          noun="grants"
+        />
+      </section>
+      {granting && u && (
+        <GrantDialog
+          subject={{ kind: 'user', id: u.id, name: u.name }}
+          onClose={() => setGranting(false)}
+          onGranted={() => grants.refresh()}
+        />
+      )}
+      {joining && u && (
+        <JoinGroupDialog
+          user={u}
+          onClose={() => setJoining(false)}
+          onJoined={() => {
+            groups.refresh();
+            grants.refresh();
+          }}
+        />
+      )}
+      {leaving && u && (
+        <ConfirmDialog
+          title={`Remove from ${leaving.name}?`}
+          confirmLabel="Remove from group"
+          onClose={() => setLeaving(undefined)}
+          onConfirm={async () => {
+            await call('updateGroupUsers', { id: leaving.id, usersToRemove: [u.id] });
+            groups.setItems((items) => items.filter((g) => g.id !== leaving.id));
+            grants.refresh();
+            toast(`Removed from ${leaving.name}`);
+          }}
+        >
+          {u.name} loses the access the group {leaving.name} gives.
+        </ConfirmDialog>
+      )}
+      {removing && u && (
+        <RemoveUserDialog
+          user={u}
+          onClose={() => setRemoving(false)}
+          onRemoved={() => {
+            toast(`${u.name} removed`);
+            navigate('/users', { replace: true });
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function JoinGroupDialog({
+  user,
+  onClose,
+  onJoined,
+}: {
+  user: User;
+  onClose: () => void;
+  onJoined: () => void;
+}) {
+  const groups = useQuery(() => call('listGroups', { limit: 1000 }), []);
+  const [groupId, setGroupId] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const toast = useToast();
+  return (
+    <Dialog
+      title={`Add ${user.name} to a group`}
+      onClose={onClose}
+      onSubmit={async () => {
+        setBusy(true);
+        try {
+          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] });
+          onJoined();
+          toast('Added to the group');
+          onClose();
+        } catch (err) {
+          setError(err);
+          setBusy(false);
+        }
+      }}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy} disabled={!groupId}>
+            Add to group
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">
+        {error !== undefined && <ErrorNotice title="Could not add to the group" error={error} />}
+        {groups.error !== undefined && (
+          <ErrorNotice
+            title="Could not load the groups"
+            error={groups.error}
+            onRetry={groups.reload}
+          />
+        )}
+        <Field
+          label="Group"
+          hint={
+            groups.data?.items.length === 0
+              ? 'Create a group first, on the Groups page.'
+              : undefined
+          }
+        >
+          <select value={groupId} onChange={(e) => setGroupId(e.target.value)}>
+            <option value="">{groups.loading ? 'Loading groups…' : 'Choose a group'}</option>
+            {(groups.data?.items ?? []).map((g) => (
+              <option key={g.id} value={g.id}>
+                {g.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+      </div>
+    </Dialog>
+  );
+}
