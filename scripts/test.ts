@@ -30,6 +30,13 @@ if (files.length === 0) {
 execFileSync(process.execPath, [path.join(root, 'scripts/build.mjs'), '--no-dashboard'], {
   stdio: 'inherit',
 });
+// The dashboard's browser tests load the built app from the server (about a second to build).
+if (files.some((f) => f.startsWith(path.join('test', 'dashboard')))) {
+  execFileSync('npm', ['run', 'build', '--workspace', '@infra-ts/dashboard', '--silent'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}
 
 const cluster = await startPostgresCluster();
 let code: number;

@@ -51,7 +51,12 @@ export function ClustersPage() {
     <>
       <PageHeader
         title="Clusters"
-        description="Kubernetes clusters connected to Infra. People reach them with `infra login` and kubectl."
+        description={
+          <>
+            Kubernetes clusters connected to Infra. People reach them with <code>infra login</code>{' '}
+            and kubectl.
+          </>
+        }
         actions={connect}
       />
       {list.error !== undefined && list.items.length === 0 ? (
