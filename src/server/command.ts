@@ -21,6 +21,11 @@ export function runServerCommand(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
+  if (argv[0] === 'rotate-keys') {
+    return import('./rotate-keys.js').then(({ runRotateKeys }) =>
+      runRotateKeys(argv.slice(1), env),
+    );
+  }
   return runDaemon(
     {
       name: 'infra server',

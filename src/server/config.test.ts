@@ -111,7 +111,7 @@ describe('loadServerConfig', () => {
         name: 'unknown top-level key',
         file: 'dbFile: /tmp/x.db\n',
         message:
-          /^unknown setting dbFile \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, db$/,
+          /^unknown setting dbFile \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, secretRefreshInterval, keyProvider, previousKeyProvider, db$/,
       },
       {
         name: 'wrong type',
@@ -140,7 +140,7 @@ describe('loadServerConfig', () => {
         name: 'unreadable secret file',
         flags: { 'db.host': 'db', 'db.password': 'file:/nonexistent/pw' },
         message:
-          'db.password: cannot resolve secret file:/nonexistent/pw: cannot read file /nonexistent/pw: ENOENT',
+          'db.password: cannot resolve secret file:/nonexistent/pw from storage "file": cannot read file /nonexistent/pw: ENOENT',
       },
       {
         name: 'secret that is not a reference',

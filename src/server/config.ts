@@ -15,11 +15,61 @@ import { Privilege, Resource } from '../api/grants.js';
 import { GroupName } from '../api/groups.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
 import type { AccessSettings } from './access/context.js';
-import { builtinSecretStores, resolveSecret, type Secret } from '../shared/secrets.js';
+import type { Secret, SecretResolver } from '../shared/secrets.js';
+import {
+  SecretStorageDeclaration,
+  buildSecretResolver,
+  awsSettings,
+  bothAwsKeysOrNeither,
+  secretReference,
+} from '../shared/secret-storages.js';
+import type { AwsOptions } from '../shared/aws.js';
+import type { VaultOptions } from '../shared/vault.js';
 
-const secretReference = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]*:.+$/s, 'expected a secret reference such as env:NAME or file:/path');
+/** The `config` of each root key provider (see docs/configuration/secrets.md). */
+const keyProviderConfigs = {
+  native: z
+    .object({
+      file: z.string().default('').describe('32-byte key file; default <stateDir>/root.key'),
+      key: secretReference
+        .optional()
+        .describe('Or: a secret reference to the key, 32 bytes in base64'),
+    })
+    .strict()
+    .refine((c) => !(c.file && c.key), { message: 'give either file or key, not both' }),
+  vault: z
+    .object({
+      address: z.url(),
+      token: secretReference,
+      namespace: z.string().default(''),
+      transitMount: z.string().default('transit'),
+      key: z.string().min(1).default('infra-root').describe('Name of the transit key'),
+      caCertificate: z.string().default(''),
+    })
+    .strict(),
+  awskms: z
+    .object({
+      keyId: z.string().min(1).describe('KMS key id, ARN or alias/name'),
+      ...awsSettings,
+    })
+    .strict()
+    .refine(...bothAwsKeysOrNeither),
+} as const;
+
+const KeyProvider = z
+  .object({
+    kind: z.enum(['native', 'vault', 'awskms']).default('native'),
+    config: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    const result = keyProviderConfigs[p.kind].safeParse(p.config);
+    if (!result.success) {
+      for (const issue of result.error.issues) {
+        ctx.addIssue({ ...issue, path: ['config', ...issue.path] } as z.core.$ZodRawIssue);
+      }
+    }
+  });
 
 const hostName = z
   .string()
@@ -142,6 +192,17 @@ export const ServerSettings = z
       .array(ConfigGrant)
       .default([])
       .describe('Grants declared here, reconciled at every start'),
+    secrets: z
+      .array(SecretStorageDeclaration)
+      .default([])
+      .describe('Secret storages (vault, awssm, awsssm, kubernetes, ...) references can name'),
+    secretRefreshInterval: durationSetting
+      .prefault('10m')
+      .describe('Re-read secrets this often (also on SIGHUP); 0 turns the timer off'),
+    keyProvider: KeyProvider.prefault({}).describe('The root key that wraps the data keys'),
+    previousKeyProvider: KeyProvider.optional().describe(
+      'While changing the root key: the one the data keys are wrapped with now',
+    ),
     db: z
       .object({
         file: z.string().default('').describe('SQLite file; default <stateDir>/infra.db'),
@@ -247,6 +308,13 @@ export interface TlsConfig {
   };
 }
 
+/** A root key provider, with its secrets resolved. */
+export type RootKeyConfig =
+  | { kind: 'native'; file: string }
+  | { kind: 'native'; key: Secret; reference: string }
+  | { kind: 'vault'; vault: VaultOptions; transitMount: string; key: string }
+  | { kind: 'awskms'; aws: AwsOptions; keyId: string };
+
 /** A user declared in the config file. */
 export interface DeclaredUser {
   name: string;
@@ -274,6 +342,11 @@ export interface ServerConfig {
   tokens: { keyRotation: number };
   users: DeclaredUser[];
   grants: DeclaredGrant[];
+  /** The secret storages; `refresh()` re-reads every secret above (SIGHUP, timer). */
+  secrets: SecretResolver;
+  secretRefreshMs: number;
+  keyProvider: RootKeyConfig;
+  previousKeyProvider?: RootKeyConfig;
 }
 
 export const serverEnvPrefix = 'INFRA_SERVER';
@@ -299,16 +372,23 @@ export async function loadServerConfig(
   const s = loadConfigLayers(ServerSettings, serverEnvPrefix, { ...sources, file }, [
     configFileEnv,
   ]);
-  const stores = builtinSecretStores(sources.env);
+  let secrets: SecretResolver;
+  try {
+    secrets = await buildSecretResolver(s.secrets, { env: sources.env });
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
   const secret = async (setting: string, ref: string) => {
     try {
-      return await resolveSecret(setting, ref, stores);
+      return await secrets.resolve(setting, ref);
     } catch (err) {
       throw new ConfigError((err as Error).message, { cause: err });
     }
   };
   const base = file ? path.dirname(path.resolve(file)) : process.cwd();
   const stateDir = expandPath(s.stateDir);
+  const keyProvider = (setting: string, p: z.infer<typeof KeyProvider>) =>
+    rootKeyConfig(setting, p, stateDir, base, secret);
 
   const tls: TlsConfig = { hosts: s.tls.hosts, minVersion: s.tls.minVersion };
   if (s.tls.certificate && s.tls.privateKey) {
@@ -382,7 +462,64 @@ export async function loadServerConfig(
     tokens: { keyRotation: s.tokens.keyRotation },
     users,
     grants: s.grants,
+    secrets,
+    secretRefreshMs: s.secretRefreshInterval,
+    keyProvider: await keyProvider('keyProvider', s.keyProvider),
+    previousKeyProvider: s.previousKeyProvider
+      ? await keyProvider('previousKeyProvider', s.previousKeyProvider)
+      : undefined,
   });
+}
+
+async function rootKeyConfig(
+  setting: string,
+  provider: z.infer<typeof KeyProvider>,
+  stateDir: string,
+  base: string,
+  secret: (setting: string, ref: string) => Promise<Secret>,
+): Promise<RootKeyConfig> {
+  const ref = async (field: string, reference: string | undefined) =>
+    reference === undefined ? undefined : secret(`${setting}.config.${field}`, reference);
+  switch (provider.kind) {
+    case 'native': {
+      const c = keyProviderConfigs.native.parse(provider.config);
+      if (c.key) return { kind: 'native', key: (await ref('key', c.key))!, reference: c.key };
+      return {
+        kind: 'native',
+        file: c.file ? path.resolve(base, expandPath(c.file)) : path.join(stateDir, 'root.key'),
+      };
+    }
+    case 'vault': {
+      const c = keyProviderConfigs.vault.parse(provider.config);
+      return {
+        kind: 'vault',
+        vault: {
+          address: c.address,
+          token: (await ref('token', c.token))!,
+          namespace: c.namespace || undefined,
+          caCertificate: c.caCertificate
+            ? await readPemOrPath(`${setting}.config.caCertificate`, c.caCertificate, base)
+            : undefined,
+        },
+        transitMount: c.transitMount,
+        key: c.key,
+      };
+    }
+    case 'awskms': {
+      const c = keyProviderConfigs.awskms.parse(provider.config);
+      return {
+        kind: 'awskms',
+        keyId: c.keyId,
+        aws: {
+          region: c.region,
+          endpoint: c.endpoint,
+          accessKeyId: await ref('accessKeyId', c.accessKeyId),
+          secretAccessKey: await ref('secretAccessKey', c.secretAccessKey),
+          sessionToken: await ref('sessionToken', c.sessionToken),
+        },
+      };
+    }
+  }
 }
 
 function hostOfUrl(url: string): string {

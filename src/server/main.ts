@@ -13,9 +13,8 @@ import { removeExpired } from './access/maintenance.js';
 import { prepareSetup } from './access/setup.js';
 import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
-import { loadNativeRootKey } from './access/root-key.js';
+import { DataEncryption, openKeyring } from './access/encryption.js';
 import { TokenService } from './access/tokens.js';
-import { countEncryptionKeys, loadKeyring } from './data/encryption-keys.js';
 import { listenForChanges } from './data/listen.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
@@ -36,6 +35,8 @@ export interface RunningServer {
   metricsPort?: number;
   fingerprint: string;
   engine: Engine;
+  /** Re-reads secrets from their storages and the data keys (SIGHUP). */
+  reload(): Promise<void>;
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   close(): Promise<void>;
 }
@@ -76,11 +77,10 @@ export async function startServer(
     await reconcileConfig(database.db, clock, log, { users: config.users, grants: config.grants });
     const setupToken = await prepareSetup(database.db, clock);
 
-    const rootKey = await loadNativeRootKey(
-      config.stateDir,
-      (await countEncryptionKeys(database.db)) > 0,
-    );
-    const keyring = await loadKeyring(database.db, rootKey, clock.now());
+    const { roots, keyring } = await openKeyring(database.db, config, clock.now());
+    const encryption = new DataEncryption({ db: database.db, keyring, roots, clock, log });
+    encryption.start();
+    cleanups.push(() => encryption.stop());
     const tokens = new TokenService({
       db: database.db,
       keyring,
@@ -154,6 +154,21 @@ export async function startServer(
     sweep.unref();
     cleanups.push(() => clearInterval(sweep));
 
+    const reload = async () => {
+      const { changed, failed } = await config.secrets.refresh();
+      if (changed.length > 0) log.info({ settings: changed }, 'secrets re-read; new values in use');
+      for (const f of failed)
+        log.error({ setting: f.setting }, `${f.message}; keeping the value it had`);
+      await keyring.reload();
+    };
+    if (config.secretRefreshMs > 0) {
+      const refresh = setInterval(() => {
+        reload().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
+      }, config.secretRefreshMs);
+      refresh.unref();
+      cleanups.push(() => clearInterval(refresh));
+    }
+
     const host = config.addr.https.host || 'localhost';
     const url = `https://${host.includes(':') ? `[${host}]` : host}:${httpsPort}`;
     const cert = tls.current;
@@ -186,6 +201,7 @@ export async function startServer(
       metricsPort,
       fingerprint: cert.fingerprint,
       engine: database.engine,
+      reload,
       close: cleanup,
     };
   } catch (err) {

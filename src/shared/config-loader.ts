@@ -50,6 +50,9 @@ export function configLeaves(schema: z.ZodType, prefix: string[] = []): ConfigLe
       return Object.entries(def.shape as Record<string, z.ZodType>).flatMap(([key, child]) =>
         configLeaves(child, [...prefix, key]),
       );
+    // Free-form maps (a key provider's `config`) are checked by a refinement: file only.
+    case 'record':
+      return [];
     case 'array': {
       // Lists of objects (users, grants) are too rich for a flag or a variable: file only.
       const element = (def.element as ZodInternals)._zod.def.type;

@@ -18,7 +18,7 @@ export interface DaemonSpec<C extends { logLevel: LogLevel }> {
   /** The environment variable that sets the log level (to show stack traces on failure). */
   logLevelEnv: string;
   load(sources: Omit<ConfigSources, 'file'> & { file?: string }): Promise<C>;
-  start(config: C, log: Logger): Promise<{ close(): Promise<void> }>;
+  start(config: C, log: Logger): Promise<{ close(): Promise<void>; reload?(): Promise<void> }>;
 }
 
 /**
@@ -71,7 +71,17 @@ export async function runDaemon<C extends { logLevel: LogLevel }>(
     const config = await spec.load({ file: opts.configFile as string | undefined, env, flags });
     const log = createLogger({ level: config.logLevel });
     const running = await spec.start(config, log);
-    await waitForSignal(log, () => running.close());
+    // SIGHUP re-reads secrets (rotated upstream) without a restart.
+    const reload = () => {
+      log.info({ signal: 'SIGHUP' }, 're-reading secrets');
+      running.reload?.().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
+    };
+    process.on('SIGHUP', reload);
+    try {
+      await waitForSignal(log, () => running.close());
+    } finally {
+      process.off('SIGHUP', reload);
+    }
     return 0;
   } catch (err) {
     const known = err instanceof ConfigError || err instanceof AppError;

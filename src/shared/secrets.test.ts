@@ -38,10 +38,10 @@ describe('resolveSecret', () => {
   it('names the setting and the reference when it fails, never the value', async () => {
     await assert.rejects(resolveSecret('db.password', 'env:MISSING', stores), {
       message:
-        'db.password: cannot resolve secret env:MISSING: environment variable MISSING is not set',
+        'db.password: cannot resolve secret env:MISSING from storage "env": environment variable MISSING is not set',
     });
     await assert.rejects(resolveSecret('db.password', `file:${dir}/nope`, stores), {
-      message: `db.password: cannot resolve secret file:${dir}/nope: cannot read file ${dir}/nope: ENOENT`,
+      message: `db.password: cannot resolve secret file:${dir}/nope from storage "file": cannot read file ${dir}/nope: ENOENT`,
     });
     await assert.rejects(resolveSecret('tls.privateKey', 'vault:secret/x', stores), {
       message:

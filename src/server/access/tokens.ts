@@ -163,7 +163,9 @@ export class TokenService {
     const rows = await listSigningKeys(this.#db, now - TOKEN_LIFETIME_MS - 60_000);
     const newest: SigningKeyRow | undefined = rows.filter((r) => r.retiredAt === null).at(-1);
     if (newest && newest.kid !== this.#active?.kid) {
-      const jwk = JSON.parse(this.#keyring.open(newest.privateJwk, context(newest.kid))) as JWK;
+      const jwk = JSON.parse(
+        await this.#keyring.openLatest(newest.privateJwk, context(newest.kid)),
+      ) as JWK;
       this.#active = {
         kid: newest.kid,
         key: (await importJWK(jwk, TOKEN_ALGORITHM)) as CryptoKey,

@@ -118,7 +118,8 @@ async function openPostgres(
     port: config.connectionString ? undefined : config.port,
     database: config.connectionString ? undefined : config.name,
     user: config.connectionString ? undefined : config.username,
-    password: config.password?.reveal(),
+    // Revealed per new connection, so a password rotated upstream is used after a refresh.
+    password: config.password ? () => config.password!.reveal() : undefined,
     ssl: config.ssl === false ? false : config.ssl,
     max: config.maxConnections,
     connectionTimeoutMillis: 10_000,

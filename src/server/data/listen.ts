@@ -27,7 +27,7 @@ export async function listenForChanges(
       port: config.connectionString ? undefined : config.port,
       database: config.connectionString ? undefined : config.name,
       user: config.connectionString ? undefined : config.username,
-      password: config.password?.reveal(),
+      password: config.password ? () => config.password!.reveal() : undefined,
       ssl: config.ssl === false ? false : config.ssl,
       connectionTimeoutMillis: 10_000,
       keepAlive: true,

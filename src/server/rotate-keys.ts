@@ -1,0 +1,81 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../shared/config-loader.js';
+import { AppError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { systemClock } from '../shared/clock.js';
+import { loadServerConfig } from './config.js';
+import { DataEncryption, openKeyring } from './access/encryption.js';
+import { openDb } from './data/db.js';
+import { countEncryptionKeys } from './data/encryption-keys.js';
+
+const USAGE = `Usage: infra server rotate-keys [-f <config file>]
+
+Makes a new data key the active one and re-encrypts every sealed value with it, while servers
+keep running (they switch to the new key within a minute). Data keys wrapped by the root key in
+previousKeyProvider are re-wrapped with keyProvider first: that is how the root key is changed.
+Reads the same configuration as \`infra server\` (file and INFRA_SERVER_* variables).
+`;
+
+/** `infra server rotate-keys`: rotate the data key (and re-wrap under a new root key). */
+export async function runRotateKeys(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream } = process,
+): Promise<number> {
+  let values: { 'config-file'?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'config-file': { type: 'string', short: 'f' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    io.stderr.write(`infra server rotate-keys: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    const config = await loadServerConfig({ file: values['config-file'], env, flags: {} });
+    const log = createLogger({ level: 'warn', json: true, destination: io.stderr });
+    const database = await openDb(config.db);
+    try {
+      if ((await countEncryptionKeys(database.db).catch(() => 0)) === 0) {
+        throw new AppError(
+          'unavailable',
+          'this database has no data key yet; start the server once before rotating keys',
+        );
+      }
+      const { roots, keyring } = await openKeyring(database.db, config, systemClock.now());
+      const encryption = new DataEncryption({
+        db: database.db,
+        keyring,
+        roots,
+        clock: systemClock,
+        log,
+      });
+      const { keyId, reencrypted } = await encryption.rotate();
+      const total = Object.values(reencrypted).reduce((a, b) => a + b, 0);
+      io.stdout.write(
+        `Data key ${keyId} is active, wrapped by ${roots.current.description}. ` +
+          `Re-encrypted ${total} values (${Object.entries(reencrypted)
+            .map(([c, n]) => `${c}: ${n}`)
+            .join(', ')}). Running servers switch to the new key within a minute.\n`,
+      );
+      return 0;
+    } finally {
+      await database.close();
+    }
+  } catch (err) {
+    const known = err instanceof ConfigError || err instanceof AppError;
+    io.stderr.write(
+      `infra server rotate-keys: ${known ? (err as Error).message : `unexpected error: ${(err as Error).message}`}\n`,
+    );
+    return 1;
+  }
+}
