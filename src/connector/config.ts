@@ -11,7 +11,8 @@ import {
   type ListenAddress,
 } from '../shared/config-loader.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
-import { builtinSecretStores, resolveSecret, type Secret } from '../shared/secrets.js';
+import type { Secret } from '../shared/secrets.js';
+import { SecretStorageDeclaration, buildSecretResolver } from '../shared/secret-storages.js';
 
 const FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
 
@@ -54,6 +55,10 @@ export const ConnectorSettings = z
       })
       .strict()
       .prefault({}),
+    secrets: z
+      .array(SecretStorageDeclaration)
+      .default([])
+      .describe('Secret storages (vault, awssm, awsssm, kubernetes, ...) references can name'),
     server: z
       .object({
         url: z
@@ -147,13 +152,12 @@ export async function loadConnectorConfig(
     configFileEnv,
   ]);
   const base = file ? path.dirname(path.resolve(file)) : process.cwd();
+  const kubeconfig = s.kubeconfig ? path.resolve(base, expandPath(s.kubeconfig)) : undefined;
   let accessKey: Secret;
   try {
-    accessKey = await resolveSecret(
-      'server.accessKey',
-      s.server.accessKey,
-      builtinSecretStores(sources.env),
-    );
+    // `kubernetes:` reads Secrets with the connector's own kube access (kubeconfig or in-cluster).
+    const secrets = await buildSecretResolver(s.secrets, { env: sources.env, kubeconfig });
+    accessKey = await secrets.resolve('server.accessKey', s.server.accessKey);
   } catch (err) {
     throw new ConfigError((err as Error).message, { cause: err });
   }
@@ -187,7 +191,7 @@ export async function loadConnectorConfig(
     endpoint: s.endpoint || `https://${hostname()}:${https.port}`,
     stateDir: expandPath(s.stateDir),
     logLevel: s.logLevel,
-    kubeconfig: s.kubeconfig ? path.resolve(base, expandPath(s.kubeconfig)) : undefined,
+    kubeconfig,
     addr: { https, metrics: s.addr.metrics },
     tlsHosts: s.tls.hosts,
     server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust },

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startFakeKube, type FakeKube } from '../../test/fake-kube/server.js';
+import { startFakeVault, type FakeVault } from '../../test/fake-vault/server.js';
+import { loadConnectorConfig } from './config.js';
+
+describe('loadConnectorConfig: server.accessKey from secret storages', () => {
+  let kube: FakeKube;
+  let vault: FakeVault;
+  let dir: string;
+  before(async () => {
+    kube = await startFakeKube();
+    kube.addNamespace('infra');
+    kube.seed('secrets', {
+      metadata: { name: 'connector', namespace: 'infra' },
+      data: { 'access-key': Buffer.from('AbCdEfGhIj.from-kubernetes-secret-0').toString('base64') },
+    });
+    vault = await startFakeVault({ tokens: { 'connector-token': '' } });
+    vault.putSecret('connectors/prod', { accessKey: 'AbCdEfGhIj.from-vault-secret-00000' });
+    dir = mkdtempSync(path.join(tmpdir(), 'infra-connector-config-'));
+    writeFileSync(path.join(dir, 'kubeconfig'), kube.kubeconfig(kube.adminToken, 'infra'));
+  });
+  after(async () => {
+    await kube.close();
+    await vault.close();
+  });
+
+  const load = (yaml: string, env: NodeJS.ProcessEnv = {}) => {
+    const file = path.join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(
+      file,
+      `name: prod\nkubeconfig: ${path.join(dir, 'kubeconfig')}\nserver: {url: 'https://infra.example.com'${yaml}}\n`,
+    );
+    return loadConnectorConfig({ file, env, flags: {} });
+  };
+
+  it('reads kubernetes:<secret>/<key> with the connector’s own kube access', async () => {
+    const config = await load(', accessKey: kubernetes:connector/access-key');
+    assert.equal(config.server.accessKey.reveal(), 'AbCdEfGhIj.from-kubernetes-secret-0');
+  });
+
+  it('reads a declared Vault storage whose token comes from env', async () => {
+    const file = path.join(dir, 'vault.yaml');
+    writeFileSync(
+      file,
+      `name: prod
+kubeconfig: ${path.join(dir, 'kubeconfig')}
+secrets:
+  - kind: vault
+    config: {address: '${vault.address}', token: env:VAULT_TOKEN}
+server: {url: 'https://infra.example.com', accessKey: 'vault:connectors/prod#accessKey'}
+`,
+    );
+    const config = await loadConnectorConfig({
+      file,
+      env: { VAULT_TOKEN: 'connector-token' },
+      flags: {},
+    });
+    assert.equal(config.server.accessKey.reveal(), 'AbCdEfGhIj.from-vault-secret-00000');
+  });
+
+  it('names the reference and the storage when the secret is missing', async () => {
+    await assert.rejects(load(', accessKey: kubernetes:connector/nope'), {
+      message:
+        'server.accessKey: cannot resolve secret kubernetes:connector/nope from storage "kubernetes": secret connector in namespace infra has no key nope',
+    });
+  });
+});
