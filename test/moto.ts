@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import path from 'node:path';
 import { freePort } from './pebble.js';
 
 /**
@@ -27,7 +28,11 @@ const CANDIDATES = [
 ];
 
 export function motoPath(): string {
-  const found = CANDIDATES.find((p) => existsSync(p));
+  const onPath = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter(Boolean)
+    .map((d) => path.join(d, 'moto_server'));
+  const found = [...CANDIDATES, ...onPath].find((p) => existsSync(p));
   if (!found) {
     throw new Error(
       `moto_server not found (looked in ${CANDIDATES.join(', ')}); the AWS secret storage and KMS tests need it (see shared/reference/test-environment.md §4)`,
