@@ -13,7 +13,7 @@ export const AccessKey = z
     name: z.string(),
     userID: z.string(),
     userName: z.string(),
-    issuedVia: z.enum(['password', 'key-exchange', 'setup', 'api', 'config']),
+    issuedVia: z.enum(['password', 'key-exchange', 'provider', 'device', 'setup', 'api', 'config']),
     created: Time,
     expires: Time,
     inactivityTimeout: z

@@ -19,6 +19,17 @@ import {
 import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
 import { getSettings, getSetup, login, logout, setup } from './login.js';
+import {
+  approveDevice,
+  createDeviceRequest,
+  createProvider,
+  deleteProvider,
+  getDeviceStatus,
+  getProvider,
+  listProviders,
+  startProviderLogin,
+  updateProvider,
+} from './providers.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -61,6 +72,15 @@ export const endpoints = {
   createToken,
   getJwks,
   rotateSigningKey,
+  listProviders,
+  getProvider,
+  createProvider,
+  updateProvider,
+  deleteProvider,
+  startProviderLogin,
+  createDeviceRequest,
+  getDeviceStatus,
+  approveDevice,
 };
 
 export type Endpoints = typeof endpoints;

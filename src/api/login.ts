@@ -23,7 +23,7 @@ export type LoginResponse = z.infer<typeof LoginResponse>;
 export const login = endpoint({
   method: 'POST',
   path: '/api/login',
-  summary: 'Start a session with a password or an access key',
+  summary: 'Start a session with a password, an access key or a provider login',
   tag: 'Sessions',
   auth: 'public',
   input: z
@@ -35,12 +35,24 @@ export const login = endpoint({
         .max(100)
         .optional()
         .describe('Exchange an access key for a session'),
+      oidc: z
+        .object({
+          state: z.string().min(1, 'must not be empty').max(200),
+          code: z.string().min(1, 'must not be empty').max(4096),
+        })
+        .strict()
+        .optional()
+        .describe('Finish a provider login: the state and code the provider redirected with'),
     })
     .strict()
-    .refine((v) => (v.passwordCredentials === undefined) !== (v.accessKey === undefined), {
-      path: ['passwordCredentials'],
-      message: 'give exactly one of passwordCredentials or accessKey',
-    }),
+    .refine(
+      (v) =>
+        [v.passwordCredentials, v.accessKey, v.oidc].filter((x) => x !== undefined).length === 1,
+      {
+        path: ['passwordCredentials'],
+        message: 'give exactly one of passwordCredentials, accessKey or oidc',
+      },
+    ),
   output: LoginResponse,
 });
 

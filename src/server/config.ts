@@ -13,6 +13,8 @@ import {
 import { Email } from '../api/common.js';
 import { Privilege, Resource } from '../api/grants.js';
 import { GroupName } from '../api/groups.js';
+import { ProviderKind, ProviderName, ProviderUrl } from '../api/providers.js';
+import type { ProviderInput } from './access/providers.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
 import type { AccessSettings } from './access/context.js';
 import type { Secret, SecretResolver } from '../shared/secrets.js';
@@ -98,6 +100,23 @@ const ConfigGrant = z
   .refine((g) => (g.user === undefined) !== (g.group === undefined), {
     message: 'give exactly one of user or group',
   });
+
+const ConfigProvider = z
+  .object({
+    name: ProviderName,
+    kind: ProviderKind,
+    url: ProviderUrl.describe('The issuer'),
+    clientID: z.string().min(1).max(512),
+    clientSecret: secretReference.describe('A secret reference, read at each login'),
+    scopes: z.array(z.string().min(1).max(100)).max(50).optional(),
+    groupsClaim: z.string().min(1).max(200).optional().describe('Default groups'),
+    apiURL: ProviderUrl.optional().describe('Azure: Microsoft Graph; Google: Directory API'),
+    domainAdminEmail: Email.optional().describe('Google: the admin to act as'),
+    serviceAccountKey: secretReference
+      .optional()
+      .describe('Google: a secret reference to the service account key JSON'),
+  })
+  .strict();
 
 /** The server's settings, as read from YAML (camelCase keys), env and flags. */
 export const ServerSettings = z
@@ -192,6 +211,13 @@ export const ServerSettings = z
       .array(ConfigGrant)
       .default([])
       .describe('Grants declared here, reconciled at every start'),
+    providers: z
+      .array(ConfigProvider)
+      .default([])
+      .describe('Identity providers declared here, reconciled at every start'),
+    providerSyncInterval: durationSetting
+      .prefault('5m')
+      .describe("Re-check a provider user's groups and standing at most this often"),
     secrets: z
       .array(SecretStorageDeclaration)
       .default([])
@@ -342,6 +368,9 @@ export interface ServerConfig {
   tokens: { keyRotation: number };
   users: DeclaredUser[];
   grants: DeclaredGrant[];
+  /** Declared providers; their secrets stay references until a login reads them (S7). */
+  providers: ProviderInput[];
+  providerSyncInterval: number;
   /** The secret storages; `refresh()` re-reads every secret above (SIGHUP, timer). */
   secrets: SecretResolver;
   secretRefreshMs: number;
@@ -462,6 +491,12 @@ export async function loadServerConfig(
     tokens: { keyRotation: s.tokens.keyRotation },
     users,
     grants: s.grants,
+    providers: s.providers.map(({ clientSecret, serviceAccountKey, ...p }) => ({
+      ...p,
+      clientSecretRef: clientSecret,
+      serviceAccountKeyRef: serviceAccountKey,
+    })),
+    providerSyncInterval: s.providerSyncInterval,
     secrets,
     secretRefreshMs: s.secretRefreshInterval,
     keyProvider: await keyProvider('keyProvider', s.keyProvider),

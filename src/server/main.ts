@@ -15,6 +15,7 @@ import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
 import { DataEncryption, openKeyring } from './access/encryption.js';
 import { TokenService } from './access/tokens.js';
+import { ProviderService, reconcileProviders } from './access/providers.js';
 import { listenForChanges } from './data/listen.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
@@ -91,6 +92,16 @@ export async function startServer(
     await tokens.start();
     cleanups.push(() => tokens.stop());
     const changes = new ChangeNotifier();
+    const providers = new ProviderService({
+      db: database.db,
+      keyring,
+      clock,
+      log,
+      changes,
+      resolveSecret: (setting, ref) => config.secrets.read(setting, ref),
+      syncIntervalMs: config.providerSyncInterval,
+    });
+    await reconcileProviders(database.db, providers, clock, log, config.providers);
     if (config.db.kind === 'postgres')
       cleanups.push(await listenForChanges(config.db, () => changes.notify(), log));
 
@@ -104,6 +115,7 @@ export async function startServer(
       tokens,
       changes,
       presence: new DestinationPresence({ db: database.db, clock, log }),
+      providers,
       clock,
       log,
       metrics,

@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
 import type { ChangeNotifier } from './changes.js';
 import type { DestinationPresence } from './presence.js';
+import type { ProviderService } from './providers.js';
 import type { TokenService } from './tokens.js';
 
 /** The authenticated caller of a request. */
@@ -52,12 +53,18 @@ export interface RequestContext {
   changes: ChangeNotifier;
   /** Records that connectors were in touch. */
   presence: DestinationPresence;
+  /** Logins through identity providers and their group sync. */
+  providers: ProviderService;
+  /** This server as the caller reached it (`https://host:port`), for links and redirect URIs. */
+  origin: string;
   /**
    * For endpoints open to their own objects (`orSelf`): callers without the endpoint's role
    * pass only when `isSelf`. Every such operation must call this.
    */
   authorize(isSelf: boolean): void;
   audit(target: AuditTarget): void;
+  /** The write changed nothing after all (a device still waiting): no audit entry. */
+  unchanged(): void;
   /** Runs after the request's transaction rolled back (to record a failed login, say). */
   afterRollback(fn: (db: Db) => Promise<void>): void;
 }

@@ -1,4 +1,4 @@
-import { AppError, assertThat } from '../../shared/errors.js';
+import { AppError, UnauthenticatedError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import {
   CONNECTOR_USER_ID,
@@ -150,6 +150,10 @@ export async function createToken(
     actor.kind === 'user' && actor.userId !== CONNECTOR_USER_ID,
     () => new AppError('forbidden', 'system users cannot get destination tokens'),
   );
+  // Users from an identity provider are re-checked with it (at most once per sync interval):
+  // removed there, their sessions end here, this one included.
+  if ((await ctx.providers.syncUserIfDue(actor.userId)) === 'offboarded')
+    throw new UnauthenticatedError('your identity provider no longer lets you sign in');
   const reachable = await data.listReachableDestinations(ctx.db, actor.userId, ctx.clock.now());
   assertThat(
     reachable.includes(destination),

@@ -4,6 +4,7 @@ import { deleteExpiredAccessKeys } from '../data/access-keys.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { deleteExpiredGrants } from '../data/grants.js';
+import { deleteExpiredLoginRequests } from '../data/providers.js';
 import { deleteStaleThrottles } from '../data/throttle.js';
 import { pruneChanges } from '../data/changes.js';
 import { pruneRevokedSessions } from '../data/revoked-sessions.js';
@@ -12,7 +13,7 @@ const DAY = 86_400_000;
 
 /**
  * Removes what has run out: grants past `expiresAt` (audited, as the server's own change), keys
- * past their expiry or inactivity deadline, and login throttles nobody has touched for a day.
+ * past their expiry or inactivity deadline, provider logins and device requests nobody finished, and login throttles nobody has touched for a day.
  * Expired grants and keys already stop counting at their deadline; this keeps the tables tidy.
  */
 export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<void> {
@@ -36,6 +37,7 @@ export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<
     }
     const keys = await deleteExpiredAccessKeys(tx, now);
     await deleteStaleThrottles(tx, now - DAY);
+    await deleteExpiredLoginRequests(tx, now);
     await pruneChanges(tx, now - DAY);
     await pruneRevokedSessions(tx, now - DAY);
     if (grants.length + keys.length > 0) {

@@ -9,6 +9,7 @@ import { authenticate } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
 import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
 import type { DestinationPresence } from './presence.js';
+import type { ProviderService } from './providers.js';
 import type { TokenService } from './tokens.js';
 
 /** What every operation runs against. */
@@ -23,6 +24,7 @@ export interface OperationDeps {
   tokens: TokenService;
   changes: ChangeNotifier;
   presence: DestinationPresence;
+  providers: ProviderService;
 }
 
 /** An operation's declared access rule and how it runs. */
@@ -69,8 +71,9 @@ export async function authenticateFor(
 export async function runOperation<T>(
   deps: OperationDeps,
   spec: OperationSpec,
-  request: { actor: Actor | undefined; sourceIp: string; log: Logger },
-  fn: (ctx: RequestContext) => Promise<T>,
+  request: { actor: Actor | undefined; sourceIp: string; origin: string; log: Logger },
+  fn: (ctx: RequestContext, prepared: unknown) => Promise<T>,
+  prepare?: (ctx: RequestContext) => Promise<unknown>,
 ): Promise<T> {
   const { actor } = request;
   const roles = typeof spec.auth === 'object' ? spec.auth.roles : undefined;
@@ -87,6 +90,7 @@ export async function runOperation<T>(
 
   let authorized = hasRole;
   let auditTarget: AuditTarget | undefined;
+  let unchanged = false;
   const rollbackWork: Array<(db: Db) => Promise<void>> = [];
   const makeContext = (db: Db): RequestContext => ({
     db,
@@ -96,8 +100,10 @@ export async function runOperation<T>(
     tokens: deps.tokens,
     changes: deps.changes,
     presence: deps.presence,
+    providers: deps.providers,
     actor,
     sourceIp: request.sourceIp,
+    origin: request.origin,
     authorize(isSelf) {
       if (hasRole) return;
       if (!isSelf) throw forbidden();
@@ -105,6 +111,9 @@ export async function runOperation<T>(
     },
     audit(target) {
       auditTarget = target;
+    },
+    unchanged() {
+      unchanged = true;
     },
     afterRollback(work) {
       rollbackWork.push(work);
@@ -117,8 +126,10 @@ export async function runOperation<T>(
       );
   };
 
+  // Work that must not hold a transaction open (calls to an identity provider) runs first.
+  const prepared = prepare ? await prepare(makeContext(deps.readDb)) : undefined;
   if (!spec.writes) {
-    const result = await fn(makeContext(deps.readDb));
+    const result = await fn(makeContext(deps.readDb), prepared);
     checkAuthorized();
     return result;
   }
@@ -128,9 +139,10 @@ export async function runOperation<T>(
       .transaction()
       .execute(async (tx) => {
         await lockAuditHead(tx);
-        const result = await fn(makeContext(tx));
+        const result = await fn(makeContext(tx), prepared);
         checkAuthorized();
-        await appendAudit(tx, auditEntry(deps, spec, request, auditTarget, 'success'));
+        if (!unchanged)
+          await appendAudit(tx, auditEntry(deps, spec, request, auditTarget, 'success'));
         return result;
       })
       .finally(() => deps.changes.notify());

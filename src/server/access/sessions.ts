@@ -30,6 +30,7 @@ export async function issueSession(
     expiresAt: number;
     inactivityTimeout: number;
     scopes?: string[];
+    providerId?: string;
   },
 ): Promise<Session> {
   const key = generateAccessKey();
@@ -45,6 +46,7 @@ export async function issueSession(
     now: opts.now,
     expiresAt: opts.expiresAt,
     inactivityTimeout: opts.inactivityTimeout,
+    providerId: opts.providerId,
   });
   return {
     userId: user.id,

@@ -60,7 +60,7 @@ export async function createUser(
   return { user, oneTimePassword };
 }
 
-const SESSIONS = ['password', 'key-exchange', 'setup'] as const;
+const SESSIONS = ['password', 'key-exchange', 'provider', 'device', 'setup'] as const;
 
 /**
  * Sets a password. Your own needs your current one, and ends your other sessions; an admin

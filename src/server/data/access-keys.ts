@@ -102,6 +102,8 @@ export interface NewAccessKey {
   now: number;
   expiresAt: number;
   inactivityTimeout: number;
+  /** The identity provider the session came through. */
+  providerId?: string;
 }
 
 export async function createAccessKey(db: Db, k: NewAccessKey): Promise<void> {
@@ -121,6 +123,7 @@ export async function createAccessKey(db: Db, k: NewAccessKey): Promise<void> {
       inactivityTimeout: k.inactivityTimeout,
       inactivityDeadline: k.inactivityTimeout > 0 ? k.now + k.inactivityTimeout : null,
       lastUsedAt: null,
+      providerId: k.providerId ?? null,
     })
     .execute()
     .catch(translateDbError);
@@ -165,6 +168,21 @@ export async function deleteAccessKeys(
   if (by.byIssuedVia !== undefined) q = q.where('issuedVia', 'in', by.byIssuedVia);
   if (by.exceptId !== undefined) q = q.where('id', '!=', by.exceptId);
   const rows = await q.returning(['id', 'userId']).execute();
+  await recordRevokedSessions(db, rows, now);
+  return rows.map((r) => r.id);
+}
+
+/** Deletes the sessions that came through an identity provider; returns their ids. */
+export async function deleteAccessKeysOfProvider(
+  db: Db,
+  providerId: string,
+  now: number,
+): Promise<string[]> {
+  const rows = await db
+    .deleteFrom('accessKeys')
+    .where('providerId', '=', providerId)
+    .returning(['id', 'userId'])
+    .execute();
   await recordRevokedSessions(db, rows, now);
   return rows.map((r) => r.id);
 }

@@ -4,12 +4,14 @@ import type { Db } from './db.js';
 import * as m0001 from './migrations/0001-settings.js';
 import * as m0002 from './migrations/0002-identity.js';
 import * as m0003 from './migrations/0003-destinations.js';
+import * as m0004 from './migrations/0004-providers.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
   '0001-settings': m0001,
   '0002-identity': m0002,
   '0003-destinations': m0003,
+  '0004-providers': m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

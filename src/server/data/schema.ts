@@ -21,6 +21,55 @@ export interface Database {
   revokedSessions: RevokedSessionsTable;
   signingKeys: SigningKeysTable;
   encryptionKeys: EncryptionKeysTable;
+  providers: ProvidersTable;
+  providerUsers: ProviderUsersTable;
+  loginRequests: LoginRequestsTable;
+  deviceRequests: DeviceRequestsTable;
+}
+
+export interface ProvidersTable {
+  id: string;
+  name: string;
+  kind: string;
+  issuer: string;
+  clientId: string;
+  clientSecret: string | null;
+  clientSecretRef: string | null;
+  scopes: string;
+  groupsClaim: string;
+  config: string;
+  privateConfig: string | null;
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ProviderUsersTable {
+  providerId: string;
+  userId: string;
+  subject: string;
+  email: string;
+  groups: string;
+  refreshToken: string | null;
+  lastSyncAt: number;
+  createdAt: number;
+}
+
+export interface LoginRequestsTable {
+  stateHash: string;
+  providerId: string;
+  redirectUri: string;
+  nonce: string;
+  codeVerifier: string;
+  expiresAt: number;
+}
+
+export interface DeviceRequestsTable {
+  deviceCodeHash: string;
+  userCode: string;
+  approvedBy: string | null;
+  expiresAt: number;
+  createdAt: number;
 }
 
 export interface DestinationsTable {
@@ -135,6 +184,7 @@ export interface AccessKeysTable {
   inactivityTimeout: number;
   inactivityDeadline: number | null;
   lastUsedAt: number | null;
+  providerId: Generated<string | null>;
 }
 
 export interface AuditLogTable {

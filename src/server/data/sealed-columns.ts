@@ -23,6 +23,24 @@ export const sealedColumns: SealedColumn[] = [
     key: ['kid'],
     context: (k) => `signing_keys.private_jwk:${k.kid}`,
   },
+  {
+    table: 'providers',
+    column: 'client_secret',
+    key: ['id'],
+    context: (k) => `providers.client_secret:${k.id}`,
+  },
+  {
+    table: 'providers',
+    column: 'private_config',
+    key: ['id'],
+    context: (k) => `providers.private_config:${k.id}`,
+  },
+  {
+    table: 'provider_users',
+    column: 'refresh_token',
+    key: ['provider_id', 'user_id'],
+    context: (k) => `provider_users.refresh_token:${k.provider_id}/${k.user_id}`,
+  },
 ];
 
 const BATCH = 200;

@@ -375,8 +375,8 @@ const anonymous = (c: BadCase): BadCase => ({ ...c, anonymous: true });
 // prettier-ignore
 const loginCases: BadCase[] = [
   ...[
-    post('login/setup', 'missing fields', 'POST', '/api/login', {}, 'passwordCredentials', 'give exactly one of passwordCredentials or accessKey'),
-    post('login/setup', 'password and key both given', 'POST', '/api/login', { ...password(ADMIN.name, ADMIN.password), accessKey: '{adminKey}' }, 'passwordCredentials', 'give exactly one of passwordCredentials or accessKey'),
+    post('login/setup', 'missing fields', 'POST', '/api/login', {}, 'passwordCredentials', 'give exactly one of passwordCredentials, accessKey or oidc'),
+    post('login/setup', 'password and key both given', 'POST', '/api/login', { ...password(ADMIN.name, ADMIN.password), accessKey: '{adminKey}' }, 'passwordCredentials', 'give exactly one of passwordCredentials, accessKey or oidc'),
     post('login/setup', 'wrong type', 'POST', '/api/login', { passwordCredentials: 'admin:pw' }, 'passwordCredentials', WRONG_TYPE),
     post('login/setup', 'malformed user name', 'POST', '/api/login', password('admin', 'x'), 'passwordCredentials.name', 'must be an email address'),
     post('login/setup', 'wrong type', 'POST', '/api/login', password(42 as unknown as string, 'x'), 'passwordCredentials.name', WRONG_TYPE),

@@ -24,11 +24,34 @@ export interface HttpContext extends RequestContext {
   setStatus(status: number): void;
 }
 
-/** A framework-free handler: gets the context and the validated input, returns the output. */
-export type Handler<E> = (
+/**
+ * A framework-free handler: gets the context and the validated input, returns the output. A
+ * handler with `prepare` has it run first, outside the transaction (calls to an identity
+ * provider), and gets its result as `prepared`.
+ */
+export type Handler<E> = ((
   ctx: HttpContext,
   input: EndpointParsedInput<E>,
-) => Promise<EndpointOutput<E>>;
+  prepared?: unknown,
+) => Promise<EndpointOutput<E>>) & {
+  prepare?: (ctx: RequestContext, input: EndpointParsedInput<E>) => Promise<unknown>;
+};
+
+/** Attaches the network half of an operation to its handler (`endpoint` fixes the types). */
+export function withPrepare<E, P>(
+  _endpoint: E,
+  prepare: (ctx: RequestContext, input: EndpointParsedInput<E>) => Promise<P>,
+  handle: (
+    ctx: HttpContext,
+    input: EndpointParsedInput<E>,
+    prepared: P,
+  ) => Promise<EndpointOutput<E>>,
+): Handler<E> {
+  const handler = ((ctx: HttpContext, input: EndpointParsedInput<E>, prepared?: unknown) =>
+    handle(ctx, input, prepared as P)) as Handler<E>;
+  handler.prepare = prepare;
+  return handler;
+}
 
 /** One handler per endpoint, under the endpoint's name. */
 export type Handlers = { [K in OperationName]: Handler<Endpoints[K]> };
@@ -156,10 +179,13 @@ export function registerRoutes(
 ): void {
   for (const name of Object.keys(endpoints) as OperationName[]) {
     const e = endpoints[name] as Endpoint;
-    const handler = handlers[name] as unknown as (
+    const handler = handlers[name] as unknown as ((
       ctx: HttpContext,
       input: unknown,
-    ) => Promise<unknown>;
+      prepared: unknown,
+    ) => Promise<unknown>) & {
+      prepare?: (ctx: RequestContext, input: unknown) => Promise<unknown>;
+    };
     const writes = e.method !== 'GET' && e.readOnly !== true;
     const spec = { name, auth: e.auth, writes, duringPasswordChange: e.duringPasswordChange };
     app.route({
@@ -175,26 +201,34 @@ export function registerRoutes(
 
         let status = successStatus(e);
         const log = req.log as unknown as OperationDeps['log'];
-        const run = runOperation(deps, spec, { actor, sourceIp: req.ip, log }, (ctx) =>
-          handler(
-            {
-              ...ctx,
-              startSession(session) {
-                const maxAge = Math.max(
-                  0,
-                  Math.floor((session.expiresAt - deps.clock.now()) / 1000),
-                );
-                reply.header('set-cookie', sessionCookie(session.accessKey, maxAge));
+        const origin = `https://${req.headers.host ?? 'localhost'}`;
+        const prepare = handler.prepare;
+        const run = runOperation(
+          deps,
+          spec,
+          { actor, sourceIp: req.ip, origin, log },
+          (ctx, prepared) =>
+            handler(
+              {
+                ...ctx,
+                startSession(session) {
+                  const maxAge = Math.max(
+                    0,
+                    Math.floor((session.expiresAt - deps.clock.now()) / 1000),
+                  );
+                  reply.header('set-cookie', sessionCookie(session.accessKey, maxAge));
+                },
+                endSession() {
+                  reply.header('set-cookie', sessionCookie('', 0));
+                },
+                setStatus(s) {
+                  status = s;
+                },
               },
-              endSession() {
-                reply.header('set-cookie', sessionCookie('', 0));
-              },
-              setStatus(s) {
-                status = s;
-              },
-            },
-            parsed.data,
-          ),
+              parsed.data,
+              prepared,
+            ),
+          prepare && ((ctx) => prepare(ctx, parsed.data)),
         );
         let result: unknown;
         try {

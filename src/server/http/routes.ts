@@ -18,6 +18,17 @@ import {
 } from './destinations.js';
 import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
+import {
+  approveDevice,
+  createDeviceRequest,
+  createProvider,
+  deleteProvider,
+  getDeviceStatus,
+  getProvider,
+  listProviders,
+  startProviderLogin,
+  updateProvider,
+} from './providers.js';
 import type { Handlers } from './route.js';
 import { getSettings, getSetup, login, logout, setup } from './sessions.js';
 import { getOpenApi, getVersion } from './system.js';
@@ -62,4 +73,13 @@ export const handlers: Handlers = {
   createToken,
   getJwks,
   rotateSigningKey,
+  listProviders,
+  getProvider,
+  createProvider,
+  updateProvider,
+  deleteProvider,
+  startProviderLogin,
+  createDeviceRequest,
+  getDeviceStatus,
+  approveDevice,
 };

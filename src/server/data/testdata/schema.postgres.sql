@@ -12,6 +12,7 @@ table access_keys
   inactivity_timeout bigint not null default 0
   inactivity_deadline bigint
   last_used_at bigint
+  provider_id text
 table audit_head
   id integer not null
   seq bigint not null
@@ -51,6 +52,12 @@ table destinations
   last_seen_at bigint
   created_at bigint not null
   updated_at bigint not null
+table device_requests
+  device_code_hash text not null
+  user_code text not null
+  approved_by text
+  expires_at bigint not null
+  created_at bigint not null
 table encryption_keys
   id text not null
   provider text not null
@@ -79,6 +86,13 @@ table groups
   managed_by text not null default 'api'::text
   created_at bigint not null
   updated_at bigint not null
+table login_requests
+  state_hash text not null
+  provider_id text not null
+  redirect_uri text not null
+  nonce text not null
+  code_verifier text not null
+  expires_at bigint not null
 table login_throttle
   key text not null
   failures integer not null
@@ -91,6 +105,30 @@ table migrations
 table migrations_lock
   id character varying not null
   is_locked integer not null default 0
+table provider_users
+  provider_id text not null
+  user_id text not null
+  subject text not null
+  email text not null
+  groups text not null default '[]'::text
+  refresh_token text
+  last_sync_at bigint not null
+  created_at bigint not null
+table providers
+  id text not null
+  name text not null
+  kind text not null
+  issuer text not null
+  client_id text not null
+  client_secret text
+  client_secret_ref text
+  scopes text not null
+  groups_claim text not null
+  config text not null default '{}'::text
+  private_config text
+  managed_by text not null default 'api'::text
+  created_at bigint not null
+  updated_at bigint not null
 table revoked_sessions
   session_id text not null
   user_id text not null
@@ -126,6 +164,9 @@ constraint credentials.credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES
 constraint destinations.destinations_name_key UNIQUE (name)
 constraint destinations.destinations_pkey PRIMARY KEY (id)
 constraint destinations.destinations_unique_id_key UNIQUE (unique_id)
+constraint device_requests.device_requests_approved_by_fkey FOREIGN KEY (approved_by) REFERENCES users(id) ON DELETE CASCADE
+constraint device_requests.device_requests_pkey PRIMARY KEY (device_code_hash)
+constraint device_requests.device_requests_user_code_key UNIQUE (user_code)
 constraint encryption_keys.encryption_keys_pkey PRIMARY KEY (id)
 constraint grants.grants_pkey PRIMARY KEY (id)
 constraint grants.grants_subject_privilege_resource UNIQUE (subject_kind, subject_id, privilege, resource)
@@ -134,9 +175,17 @@ constraint group_members.group_members_pkey PRIMARY KEY (group_id, user_id, sour
 constraint group_members.group_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint groups.groups_name_key UNIQUE (name)
 constraint groups.groups_pkey PRIMARY KEY (id)
+constraint login_requests.login_requests_pkey PRIMARY KEY (state_hash)
+constraint login_requests.login_requests_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES providers(id) ON DELETE CASCADE
 constraint login_throttle.login_throttle_pkey PRIMARY KEY (key)
 constraint migrations.migrations_pkey PRIMARY KEY (name)
 constraint migrations_lock.migrations_lock_pkey PRIMARY KEY (id)
+constraint provider_users.provider_users_pkey PRIMARY KEY (provider_id, user_id)
+constraint provider_users.provider_users_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES providers(id) ON DELETE CASCADE
+constraint provider_users.provider_users_provider_id_subject UNIQUE (provider_id, subject)
+constraint provider_users.provider_users_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+constraint providers.providers_name_key UNIQUE (name)
+constraint providers.providers_pkey PRIMARY KEY (id)
 constraint revoked_sessions.revoked_sessions_pkey PRIMARY KEY (session_id)
 constraint settings.settings_pkey PRIMARY KEY (name)
 constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
@@ -156,6 +205,8 @@ CREATE UNIQUE INDEX credentials_pkey ON public.credentials USING btree (user_id)
 CREATE UNIQUE INDEX destinations_name_key ON public.destinations USING btree (name);
 CREATE UNIQUE INDEX destinations_pkey ON public.destinations USING btree (id);
 CREATE UNIQUE INDEX destinations_unique_id_key ON public.destinations USING btree (unique_id);
+CREATE UNIQUE INDEX device_requests_pkey ON public.device_requests USING btree (device_code_hash);
+CREATE UNIQUE INDEX device_requests_user_code_key ON public.device_requests USING btree (user_code);
 CREATE UNIQUE INDEX encryption_keys_pkey ON public.encryption_keys USING btree (id);
 CREATE INDEX grants_destination ON public.grants USING btree (destination, id);
 CREATE INDEX grants_expires_at ON public.grants USING btree (expires_at);
@@ -166,9 +217,15 @@ CREATE UNIQUE INDEX group_members_pkey ON public.group_members USING btree (grou
 CREATE INDEX group_members_user_id ON public.group_members USING btree (user_id);
 CREATE UNIQUE INDEX groups_name_key ON public.groups USING btree (name);
 CREATE UNIQUE INDEX groups_pkey ON public.groups USING btree (id);
+CREATE UNIQUE INDEX login_requests_pkey ON public.login_requests USING btree (state_hash);
 CREATE UNIQUE INDEX login_throttle_pkey ON public.login_throttle USING btree (key);
 CREATE UNIQUE INDEX migrations_pkey ON public.migrations USING btree (name);
 CREATE UNIQUE INDEX migrations_lock_pkey ON public.migrations_lock USING btree (id);
+CREATE UNIQUE INDEX provider_users_pkey ON public.provider_users USING btree (provider_id, user_id);
+CREATE UNIQUE INDEX provider_users_provider_id_subject ON public.provider_users USING btree (provider_id, subject);
+CREATE INDEX provider_users_user_id ON public.provider_users USING btree (user_id);
+CREATE UNIQUE INDEX providers_name_key ON public.providers USING btree (name);
+CREATE UNIQUE INDEX providers_pkey ON public.providers USING btree (id);
 CREATE UNIQUE INDEX revoked_sessions_pkey ON public.revoked_sessions USING btree (session_id);
 CREATE INDEX revoked_sessions_revoked_at ON public.revoked_sessions USING btree (revoked_at);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);

@@ -1,0 +1,266 @@
+import { NotFoundError } from '../../shared/errors.js';
+import type { ManagedBy, Page } from '../models.js';
+import { translateDbError, type Db } from './db.js';
+import { afterKey, toPage } from './pages.js';
+import type { ProvidersTable } from './schema.js';
+
+/** A provider as stored; secrets stay sealed until a login needs them. */
+export interface ProviderRow {
+  id: string;
+  name: string;
+  kind: 'okta' | 'azure' | 'google' | 'oidc';
+  issuer: string;
+  clientId: string;
+  /** Sealed client secret, or null when `clientSecretRef` names where to read it. */
+  clientSecret: string | null;
+  clientSecretRef: string | null;
+  scopes: string[];
+  groupsClaim: string;
+  config: ProviderConfig;
+  /** Sealed JSON of secrets given by value (Google's service account key). */
+  privateConfig: string | null;
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Kind-specific settings that are not secret. */
+export interface ProviderConfig {
+  apiUrl?: string;
+  domainAdminEmail?: string;
+  serviceAccountKeyRef?: string;
+}
+
+function toRow(r: ProvidersTable): ProviderRow {
+  return {
+    ...r,
+    kind: r.kind as ProviderRow['kind'],
+    scopes: r.scopes === '' ? [] : r.scopes.split(' '),
+    config: JSON.parse(r.config) as ProviderConfig,
+  };
+}
+
+function toTable(p: ProviderRow): ProvidersTable {
+  return { ...p, scopes: p.scopes.join(' '), config: JSON.stringify(p.config) };
+}
+
+export async function listProviders(
+  db: Db,
+  opts: { byName?: string; after?: string; limit: number },
+): Promise<Page<ProviderRow>> {
+  let q = db.selectFrom('providers').selectAll();
+  if (opts.byName !== undefined) q = q.where('name', '=', opts.byName);
+  const after = afterKey(opts.after);
+  if (after !== undefined) q = q.where('name', '>', after);
+  const rows = await q
+    .orderBy('name')
+    .limit(opts.limit + 1)
+    .execute();
+  return toPage(rows.map(toRow), opts.limit, (p) => p.name);
+}
+
+export async function getProvider(
+  db: Db,
+  by: { byId: string } | { byName: string },
+): Promise<ProviderRow> {
+  const q = db.selectFrom('providers').selectAll();
+  const row = await (
+    'byId' in by ? q.where('id', '=', by.byId) : q.where('name', '=', by.byName)
+  ).executeTakeFirst();
+  if (!row) throw new NotFoundError('provider');
+  return toRow(row);
+}
+
+export async function listAllProviders(db: Db): Promise<ProviderRow[]> {
+  return (await db.selectFrom('providers').selectAll().orderBy('name').execute()).map(toRow);
+}
+
+export async function createProvider(db: Db, p: ProviderRow): Promise<void> {
+  await db.insertInto('providers').values(toTable(p)).execute().catch(translateDbError);
+}
+
+export async function updateProvider(db: Db, p: ProviderRow): Promise<void> {
+  const { id, createdAt, ...rest } = toTable(p);
+  const result = await db
+    .updateTable('providers')
+    .set({ ...rest, createdAt })
+    .where('id', '=', id)
+    .executeTakeFirst()
+    .catch(translateDbError);
+  if (result.numUpdatedRows === 0n) throw new NotFoundError('provider');
+}
+
+/** Deletes a provider; its user links and pending logins go with it (foreign keys). */
+export async function deleteProvider(db: Db, id: string): Promise<void> {
+  const result = await db.deleteFrom('providers').where('id', '=', id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw new NotFoundError('provider');
+}
+
+/** The membership source of the groups a provider reports. */
+export function providerSource(providerId: string): string {
+  return `provider:${providerId}`;
+}
+
+/** The memberships a provider added, by group. */
+export async function listProviderMemberships(
+  db: Db,
+  providerId: string,
+): Promise<Map<string, string[]>> {
+  const rows = await db
+    .selectFrom('groupMembers')
+    .select(['groupId', 'userId'])
+    .where('source', '=', providerSource(providerId))
+    .execute();
+  const byGroup = new Map<string, string[]>();
+  for (const r of rows) byGroup.set(r.groupId, [...(byGroup.get(r.groupId) ?? []), r.userId]);
+  return byGroup;
+}
+
+/** The link between a user and their identity at a provider. */
+export interface ProviderUserRow {
+  providerId: string;
+  userId: string;
+  subject: string;
+  email: string;
+  /** The group names the provider last reported. */
+  groups: string[];
+  /** Sealed refresh token, or null when the provider issued none. */
+  refreshToken: string | null;
+  lastSyncAt: number;
+  createdAt: number;
+}
+
+export async function findProviderUser(
+  db: Db,
+  by: { providerId: string } & ({ subject: string } | { userId: string }),
+): Promise<ProviderUserRow | undefined> {
+  let q = db.selectFrom('providerUsers').selectAll().where('providerId', '=', by.providerId);
+  q = 'subject' in by ? q.where('subject', '=', by.subject) : q.where('userId', '=', by.userId);
+  const row = await q.executeTakeFirst();
+  return row && { ...row, groups: JSON.parse(row.groups) as string[] };
+}
+
+/** The user's provider links whose last sync is older than `before`. */
+export async function listProviderUsersToSync(
+  db: Db,
+  userId: string,
+  before: number,
+): Promise<ProviderUserRow[]> {
+  const rows = await db
+    .selectFrom('providerUsers')
+    .selectAll()
+    .where('userId', '=', userId)
+    .where('lastSyncAt', '<', before)
+    .execute();
+  return rows.map((r) => ({ ...r, groups: JSON.parse(r.groups) as string[] }));
+}
+
+export async function saveProviderUser(db: Db, u: ProviderUserRow): Promise<void> {
+  const row = { ...u, groups: JSON.stringify(u.groups) };
+  await db
+    .insertInto('providerUsers')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['providerId', 'userId']).doUpdateSet({
+        subject: row.subject,
+        email: row.email,
+        groups: row.groups,
+        refreshToken: row.refreshToken,
+        lastSyncAt: row.lastSyncAt,
+      }),
+    )
+    .execute()
+    .catch(translateDbError);
+}
+
+export async function deleteProviderUser(db: Db, providerId: string, userId: string) {
+  await db
+    .deleteFrom('providerUsers')
+    .where('providerId', '=', providerId)
+    .where('userId', '=', userId)
+    .execute();
+}
+
+/** A pending authorization-code login: what the callback must match. */
+export interface LoginRequestRow {
+  stateHash: string;
+  providerId: string;
+  redirectUri: string;
+  nonce: string;
+  codeVerifier: string;
+  expiresAt: number;
+}
+
+export async function createLoginRequest(db: Db, r: LoginRequestRow): Promise<void> {
+  await db.insertInto('loginRequests').values(r).execute();
+}
+
+/** Takes a pending login out (single use); undefined when unknown or expired. */
+export async function takeLoginRequest(
+  db: Db,
+  stateHash: string,
+  now: number,
+): Promise<LoginRequestRow | undefined> {
+  const rows = await db
+    .deleteFrom('loginRequests')
+    .where('stateHash', '=', stateHash)
+    .returningAll()
+    .execute();
+  const row = rows[0];
+  return row && row.expiresAt > now ? row : undefined;
+}
+
+export interface DeviceRequestRow {
+  deviceCodeHash: string;
+  userCode: string;
+  approvedBy: string | null;
+  expiresAt: number;
+  createdAt: number;
+}
+
+export async function createDeviceRequest(db: Db, r: DeviceRequestRow): Promise<void> {
+  await db.insertInto('deviceRequests').values(r).execute().catch(translateDbError);
+}
+
+export async function findDeviceRequest(
+  db: Db,
+  by: { deviceCodeHash: string } | { userCode: string },
+): Promise<DeviceRequestRow | undefined> {
+  const q = db.selectFrom('deviceRequests').selectAll();
+  return (
+    'deviceCodeHash' in by
+      ? q.where('deviceCodeHash', '=', by.deviceCodeHash)
+      : q.where('userCode', '=', by.userCode)
+  ).executeTakeFirst();
+}
+
+/** Approves a pending request once; false when it is unknown, expired or already approved. */
+export async function approveDeviceRequest(
+  db: Db,
+  userCode: string,
+  userId: string,
+  now: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('deviceRequests')
+    .set({ approvedBy: userId })
+    .where('userCode', '=', userCode)
+    .where('approvedBy', 'is', null)
+    .where('expiresAt', '>', now)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+export async function deleteDeviceRequest(db: Db, deviceCodeHash: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('deviceRequests')
+    .where('deviceCodeHash', '=', deviceCodeHash)
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+/** Removes logins and device requests nobody finished in time. */
+export async function deleteExpiredLoginRequests(db: Db, now: number): Promise<void> {
+  await db.deleteFrom('loginRequests').where('expiresAt', '<=', now).execute();
+  await db.deleteFrom('deviceRequests').where('expiresAt', '<=', now).execute();
+}

@@ -1,0 +1,423 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { ApiClient } from '../../api/client.js';
+import { ApiError } from '../../api/errors.js';
+import { TestClock } from '../../../test/clock.js';
+import { engines } from '../../../test/engines.js';
+import { ADMIN_CONFIG, startAdminServer } from '../../../test/identity.js';
+import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
+import { startTestServer, type TestServer } from '../../../test/server.js';
+
+/** The status and message of a refused call. */
+async function refusal(call: Promise<unknown>): Promise<{ status: number; message: string }> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof ApiError) return { status: err.status, message: err.message };
+    throw err;
+  }
+  assert.fail('the call succeeded');
+}
+
+const SYNC = 5 * 60_000;
+
+for (const engine of engines) {
+  describe(`identity providers [${engine}]`, () => {
+    const clock = new TestClock();
+    let idp: TestIdp;
+    let server: TestServer;
+    let admin: ApiClient;
+    let providerId: string;
+    let connector: ApiClient;
+
+    before(async () => {
+      ({ server, admin } = await startAdminServer(engine, { clock }));
+      idp = await startTestIdp({
+        redirectUris: [`${server.url}/login/callback`, 'http://127.0.0.1/callback'],
+      });
+      idp.accounts.set('alice', { email: 'alice@example.com', groups: ['devs', 'admins'] });
+      idp.accounts.set('bob', { email: 'Bob@Example.com', groups: [] });
+      const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true }))
+        .items[0]!;
+      const key = await admin.createAccessKey({
+        userID: connectorUser.id,
+        name: 'prod-connector',
+        expiry: '8760h',
+      });
+      connector = server.client({ accessKey: key.accessKey });
+      await connector.createDestination({
+        name: 'prod',
+        uniqueID: 'prod-1',
+        connection: { url: 'https://prod.example.com:8443', ca: '' },
+        namespaces: ['default'],
+        roles: ['view'],
+        version: '0.1.0',
+      });
+    });
+    after(async () => {
+      await server.close();
+      await idp.close();
+    });
+    beforeEach(() => {
+      idp.tamper = undefined;
+    });
+
+    /** Logs in through the provider the way the dashboard does; returns the login response. */
+    async function providerLogin(account: string, redirect = `${server.url}/login/callback`) {
+      const started = await server
+        .client()
+        .startProviderLogin({ id: providerId, redirectURL: redirect });
+      const back = await idp.signIn(started.authorizationURL, account);
+      assert.equal(`${back.origin}${back.pathname}`, redirect);
+      return {
+        callback: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
+        login: () =>
+          server.client().login({
+            oidc: {
+              state: back.searchParams.get('state')!,
+              code: back.searchParams.get('code')!,
+            },
+          }),
+      };
+    }
+
+    it('refuses a provider whose issuer does not answer or is not an OIDC issuer', async () => {
+      const down = await refusal(
+        admin.createProvider({
+          name: 'down',
+          kind: 'oidc',
+          url: 'http://127.0.0.1:1',
+          clientID: 'x',
+          clientSecret: 'y',
+        }),
+      );
+      assert.equal(down.status, 400);
+      assert.match(down.message, /discovery at http:\/\/127\.0\.0\.1:1.*cannot connect/);
+      const notOidc = await refusal(
+        admin.createProvider({
+          name: 'not-oidc',
+          kind: 'oidc',
+          url: `${server.url}`.replace('https://', 'http://'),
+          clientID: 'x',
+          clientSecret: 'y',
+        }),
+      );
+      assert.equal(notOidc.status, 400);
+      const insecure = await refusal(
+        admin.createProvider({
+          name: 'insecure',
+          kind: 'okta',
+          url: 'http://okta.example.com',
+          clientID: 'x',
+          clientSecret: 'y',
+        }),
+      );
+      assert.equal(insecure.status, 400);
+      assert.match(insecure.message, /url: must be an https:\/\/ URL/);
+      const noSecret = await refusal(
+        admin.createProvider({ name: 'nosecret', kind: 'oidc', url: idp.issuer, clientID: 'x' }),
+      );
+      assert.equal(noSecret.status, 400);
+      assert.equal((await admin.listProviders({})).count, 0);
+    });
+
+    it('is added by an admin only, shows no secret, and is listed publicly', async () => {
+      const created = await admin.createProvider({
+        name: 'test-idp',
+        kind: 'oidc',
+        url: idp.issuer,
+        clientID: idp.clientId,
+        clientSecret: idp.clientSecret,
+        scopes: ['openid', 'email', 'groups', 'offline_access'],
+      });
+      providerId = created.id;
+      assert.equal(created.clientSecretRef, null);
+      assert.deepEqual(created.redirectURIs, [
+        `${server.url}/login/callback`,
+        'http://127.0.0.1/callback',
+      ]);
+      assert.deepEqual(created.scopes, ['openid', 'email', 'groups', 'offline_access']);
+      assert.doesNotMatch(JSON.stringify(created), new RegExp(idp.clientSecret));
+      const listed = await server.client().listProviders({});
+      assert.deepEqual(
+        listed.items.map((p) => [p.name, p.kind, p.url]),
+        [['test-idp', 'oidc', idp.issuer]],
+      );
+      const dup = await refusal(
+        admin.createProvider({
+          name: 'test-idp',
+          kind: 'oidc',
+          url: idp.issuer,
+          clientID: 'a',
+          clientSecret: 'b',
+        }),
+      );
+      assert.equal(dup.status, 409);
+    });
+
+    it('keeps the client secret sealed at rest', async () => {
+      const { openDb } = await import('../data/db.js');
+      const database = await openDb(server.config.db);
+      try {
+        const rows = await database.db
+          .selectFrom('providers')
+          .select(['clientSecret', 'clientSecretRef'])
+          .execute();
+        assert.equal(rows.length, 1);
+        assert.match(rows[0]!.clientSecret!, /^v1:dk-[a-z0-9]{8}:/);
+        assert.doesNotMatch(rows[0]!.clientSecret!, new RegExp(idp.clientSecret));
+      } finally {
+        await database.close();
+      }
+    });
+
+    it('logs a user in with PKCE, state and nonce, creating them with their groups', async () => {
+      const started = await server
+        .client()
+        .startProviderLogin({ id: providerId, redirectURL: `${server.url}/login/callback` });
+      const auth = new URL(started.authorizationURL);
+      assert.equal(auth.searchParams.get('code_challenge_method'), 'S256');
+      assert.ok(auth.searchParams.get('nonce'));
+      assert.ok(auth.searchParams.get('state'));
+      const back = await idp.signIn(started.authorizationURL, 'alice');
+      const session = await server.client().login({
+        oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
+      });
+      assert.equal(session.name, 'alice@example.com');
+      assert.equal(session.passwordUpdateRequired, false);
+      const alice = server.client({ accessKey: session.accessKey });
+      const groups = await admin.listGroups({ userID: session.userID });
+      assert.deepEqual(groups.items.map((g) => g.name).sort(), ['admins', 'devs']);
+      const keys = await alice.listAccessKeys({ userID: session.userID });
+      assert.equal(keys.items[0]?.issuedVia, 'provider');
+    });
+
+    it('refuses a replayed code and an unknown state', async () => {
+      const { login } = await providerLogin('alice');
+      await login();
+      const replay = await refusal(login());
+      assert.equal(replay.status, 401);
+      const unknown = await refusal(
+        server.client().login({ oidc: { state: 'made-up-state', code: 'made-up-code' } }),
+      );
+      assert.equal(unknown.status, 401);
+    });
+
+    it('refuses a redirect that is neither the dashboard nor a loopback listener', async () => {
+      for (const redirectURL of [
+        'https://evil.example.com/login/callback',
+        'http://127.0.0.1:8080/elsewhere',
+        `${server.url}/other`,
+      ]) {
+        const r = await refusal(
+          server.client().startProviderLogin({ id: providerId, redirectURL }),
+        );
+        assert.equal(r.status, 400, redirectURL);
+        assert.match(r.message, /redirectURL/);
+      }
+    });
+
+    for (const tamper of ['signature', 'audience', 'expired'] as const) {
+      it(`refuses an ID token with a bad ${tamper}`, async () => {
+        idp.accounts.set('mallory', { email: 'mallory@example.com', groups: [] });
+        const { login } = await providerLogin('mallory');
+        idp.tamper = tamper;
+        const r = await refusal(login());
+        assert.equal(r.status, 401);
+        assert.equal((await admin.listUsers({ name: 'mallory@example.com' })).count, 0);
+      });
+    }
+
+    it('refuses an email the provider says is not verified', async () => {
+      idp.accounts.set('eve', { email: 'eve@example.com', emailVerified: false, groups: [] });
+      const { login } = await providerLogin('eve');
+      const r = await refusal(login());
+      assert.equal(r.status, 401);
+      assert.match(server.logs.text, /the provider says eve@example.com is not verified/);
+      assert.equal((await admin.listUsers({ name: 'eve@example.com' })).count, 0);
+    });
+
+    it('works with the CLI loopback redirect on any port', async () => {
+      const { login } = await providerLogin('bob', 'http://127.0.0.1:41234/callback');
+      const session = await login();
+      assert.equal(session.name, 'bob@example.com');
+    });
+
+    it('syncs groups when a token is minted, never touching memberships added by hand', async () => {
+      const { login } = await providerLogin('alice');
+      const session = await login();
+      const alice = server.client({ accessKey: session.accessKey });
+      const ops = (await admin.createGroup({ name: 'ops' })).id;
+      const devs = (await admin.listGroups({ name: 'devs' })).items[0]!.id;
+      // An admin also adds alice to devs by hand: removing devs upstream must keep this one.
+      await admin.updateGroupUsers({ id: devs, usersToAdd: [session.userID] });
+      await admin.updateGroupUsers({ id: ops, usersToAdd: [session.userID] });
+      await admin.createGrant({ user: session.userID, privilege: 'view', resource: 'prod' });
+
+      idp.accounts.set('alice', { email: 'alice@example.com', groups: ['sre'] });
+      await alice.createToken({ destination: 'prod' });
+      let names = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
+      assert.deepEqual(names.sort(), ['admins', 'devs', 'ops'], 'not yet: synced at most every 5m');
+
+      clock.advance(SYNC + 1000);
+      await alice.createToken({ destination: 'prod' });
+      names = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
+      assert.deepEqual(names.sort(), ['devs', 'ops', 'sre']);
+    });
+
+    it('keeps sessions and groups while the provider is down', async () => {
+      const { login } = await providerLogin('alice');
+      const session = await login();
+      const alice = server.client({ accessKey: session.accessKey });
+      const before = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
+      await idp.stop();
+      try {
+        clock.advance(SYNC + 1000);
+        const token = await alice.createToken({ destination: 'prod' });
+        assert.ok(token.token);
+        const now = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
+        assert.deepEqual(now, before);
+        assert.match(server.logs.text, /could not sync a user with the identity provider/);
+      } finally {
+        await idp.start();
+      }
+    });
+
+    it('ends every session of a user the provider no longer knows, and tells the feed', async () => {
+      idp.accounts.set('carol', { email: 'carol@example.com', groups: ['devs'] });
+      const { login } = await providerLogin('carol');
+      const session = await login();
+      const carol = server.client({ accessKey: session.accessKey });
+      await admin.createGrant({ user: session.userID, privilege: 'view', resource: 'prod' });
+      const second = await (await providerLogin('carol')).login();
+      const feed = await connector.getAccessFeed({ destination: 'prod' });
+
+      idp.accounts.delete('carol');
+      clock.advance(SYNC + 1000);
+      const refused = await refusal(carol.createToken({ destination: 'prod' }));
+      assert.equal(refused.status, 401);
+      for (const key of [session.accessKey, second.accessKey]) {
+        const r = await refusal(server.client({ accessKey: key }).getUser({ id: 'self' }));
+        assert.equal(r.status, 401);
+      }
+      const next = await connector.getAccessFeed({
+        destination: 'prod',
+        lastUpdateIndex: feed.updateIndex,
+      });
+      assert.ok(next.updateIndex > feed.updateIndex);
+      assert.equal((await admin.listGroups({ userID: session.userID })).count, 0);
+      const audit = await admin.listAudit({ action: 'offboardUser' });
+      assert.equal(audit.items[0]?.target.name, 'carol@example.com');
+    });
+
+    it('signs a device in once a signed-in browser approves its code', async () => {
+      const anonymous = server.client();
+      const device = await anonymous.createDeviceRequest({});
+      assert.match(device.userCode, /^[A-Z]{4}-[A-Z]{4}$/);
+      assert.equal(device.verificationURL, `${server.url}/device`);
+      assert.equal(
+        (await anonymous.getDeviceStatus({ deviceCode: device.deviceCode })).status,
+        'pending',
+      );
+
+      const missing = await refusal(admin.approveDevice({ userCode: 'BBBB-BBBB' }));
+      assert.equal(missing.status, 404);
+      const anon = await refusal(anonymous.approveDevice({ userCode: device.userCode }));
+      assert.equal(anon.status, 401);
+      await admin.approveDevice({ userCode: device.userCode.replace('-', '').toLowerCase() });
+      const again = await refusal(admin.approveDevice({ userCode: device.userCode }));
+      assert.equal(again.status, 404, 'a code is approved once');
+
+      const approved = await anonymous.getDeviceStatus({ deviceCode: device.deviceCode });
+      assert.equal(approved.status, 'approved');
+      assert.equal(approved.login?.name, 'admin@example.com');
+      const me = await server
+        .client({ accessKey: approved.login!.accessKey })
+        .getUser({ id: 'self' });
+      assert.equal(me.name, 'admin@example.com');
+      const used = await refusal(anonymous.getDeviceStatus({ deviceCode: device.deviceCode }));
+      assert.equal(used.status, 410, 'the session is handed out once');
+    });
+
+    it('expires device codes after ten minutes', async () => {
+      const device = await server.client().createDeviceRequest({});
+      clock.advance(10 * 60_000 + 1);
+      const r = await refusal(admin.approveDevice({ userCode: device.userCode }));
+      assert.equal(r.status, 404);
+      const s = await refusal(server.client().getDeviceStatus({ deviceCode: device.deviceCode }));
+      assert.equal(s.status, 410);
+    });
+
+    it('removes a provider: its sessions end and the groups it synced go', async () => {
+      const { login } = await providerLogin('alice');
+      const session = await login();
+      const forbidden = await refusal(
+        server.client({ accessKey: session.accessKey }).deleteProvider({ id: providerId }),
+      );
+      assert.equal(forbidden.status, 403);
+      await admin.deleteProvider({ id: providerId });
+      const r = await refusal(
+        server.client({ accessKey: session.accessKey }).getUser({ id: 'self' }),
+      );
+      assert.equal(r.status, 401);
+      const names = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
+      assert.deepEqual(names.sort(), ['devs', 'ops'], 'memberships added by hand stay');
+      assert.equal((await server.client().listProviders({})).count, 0);
+    });
+  });
+}
+
+describe('providers declared in the config file', () => {
+  let idp: TestIdp;
+  let server: TestServer;
+
+  before(async () => {
+    idp = await startTestIdp();
+    idp.accounts.set('dave', { email: 'dave@example.com', groups: ['ops'] });
+  });
+  after(async () => {
+    await server?.close();
+    await idp.close();
+  });
+
+  it('are reconciled at start, read their secret at login, and refuse API changes', async () => {
+    const config = `${ADMIN_CONFIG}providers:
+  - name: corp
+    kind: oidc
+    url: ${idp.issuer}
+    clientID: ${idp.clientId}
+    clientSecret: env:CORP_OIDC_SECRET
+    scopes: [openid, email, groups, offline_access]
+`;
+    server = await startTestServer({
+      configFile: config,
+      env: { CORP_OIDC_SECRET: idp.clientSecret },
+    });
+    const admin = server.client({
+      accessKey: (
+        await server.client().login({
+          passwordCredentials: { name: 'admin@example.com', password: 'admin-password-1' },
+        })
+      ).accessKey,
+    });
+    const [corp] = (await admin.listProviders({})).items;
+    assert.equal(corp?.managedBy, 'config');
+    const details = await admin.getProvider({ id: corp.id });
+    assert.equal(details.clientSecretRef, 'env:CORP_OIDC_SECRET');
+    const r = await refusal(admin.deleteProvider({ id: corp.id }));
+    assert.equal(r.status, 400);
+    assert.match(r.message, /config file/);
+
+    const started = await server
+      .client()
+      .startProviderLogin({ id: corp.id, redirectURL: 'http://127.0.0.1:40123/callback' });
+    const back = await idp.signIn(started.authorizationURL, 'dave');
+    const session = await server.client().login({
+      oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
+    });
+    assert.equal(session.name, 'dave@example.com');
+
+    server = await server.restart({ configFile: ADMIN_CONFIG });
+    assert.equal((await server.client().listProviders({})).count, 0);
+  });
+});

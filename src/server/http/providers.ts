@@ -1,0 +1,87 @@
+import { endpoints, type Endpoints } from '../../api/endpoints.js';
+import type { Provider as ApiProvider, ProviderDetails } from '../../api/providers.js';
+import { toIsoString } from '../../shared/time.js';
+import * as access from '../access/providers.js';
+import type { ProviderRow } from '../data/providers.js';
+import { pageToApi, sessionToApi } from './convert.js';
+import { withPrepare, type Handler } from './route.js';
+
+type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
+
+function providerToApi(p: ProviderRow): ApiProvider {
+  return {
+    id: p.id,
+    name: p.name,
+    kind: p.kind,
+    url: p.issuer,
+    clientID: p.clientId,
+    scopes: p.scopes,
+    groupsClaim: p.groupsClaim,
+    managedBy: p.managedBy === 'config' ? 'config' : 'api',
+    created: toIsoString(p.createdAt),
+    updated: toIsoString(p.updatedAt),
+  };
+}
+
+function providerDetailsToApi(p: ProviderRow, origin: string): ProviderDetails {
+  return {
+    ...providerToApi(p),
+    clientSecretRef: p.clientSecretRef,
+    apiURL: p.config.apiUrl ?? null,
+    domainAdminEmail: p.config.domainAdminEmail ?? null,
+    serviceAccountKeySet: p.privateConfig !== null || p.config.serviceAccountKeyRef !== undefined,
+    redirectURIs: access.redirectUris(origin),
+  };
+}
+
+export const listProviders: H<'listProviders'> = async (ctx, input) =>
+  pageToApi(await access.listProviders(ctx, input), input.limit, providerToApi);
+
+export const getProvider: H<'getProvider'> = async (ctx, input) =>
+  providerDetailsToApi(await access.getProvider(ctx, input.id), ctx.origin);
+
+export const createProvider: H<'createProvider'> = withPrepare(
+  endpoints.createProvider,
+  (ctx, input) => access.checkProvider(ctx, input),
+  async (ctx, input) => providerDetailsToApi(await access.createProvider(ctx, input), ctx.origin),
+);
+
+export const updateProvider: H<'updateProvider'> = withPrepare(
+  endpoints.updateProvider,
+  (ctx, input) => access.checkProvider(ctx, input),
+  async (ctx, { id, ...input }) =>
+    providerDetailsToApi(await access.updateProvider(ctx, id, input), ctx.origin),
+);
+
+export const deleteProvider: H<'deleteProvider'> = async (ctx, input) =>
+  access.deleteProvider(ctx, input.id);
+
+export const startProviderLogin: H<'startProviderLogin'> = async (ctx, input) => {
+  const started = await access.startProviderLogin(ctx, input);
+  return {
+    authorizationURL: started.authorizationUrl,
+    expires: toIsoString(started.expiresAt),
+  };
+};
+
+export const createDeviceRequest: H<'createDeviceRequest'> = async (ctx) => {
+  const r = await access.createDeviceRequest(ctx);
+  return {
+    deviceCode: r.deviceCode,
+    userCode: r.userCode,
+    verificationURL: r.verificationUrl,
+    verificationURLComplete: `${r.verificationUrl}?code=${r.userCode}`,
+    expires: toIsoString(r.expiresAt),
+    interval: access.DEVICE_POLL_INTERVAL_S,
+  };
+};
+
+export const getDeviceStatus: H<'getDeviceStatus'> = async (ctx, input) => {
+  const session = await access.getDeviceStatus(ctx, input.deviceCode);
+  return session
+    ? { status: 'approved' as const, login: sessionToApi(session) }
+    : { status: 'pending' as const };
+};
+
+export const approveDevice: H<'approveDevice'> = async (ctx, input) =>
+  access.approveDevice(ctx, input.userCode);

@@ -1,0 +1,298 @@
+import * as oidc from 'openid-client';
+import { fetchGroups } from './groups.js';
+
+/**
+ * How a call to an identity provider failed: `refused` (it said no: the refresh token or code
+ * is no longer good, so the user must sign in again), `unreachable` (no answer, a timeout, a 5xx:
+ * keep what we know), `invalid` (a wrong answer: bad token, wrong audience, failed check).
+ */
+export type IdpFailure = 'refused' | 'unreachable' | 'invalid';
+
+export class IdpError extends Error {
+  readonly failure: IdpFailure;
+  constructor(failure: IdpFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.failure = failure;
+    this.name = 'IdpError';
+  }
+}
+
+/** What the protocol needs to know about a provider. */
+export interface IdpSettings {
+  kind: 'okta' | 'azure' | 'google' | 'oidc';
+  issuer: string;
+  clientId: string;
+  scopes: string[];
+  groupsClaim: string;
+  apiUrl?: string;
+  domainAdminEmail?: string;
+}
+
+/** The secrets of one login, resolved just for it. */
+export interface IdpSecrets {
+  clientSecret: string;
+  /** Google: the service account key JSON. */
+  serviceAccountKey?: string;
+}
+
+/** Who the provider says signed in, and their groups (undefined: could not tell, keep them). */
+export interface IdpIdentity {
+  subject: string;
+  email: string;
+  groups: string[] | undefined;
+  /** Why the groups could not be read, when they could not. */
+  groupsError?: string;
+  refreshToken: string | undefined;
+}
+
+/** Every call to a provider gives up after this long. */
+const TIMEOUT_SECONDS = 10;
+const METADATA_TTL_MS = 60 * 60_000;
+
+export function defaultScopes(kind: IdpSettings['kind']): string[] {
+  const scopes = ['openid', 'email', 'profile', 'offline_access'];
+  return kind === 'okta' ? [...scopes, 'groups'] : scopes;
+}
+
+function isLoopbackUrl(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+function causes(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e !== undefined && e !== null && chain.length < 5;) {
+    chain.push(e);
+    e = (e as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
+/** Sorts a failure from openid-client (or fetch) into what the caller should do about it. */
+export function classifyIdpError(err: unknown, what: string): IdpError {
+  if (err instanceof IdpError) return err;
+  if (err instanceof oidc.ResponseBodyError) {
+    const detail = err.error_description ? `${err.error}: ${err.error_description}` : err.error;
+    if (err.status >= 500) return new IdpError('unreachable', `${what}: ${detail}`, { cause: err });
+    const refused = err.error === 'invalid_grant' || err.error === 'unauthorized_client';
+    return new IdpError(refused ? 'refused' : 'invalid', `${what}: ${detail}`, { cause: err });
+  }
+  for (const e of causes(err)) {
+    const name = (e as { name?: string }).name;
+    const code = (e as { code?: string }).code;
+    if (name === 'TimeoutError' || name === 'AbortError')
+      return new IdpError('unreachable', `${what}: no answer in ${TIMEOUT_SECONDS}s`, {
+        cause: err,
+      });
+    if (e instanceof TypeError && e.message === 'fetch failed')
+      return new IdpError('unreachable', `${what}: cannot connect`, { cause: err });
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_\w+)$/.test(code))
+      return new IdpError('unreachable', `${what}: cannot connect (${code})`, { cause: err });
+    if (e instanceof Response && e.status >= 500)
+      return new IdpError('unreachable', `${what}: HTTP ${e.status}`, { cause: err });
+    if (e instanceof Response)
+      return new IdpError('invalid', `${what}: unexpected HTTP ${e.status}`, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new IdpError('invalid', `${what}: ${message}`, { cause: err });
+}
+
+/**
+ * The OpenID Connect client side, over openid-client: discovery (cached an hour per issuer),
+ * authorization URLs with PKCE, state and nonce, the code exchange and the refresh, each
+ * followed by reading the identity and its groups. Holds no secrets between calls.
+ */
+export class OidcClient {
+  readonly #metadata = new Map<string, { value: oidc.ServerMetadata; at: number }>();
+  readonly #now: () => number;
+
+  constructor(opts: { now: () => number }) {
+    this.#now = opts.now;
+  }
+
+  /** Fetches and checks the discovery document; throws an IdpError that says what is wrong. */
+  async check(issuer: string, clientId: string): Promise<void> {
+    await this.#serverMetadata(issuer, clientId, { fresh: true });
+  }
+
+  async #serverMetadata(
+    issuer: string,
+    clientId: string,
+    opts: { fresh?: boolean } = {},
+  ): Promise<oidc.ServerMetadata> {
+    const cached = this.#metadata.get(issuer);
+    if (!opts.fresh && cached && this.#now() - cached.at < METADATA_TTL_MS) return cached.value;
+    const url = new URL(issuer);
+    let config: oidc.Configuration;
+    try {
+      config = await oidc.discovery(url, clientId, undefined, undefined, {
+        execute: isLoopbackUrl(url) ? [oidc.allowInsecureRequests] : [],
+        timeout: TIMEOUT_SECONDS,
+      });
+    } catch (err) {
+      throw classifyIdpError(err, `OIDC discovery at ${issuer}/.well-known/openid-configuration`);
+    }
+    const value = config.serverMetadata();
+    if (!value.authorization_endpoint || !value.token_endpoint || !value.jwks_uri)
+      throw new IdpError(
+        'invalid',
+        `the discovery document of ${issuer} lacks an authorization, token or jwks endpoint`,
+      );
+    this.#metadata.set(issuer, { value, at: this.#now() });
+    return value;
+  }
+
+  async #configuration(p: IdpSettings, clientSecret?: string): Promise<oidc.Configuration> {
+    const metadata = await this.#serverMetadata(p.issuer, p.clientId);
+    const config = new oidc.Configuration(metadata, p.clientId, clientSecret);
+    if (isLoopbackUrl(new URL(p.issuer))) oidc.allowInsecureRequests(config);
+    // Also verify ID token signatures from the token endpoint (TLS alone is not enough for us).
+    oidc.enableNonRepudiationChecks(config);
+    config.timeout = TIMEOUT_SECONDS;
+    return config;
+  }
+
+  /** Where to send the browser. Google needs `prompt=consent` to hand out a refresh token. */
+  async authorizationUrl(
+    p: IdpSettings,
+    checks: { redirectUri: string; state: string; nonce: string; codeVerifier: string },
+  ): Promise<URL> {
+    const config = await this.#configuration(p);
+    const params: Record<string, string> = {
+      redirect_uri: checks.redirectUri,
+      scope: p.scopes.join(' '),
+      state: checks.state,
+      nonce: checks.nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
+      code_challenge_method: 'S256',
+    };
+    if (p.kind === 'google') Object.assign(params, { access_type: 'offline', prompt: 'consent' });
+    return oidc.buildAuthorizationUrl(config, params);
+  }
+
+  /**
+   * Exchanges a code for tokens, checking PKCE, state, nonce and the ID token (signature,
+   * issuer, audience, expiry), then reads the email and groups.
+   */
+  async exchange(
+    p: IdpSettings,
+    secrets: IdpSecrets,
+    callback: { redirectUri: string; code: string; state: string },
+    checks: { nonce: string; codeVerifier: string },
+  ): Promise<IdpIdentity> {
+    const config = await this.#configuration(p, secrets.clientSecret);
+    const url = new URL(callback.redirectUri);
+    url.searchParams.set('code', callback.code);
+    url.searchParams.set('state', callback.state);
+    // RFC 9207 guards against mixing up providers; the state is already bound to this provider
+    // on the server, so the expected issuer is the one to report.
+    if (config.serverMetadata().authorization_response_iss_parameter_supported)
+      url.searchParams.set('iss', config.serverMetadata().issuer);
+    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    try {
+      tokens = await oidc.authorizationCodeGrant(config, url, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: callback.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      });
+    } catch (err) {
+      throw classifyIdpError(err, 'the code exchange');
+    }
+    return this.#identity(p, secrets, config, tokens, undefined);
+  }
+
+  /**
+   * Uses a refresh token to learn whether the user may still sign in and what their groups are
+   * now. A refusal (invalid_grant) means they were removed or disabled.
+   */
+  async refresh(
+    p: IdpSettings,
+    secrets: IdpSecrets,
+    refreshToken: string,
+    subject: string,
+  ): Promise<IdpIdentity> {
+    const config = await this.#configuration(p, secrets.clientSecret);
+    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    try {
+      tokens = await oidc.refreshTokenGrant(config, refreshToken);
+    } catch (err) {
+      throw classifyIdpError(err, 'the token refresh');
+    }
+    const identity = await this.#identity(p, secrets, config, tokens, subject);
+    // Providers that do not rotate refresh tokens keep the old one valid.
+    return { ...identity, refreshToken: identity.refreshToken ?? refreshToken };
+  }
+
+  async #identity(
+    p: IdpSettings,
+    secrets: IdpSecrets,
+    config: oidc.Configuration,
+    tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    knownSubject: string | undefined,
+  ): Promise<IdpIdentity> {
+    let claims: Record<string, unknown> | undefined = tokens.claims();
+    const subject = (claims?.sub as string | undefined) ?? knownSubject;
+    if (subject === undefined) throw new IdpError('invalid', 'the provider returned no ID token');
+    if (knownSubject !== undefined && subject !== knownSubject)
+      throw new IdpError('invalid', 'the refreshed ID token is for another subject');
+    let userinfo: Record<string, unknown> | undefined;
+    const readUserinfo = async () => {
+      if (userinfo || !config.serverMetadata().userinfo_endpoint) return userinfo;
+      try {
+        userinfo = await oidc.fetchUserInfo(config, tokens.access_token, subject);
+      } catch (err) {
+        throw classifyIdpError(err, 'the userinfo request');
+      }
+      return userinfo;
+    };
+    // A refresh need not return an ID token: the userinfo endpoint says the same things.
+    claims ??= await readUserinfo();
+    if (claims?.email === undefined && p.kind !== 'azure')
+      claims = { ...claims, ...(await readUserinfo()) };
+    const email = emailOf(p, claims ?? {});
+    let groups: string[] | undefined;
+    let groupsError: string | undefined;
+    if (p.kind === 'azure' || p.kind === 'google') {
+      try {
+        groups = await fetchGroups(p, secrets, {
+          accessToken: tokens.access_token,
+          email,
+          timeoutMs: TIMEOUT_SECONDS * 1000,
+        });
+      } catch (err) {
+        // Sign-in still works; the groups stay as they were until the next sync.
+        groupsError = classifyIdpError(err, 'reading groups').message;
+      }
+    } else {
+      let value: unknown = tokens.claims()?.[p.groupsClaim];
+      if (value === undefined) value = (await readUserinfo())?.[p.groupsClaim];
+      groups = groupNames(value);
+    }
+    return { subject, email, groups, groupsError, refreshToken: tokens.refresh_token };
+  }
+}
+
+/** The user's email: required, and verified unless the provider does not say. */
+function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
+  let email = claims.email;
+  // Azure AD puts the sign-in name in preferred_username and email only when configured.
+  if (typeof email !== 'string' && p.kind === 'azure') email = claims.preferred_username;
+  if (typeof email !== 'string' || !/^[^\s@'"<>]+@[^\s@'"<>]+$/.test(email) || email.length > 254)
+    throw new IdpError(
+      'invalid',
+      'the provider gave no usable email address for this user (request the email scope)',
+    );
+  if (claims.email_verified === false || claims.email_verified === 'false')
+    throw new IdpError('invalid', `the provider says ${email} is not verified`);
+  return email.toLowerCase();
+}
+
+/** A groups claim: an array of names (or one name); anything else is no groups. */
+function groupNames(value: unknown): string[] {
+  const list = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  return [
+    ...new Set(
+      list.filter((g): g is string => typeof g === 'string' && g.trim() !== '' && g.length <= 256),
+    ),
+  ].sort();
+}
