@@ -156,7 +156,7 @@ describe('dashboard: signing in', () => {
     const { context, page } = await newPage(browser, server);
     await page.goto('/login');
     // The email field has focus on arrival; Tab moves to the password; Enter submits.
-    await page.waitForFunction("document.activeElement?.getAttribute('type') === 'email'");
+    await page.locator('input[type=email]:focus').waitFor();
     await page.keyboard.type(ADMIN.name);
     await page.keyboard.press('Tab');
     await page.keyboard.type(ADMIN.password);

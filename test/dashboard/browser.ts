@@ -98,3 +98,15 @@ export async function rowTexts(page: Page): Promise<string[]> {
 export function focusedText(page: Page): Promise<string | null | undefined> {
   return page.evaluate('document.activeElement?.textContent');
 }
+
+/**
+ * Waits until `check` holds (polling; the page's CSP forbids Playwright's in-page
+ * waitForFunction). Fails with `what` after 10 seconds: a wait, not a timing assertion.
+ */
+export async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

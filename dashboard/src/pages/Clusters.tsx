@@ -33,6 +33,17 @@ export function ClusterStatus({ destination }: { destination: Destination }) {
   );
 }
 
+/** The first few roles a cluster offers, well-known ones first. */
+function Roles({ roles }: { roles: string[] }) {
+  const ordered = grantableRoles(roles).filter((r) => r !== 'connect');
+  return (
+    <>
+      {ordered.slice(0, 4).join(', ')}
+      {ordered.length > 4 && <span className="muted"> +{ordered.length - 4} more</span>}
+    </>
+  );
+}
+
 /** Every cluster the caller may reach (admins: all), with status, namespaces and roles. */
 export function ClustersPage() {
   useTitle('Clusters');
@@ -96,8 +107,7 @@ export function ClustersPage() {
                     </td>
                     <td data-label="Namespaces">{plural(d.namespaces.length, 'namespace')}</td>
                     <td data-label="Roles" className="wrap">
-                      {d.roles.slice(0, 4).join(', ')}
-                      {d.roles.length > 4 && <span className="muted"> +{d.roles.length - 4}</span>}
+                      <Roles roles={d.roles} />
                     </td>
                     <td data-label="Version" className="muted">
                       {d.version}
