@@ -144,7 +144,7 @@ export function AuditPage() {
               ) : (
                 list.items.map((e) => (
                   <tr key={e.seq}>
-                    <td data-label="When" title={formatTime(e.at)}>
+                    <td data-label="When" title={formatTime(e.at)} className="nowrap">
                       {timeAgo(e.at)}
                     </td>
                     <td data-label="Who">{e.actor.name}</td>

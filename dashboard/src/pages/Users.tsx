@@ -111,7 +111,7 @@ export function UsersPage() {
                           {initials(u.name)}
                         </span>
                         {u.name}
-                      </Link>
+                      </Link>{' '}
                       {u.managedBy === 'config' && <Badge>config</Badge>}
                     </td>
                     <td data-label="Last seen">
