@@ -12,6 +12,8 @@ import type { Db } from '../data/db.js';
 import { addGroupMembers, createGroup, getGroup, removeGroupMembers } from '../data/groups.js';
 import * as data from '../data/providers.js';
 import type { ProviderRow, ProviderUserRow } from '../data/providers.js';
+
+export type { ProviderRow };
 import { createUser, findUser } from '../data/users.js';
 import {
   OidcClient,

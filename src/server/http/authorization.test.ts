@@ -8,6 +8,17 @@ import { rawRequest } from '../../../test/http.js';
 import { startAdminServer } from '../../../test/identity.js';
 import type { TestServer } from '../../../test/server.js';
 
+// Operations that refuse in their own words (system users, setup done) rather than by role.
+const OWN_REFUSALS = new Set<OperationName>(['setup', 'createToken', 'approveDevice']);
+const NO_PROVIDER = `prv_${'0'.repeat(24)}`;
+const UNREACHABLE_PROVIDER = {
+  name: 'unreachable',
+  kind: 'oidc',
+  url: 'http://127.0.0.1:1',
+  clientID: 'x',
+  clientSecret: 'y',
+};
+
 type Identity = 'anonymous' | 'user' | 'view' | 'connector' | 'admin' | 'expired';
 const identities: Identity[] = ['anonymous', 'user', 'view', 'connector', 'admin', 'expired'];
 
@@ -374,6 +385,64 @@ for (const engine of engines) {
         expect: statuses(401, 403, 403, 403, 201, 401),
       },
       {
+        operation: 'listProviders',
+        request: get('/api/providers'),
+        expect: statuses(200, 200, 200, 200, 200, 200),
+      },
+      {
+        operation: 'getProvider',
+        variant: 'one that does not exist',
+        request: get(`/api/providers/${NO_PROVIDER}`),
+        expect: statuses(401, 403, 403, 403, 404, 401),
+      },
+      {
+        operation: 'createProvider',
+        variant: 'an issuer that does not answer',
+        request: async () => ({ path: '/api/providers', body: UNREACHABLE_PROVIDER }),
+        expect: statuses(401, 403, 403, 403, 400, 401),
+      },
+      {
+        operation: 'updateProvider',
+        variant: 'an issuer that does not answer',
+        request: async () => ({
+          path: `/api/providers/${NO_PROVIDER}`,
+          body: UNREACHABLE_PROVIDER,
+        }),
+        expect: statuses(401, 403, 403, 403, 400, 401),
+      },
+      {
+        operation: 'deleteProvider',
+        variant: 'one that does not exist',
+        request: async () => ({ path: `/api/providers/${NO_PROVIDER}` }),
+        expect: statuses(401, 403, 403, 403, 404, 401),
+      },
+      {
+        operation: 'startProviderLogin',
+        variant: 'a provider that does not exist',
+        request: async () => ({
+          path: `/api/providers/${NO_PROVIDER}/authorize`,
+          body: { redirectURL: 'http://127.0.0.1:5000/callback' },
+        }),
+        expect: statuses(404, 404, 404, 404, 404, 404),
+      },
+      {
+        operation: 'createDeviceRequest',
+        request: async () => ({ path: '/api/device', body: {} }),
+        expect: statuses(201, 201, 201, 201, 201, 201),
+      },
+      {
+        operation: 'getDeviceStatus',
+        variant: 'an unknown device code',
+        request: async () => ({ path: '/api/device/status', body: { deviceCode: 'unknown' } }),
+        expect: statuses(410, 410, 410, 410, 410, 410),
+      },
+      {
+        operation: 'approveDevice',
+        variant: 'an unknown code',
+        request: async () => ({ path: '/api/device/approve', body: { userCode: 'BBBB-BBBB' } }),
+        expect: statuses(401, 404, 404, 403, 404, 401),
+      },
+      {
         operation: 'verifyAudit',
         request: get('/api/audit/verify'),
         expect: statuses(401, 403, 403, 403, 200, 401),
@@ -408,7 +477,7 @@ for (const engine of engines) {
           if (res.status === 401) {
             assert.deepEqual(res.json(), { code: 'unauthenticated', message: 'unauthenticated' });
           }
-          if (res.status === 403 && row.operation !== 'setup' && row.operation !== 'createToken') {
+          if (res.status === 403 && !OWN_REFUSALS.has(row.operation)) {
             assert.match(
               res.json<{ message: string }>().message,
               /^you do not have permission to .+, requires role /,

@@ -4,6 +4,7 @@ import type { ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
 import { TestClock } from '../../../test/clock.js';
 import { engines } from '../../../test/engines.js';
+import { rawRequest } from '../../../test/http.js';
 import { ADMIN_CONFIG, startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
@@ -27,11 +28,12 @@ for (const engine of engines) {
     let idp: TestIdp;
     let server: TestServer;
     let admin: ApiClient;
+    let adminKey: string;
     let providerId: string;
     let connector: ApiClient;
 
     before(async () => {
-      ({ server, admin } = await startAdminServer(engine, { clock }));
+      ({ server, admin, adminKey } = await startAdminServer(engine, { clock }));
       idp = await startTestIdp({
         redirectUris: [`${server.url}/login/callback`, 'http://127.0.0.1/callback'],
       });
@@ -118,6 +120,60 @@ for (const engine of engines) {
         admin.createProvider({ name: 'nosecret', kind: 'oidc', url: idp.issuer, clientID: 'x' }),
       );
       assert.equal(noSecret.status, 400);
+      assert.equal((await admin.listProviders({})).count, 0);
+    });
+
+    it('refuses bad input with a 400 that names the field, changing nothing', async () => {
+      const good = {
+        name: 'good',
+        kind: 'oidc',
+        url: idp.issuer,
+        clientID: 'c',
+        clientSecret: 's',
+      };
+      const cases: Array<[string, Record<string, unknown>, string]> = [
+        ['unknown kind', { ...good, kind: 'saml' }, 'kind'],
+        ['upper-case name', { ...good, name: 'Okta' }, 'name'],
+        ['name with a space', { ...good, name: 'my okta' }, 'name'],
+        ['url with a query', { ...good, url: `${idp.issuer}?x=1` }, 'url'],
+        ['url with credentials', { ...good, url: 'https://u:p@okta.example.com' }, 'url'],
+        ['not a url', { ...good, url: 'okta' }, 'url'],
+        ['empty client id', { ...good, clientID: '' }, 'clientID'],
+        ['both secret sources', { ...good, clientSecretRef: 'env:X' }, 'clientSecretRef'],
+        [
+          'malformed secret reference',
+          { ...good, clientSecret: undefined, clientSecretRef: 'X' },
+          'clientSecretRef',
+        ],
+        ['scope with a space', { ...good, scopes: ['openid email'] }, 'scopes.0'],
+        ['unknown field', { ...good, admin: true }, 'admin'],
+        ['Google settings on an OIDC provider', { ...good, domainAdminEmail: 'a@example.com' }, ''],
+      ];
+      for (const [what, body, field] of cases) {
+        const res = await rawRequest(`${server.url}/api/providers`, {
+          method: 'POST',
+          ca: server.ca,
+          headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        assert.equal(res.status, 400, what);
+        const error = res.json<{ fieldErrors?: Array<{ field: string }>; message: string }>();
+        if (field)
+          assert.ok(
+            error.fieldErrors?.some((f) => f.field === field),
+            `${what}: ${error.message}`,
+          );
+      }
+      for (const redirectURL of ['', 'javascript:alert(1)', 'http://127.0.0.1:0/callback']) {
+        const r = await refusal(
+          server.client().startProviderLogin({ id: `prv_${'0'.repeat(24)}`, redirectURL }),
+        );
+        assert.equal(r.status, 400, redirectURL);
+      }
+      const code = await refusal(server.client().approveDevice({ userCode: 'ABCD' }));
+      assert.equal(code.status, 401, 'approving needs a session before anything else');
+      const badCode = await refusal(admin.approveDevice({ userCode: 'ABCD-123' }));
+      assert.equal(badCode.status, 400);
       assert.equal((await admin.listProviders({})).count, 0);
     });
 

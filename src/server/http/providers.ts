@@ -2,7 +2,7 @@ import { endpoints, type Endpoints } from '../../api/endpoints.js';
 import type { Provider as ApiProvider, ProviderDetails } from '../../api/providers.js';
 import { toIsoString } from '../../shared/time.js';
 import * as access from '../access/providers.js';
-import type { ProviderRow } from '../data/providers.js';
+import type { ProviderRow } from '../access/providers.js';
 import { pageToApi, sessionToApi } from './convert.js';
 import { withPrepare, type Handler } from './route.js';
 
