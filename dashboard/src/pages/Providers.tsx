@@ -266,10 +266,14 @@ function ProviderDialog({
     'domainAdminEmail',
     'serviceAccountKey',
   ];
-  // A failed discovery is a 400 saying why the issuer did not answer: show it on the URL field.
+  // A failed discovery is a 400 saying why the issuer did not answer (`url: ...`): it goes on
+  // the URL field.
   const discoveryError =
-    error instanceof ApiError && error.status === 400 && error.fieldErrors.length === 0
-      ? error.message
+    error instanceof ApiError &&
+    error.status === 400 &&
+    error.fieldErrors.length === 0 &&
+    error.message.startsWith('url: ')
+      ? error.message.slice('url: '.length)
       : undefined;
   const general = discoveryError ? undefined : formError(error, shown);
   const d = details.data;
