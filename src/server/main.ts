@@ -78,7 +78,7 @@ export async function startServer(
     await reconcileConfig(database.db, clock, log, { users: config.users, grants: config.grants });
     const setupToken = await prepareSetup(database.db, clock);
 
-    const { roots, keyring } = await openKeyring(database.db, config, clock.now());
+    const { roots, keyring } = await openKeyring(database.db, config, clock);
     const encryption = new DataEncryption({ db: database.db, keyring, roots, clock, log });
     encryption.start();
     cleanups.push(() => encryption.stop());

@@ -17,7 +17,7 @@ import type { RootKeyConfig } from '../config.js';
 import type { OpenDb } from '../data/db.js';
 import { createSigningKey } from '../data/signing-keys.js';
 import { countStaleValues } from '../data/sealed-columns.js';
-import { DataEncryption, openKeyring } from './encryption.js';
+import { DataEncryption, STAGE_MS, openKeyring } from './encryption.js';
 
 const quiet = createLogger({
   level: 'error',
@@ -106,11 +106,11 @@ for (const engine of engines) {
     it('creates the native key file (0600) on a new database, and opens the data with it again', async () => {
       await fresh();
       const file = path.join(tmp(), 'root.key');
-      const first = await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock.now());
+      const first = await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock);
       assert.equal(statSync(file).mode & 0o777, 0o600);
       assert.equal(readFileSync(file).length, 32);
       const plain = await addSealedRows(database, first.keyring, 2);
-      const again = await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock.now());
+      const again = await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock);
       for (const [kid, sealed] of await sealedValues(database)) {
         assert.equal(again.keyring.open(sealed, context(kid)), plain.get(kid));
       }
@@ -120,23 +120,17 @@ for (const engine of engines) {
       await fresh();
       const dir = tmp();
       const file = path.join(dir, 'root.key');
-      await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock.now());
+      await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock);
       const dataKey = (await database.db.selectFrom('encryptionKeys').select('id').execute())[0]!
         .id;
       rmSync(file);
-      await assert.rejects(
-        openKeyring(database.db, { keyProvider: nativeFile(file) }, clock.now()),
-        {
-          message: `the root key ${file} is missing but the database holds data encrypted with it; restore the file (or point the server at the state directory it was in)`,
-        },
-      );
+      await assert.rejects(openKeyring(database.db, { keyProvider: nativeFile(file) }, clock), {
+        message: `the root key ${file} is missing but the database holds data encrypted with it; restore the file (or point the server at the state directory it was in)`,
+      });
       writeFileSync(file, randomBytes(32), { mode: 0o600 });
-      await assert.rejects(
-        openKeyring(database.db, { keyProvider: nativeFile(file) }, clock.now()),
-        {
-          message: `the root key (native key file ${file}) cannot decrypt data key ${dataKey} of this database; start with the root key this database was created with`,
-        },
-      );
+      await assert.rejects(openKeyring(database.db, { keyProvider: nativeFile(file) }, clock), {
+        message: `the root key (native key file ${file}) cannot decrypt data key ${dataKey} of this database; start with the root key this database was created with`,
+      });
     });
 
     it('takes the native key from a secret reference, and refuses one that is not 32 bytes', async () => {
@@ -147,9 +141,9 @@ for (const engine of engines) {
         key: new Secret(key),
         reference: 'env:ROOT_KEY',
       };
-      const { keyring } = await openKeyring(database.db, { keyProvider: config }, clock.now());
+      const { keyring } = await openKeyring(database.db, { keyProvider: config }, clock);
       const plain = await addSealedRows(database, keyring, 1);
-      const again = await openKeyring(database.db, { keyProvider: config }, clock.now());
+      const again = await openKeyring(database.db, { keyProvider: config }, clock);
       const [kid, sealed] = [...(await sealedValues(database))][0]!;
       assert.equal(again.keyring.open(sealed, context(kid)), plain.get(kid));
       await assert.rejects(
@@ -162,7 +156,7 @@ for (const engine of engines) {
               reference: 'env:ROOT_KEY',
             },
           },
-          clock.now(),
+          clock,
         ),
         {
           message:
@@ -176,28 +170,24 @@ for (const engine of engines) {
       const { keyring } = await openKeyring(
         database.db,
         { keyProvider: vaultKey('vault-token') },
-        clock.now(),
+        clock,
       );
       const row = (await database.db.selectFrom('encryptionKeys').selectAll().execute())[0]!;
       assert.equal(row.provider, 'vault');
       assert.match(row.wrapped, /^vault:v1:/);
       const plain = await addSealedRows(database, keyring, 1);
-      const again = await openKeyring(
-        database.db,
-        { keyProvider: vaultKey('vault-token') },
-        clock.now(),
-      );
+      const again = await openKeyring(database.db, { keyProvider: vaultKey('vault-token') }, clock);
       const [kid, sealed] = [...(await sealedValues(database))][0]!;
       assert.equal(again.keyring.open(sealed, context(kid)), plain.get(kid));
 
       await assert.rejects(
-        openKeyring(database.db, { keyProvider: vaultKey('wrong-token') }, clock.now()),
+        openKeyring(database.db, { keyProvider: vaultKey('wrong-token') }, clock),
         {
           message: `the root key (Vault transit key transit/infra-root at ${vault.address}) cannot decrypt data key ${row.id} of this database (Vault answered 403: permission denied); start with the root key this database was created with`,
         },
       );
       await assert.rejects(
-        openKeyring(database.db, { keyProvider: vaultKey('vault-token', 'other') }, clock.now()),
+        openKeyring(database.db, { keyProvider: vaultKey('vault-token', 'other') }, clock),
         {
           message: `the root key (Vault transit key transit/other at ${vault.address}) cannot decrypt data key ${row.id} of this database (Vault answered 400: encryption key not found); start with the root key this database was created with`,
         },
@@ -207,19 +197,15 @@ for (const engine of engines) {
     it('makes and opens the data key with AWS KMS (real SDK, moto); another KMS key stops it', async (t) => {
       t.diagnostic(`AWS backend: moto_server at ${moto.endpoint}`);
       await fresh();
-      const { keyring } = await openKeyring(
-        database.db,
-        { keyProvider: kmsKey(kmsKeys.a) },
-        clock.now(),
-      );
+      const { keyring } = await openKeyring(database.db, { keyProvider: kmsKey(kmsKeys.a) }, clock);
       const row = (await database.db.selectFrom('encryptionKeys').selectAll().execute())[0]!;
       assert.equal(row.provider, 'awskms');
       const plain = await addSealedRows(database, keyring, 1);
-      const again = await openKeyring(database.db, { keyProvider: kmsKey(kmsKeys.a) }, clock.now());
+      const again = await openKeyring(database.db, { keyProvider: kmsKey(kmsKeys.a) }, clock);
       const [kid, sealed] = [...(await sealedValues(database))][0]!;
       assert.equal(again.keyring.open(sealed, context(kid)), plain.get(kid));
       await assert.rejects(
-        openKeyring(database.db, { keyProvider: kmsKey(kmsKeys.b) }, clock.now()),
+        openKeyring(database.db, { keyProvider: kmsKey(kmsKeys.b) }, clock),
         (err: Error) => {
           assert.match(
             err.message,
@@ -235,16 +221,12 @@ for (const engine of engines) {
     it('moves to a new root key: previousKeyProvider opens, the data keys are re-wrapped', async () => {
       await fresh();
       const file = path.join(tmp(), 'root.key');
-      const { keyring } = await openKeyring(
-        database.db,
-        { keyProvider: nativeFile(file) },
-        clock.now(),
-      );
+      const { keyring } = await openKeyring(database.db, { keyProvider: nativeFile(file) }, clock);
       const plain = await addSealedRows(database, keyring, 2);
       const [dataKey] = await database.db.selectFrom('encryptionKeys').select('id').execute();
 
       await assert.rejects(
-        openKeyring(database.db, { keyProvider: vaultKey('vault-token') }, clock.now()),
+        openKeyring(database.db, { keyProvider: vaultKey('vault-token') }, clock),
         {
           message: `data key ${dataKey!.id} of this database is wrapped by a native root key, but the configured root key is Vault transit key transit/infra-root at ${vault.address}; configure the native root key it was made with as keyProvider (or as previousKeyProvider while moving to a new one)`,
         },
@@ -252,7 +234,7 @@ for (const engine of engines) {
       await openKeyring(
         database.db,
         { keyProvider: vaultKey('vault-token'), previousKeyProvider: nativeFile(file) },
-        clock.now(),
+        clock,
       );
       const rows = await database.db.selectFrom('encryptionKeys').selectAll().execute();
       assert.deepEqual(
@@ -260,11 +242,7 @@ for (const engine of engines) {
         ['vault'],
       );
       rmSync(file);
-      const moved = await openKeyring(
-        database.db,
-        { keyProvider: vaultKey('vault-token') },
-        clock.now(),
-      );
+      const moved = await openKeyring(database.db, { keyProvider: vaultKey('vault-token') }, clock);
       for (const [kid, sealed] of await sealedValues(database)) {
         assert.equal(moved.keyring.open(sealed, context(kid)), plain.get(kid));
       }
@@ -279,7 +257,7 @@ for (const engine of engines) {
       rootFile = path.join(tmp(), 'root.key');
     });
     after(() => database.close());
-    const open = () => openKeyring(database.db, { keyProvider: nativeFile(rootFile) }, clock.now());
+    const open = () => openKeyring(database.db, { keyProvider: nativeFile(rootFile) }, clock);
 
     it('tampering with one byte, or swapping two rows’ ciphertexts, fails to open', async () => {
       const { keyring } = await open();
@@ -325,11 +303,26 @@ for (const engine of engines) {
       }
     });
 
-    it('rotates the data key and re-encrypts in the background while readers and writers go on', async () => {
+    it('rotates the data key without a failed read: staged, loaded everywhere, then used', async () => {
       const { keyring, roots } = await open();
       const plain = await addSealedRows(database, keyring, 450, 'load');
-      // Another replica, which has not seen the rotation yet.
+      // Another server, which reloads its keys on its timer; and one that missed the reload.
       const replica = await open();
+      const late = await open();
+      const encryption = new DataEncryption({
+        db: database.db,
+        keyring,
+        roots,
+        clock,
+        log: quiet,
+      });
+      const before = keyring.activeKeyId;
+      const { keyId, activeFrom } = await encryption.stage(STAGE_MS);
+      assert.equal(activeFrom, clock.now() + STAGE_MS);
+      assert.equal(keyring.activeKeyId, before);
+      await replica.keyring.reload();
+      assert.deepEqual(replica.keyring.staged, { id: keyId, from: activeFrom });
+
       const failures: string[] = [];
       let reads = 0;
       let stop = false;
@@ -343,7 +336,8 @@ for (const engine of engines) {
               .select('privateJwk')
               .where('kid', '=', kid)
               .executeTakeFirstOrThrow();
-            const value = await replica.keyring.openLatest(row.privateJwk, context(kid));
+            // The synchronous open: it must never meet a key it does not know.
+            const value = replica.keyring.open(row.privateJwk, context(kid));
             if (value !== plain.get(kid)) failures.push(`${kid}: wrong value`);
             reads++;
           } catch (err) {
@@ -355,49 +349,38 @@ for (const engine of engines) {
       const writer = (async () => {
         let i = 0;
         while (!stop) {
-          // Written under the replica's (old) active key: the next pass must catch these.
-          for (const [kid, v] of await addSealedRows(database, replica.keyring, 1, `late${i++}`)) {
+          for (const [kid, v] of await addSealedRows(database, replica.keyring, 1, `w${i++}`)) {
             plain.set(kid, v);
           }
           await new Promise((r) => setTimeout(r, 5));
         }
       })();
-
-      const before = keyring.activeKeyId;
-      const encryption = new DataEncryption({
-        db: database.db,
-        keyring,
-        roots,
-        clock,
-        log: quiet,
-      });
-      const { keyId, reencrypted } = await encryption.rotate();
+      await new Promise((r) => setTimeout(r, 50));
+      clock.advance(STAGE_MS);
+      assert.equal(keyring.activeKeyId, keyId);
+      assert.equal(replica.keyring.activeKeyId, keyId);
+      const reencrypted = await encryption.reencrypt();
+      await new Promise((r) => setTimeout(r, 50));
       stop = true;
       await Promise.all([...readers, writer]);
       assert.deepEqual(failures, []);
       assert.ok(reads > 0);
-      assert.notEqual(keyId, before);
       assert.ok(reencrypted['signing_keys.private_jwk']! >= 450);
 
-      // The replica learns the new key on its next reload and moves what it wrote meanwhile.
-      const replicaEncryption = new DataEncryption({
-        db: database.db,
-        keyring: replica.keyring,
-        roots: replica.roots,
-        clock,
-        log: quiet,
-      });
-      await replica.keyring.reload();
-      assert.equal(replica.keyring.activeKeyId, keyId);
-      await replicaEncryption.reencrypt();
-      assert.deepEqual(await countStaleValues(database.db, keyring), {
-        'signing_keys.private_jwk': 0,
-      });
-      const after = await open();
-      for (const [kid, sealed] of await sealedValues(database)) {
+      // A value written under the old key just before the switch is moved by the next pass.
+      await encryption.reencrypt();
+      const stale = await countStaleValues(database.db, keyring);
+      assert.equal(stale['signing_keys.private_jwk'], 0);
+      assert.deepEqual(
+        Object.entries(stale).filter(([, n]) => n !== 0),
+        [],
+      );
+      const values = await sealedValues(database);
+      for (const [kid, sealed] of values) {
         if (!plain.has(kid)) continue;
         assert.ok(sealed.startsWith(`v1:${keyId}:`));
-        assert.equal(after.keyring.open(sealed, context(kid)), plain.get(kid));
+        // A server that missed the reload learns the key the first time it meets it.
+        assert.equal(await late.keyring.openLatest(sealed, context(kid)), plain.get(kid));
       }
     });
   });

@@ -18,7 +18,14 @@ import {
 import { loadRootKey } from './root-key.js';
 
 /** How often the data keys are re-read, to pick up a rotation made elsewhere. */
-const RELOAD_MS = 60_000;
+export const RELOAD_MS = 60_000;
+/** How long a new data key is staged before use: every server has loaded it by then. */
+export const STAGE_MS = RELOAD_MS + 30_000;
+/**
+ * Re-encryption passes after the active key changes. Replicas reload within RELOAD_MS, so values
+ * sealed under the old key by one that had not yet reloaded appear only in the first minutes.
+ */
+const PASSES_AFTER_CHANGE = 3;
 
 /**
  * Opens the configured root key (and the previous one while moving away from it), then the
@@ -27,7 +34,7 @@ const RELOAD_MS = 60_000;
 export async function openKeyring(
   db: Db,
   config: Pick<ServerConfig, 'keyProvider' | 'previousKeyProvider'>,
-  now: number,
+  clock: Clock,
 ): Promise<{ roots: RootKeys; keyring: Keyring }> {
   const hasKeys = (await countEncryptionKeys(db)) > 0;
   const roots: RootKeys = {
@@ -36,14 +43,15 @@ export async function openKeyring(
       ? await loadRootKey(config.previousKeyProvider, false)
       : undefined,
   };
-  return { roots, keyring: await loadKeyring(db, roots, now) };
+  return { roots, keyring: await loadKeyring(db, roots, clock) };
 }
 
 /**
- * Keeps sealed columns under the active data key. `rotate()` makes a new data key and
- * re-encrypts everything with it while the server keeps serving: a value is readable under its
- * old key until it has been moved. Every replica reloads the keys each minute and re-encrypts
- * what is still under an old key (rows written by a replica that had not yet seen the new key).
+ * Keeps sealed columns under the active data key. A rotation stages a new data key, which every
+ * server loads within a minute and starts sealing with at its activation time; then everything
+ * is re-encrypted with it while servers keep serving (a value is readable under its old key
+ * until it has been moved). After the active key changes each server also re-encrypts, for a
+ * few minutes, what is still under an old key.
  */
 export class DataEncryption {
   readonly #db: Db;
@@ -54,7 +62,9 @@ export class DataEncryption {
   readonly #columns: readonly SealedColumn[];
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
-  #reencryptedFor: string | undefined;
+  #seenActive: string | undefined;
+  // One pass at start finishes a rotation that was interrupted.
+  #passesLeft = 1;
 
   constructor(deps: {
     db: Db;
@@ -93,11 +103,18 @@ export class DataEncryption {
     await this.#running;
   }
 
-  /** Makes a new data key active and re-encrypts every sealed value with it. */
-  async rotate(): Promise<{ keyId: string; reencrypted: Record<string, number> }> {
-    const keyId = await rotateDataKey(this.#db, this.#roots, this.#keyring, this.#clock.now());
-    this.#log.info({ keyId }, 'new data key; re-encrypting sealed values with it');
-    return { keyId, reencrypted: await this.reencrypt() };
+  /**
+   * Makes a new data key that becomes the active one after `activateAfterMs` (STAGE_MS unless
+   * every server is known to reload sooner, e.g. when none runs). Re-encrypt after that time.
+   */
+  async stage(activateAfterMs = STAGE_MS): Promise<{ keyId: string; activeFrom: number }> {
+    const activeFrom = this.#clock.now() + activateAfterMs;
+    const keyId = await rotateDataKey(this.#db, this.#roots, this.#keyring, activeFrom);
+    this.#log.info(
+      { keyId, activeFrom: new Date(activeFrom).toISOString() },
+      'new data key staged',
+    );
+    return { keyId, activeFrom };
   }
 
   /** Re-encrypts, with the active data key, every sealed value under another key. */
@@ -106,7 +123,6 @@ export class DataEncryption {
     for (const col of this.#columns) {
       counts[`${col.table}.${col.column}`] = await reencryptColumn(this.#db, this.#keyring, col);
     }
-    this.#reencryptedFor = this.#keyring.activeKeyId;
     const moved = Object.values(counts).reduce((a, b) => a + b, 0);
     if (moved > 0) this.#log.info({ counts }, `re-encrypted ${moved} sealed values`);
     return counts;
@@ -119,11 +135,13 @@ export class DataEncryption {
 
   async #tick(): Promise<void> {
     await this.#keyring.reload();
-    if (this.#reencryptedFor === this.#keyring.activeKeyId) {
-      // One cheap count instead of a full pass: catches late writes under the previous key.
-      const stale = Object.values(await this.stale()).some((n) => n > 0);
-      if (!stale) return;
+    const active = this.#keyring.activeKeyId;
+    if (this.#seenActive !== undefined && this.#seenActive !== active) {
+      this.#passesLeft = PASSES_AFTER_CHANGE;
     }
+    this.#seenActive = active;
+    if (this.#passesLeft === 0) return;
+    this.#passesLeft--;
     await this.reencrypt();
   }
 }

@@ -42,38 +42,63 @@ export function newDataKey(): Buffer {
 export interface DataKeys {
   active: { id: string; key: Buffer };
   keys: Map<string, Buffer>;
+  /** A key made by a rotation that becomes the active one at `from` (ms since the epoch). */
+  staged?: { id: string; key: Buffer; from: number };
 }
 
 /**
  * The data keys, unwrapped, that seal sensitive columns. New values are sealed with the active
  * key; any key still in the ring opens values sealed with it. `context` names the row and column
- * (`signing_keys.private_jwk:<kid>`) so a ciphertext cannot be moved to another. After a rotation
- * by another process (`infra server rotate-keys`, another replica) the ring is reloaded: on a
- * timer, and by openLatest when it meets a key it does not know.
+ * (`signing_keys.private_jwk:<kid>`) so a ciphertext cannot be moved to another.
+ *
+ * A rotation stages the new key with an activation time a little over one reload interval away:
+ * every server loads it (on its timer, or SIGHUP) before anything is sealed with it, so `open`
+ * never meets a key it does not know. `openLatest` also reloads when it does, for a server that
+ * missed a reload.
  */
 export class Keyring {
   #active: { id: string; key: Buffer };
+  #staged: DataKeys['staged'];
   #keys: Map<string, Buffer>;
   readonly #reload: (() => Promise<DataKeys>) | undefined;
+  readonly #now: () => number;
 
   constructor(
-    active: { id: string; key: Buffer },
-    keys: Map<string, Buffer>,
-    reload?: () => Promise<DataKeys>,
+    keys: DataKeys,
+    options: { reload?: () => Promise<DataKeys>; now?: () => number } = {},
   ) {
-    this.#active = active;
-    this.#keys = new Map(keys).set(active.id, active.key);
-    this.#reload = reload;
+    this.#active = keys.active;
+    this.#staged = keys.staged;
+    this.#keys = new Map(keys.keys).set(keys.active.id, keys.active.key);
+    this.#reload = options.reload;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The key new values are sealed with now (a staged key takes over at its time). */
+  #current(): { id: string; key: Buffer } {
+    const staged = this.#staged;
+    if (staged && this.#now() >= staged.from) {
+      this.#active = { id: staged.id, key: staged.key };
+      this.#staged = undefined;
+    }
+    return this.#active;
   }
 
   get activeKeyId(): string {
-    return this.#active.id;
+    return this.#current().id;
+  }
+
+  /** The staged key and when it takes over, if a rotation is under way. */
+  get staged(): { id: string; from: number } | undefined {
+    this.#current();
+    return this.#staged && { id: this.#staged.id, from: this.#staged.from };
   }
 
   /** Replaces the keys (after a rotation); values sealed before stay openable. */
-  update({ active, keys }: DataKeys): void {
+  update({ active, keys, staged }: DataKeys): void {
     this.#keys = new Map([...this.#keys, ...keys]).set(active.id, active.key);
     this.#active = active;
+    this.#staged = staged;
   }
 
   /** Re-reads the data keys from where they are stored. */
@@ -82,7 +107,8 @@ export class Keyring {
   }
 
   seal(plaintext: string, context: string): string {
-    return sealWith(this.#active.key, this.#active.id, Buffer.from(plaintext, 'utf8'), context);
+    const { id, key } = this.#current();
+    return sealWith(key, id, Buffer.from(plaintext, 'utf8'), context);
   }
 
   open(sealed: string, context: string): string {

@@ -1,3 +1,4 @@
+import type { Clock } from '../../shared/clock.js';
 import { AppError } from '../../shared/errors.js';
 import { randomString } from '../crypto/random.js';
 import { Keyring, newDataKey, type DataKeys, type RootKey } from '../crypto/keyring.js';
@@ -29,7 +30,8 @@ async function wrapNew(root: RootKey, id: string): Promise<{ key: Buffer; wrappe
   return { key, wrapped: await root.wrap(key, context(id)) };
 }
 
-async function createDataKey(db: Db, root: RootKey, now: number): Promise<string> {
+/** `createdAt` is when the key becomes the active one: later than now for a staged key. */
+async function createDataKey(db: Db, root: RootKey, createdAt: number): Promise<string> {
   const id = `dk-${randomString(8).toLowerCase()}`;
   let wrapped: string;
   try {
@@ -43,7 +45,7 @@ async function createDataKey(db: Db, root: RootKey, now: number): Promise<string
   }
   await db
     .insertInto('encryptionKeys')
-    .values({ id, provider: root.provider, wrapped, createdAt: now, retiredAt: null })
+    .values({ id, provider: root.provider, wrapped, createdAt, retiredAt: null })
     .execute();
   return id;
 }
@@ -53,13 +55,28 @@ async function createDataKey(db: Db, root: RootKey, now: number): Promise<string
  * root key and, if that opens it, re-wrapped with the configured one: that is how a root key is
  * rotated. A key neither opens stops the server: guessing on would orphan the data.
  */
-async function unwrapAll(db: Db, roots: RootKeys, known: Map<string, string>): Promise<DataKeys> {
-  const rows = await db.selectFrom('encryptionKeys').selectAll().orderBy('createdAt').execute();
+async function unwrapAll(
+  db: Db,
+  roots: RootKeys,
+  known: Map<string, string>,
+  now: number,
+): Promise<DataKeys> {
+  const rows = await db
+    .selectFrom('encryptionKeys')
+    .selectAll()
+    .orderBy('createdAt')
+    .orderBy('id')
+    .execute();
   if (rows.length === 0) throw new AppError('unavailable', 'the database has no data key');
   const keys = new Map<string, Buffer>();
   for (const row of rows) keys.set(row.id, await unwrapOne(db, roots, row, known));
-  const active = rows.filter((r) => r.retiredAt === null).at(-1) ?? rows.at(-1)!;
-  return { active: { id: active.id, key: keys.get(active.id)! }, keys };
+  const active = rows.filter((r) => r.createdAt <= now).at(-1) ?? rows[0]!;
+  const staged = rows.filter((r) => r.createdAt > now).at(-1);
+  return {
+    active: { id: active.id, key: keys.get(active.id)! },
+    keys,
+    staged: staged && { id: staged.id, key: keys.get(staged.id)!, from: staged.createdAt },
+  };
 }
 
 async function unwrapOne(
@@ -125,32 +142,35 @@ function wrongRootKey(row: EncryptionKeysTable, roots: RootKeys, cause: unknown)
  * Loads the data keys, unwrapping each with the root key; on a new database makes the first one.
  * The keyring reloads itself from here after another process rotates the keys.
  */
-export async function loadKeyring(db: Db, roots: RootKeys, now: number): Promise<Keyring> {
+export async function loadKeyring(db: Db, roots: RootKeys, clock: Clock): Promise<Keyring> {
   if ((await countEncryptionKeys(db)) === 0) {
     // Replicas starting together may race here; the loser's row is harmless (either key opens
     // only what it sealed, and both are loaded).
-    await createDataKey(db, roots.current, now);
+    await createDataKey(db, roots.current, clock.now());
   }
   const known = new Map<string, string>();
-  const { active, keys } = await unwrapAll(db, roots, known);
-  return new Keyring(active, keys, () => unwrapAll(db, roots, known));
+  return new Keyring(await unwrapAll(db, roots, known, clock.now()), {
+    reload: () => unwrapAll(db, roots, known, clock.now()),
+    now: () => clock.now(),
+  });
 }
 
 /**
- * Makes a new data key, wrapped by the current root key, the active one; the others are retired
- * (they still open what they sealed until re-encryption has moved it).
+ * Makes a new data key, wrapped by the current root key, that becomes the active one at
+ * `activeFrom`; the others are retired then (they still open what they sealed until
+ * re-encryption has moved it).
  */
 export async function rotateDataKey(
   db: Db,
   roots: RootKeys,
   keyring: Keyring,
-  now: number,
+  activeFrom: number,
 ): Promise<string> {
   const id = await db.transaction().execute(async (tx) => {
-    const created = await createDataKey(tx, roots.current, now);
+    const created = await createDataKey(tx, roots.current, activeFrom);
     await tx
       .updateTable('encryptionKeys')
-      .set({ retiredAt: now })
+      .set({ retiredAt: activeFrom })
       .where('retiredAt', 'is', null)
       .where('id', '!=', created)
       .execute();

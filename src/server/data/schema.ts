@@ -115,6 +115,7 @@ export interface EncryptionKeysTable {
   provider: string;
   /** The data key, wrapped by the root key. */
   wrapped: string;
+  /** When it becomes the active key: later than now while a rotation stages it. */
   createdAt: number;
   retiredAt: number | null;
 }
