@@ -35,6 +35,7 @@ function buildProgram(io: CliIO): Command {
       .option('--key <key>', 'Log in with an access key (also INFRA_ACCESS_KEY)')
       .option('--user <email>', 'Your email, for password login')
       .option('--provider <name>', 'Log in through an identity provider')
+      .option('--device', 'With --provider: approve the login from a browser on another device')
       .option('--skip-tls-verify', 'Do not check the server certificate (unsafe)')
       .option('--tls-trusted-cert <pem-or-path>', 'Trust this CA or certificate for the server')
       .option(

@@ -23,6 +23,7 @@ export interface LoginOptions {
   key?: string;
   user?: string;
   provider?: string;
+  device?: boolean;
   skipTlsVerify?: boolean;
   tlsTrustedCert?: string;
   tlsTrustedFingerprint?: string;
@@ -124,11 +125,8 @@ export async function login(
       `${target} is not a server address; use host[:port], such as infra.example.com:4443`,
     );
   }
-  if (options.provider) {
-    throw new CliError(
-      `Logging in through an identity provider (${options.provider}) is not available in this version; use a password or --key`,
-    );
-  }
+  if (options.device && !options.provider)
+    throw new CliError('--device signs in through an identity provider: add --provider NAME');
 
   const trust = await establishTrust(io, url, options, findServer(state, url));
   const client = clientFor({ url, ...trust });
@@ -137,6 +135,9 @@ export async function login(
   try {
     if (key) {
       session = await client.login({ accessKey: key });
+    } else if (options.provider) {
+      const { loginWithProvider } = await import('../provider-login.js');
+      session = await loginWithProvider(io, client, options.provider, options);
     } else {
       if (!io.interactive) {
         throw new CliError(
@@ -180,7 +181,9 @@ export async function login(
       throw new CliError(
         key
           ? 'Login failed: the access key is not valid or has expired'
-          : 'Login failed: wrong email or password',
+          : options.provider
+            ? `Login through ${options.provider} failed; the server log says why`
+            : 'Login failed: wrong email or password',
       );
     }
     throw explain(err);

@@ -31,7 +31,7 @@ import { issueSession, type Session } from './sessions.js';
 /** How long a started provider login or a device request stays usable. */
 export const LOGIN_REQUEST_TTL_MS = 10 * 60_000;
 /** Seconds a device waits between polls. */
-export const DEVICE_POLL_INTERVAL_S = 5;
+export const DEVICE_POLL_INTERVAL_S = 2;
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 
 function sha256(text: string): string {

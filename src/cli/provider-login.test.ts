@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ApiClient } from '../api/client.js';
+import { infraBin, workstation, type Workstation } from '../../test/cli.js';
+import { startAdminServer } from '../../test/identity.js';
+import { startTestIdp, type TestIdp } from '../../test/oidc-provider.js';
+import type { TestServer } from '../../test/server.js';
+
+/** `infra` as a child process whose stderr a test can watch while it runs. */
+function startInfra(ws: Workstation, argv: string[]) {
+  const child = spawn(process.execPath, [infraBin, ...argv], { env: ws.env });
+  let stderr = '';
+  const waiters: Array<() => void> = [];
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  return {
+    exited,
+    get stderr() {
+      return stderr;
+    },
+    /** Resolves with the first match of `re` in stderr. */
+    async waitFor(re: RegExp): Promise<RegExpExecArray> {
+      for (;;) {
+        const m = re.exec(stderr);
+        if (m) return m;
+        const done = await Promise.race([
+          new Promise<false>((resolve) => waiters.push(() => resolve(false))),
+          exited.then(() => true),
+        ]);
+        if (done) {
+          const last = re.exec(stderr);
+          if (last) return last;
+          assert.fail(`infra exited before printing ${re}:\n${stderr}`);
+        }
+      }
+    },
+  };
+}
+
+describe('infra login --provider', () => {
+  let server: TestServer;
+  let admin: ApiClient;
+  let idp: TestIdp;
+  let login: string[];
+
+  before(async () => {
+    ({ server, admin } = await startAdminServer('sqlite'));
+    idp = await startTestIdp();
+    idp.accounts.set('alice', { email: 'alice@example.com', groups: ['devs'] });
+    await admin.createProvider({
+      name: 'corp',
+      kind: 'okta',
+      url: idp.issuer,
+      clientID: idp.clientId,
+      clientSecret: idp.clientSecret,
+    });
+    const host = new URL(server.url).host;
+    login = ['login', host, '--tls-trusted-fingerprint', server.running.fingerprint];
+  });
+  after(async () => {
+    await server.close();
+    await idp.close();
+  });
+
+  it('signs in through the browser and a loopback listener, ignoring foreign callbacks', async () => {
+    const ws = workstation();
+    const infra = startInfra(ws, [...login, '--provider', 'corp']);
+    const [url] = await infra.waitFor(/http:\/\/127\.0\.0\.1:\d+\/auth\?\S+/);
+    assert.match(
+      infra.stderr,
+      /Open this URL in a browser on this machine to sign in through corp/,
+    );
+    const back = await idp.signIn(url, 'alice');
+    assert.equal(back.pathname, '/callback');
+
+    // Another local process cannot complete the login with a code of its own.
+    const forged = await fetch(`${back.origin}/callback?state=forged&code=attacker`);
+    assert.equal(forged.status, 400);
+
+    const page = await fetch(back);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /You can close this tab/);
+    assert.equal(await infra.exited, 0, infra.stderr);
+    assert.match(infra.stderr, /Logged in as alice@example.com/);
+    const state = JSON.parse(readFileSync(path.join(ws.home, '.infra', 'config'), 'utf8')) as {
+      servers: Array<{ session?: { name: string } }>;
+    };
+    assert.equal(state.servers[0]?.session?.name, 'alice@example.com');
+  });
+
+  it('reports a sign-in the provider refused', async () => {
+    const ws = workstation();
+    const infra = startInfra(ws, [...login, '--provider', 'corp']);
+    const [url] = await infra.waitFor(/http:\/\/127\.0\.0\.1:\d+\/auth\?\S+/);
+    const auth = new URL(url);
+    const redirect = new URL(auth.searchParams.get('redirect_uri')!);
+    redirect.search = new URLSearchParams({
+      state: auth.searchParams.get('state')!,
+      error: 'access_denied',
+      error_description: 'User is not assigned to the client application.',
+    }).toString();
+    assert.equal((await fetch(redirect)).status, 400);
+    assert.equal(await infra.exited, 1);
+    assert.match(
+      infra.stderr,
+      /The identity provider did not sign you in: User is not assigned to the client application\./,
+    );
+  });
+
+  it('signs a headless machine in with the device flow, approved from a signed-in browser', async () => {
+    const ws = workstation();
+    const infra = startInfra(ws, [...login, '--provider', 'corp', '--device']);
+    const [, code] = await infra.waitFor(/approve the code\s+([A-Z]{4}-[A-Z]{4})/);
+    assert.match(infra.stderr, new RegExp(`${server.url}/device\\?code=${code}`));
+    await admin.approveDevice({ userCode: code! });
+    assert.equal(await infra.exited, 0, infra.stderr);
+    assert.match(infra.stderr, /Logged in as admin@example.com/);
+  });
+
+  it('names the providers it knows when asked for another, and wants --provider with --device', async () => {
+    const ws = workstation();
+    const unknown = await ws.run(...login, '--provider', 'nope');
+    assert.equal(unknown.code, 1);
+    assert.equal(
+      unknown.stderr,
+      'infra: This server has no identity provider named nope (it has: corp)\n',
+    );
+    const device = await ws.run(...login, '--device');
+    assert.equal(device.code, 1);
+    assert.match(device.stderr, /--device signs in through an identity provider: add --provider/);
+  });
+});
