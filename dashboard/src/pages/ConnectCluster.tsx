@@ -15,7 +15,8 @@ export function connectorCommands(name: string, key: string, serverUrl: string) 
   const kustomize = [
     '# from a checkout of Infra (or a copy of its deploy/connector directory)',
     'cd deploy/connector',
-    `sed -i 's|^INFRA_CONNECTOR_NAME=.*|INFRA_CONNECTOR_NAME=${name}|; s|^INFRA_CONNECTOR_SERVER_URL=.*|INFRA_CONNECTOR_SERVER_URL=${serverUrl}|' connector.env`,
+    `sed -i 's|^INFRA_CONNECTOR_NAME=.*|INFRA_CONNECTOR_NAME=${name}|' connector.env`,
+    `sed -i 's|^INFRA_CONNECTOR_SERVER_URL=.*|INFRA_CONNECTOR_SERVER_URL=${serverUrl}|' connector.env`,
     '# set INFRA_CONNECTOR_SERVER_TRUSTED_FINGERPRINT (the server logs it at start) and',
     '# INFRA_CONNECTOR_ENDPOINT (where kubectl will reach the connector) in connector.env too',
     `printf '%s' '${key}' > access-key`,
@@ -84,7 +85,7 @@ export function ConnectClusterPage() {
             void submit();
           }}
         >
-          <h2>1. Name the cluster</h2>
+          <h2>Name the cluster</h2>
           {formError(error, ['name']) && (
             <div className="notice notice-error" role="alert">
               <div className="notice-body">
@@ -151,23 +152,6 @@ function Issued({ name, accessKey }: { name: string; accessKey: string }) {
   const connected = destination?.connected === true;
   return (
     <div className="stack">
-      <section className="card stack">
-        <h2>2. Keep the connector's key</h2>
-        <SecretValue label="Connector access key" value={accessKey} />
-        <Notice kind="warning">
-          This key is shown only now. It lets a connector register clusters: keep it in a secret,
-          never in a repository.
-        </Notice>
-      </section>
-      <section className="card stack">
-        <h2>3. Run the connector</h2>
-        <p>
-          In the cluster, with the manifests in deploy/connector (least privilege, own namespace):
-        </p>
-        <CodeBlock label="Install in the cluster (kustomize)" code={kustomize} />
-        <p>Or anywhere that can reach the cluster's API, with an admin kubeconfig:</p>
-        <CodeBlock label="Run outside the cluster" code={binary} />
-      </section>
       <section
         className={`card status-card ${connected ? 'status-ok' : 'status-wait'}`}
         aria-live="polite"
@@ -202,6 +186,23 @@ function Issued({ name, accessKey }: { name: string; accessKey: string }) {
             </p>
           </>
         )}
+      </section>
+      <section className="card stack">
+        <h2>Keep the connector's key</h2>
+        <SecretValue label="Connector access key" value={accessKey} />
+        <Notice kind="warning">
+          This key is shown only now. It lets a connector register clusters: keep it in a secret,
+          never in a repository.
+        </Notice>
+      </section>
+      <section className="card stack">
+        <h2>Run the connector</h2>
+        <p>
+          In the cluster, with the manifests in deploy/connector (least privilege, own namespace):
+        </p>
+        <CodeBlock label="Install in the cluster (kustomize)" code={kustomize} />
+        <p>Or anywhere that can reach the cluster's API, with an admin kubeconfig:</p>
+        <CodeBlock label="Run outside the cluster" code={binary} />
       </section>
     </div>
   );
