@@ -46,7 +46,11 @@ export interface Cluster {
 
 export async function startCluster(
   engine: Engine,
-  options: { clock?: TestClock } = {},
+  options: {
+    clock?: TestClock;
+    /** Run the connector on the test clock too, so tokens minted after `advance` verify. */
+    connectorOnTestClock?: boolean;
+  } = {},
 ): Promise<Cluster> {
   const { server, admin } = await startAdminServer(engine, { clock: options.clock });
   const kube = await startFakeKube({
@@ -86,6 +90,7 @@ export async function startCluster(
   const connectorLogs = new LogSink();
   const connector = await startConnector(config, {
     log: createLogger({ level: 'debug', json: true, destination: connectorLogs }),
+    clock: options.connectorOnTestClock ? options.clock : undefined,
   });
 
   const connectorCaughtUp = async () => {
