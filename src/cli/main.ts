@@ -213,6 +213,52 @@ function buildProgram(io: CliIO): Command {
     .option('--force', 'Succeed even if it does not exist')
     .action(async (name: string, opts) => (await admin()).destinations.remove(io, name, opts));
 
+  const providers = program
+    .command('providers')
+    .description('Manage identity providers: Okta, Azure AD, Google, any OIDC (admins)');
+  const providerCommands = () => import('./commands/providers.js');
+  const providerSettings = (cmd: Command) =>
+    format(cmd)
+      .option('--url <url>', 'The issuer, such as https://example.okta.com')
+      .option('--client-id <id>', 'The client (application) id')
+      .option(
+        '--client-secret-ref <ref>',
+        'Have the server read the secret at each login, such as env:OKTA_CLIENT_SECRET',
+      )
+      .option('--scopes <list>', 'Scopes, comma separated')
+      .option('--groups-claim <claim>', 'The claim that lists group names (default groups)')
+      .option('--api-url <url>', 'Azure: Microsoft Graph; Google: the Directory API')
+      .option('--domain-admin-email <email>', 'Google: the Workspace admin to read groups as')
+      .option('--service-account-key-file <path>', 'Google: the service account key JSON');
+  example(
+    providerSettings(
+      providers
+        .command('add <name>')
+        .description(
+          'Add a provider; the client secret is asked for, or read from INFRA_PROVIDER_CLIENT_SECRET',
+        )
+        .option('--kind <kind>', 'okta, azure, google or oidc'),
+    ),
+    'infra providers add okta --kind okta --url https://example.okta.com --client-id 0oa1b2c3',
+  ).action(async (name: string, opts) => (await providerCommands()).providers.add(io, name, opts));
+  format(providers.command('list').alias('ls').description('List identity providers')).action(
+    async (opts) => (await providerCommands()).providers.list(io, opts),
+  );
+  providerSettings(
+    providers
+      .command('edit <name>')
+      .description('Change a provider’s settings; what you do not pass stays')
+      .option('--client-secret', 'Set a new client secret (asked for)'),
+  ).action(async (name: string, opts) => (await providerCommands()).providers.edit(io, name, opts));
+  providers
+    .command('remove <name>')
+    .alias('rm')
+    .description('Remove a provider: its sessions end and the groups it synced are dropped')
+    .option('--force', 'Succeed even if it does not exist')
+    .action(async (name: string, opts) =>
+      (await providerCommands()).providers.remove(io, name, opts),
+    );
+
   example(
     program
       .command('completion <shell>')

@@ -46,11 +46,12 @@ function startInfra(ws: Workstation, argv: string[]) {
 describe('infra login --provider', () => {
   let server: TestServer;
   let admin: ApiClient;
+  let adminKey: string;
   let idp: TestIdp;
   let login: string[];
 
   before(async () => {
-    ({ server, admin } = await startAdminServer('sqlite'));
+    ({ server, admin, adminKey } = await startAdminServer('sqlite'));
     idp = await startTestIdp();
     idp.accounts.set('alice', { email: 'alice@example.com', groups: ['devs'] });
     await admin.createProvider({
@@ -121,6 +122,80 @@ describe('infra login --provider', () => {
     await admin.approveDevice({ userCode: code! });
     assert.equal(await infra.exited, 0, infra.stderr);
     assert.match(infra.stderr, /Logged in as admin@example.com/);
+  });
+
+  it('lets an admin add, list, edit and remove a provider', async () => {
+    const ws = workstation();
+    assert.equal((await ws.run(...login, '--key', adminKey)).code, 0);
+    const noSecret = await ws.run(
+      'providers',
+      'add',
+      'okta2',
+      '--kind',
+      'okta',
+      '--url',
+      idp.issuer,
+      '--client-id',
+      'c',
+    );
+    assert.equal(noSecret.code, 1);
+    assert.match(noSecret.stderr, /set INFRA_PROVIDER_CLIENT_SECRET or pass --client-secret-ref/);
+
+    ws.env.INFRA_PROVIDER_CLIENT_SECRET = idp.clientSecret;
+    const added = await ws.run(
+      'providers',
+      'add',
+      'okta2',
+      '--kind',
+      'okta',
+      '--url',
+      idp.issuer,
+      '--client-id',
+      idp.clientId,
+      '--scopes',
+      'openid,email,groups',
+    );
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stderr, /Added provider okta2 \(okta, http:\/\/127\.0\.0\.1:\d+\)/);
+    assert.match(
+      added.stderr,
+      new RegExp(`  ${server.url}/login/callback\n  http://127.0.0.1/callback\n`),
+    );
+    delete ws.env.INFRA_PROVIDER_CLIENT_SECRET;
+
+    const bad = await ws.run(
+      'providers',
+      'add',
+      'down',
+      '--kind',
+      'oidc',
+      '--url',
+      'http://127.0.0.1:1',
+      '--client-id',
+      'c',
+      '--client-secret-ref',
+      'env:NOPE',
+    );
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /discovery at http:\/\/127\.0\.0\.1:1.*cannot connect/);
+
+    const edited = await ws.run('providers', 'edit', 'okta2', '--groups-claim', 'roles');
+    assert.equal(edited.code, 0, edited.stderr);
+    const listed = await ws.run('providers', 'list', '--format', 'json');
+    const items = JSON.parse(listed.stdout) as Array<{
+      name: string;
+      groupsClaim: string;
+      scopes: string[];
+    }>;
+    const okta2 = items.find((p) => p.name === 'okta2');
+    assert.equal(okta2?.groupsClaim, 'roles');
+    assert.deepEqual(okta2?.scopes, ['openid', 'email', 'groups'], 'what was not passed stays');
+    assert.equal((await admin.listProviders({ name: 'okta2' })).count, 1);
+
+    assert.equal((await ws.run('providers', 'remove', 'okta2')).code, 0);
+    assert.equal((await admin.listProviders({ name: 'okta2' })).count, 0);
+    assert.equal((await ws.run('providers', 'remove', 'okta2')).code, 1);
+    assert.equal((await ws.run('providers', 'remove', 'okta2', '--force')).code, 0);
   });
 
   it('names the providers it knows when asked for another, and wants --provider with --device', async () => {
