@@ -33,6 +33,21 @@ export const LOGIN_REQUEST_TTL_MS = 10 * 60_000;
 /** Seconds a device waits between polls. */
 export const DEVICE_POLL_INTERVAL_S = 2;
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+/** Anyone may start a login; this bounds what anonymous callers can make the server store. */
+export const MAX_PENDING_REQUESTS = 10_000;
+
+/**
+ * Starting a login is open to anyone, so it is neither audited (the login itself is) nor allowed
+ * to pile up without bound.
+ */
+async function admitPendingRequest(ctx: RequestContext): Promise<void> {
+  ctx.unchanged();
+  if ((await data.countPendingRequests(ctx.db, ctx.clock.now())) >= MAX_PENDING_REQUESTS)
+    throw new AppError(
+      'rate_limited',
+      'too many logins are waiting to be finished; try again in a few minutes',
+    );
+}
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -489,6 +504,7 @@ export async function startProviderLogin(
 ): Promise<{ authorizationUrl: string; expiresAt: number }> {
   checkRedirect(ctx, input.redirectURL);
   const provider = await data.getProvider(ctx.db, { byId: input.id });
+  await admitPendingRequest(ctx);
   const state = randomBytes(32).toString('base64url');
   const nonce = randomBytes(32).toString('base64url');
   const codeVerifier = randomBytes(48).toString('base64url');
@@ -639,6 +655,7 @@ export async function createDeviceRequest(ctx: RequestContext): Promise<{
   verificationUrl: string;
   expiresAt: number;
 }> {
+  await admitPendingRequest(ctx);
   const now = ctx.clock.now();
   const deviceCode = randomBytes(32).toString('base64url');
   const userCode = normalizeUserCode(randomString(8, USER_CODE_ALPHABET));
@@ -650,7 +667,6 @@ export async function createDeviceRequest(ctx: RequestContext): Promise<{
     expiresAt,
     createdAt: now,
   });
-  ctx.audit({ kind: 'deviceRequest', name: userCode });
   return { deviceCode, userCode, verificationUrl: `${ctx.origin}/device`, expiresAt };
 }
 

@@ -259,6 +259,23 @@ export async function deleteDeviceRequest(db: Db, deviceCodeHash: string): Promi
   return result.numDeletedRows > 0n;
 }
 
+/** How many logins and device requests are waiting to be finished. */
+export async function countPendingRequests(db: Db, now: number): Promise<number> {
+  const [logins, devices] = await Promise.all([
+    db
+      .selectFrom('loginRequests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('expiresAt', '>', now)
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('deviceRequests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('expiresAt', '>', now)
+      .executeTakeFirstOrThrow(),
+  ]);
+  return Number(logins.n) + Number(devices.n);
+}
+
 /** Removes logins and device requests nobody finished in time. */
 export async function deleteExpiredLoginRequests(db: Db, now: number): Promise<void> {
   await db.deleteFrom('loginRequests').where('expiresAt', '<=', now).execute();

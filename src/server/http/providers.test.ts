@@ -404,6 +404,41 @@ for (const engine of engines) {
       assert.equal(s.status, 410);
     });
 
+    it('bounds the logins anyone may start, and does not audit starting one', async () => {
+      await server.client().createDeviceRequest({});
+      assert.equal((await admin.listAudit({ action: 'startProviderLogin' })).count, 0);
+      assert.equal((await admin.listAudit({ action: 'createDeviceRequest' })).count, 0);
+      const { openDb } = await import('../data/db.js');
+      const database = await openDb(server.config.db);
+      try {
+        const rows = Array.from({ length: 10_000 }, (_, i) => ({
+          deviceCodeHash: `flood-${i}`,
+          userCode: `FLOOD-${i}`,
+          approvedBy: null,
+          expiresAt: clock.now() + 60_000,
+          createdAt: clock.now(),
+        }));
+        for (let i = 0; i < rows.length; i += 1000)
+          await database.db
+            .insertInto('deviceRequests')
+            .values(rows.slice(i, i + 1000))
+            .execute();
+        const r = await refusal(server.client().createDeviceRequest({}));
+        assert.equal(r.status, 429);
+        const login = await refusal(
+          server
+            .client()
+            .startProviderLogin({ id: providerId, redirectURL: `${server.url}/login/callback` }),
+        );
+        assert.equal(login.status, 429);
+        // Expired requests do not count (and the sweep removes them).
+        await database.db.updateTable('deviceRequests').set({ expiresAt: clock.now() }).execute();
+        await server.client().createDeviceRequest({});
+      } finally {
+        await database.close();
+      }
+    });
+
     it('removes a provider: its sessions end and the groups it synced go', async () => {
       const { login } = await providerLogin('alice');
       const session = await login();
