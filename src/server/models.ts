@@ -49,7 +49,8 @@ export interface Grant {
 }
 
 /** How a session or key came to be. */
-export type IssuedVia = 'password' | 'key-exchange' | 'provider' | 'device' | 'setup' | 'api' | 'config';
+export type IssuedVia =
+  'password' | 'key-exchange' | 'provider' | 'device' | 'setup' | 'api' | 'config';
 
 export interface AccessKey {
   id: string;
