@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { ApiClient } from '../../src/api/client.js';
 import { ApiError } from '../../src/api/errors.js';
+import { loadConnectorConfig } from '../../src/connector/config.js';
+import { startConnector } from '../../src/connector/main.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { CONNECTOR_SA } from '../cluster.js';
+import { startFakeKube, type KubeObject } from '../fake-kube/server.js';
 import { ADMIN, createSignedInUser } from '../identity.js';
-import type { TestServer } from '../server.js';
+import { freePort } from '../pebble.js';
+import { LogSink, type TestServer } from '../server.js';
 import {
   launchBrowser,
   newPage,
@@ -244,16 +253,55 @@ describe('dashboard: clusters', () => {
     await page.getByText('Waiting for staging to connect').waitFor();
     await screenshot(page, 'connect-waiting');
 
-    // The connector registers with that key (as `infra connector` does at start).
-    await server.client({ accessKey: key }).createDestination({
-      name: 'staging',
-      uniqueID: 'staging-cluster-ca',
-      connection: { url: 'https://staging.example.com:9443', ca: '' },
-      namespaces: ['default'],
-      roles: ['view'],
+    // The real connector starts with that key and the flags shown, against a fake apiserver.
+    const kube = await startFakeKube({
+      tokens: { 'sa-token': { user: CONNECTOR_SA, groups: ['system:serviceaccounts'] } },
     });
-    await page.getByRole('heading', { name: 'Connected' }).waitFor({ timeout: 15_000 });
-    await screenshot(page, 'connect-connected');
+    kube.seed('clusterroles.rbac.authorization.k8s.io', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'connector-all' },
+      rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }],
+    } as KubeObject);
+    kube.seed('clusterrolebindings.rbac.authorization.k8s.io', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'connector-all' },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: 'connector-all',
+      },
+      subjects: [{ kind: 'User', name: CONNECTOR_SA }],
+    } as KubeObject);
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-connector-'));
+    writeFileSync(path.join(dir, 'kubeconfig'), kube.kubeconfig('sa-token'));
+    const port = await freePort();
+    const connector = await startConnector(
+      await loadConnectorConfig({
+        env: { CONNECTOR_ACCESS_KEY: key },
+        flags: {
+          name: 'staging',
+          'server.url': server.url,
+          'server.accessKey': 'env:CONNECTOR_ACCESS_KEY',
+          'server.trustedFingerprint': server.running.fingerprint,
+          kubeconfig: path.join(dir, 'kubeconfig'),
+          endpoint: `https://127.0.0.1:${port}`,
+          'addr.https': `127.0.0.1:${port}`,
+          'addr.metrics': '',
+          stateDir: dir,
+        },
+      }),
+      { log: createLogger({ level: 'error', json: true, destination: new LogSink() }) },
+    );
+    try {
+      await page.getByRole('heading', { name: 'Connected' }).waitFor({ timeout: 15_000 });
+      await screenshot(page, 'connect-connected');
+    } finally {
+      await connector.close();
+      await kube.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -23,10 +23,10 @@ export function connectorCommands(name: string, key: string, serverUrl: string) 
     'kubectl apply -k .',
   ].join('\n');
   const binary = [
-    `export INFRA_CONNECTOR_KEY='${key}'`,
+    `export CONNECTOR_ACCESS_KEY='${key}'`,
     `infra connector --name ${name} \\`,
     `  --server-url ${serverUrl} \\`,
-    '  --server-access-key env:INFRA_CONNECTOR_KEY \\',
+    '  --server-access-key env:CONNECTOR_ACCESS_KEY \\',
     '  --server-trusted-fingerprint <the fingerprint the server logged at start> \\',
     '  --kubeconfig ~/.kube/config --endpoint https://<host kubectl reaches>:9443',
   ].join('\n');
