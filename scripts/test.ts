@@ -50,6 +50,11 @@ try {
         '--test',
         // Test files mostly wait on servers and databases, so run more than one per core.
         `--test-concurrency=${Math.max(2, availableParallelism() * 2)}`,
+        // The usual report, then one plain `N passed, N failed` line for CI.
+        `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+        '--test-reporter-destination=stdout',
+        `--test-reporter=${path.join(root, 'scripts/test-summary.mjs')}`,
+        '--test-reporter-destination=stdout',
         ...files,
       ],
       {
