@@ -57,7 +57,10 @@ describe('dashboard: identity providers', () => {
     const dialog = page.getByRole('dialog', { name: 'Add an identity provider' });
     // The redirect URIs are shown before anything is saved.
     await dialog.getByText(`${server.url}/login/callback`).waitFor();
-    await dialog.getByText('http://127.0.0.1/callback').waitFor();
+    const uris = await dialog.locator('.redirects li').allInnerTexts();
+    assert.equal(uris.length, 2);
+    assert.match(uris[0]!, /\/login\/callback\s+Copy\s+for this dashboard/);
+    assert.match(uris[1]!, /^http:\/\/127\.0\.0\.1\/callback\s+Copy\s+for the CLI \(any port\)/);
     await dialog.getByRole('radio', { name: 'Generic OIDC' }).check();
     await dialog.getByLabel('Name').fill('company');
     await dialog.getByLabel('Client ID').fill(idp.clientId);

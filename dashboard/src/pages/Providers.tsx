@@ -51,7 +51,7 @@ function RedirectURIs({ uris }: { uris: string[] }) {
           <li key={u}>
             <code>{u}</code> <CopyButton text={u} />
             <span className="muted">
-              {u.includes('127.0.0.1') ? ' for the CLI (any port)' : ' for this dashboard'}
+              {u.endsWith('/login/callback') ? ' for this dashboard' : ' for the CLI (any port)'}
             </span>
           </li>
         ))}
