@@ -151,6 +151,24 @@ describe('dashboard: groups', () => {
   });
 });
 
+describe('dashboard: long lists', () => {
+  it('shows the first page and loads the next with the cursor', async () => {
+    for (let i = 0; i < 105; i++) {
+      await admin.createGroup({ name: `bulk-${String(i).padStart(3, '0')}` });
+    }
+    await page.goto('/groups');
+    await page.getByText('Showing 100').waitFor();
+    assert.equal((await rowTexts(page)).length, 100);
+    await page.getByRole('button', { name: 'Load more groups' }).click();
+    await until('the second page is shown', async () => (await rowTexts(page)).length > 100);
+    const names = (await rowTexts(page)).map((r) => r.split('\t')[0]);
+    // Every group once: the second page continues where the first stopped.
+    assert.equal(new Set(names).size, names.length);
+    assert.equal(names.filter((n) => n?.startsWith('bulk-')).length, 105);
+    assert.equal(await page.getByRole('button', { name: 'Load more groups' }).count(), 0);
+  });
+});
+
 describe('dashboard: access', () => {
   it("grants a role picked from the cluster's roles and namespaces, then revokes it", async () => {
     await admin.createUser({ name: 'erin@example.com' });

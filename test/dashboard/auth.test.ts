@@ -138,6 +138,8 @@ describe('dashboard: signing in', () => {
     // Not an admin: the admin pages are not offered.
     await page.getByRole('link', { name: 'Clusters' }).waitFor();
     assert.equal(await page.getByRole('link', { name: 'Users' }).count(), 0);
+    await page.goto('/users');
+    await page.getByRole('heading', { name: 'Admins only' }).waitFor();
 
     // The one-time password is spent; the chosen one works.
     await assert.rejects(
