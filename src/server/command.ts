@@ -29,7 +29,8 @@ export function runServerCommand(
   return runDaemon(
     {
       name: 'infra server',
-      description: 'Run the Infra server: API, dashboard, and the feed connectors follow',
+      description:
+        'Run the Infra server: API, dashboard, and the feed connectors follow (`infra server rotate-keys --help`: rotate the data key)',
       settings: ServerSettings,
       configFileEnv: 'INFRA_SERVER_CONFIG_FILE',
       logLevelEnv: 'INFRA_SERVER_LOG_LEVEL',

@@ -176,3 +176,26 @@ users:
     });
   });
 }
+
+describe('infra server rotate-keys arguments', () => {
+  it('prints its usage with --help, and refuses a bad --activate-after in one sentence', async () => {
+    const out = new Collect();
+    const err = new Collect();
+    assert.equal(await runRotateKeys(['--help'], {}, { stdout: out, stderr: err }), 0);
+    assert.match(
+      out.text,
+      /^Usage: infra server rotate-keys \[-f <config file>\] \[--activate-after <duration>\]/,
+    );
+    const out2 = new Collect();
+    const err2 = new Collect();
+    assert.equal(
+      await runRotateKeys(['--activate-after', 'soon'], {}, { stdout: out2, stderr: err2 }),
+      2,
+    );
+    assert.equal(
+      err2.text,
+      'infra server rotate-keys: --activate-after "soon" is not a duration; use forms like 90s or 2m\n',
+    );
+    assert.equal(out2.text, '');
+  });
+});
