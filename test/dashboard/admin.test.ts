@@ -22,6 +22,7 @@ import {
   signIn,
   startDashboardServer,
   until,
+  pageErrors,
 } from './browser.js';
 
 let browser: Browser;
@@ -421,4 +422,8 @@ describe('dashboard: audit log', () => {
     await page.getByLabel('Target id').fill('usr_nothing_matches');
     await page.getByRole('heading', { name: 'No matching entries' }).waitFor();
   });
+});
+
+it('threw no uncaught exception in any page', () => {
+  assert.deepEqual(pageErrors, []);
 });

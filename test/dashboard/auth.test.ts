@@ -15,6 +15,7 @@ import {
   screenshot,
   signIn,
   startDashboardServer,
+  pageErrors,
 } from './browser.js';
 
 let browser: Browser;
@@ -262,4 +263,8 @@ describe('dashboard: signing in', () => {
     assert.equal((await admin.listUsers({ name: 'csrf1@example.com' })).items.length, 0);
     await context.close();
   });
+});
+
+it('threw no uncaught exception in any page', () => {
+  assert.deepEqual(pageErrors, []);
 });

@@ -43,6 +43,9 @@ export function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** Uncaught exceptions in any page of this test file; each file asserts there were none. */
+export const pageErrors: string[] = [];
+
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -59,6 +62,7 @@ export async function newPage(
   });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
   return { context, page };
 }
 

@@ -3,7 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { ADMIN } from '../identity.js';
 import type { TestServer } from '../server.js';
-import { launchBrowser, newPage, rowTexts, signIn, startDashboardServer } from './browser.js';
+import {
+  launchBrowser,
+  newPage,
+  rowTexts,
+  signIn,
+  startDashboardServer,
+  pageErrors,
+} from './browser.js';
 
 // The browser tests run on SQLite; this smoke test shows the dashboard works on PostgreSQL too.
 describe('dashboard on PostgreSQL', () => {
@@ -42,4 +49,8 @@ describe('dashboard on PostgreSQL', () => {
     assert.ok(grants.items.some((g) => g.userName === 'pg@example.com'));
     await context.close();
   });
+});
+
+it('threw no uncaught exception in any page', () => {
+  assert.deepEqual(pageErrors, []);
 });

@@ -12,6 +12,7 @@ import {
   screenshot,
   signIn,
   startDashboardServer,
+  pageErrors,
 } from './browser.js';
 
 let browser: Browser;
@@ -188,4 +189,8 @@ describe('dashboard: device approval', () => {
     );
     await context.close();
   });
+});
+
+it('threw no uncaught exception in any page', () => {
+  assert.deepEqual(pageErrors, []);
 });
