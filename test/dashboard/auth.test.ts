@@ -200,6 +200,17 @@ describe('dashboard: signing in', () => {
       'no horizontal scrolling',
     );
     await screenshot(page, 'users-phone');
+    for (const path of ['/clusters', '/access', '/groups', '/providers', '/audit', '/settings']) {
+      await page.goto(path);
+      await page.locator('main h1').waitFor();
+      await page.locator('.skeleton-row').first().waitFor({ state: 'detached' });
+      assert.ok(
+        await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'),
+        `no horizontal scrolling on ${path}`,
+      );
+      await screenshot(page, `phone${path.replace('/', '-')}`);
+    }
+    await page.goto('/users');
     await page.getByRole('button', { name: 'Open navigation' }).click();
     await nav.click();
     await page.getByRole('heading', { name: 'Groups', exact: true }).waitFor();
