@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -197,5 +198,16 @@ describe('infra server rotate-keys arguments', () => {
       'infra server rotate-keys: --activate-after "soon" is not a duration; use forms like 90s or 2m\n',
     );
     assert.equal(out2.text, '');
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-rotate-'));
+    const err3 = new Collect();
+    assert.equal(
+      await runRotateKeys([], { INFRA_SERVER_STATE_DIR: dir }, { stdout: out2, stderr: err3 }),
+      1,
+    );
+    assert.equal(
+      err3.text,
+      `infra server rotate-keys: there is no database at ${dir}/infra.db; give the configuration the server runs with (-f)\n`,
+    );
+    assert.deepEqual(readdirSync(dir), []);
   });
 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../shared/config-loader.js';
 import { AppError } from '../shared/errors.js';
@@ -54,6 +55,13 @@ export async function runRotateKeys(
   try {
     const config = await loadServerConfig({ file: values['config-file'], env, flags: {} });
     const log = createLogger({ level: 'warn', json: true, destination: io.stderr });
+    // Opening a SQLite file creates it: never leave an empty database where none was.
+    if (config.db.kind === 'sqlite' && !existsSync(config.db.file)) {
+      throw new AppError(
+        'unavailable',
+        `there is no database at ${config.db.file}; give the configuration the server runs with (-f)`,
+      );
+    }
     const database = await openDb(config.db);
     try {
       if ((await countEncryptionKeys(database.db).catch(() => 0)) === 0) {
