@@ -73,8 +73,12 @@ export async function runDaemon<C extends { logLevel: LogLevel }>(
     const running = await spec.start(config, log);
     // SIGHUP re-reads secrets (rotated upstream) without a restart.
     const reload = () => {
+      if (!running.reload) {
+        log.info({ signal: 'SIGHUP' }, 'nothing to re-read: secrets are read at start');
+        return;
+      }
       log.info({ signal: 'SIGHUP' }, 're-reading secrets');
-      running.reload?.().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
+      running.reload().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
     };
     process.on('SIGHUP', reload);
     try {
