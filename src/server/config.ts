@@ -20,6 +20,7 @@ import type { AccessSettings } from './access/context.js';
 import type { Secret, SecretResolver } from '../shared/secrets.js';
 import {
   SecretStorageDeclaration,
+  addConfigIssues,
   buildSecretResolver,
   awsSettings,
   bothAwsKeysOrNeither,
@@ -65,12 +66,7 @@ const KeyProvider = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    const result = keyProviderConfigs[p.kind].safeParse(p.config);
-    if (!result.success) {
-      for (const issue of result.error.issues) {
-        ctx.addIssue({ ...issue, path: ['config', ...issue.path] } as z.core.$ZodRawIssue);
-      }
-    }
+    addConfigIssues(ctx, keyProviderConfigs[p.kind], p.config, `the ${p.kind} key provider`);
   });
 
 const hostName = z

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { startFakeVault, type FakeVault } from '../../test/fake-vault/server.js';
 import { startTestServer, type TestServer } from '../../test/server.js';
 import { engines } from '../../test/engines.js';
+import { loadServerConfig } from './config.js';
 import { runRotateKeys } from './rotate-keys.js';
 
 const ADMIN = { name: 'admin@example.com', password: 'vault-held-password-1' };
@@ -209,5 +210,44 @@ describe('infra server rotate-keys arguments', () => {
       `infra server rotate-keys: there is no database at ${dir}/infra.db; give the configuration the server runs with (-f)\n`,
     );
     assert.deepEqual(readdirSync(dir), []);
+  });
+});
+
+describe('key provider and secret storage settings', () => {
+  const load = async (yaml: string) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-kp-config-'));
+    const file = path.join(dir, 'infra.yaml');
+    writeFileSync(file, yaml);
+    return loadServerConfig({ file, env: {}, flags: { stateDir: dir } }).then(
+      () => 'loaded',
+      (err: Error) => `${err.name}: ${err.message.replace(file, '<file>')}`,
+    );
+  };
+
+  it('stops start-up with one sentence naming the key, or the cycle', async () => {
+    assert.equal(
+      await load('keyProvider: {kind: native, config: {file: a, bogus: 1}}\n'),
+      'ConfigError: invalid setting keyProvider.config.bogus (from config file <file>): not a setting of the native key provider; known: file, key',
+    );
+    assert.equal(
+      await load("keyProvider: {kind: vault, config: {token: 'env:T'}}\n"),
+      'ConfigError: invalid setting keyProvider.config.address (from config file <file>): Invalid input: expected string, received undefined',
+    );
+    assert.equal(
+      await load("keyProvider: {kind: awskms, config: {keyId: k, accessKeyId: 'env:A'}}\n"),
+      'ConfigError: invalid setting keyProvider.config (from config file <file>): give both accessKeyId and secretAccessKey, or neither (the default chain)',
+    );
+    assert.equal(
+      await load(
+        "secrets:\n  - {name: a, kind: vault, config: {address: 'http://127.0.0.1:1', token: 'b:t'}}\n  - {name: b, kind: awssm, config: {accessKeyId: 'a:k', secretAccessKey: 'env:S'}}\n",
+      ),
+      'ConfigError: secret storages refer to each other in a cycle: a → b → a',
+    );
+    assert.equal(
+      await load(
+        "secrets:\n  - {kind: vault, config: {address: 'http://127.0.0.1:1', token: 'env:T', mount: x}}\n",
+      ),
+      'ConfigError: invalid setting secrets.0.config.mount (from config file <file>): not a setting of a vault storage; known: address, token, namespace, secretMount, caCertificate',
+    );
   });
 });

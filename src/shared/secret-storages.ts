@@ -84,13 +84,36 @@ export const SecretStorageDeclaration = z
   })
   .strict()
   .superRefine((d, ctx) => {
-    const result = storageConfigs[d.kind].safeParse(d.config);
-    if (!result.success) {
-      for (const issue of result.error.issues) {
-        ctx.addIssue({ ...issue, path: ['config', ...issue.path] } as z.core.$ZodRawIssue);
-      }
-    }
+    addConfigIssues(ctx, storageConfigs[d.kind], d.config, `a ${d.kind} storage`);
   });
+
+/**
+ * Checks a free-form `config` against its kind's schema and reports problems under `config.`.
+ * An unknown key is named with the ones the kind knows (the loader cannot see into a record).
+ */
+export function addConfigIssues(
+  ctx: z.core.$RefinementCtx,
+  schema: z.ZodType,
+  config: Record<string, unknown>,
+  what: string,
+): void {
+  const result = schema.safeParse(config);
+  if (result.success) return;
+  const known = Object.keys((schema as unknown as { shape?: object }).shape ?? {});
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['config', ...issue.path, key],
+          message: `not a setting of ${what}; known: ${known.join(', ')}`,
+        });
+      }
+      continue;
+    }
+    ctx.addIssue({ ...issue, path: ['config', ...issue.path] } as z.core.$ZodRawIssue);
+  }
+}
 export type SecretStorageDeclaration = z.infer<typeof SecretStorageDeclaration>;
 
 /** The references inside a storage's config: the storages it needs built first. */
