@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { startTestServer } from '../../test/server.js';
+import pg from 'pg';
+import { ADMIN, ADMIN_CONFIG } from '../../test/identity.js';
+import { startPostgresCluster } from '../../test/postgres.js';
+import { startTestServer, type TestServer } from '../../test/server.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -92,6 +95,60 @@ describe('re-reading secrets', () => {
     } finally {
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
+    }
+  });
+});
+
+describe('re-reading the PostgreSQL password', () => {
+  it('connects with the new password after a re-read, and not before', async () => {
+    // A cluster of its own: the shared one trusts every local connection.
+    const cluster = await startPostgresCluster();
+    const admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    const dir = mkdtempSync(path.join(tmpdir(), 'infra-pgpw-'));
+    const pw = path.join(dir, 'db-password');
+    let server: TestServer | undefined;
+    try {
+      await admin.query(`create role infra_rotating login password 'pw-one-value'`);
+      await admin.query('create database infra_pw owner infra_rotating');
+      const hba = (await admin.query<{ hba_file: string }>('show hba_file')).rows[0]!.hba_file;
+      writeFileSync(
+        hba,
+        `host all infra_rotating 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`,
+      );
+      await admin.query('select pg_reload_conf()');
+      const port = new URL(cluster.url).port;
+      writeFileSync(pw, 'pw-one-value');
+      server = await startTestServer({
+        settings: {
+          'db.connectionString': `postgres://infra_rotating@127.0.0.1:${port}/infra_pw`,
+          'db.password': `file:${pw}`,
+          secretRefreshInterval: '0',
+        },
+        configFile: ADMIN_CONFIG,
+      });
+      const signIn = () => server!.client().login({ passwordCredentials: ADMIN });
+      assert.ok((await signIn()).accessKey);
+
+      await admin.query(`alter role infra_rotating password 'pw-two-value'`);
+      writeFileSync(pw, 'pw-two-value');
+      const dropConnections = () =>
+        admin.query(
+          `select pg_terminate_backend(pid) from pg_stat_activity where usename = 'infra_rotating'`,
+        );
+      await dropConnections();
+      // Not re-read yet: a new connection still uses the old password and is refused.
+      await assert.rejects(signIn(), /internal server error/);
+
+      await server.running.reload();
+      await dropConnections();
+      assert.ok((await signIn()).accessKey);
+      assert.equal(server.logs.text.includes('pw-two-value'), false);
+      assert.equal(server.logs.text.includes('pw-one-value'), false);
+    } finally {
+      await server?.close();
+      await admin.end();
+      cluster.stop();
     }
   });
 });

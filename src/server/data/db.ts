@@ -109,17 +109,43 @@ export function openSqlite(file: string): OpenDb {
   };
 }
 
+/**
+ * Where and as whom to connect to PostgreSQL. The password is revealed for each new connection,
+ * so one rotated upstream is used once re-read. pg lets a connection string's (empty) password
+ * override the password option, so with db.password set the URL is taken apart here.
+ */
+export function pgConnection(
+  config: Extract<DatabaseConfig, { kind: 'postgres' }>,
+): Pick<pg.ClientConfig, 'connectionString' | 'host' | 'port' | 'database' | 'user' | 'password'> {
+  const secret = config.password;
+  const password = secret ? () => secret.reveal() : undefined;
+  if (!config.connectionString) {
+    return {
+      host: config.host,
+      port: config.port,
+      database: config.name,
+      user: config.username,
+      password,
+    };
+  }
+  if (!password) return { connectionString: config.connectionString };
+  const url = new URL(config.connectionString);
+  const param = (name: string) => url.searchParams.get(name) || undefined;
+  const port = url.port || param('port');
+  return {
+    host: decodeURIComponent(url.hostname.replace(/^\[|\]$/g, '')) || param('host'),
+    port: port ? Number(port) : undefined,
+    database: decodeURIComponent(url.pathname.slice(1)) || param('dbname'),
+    user: decodeURIComponent(url.username) || param('user'),
+    password,
+  };
+}
+
 async function openPostgres(
   config: Extract<DatabaseConfig, { kind: 'postgres' }>,
 ): Promise<OpenDb> {
   const pool = new pg.Pool({
-    connectionString: config.connectionString,
-    host: config.connectionString ? undefined : config.host,
-    port: config.connectionString ? undefined : config.port,
-    database: config.connectionString ? undefined : config.name,
-    user: config.connectionString ? undefined : config.username,
-    // Revealed per new connection, so a password rotated upstream is used after a refresh.
-    password: config.password ? () => config.password!.reveal() : undefined,
+    ...pgConnection(config),
     ssl: config.ssl === false ? false : config.ssl,
     max: config.maxConnections,
     connectionTimeoutMillis: 10_000,

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import type { DatabaseConfig } from '../config.js';
 import { CHANGES_CHANNEL } from './changes.js';
+import { pgConnection } from './db.js';
 
 type PostgresConfig = Extract<DatabaseConfig, { kind: 'postgres' }>;
 
@@ -22,12 +23,7 @@ export async function listenForChanges(
 
   const connect = async (): Promise<void> => {
     const c = new pg.Client({
-      connectionString: config.connectionString,
-      host: config.connectionString ? undefined : config.host,
-      port: config.connectionString ? undefined : config.port,
-      database: config.connectionString ? undefined : config.name,
-      user: config.connectionString ? undefined : config.username,
-      password: config.password ? () => config.password!.reveal() : undefined,
+      ...pgConnection(config),
       ssl: config.ssl === false ? false : config.ssl,
       connectionTimeoutMillis: 10_000,
       keepAlive: true,
