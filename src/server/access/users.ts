@@ -96,9 +96,19 @@ export async function updateUserPassword(
         { field: 'oldPassword', errors: ['is required to change your own password'] },
       ]);
     }
+    if (!credential) {
+      throw new ValidationError([
+        {
+          field: 'oldPassword',
+          errors: [
+            'you have no password here (you sign in through an identity provider or with a key); an admin can set one',
+          ],
+        },
+      ]);
+    }
     const attempt = { name: user.name, ip: ctx.sourceIp };
     await checkLoginThrottle(ctx.db, now, attempt);
-    if (!credential || !(await verifyPassword(credential.passwordHash, input.oldPassword))) {
+    if (!(await verifyPassword(credential.passwordHash, input.oldPassword))) {
       ctx.afterRollback(async (db) => recordLoginFailure(db, now, attempt));
       throw new ValidationError([
         { field: 'oldPassword', errors: ['is not your current password'] },

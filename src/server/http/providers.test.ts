@@ -246,6 +246,11 @@ for (const engine of engines) {
       assert.deepEqual(groups.items.map((g) => g.name).sort(), ['admins', 'devs']);
       const keys = await alice.listAccessKeys({ userID: session.userID });
       assert.equal(keys.items[0]?.issuedVia, 'provider');
+      const noPassword = await refusal(
+        alice.updateUser({ id: 'self', password: 'a-new-password', oldPassword: 'guess' }),
+      );
+      assert.equal(noPassword.status, 400);
+      assert.match(noPassword.message, /you have no password here/);
     });
 
     it('refuses a replayed code and an unknown state', async () => {
