@@ -25,6 +25,7 @@ import {
   awsSettings,
   bothAwsKeysOrNeither,
   secretReference,
+  secureUrl,
 } from '../shared/secret-storages.js';
 import type { AwsOptions } from '../shared/aws.js';
 import type { VaultOptions } from '../shared/vault.js';
@@ -42,7 +43,7 @@ const keyProviderConfigs = {
     .refine((c) => !(c.file && c.key), { message: 'give either file or key, not both' }),
   vault: z
     .object({
-      address: z.url(),
+      address: secureUrl,
       token: secretReference,
       namespace: z.string().default(''),
       transitMount: z.string().default('transit'),

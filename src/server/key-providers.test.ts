@@ -234,6 +234,12 @@ describe('key provider and secret storage settings', () => {
       'ConfigError: invalid setting keyProvider.config.address (from config file <file>): Invalid input: expected string, received undefined',
     );
     assert.equal(
+      await load(
+        "keyProvider: {kind: vault, config: {address: 'http://vault.internal:8200', token: 'env:T'}}\n",
+      ),
+      'ConfigError: invalid setting keyProvider.config.address (from config file <file>): must be an https:// URL (http:// only on loopback)',
+    );
+    assert.equal(
       await load("keyProvider: {kind: awskms, config: {keyId: k, accessKeyId: 'env:A'}}\n"),
       'ConfigError: invalid setting keyProvider.config (from config file <file>): give both accessKeyId and secretAccessKey, or neither (the default chain)',
     );

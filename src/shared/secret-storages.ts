@@ -17,12 +17,28 @@ export const secretReference = z
   .string()
   .regex(/^[a-z][a-z0-9-]*:.+$/s, 'expected a secret reference such as env:NAME or file:/path');
 
+/** An https:// URL; http:// only on loopback (a dev server), since secrets travel over it. */
+export const secureUrl = z.url().refine(
+  (u) => {
+    // z.url() reports an unparsable one; this check still runs, so it must not throw.
+    if (!URL.canParse(u)) return true;
+    const url = new URL(u);
+    if (url.protocol === 'https:') return true;
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    return (
+      url.protocol === 'http:' &&
+      (host === 'localhost' || host === '::1' || host.startsWith('127.'))
+    );
+  },
+  { message: 'must be an https:// URL (http:// only on loopback)' },
+);
+
 const base64 = z.boolean().default(false).describe('The stored value is base64; decode it');
 
 /** What every AWS client takes: where, and as whom (references, or the SDK's default chain). */
 export const awsSettings = {
   region: z.string().default('').describe('AWS region; default: the SDK default chain'),
-  endpoint: z.url().or(z.literal('')).default('').describe('Another endpoint URL'),
+  endpoint: secureUrl.or(z.literal('')).default('').describe('Another endpoint URL'),
   accessKeyId: secretReference.optional(),
   secretAccessKey: secretReference.optional(),
   sessionToken: secretReference.optional(),
@@ -54,7 +70,7 @@ export const storageConfigs = {
     .strict(),
   vault: z
     .object({
-      address: z.url().describe('https://vault.example.com:8200'),
+      address: secureUrl.describe('https://vault.example.com:8200'),
       token: secretReference.describe('Vault token, a secret reference'),
       namespace: z.string().default('').describe('Vault Enterprise namespace'),
       secretMount: z.string().default('secret').describe('Mount of the KV v2 engine'),
