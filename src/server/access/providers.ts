@@ -141,7 +141,10 @@ export class ProviderService {
         await this.#resolveSecret(`providers.${p.name}.clientSecret`, p.clientSecretRef)
       ).reveal();
     } else {
-      clientSecret = this.#keyring.open(p.clientSecret!, sealContext(p.id, 'client_secret'));
+      clientSecret = await this.#keyring.openLatest(
+        p.clientSecret!,
+        sealContext(p.id, 'client_secret'),
+      );
     }
     let serviceAccountKey: string | undefined;
     if (p.config.serviceAccountKeyRef) {
@@ -153,7 +156,7 @@ export class ProviderService {
       ).reveal();
     } else if (p.privateConfig !== null) {
       const priv = JSON.parse(
-        this.#keyring.open(p.privateConfig, sealContext(p.id, 'private_config')),
+        await this.#keyring.openLatest(p.privateConfig, sealContext(p.id, 'private_config')),
       ) as { serviceAccountKey?: string };
       serviceAccountKey = priv.serviceAccountKey;
     }
@@ -234,7 +237,7 @@ export class ProviderService {
       const provider = await data.getProvider(this.#db, { byId: link.providerId });
       let identity: IdpIdentity;
       try {
-        const refreshToken = this.#keyring.open(
+        const refreshToken = await this.#keyring.openLatest(
           link.refreshToken,
           refreshTokenContext(link.providerId, userId),
         );
