@@ -69,9 +69,12 @@ describe('trustByFingerprint', () => {
   });
 
   it('refuses a server whose certificates do not match', async () => {
+    const actual = certificateFingerprint(ca.certificate);
+    // Another first byte (the actual one may itself be AA).
+    const first = actual.startsWith('AA') ? 'BB' : 'AA';
     await assert.rejects(
-      trustByFingerprint(real.url, `AA${certificateFingerprint(ca.certificate).slice(2)}`),
-      /presents a certificate with SHA-256 fingerprint .+, not the trusted AA:/,
+      trustByFingerprint(real.url, `${first}${actual.slice(2)}`),
+      new RegExp(`presents a certificate with SHA-256 fingerprint .+, not the trusted ${first}:`),
     );
   });
 
