@@ -12,9 +12,7 @@ import type { Db } from '../data/db.js';
 import { addGroupMembers, createGroup, getGroup, removeGroupMembers } from '../data/groups.js';
 import * as data from '../data/providers.js';
 import type { ProviderRow, ProviderUserRow } from '../data/providers.js';
-
-export type { ProviderRow };
-import { createUser, findUser } from '../data/users.js';
+import { createUser, findUser, getUser } from '../data/users.js';
 import {
   OidcClient,
   classifyIdpError,
@@ -27,6 +25,8 @@ import type { Page } from '../models.js';
 import type { ChangeNotifier } from './changes.js';
 import { actorOf, type RequestContext } from './context.js';
 import { issueSession, type Session } from './sessions.js';
+
+export type { ProviderRow };
 
 /** How long a started provider login or a device request stays usable. */
 export const LOGIN_REQUEST_TTL_MS = 10 * 60_000;
@@ -698,11 +698,7 @@ export async function getDeviceStatus(
   // Whoever deletes it first gets the session; a second poll finds nothing.
   if (!(await data.deleteDeviceRequest(ctx.db, hash)))
     throw new AppError('expired', 'this device login was already used; start again');
-  const user = await ctx.db
-    .selectFrom('users')
-    .select(['id', 'name'])
-    .where('id', '=', request.approvedBy)
-    .executeTakeFirstOrThrow();
+  const user = await getUser(ctx.db, { byId: request.approvedBy });
   const now = ctx.clock.now();
   ctx.audit({
     kind: 'user',

@@ -344,6 +344,29 @@ for (const engine of engines) {
       }
     });
 
+    it('keeps sessions when the provider refuses Infra itself (a wrong client secret)', async () => {
+      const { login } = await providerLogin('alice');
+      const session = await login();
+      const alice = server.client({ accessKey: session.accessKey });
+      const settings = {
+        id: providerId,
+        name: 'test-idp',
+        kind: 'oidc' as const,
+        url: idp.issuer,
+        clientID: idp.clientId,
+        scopes: ['openid', 'email', 'groups', 'offline_access'],
+      };
+      await admin.updateProvider({ ...settings, clientSecret: 'rotated-upstream-not-here' });
+      try {
+        clock.advance(SYNC + 1000);
+        assert.ok((await alice.createToken({ destination: 'prod' })).token);
+        assert.equal((await alice.getUser({ id: 'self' })).name, 'alice@example.com');
+        assert.match(server.logs.text, /invalid_client/);
+      } finally {
+        await admin.updateProvider({ ...settings, clientSecret: idp.clientSecret });
+      }
+    });
+
     it('ends every session of a user the provider no longer knows, and tells the feed', async () => {
       idp.accounts.set('carol', { email: 'carol@example.com', groups: ['devs'] });
       const { login } = await providerLogin('carol');

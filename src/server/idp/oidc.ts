@@ -73,7 +73,9 @@ export function classifyIdpError(err: unknown, what: string): IdpError {
   if (err instanceof oidc.ResponseBodyError) {
     const detail = err.error_description ? `${err.error}: ${err.error_description}` : err.error;
     if (err.status >= 500) return new IdpError('unreachable', `${what}: ${detail}`, { cause: err });
-    const refused = err.error === 'invalid_grant' || err.error === 'unauthorized_client';
+    // Only invalid_grant speaks of this user's grant; a client misconfigured at the provider
+    // (invalid_client, unauthorized_client) must not end everyone's sessions.
+    const refused = err.error === 'invalid_grant';
     return new IdpError(refused ? 'refused' : 'invalid', `${what}: ${detail}`, { cause: err });
   }
   for (const e of causes(err)) {
