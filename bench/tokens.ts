@@ -113,8 +113,9 @@ async function wakeUps(
     }),
   );
   const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
-  const connectorKey = (await admin.createAccessKey({ userID: connector.id, expiry: '1h' }))
-    .accessKey;
+  const connectorKey = (
+    await admin.createAccessKey({ userID: connector.id, expiry: '1h', destination: 'bench' })
+  ).accessKey;
   console.log(`\n== feed wake-up after a grant change, SQLite, one server`);
   console.log(percentiles(await wakeUps(admin, server.url, connectorKey, changes)));
   await server.stop();
@@ -137,8 +138,9 @@ async function wakeUps(
   const second = await startBuiltServer(args);
   const { admin } = await signIn(first.url);
   const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
-  const connectorKey = (await admin.createAccessKey({ userID: connector.id, expiry: '1h' }))
-    .accessKey;
+  const connectorKey = (
+    await admin.createAccessKey({ userID: connector.id, expiry: '1h', destination: 'bench' })
+  ).accessKey;
   console.log(
     `\n== feed wake-up after a grant change, PostgreSQL, change on replica 1, feed on replica 2`,
   );

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration, Flag, Paging, Time, UserRef, idOf, listOf } from './common.js';
 import { endpoint } from './endpoint.js';
+import { DestinationName } from './grants.js';
 
 /** Key names: letters, digits, `.`, `_` and `-`. */
 export const KeyName = z
@@ -21,6 +22,10 @@ export const AccessKey = z
       .nullable()
       .describe('Duration of inactivity that ends the key, or null'),
     lastUsed: Time.nullable(),
+    destination: z
+      .string()
+      .nullable()
+      .describe('Connector keys: the one destination this key may register and follow'),
   })
   .meta({ id: 'AccessKey' });
 export type AccessKey = z.infer<typeof AccessKey>;
@@ -55,6 +60,9 @@ export const createAccessKey = endpoint({
       expiry: Duration.default('720h').describe('Lifetime; default 30 days'),
       inactivityTimeout: Duration.optional().describe(
         'Ends the key after this long unused; default none',
+      ),
+      destination: DestinationName.optional().describe(
+        'Connector keys only: bind the key to this destination (else its first registration does)',
       ),
     })
     .strict(),

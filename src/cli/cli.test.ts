@@ -431,6 +431,20 @@ describe('infra CLI', () => {
         (await ws.run('keys', 'remove', 'prod-connector', '--user', 'connector')).code,
         0,
       );
+      const bound = await ws.run('keys', 'add', '--connector', '--destination', 'staging');
+      assert.equal(bound.code, 0, bound.stderr);
+      assert.match(
+        bound.stderr,
+        /^Created key staging-connector for connector \(destination staging only\)/,
+      );
+      const [key] = JSON.parse(
+        (await ws.run('keys', 'list', '--user', 'connector', '--format', 'json')).stdout,
+      ) as Array<{ name: string; destination: string }>;
+      assert.deepEqual([key?.name, key?.destination], ['staging-connector', 'staging']);
+      const mine = await ws.run('keys', 'add', '--destination', 'staging');
+      assert.equal(mine.code, 2);
+      assert.match(mine.stderr, /--destination is for connector keys: add --connector/);
+      await ws.run('keys', 'remove', 'staging-connector', '--user', 'connector');
     });
 
     it('lists clusters and refuses what it does not understand with exit code 2', async () => {

@@ -181,10 +181,14 @@ function buildProgram(io: CliIO): Command {
   const keys = program.command('keys').description('Manage access keys');
   example(
     keys.command('add').description('Create an access key (yours, a user’s, or the connector’s)'),
-    'infra keys add --connector --name prod-connector',
+    'infra keys add --connector --destination prod',
   )
     .option('--user <email>', 'For this user (admins)')
     .option('--connector', 'For the connector system user (admins)')
+    .option(
+      '--destination <cluster>',
+      'With --connector: the one cluster the key may register (else its first registration)',
+    )
     .option('--name <name>', 'Key name')
     .option('--expiry <duration>', 'Lifetime, such as 720h')
     .option('--inactivity-timeout <duration>', 'End the key after this long unused')

@@ -72,6 +72,21 @@ export interface AccessKey {
 /** Scope of a session that may only change its one-time password. */
 export const PASSWORD_CHANGE_SCOPE = 'password-change';
 
+/**
+ * A connector key's scope: the one destination it may register, update and follow. A key gets
+ * it from an admin (`infra keys add --connector --destination prod`) or when it first registers.
+ */
+const DESTINATION_SCOPE = 'destination:';
+
+export function destinationScope(name: string): string {
+  return `${DESTINATION_SCOPE}${name}`;
+}
+
+/** The destination a key is bound to, if any. */
+export function boundDestination(scopes: readonly string[]): string | undefined {
+  return scopes.find((s) => s.startsWith(DESTINATION_SCOPE))?.slice(DESTINATION_SCOPE.length);
+}
+
 export interface AuditEntry {
   seq: number;
   at: number;

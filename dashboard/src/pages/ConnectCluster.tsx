@@ -60,6 +60,8 @@ export function ConnectClusterPage() {
         userID: connector.id,
         name: `${name}-connector-${Date.now().toString(36)}`,
         expiry: '8760h',
+        // The key may register this cluster and no other.
+        destination: name,
       });
       setIssued({ name, key: key.accessKey });
     } catch (err) {

@@ -240,12 +240,15 @@ export const keys = {
     opts: {
       user?: string;
       connector?: boolean;
+      destination?: string;
       name?: string;
       expiry?: string;
       inactivityTimeout?: string;
       format?: string;
     },
   ) {
+    if (opts.destination !== undefined && !opts.connector)
+      throw new CliError('--destination is for connector keys: add --connector', 2);
     const key = await withClient(io, async (c) => {
       const owner = opts.connector ? 'connector' : opts.user;
       const userID = owner ? (await userByName(c, owner)).id : 'self';
@@ -253,13 +256,16 @@ export const keys = {
       const expiry = opts.expiry ?? (opts.connector ? '8760h' : undefined);
       return c.createAccessKey({
         userID,
-        name: opts.name,
+        name: opts.name ?? (opts.destination && `${opts.destination}-connector`),
         expiry,
         inactivityTimeout: opts.inactivityTimeout,
+        destination: opts.destination,
       });
     });
     if (opts.format === 'json') return printJson(io.stdout, key);
-    io.stderr.write(`Created key ${key.name} for ${key.userName}, expiring ${key.expires}\n`);
+    io.stderr.write(
+      `Created key ${key.name} for ${key.userName}${key.destination ? ` (destination ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
+    );
     io.stdout.write(`${key.accessKey}\n`);
   },
   async list(io: CliIO, opts: Format & { user?: string; all?: boolean; showExpired?: boolean }) {

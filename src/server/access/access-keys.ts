@@ -1,10 +1,10 @@
-import { AppError, NotFoundError, assertThat } from '../../shared/errors.js';
+import { AppError, NotFoundError, ValidationError, assertThat } from '../../shared/errors.js';
 import { parseDuration } from '../../shared/duration.js';
 import { newId } from '../../shared/ids.js';
 import { generateAccessKey, hashSecret } from '../crypto/access-keys.js';
 import * as data from '../data/access-keys.js';
 import { getUser } from '../data/users.js';
-import type { AccessKey, Page } from '../models.js';
+import { CONNECTOR_USER_ID, destinationScope, type AccessKey, type Page } from '../models.js';
 import { actorOf, resolveUserRef, type RequestContext } from './context.js';
 
 export async function listAccessKeys(
@@ -26,11 +26,24 @@ export async function listAccessKeys(
 /** Creates a key; the secret is returned once and only its hash is kept. */
 export async function createAccessKey(
   ctx: RequestContext,
-  input: { userID: string; name?: string; expiry: string; inactivityTimeout?: string },
+  input: {
+    userID: string;
+    name?: string;
+    expiry: string;
+    inactivityTimeout?: string;
+    destination?: string;
+  },
 ): Promise<{ key: AccessKey; accessKey: string }> {
   const userId = resolveUserRef(ctx, input.userID);
   ctx.authorize(userId === actorOf(ctx).userId);
   const user = await getUser(ctx.db, { byId: userId });
+  assertThat(
+    input.destination === undefined || user.id === CONNECTOR_USER_ID,
+    () =>
+      new ValidationError([
+        { field: 'destination', errors: ['applies only to keys of the connector user'] },
+      ]),
+  );
   const now = ctx.clock.now();
   const expiry = parseDuration(input.expiry)!;
   const inactivityTimeout =
@@ -44,7 +57,7 @@ export async function createAccessKey(
     name: input.name ?? `key-${secret.keyId}`,
     userId: user.id,
     issuedVia: 'api',
-    scopes: [],
+    scopes: input.destination === undefined ? [] : [destinationScope(input.destination)],
     managedBy: 'api',
     now,
     expiresAt: now + expiry,
@@ -55,7 +68,11 @@ export async function createAccessKey(
     kind: 'accessKey',
     id,
     name: key.name,
-    details: { user: user.name, expires: new Date(key.expiresAt).toISOString() },
+    details: {
+      user: user.name,
+      expires: new Date(key.expiresAt).toISOString(),
+      ...(input.destination !== undefined && { destination: input.destination }),
+    },
   });
   return { key, accessKey: secret.text };
 }

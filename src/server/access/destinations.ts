@@ -2,15 +2,18 @@ import { AppError, UnauthenticatedError, assertThat } from '../../shared/errors.
 import { newId } from '../../shared/ids.js';
 import {
   CONNECTOR_USER_ID,
+  boundDestination,
+  destinationScope,
   type Destination,
   type DestinationAccess,
   type Page,
 } from '../models.js';
+import { isScopeHeld, updateAccessKeyScopes } from '../data/access-keys.js';
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
 import { listRevokedSessions } from '../data/revoked-sessions.js';
 import { listGroupNamesOfUser } from '../data/groups.js';
-import { actorOf, type RequestContext } from './context.js';
+import { actorOf, type Actor, type RequestContext } from './context.js';
 import { TOKEN_LIFETIME_MS } from './tokens.js';
 
 /** Roles that see every destination. */
@@ -21,14 +24,22 @@ function seesAll(ctx: RequestContext): boolean {
   return SEE_ALL.some((r) => actor.roles.has(r));
 }
 
-/** Destinations the caller may see: all for admins, viewers and connectors; else those they reach. */
+/**
+ * Destinations the caller may see: all for admins and viewers, and for a connector key not yet
+ * bound (it looks for its own by uniqueID); its own for a bound one; else those they reach.
+ */
 export async function listDestinations(
   ctx: RequestContext,
   input: { name?: string; uniqueID?: string; after?: string; limit: number },
 ): Promise<Page<Destination>> {
-  const byNames = seesAll(ctx)
-    ? undefined
-    : await data.listReachableDestinations(ctx.db, actorOf(ctx).userId, ctx.clock.now());
+  const actor = actorOf(ctx);
+  const bound = isConnectorOnly(actor) ? boundDestination(actor.scopes) : undefined;
+  const byNames =
+    bound !== undefined
+      ? [bound]
+      : seesAll(ctx)
+        ? undefined
+        : await data.listReachableDestinations(ctx.db, actor.userId, ctx.clock.now());
   return data.listDestinations(ctx.db, {
     byName: input.name,
     byUniqueId: input.uniqueID,
@@ -70,10 +81,54 @@ function fields(input: DestinationInput): data.DestinationFields {
   };
 }
 
+/** A connector's key, as opposed to a person with the connector role among others. */
+function isConnectorOnly(actor: Actor): boolean {
+  return actor.roles.has('connector') && !actor.roles.has('admin') && !actor.roles.has('view');
+}
+
+/**
+ * A connector key serves one destination. A key bound to one (by an admin, or by its first
+ * registration) may touch only that one; an unbound key may claim a destination no other key
+ * holds, and is bound to it from then on. So a connector in one cluster cannot re-register
+ * another cluster's destination (its URL and CA are what kubeconfigs trust). Admins are not
+ * restricted.
+ */
+async function claimDestination(ctx: RequestContext, name: string): Promise<void> {
+  const actor = actorOf(ctx);
+  if (!isConnectorOnly(actor)) return;
+  const bound = boundDestination(actor.scopes);
+  if (bound !== undefined) {
+    assertThat(
+      bound === name,
+      () =>
+        new AppError(
+          'forbidden',
+          `this connector key is for destination ${bound}, not ${name}; create a key for ${name} with \`infra keys add --connector --destination ${name}\``,
+        ),
+    );
+    return;
+  }
+  const scope = destinationScope(name);
+  const held = await isScopeHeld(ctx.db, scope, {
+    exceptId: actor.accessKeyId,
+    now: ctx.clock.now(),
+  });
+  assertThat(
+    !held,
+    () =>
+      new AppError(
+        'forbidden',
+        `destination ${name} belongs to another connector key; create a key for it with \`infra keys add --connector --destination ${name}\``,
+      ),
+  );
+  await updateAccessKeyScopes(ctx.db, actor.accessKeyId, [...actor.scopes, scope]);
+}
+
 export async function createDestination(
   ctx: RequestContext,
   input: DestinationInput,
 ): Promise<Destination> {
+  await claimDestination(ctx, input.name);
   const now = ctx.clock.now();
   const id = newId('destination', now);
   await data.createDestination(ctx.db, { ...fields(input), id, now });
@@ -87,6 +142,8 @@ export async function updateDestination(
   input: DestinationInput,
 ): Promise<Destination> {
   const before = await data.getDestination(ctx.db, { byId: id });
+  await claimDestination(ctx, before.name);
+  if (input.name !== before.name) await claimDestination(ctx, input.name);
   assertThat(
     before.uniqueId === input.uniqueID || actorOf(ctx).roles.has('admin'),
     () =>
@@ -117,6 +174,18 @@ export async function getAccessFeed(
   ctx: RequestContext,
   input: { destination: string; lastUpdateIndex?: number; waitMs: number },
 ): Promise<DestinationAccess | undefined> {
+  const actor = actorOf(ctx);
+  const bound = boundDestination(actor.scopes);
+  assertThat(
+    !isConnectorOnly(actor) || bound === input.destination,
+    () =>
+      new AppError(
+        'forbidden',
+        bound === undefined
+          ? 'this connector key has registered no destination yet; register first'
+          : `this connector key is for destination ${bound}, not ${input.destination}`,
+      ),
+  );
   ctx.presence.seen(input.destination);
   const deadline = ctx.clock.now() + Math.min(input.waitMs, MAX_FEED_WAIT_MS);
   for (;;) {

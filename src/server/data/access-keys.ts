@@ -146,6 +146,22 @@ export async function updateAccessKeyScopes(db: Db, id: string, scopes: string[]
     .execute();
 }
 
+/** Whether some unexpired key other than `exceptId` carries `scope` (connector bindings). */
+export async function isScopeHeld(
+  db: Db,
+  scope: string,
+  opts: { exceptId: string; now: number },
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('accessKeys')
+    .select('id')
+    .where('scopes', '=', scope)
+    .where('id', '!=', opts.exceptId)
+    .where('expiresAt', '>', opts.now)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Deletes a key; the session it was is recorded as ended. */
 export async function deleteAccessKey(db: Db, id: string, now: number): Promise<void> {
   const deleted = await db

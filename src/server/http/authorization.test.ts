@@ -9,7 +9,12 @@ import { startAdminServer } from '../../../test/identity.js';
 import type { TestServer } from '../../../test/server.js';
 
 // Operations that refuse in their own words (system users, setup done) rather than by role.
-const OWN_REFUSALS = new Set<OperationName>(['setup', 'createToken', 'approveDevice']);
+const OWN_REFUSALS = new Set<OperationName>([
+  'setup',
+  'createToken',
+  'approveDevice',
+  'getAccessFeed',
+]);
 const NO_PROVIDER = `prv_${'0'.repeat(24)}`;
 const UNREACHABLE_PROVIDER = {
   name: 'unreachable',
@@ -365,8 +370,9 @@ for (const engine of engines) {
       },
       {
         operation: 'getAccessFeed',
+        variant: 'a connector key not bound to that destination',
         request: get('/api/feed?destination=matrix'),
-        expect: statuses(401, 403, 200, 200, 200, 401),
+        expect: statuses(401, 403, 200, 403, 200, 401),
       },
       {
         operation: 'createToken',

@@ -6,7 +6,15 @@ import type { User as ApiUser } from '../../api/users.js';
 import { formatDuration } from '../../shared/duration.js';
 import { toIsoString } from '../../shared/time.js';
 import type { Session } from '../access/sessions.js';
-import type { AccessKey, AuditEntry, Grant, Group, Page, User } from '../models.js';
+import {
+  boundDestination,
+  type AccessKey,
+  type AuditEntry,
+  type Grant,
+  type Group,
+  type Page,
+  type User,
+} from '../models.js';
 
 const iso = toIsoString;
 const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
@@ -61,6 +69,7 @@ export function accessKeyToApi(k: AccessKey): ApiAccessKey {
     expires: iso(k.expiresAt),
     inactivityTimeout: k.inactivityTimeout > 0 ? formatDuration(k.inactivityTimeout) : null,
     lastUsed: isoOrNull(k.lastUsedAt),
+    destination: boundDestination(k.scopes) ?? null,
   };
 }
 

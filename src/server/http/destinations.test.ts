@@ -54,6 +54,7 @@ for (const engine of engines) {
     let admin: ApiClient;
     let connector: ApiClient;
     let connectorKey: string;
+    let connectorId: string;
     let alice: SignedIn;
 
     const feed = async (query: string) => {
@@ -72,6 +73,7 @@ for (const engine of engines) {
       ({ server, admin } = await startAdminServer(engine, { clock }));
       const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true }))
         .items[0]!;
+      connectorId = connectorUser.id;
       connectorKey = (
         await admin.createAccessKey({
           userID: connectorUser.id,
@@ -151,12 +153,80 @@ for (const engine of engines) {
         assert.equal((await admin.getDestination({ id: created.id })).connected, false);
       });
 
-      it('are visible to users who may reach them, all of them to admins', async () => {
-        await connector.createDestination({
+      it('bind each connector key to the one destination it registers', async () => {
+        const staging = {
           name: 'staging',
           uniqueID: 'cluster-2',
           connection: { url: 'https://staging.example.com', ca: '' },
+        };
+        // The prod connector's key registered prod: it is bound there.
+        const prodKey = (await admin.listAccessKeys({ userID: connectorId })).items.find(
+          (k) => k.name === 'prod-connector',
+        );
+        assert.equal(prodKey?.destination, 'prod');
+        await rejectsWith(
+          connector.createDestination(staging),
+          403,
+          /this connector key is for destination prod, not staging/,
+        );
+        await rejectsWith(connector.getAccessFeed({ destination: 'staging' }), 403);
+        assert.deepEqual(
+          (await connector.listDestinations()).items.map((d) => d.name),
+          ['prod'],
+          'a bound key sees its own destination only',
+        );
+
+        const keyFor = async (name: string, destination?: string) =>
+          server.client({
+            accessKey: (
+              await admin.createAccessKey({ userID: connectorId, name, expiry: '1h', destination })
+            ).accessKey,
+          });
+        // A fresh key claims a destination nobody holds, and cannot take one somebody does.
+        const stagingConnector = await keyFor('staging-connector');
+        // A key follows the feed of its own destination only, once registered.
+        await rejectsWith(
+          stagingConnector.getAccessFeed({ destination: 'staging' }),
+          403,
+          /has registered no destination yet/,
+        );
+        await stagingConnector.createDestination(staging);
+        await stagingConnector.getAccessFeed({ destination: 'staging' });
+        const intruder = await keyFor('intruder');
+        const prod = (await admin.listDestinations({ name: 'prod' })).items[0]!;
+        await rejectsWith(
+          intruder.updateDestination({
+            id: prod.id,
+            name: 'prod',
+            uniqueID: prod.uniqueID,
+            connection: { url: 'https://attacker.example.com', ca: '' },
+          }),
+          403,
+          /destination prod belongs to another connector key/,
+        );
+        assert.equal(
+          (await admin.getDestination({ id: prod.id })).connection.url,
+          prod.connection.url,
+        );
+        // A replacement key an admin made for prod may update it.
+        const replacement = await keyFor('prod-connector-2', 'prod');
+        await replacement.updateDestination({
+          id: prod.id,
+          name: 'prod',
+          uniqueID: prod.uniqueID,
+          connection: prod.connection,
+          namespaces: prod.namespaces,
+          roles: prod.roles,
+          version: prod.version,
         });
+        await rejectsWith(
+          admin.createAccessKey({ userID: alice.id, destination: 'prod' }),
+          400,
+          /destination: applies only to keys of the connector user/,
+        );
+      });
+
+      it('are visible to users who may reach them, all of them to admins', async () => {
         assert.deepEqual(
           (await admin.listDestinations()).items.map((d) => d.name),
           ['prod', 'staging'],
@@ -190,8 +260,6 @@ for (const engine of engines) {
           403,
           'system users cannot get destination tokens',
         );
-        const connectorId = (await admin.listUsers({ name: 'connector', showSystem: true }))
-          .items[0]!.id;
         await rejectsWith(admin.deleteUser({ id: connectorId }), 400);
       });
     });
@@ -436,8 +504,9 @@ describe('the access feed across replicas [postgres]', () => {
     try {
       const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true }))
         .items[0]!;
-      const key = (await admin.createAccessKey({ userID: connectorUser.id, expiry: '1h' }))
-        .accessKey;
+      const key = (
+        await admin.createAccessKey({ userID: connectorUser.id, expiry: '1h', destination: 'prod' })
+      ).accessKey;
       const get = (query: string) =>
         rawRequest(`${second.url}/api/feed?${query}`, {
           ca: second.ca,
