@@ -300,6 +300,7 @@ for (const engine of engines) {
               expires: iso(t0 + TEN_YEARS),
               inactivityTimeout: null,
               lastUsed: iso(t0),
+              destination: null,
             },
           ],
           count: 1,
