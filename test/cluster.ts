@@ -41,6 +41,8 @@ export interface Cluster {
   connectorLogs: LogSink;
   /** Waits until the connector holds an access state at least this new (the server's index). */
   connectorCaughtUp(): Promise<void>;
+  /** Where the connector's key is, with `connectorKeyInFile`. */
+  connectorKeyFile: string;
   close(): Promise<void>;
 }
 
@@ -50,6 +52,8 @@ export async function startCluster(
     clock?: TestClock;
     /** Run the connector on the test clock too, so tokens minted after `advance` verify. */
     connectorOnTestClock?: boolean;
+    /** Give the connector its key as `file:` (the file is `connectorKeyFile`) to test rotation. */
+    connectorKeyInFile?: boolean;
   } = {},
 ): Promise<Cluster> {
   const { server, admin } = await startAdminServer(engine, { clock: options.clock });
@@ -72,6 +76,8 @@ export async function startCluster(
       expiry: '8760h',
     })
   ).accessKey;
+  const keyFile = path.join(dir, 'access-key');
+  writeFileSync(keyFile, key, { mode: 0o600 });
   const port = await freePort();
   const config = await loadConnectorConfig({
     env: {},
@@ -83,7 +89,7 @@ export async function startCluster(
       'addr.https': `127.0.0.1:${port}`,
       'addr.metrics': '127.0.0.1:0',
       'server.url': server.url,
-      'server.accessKey': `plaintext:${key}`,
+      'server.accessKey': options.connectorKeyInFile ? `file:${keyFile}` : `plaintext:${key}`,
       'server.trustedFingerprint': server.running.fingerprint,
     },
   });
@@ -122,6 +128,7 @@ export async function startCluster(
     kube,
     connector,
     connectorLogs,
+    connectorKeyFile: keyFile,
     connectorCaughtUp,
     async close() {
       await connector.close();

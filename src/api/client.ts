@@ -8,8 +8,11 @@ import { ApiError, ApiErrorBody } from './errors.js';
 export interface ClientOptions {
   /** `https://host:port` of the server. */
   baseUrl: string;
-  /** An access key (`<id>.<secret>`), sent as a bearer token. */
-  accessKey?: string;
+  /**
+   * An access key (`<id>.<secret>`), sent as a bearer token; a function is asked at every request
+   * (a key re-read from its storage after a rotation).
+   */
+  accessKey?: string | (() => string);
   /** PEM certificates to trust besides the system's (the server's own CA). */
   ca?: string;
   /** Turn off certificate checks. Only for tests and emergencies. */
@@ -80,7 +83,8 @@ export function createApiClient(options: ClientOptions): ApiClient {
       'user-agent': userAgent,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (options.accessKey) headers.authorization = `Bearer ${options.accessKey}`;
+    const key = typeof options.accessKey === 'function' ? options.accessKey() : options.accessKey;
+    if (key) headers.authorization = `Bearer ${key}`;
     const { status, text } = await send(
       {
         agent,

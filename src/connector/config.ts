@@ -4,6 +4,7 @@ import { z } from 'zod';
 import {
   ConfigError,
   addressSetting,
+  durationSetting,
   expandPath,
   loadConfigLayers,
   readPemOrPath,
@@ -11,7 +12,7 @@ import {
   type ListenAddress,
 } from '../shared/config-loader.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
-import type { Secret } from '../shared/secrets.js';
+import type { Secret, SecretResolver } from '../shared/secrets.js';
 import { SecretStorageDeclaration, buildSecretResolver } from '../shared/secret-storages.js';
 
 const FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
@@ -59,6 +60,9 @@ export const ConnectorSettings = z
       .array(SecretStorageDeclaration)
       .default([])
       .describe('Secret storages (vault, awssm, awsssm, kubernetes, ...) references can name'),
+    secretRefreshInterval: durationSetting
+      .prefault('10m')
+      .describe('Re-read the access key from its storage this often (also on SIGHUP); 0 is off'),
     server: z
       .object({
         url: z
@@ -135,6 +139,9 @@ export interface ConnectorConfig {
   addr: { https: ListenAddress; metrics?: ListenAddress };
   tlsHosts: string[];
   server: { url: string; accessKey: Secret; trust: ServerTrust };
+  /** Re-reads `server.accessKey` (rotated upstream): on SIGHUP and every `secretRefreshMs`. */
+  secrets: SecretResolver;
+  secretRefreshMs: number;
 }
 
 export const connectorEnvPrefix = 'INFRA_CONNECTOR';
@@ -154,9 +161,10 @@ export async function loadConnectorConfig(
   const base = file ? path.dirname(path.resolve(file)) : process.cwd();
   const kubeconfig = s.kubeconfig ? path.resolve(base, expandPath(s.kubeconfig)) : undefined;
   let accessKey: Secret;
+  let secrets: SecretResolver;
   try {
     // `kubernetes:` reads Secrets with the connector's own kube access (kubeconfig or in-cluster).
-    const secrets = await buildSecretResolver(s.secrets, { env: sources.env, kubeconfig });
+    secrets = await buildSecretResolver(s.secrets, { env: sources.env, kubeconfig });
     accessKey = await secrets.resolve('server.accessKey', s.server.accessKey);
   } catch (err) {
     throw new ConfigError((err as Error).message, { cause: err });
@@ -195,5 +203,7 @@ export async function loadConnectorConfig(
     addr: { https, metrics: s.addr.metrics },
     tlsHosts: s.tls.hosts,
     server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust },
+    secrets,
+    secretRefreshMs: s.secretRefreshInterval,
   });
 }

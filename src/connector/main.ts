@@ -34,6 +34,8 @@ export interface RunningConnector {
   state(): AccessState | undefined;
   /** Resolves when the RBAC reconciliation in progress (if any) is done. */
   rbacSettled(): Promise<void>;
+  /** Re-reads the access key from its storage (SIGHUP). */
+  reload(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -105,7 +107,8 @@ export async function startConnector(
     const trust = await serverCa(config, log);
     const clientOptions = {
       baseUrl: config.server.url,
-      accessKey: config.server.accessKey.reveal(),
+      // Asked at every request: a key rotated upstream takes effect at the next re-read.
+      accessKey: () => config.server.accessKey.reveal(),
       component: 'connector',
       ...trust,
     };
@@ -205,6 +208,19 @@ export async function startConnector(
       abort.abort();
     });
 
+    const reload = async () => {
+      const { changed, failed } = await config.secrets.refresh();
+      for (const f of failed) log.error(f, 'could not re-read a secret; keeping the old value');
+      if (changed.length > 0) log.info({ settings: changed }, 're-read secrets that changed');
+    };
+    if (config.secretRefreshMs > 0) {
+      const timer = setInterval(() => {
+        reload().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
+      }, config.secretRefreshMs);
+      timer.unref();
+      cleanups.push(() => clearInterval(timer));
+    }
+
     const url = `https://${endpointHost.includes(':') ? `[${endpointHost}]` : endpointHost}:${port}`;
     const fingerprint = fingerprintSha256(tls.leaf.certificate);
     log.info(
@@ -224,6 +240,7 @@ export async function startConnector(
       fingerprint,
       state: () => state,
       rbacSettled: () => syncer.settled(),
+      reload,
       close,
     };
   } catch (err) {
