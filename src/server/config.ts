@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -115,6 +116,16 @@ const ConfigProvider = z
   })
   .strict();
 
+/** An IP address, or a CIDR range such as 10.0.0.0/8. */
+const ProxyAddress = z.string().refine((s) => {
+  const [ip, bits, ...rest] = s.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
+}, 'must be an IP address or a CIDR range such as 10.0.0.0/8');
+
 /** The server's settings, as read from YAML (camelCase keys), env and flags. */
 export const ServerSettings = z
   .object({
@@ -208,6 +219,10 @@ export const ServerSettings = z
       .array(ConfigGrant)
       .default([])
       .describe('Grants declared here, reconciled at every start'),
+    trustedProxies: z
+      .array(ProxyAddress)
+      .default([])
+      .describe('Reverse proxies whose X-Forwarded-For and X-Forwarded-Host are believed'),
     providers: z
       .array(ConfigProvider)
       .default([])
@@ -363,6 +378,8 @@ export interface ServerConfig {
   db: DatabaseConfig;
   access: AccessSettings;
   tokens: { keyRotation: number };
+  /** Proxies (addresses, CIDR ranges) whose forwarding headers give the client's address. */
+  trustedProxies: string[];
   users: DeclaredUser[];
   grants: DeclaredGrant[];
   /** Declared providers; their secrets stay references until a login reads them (S7). */
@@ -486,6 +503,7 @@ export async function loadServerConfig(
       passwordMinLength: s.passwords.minLength,
     },
     tokens: { keyRotation: s.tokens.keyRotation },
+    trustedProxies: s.trustedProxies,
     users,
     grants: s.grants,
     providers: s.providers.map(({ clientSecret, serviceAccountKey, ...p }) => ({

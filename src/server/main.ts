@@ -121,6 +121,7 @@ export async function startServer(
       metrics,
       tls,
       dashboardDir: options.dashboardDir,
+      trustedProxies: config.trustedProxies,
     });
     cleanups.push(() => app.close());
     // Runs before app.close (cleanups run in reverse): feeds waiting for changes answer now.

@@ -25,6 +25,8 @@ export interface AppDeps extends OperationDeps {
   tls: ServerTls;
   /** The built dashboard (`dashboard/dist`); the API works without it. */
   dashboardDir?: string;
+  /** Reverse proxies whose X-Forwarded-* headers are believed (addresses, CIDR ranges). */
+  trustedProxies?: string[];
 }
 
 const SECURITY_HEADERS = {
@@ -59,6 +61,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // One line per request is written by the onResponse hook below instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // The client's address (throttling, audit) comes from X-Forwarded-For only through a proxy
+    // we were told to trust; anyone else could claim any address with it.
+    trustProxy: deps.trustedProxies?.length ? deps.trustedProxies : false,
     // On shutdown, close keep-alive connections that are idle; in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

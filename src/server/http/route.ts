@@ -154,7 +154,7 @@ function presentedKey(req: FastifyRequest): { key: string; via: 'bearer' | 'cook
 function checkSameOrigin(req: FastifyRequest): void {
   const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
-  const sameOrigin = origin === undefined || origin === `https://${req.headers.host}`;
+  const sameOrigin = origin === undefined || origin === `https://${req.host}`;
   if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !sameOrigin) {
     throw new AppError('forbidden', 'cross-site requests cannot use the session cookie');
   }
@@ -201,7 +201,8 @@ export function registerRoutes(
 
         let status = successStatus(e);
         const log = req.log as unknown as OperationDeps['log'];
-        const origin = `https://${req.headers.host ?? 'localhost'}`;
+        // The address the browser used: through a trusted proxy, its X-Forwarded-Host.
+        const origin = `https://${req.host || 'localhost'}`;
         const prepare = handler.prepare;
         const run = runOperation(
           deps,
