@@ -25,9 +25,12 @@ export function machine(): string {
 export async function startBuiltServer(
   args: string[],
 ): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
+  // INFRA_BENCH_PROFILE=<dir> writes a CPU profile of the server there when it stops.
+  const profile = process.env.INFRA_BENCH_PROFILE;
   const child = spawn(
     process.execPath,
     [
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
       path.join(root, 'bin/infra.mjs'),
       'server',
       '--addr-https',
