@@ -58,6 +58,9 @@ export async function authenticateFor(
   if (actor.scopes.includes(PASSWORD_CHANGE_SCOPE) && !spec.duringPasswordChange) {
     throw new AppError('forbidden', 'change your one-time password first (PUT /api/users/self)');
   }
+  // Someone removed at their identity provider loses the dashboard and the API too, not only
+  // kubectl: their use re-checks them in the background, at most once per sync interval.
+  if (actor.kind === 'user') deps.providers.syncInBackground(actor.userId);
   return actor;
 }
 

@@ -93,8 +93,8 @@ export class ProviderService {
   readonly #resolveSecret: (setting: string, ref: string) => Promise<Secret>;
   readonly #syncIntervalMs: number;
   readonly #inFlight = new Map<string, Promise<'current' | 'offboarded'>>();
-  /** Last failed sync per user: an unreachable provider is asked again after the interval. */
-  readonly #failedAt = new Map<string, number>();
+  /** When each user was last looked at, so most requests skip the database entirely. */
+  readonly #checkedAt = new Map<string, number>();
   readonly oidc: OidcClient;
 
   constructor(opts: {
@@ -221,13 +221,23 @@ export class ProviderService {
    */
   async syncUserIfDue(userId: string): Promise<'current' | 'offboarded'> {
     const now = this.#clock.now();
-    const failedAt = this.#failedAt.get(userId);
-    if (failedAt !== undefined && now - failedAt < this.#syncIntervalMs) return 'current';
     const running = this.#inFlight.get(userId);
     if (running) return running;
+    const checkedAt = this.#checkedAt.get(userId);
+    if (checkedAt !== undefined && now - checkedAt < this.#syncIntervalMs) return 'current';
+    this.#checkedAt.set(userId, now);
     const sync = this.#syncUser(userId, now).finally(() => this.#inFlight.delete(userId));
     this.#inFlight.set(userId, sync);
     return sync;
+  }
+
+  /** The same, for a request that should not wait: failures are logged. */
+  syncInBackground(userId: string): void {
+    const checkedAt = this.#checkedAt.get(userId);
+    if (checkedAt !== undefined && this.#clock.now() - checkedAt < this.#syncIntervalMs) return;
+    this.syncUserIfDue(userId).catch((err: unknown) =>
+      this.#log.error({ err }, 'could not sync a user with their identity provider'),
+    );
   }
 
   async #syncUser(userId: string, now: number): Promise<'current' | 'offboarded'> {
@@ -257,14 +267,12 @@ export class ProviderService {
           await this.#offboard(provider, link);
           return 'offboarded';
         }
-        this.#failedAt.set(userId, now);
         this.#log.error(
           { provider: provider.name, user: link.email, reason: failure.message },
           'could not sync a user with the identity provider; keeping what we know',
         );
         continue;
       }
-      this.#failedAt.delete(userId);
       if (identity.groupsError)
         this.#log.warn(
           { provider: provider.name, user: link.email, reason: identity.groupsError },

@@ -394,6 +394,27 @@ for (const engine of engines) {
       assert.equal(audit.items[0]?.target.name, 'carol@example.com');
     });
 
+    it('offboards someone who only uses the dashboard or the API, too', async () => {
+      idp.accounts.set('dana', { email: 'dana@example.com', groups: [] });
+      const session = await (await providerLogin('dana')).login();
+      const dana = server.client({ accessKey: session.accessKey });
+      assert.equal((await dana.getUser({ id: 'self' })).name, 'dana@example.com');
+      idp.accounts.delete('dana');
+      clock.advance(SYNC + 1000);
+      // This request goes through and has her re-checked in the background; soon after, the
+      // session is gone.
+      await dana.getUser({ id: 'self' });
+      let status = 200;
+      for (let i = 0; i < 100 && status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        status = await dana.getUser({ id: 'self' }).then(
+          () => 200,
+          (err: unknown) => (err instanceof ApiError ? err.status : 0),
+        );
+      }
+      assert.equal(status, 401);
+    });
+
     it('signs a device in once a signed-in browser approves its code', async () => {
       const anonymous = server.client();
       const device = await anonymous.createDeviceRequest({});
