@@ -12,7 +12,8 @@ import Provider from 'oidc-provider';
 
 export interface Account {
   email: string;
-  emailVerified?: boolean;
+  /** Default true; null leaves the claim out, as some providers do. */
+  emailVerified?: boolean | null;
   groups: string[];
 }
 
@@ -77,7 +78,9 @@ export async function startTestIdp(opts: { redirectUris?: string[] } = {}): Prom
           return {
             sub,
             email: current.email,
-            email_verified: current.emailVerified ?? true,
+            ...(current.emailVerified !== null && {
+              email_verified: current.emailVerified ?? true,
+            }),
             groups: current.groups,
           };
         },

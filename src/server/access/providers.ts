@@ -508,14 +508,23 @@ function checkRedirect(ctx: RequestContext, redirectUrl: string): void {
   );
 }
 
-/** Starts an authorization-code login with PKCE, state and nonce kept on the server. */
-export async function startProviderLogin(
+/** A provider login about to start: built outside the transaction (discovery may be needed). */
+export interface PreparedProviderLogin {
+  provider: ProviderRow;
+  redirectUrl: string;
+  state: string;
+  nonce: string;
+  codeVerifier: string;
+  authorizationUrl: string;
+}
+
+/** The network half of starting a login: PKCE, state and nonce, and the provider's URL. */
+export async function prepareProviderLogin(
   ctx: RequestContext,
   input: { id: string; redirectURL: string },
-): Promise<{ authorizationUrl: string; expiresAt: number }> {
+): Promise<PreparedProviderLogin> {
   checkRedirect(ctx, input.redirectURL);
   const provider = await data.getProvider(ctx.db, { byId: input.id });
-  await admitPendingRequest(ctx);
   const state = randomBytes(32).toString('base64url');
   const nonce = randomBytes(32).toString('base64url');
   const codeVerifier = randomBytes(48).toString('base64url');
@@ -530,16 +539,32 @@ export async function startProviderLogin(
   } catch (err) {
     throw new AppError('upstream_failed', classifyIdpError(err, provider.name).message);
   }
-  const expiresAt = ctx.clock.now() + LOGIN_REQUEST_TTL_MS;
-  await data.createLoginRequest(ctx.db, {
-    stateHash: sha256(state),
-    providerId: provider.id,
-    redirectUri: input.redirectURL,
+  return {
+    provider,
+    redirectUrl: input.redirectURL,
+    state,
     nonce,
     codeVerifier,
+    authorizationUrl: url.href,
+  };
+}
+
+/** Starts an authorization-code login: state, nonce and PKCE verifier kept on the server. */
+export async function startProviderLogin(
+  ctx: RequestContext,
+  prepared: PreparedProviderLogin,
+): Promise<{ authorizationUrl: string; expiresAt: number }> {
+  await admitPendingRequest(ctx);
+  const expiresAt = ctx.clock.now() + LOGIN_REQUEST_TTL_MS;
+  await data.createLoginRequest(ctx.db, {
+    stateHash: sha256(prepared.state),
+    providerId: prepared.provider.id,
+    redirectUri: prepared.redirectUrl,
+    nonce: prepared.nonce,
+    codeVerifier: prepared.codeVerifier,
     expiresAt,
   });
-  return { authorizationUrl: url.href, expiresAt };
+  return { authorizationUrl: prepared.authorizationUrl, expiresAt };
 }
 
 /** The outcome of the network half of a provider login, handed to the transactional half. */
@@ -603,29 +628,47 @@ export async function loginWithProvider(
   }
   const { provider, identity } = result;
   const now = ctx.clock.now();
-  let user = await findUser(ctx.db, { byName: identity.email });
-  assertThat(
-    user === undefined || user.kind === 'user',
-    () => new UnauthenticatedError('system users cannot log in'),
-  );
-  // The same email from another subject at this provider is someone else: refuse.
+  // An account seen before is the user it was linked to, whatever its email says now (emails
+  // change; the subject does not).
   const bySubject = await data.findProviderUser(ctx.db, {
     providerId: provider.id,
     subject: identity.subject,
   });
-  if (bySubject && user && bySubject.userId !== user.id)
-    throw new UnauthenticatedError('this provider account is linked to another user');
+  let user = bySubject
+    ? await getUser(ctx.db, { byId: bySubject.userId })
+    : await findUser(ctx.db, { byName: identity.email });
+  assertThat(
+    user === undefined || user.kind === 'user',
+    () => new UnauthenticatedError('system users cannot log in'),
+  );
+  if (!bySubject && user) {
+    // Taking over an existing user (a local admin, someone from another provider) needs the
+    // provider to vouch for the address, and the user must not be linked here to someone else.
+    assertThat(
+      identity.emailVerified,
+      () =>
+        new UnauthenticatedError(
+          `${provider.name} does not say ${identity.email} is verified, so it cannot sign in as the existing user of that name`,
+        ),
+    );
+    const linked = await data.findProviderUser(ctx.db, {
+      providerId: provider.id,
+      userId: user.id,
+    });
+    assertThat(
+      linked === undefined,
+      () =>
+        new UnauthenticatedError(
+          `${identity.email} is linked to another account at ${provider.name}`,
+        ),
+    );
+  }
   user ??= await createUser(ctx.db, {
     id: newId('user', now),
     name: identity.email,
     managedBy: 'api',
     now,
   });
-  const linked = await data.findProviderUser(ctx.db, { providerId: provider.id, userId: user.id });
-  if (linked && linked.subject !== identity.subject)
-    throw new UnauthenticatedError(
-      `${identity.email} is linked to another account at ${provider.name}`,
-    );
   if (identity.refreshToken === undefined)
     ctx.log.warn(
       { provider: provider.name },

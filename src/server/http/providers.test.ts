@@ -5,7 +5,7 @@ import { ApiError } from '../../api/errors.js';
 import { TestClock } from '../../../test/clock.js';
 import { engines } from '../../../test/engines.js';
 import { rawRequest } from '../../../test/http.js';
-import { ADMIN_CONFIG, startAdminServer } from '../../../test/identity.js';
+import { ADMIN, ADMIN_CONFIG, startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
 
@@ -296,6 +296,30 @@ for (const engine of engines) {
       assert.equal(r.status, 401);
       assert.match(server.logs.text, /the provider says eve@example.com is not verified/);
       assert.equal((await admin.listUsers({ name: 'eve@example.com' })).count, 0);
+    });
+
+    it('keeps a user whose email changes at the provider (the subject decides)', async () => {
+      idp.accounts.set('frank', { email: 'frank@example.com', groups: [] });
+      const first = await (await providerLogin('frank')).login();
+      idp.accounts.set('frank', { email: 'frank.new@example.com', groups: [] });
+      const second = await (await providerLogin('frank')).login();
+      assert.equal(second.userID, first.userID);
+      assert.equal(second.name, 'frank@example.com');
+      assert.equal((await admin.listUsers({ name: 'frank.new@example.com' })).count, 0);
+    });
+
+    it('signs in as an existing user only when the provider vouches for the email', async () => {
+      // No email_verified claim at all: a new user is fine, taking over the admin is not.
+      idp.accounts.set('claims-admin', { email: ADMIN.name, emailVerified: null, groups: [] });
+      const takeover = await refusal((await providerLogin('claims-admin')).login());
+      assert.equal(takeover.status, 401);
+      assert.match(server.logs.text, /does not say admin@example.com is verified/);
+      idp.accounts.set('newcomer', {
+        email: 'newcomer@example.com',
+        emailVerified: null,
+        groups: [],
+      });
+      assert.equal((await (await providerLogin('newcomer')).login()).name, 'newcomer@example.com');
     });
 
     it('works with the CLI loopback redirect on any port', async () => {

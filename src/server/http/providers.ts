@@ -56,13 +56,18 @@ export const updateProvider: H<'updateProvider'> = withPrepare(
 export const deleteProvider: H<'deleteProvider'> = async (ctx, input) =>
   access.deleteProvider(ctx, input.id);
 
-export const startProviderLogin: H<'startProviderLogin'> = async (ctx, input) => {
-  const started = await access.startProviderLogin(ctx, input);
-  return {
-    authorizationURL: started.authorizationUrl,
-    expires: toIsoString(started.expiresAt),
-  };
-};
+/** Discovery (when not cached) happens before the transaction, never holding the writer. */
+export const startProviderLogin: H<'startProviderLogin'> = withPrepare(
+  endpoints.startProviderLogin,
+  (ctx, input) => access.prepareProviderLogin(ctx, input),
+  async (ctx, _input, prepared) => {
+    const started = await access.startProviderLogin(ctx, prepared);
+    return {
+      authorizationURL: started.authorizationUrl,
+      expires: toIsoString(started.expiresAt),
+    };
+  },
+);
 
 export const createDeviceRequest: H<'createDeviceRequest'> = async (ctx) => {
   const r = await access.createDeviceRequest(ctx);

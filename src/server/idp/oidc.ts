@@ -39,6 +39,8 @@ export interface IdpSecrets {
 export interface IdpIdentity {
   subject: string;
   email: string;
+  /** The provider vouches for the address (`email_verified: true`, or Azure AD's sign-in name). */
+  emailVerified: boolean;
   groups: string[] | undefined;
   /** Why the groups could not be read, when they could not. */
   groupsError?: string;
@@ -252,6 +254,12 @@ export class OidcClient {
     if (claims?.email === undefined && p.kind !== 'azure')
       claims = { ...claims, ...(await readUserinfo()) };
     const email = emailOf(p, claims ?? {});
+    // Azure AD's tokens carry no email_verified; the sign-in name (UPN) of a single-tenant
+    // issuer is set by the tenant's admins, not by the user.
+    const emailVerified =
+      claims?.email_verified === true ||
+      claims?.email_verified === 'true' ||
+      (p.kind === 'azure' && String(claims?.preferred_username ?? '').toLowerCase() === email);
     let groups: string[] | undefined;
     let groupsError: string | undefined;
     if (p.kind === 'azure' || p.kind === 'google') {
@@ -270,7 +278,14 @@ export class OidcClient {
       if (value === undefined) value = (await readUserinfo())?.[p.groupsClaim];
       groups = groupNames(value);
     }
-    return { subject, email, groups, groupsError, refreshToken: tokens.refresh_token };
+    return {
+      subject,
+      email,
+      emailVerified,
+      groups,
+      groupsError,
+      refreshToken: tokens.refresh_token,
+    };
   }
 }
 
