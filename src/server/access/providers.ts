@@ -244,6 +244,9 @@ export class ProviderService {
     const links = await data.listProviderUsersToSync(this.#db, userId, now - this.#syncIntervalMs);
     for (const link of links) {
       if (link.refreshToken === null) continue;
+      // Another request or replica is syncing this link already; using the same refresh token
+      // twice could look like token theft to the provider and cost the user their sessions.
+      if (!(await data.claimProviderUserSync(this.#db, link, now))) continue;
       const provider = await data.getProvider(this.#db, { byId: link.providerId });
       let identity: IdpIdentity;
       try {

@@ -155,6 +155,25 @@ export async function listProviderUsersToSync(
   return rows.map((r) => ({ ...r, groups: JSON.parse(r.groups) as string[] }));
 }
 
+/**
+ * Claims the next sync of a link: true for exactly one caller across replicas (the one whose
+ * update still finds the last sync time it read). Refresh tokens may be single use.
+ */
+export async function claimProviderUserSync(
+  db: Db,
+  link: Pick<ProviderUserRow, 'providerId' | 'userId' | 'lastSyncAt'>,
+  now: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('providerUsers')
+    .set({ lastSyncAt: now })
+    .where('providerId', '=', link.providerId)
+    .where('userId', '=', link.userId)
+    .where('lastSyncAt', '=', link.lastSyncAt)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 export async function saveProviderUser(db: Db, u: ProviderUserRow): Promise<void> {
   const row = { ...u, groups: JSON.stringify(u.groups) };
   await db
