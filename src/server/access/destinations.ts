@@ -8,7 +8,7 @@ import {
   type DestinationAccess,
   type Page,
 } from '../models.js';
-import { isScopeHeld, updateAccessKeyScopes } from '../data/access-keys.js';
+import { getAccessKey, isScopeHeld, updateAccessKeyScopes } from '../data/access-keys.js';
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
 import { listRevokedSessions } from '../data/revoked-sessions.js';
@@ -33,7 +33,7 @@ export async function listDestinations(
   input: { name?: string; uniqueID?: string; after?: string; limit: number },
 ): Promise<Page<Destination>> {
   const actor = actorOf(ctx);
-  const bound = isConnectorOnly(actor) ? boundDestination(actor.scopes) : undefined;
+  const bound = isConnectorKey(actor) ? boundDestination(actor.scopes) : undefined;
   const byNames =
     bound !== undefined
       ? [bound]
@@ -51,6 +51,7 @@ export async function listDestinations(
 
 export async function getDestination(ctx: RequestContext, id: string): Promise<Destination> {
   const destination = await data.getDestination(ctx.db, { byId: id });
+  checkConnectorDestination(actorOf(ctx), destination.name);
   const reachable = await data.listReachableDestinations(
     ctx.db,
     actorOf(ctx).userId,
@@ -81,9 +82,31 @@ function fields(input: DestinationInput): data.DestinationFields {
   };
 }
 
-/** A connector's key, as opposed to a person with the connector role among others. */
-function isConnectorOnly(actor: Actor): boolean {
-  return actor.roles.has('connector') && !actor.roles.has('admin') && !actor.roles.has('view');
+/**
+ * A connector's key: any key of the connector user (whatever else it was granted), or of someone
+ * holding the connector role without being an admin. Such keys serve one destination.
+ */
+export function isConnectorKey(actor: Actor): boolean {
+  return (
+    actor.userId === CONNECTOR_USER_ID ||
+    (actor.roles.has('connector') && !actor.roles.has('admin'))
+  );
+}
+
+/** Refuses a connector key anything about a destination other than its own. */
+export function checkConnectorDestination(actor: Actor, destination: string): void {
+  if (!isConnectorKey(actor)) return;
+  const bound = boundDestination(actor.scopes);
+  assertThat(
+    bound === destination,
+    () =>
+      new AppError(
+        'forbidden',
+        bound === undefined
+          ? 'this connector key has registered no destination yet; register first'
+          : `this connector key is for destination ${bound}, not ${destination}`,
+      ),
+  );
 }
 
 /**
@@ -95,8 +118,10 @@ function isConnectorOnly(actor: Actor): boolean {
  */
 async function claimDestination(ctx: RequestContext, name: string): Promise<void> {
   const actor = actorOf(ctx);
-  if (!isConnectorOnly(actor)) return;
-  const bound = boundDestination(actor.scopes);
+  if (!isConnectorKey(actor)) return;
+  // Read inside the transaction: two registrations racing with one key bind it once.
+  const { scopes } = await getAccessKey(ctx.db, { byId: actor.accessKeyId });
+  const bound = boundDestination(scopes);
   if (bound !== undefined) {
     assertThat(
       bound === name,
@@ -121,7 +146,7 @@ async function claimDestination(ctx: RequestContext, name: string): Promise<void
         `destination ${name} belongs to another connector key; create a key for it with \`infra keys add --connector --destination ${name}\``,
       ),
   );
-  await updateAccessKeyScopes(ctx.db, actor.accessKeyId, [...actor.scopes, scope]);
+  await updateAccessKeyScopes(ctx.db, actor.accessKeyId, [...scopes, scope]);
 }
 
 export async function createDestination(
@@ -174,18 +199,7 @@ export async function getAccessFeed(
   ctx: RequestContext,
   input: { destination: string; lastUpdateIndex?: number; waitMs: number },
 ): Promise<DestinationAccess | undefined> {
-  const actor = actorOf(ctx);
-  const bound = boundDestination(actor.scopes);
-  assertThat(
-    !isConnectorOnly(actor) || bound === input.destination,
-    () =>
-      new AppError(
-        'forbidden',
-        bound === undefined
-          ? 'this connector key has registered no destination yet; register first'
-          : `this connector key is for destination ${bound}, not ${input.destination}`,
-      ),
-  );
+  checkConnectorDestination(actorOf(ctx), input.destination);
   ctx.presence.seen(input.destination);
   const deadline = ctx.clock.now() + Math.min(input.waitMs, MAX_FEED_WAIT_MS);
   for (;;) {

@@ -4,9 +4,10 @@ import * as data from '../data/grants.js';
 import type { Subject } from '../data/grants.js';
 import { getGroup, isGroupMember, listGroupIdsOfUser } from '../data/groups.js';
 import { getUser } from '../data/users.js';
-import type { Grant, Page } from '../models.js';
+import { boundDestination, type Grant, type Page } from '../models.js';
 import { assertAdminRemains } from './admins.js';
 import { actorOf, resolveUserRef, type RequestContext } from './context.js';
+import { checkConnectorDestination, isConnectorKey } from './destinations.js';
 
 export interface ListGrantsInput {
   user?: string;
@@ -44,11 +45,17 @@ export async function listGrants(
   } else {
     ctx.authorize(false);
   }
+  // A connector key reads the grants of its own destination only.
+  let byDestination = input.destination;
+  if (isConnectorKey(actor)) {
+    byDestination = boundDestination(actor.scopes) ?? '';
+    checkConnectorDestination(actor, input.destination ?? byDestination);
+  }
   return data.listGrants(ctx.db, {
     bySubjects: subjects,
     byResource: input.resource,
     byPrivilege: input.privilege,
-    byDestination: input.destination,
+    byDestination,
     includeSystem: input.showSystem,
     activeAt: ctx.clock.now(),
     after: input.after,
@@ -56,8 +63,12 @@ export async function listGrants(
   });
 }
 
-export function getGrant(ctx: RequestContext, id: string): Promise<Grant> {
-  return data.getGrant(ctx.db, { byId: id });
+export async function getGrant(ctx: RequestContext, id: string): Promise<Grant> {
+  const grant = await data.getGrant(ctx.db, { byId: id });
+  const actor = actorOf(ctx);
+  if (isConnectorKey(actor) && grant.resource.split('.')[0] !== boundDestination(actor.scopes))
+    throw new NotFoundError('grant');
+  return grant;
 }
 
 export interface GrantInput {

@@ -192,6 +192,16 @@ for (const engine of engines) {
         );
         await stagingConnector.createDestination(staging);
         await stagingConnector.getAccessFeed({ destination: 'staging' });
+        // Nor read another cluster's registration or grants.
+        await admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'staging' });
+        const stagingDestination = (await admin.listDestinations({ name: 'staging' })).items[0]!;
+        await rejectsWith(connector.getDestination({ id: stagingDestination.id }), 403);
+        await rejectsWith(connector.listGrants({ destination: 'staging' }), 403);
+        const visible = await connector.listGrants({});
+        assert.ok(visible.items.every((g) => g.resource.split('.')[0] === 'prod'));
+        const stagingGrant = (await admin.listGrants({ destination: 'staging' })).items[0]!;
+        await rejectsWith(connector.getGrant({ id: stagingGrant.id }), 404);
+        await admin.deleteGrant({ id: stagingGrant.id });
         const intruder = await keyFor('intruder');
         const prod = (await admin.listDestinations({ name: 'prod' })).items[0]!;
         await rejectsWith(
