@@ -54,6 +54,8 @@ export interface FakeGraph extends Running {
   memberOf: Map<string, Array<{ type: 'group' | 'directoryRole'; displayName: string }>>;
   /** Answer every request with this status (403: permission not granted). */
   failWith?: number;
+  /** Point next links elsewhere (a misbehaving or hijacked answer). */
+  nextLinkOrigin?: string;
 }
 
 const GRAPH_PAGE = 2;
@@ -84,7 +86,7 @@ export async function startFakeGraph(userinfoUrl: string): Promise<FakeGraph> {
         displayName: o.displayName,
       })),
       ...(next && {
-        '@odata.nextLink': `${running.url}/v1.0/me/memberOf?$select=displayName&$skiptoken=${skip + GRAPH_PAGE}`,
+        '@odata.nextLink': `${graph.nextLinkOrigin ?? running.url}/v1.0/me/memberOf?$select=displayName&$skiptoken=${skip + GRAPH_PAGE}`,
       }),
     });
   });

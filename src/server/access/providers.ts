@@ -327,25 +327,16 @@ async function applyProviderGroups(
   now: number,
 ): Promise<void> {
   const source = data.providerSource(providerId);
-  const current = new Set(
-    (
-      await db
-        .selectFrom('groupMembers')
-        .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
-        .select(['groups.id', 'groups.name'])
-        .where('groupMembers.userId', '=', userId)
-        .where('groupMembers.source', '=', source)
-        .execute()
-    ).map((g) => `${g.id}\n${g.name}`),
+  // Group name → id, of the memberships this provider gave the user.
+  const current = new Map(
+    (await data.listProviderGroupsOfUser(db, providerId, userId)).map((g) => [g.name, g.id]),
   );
   const wanted = new Set(groups);
-  for (const entry of current) {
-    const [id, name] = entry.split('\n') as [string, string];
+  for (const [name, id] of current) {
     if (!wanted.has(name)) await removeGroupMembers(db, id, [userId], source, now);
   }
-  const have = new Set([...current].map((e) => e.split('\n')[1]));
   for (const name of wanted) {
-    if (have.has(name)) continue;
+    if (current.has(name)) continue;
     let groupId: string;
     try {
       groupId = (await getGroup(db, { byName: name })).id;

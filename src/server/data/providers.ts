@@ -116,6 +116,21 @@ export async function listProviderMemberships(
   return byGroup;
 }
 
+/** The groups a provider made the user a member of. */
+export async function listProviderGroupsOfUser(
+  db: Db,
+  providerId: string,
+  userId: string,
+): Promise<Array<{ id: string; name: string }>> {
+  return db
+    .selectFrom('groupMembers')
+    .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
+    .select(['groups.id', 'groups.name'])
+    .where('groupMembers.userId', '=', userId)
+    .where('groupMembers.source', '=', providerSource(providerId))
+    .execute();
+}
+
 /** The link between a user and their identity at a provider. */
 export interface ProviderUserRow {
   providerId: string;

@@ -74,6 +74,24 @@ for (const engine of engines) {
       } finally {
         graph.failWith = undefined;
       }
+      // A next page elsewhere (the token would go there) cuts the list short: keep the groups
+      // rather than drop the ones on later pages.
+      graph.memberOf.set('ann@example.com', [
+        { type: 'group', displayName: 'Platform Team' },
+        { type: 'group', displayName: 'New\u0000Group' },
+        { type: 'group', displayName: 'SRE' },
+      ]);
+      graph.nextLinkOrigin = 'https://elsewhere.example.com';
+      try {
+        await logIn(azure.id, 'ann');
+        assert.deepEqual(await groupsOf(session.userID), ['On-call', 'Platform Team', 'SRE']);
+        assert.match(server.logs.text, /next page on another origin/);
+      } finally {
+        graph.nextLinkOrigin = undefined;
+      }
+      // Names with control characters are not group names.
+      await logIn(azure.id, 'ann');
+      assert.deepEqual(await groupsOf(session.userID), ['Platform Team', 'SRE']);
       await admin.deleteProvider({ id: azure.id });
       assert.deepEqual(await groupsOf(session.userID), []);
     });

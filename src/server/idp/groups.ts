@@ -22,7 +22,19 @@ export async function fetchGroups(
     p.kind === 'azure'
       ? await graphGroups(p.apiUrl ?? GRAPH_URL, call)
       : await directoryGroups(p, secrets, call);
-  return [...new Set(names.filter((n) => n.trim() !== '' && n.length <= 256))].sort();
+  return validGroupNames(names);
+}
+
+// Control characters have no place in group names (as in the API's own names).
+const CONTROL = /\p{Cc}/u;
+
+/** Names a provider reports that can be group names here: trimmed, no control characters. */
+export function validGroupNames(names: unknown[]): string[] {
+  const valid = names
+    .filter((n): n is string => typeof n === 'string')
+    .map((n) => n.trim())
+    .filter((n) => n !== '' && n.length <= 256 && !CONTROL.test(n));
+  return [...new Set(valid)].sort();
 }
 
 async function getJson(
@@ -46,11 +58,9 @@ async function graphGroups(
   call: { accessToken: string; timeoutMs: number },
 ): Promise<string[]> {
   const origin = new URL(base).origin;
-  let url: URL | undefined = new URL(
-    `${base.replace(/\/$/, '')}/v1.0/me/memberOf?$select=displayName`,
-  );
+  let url = new URL(`${base.replace(/\/$/, '')}/v1.0/me/memberOf?$select=displayName`);
   const names: string[] = [];
-  for (let page = 0; url && page < MAX_PAGES; page++) {
+  for (let page = 0; page < MAX_PAGES; page++) {
     const body = await getJson(
       url,
       { headers: { authorization: `Bearer ${call.accessToken}` }, timeoutMs: call.timeoutMs },
@@ -61,9 +71,13 @@ async function graphGroups(
         names.push(item.displayName);
     }
     const next = body['@odata.nextLink'];
-    url = typeof next === 'string' && new URL(next).origin === origin ? new URL(next) : undefined;
+    if (typeof next !== 'string') return names;
+    // The token goes nowhere else; a list cut short is not the user's groups.
+    if (new URL(next).origin !== origin)
+      throw new IdpError('invalid', `Microsoft Graph sent a next page on another origin: ${next}`);
+    url = new URL(next);
   }
-  return names;
+  throw new IdpError('invalid', `Microsoft Graph listed more than ${MAX_PAGES} pages of groups`);
 }
 
 interface ServiceAccountKey {
@@ -135,7 +149,10 @@ async function directoryGroups(
     for (const g of (body.groups as Array<Record<string, unknown>> | undefined) ?? [])
       if (typeof g.name === 'string') names.push(g.name);
     pageToken = typeof body.nextPageToken === 'string' ? body.nextPageToken : undefined;
-    if (!pageToken) break;
+    if (!pageToken) return names;
   }
-  return names;
+  throw new IdpError(
+    'invalid',
+    `the Google Directory API listed more than ${MAX_PAGES} pages of groups`,
+  );
 }

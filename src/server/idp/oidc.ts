@@ -1,5 +1,5 @@
 import * as oidc from 'openid-client';
-import { fetchGroups } from './groups.js';
+import { fetchGroups, validGroupNames } from './groups.js';
 
 /**
  * How a call to an identity provider failed: `refused` (it said no: the refresh token or code
@@ -306,10 +306,5 @@ function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
 
 /** A groups claim: an array of names (or one name); anything else is no groups. */
 function groupNames(value: unknown): string[] {
-  const list = Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
-  return [
-    ...new Set(
-      list.filter((g): g is string => typeof g === 'string' && g.trim() !== '' && g.length <= 256),
-    ),
-  ].sort();
+  return validGroupNames(Array.isArray(value) ? value : value === undefined ? [] : [value]);
 }
