@@ -42,9 +42,10 @@ async function providerByName(client: ApiClient, name: string) {
  * is asked for. A reference (`--client-secret-ref env:NAME`) is read by the server instead.
  */
 async function clientSecret(io: CliIO, wanted: boolean): Promise<string | undefined> {
+  // Only when a secret is wanted: a variable left over from `add` must not replace it on `edit`.
+  if (!wanted) return undefined;
   const fromEnv = io.env[CLIENT_SECRET_ENV];
   if (fromEnv) return fromEnv;
-  if (!wanted) return undefined;
   if (!io.interactive)
     throw new CliError(
       `No terminal to ask for the client secret: set ${CLIENT_SECRET_ENV} or pass --client-secret-ref`,

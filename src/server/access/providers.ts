@@ -455,6 +455,7 @@ export async function updateProvider(
   const current = await data.getProvider(ctx.db, { byId: id });
   assertNotDeclared(current, 'change');
   const row = ctx.providers.toRow(input, { id, now: ctx.clock.now(), managedBy: 'api' }, current);
+  if (row.issuer !== current.issuer) await forgetProviderUsers(ctx.db, current, row.updatedAt);
   await data.updateProvider(ctx.db, row);
   ctx.audit({ kind: 'provider', id, name: row.name, details: { kind: row.kind } });
   return row;
@@ -470,10 +471,20 @@ export async function deleteProvider(ctx: RequestContext, id: string): Promise<v
 
 /** Shared by the API and the config reconciliation. */
 export async function removeProvider(db: Db, p: ProviderRow, now: number): Promise<void> {
+  await forgetProviderUsers(db, p, now);
+  await data.deleteProvider(db, p.id);
+}
+
+/**
+ * Ends what came through a provider: its sessions, the memberships it gave, the links to its
+ * accounts. For a removed provider, and for one whose issuer changed (a subject is only unique
+ * at one issuer, so the old links could match someone else at the new one).
+ */
+async function forgetProviderUsers(db: Db, p: ProviderRow, now: number): Promise<void> {
   await deleteAccessKeysOfProvider(db, p.id, now);
   for (const [groupId, userIds] of await data.listProviderMemberships(db, p.id))
     await removeGroupMembers(db, groupId, userIds, data.providerSource(p.id), now);
-  await data.deleteProvider(db, p.id);
+  await data.deleteProviderUsers(db, p.id);
 }
 
 const LOOPBACK_CALLBACK = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})\/callback$/;
@@ -803,6 +814,7 @@ export async function reconcileProviders(
         { id: current?.id ?? newId('provider', now), now, managedBy: 'config' },
         current,
       );
+      if (current && row.issuer !== current.issuer) await forgetProviderUsers(tx, current, now);
       if (current) await data.updateProvider(tx, row);
       else await data.createProvider(tx, row);
     }

@@ -207,6 +207,10 @@ export async function saveProviderUser(db: Db, u: ProviderUserRow): Promise<void
     .catch(translateDbError);
 }
 
+export async function deleteProviderUsers(db: Db, providerId: string): Promise<void> {
+  await db.deleteFrom('providerUsers').where('providerId', '=', providerId).execute();
+}
+
 export async function deleteProviderUser(db: Db, providerId: string, userId: string) {
   await db
     .deleteFrom('providerUsers')

@@ -418,6 +418,39 @@ for (const engine of engines) {
       assert.equal(audit.items[0]?.target.name, 'carol@example.com');
     });
 
+    it('forgets the accounts and sessions of the old issuer when the issuer changes', async () => {
+      const session = await (await providerLogin('alice')).login();
+      const other = await startTestIdp();
+      const settings = {
+        id: providerId,
+        name: 'test-idp',
+        kind: 'oidc' as const,
+        scopes: ['openid', 'email', 'groups', 'offline_access'],
+      };
+      try {
+        await admin.updateProvider({
+          ...settings,
+          url: other.issuer,
+          clientID: other.clientId,
+          clientSecret: other.clientSecret,
+        });
+        const r = await refusal(
+          server.client({ accessKey: session.accessKey }).getUser({ id: 'self' }),
+        );
+        assert.equal(r.status, 401);
+        const names = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
+        assert.ok(!names.includes('sre'), 'the groups it synced are gone');
+      } finally {
+        await admin.updateProvider({
+          ...settings,
+          url: idp.issuer,
+          clientID: idp.clientId,
+          clientSecret: idp.clientSecret,
+        });
+        await other.close();
+      }
+    });
+
     it('offboards someone who only uses the dashboard or the API, too', async () => {
       idp.accounts.set('dana', { email: 'dana@example.com', groups: [] });
       const session = await (await providerLogin('dana')).login();
