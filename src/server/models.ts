@@ -67,6 +67,8 @@ export interface AccessKey {
   inactivityTimeout: number;
   inactivityDeadline: number | null;
   lastUsedAt: number | null;
+  /** The identity provider the session came through, directly or by exchange or approval. */
+  providerId: string | null;
 }
 
 /** Scope of a session that may only change its one-time password. */

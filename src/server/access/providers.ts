@@ -6,7 +6,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Secret } from '../../shared/secrets.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { randomString } from '../crypto/random.js';
-import { deleteAccessKeys, deleteAccessKeysOfProvider } from '../data/access-keys.js';
+import { deleteAccessKeys, deleteAccessKeysOfProvider, getAccessKey } from '../data/access-keys.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { addGroupMembers, createGroup, getGroup, removeGroupMembers } from '../data/groups.js';
@@ -723,6 +723,7 @@ export async function createDeviceRequest(ctx: RequestContext): Promise<{
     deviceCodeHash: sha256(deviceCode),
     userCode,
     approvedBy: null,
+    approvedKeyId: null,
     expiresAt,
     createdAt: now,
   });
@@ -755,6 +756,9 @@ export async function getDeviceStatus(
   if (!(await data.deleteDeviceRequest(ctx.db, hash)))
     throw new AppError('expired', 'this device login was already used; start again');
   const user = await getUser(ctx.db, { byId: request.approvedBy });
+  // The approving session still exists (the request would have gone with it): the device's
+  // lasts no longer, and comes from the same provider, so removing either ends both.
+  const approver = await getAccessKey(ctx.db, { byId: request.approvedKeyId! });
   const now = ctx.clock.now();
   ctx.audit({
     kind: 'user',
@@ -766,8 +770,9 @@ export async function getDeviceStatus(
   return issueSession(ctx.db, user, {
     issuedVia: 'device',
     now,
-    expiresAt: now + ctx.settings.sessionDuration,
+    expiresAt: Math.min(now + ctx.settings.sessionDuration, approver.expiresAt),
     inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+    providerId: approver.providerId ?? undefined,
   });
 }
 
@@ -779,7 +784,12 @@ export async function approveDevice(ctx: RequestContext, userCode: string): Prom
     () => new AppError('forbidden', 'system users cannot approve device logins'),
   );
   const code = normalizeUserCode(userCode);
-  const approved = await data.approveDeviceRequest(ctx.db, code, actor.userId, ctx.clock.now());
+  const approved = await data.approveDeviceRequest(
+    ctx.db,
+    code,
+    { userId: actor.userId, keyId: actor.accessKeyId },
+    ctx.clock.now(),
+  );
   assertThat(
     approved,
     () =>

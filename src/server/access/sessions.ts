@@ -135,6 +135,8 @@ export async function loginWithAccessKey(ctx: RequestContext, presented: string)
     issuedVia: 'key-exchange',
     now,
     expiresAt: Math.min(now + ctx.settings.sessionDuration, key.expiresAt),
+    // A session exchanged from a provider's stays tied to it (removing the provider ends both).
+    providerId: key.providerId ?? undefined,
     inactivityTimeout: ctx.settings.sessionInactivityTimeout,
   });
 }

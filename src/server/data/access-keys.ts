@@ -22,6 +22,7 @@ function selectKeys(db: Db) {
       'accessKeys.inactivityTimeout',
       'accessKeys.inactivityDeadline',
       'accessKeys.lastUsedAt',
+      'accessKeys.providerId',
     ]);
 }
 

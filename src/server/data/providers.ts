@@ -252,6 +252,7 @@ export interface DeviceRequestRow {
   deviceCodeHash: string;
   userCode: string;
   approvedBy: string | null;
+  approvedKeyId: string | null;
   expiresAt: number;
   createdAt: number;
 }
@@ -276,12 +277,12 @@ export async function findDeviceRequest(
 export async function approveDeviceRequest(
   db: Db,
   userCode: string,
-  userId: string,
+  by: { userId: string; keyId: string },
   now: number,
 ): Promise<boolean> {
   const result = await db
     .updateTable('deviceRequests')
-    .set({ approvedBy: userId })
+    .set({ approvedBy: by.userId, approvedKeyId: by.keyId })
     .where('userCode', '=', userCode)
     .where('approvedBy', 'is', null)
     .where('expiresAt', '>', now)

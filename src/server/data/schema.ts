@@ -68,6 +68,7 @@ export interface DeviceRequestsTable {
   deviceCodeHash: string;
   userCode: string;
   approvedBy: string | null;
+  approvedKeyId: string | null;
   expiresAt: number;
   createdAt: number;
 }

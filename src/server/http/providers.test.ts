@@ -501,6 +501,25 @@ for (const engine of engines) {
       assert.equal(used.status, 410, 'the session is handed out once');
     });
 
+    it('ties a device session to the session that approved it', async () => {
+      const short = await admin.createAccessKey({ userID: 'self', expiry: '1h' });
+      const approver = server.client({ accessKey: short.accessKey });
+      const device = await server.client().createDeviceRequest({});
+      await approver.approveDevice({ userCode: device.userCode });
+      const approved = await server.client().getDeviceStatus({ deviceCode: device.deviceCode });
+      assert.ok(Date.parse(approved.login!.expires) <= Date.parse(short.expires));
+
+      // Approved, then the approving session ended before the device asked: nothing to hand out.
+      const other = await admin.createAccessKey({ userID: 'self', expiry: '1h' });
+      const second = await server.client().createDeviceRequest({});
+      await server.client({ accessKey: other.accessKey }).approveDevice({
+        userCode: second.userCode,
+      });
+      await admin.deleteAccessKey({ id: other.id });
+      const r = await refusal(server.client().getDeviceStatus({ deviceCode: second.deviceCode }));
+      assert.equal(r.status, 410);
+    });
+
     it('expires device codes after ten minutes', async () => {
       const device = await server.client().createDeviceRequest({});
       clock.advance(10 * 60_000 + 1);
@@ -552,11 +571,17 @@ for (const engine of engines) {
         server.client({ accessKey: session.accessKey }).deleteProvider({ id: providerId }),
       );
       assert.equal(forbidden.status, 403);
+      // Sessions made from that one (a key exchange, a device it approved) go with it.
+      const alice = server.client({ accessKey: session.accessKey });
+      const exchanged = await server.client().login({ accessKey: session.accessKey });
+      const device = await server.client().createDeviceRequest({});
+      await alice.approveDevice({ userCode: device.userCode });
+      const approved = await server.client().getDeviceStatus({ deviceCode: device.deviceCode });
       await admin.deleteProvider({ id: providerId });
-      const r = await refusal(
-        server.client({ accessKey: session.accessKey }).getUser({ id: 'self' }),
-      );
-      assert.equal(r.status, 401);
+      for (const key of [session.accessKey, exchanged.accessKey, approved.login!.accessKey]) {
+        const r = await refusal(server.client({ accessKey: key }).getUser({ id: 'self' }));
+        assert.equal(r.status, 401);
+      }
       const names = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
       assert.deepEqual(names.sort(), ['devs', 'ops'], 'memberships added by hand stay');
       assert.equal((await server.client().listProviders({})).count, 0);

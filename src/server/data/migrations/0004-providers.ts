@@ -63,6 +63,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('device_code_hash', 'text', (c) => c.primaryKey())
     .addColumn('user_code', 'text', (c) => c.notNull().unique())
     .addColumn('approved_by', 'text', (c) => c.references('users.id').onDelete('cascade'))
+    // The session that approved: the device's session ends no later than it, and goes with it.
+    .addColumn('approved_key_id', 'text', (c) => c.references('access_keys.id').onDelete('cascade'))
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();

@@ -56,6 +56,7 @@ table device_requests
   device_code_hash text not null
   user_code text not null
   approved_by text
+  approved_key_id text
   expires_at bigint not null
   created_at bigint not null
 table encryption_keys
@@ -165,6 +166,7 @@ constraint destinations.destinations_name_key UNIQUE (name)
 constraint destinations.destinations_pkey PRIMARY KEY (id)
 constraint destinations.destinations_unique_id_key UNIQUE (unique_id)
 constraint device_requests.device_requests_approved_by_fkey FOREIGN KEY (approved_by) REFERENCES users(id) ON DELETE CASCADE
+constraint device_requests.device_requests_approved_key_id_fkey FOREIGN KEY (approved_key_id) REFERENCES access_keys(id) ON DELETE CASCADE
 constraint device_requests.device_requests_pkey PRIMARY KEY (device_code_hash)
 constraint device_requests.device_requests_user_code_key UNIQUE (user_code)
 constraint encryption_keys.encryption_keys_pkey PRIMARY KEY (id)
