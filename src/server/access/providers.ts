@@ -35,6 +35,8 @@ export const DEVICE_POLL_INTERVAL_S = 2;
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 /** Anyone may start a login; this bounds what anonymous callers can make the server store. */
 export const MAX_PENDING_REQUESTS = 10_000;
+/** ...and what one address can take of it (an office behind one NAT logs in at nine). */
+export const MAX_PENDING_PER_ADDRESS = 200;
 
 /**
  * Starting a login is open to anyone, so it is neither audited (the login itself is) nor allowed
@@ -42,7 +44,13 @@ export const MAX_PENDING_REQUESTS = 10_000;
  */
 async function admitPendingRequest(ctx: RequestContext): Promise<void> {
   ctx.unchanged();
-  if ((await data.countPendingRequests(ctx.db, ctx.clock.now())) >= MAX_PENDING_REQUESTS)
+  const pending = await data.countPendingRequests(ctx.db, ctx.clock.now(), ctx.sourceIp);
+  if (pending.fromAddress >= MAX_PENDING_PER_ADDRESS)
+    throw new AppError(
+      'rate_limited',
+      'too many logins started from your address are waiting to be finished; try again in a few minutes',
+    );
+  if (pending.all >= MAX_PENDING_REQUESTS)
     throw new AppError(
       'rate_limited',
       'too many logins are waiting to be finished; try again in a few minutes',
@@ -567,6 +575,7 @@ export async function startProviderLogin(
     redirectUri: prepared.redirectUrl,
     nonce: prepared.nonce,
     codeVerifier: prepared.codeVerifier,
+    sourceIp: ctx.sourceIp,
     expiresAt,
   });
   return { authorizationUrl: prepared.authorizationUrl, expiresAt };
@@ -724,6 +733,7 @@ export async function createDeviceRequest(ctx: RequestContext): Promise<{
     userCode,
     approvedBy: null,
     approvedKeyId: null,
+    sourceIp: ctx.sourceIp,
     expiresAt,
     createdAt: now,
   });

@@ -226,6 +226,7 @@ export interface LoginRequestRow {
   redirectUri: string;
   nonce: string;
   codeVerifier: string;
+  sourceIp: string;
   expiresAt: number;
 }
 
@@ -253,6 +254,7 @@ export interface DeviceRequestRow {
   userCode: string;
   approvedBy: string | null;
   approvedKeyId: string | null;
+  sourceIp: string;
   expiresAt: number;
   createdAt: number;
 }
@@ -298,21 +300,28 @@ export async function deleteDeviceRequest(db: Db, deviceCodeHash: string): Promi
   return result.numDeletedRows > 0n;
 }
 
-/** How many logins and device requests are waiting to be finished. */
-export async function countPendingRequests(db: Db, now: number): Promise<number> {
-  const [logins, devices] = await Promise.all([
+/** How many logins and device requests are waiting to be finished, in all and from one address. */
+export async function countPendingRequests(
+  db: Db,
+  now: number,
+  sourceIp: string,
+): Promise<{ all: number; fromAddress: number }> {
+  const count = (table: 'loginRequests' | 'deviceRequests') =>
     db
-      .selectFrom('loginRequests')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .selectFrom(table)
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn
+          .sum<number>(eb.case().when('sourceIp', '=', sourceIp).then(1).else(0).end())
+          .as('mine'),
+      ])
       .where('expiresAt', '>', now)
-      .executeTakeFirstOrThrow(),
-    db
-      .selectFrom('deviceRequests')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('expiresAt', '>', now)
-      .executeTakeFirstOrThrow(),
-  ]);
-  return Number(logins.n) + Number(devices.n);
+      .executeTakeFirstOrThrow();
+  const [logins, devices] = await Promise.all([count('loginRequests'), count('deviceRequests')]);
+  return {
+    all: Number(logins.n) + Number(devices.n),
+    fromAddress: Number(logins.mine ?? 0) + Number(devices.mine ?? 0),
+  };
 }
 
 /** Removes logins and device requests nobody finished in time. */

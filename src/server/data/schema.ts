@@ -61,6 +61,7 @@ export interface LoginRequestsTable {
   redirectUri: string;
   nonce: string;
   codeVerifier: string;
+  sourceIp: string;
   expiresAt: number;
 }
 
@@ -69,6 +70,7 @@ export interface DeviceRequestsTable {
   userCode: string;
   approvedBy: string | null;
   approvedKeyId: string | null;
+  sourceIp: string;
   expiresAt: number;
   createdAt: number;
 }

@@ -536,29 +536,48 @@ for (const engine of engines) {
       const { openDb } = await import('../data/db.js');
       const database = await openDb(server.config.db);
       try {
-        const rows = Array.from({ length: 10_000 }, (_, i) => ({
-          deviceCodeHash: `flood-${i}`,
-          userCode: `FLOOD-${i}`,
-          approvedBy: null,
-          expiresAt: clock.now() + 60_000,
-          createdAt: clock.now(),
-        }));
-        for (let i = 0; i < rows.length; i += 1000)
-          await database.db
-            .insertInto('deviceRequests')
-            .values(rows.slice(i, i + 1000))
-            .execute();
-        const r = await refusal(server.client().createDeviceRequest({}));
-        assert.equal(r.status, 429);
-        const login = await refusal(
+        const flood = async (count: number, sourceIp: (i: number) => string) => {
+          const rows = Array.from({ length: count }, (_, i) => ({
+            deviceCodeHash: `flood-${sourceIp(i)}-${i}`,
+            userCode: `FLOOD-${sourceIp(i)}-${i}`,
+            approvedBy: null,
+            approvedKeyId: null,
+            sourceIp: sourceIp(i),
+            expiresAt: clock.now() + 60_000,
+            createdAt: clock.now(),
+          }));
+          for (let i = 0; i < rows.length; i += 1000)
+            await database.db
+              .insertInto('deviceRequests')
+              .values(rows.slice(i, i + 1000))
+              .execute();
+        };
+        const startLogin = () =>
           server
             .client()
-            .startProviderLogin({ id: providerId, redirectURL: `${server.url}/login/callback` }),
-        );
-        assert.equal(login.status, 429);
+            .startProviderLogin({ id: providerId, redirectURL: `${server.url}/login/callback` });
+        // Many addresses together fill the store: nobody new may start until some expire.
+        await flood(10_000, (i) => `198.51.100.${i % 250}`);
+        const r = await refusal(server.client().createDeviceRequest({}));
+        assert.equal(r.status, 429);
+        assert.match(r.message, /too many logins are waiting/);
+        assert.equal((await refusal(startLogin())).status, 429);
         // Expired requests do not count (and the sweep removes them).
         await database.db.updateTable('deviceRequests').set({ expiresAt: clock.now() }).execute();
         await server.client().createDeviceRequest({});
+
+        // One address alone gets 200 at a time.
+        const [mine] = await database.db
+          .selectFrom('deviceRequests')
+          .select('sourceIp')
+          .where('expiresAt', '>', clock.now())
+          .execute();
+        await flood(199, () => mine!.sourceIp);
+        const own = await refusal(startLogin());
+        assert.equal(own.status, 429);
+        assert.match(own.message, /started from your address/);
+        await database.db.updateTable('deviceRequests').set({ expiresAt: clock.now() }).execute();
+        await startLogin();
       } finally {
         await database.close();
       }

@@ -55,6 +55,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('redirect_uri', 'text', (c) => c.notNull())
     .addColumn('nonce', 'text', (c) => c.notNull())
     .addColumn('code_verifier', 'text', (c) => c.notNull())
+    .addColumn('source_ip', 'text', (c) => c.notNull())
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .execute();
 
@@ -65,6 +66,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('approved_by', 'text', (c) => c.references('users.id').onDelete('cascade'))
     // The session that approved: the device's session ends no later than it, and goes with it.
     .addColumn('approved_key_id', 'text', (c) => c.references('access_keys.id').onDelete('cascade'))
+    .addColumn('source_ip', 'text', (c) => c.notNull())
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .execute();

@@ -57,6 +57,7 @@ table device_requests
   user_code text not null
   approved_by text
   approved_key_id text
+  source_ip text not null
   expires_at bigint not null
   created_at bigint not null
 table encryption_keys
@@ -93,6 +94,7 @@ table login_requests
   redirect_uri text not null
   nonce text not null
   code_verifier text not null
+  source_ip text not null
   expires_at bigint not null
 table login_throttle
   key text not null
