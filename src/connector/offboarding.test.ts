@@ -7,6 +7,7 @@ import { TestClock } from '../../test/clock.js';
 import { kubectl, startCluster, userWorkstation, type Cluster } from '../../test/cluster.js';
 import { engines } from '../../test/engines.js';
 import { startTestIdp, type TestIdp } from '../../test/oidc-provider.js';
+import { dashboardLogin } from '../../test/provider-login.js';
 import type { Workstation } from '../../test/cli.js';
 import { tokenCacheFile } from '../cli/token-cache.js';
 
@@ -31,14 +32,9 @@ for (const engine of engines) {
         clientID: idp.clientId,
         clientSecret: idp.clientSecret,
       });
-      const started = await cluster.server.client().startProviderLogin({
-        id: provider.id,
-        redirectURL: `${cluster.server.url}/login/callback`,
-      });
-      const back = await idp.signIn(started.authorizationURL, 'alice');
-      const session = await cluster.server.client().login({
-        oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
-      });
+      const session = await (
+        await dashboardLogin(cluster.server, idp, provider.id, 'alice')
+      ).login();
       alice = cluster.server.client({ accessKey: session.accessKey });
       // Access comes only from the group the provider reports.
       const devs = (await cluster.admin.listGroups({ name: 'devs' })).items[0]!;

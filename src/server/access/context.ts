@@ -57,6 +57,8 @@ export interface RequestContext {
   providers: ProviderService;
   /** This server as the caller reached it (`https://host:port`), for links and redirect URIs. */
   origin: string;
+  /** The browser's provider-login binding (a cookie), which ties a login to the browser that began it. */
+  loginBinding: string | undefined;
   /**
    * For endpoints open to their own objects (`orSelf`): callers without the endpoint's role
    * pass only when `isSelf`. Every such operation must call this.

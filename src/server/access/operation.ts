@@ -74,7 +74,13 @@ export async function authenticateFor(
 export async function runOperation<T>(
   deps: OperationDeps,
   spec: OperationSpec,
-  request: { actor: Actor | undefined; sourceIp: string; origin: string; log: Logger },
+  request: {
+    actor: Actor | undefined;
+    sourceIp: string;
+    origin: string;
+    loginBinding?: string;
+    log: Logger;
+  },
   fn: (ctx: RequestContext, prepared: unknown) => Promise<T>,
   prepare?: (ctx: RequestContext) => Promise<unknown>,
 ): Promise<T> {
@@ -107,6 +113,7 @@ export async function runOperation<T>(
     actor,
     sourceIp: request.sourceIp,
     origin: request.origin,
+    loginBinding: request.loginBinding,
     authorize(isSelf) {
       if (hasRole) return;
       if (!isSelf) throw forbidden();

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
 import { AppError, NotFoundError, UnauthenticatedError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
@@ -59,6 +59,10 @@ async function admitPendingRequest(ctx: RequestContext): Promise<void> {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+function hashesEqual(a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
 // Associated data of sealed values: the same as in data/sealed-columns.ts, which re-seals them
@@ -566,19 +570,26 @@ export async function prepareProviderLogin(
 export async function startProviderLogin(
   ctx: RequestContext,
   prepared: PreparedProviderLogin,
-): Promise<{ authorizationUrl: string; expiresAt: number }> {
+): Promise<{ authorizationUrl: string; expiresAt: number; browserBinding?: string }> {
   await admitPendingRequest(ctx);
   const expiresAt = ctx.clock.now() + LOGIN_REQUEST_TTL_MS;
+  // A dashboard login must finish in the browser that began it: otherwise someone could send a
+  // victim the callback link of their own sign-in and have the victim's browser use their account.
+  const browserBinding =
+    prepared.redirectUrl === `${ctx.origin}/login/callback`
+      ? randomBytes(32).toString('base64url')
+      : undefined;
   await data.createLoginRequest(ctx.db, {
     stateHash: sha256(prepared.state),
     providerId: prepared.provider.id,
     redirectUri: prepared.redirectUrl,
     nonce: prepared.nonce,
     codeVerifier: prepared.codeVerifier,
+    browserBinding: browserBinding === undefined ? null : sha256(browserBinding),
     sourceIp: ctx.sourceIp,
     expiresAt,
   });
-  return { authorizationUrl: prepared.authorizationUrl, expiresAt };
+  return { authorizationUrl: prepared.authorizationUrl, expiresAt, browserBinding };
 }
 
 /** The outcome of the network half of a provider login, handed to the transactional half. */
@@ -599,6 +610,16 @@ export async function exchangeProviderLogin(
     return {
       ok: false,
       error: new UnauthenticatedError('this provider login is unknown or expired; start again'),
+    };
+  if (
+    request.browserBinding !== null &&
+    !hashesEqual(request.browserBinding, sha256(ctx.loginBinding ?? ''))
+  )
+    return {
+      ok: false,
+      error: new UnauthenticatedError(
+        'this sign-in was started in another browser; start it again here',
+      ),
     };
   let provider: ProviderRow;
   try {

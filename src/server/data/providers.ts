@@ -226,6 +226,8 @@ export interface LoginRequestRow {
   redirectUri: string;
   nonce: string;
   codeVerifier: string;
+  /** Hash of the cookie of the browser that started it; null for the CLI. */
+  browserBinding: string | null;
   sourceIp: string;
   expiresAt: number;
 }

@@ -61,6 +61,7 @@ export interface LoginRequestsTable {
   redirectUri: string;
   nonce: string;
   codeVerifier: string;
+  browserBinding: string | null;
   sourceIp: string;
   expiresAt: number;
 }

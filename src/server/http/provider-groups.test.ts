@@ -10,6 +10,7 @@ import {
 } from '../../../test/fake-idp-apis.js';
 import { startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
+import { dashboardLogin } from '../../../test/provider-login.js';
 import type { TestServer } from '../../../test/server.js';
 
 for (const engine of engines) {
@@ -33,15 +34,8 @@ for (const engine of engines) {
       await Promise.all([idp.close(), graph.close(), google.close()]);
     });
 
-    async function logIn(providerId: string, account: string) {
-      const started = await server
-        .client()
-        .startProviderLogin({ id: providerId, redirectURL: `${server.url}/login/callback` });
-      const back = await idp.signIn(started.authorizationURL, account);
-      return server.client().login({
-        oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
-      });
-    }
+    const logIn = async (providerId: string, account: string) =>
+      (await dashboardLogin(server, idp, providerId, account)).login();
 
     const groupsOf = async (userID: string) =>
       (await admin.listGroups({ userID })).items.map((g) => g.name).sort();

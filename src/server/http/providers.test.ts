@@ -7,6 +7,7 @@ import { engines } from '../../../test/engines.js';
 import { rawRequest } from '../../../test/http.js';
 import { ADMIN, ADMIN_CONFIG, startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
+import { dashboardLogin } from '../../../test/provider-login.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
 
 /** The status and message of a refused call. */
@@ -64,23 +65,22 @@ for (const engine of engines) {
       idp.tamper = undefined;
     });
 
-    /** Logs in through the provider the way the dashboard does; returns the login response. */
-    async function providerLogin(account: string, redirect = `${server.url}/login/callback`) {
+    /**
+     * Logs in through the provider the way the dashboard does (carrying the browser's binding
+     * cookie), or the CLI does with a loopback redirect.
+     */
+    async function providerLogin(account: string, redirect?: string) {
+      if (redirect === undefined) return dashboardLogin(server, idp, providerId, account);
       const started = await server
         .client()
         .startProviderLogin({ id: providerId, redirectURL: redirect });
       const back = await idp.signIn(started.authorizationURL, account);
       assert.equal(`${back.origin}${back.pathname}`, redirect);
-      return {
-        callback: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
-        login: () =>
-          server.client().login({
-            oidc: {
-              state: back.searchParams.get('state')!,
-              code: back.searchParams.get('code')!,
-            },
-          }),
+      const callback = {
+        state: back.searchParams.get('state')!,
+        code: back.searchParams.get('code')!,
       };
+      return { callback, login: () => server.client().login({ oidc: callback }) };
     }
 
     it('refuses a provider whose issuer does not answer or is not an OIDC issuer', async () => {
@@ -235,10 +235,8 @@ for (const engine of engines) {
       assert.equal(auth.searchParams.get('code_challenge_method'), 'S256');
       assert.ok(auth.searchParams.get('nonce'));
       assert.ok(auth.searchParams.get('state'));
-      const back = await idp.signIn(started.authorizationURL, 'alice');
-      const session = await server.client().login({
-        oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
-      });
+      // (That login is left unfinished; the dashboard's way, with its cookie, follows.)
+      const session = await (await providerLogin('alice')).login();
       assert.equal(session.name, 'alice@example.com');
       assert.equal(session.passwordUpdateRequired, false);
       const alice = server.client({ accessKey: session.accessKey });
@@ -251,6 +249,20 @@ for (const engine of engines) {
       );
       assert.equal(noPassword.status, 400);
       assert.match(noPassword.message, /you have no password here/);
+    });
+
+    it('finishes a dashboard login only in the browser that started it (login CSRF)', async () => {
+      const started = await dashboardLogin(server, idp, providerId, 'alice');
+      assert.match(started.cookie, /^__Host-infra-login=[A-Za-z0-9_-]{43}$/);
+      const none = await refusal(started.login({ cookie: null }));
+      assert.equal(none.status, 401);
+      assert.match(server.logs.text, /this sign-in was started in another browser/);
+      const other = await dashboardLogin(server, idp, providerId, 'alice');
+      const wrong = await refusal(other.login({ cookie: '__Host-infra-login=someone-elses' }));
+      assert.equal(wrong.status, 401);
+      // The CLI's loopback logins need no cookie: the CLI checks the state itself.
+      const cli = await providerLogin('alice', 'http://127.0.0.1:45000/callback');
+      assert.equal((await cli.login()).name, 'alice@example.com');
     });
 
     it('refuses a replayed code and an unknown state', async () => {

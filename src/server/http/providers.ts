@@ -62,6 +62,8 @@ export const startProviderLogin: H<'startProviderLogin'> = withPrepare(
   (ctx, input) => access.prepareProviderLogin(ctx, input),
   async (ctx, _input, prepared) => {
     const started = await access.startProviderLogin(ctx, prepared);
+    if (started.browserBinding)
+      ctx.setLoginBinding(started.browserBinding, access.LOGIN_REQUEST_TTL_MS / 1000);
     return {
       authorizationURL: started.authorizationUrl,
       expires: toIsoString(started.expiresAt),

@@ -20,6 +20,8 @@ export interface HttpContext extends RequestContext {
   startSession(session: Session): void;
   /** Clears the session cookie. */
   endSession(): void;
+  /** Sets (or, with undefined, clears) the cookie that ties a provider login to this browser. */
+  setLoginBinding(value: string | undefined, maxAgeSeconds: number): void;
   /** Overrides the endpoint's success status (createGrant answers 200 for an existing grant). */
   setStatus(status: number): void;
 }
@@ -61,6 +63,8 @@ export class NotModified extends Error {}
 
 /** The session cookie: `__Host-` makes browsers insist on Secure, Path=/ and no Domain. */
 export const SESSION_COOKIE = '__Host-infra-session';
+/** Ties a provider login started in a browser to that browser (login CSRF). */
+export const LOGIN_BINDING_COOKIE = '__Host-infra-login';
 
 const VERSION = /^(\d+)\.(\d+)\.(\d+)$/;
 
@@ -160,8 +164,8 @@ function checkSameOrigin(req: FastifyRequest): void {
   }
 }
 
-function sessionCookie(value: string, maxAgeSeconds: number): string {
-  return `${SESSION_COOKIE}=${encodeURIComponent(value)}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; Secure; SameSite=Strict`;
+function sessionCookie(value: string, maxAgeSeconds: number, name = SESSION_COOKIE): string {
+  return `${name}=${encodeURIComponent(value)}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; Secure; SameSite=Strict`;
 }
 
 /**
@@ -207,7 +211,13 @@ export function registerRoutes(
         const run = runOperation(
           deps,
           spec,
-          { actor, sourceIp: req.ip, origin, log },
+          {
+            actor,
+            sourceIp: req.ip,
+            origin,
+            loginBinding: readCookie(req.headers.cookie, LOGIN_BINDING_COOKIE),
+            log,
+          },
           (ctx, prepared) =>
             handler(
               {
@@ -221,6 +231,12 @@ export function registerRoutes(
                 },
                 endSession() {
                   reply.header('set-cookie', sessionCookie('', 0));
+                },
+                setLoginBinding(value, maxAgeSeconds) {
+                  reply.header(
+                    'set-cookie',
+                    sessionCookie(value ?? '', value ? maxAgeSeconds : 0, LOGIN_BINDING_COOKIE),
+                  );
                 },
                 setStatus(s) {
                   status = s;

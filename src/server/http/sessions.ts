@@ -18,6 +18,7 @@ export const login: H<'login'> = withPrepare(
       : input.accessKey !== undefined
         ? await sessions.loginWithAccessKey(ctx, input.accessKey)
         : await providers.loginWithProvider(ctx, prepared!);
+    if (input.oidc) ctx.setLoginBinding(undefined, 0);
     ctx.startSession(session);
     return sessionToApi(session);
   },

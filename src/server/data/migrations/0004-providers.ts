@@ -55,6 +55,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('redirect_uri', 'text', (c) => c.notNull())
     .addColumn('nonce', 'text', (c) => c.notNull())
     .addColumn('code_verifier', 'text', (c) => c.notNull())
+    // Hash of the cookie given to the browser that started a dashboard login (login CSRF).
+    .addColumn('browser_binding', 'text')
     .addColumn('source_ip', 'text', (c) => c.notNull())
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .execute();

@@ -94,6 +94,7 @@ table login_requests
   redirect_uri text not null
   nonce text not null
   code_verifier text not null
+  browser_binding text
   source_ip text not null
   expires_at bigint not null
 table login_throttle
