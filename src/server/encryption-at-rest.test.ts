@@ -9,6 +9,7 @@ import type { ApiClient } from '../api/client.js';
 import { engines } from '../../test/engines.js';
 import { startAdminServer } from '../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../test/oidc-provider.js';
+import { dashboardLogin } from '../../test/provider-login.js';
 import type { TestServer } from '../../test/server.js';
 import { openDb } from './data/db.js';
 import { runRotateKeys } from './rotate-keys.js';
@@ -83,15 +84,7 @@ for (const engine of engines) {
       await idp?.close();
     });
 
-    const login = async () => {
-      const started = await server
-        .client()
-        .startProviderLogin({ id: providerId, redirectURL: `${server.url}/login/callback` });
-      const back = await idp.signIn(started.authorizationURL, 'alice');
-      return server.client().login({
-        oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
-      });
-    };
+    const login = async () => (await dashboardLogin(server, idp, providerId, 'alice')).login();
 
     it('keeps no client secret or refresh token, nor their base64, in the raw database', async () => {
       await login();
