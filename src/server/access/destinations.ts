@@ -8,7 +8,12 @@ import {
   type DestinationAccess,
   type Page,
 } from '../models.js';
-import { getAccessKey, isScopeHeld, updateAccessKeyScopes } from '../data/access-keys.js';
+import {
+  getAccessKey,
+  isScopeHeld,
+  replaceScope,
+  updateAccessKeyScopes,
+} from '../data/access-keys.js';
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
 import { listRevokedSessions } from '../data/revoked-sessions.js';
@@ -178,6 +183,9 @@ export async function updateDestination(
       ),
   );
   await data.updateDestination(ctx.db, id, { ...fields(input), now: ctx.clock.now() });
+  // Renamed (by an admin): the connector keys bound to it follow the new name.
+  if (input.name !== before.name)
+    await replaceScope(ctx.db, destinationScope(before.name), destinationScope(input.name));
   ctx.audit({ kind: 'destination', id, name: input.name, details: { url: input.connection.url } });
   return data.getDestination(ctx.db, { byId: id });
 }

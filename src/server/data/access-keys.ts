@@ -163,6 +163,11 @@ export async function isScopeHeld(
   return row !== undefined;
 }
 
+/** Moves every key holding exactly `from` (a connector binding) to `to`. */
+export async function replaceScope(db: Db, from: string, to: string): Promise<void> {
+  await db.updateTable('accessKeys').set({ scopes: to }).where('scopes', '=', from).execute();
+}
+
 /** Deletes a key; the session it was is recorded as ended. */
 export async function deleteAccessKey(db: Db, id: string, now: number): Promise<void> {
   const deleted = await db

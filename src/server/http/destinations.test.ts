@@ -234,6 +234,25 @@ for (const engine of engines) {
           400,
           /destination: applies only to keys of the connector user/,
         );
+        // An admin renaming a destination takes its keys along.
+        const d = (await admin.listDestinations({ name: 'staging' })).items[0]!;
+        const rename = (name: string) =>
+          admin.updateDestination({
+            id: d.id,
+            name,
+            uniqueID: d.uniqueID,
+            connection: d.connection,
+            namespaces: d.namespaces,
+            roles: d.roles,
+            version: d.version,
+          });
+        await rename('stage');
+        const moved = (await admin.listAccessKeys({ userID: connectorId })).items.find(
+          (k) => k.name === 'staging-connector',
+        );
+        assert.equal(moved?.destination, 'stage');
+        await stagingConnector.getAccessFeed({ destination: 'stage' });
+        await rename('staging');
       });
 
       it('are visible to users who may reach them, all of them to admins', async () => {
