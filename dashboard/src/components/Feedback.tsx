@@ -39,6 +39,19 @@ export function ErrorNotice({
   );
 }
 
+/** A form's error that belongs to no single field; nothing when there is none. */
+export function FormError({ title, message }: { title: string; message: string | undefined }) {
+  if (!message) return null;
+  return (
+    <div className="notice notice-error" role="alert">
+      <div className="notice-body">
+        <strong>{title}</strong>
+        <p>{message}</p>
+      </div>
+    </div>
+  );
+}
+
 /** A neutral or warning note inside a page. */
 export function Notice({
   kind = 'info',

@@ -6,7 +6,7 @@ import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../
 import { Link } from '../lib/router';
 import { Button } from './Button';
 import { ConfirmDialog, Dialog } from './Dialog';
-import { Badge, EmptyState, ErrorNotice, SkeletonRows } from './Feedback';
+import { Badge, EmptyState, ErrorNotice, FormError, SkeletonRows } from './Feedback';
 import { Field } from './Field';
 import { useToast } from './Toast';
 
@@ -285,14 +285,7 @@ export function GrantDialog({
       }
     >
       <div className="stack">
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not grant access</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not grant access" message={general} />
         {!subject && (
           <div className="grid-2">
             <Field label="Grant to">

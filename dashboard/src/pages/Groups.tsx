@@ -6,6 +6,7 @@ import {
   Badge,
   EmptyState,
   ErrorNotice,
+  FormError,
   LoadMore,
   SkeletonBlock,
   SkeletonRows,
@@ -119,14 +120,7 @@ function CreateGroupDialog({ onClose }: { onClose: () => void }) {
       }
     >
       <div className="stack">
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not create the group</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not create the group" message={general} />
         <Field label="Name" error={fieldError(error, 'name')}>
           <input value={name} onChange={(e) => setName(e.target.value)} placeholder="oncall" />
         </Field>

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { ApiError, call, errorMessage, fieldError, formError } from '../api';
 import { AuthCard } from '../components/AuthCard';
 import { Button } from '../components/Button';
-import { Notice } from '../components/Feedback';
+import { FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
 import { useQuery, useTitle } from '../lib/hooks';
@@ -104,14 +104,7 @@ function SignIn({
             This server has no admin yet. Open the setup link from the server log to create one.
           </Notice>
         )}
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not sign in</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not sign in" message={general} />
         <Field label="Email" error={fieldError(error, 'passwordCredentials.name')}>
           <input
             type="email"
@@ -268,14 +261,7 @@ function ChangePassword({
           void submit();
         }}
       >
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not change the password</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not change the password" message={general} />
         {!known && (
           <Field label="One-time password" error={fieldError(error, 'oldPassword')}>
             <input

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import { ApiError, call, errorMessage, fieldError } from '../api';
 import { AuthCard } from '../components/AuthCard';
 import { Button } from '../components/Button';
-import { Notice, SkeletonBlock } from '../components/Feedback';
+import { FormError, Notice, SkeletonBlock } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { useQuery, useTitle } from '../lib/hooks';
 import { Link, navigate, safeNext, useLocation } from '../lib/router';
@@ -205,14 +205,7 @@ export function DevicePage() {
         <p className="muted">
           Approve only if you started this sign-in and the device shows the same code.
         </p>
-        {problem && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not approve the device</strong>
-              <p>{problem}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not approve the device" message={problem} />
         <Button variant="primary" className="btn-block" busy={busy} onClick={() => void approve()}>
           Approve
         </Button>

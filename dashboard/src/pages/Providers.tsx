@@ -3,7 +3,14 @@ import { ApiError, call, fieldError, formError, type Input, type Output } from '
 import { Button } from '../components/Button';
 import { CopyButton } from '../components/Copy';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
-import { Badge, EmptyState, ErrorNotice, LoadMore, SkeletonRows } from '../components/Feedback';
+import {
+  Badge,
+  EmptyState,
+  ErrorNotice,
+  FormError,
+  LoadMore,
+  SkeletonRows,
+} from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { useToast } from '../components/Toast';
@@ -310,14 +317,7 @@ function ProviderDialog({
             ))}
           </fieldset>
         )}
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not save the provider</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not save the provider" message={general} />
         <RedirectURIs uris={d?.redirectURIs ?? redirectURIs()} />
         <div className="grid-2">
           <Field

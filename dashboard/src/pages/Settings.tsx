@@ -3,7 +3,14 @@ import { call, fieldError, formError, type AccessKey, type Grant } from '../api'
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
-import { EmptyState, ErrorNotice, LoadMore, Notice, SkeletonRows } from '../components/Feedback';
+import {
+  EmptyState,
+  ErrorNotice,
+  FormError,
+  LoadMore,
+  Notice,
+  SkeletonRows,
+} from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantSubject } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
@@ -70,14 +77,7 @@ function ChangePassword() {
           }
         }}
       >
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not change the password</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not change the password" message={general} />
         <Field label="Current password" error={fieldError(error, 'oldPassword')}>
           <input
             type="password"
@@ -293,14 +293,7 @@ function CreateKeyDialog({
       }
     >
       <div className="stack">
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not create the key</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not create the key" message={general} />
         <Field
           label="Name"
           optional

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { ApiError, call, fieldError, formError } from '../api';
 import { AuthCard } from '../components/AuthCard';
 import { Button } from '../components/Button';
-import { ErrorNotice, Notice, SkeletonBlock } from '../components/Feedback';
+import { ErrorNotice, FormError, Notice, SkeletonBlock } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
 import { useQuery, useTitle } from '../lib/hooks';
@@ -104,14 +104,7 @@ export function SetupPage() {
           void submit();
         }}
       >
-        {generalError && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Setup failed</strong>
-              <p>{generalError}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Setup failed" message={generalError} />
         <Field
           label="Email"
           error={

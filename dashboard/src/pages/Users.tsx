@@ -7,6 +7,7 @@ import {
   Badge,
   EmptyState,
   ErrorNotice,
+  FormError,
   LoadMore,
   Notice,
   SkeletonBlock,
@@ -251,14 +252,7 @@ function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u:
       }
     >
       <div className="stack">
-        {general && (
-          <div className="notice notice-error" role="alert">
-            <div className="notice-body">
-              <strong>Could not add the user</strong>
-              <p>{general}</p>
-            </div>
-          </div>
-        )}
+        <FormError title="Could not add the user" message={general} />
         <Field label="Email" error={fieldError(error, 'name')}>
           <input
             type="email"
