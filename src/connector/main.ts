@@ -19,6 +19,7 @@ import { createProxyServer } from './proxy.js';
 import { infraClusterRoles } from './rbac.js';
 import { keepRegistered } from './register.js';
 import { RbacSyncer } from './sync.js';
+import { keepSecretsFresh } from '../shared/secrets.js';
 
 /** How often namespaces and roles are re-read and the registration refreshed. */
 const REGISTRATION_INTERVAL_MS = 60_000;
@@ -208,18 +209,12 @@ export async function startConnector(
       abort.abort();
     });
 
-    const reload = async () => {
-      const { changed, failed } = await config.secrets.refresh();
-      for (const f of failed) log.error(f, 'could not re-read a secret; keeping the old value');
-      if (changed.length > 0) log.info({ settings: changed }, 're-read secrets that changed');
-    };
-    if (config.secretRefreshMs > 0) {
-      const timer = setInterval(() => {
-        reload().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
-      }, config.secretRefreshMs);
-      timer.unref();
-      cleanups.push(() => clearInterval(timer));
-    }
+    const { reload, stop: stopRefresh } = keepSecretsFresh({
+      secrets: config.secrets,
+      intervalMs: config.secretRefreshMs,
+      log,
+    });
+    cleanups.push(stopRefresh);
 
     const url = `https://${endpointHost.includes(':') ? `[${endpointHost}]` : endpointHost}:${port}`;
     const fingerprint = fingerprintSha256(tls.leaf.certificate);

@@ -23,6 +23,7 @@ import { closeServer, listenOn, listenServer } from '../shared/listen.js';
 import { createMetricsServer } from '../shared/metrics-server.js';
 import { ServerMetrics } from './metrics.js';
 import { ServerTls } from './tls/server-tls.js';
+import { keepSecretsFresh } from '../shared/secrets.js';
 
 /** How often expired grants, keys and login throttles are removed. */
 const SWEEP_INTERVAL = 30_000;
@@ -167,20 +168,13 @@ export async function startServer(
     sweep.unref();
     cleanups.push(() => clearInterval(sweep));
 
-    const reload = async () => {
-      const { changed, failed } = await config.secrets.refresh();
-      if (changed.length > 0) log.info({ settings: changed }, 'secrets re-read; new values in use');
-      for (const f of failed)
-        log.error({ setting: f.setting }, `${f.message}; keeping the value it had`);
-      await keyring.reload();
-    };
-    if (config.secretRefreshMs > 0) {
-      const refresh = setInterval(() => {
-        reload().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
-      }, config.secretRefreshMs);
-      refresh.unref();
-      cleanups.push(() => clearInterval(refresh));
-    }
+    const { reload, stop: stopRefresh } = keepSecretsFresh({
+      secrets: config.secrets,
+      intervalMs: config.secretRefreshMs,
+      log,
+      after: () => keyring.reload(),
+    });
+    cleanups.push(stopRefresh);
 
     const host = config.addr.https.host || 'localhost';
     const url = `https://${host.includes(':') ? `[${host}]` : host}:${httpsPort}`;

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { AppError } from './errors.js';
+import type { Logger } from './logger.js';
 
 const REDACTED = '<redacted>';
 
@@ -228,4 +229,34 @@ export class SecretResolver {
     }
     return { changed, failed };
   }
+}
+
+/**
+ * Re-reads a process's secrets from their storages: `reload()` now (SIGHUP), and every
+ * `intervalMs` (0: only when asked). A secret that cannot be re-read keeps its value; the log
+ * names the setting, never a value. `after` runs after each re-read (the server reloads its data
+ * keys there).
+ */
+export function keepSecretsFresh(opts: {
+  secrets: SecretResolver;
+  intervalMs: number;
+  log: Logger;
+  after?: () => Promise<void>;
+}): { reload(): Promise<void>; stop(): void } {
+  const { secrets, log } = opts;
+  const reload = async () => {
+    const { changed, failed } = await secrets.refresh();
+    if (changed.length > 0) log.info({ settings: changed }, 'secrets re-read; new values in use');
+    for (const f of failed)
+      log.error({ setting: f.setting }, `${f.message}; keeping the value it had`);
+    await opts.after?.();
+  };
+  const timer =
+    opts.intervalMs > 0
+      ? setInterval(() => {
+          reload().catch((err: unknown) => log.error({ err }, 'could not re-read secrets'));
+        }, opts.intervalMs)
+      : undefined;
+  timer?.unref();
+  return { reload, stop: () => clearInterval(timer) };
 }
