@@ -46,6 +46,16 @@ export interface Session {
   client: ApiClient;
 }
 
+/** Runs a command with the current session, turning API errors into sentences. */
+export async function withClient<T>(io: CliIO, fn: (client: ApiClient) => Promise<T>): Promise<T> {
+  const { client } = requireSession(io);
+  try {
+    return await fn(client);
+  } catch (err) {
+    throw explain(err);
+  }
+}
+
 /** The current (or named) server with a live session; a sentence telling what to do otherwise. */
 export function requireSession(io: Pick<CliIO, 'env'>, url?: string): Session {
   const state = readState(io.env);

@@ -1,21 +1,11 @@
 import { randomInt } from 'node:crypto';
 import type { ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
-import { CliError, explain, requireSession, type CliIO } from '../context.js';
+import { CliError, explain, requireSession, withClient, type CliIO } from '../context.js';
 import { humanTime, printJson, printTable } from '../output.js';
 
 type Format = { format?: string };
 const ALL = 1000;
-
-/** Runs an admin command with the current session, turning API errors into sentences. */
-async function withClient<T>(io: CliIO, fn: (client: ApiClient) => Promise<T>): Promise<T> {
-  const { client } = requireSession(io);
-  try {
-    return await fn(client);
-  } catch (err) {
-    throw explain(err);
-  }
-}
 
 async function userByName(client: ApiClient, name: string) {
   const [user] = (await client.listUsers({ name, showSystem: name === 'connector' })).items;

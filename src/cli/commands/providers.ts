@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ApiClient } from '../../api/client.js';
 import type { ProviderDetails, ProviderKind } from '../../api/providers.js';
-import { CliError, explain, requireSession, type CliIO } from '../context.js';
+import { CliError, withClient, type CliIO } from '../context.js';
 import { printJson, printTable } from '../output.js';
 
 /** The environment variable a script can put the client secret in (never a flag: shell history). */
@@ -20,15 +20,6 @@ export interface ProviderOpts {
   domainAdminEmail?: string;
   serviceAccountKeyFile?: string;
   format?: string;
-}
-
-async function withClient<T>(io: CliIO, fn: (client: ApiClient) => Promise<T>): Promise<T> {
-  const { client } = requireSession(io);
-  try {
-    return await fn(client);
-  } catch (err) {
-    throw explain(err);
-  }
 }
 
 async function providerByName(client: ApiClient, name: string) {
