@@ -627,16 +627,31 @@ export async function exchangeProviderLogin(
   } catch {
     return { ok: false, error: new UnauthenticatedError('the provider of this login was removed') };
   }
+  let secrets: IdpSecrets;
+  try {
+    secrets = await ctx.providers.secretsOf(provider);
+  } catch (err) {
+    // The server's own configuration: the log says which reference failed; the caller only
+    // learns that it is not their fault.
+    ctx.log.error(
+      { provider: provider.name, reason: (err as Error).message },
+      "cannot read the provider's secrets",
+    );
+    const error = new AppError(
+      'unavailable',
+      `signing in through ${provider.name} is misconfigured on this server; tell an admin (the server log says why)`,
+    );
+    return { ok: false, error, provider };
+  }
   try {
     const identity = await ctx.providers.oidc.exchange(
       ctx.providers.settingsOf(provider),
-      await ctx.providers.secretsOf(provider),
+      secrets,
       { redirectUri: request.redirectUri, code: callback.code, state: callback.state },
       { nonce: request.nonce, codeVerifier: request.codeVerifier },
     );
     return { ok: true, provider, identity };
   } catch (err) {
-    if (err instanceof AppError) return { ok: false, error: err, provider };
     const failure = classifyIdpError(err, `login through ${provider.name}`);
     ctx.log.warn({ provider: provider.name, reason: failure.message }, 'provider login failed');
     const error =

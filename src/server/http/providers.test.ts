@@ -641,6 +641,11 @@ describe('providers declared in the config file', () => {
     clientID: ${idp.clientId}
     clientSecret: env:CORP_OIDC_SECRET
     scopes: [openid, email, groups, offline_access]
+  - name: broken
+    kind: oidc
+    url: ${idp.issuer}
+    clientID: ${idp.clientId}
+    clientSecret: env:NOT_SET_ANYWHERE
 `;
     server = await startTestServer({
       configFile: config,
@@ -653,7 +658,7 @@ describe('providers declared in the config file', () => {
         })
       ).accessKey,
     });
-    const [corp] = (await admin.listProviders({})).items;
+    const [corp] = (await admin.listProviders({ name: 'corp' })).items;
     assert.equal(corp?.managedBy, 'config');
     const details = await admin.getProvider({ id: corp.id });
     assert.equal(details.clientSecretRef, 'env:CORP_OIDC_SECRET');
@@ -669,6 +674,25 @@ describe('providers declared in the config file', () => {
       oidc: { state: back.searchParams.get('state')!, code: back.searchParams.get('code')! },
     });
     assert.equal(session.name, 'dave@example.com');
+
+    // A secret reference that does not resolve is the server's problem, said as such.
+    const broken = (await admin.listProviders({ name: 'broken' })).items[0]!;
+    const startedBroken = await server
+      .client()
+      .startProviderLogin({ id: broken.id, redirectURL: 'http://127.0.0.1:40124/callback' });
+    const backBroken = await idp.signIn(startedBroken.authorizationURL, 'dave');
+    const failed = await refusal(
+      server.client().login({
+        oidc: {
+          state: backBroken.searchParams.get('state')!,
+          code: backBroken.searchParams.get('code')!,
+        },
+      }),
+    );
+    assert.equal(failed.status, 503);
+    assert.match(failed.message, /misconfigured on this server; tell an admin/);
+    assert.doesNotMatch(failed.message, /NOT_SET_ANYWHERE/);
+    assert.match(server.logs.text, /NOT_SET_ANYWHERE/);
 
     server = await server.restart({ configFile: ADMIN_CONFIG });
     assert.equal((await server.client().listProviders({})).count, 0);
