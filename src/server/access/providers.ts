@@ -34,9 +34,9 @@ export const LOGIN_REQUEST_TTL_MS = 10 * 60_000;
 export const DEVICE_POLL_INTERVAL_S = 2;
 const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
 /** Anyone may start a login; this bounds what anonymous callers can make the server store. */
-export const MAX_PENDING_REQUESTS = 10_000;
+const MAX_PENDING_REQUESTS = 10_000;
 /** ...and what one address can take of it (an office behind one NAT logs in at nine). */
-export const MAX_PENDING_PER_ADDRESS = 200;
+const MAX_PENDING_PER_ADDRESS = 200;
 
 /**
  * Starting a login is open to anyone, so it is neither audited (the login itself is) nor allowed
@@ -481,8 +481,8 @@ export async function deleteProvider(ctx: RequestContext, id: string): Promise<v
   ctx.audit({ kind: 'provider', id, name: p.name });
 }
 
-/** Shared by the API and the config reconciliation. */
-export async function removeProvider(db: Db, p: ProviderRow, now: number): Promise<void> {
+/** Removes a provider (the API, or the config file no longer declaring it). */
+async function removeProvider(db: Db, p: ProviderRow, now: number): Promise<void> {
   await forgetProviderUsers(db, p, now);
   await data.deleteProvider(db, p.id);
 }
@@ -785,7 +785,7 @@ export async function getDeviceStatus(
   deviceCode: string,
 ): Promise<Session | undefined> {
   const hash = sha256(deviceCode);
-  const request = await data.findDeviceRequest(ctx.db, { deviceCodeHash: hash });
+  const request = await data.findDeviceRequest(ctx.db, hash);
   assertThat(
     request !== undefined && request.expiresAt > ctx.clock.now(),
     () =>

@@ -267,14 +267,13 @@ export async function createDeviceRequest(db: Db, r: DeviceRequestRow): Promise<
 
 export async function findDeviceRequest(
   db: Db,
-  by: { deviceCodeHash: string } | { userCode: string },
+  deviceCodeHash: string,
 ): Promise<DeviceRequestRow | undefined> {
-  const q = db.selectFrom('deviceRequests').selectAll();
-  return (
-    'deviceCodeHash' in by
-      ? q.where('deviceCodeHash', '=', by.deviceCodeHash)
-      : q.where('userCode', '=', by.userCode)
-  ).executeTakeFirst();
+  return db
+    .selectFrom('deviceRequests')
+    .selectAll()
+    .where('deviceCodeHash', '=', deviceCodeHash)
+    .executeTakeFirst();
 }
 
 /** Approves a pending request once; false when it is unknown, expired or already approved. */
