@@ -50,16 +50,18 @@ export const listAccessKeys = endpoint({
 export const createAccessKey = endpoint({
   method: 'POST',
   path: '/api/access-keys',
-  summary: 'Create an access key for yourself, or (admins) for any user',
+  summary: 'Create an access key for yourself (made from your session), or (admins) for any user',
   tag: 'Access keys',
   auth: { roles: ['admin'], orSelf: true },
   input: z
     .object({
       userID: UserRef.default('self'),
       name: KeyName.optional(),
-      expiry: Duration.default('720h').describe('Lifetime; default 30 days'),
+      expiry: Duration.optional().describe(
+        'Lifetime; default 30 days. A key for yourself ends with the session creating it and may not outlive it',
+      ),
       inactivityTimeout: Duration.optional().describe(
-        'Ends the key after this long unused; default none',
+        "Ends the key after this long unused; default none (a key for yourself: the session's)",
       ),
       destination: DestinationName.optional().describe(
         'Connector keys only: bind the key to this destination (else its first registration does)',

@@ -69,6 +69,11 @@ export interface AccessKey {
   lastUsedAt: number | null;
   /** The identity provider the session came through, directly or by exchange or approval. */
   providerId: string | null;
+  /**
+   * The credential this one was made from (the session that created a key, the key a session
+   * was exchanged from): this one ends when it ends and never outlives or outidles it.
+   */
+  parentId: string | null;
 }
 
 /** Scope of a session that may only change its one-time password. */

@@ -1,7 +1,13 @@
 import type { Clock } from '../../shared/clock.js';
 import { UnauthenticatedError } from '../../shared/errors.js';
 import { parseAccessKey, secretMatches } from '../crypto/access-keys.js';
-import { findAccessKeyForAuthentication, updateAccessKeyUse } from '../data/access-keys.js';
+import {
+  MAX_KEY_CHAIN,
+  findAccessKeyForAuthentication,
+  listAccessKeyAncestors,
+  updateAccessKeyUse,
+  type KeyLife,
+} from '../data/access-keys.js';
 import type { Db } from '../data/db.js';
 import { listInfraRoles } from '../data/grants.js';
 import { updateUserLastSeen } from '../data/users.js';
@@ -11,10 +17,15 @@ import type { Actor } from './context.js';
 /** Use of a key is written at most this often; the inactivity deadline slides with it. */
 export const USE_WRITE_INTERVAL = 60_000;
 
+function isAlive(k: Pick<KeyLife, 'expiresAt' | 'inactivityDeadline'>, now: number): boolean {
+  return now < k.expiresAt && (k.inactivityDeadline === null || now < k.inactivityDeadline);
+}
+
 /**
  * Checks a presented access key and returns its key record: the secret must match (compared in
- * constant time), and the key must be neither expired nor past its inactivity deadline. Every
- * failure is the same UnauthenticatedError to the caller; the reason goes to the log only.
+ * constant time), and the key must be neither expired nor past its inactivity deadline, and so
+ * must every credential it was made from (a key created with a session dies with the session).
+ * Every failure is the same UnauthenticatedError to the caller; the reason goes to the log only.
  */
 export async function checkAccessKey(
   db: Db,
@@ -31,6 +42,14 @@ export async function checkAccessKey(
   if (now >= key.expiresAt) throw new UnauthenticatedError('access key expired');
   if (key.inactivityDeadline !== null && now >= key.inactivityDeadline) {
     throw new UnauthenticatedError('access key unused for longer than its inactivity timeout');
+  }
+  if (key.parentId !== null) {
+    const chain = await listAccessKeyAncestors(db, key.parentId);
+    const complete =
+      chain.length > 0 && chain.length <= MAX_KEY_CHAIN && chain.at(-1)!.parentId === null;
+    if (!complete || !chain.every((k) => isAlive(k, now))) {
+      throw new UnauthenticatedError('the credential this key was made from has ended');
+    }
   }
   return key;
 }

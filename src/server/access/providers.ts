@@ -24,7 +24,7 @@ import {
 import type { Page } from '../models.js';
 import type { ChangeNotifier } from './changes.js';
 import { actorOf, type RequestContext } from './context.js';
-import { issueSession, type Session } from './sessions.js';
+import { derivedFrom, issueSession, type Session } from './sessions.js';
 
 export type { ProviderRow };
 
@@ -802,8 +802,8 @@ export async function getDeviceStatus(
   if (!(await data.deleteDeviceRequest(ctx.db, hash)))
     throw new AppError('expired', 'this device login was already used; start again');
   const user = await getUser(ctx.db, { byId: request.approvedBy });
-  // The approving session still exists (the request would have gone with it): the device's
-  // lasts no longer, and comes from the same provider, so removing either ends both.
+  // The approving session still exists (the request would have gone with it): the device's is
+  // made from it, so it ends with it, lasts and idles no longer, and keeps its provider.
   const approver = await getAccessKey(ctx.db, { byId: request.approvedKeyId! });
   const now = ctx.clock.now();
   ctx.audit({
@@ -816,9 +816,10 @@ export async function getDeviceStatus(
   return issueSession(ctx.db, user, {
     issuedVia: 'device',
     now,
-    expiresAt: Math.min(now + ctx.settings.sessionDuration, approver.expiresAt),
-    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
-    providerId: approver.providerId ?? undefined,
+    ...derivedFrom(approver, {
+      expiresAt: now + ctx.settings.sessionDuration,
+      inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+    }),
   });
 }
 

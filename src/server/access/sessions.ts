@@ -2,11 +2,11 @@ import { AppError, UnauthenticatedError, assertThat } from '../../shared/errors.
 import { newId } from '../../shared/ids.js';
 import { generateAccessKey, hashSecret } from '../crypto/access-keys.js';
 import { decoyHash, hashPassword, needsRehash, verifyPassword } from '../crypto/passwords.js';
-import { createAccessKey, deleteAccessKey } from '../data/access-keys.js';
+import { createAccessKey, deleteAccessKey, getAccessKey } from '../data/access-keys.js';
 import { getCredential, setCredential } from '../data/credentials.js';
 import type { Db } from '../data/db.js';
 import { findUser } from '../data/users.js';
-import { PASSWORD_CHANGE_SCOPE, type IssuedVia, type User } from '../models.js';
+import { PASSWORD_CHANGE_SCOPE, type AccessKey, type IssuedVia, type User } from '../models.js';
 import { checkAccessKey } from './authenticate.js';
 import { actorOf, type RequestContext } from './context.js';
 import { checkLoginThrottle, clearLoginFailures, recordLoginFailure } from './throttle.js';
@@ -20,17 +20,43 @@ export interface Session {
   passwordUpdateRequired: boolean;
 }
 
+/** The limits of a credential: when it ends, and after how long unused (0: never). */
+export interface CredentialLimits {
+  expiresAt: number;
+  inactivityTimeout: number;
+}
+
+/**
+ * The limits of a credential made from `parent`: it ends when the parent ends (the parent id is
+ * recorded and checked at every use), lives no longer and idles no longer than it, and stays tied
+ * to the parent's identity provider.
+ */
+export function derivedFrom(
+  parent: Pick<AccessKey, 'id' | 'expiresAt' | 'inactivityTimeout' | 'providerId'>,
+  wanted: CredentialLimits,
+): CredentialLimits & { parentId: string; providerId?: string } {
+  const idle = parent.inactivityTimeout;
+  return {
+    parentId: parent.id,
+    expiresAt: Math.min(wanted.expiresAt, parent.expiresAt),
+    inactivityTimeout:
+      idle > 0 && (wanted.inactivityTimeout === 0 || wanted.inactivityTimeout > idle)
+        ? idle
+        : wanted.inactivityTimeout,
+    providerId: parent.providerId ?? undefined,
+  };
+}
+
 /** Creates an access key that serves as a session for `user`. */
 export async function issueSession(
   db: Db,
   user: Pick<User, 'id' | 'name'>,
-  opts: {
+  opts: CredentialLimits & {
     issuedVia: IssuedVia;
     now: number;
-    expiresAt: number;
-    inactivityTimeout: number;
     scopes?: string[];
     providerId?: string;
+    parentId?: string;
   },
 ): Promise<Session> {
   const key = generateAccessKey();
@@ -47,6 +73,7 @@ export async function issueSession(
     expiresAt: opts.expiresAt,
     inactivityTimeout: opts.inactivityTimeout,
     providerId: opts.providerId,
+    parentId: opts.parentId,
   });
   return {
     userId: user.id,
@@ -106,8 +133,8 @@ export async function loginWithPassword(
 }
 
 /**
- * Exchanges an access key (from `infra login --key`) for a session of the same user that ends no
- * later than the key does.
+ * Exchanges an access key (from `infra login --key`) for a session of the same user, made from
+ * the key: it ends when the key ends (deleted, expired or idle) and never idles longer than it.
  */
 export async function loginWithAccessKey(ctx: RequestContext, presented: string): Promise<Session> {
   const now = ctx.clock.now();
@@ -134,16 +161,33 @@ export async function loginWithAccessKey(ctx: RequestContext, presented: string)
   return issueSession(ctx.db, user, {
     issuedVia: 'key-exchange',
     now,
-    expiresAt: Math.min(now + ctx.settings.sessionDuration, key.expiresAt),
-    // A session exchanged from a provider's stays tied to it (removing the provider ends both).
-    providerId: key.providerId ?? undefined,
-    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+    ...derivedFrom(key, {
+      expiresAt: now + ctx.settings.sessionDuration,
+      inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+    }),
   });
 }
 
-/** Ends the calling session. */
+/**
+ * Ends the calling session, and the credentials made from it. A key declared in the config file
+ * is not a session to end: it is removed from the file, as `DELETE` on it says.
+ */
 export async function logout(ctx: RequestContext): Promise<void> {
   const actor = actorOf(ctx);
-  await deleteAccessKey(ctx.db, actor.accessKeyId, ctx.clock.now());
-  ctx.audit({ kind: 'accessKey', id: actor.accessKeyId });
+  const key = await getAccessKey(ctx.db, { byId: actor.accessKeyId });
+  assertThat(
+    key.managedBy !== 'config',
+    () =>
+      new AppError(
+        'bad_request',
+        `access key ${key.name} is declared in the server's config file; remove it there`,
+      ),
+  );
+  const ended = await deleteAccessKey(ctx.db, actor.accessKeyId, ctx.clock.now());
+  ctx.audit({
+    kind: 'accessKey',
+    id: actor.accessKeyId,
+    name: key.name,
+    ...(ended.length > 1 && { details: { derivedEnded: ended.length - 1 } }),
+  });
 }

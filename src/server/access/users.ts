@@ -1,7 +1,12 @@
 import { AppError, ValidationError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import { generateOneTimePassword, hashPassword, verifyPassword } from '../crypto/passwords.js';
-import { deleteAccessKeys, updateAccessKeyScopes } from '../data/access-keys.js';
+import {
+  deleteAccessKeys,
+  getAccessKey,
+  listAccessKeyAncestors,
+  updateAccessKeyScopes,
+} from '../data/access-keys.js';
 import { getCredential, setCredential } from '../data/credentials.js';
 import * as data from '../data/users.js';
 import { PASSWORD_CHANGE_SCOPE, type Page, type User } from '../models.js';
@@ -65,7 +70,7 @@ const SESSIONS = ['password', 'key-exchange', 'provider', 'device', 'setup'] as 
 /**
  * Sets a password. Your own needs your current one, and ends your other sessions; an admin
  * setting someone else's makes it one-time (they choose a new one at next login) and ends all
- * their sessions.
+ * their sessions. Either way the keys and sessions made from the ended sessions end too.
  */
 export async function updateUserPassword(
   ctx: RequestContext,
@@ -129,29 +134,37 @@ export async function updateUserPassword(
     now,
   });
   await data.updateUser(ctx.db, id, { now });
+  // Sessions end, and with them every credential they made (keys the user created, sessions
+  // exchanged from those); keys an admin made for the user stand on their own and stay.
+  let ended: string[];
   if (isSelf) {
     await updateAccessKeyScopes(
       ctx.db,
       actor.accessKeyId,
       actor.scopes.filter((s) => s !== PASSWORD_CHANGE_SCOPE),
     );
-    await deleteAccessKeys(
+    // The session changing the password stays, and so do the ones it was made from.
+    const current = await getAccessKey(ctx.db, { byId: actor.accessKeyId });
+    const ancestors = current.parentId
+      ? await listAccessKeyAncestors(ctx.db, current.parentId)
+      : [];
+    ended = await deleteAccessKeys(
       ctx.db,
       {
         byUserId: id,
         byIssuedVia: [...SESSIONS],
-        exceptId: actor.accessKeyId,
+        exceptIds: [current.id, ...ancestors.map((k) => k.id)],
       },
       now,
     );
   } else {
-    await deleteAccessKeys(ctx.db, { byUserId: id, byIssuedVia: [...SESSIONS] }, now);
+    ended = await deleteAccessKeys(ctx.db, { byUserId: id, byIssuedVia: [...SESSIONS] }, now);
   }
   ctx.audit({
     kind: 'user',
     id,
     name: user.name,
-    details: { change: isSelf ? 'password' : 'password reset' },
+    details: { change: isSelf ? 'password' : 'password reset', credentialsEnded: ended.length },
   });
   return data.getUser(ctx.db, { byId: id });
 }

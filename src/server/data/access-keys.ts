@@ -1,6 +1,8 @@
+import { sql, type ExpressionBuilder, type ExpressionWrapper, type SqlBool } from 'kysely';
 import { NotFoundError } from '../../shared/errors.js';
 import type { AccessKey, IssuedVia, ManagedBy, Page } from '../models.js';
 import { translateDbError, type Db } from './db.js';
+import type { Database } from './schema.js';
 import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -23,6 +25,7 @@ function selectKeys(db: Db) {
       'accessKeys.inactivityDeadline',
       'accessKeys.lastUsedAt',
       'accessKeys.providerId',
+      'accessKeys.parentId',
     ]);
 }
 
@@ -105,6 +108,8 @@ export interface NewAccessKey {
   inactivityTimeout: number;
   /** The identity provider the session came through. */
   providerId?: string;
+  /** The credential this one is made from; it ends with it. */
+  parentId?: string;
 }
 
 export async function createAccessKey(db: Db, k: NewAccessKey): Promise<void> {
@@ -125,6 +130,7 @@ export async function createAccessKey(db: Db, k: NewAccessKey): Promise<void> {
       inactivityDeadline: k.inactivityTimeout > 0 ? k.now + k.inactivityTimeout : null,
       lastUsedAt: null,
       providerId: k.providerId ?? null,
+      parentId: k.parentId ?? null,
     })
     .execute()
     .catch(translateDbError);
@@ -168,53 +174,166 @@ export async function replaceScope(db: Db, from: string, to: string): Promise<vo
   await db.updateTable('accessKeys').set({ scopes: to }).where('scopes', '=', from).execute();
 }
 
-/** Deletes a key; the session it was is recorded as ended. */
-export async function deleteAccessKey(db: Db, id: string, now: number): Promise<void> {
-  const deleted = await db
-    .deleteFrom('accessKeys')
-    .where('id', '=', id)
-    .returning(['id', 'userId'])
-    .execute();
-  if (deleted.length === 0) throw new NotFoundError('access key');
-  await recordRevokedSessions(db, deleted, now);
+/** What decides whether a credential in a chain is still alive. */
+export interface KeyLife {
+  id: string;
+  parentId: string | null;
+  expiresAt: number;
+  inactivityDeadline: number | null;
 }
 
-/** Deletes the keys that match; returns their ids (the sessions they ended). */
+/** Longest chain of derived credentials followed; deeper ones are refused (fail closed). */
+export const MAX_KEY_CHAIN = 16;
+
+/**
+ * The credentials `parentId` was made from, nearest first, starting with `parentId` itself. A
+ * chain that stops at a row whose parent is gone (or goes deeper than MAX_KEY_CHAIN) ends with a
+ * non-null `parentId`, which callers treat as a dead chain.
+ */
+export async function listAccessKeyAncestors(db: Db, parentId: string): Promise<KeyLife[]> {
+  const rows = await db
+    .withRecursive('chain(id, parentId, expiresAt, inactivityDeadline, depth)', (qb) =>
+      qb
+        .selectFrom('accessKeys')
+        .select(['id', 'parentId', 'expiresAt', 'inactivityDeadline', sql<number>`0`.as('depth')])
+        .where('id', '=', parentId)
+        .unionAll(
+          qb
+            .selectFrom('accessKeys')
+            .innerJoin('chain', 'chain.parentId', 'accessKeys.id')
+            .select([
+              'accessKeys.id',
+              'accessKeys.parentId',
+              'accessKeys.expiresAt',
+              'accessKeys.inactivityDeadline',
+              sql<number>`chain.depth + 1`.as('depth'),
+            ])
+            .where('chain.depth', '<', MAX_KEY_CHAIN),
+        ),
+    )
+    .selectFrom('chain')
+    .select(['id', 'parentId', 'expiresAt', 'inactivityDeadline'])
+    .orderBy('depth')
+    .execute();
+  return rows.map((r) => ({
+    ...r,
+    expiresAt: Number(r.expiresAt),
+    inactivityDeadline: r.inactivityDeadline === null ? null : Number(r.inactivityDeadline),
+  }));
+}
+
+type KeyFilter = (
+  eb: ExpressionBuilder<Database, 'accessKeys'>,
+) => ExpressionWrapper<Database, 'accessKeys', SqlBool>;
+
+/**
+ * Deletes the keys that match and every credential made from them, recording each as an ended
+ * session (connectors then refuse the tokens minted with them). Every deletion of access keys
+ * goes through here, so no derived credential outlives its parent.
+ */
+async function deleteKeysAndDescendants(
+  db: Db,
+  filter: KeyFilter,
+  now: number,
+  opts: { recordEnded?: (row: KeyLife & { userId: string }) => boolean } = {},
+): Promise<Array<{ id: string; userId: string }>> {
+  // Selected first, then deleted: a DELETE whose IN list reads a recursive CTE sees the rows the
+  // foreign-key cascade already removed, and would miss (and not record) the descendants.
+  const rows = await db
+    .withRecursive('doomed(id)', (qb) =>
+      qb
+        .selectFrom('accessKeys')
+        .select('id')
+        .where(filter)
+        .union(
+          qb
+            .selectFrom('accessKeys')
+            .innerJoin('doomed', 'doomed.id', 'accessKeys.parentId')
+            .select('accessKeys.id'),
+        ),
+    )
+    .selectFrom('accessKeys')
+    .innerJoin('doomed', 'doomed.id', 'accessKeys.id')
+    .select([
+      'accessKeys.id',
+      'accessKeys.userId',
+      'accessKeys.parentId',
+      'accessKeys.expiresAt',
+      'accessKeys.inactivityDeadline',
+    ])
+    .execute();
+  for (let i = 0; i < rows.length; i += 1000) {
+    const ids = rows.slice(i, i + 1000).map((r) => r.id);
+    await db.deleteFrom('accessKeys').where('id', 'in', ids).execute();
+  }
+  const record = opts.recordEnded;
+  const ended = record
+    ? rows.filter((r) =>
+        record({
+          ...r,
+          expiresAt: Number(r.expiresAt),
+          inactivityDeadline: r.inactivityDeadline === null ? null : Number(r.inactivityDeadline),
+        }),
+      )
+    : rows;
+  await recordRevokedSessions(db, ended, now);
+  return rows.map((r) => ({ id: r.id, userId: r.userId }));
+}
+
+/** Deletes a key and the credentials made from it; each is recorded as an ended session. */
+export async function deleteAccessKey(db: Db, id: string, now: number): Promise<string[]> {
+  const deleted = await deleteKeysAndDescendants(db, (eb) => eb('id', '=', id), now);
+  if (deleted.length === 0) throw new NotFoundError('access key');
+  return deleted.map((r) => r.id);
+}
+
+/** Deletes the keys that match, with the credentials made from them; returns their ids. */
 export async function deleteAccessKeys(
   db: Db,
-  by: { byUserId: string; byName?: string; byIssuedVia?: IssuedVia[]; exceptId?: string },
+  by: { byUserId: string; byName?: string; byIssuedVia?: IssuedVia[]; exceptIds?: string[] },
   now: number,
 ): Promise<string[]> {
-  let q = db.deleteFrom('accessKeys').where('userId', '=', by.byUserId);
-  if (by.byName !== undefined) q = q.where('name', '=', by.byName);
-  if (by.byIssuedVia !== undefined) q = q.where('issuedVia', 'in', by.byIssuedVia);
-  if (by.exceptId !== undefined) q = q.where('id', '!=', by.exceptId);
-  const rows = await q.returning(['id', 'userId']).execute();
-  await recordRevokedSessions(db, rows, now);
-  return rows.map((r) => r.id);
+  const deleted = await deleteKeysAndDescendants(
+    db,
+    (eb) =>
+      eb.and([
+        eb('userId', '=', by.byUserId),
+        ...(by.byName !== undefined ? [eb('name', '=', by.byName)] : []),
+        ...(by.byIssuedVia !== undefined ? [eb('issuedVia', 'in', by.byIssuedVia)] : []),
+        ...(by.exceptIds?.length ? [eb('id', 'not in', by.exceptIds)] : []),
+      ]),
+    now,
+  );
+  return deleted.map((r) => r.id);
 }
 
-/** Deletes the sessions that came through an identity provider; returns their ids. */
+/** Deletes the sessions that came through an identity provider (and what they made). */
 export async function deleteAccessKeysOfProvider(
   db: Db,
   providerId: string,
   now: number,
 ): Promise<string[]> {
-  const rows = await db
-    .deleteFrom('accessKeys')
-    .where('providerId', '=', providerId)
-    .returning(['id', 'userId'])
-    .execute();
-  await recordRevokedSessions(db, rows, now);
-  return rows.map((r) => r.id);
+  const deleted = await deleteKeysAndDescendants(
+    db,
+    (eb) => eb('providerId', '=', providerId),
+    now,
+  );
+  return deleted.map((r) => r.id);
 }
 
-/** Deletes keys that can no longer be used; returns their ids. */
+/**
+ * Deletes keys that can no longer be used, with what was made from them; returns their ids.
+ * Credentials that were still alive themselves (made from a key that idled out) are recorded
+ * as ended, so their tokens stop working too.
+ */
 export async function deleteExpiredAccessKeys(db: Db, now: number): Promise<string[]> {
-  const rows = await db
-    .deleteFrom('accessKeys')
-    .where((eb) => eb.or([eb('expiresAt', '<=', now), eb('inactivityDeadline', '<=', now)]))
-    .returning('id')
-    .execute();
-  return rows.map((r) => r.id);
+  const isExpired = (k: KeyLife) =>
+    k.expiresAt <= now || (k.inactivityDeadline !== null && k.inactivityDeadline <= now);
+  const deleted = await deleteKeysAndDescendants(
+    db,
+    (eb) => eb.or([eb('expiresAt', '<=', now), eb('inactivityDeadline', '<=', now)]),
+    now,
+    { recordEnded: (k) => !isExpired(k) },
+  );
+  return deleted.map((r) => r.id);
 }

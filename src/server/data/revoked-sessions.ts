@@ -11,11 +11,19 @@ export async function recordRevokedSessions(
   now: number,
 ): Promise<void> {
   if (sessions.length === 0) return;
-  await db
-    .insertInto('revokedSessions')
-    .values(sessions.map((s) => ({ sessionId: s.id, userId: s.userId, revokedAt: now })))
-    .onConflict((oc) => oc.column('sessionId').doNothing())
-    .execute();
+  // In chunks: SQLite allows 32,766 variables per statement, and a provider's removal can end
+  // the sessions of every one of its users.
+  for (let i = 0; i < sessions.length; i += 1000) {
+    await db
+      .insertInto('revokedSessions')
+      .values(
+        sessions
+          .slice(i, i + 1000)
+          .map((s) => ({ sessionId: s.id, userId: s.userId, revokedAt: now })),
+      )
+      .onConflict((oc) => oc.column('sessionId').doNothing())
+      .execute();
+  }
   await recordChange(db, [ANY_DESTINATION], now);
 }
 

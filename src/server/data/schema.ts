@@ -190,6 +190,7 @@ export interface AccessKeysTable {
   inactivityDeadline: number | null;
   lastUsedAt: number | null;
   providerId: Generated<string | null>;
+  parentId: Generated<string | null>;
 }
 
 export interface AuditLogTable {

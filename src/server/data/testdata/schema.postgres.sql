@@ -13,6 +13,7 @@ table access_keys
   inactivity_deadline bigint
   last_used_at bigint
   provider_id text
+  parent_id text
 table audit_head
   id integer not null
   seq bigint not null
@@ -157,6 +158,7 @@ table users
   updated_at bigint not null
   last_seen_at bigint
 constraint access_keys.access_keys_key_id_key UNIQUE (key_id)
+constraint access_keys.access_keys_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES access_keys(id) ON DELETE CASCADE
 constraint access_keys.access_keys_pkey PRIMARY KEY (id)
 constraint access_keys.access_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint access_keys.access_keys_user_id_name UNIQUE (user_id, name)
@@ -197,6 +199,7 @@ constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
 constraint users.users_name_key UNIQUE (name)
 constraint users.users_pkey PRIMARY KEY (id)
 CREATE UNIQUE INDEX access_keys_key_id_key ON public.access_keys USING btree (key_id);
+CREATE INDEX access_keys_parent_id ON public.access_keys USING btree (parent_id);
 CREATE UNIQUE INDEX access_keys_pkey ON public.access_keys USING btree (id);
 CREATE UNIQUE INDEX access_keys_user_id_name ON public.access_keys USING btree (user_id, name);
 CREATE UNIQUE INDEX audit_head_pkey ON public.audit_head USING btree (id);

@@ -1,6 +1,6 @@
 CREATE TRIGGER audit_log_no_delete before delete on audit_log begin select raise(abort, 'audit_log is append-only'); end;
 CREATE TRIGGER audit_log_no_update before update on audit_log begin select raise(abort, 'audit_log is append-only'); end;
-CREATE TABLE "access_keys" ("id" text primary key, "key_id" text not null unique, "secret_hash" text not null, "name" text not null, "user_id" text not null references "users" ("id") on delete cascade, "issued_via" text not null, "scopes" text default '' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "expires_at" bigint not null, "inactivity_timeout" bigint default 0 not null, "inactivity_deadline" bigint, "last_used_at" bigint, "provider_id" text, constraint "access_keys_user_id_name" unique ("user_id", "name"));
+CREATE TABLE "access_keys" ("id" text primary key, "key_id" text not null unique, "secret_hash" text not null, "name" text not null, "user_id" text not null references "users" ("id") on delete cascade, "issued_via" text not null, "scopes" text default '' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "expires_at" bigint not null, "inactivity_timeout" bigint default 0 not null, "inactivity_deadline" bigint, "last_used_at" bigint, "provider_id" text, "parent_id" text references "access_keys" ("id") on delete cascade, constraint "access_keys_user_id_name" unique ("user_id", "name"));
 CREATE TABLE "audit_head" ("id" integer primary key, "seq" bigint not null, "hash" text not null);
 CREATE TABLE "audit_log" ("seq" bigint primary key, "at" bigint not null, "actor_id" text, "actor_name" text not null, "action" text not null, "target_kind" text not null, "target_id" text, "target_name" text, "source_ip" text not null, "result" text not null, "details" text not null, "prev_hash" text not null, "hash" text not null);
 CREATE TABLE changes (idx integer primary key autoincrement, destination text not null, at bigint not null);
@@ -21,6 +21,7 @@ CREATE TABLE "revoked_sessions" ("session_id" text primary key, "user_id" text n
 CREATE TABLE "settings" ("name" text primary key, "value" text not null, "updated_at" bigint not null);
 CREATE TABLE "signing_keys" ("kid" text primary key, "algorithm" text not null, "public_jwk" text not null, "private_jwk" text not null, "created_at" bigint not null, "retired_at" bigint);
 CREATE TABLE "users" ("id" text primary key, "name" text not null unique, "kind" text default 'user' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null, "last_seen_at" bigint);
+CREATE INDEX "access_keys_parent_id" on "access_keys" ("parent_id");
 CREATE INDEX "audit_log_action" on "audit_log" ("action", "seq");
 CREATE INDEX "audit_log_actor_id" on "audit_log" ("actor_id", "seq");
 CREATE INDEX "audit_log_target_id" on "audit_log" ("target_id", "seq");
