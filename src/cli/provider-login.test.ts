@@ -177,7 +177,23 @@ describe('infra login --provider', () => {
       'env:NOPE',
     );
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /discovery at http:\/\/127\.0\.0\.1:1.*cannot connect/);
+    // References through the API are the operator's to allow (apiSecretReferences); env: never.
+    assert.match(bad.stderr, /this server allows no secret references through the API/);
+    ws.env.INFRA_PROVIDER_CLIENT_SECRET = 'c-secret';
+    const down = await ws.run(
+      'providers',
+      'add',
+      'down',
+      '--kind',
+      'oidc',
+      '--url',
+      'http://127.0.0.1:1',
+      '--client-id',
+      'c',
+    );
+    delete ws.env.INFRA_PROVIDER_CLIENT_SECRET;
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /discovery at http:\/\/127\.0\.0\.1:1.*cannot connect/);
 
     const edited = await ws.run('providers', 'edit', 'okta2', '--groups-claim', 'roles');
     assert.equal(edited.code, 0, edited.stderr);

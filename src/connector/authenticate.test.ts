@@ -9,7 +9,7 @@ import {
   type JWK,
 } from 'jose';
 import { TestClock } from '../../test/clock.js';
-import { TokenRejected, TokenVerifier } from './authenticate.js';
+import { CLOCK_TOLERANCE_S, TokenRejected, TokenVerifier } from './authenticate.js';
 
 const clock = new TestClock(1_800_000_000_000);
 
@@ -76,6 +76,26 @@ describe('TokenVerifier', async () => {
       verifier.verify(t),
       (err: Error) => err instanceof TokenRejected && err.message === 'expired',
     );
+  });
+
+  it(`takes a token up to ${CLOCK_TOLERANCE_S} s past its expiry (clock skew), and no later`, async () => {
+    const [cached, late, never] = [
+      await token(current),
+      await token(current),
+      await token(current),
+    ];
+    await verifier.verify(cached);
+    clock.advance((300 + CLOCK_TOLERANCE_S - 1) * 1000);
+    await verifier.verify(cached);
+    await verifier.verify(late);
+    clock.advance(2000);
+    // From the cache, or checked for the first time: the same limit.
+    for (const t of [cached, late, never]) {
+      await assert.rejects(
+        verifier.verify(t),
+        (err: Error) => err instanceof TokenRejected && err.message === 'expired',
+      );
+    }
   });
 
   it('refuses other destinations, other keys, alg none, HS512 and tampering', async () => {

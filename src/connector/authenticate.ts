@@ -21,8 +21,11 @@ export interface TokenClaims {
 /** Why a token was refused; the proxy answers 401 with `message`. */
 export class TokenRejected extends Error {}
 
-/** How far the server's clock and ours may disagree. */
-const CLOCK_TOLERANCE_S = 60;
+/**
+ * How far past its expiry (or before its not-before) a token is still taken, for clocks that
+ * disagree a little. Kept small: it extends every token's life (docs/connector.md).
+ */
+export const CLOCK_TOLERANCE_S = 5;
 /** An unknown key id refreshes the JWKS at most this often (a stream of junk tokens cannot DoS the server). */
 const REFRESH_ON_MISS_MS = 10_000;
 const MAX_CACHED_TOKENS = 100_000;

@@ -18,7 +18,8 @@ import { ProviderKind, ProviderName, ProviderUrl } from '../api/providers.js';
 import type { ProviderInput } from './access/providers.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
 import type { AccessSettings } from './access/context.js';
-import type { Secret, SecretResolver } from '../shared/secrets.js';
+import { parseSecretReference, type Secret, type SecretResolver } from '../shared/secrets.js';
+import { CONFIG_FILE_ONLY_KINDS } from './access/secret-references.js';
 import {
   SecretStorageDeclaration,
   addConfigIssues,
@@ -234,6 +235,19 @@ export const ServerSettings = z
       .array(SecretStorageDeclaration)
       .default([])
       .describe('Secret storages (vault, awssm, awsssm, kubernetes, ...) references can name'),
+    apiSecretReferences: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^[a-z][a-z0-9-]*:.+$/s,
+            'must be a pattern such as vault:infra/providers/* (a declared storage, then a name where * matches anything)',
+          ),
+      )
+      .default([])
+      .describe(
+        'Secret references admins may give through the API (a provider clientSecretRef): patterns over storages declared under secrets; default none',
+      ),
     secretRefreshInterval: durationSetting
       .prefault('10m')
       .describe('Re-read secrets this often (also on SIGHUP); 0 turns the timer off'),
@@ -385,6 +399,8 @@ export interface ServerConfig {
   /** Declared providers; their secrets stay references until a login reads them (S7). */
   providers: ProviderInput[];
   providerSyncInterval: number;
+  /** Patterns of the secret references the API accepts (`vault:infra/providers/*`). */
+  apiSecretReferences: string[];
   /** The secret storages; `refresh()` re-reads every secret above (SIGHUP, timer). */
   secrets: SecretResolver;
   secretRefreshMs: number;
@@ -428,6 +444,7 @@ export async function loadServerConfig(
       throw new ConfigError((err as Error).message, { cause: err });
     }
   };
+  checkApiSecretReferences(s.apiSecretReferences, s.secrets);
   const base = file ? path.dirname(path.resolve(file)) : process.cwd();
   const stateDir = expandPath(s.stateDir);
   const keyProvider = (setting: string, p: z.infer<typeof KeyProvider>) =>
@@ -512,6 +529,7 @@ export async function loadServerConfig(
       serviceAccountKeyRef: serviceAccountKey,
     })),
     providerSyncInterval: s.providerSyncInterval,
+    apiSecretReferences: s.apiSecretReferences,
     secrets,
     secretRefreshMs: s.secretRefreshInterval,
     keyProvider: await keyProvider('keyProvider', s.keyProvider),
@@ -519,6 +537,30 @@ export async function loadServerConfig(
       ? await keyProvider('previousKeyProvider', s.previousKeyProvider)
       : undefined,
   });
+}
+
+/**
+ * `apiSecretReferences` may only name storages declared under `secrets:`, and never one that
+ * reads the server's own environment or files.
+ */
+function checkApiSecretReferences(
+  patterns: readonly string[],
+  storages: readonly SecretStorageDeclaration[],
+): void {
+  for (const [i, pattern] of patterns.entries()) {
+    const storage = parseSecretReference(pattern)!.storage;
+    const declared = storages.find((d) => (d.name ?? d.kind) === storage);
+    if (!declared) {
+      throw new ConfigError(
+        `apiSecretReferences[${i}]: ${storage} is not a storage declared under secrets; the API may only reference declared storages`,
+      );
+    }
+    if (CONFIG_FILE_ONLY_KINDS.includes(declared.kind)) {
+      throw new ConfigError(
+        `apiSecretReferences[${i}]: ${storage} is a ${declared.kind} storage, which reads the server's own environment or files; such references belong in the config file only`,
+      );
+    }
+  }
 }
 
 async function rootKeyConfig(

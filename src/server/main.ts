@@ -101,6 +101,7 @@ export async function startServer(
       changes,
       resolveSecret: (setting, ref) => config.secrets.read(setting, ref),
       syncIntervalMs: config.providerSyncInterval,
+      apiSecretReferences: config.apiSecretReferences,
     });
     await reconcileProviders(database.db, providers, clock, log, config.providers);
     if (config.db.kind === 'postgres')

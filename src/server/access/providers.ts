@@ -1,9 +1,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../../shared/clock.js';
-import { AppError, NotFoundError, UnauthenticatedError, assertThat } from '../../shared/errors.js';
+import {
+  AppError,
+  NotFoundError,
+  UnauthenticatedError,
+  ValidationError,
+  assertThat,
+  type FieldError,
+} from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import type { Secret } from '../../shared/secrets.js';
+import { describeReference, type Secret } from '../../shared/secrets.js';
 import type { Keyring } from '../crypto/keyring.js';
 import { randomString } from '../crypto/random.js';
 import { deleteAccessKeys, deleteAccessKeysOfProvider, getAccessKey } from '../data/access-keys.js';
@@ -24,6 +31,7 @@ import {
 import type { Page } from '../models.js';
 import type { ChangeNotifier } from './changes.js';
 import { actorOf, type RequestContext } from './context.js';
+import { apiReferenceProblem } from './secret-references.js';
 import { derivedFrom, issueSession, type Session } from './sessions.js';
 
 export type { ProviderRow };
@@ -104,6 +112,7 @@ export class ProviderService {
   readonly #changes: ChangeNotifier;
   readonly #resolveSecret: (setting: string, ref: string) => Promise<Secret>;
   readonly #syncIntervalMs: number;
+  readonly #apiSecretReferences: readonly string[];
   readonly #inFlight = new Map<string, Promise<'current' | 'offboarded'>>();
   /** When each user was last looked at, so most requests skip the database entirely. */
   readonly #checkedAt = new Map<string, number>();
@@ -117,6 +126,8 @@ export class ProviderService {
     changes: ChangeNotifier;
     resolveSecret: (setting: string, ref: string) => Promise<Secret>;
     syncIntervalMs: number;
+    /** Patterns of the secret references the API may give (`apiSecretReferences`). */
+    apiSecretReferences?: readonly string[];
     oidc?: OidcClient;
   }) {
     this.#db = opts.db;
@@ -126,6 +137,7 @@ export class ProviderService {
     this.#changes = opts.changes;
     this.#resolveSecret = opts.resolveSecret;
     this.#syncIntervalMs = opts.syncIntervalMs;
+    this.#apiSecretReferences = opts.apiSecretReferences ?? [];
     this.oidc = opts.oidc ?? new OidcClient({ now: () => opts.clock.now() });
   }
 
@@ -145,8 +157,34 @@ export class ProviderService {
     };
   }
 
+  /**
+   * Refuses secret references an admin gives through the API unless the operator allowed them:
+   * otherwise the API could send the server's own secrets to a token endpoint of its choosing.
+   */
+  checkApiReferences(input: { clientSecretRef?: string; serviceAccountKeyRef?: string }): void {
+    const fieldErrors: FieldError[] = [];
+    for (const field of ['clientSecretRef', 'serviceAccountKeyRef'] as const) {
+      const ref = input[field];
+      const problem =
+        ref === undefined ? undefined : apiReferenceProblem(ref, this.#apiSecretReferences);
+      if (problem) fieldErrors.push({ field, errors: [problem] });
+    }
+    if (fieldErrors.length > 0) throw new ValidationError(fieldErrors);
+  }
+
   /** Opens or reads the provider's secrets for one call. */
   async secretsOf(p: ProviderRow): Promise<IdpSecrets> {
+    // A reference stored through the API before the operator's rule existed is not read either.
+    if (p.managedBy === 'api') {
+      const refs = [p.clientSecretRef, p.config.serviceAccountKeyRef].filter((r) => r != null);
+      for (const ref of refs) {
+        const problem = apiReferenceProblem(ref, this.#apiSecretReferences);
+        if (problem)
+          throw new Error(
+            `provider ${p.name}: the secret reference ${describeReference(ref)} is refused: ${problem}`,
+          );
+      }
+    }
     let clientSecret: string;
     if (p.clientSecretRef !== null) {
       clientSecret = (
@@ -403,7 +441,12 @@ export async function getProvider(ctx: RequestContext, id: string): Promise<Prov
 }
 
 /** Network work before the transaction: the issuer must answer with a valid discovery document. */
-export async function checkProvider(ctx: RequestContext, input: { url: string; clientID: string }) {
+export async function checkProvider(
+  ctx: RequestContext,
+  input: { url: string; clientID: string; clientSecretRef?: string; serviceAccountKeyRef?: string },
+) {
+  // Refused references are refused before the server contacts anything on their behalf.
+  ctx.providers.checkApiReferences(input);
   try {
     await ctx.providers.oidc.check(input.url.replace(/\/+$/, ''), input.clientID);
   } catch (err) {
@@ -440,6 +483,7 @@ export async function createProvider(
   input: ProviderInput,
 ): Promise<ProviderRow> {
   checkKindFields(input);
+  ctx.providers.checkApiReferences(input);
   const now = ctx.clock.now();
   const row = ctx.providers.toRow(input, { id: newId('provider', now), now, managedBy: 'api' });
   await data.createProvider(ctx.db, row);
@@ -466,6 +510,7 @@ export async function updateProvider(
   checkKindFields(input);
   const current = await data.getProvider(ctx.db, { byId: id });
   assertNotDeclared(current, 'change');
+  ctx.providers.checkApiReferences(input);
   const row = ctx.providers.toRow(input, { id, now: ctx.clock.now(), managedBy: 'api' }, current);
   if (row.issuer !== current.issuer) await forgetProviderUsers(ctx.db, current, row.updatedAt);
   await data.updateProvider(ctx.db, row);

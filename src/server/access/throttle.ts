@@ -2,8 +2,8 @@ import { RateLimitedError } from '../../shared/errors.js';
 import type { Db } from '../data/db.js';
 import { deleteThrottle, getThrottles, setThrottle, type ThrottleState } from '../data/throttle.js';
 
-/** Failed logins a user name gets before each further failure locks it for a while. */
-export const USER_FREE_FAILURES = 5;
+/** Consecutive failed logins that lock a user name; each further failure locks it longer. */
+export const USER_FAILURES_TO_LOCK = 5;
 /** The longest lock: doubling from one second, capped here. */
 export const USER_MAX_LOCK_MS = 15 * 60_000;
 /** Failed logins allowed from one address per window. */
@@ -38,8 +38,8 @@ export async function checkLoginThrottle(
 }
 
 /**
- * Counts a failed attempt. Past USER_FREE_FAILURES consecutive failures, each failure locks the
- * user name for twice as long as the last (1 s, 2 s, 4 s... up to 15 minutes). An address that
+ * Counts a failed attempt. The USER_FAILURES_TO_LOCK-th consecutive failure locks the user name
+ * for a second, and each further one for twice as long as the last (up to 15 minutes). An address that
  * fails IP_MAX_FAILURES times in a window is locked until the window ends.
  */
 export async function recordLoginFailure(
@@ -53,8 +53,8 @@ export async function recordLoginFailure(
 
   const user = find(userKey(attempt));
   const failures = user.failures + 1;
-  const over = failures - USER_FREE_FAILURES;
-  const lock = over > 0 ? Math.min(USER_MAX_LOCK_MS, 1000 * 2 ** (over - 1)) : 0;
+  const over = failures - USER_FAILURES_TO_LOCK;
+  const lock = over >= 0 ? Math.min(USER_MAX_LOCK_MS, 1000 * 2 ** Math.min(over, 30)) : 0;
   await setThrottle(db, { ...user, failures, lockedUntil: lock > 0 ? now + lock : 0 }, now);
 
   let ip = find(ipKey(attempt));
