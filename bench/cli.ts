@@ -1,6 +1,8 @@
 /**
  * Start-up cost of the kubectl credential plugin (`node dist/tokens.cjs`, what the kubeconfig
- * Infra writes runs) with a cached token, against a bare `node -e ''`. Built binary required (`npm run build`).
+ * Infra writes runs) with a cached token, against a bare `node -e ''`. It runs as kubectl runs it:
+ * with `KUBERNETES_EXEC_INFO` naming the cluster, which the plugin checks against
+ * `~/.infra/config`. Built binary required (`npm run build`).
  *
  *   npx tsx bench/cli.ts [runs=40]
  */
@@ -16,6 +18,25 @@ requireBuildAndWrk();
 const home = mkdtempSync(path.join(tmpdir(), 'infra-bench-cli-'));
 mkdirSync(path.join(home, '.infra'));
 const server = 'https://infra.example.com:4443';
+// A certificate's worth of PEM, as a connector's CA is.
+const ca = `-----BEGIN CERTIFICATE-----\n${'A'.repeat(64 * 10)}\n-----END CERTIFICATE-----\n`;
+const prod = { url: 'https://prod.example.com:9443', ca };
+writeFileSync(
+  path.join(home, '.infra', 'config'),
+  JSON.stringify({ version: 1, servers: [{ url: server, current: true, destinations: { prod } }] }),
+);
+const execInfo = JSON.stringify({
+  kind: 'ExecCredential',
+  apiVersion: 'client.authentication.k8s.io/v1',
+  spec: {
+    cluster: {
+      server: prod.url,
+      'certificate-authority-data': Buffer.from(ca).toString('base64'),
+      config: null,
+    },
+    interactive: false,
+  },
+});
 writeFileSync(
   path.join(home, '.infra', 'tokens.json'),
   JSON.stringify({
@@ -27,7 +48,9 @@ function time(args: string[]): number[] {
   const ms: number[] = [];
   for (let i = 0; i < runs + 3; i++) {
     const t = performance.now();
-    const r = spawnSync(process.execPath, args, { env: { HOME: home, PATH: process.env.PATH } });
+    const r = spawnSync(process.execPath, args, {
+      env: { HOME: home, PATH: process.env.PATH, KUBERNETES_EXEC_INFO: execInfo },
+    });
     if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr.toString()}`);
     if (i >= 3) ms.push(performance.now() - t);
   }

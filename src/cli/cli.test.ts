@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import type { ApiClient } from '../api/client.js';
 import { repoRoot, workstation, type Workstation } from '../../test/cli.js';
@@ -11,6 +12,7 @@ import { createSignedInUser, startAdminServer, type SignedIn } from '../../test/
 import type { TestServer } from '../../test/server.js';
 
 const CONNECTOR_CA = '-----BEGIN CERTIFICATE-----\nMIIBconnector\n-----END CERTIFICATE-----\n';
+const execFileAsync = promisify(execFile);
 const golden = (name: string) => path.join(import.meta.dirname, 'testdata', name);
 
 interface Kubeconfig {
@@ -22,7 +24,13 @@ interface Kubeconfig {
   users: Array<{
     name: string;
     user: {
-      exec?: { command: string; args: string[]; apiVersion: string; interactiveMode: string };
+      exec?: {
+        command: string;
+        args: string[];
+        apiVersion: string;
+        interactiveMode: string;
+        provideClusterInfo: boolean;
+      };
     };
   }>;
   contexts: Array<{ name: string; context: { cluster: string; user: string; namespace?: string } }>;
@@ -61,6 +69,8 @@ describe('infra CLI', () => {
 
   const fingerprint = () => server.running.fingerprint;
   const host = () => new URL(server.url).host;
+  const login = (ws: Workstation) =>
+    ws.run('login', host(), '--tls-trusted-fingerprint', fingerprint(), '--key', aliceKey);
 
   describe('login', () => {
     it('refuses an untrusted server without a terminal, naming its fingerprint', async () => {
@@ -154,6 +164,7 @@ describe('infra CLI', () => {
       const exec = kube.users[0]!.user.exec!;
       assert.equal(exec.apiVersion, 'client.authentication.k8s.io/v1');
       assert.equal(exec.interactiveMode, 'IfAvailable');
+      assert.equal(exec.provideClusterInfo, true, 'kubectl tells the plugin where the token goes');
       assert.equal(exec.command, process.execPath);
       assert.deepEqual(exec.args, [
         path.join(repoRoot, 'dist', 'tokens.cjs'),
@@ -184,7 +195,15 @@ describe('infra CLI', () => {
         aliceKey,
       );
       assert.equal(res.code, 0, res.stderr);
-      assert.match(res.stderr, /Left infra:prod in .+ alone: Infra did not write it/);
+      assert.equal(
+        res.stderr,
+        [
+          `Did not write the kubeconfig context infra:prod: the context infra:prod in ${ws.kubeconfig} was not written by Infra. Remove or rename it (kubectl config rename-context infra:prod NEW-NAME), then run \`infra list\`.`,
+          'Logged in as alice@example.com',
+          'You can reach: prod.web. Use `infra use` to pick one.',
+          '',
+        ].join('\n'),
+      );
       const after = readFileSync(ws.kubeconfig, 'utf8');
       // Every line that was there is still there, in the same order.
       const lines = after.split('\n');
@@ -208,6 +227,105 @@ describe('infra CLI', () => {
         before,
         'logout removes exactly what Infra wrote',
       );
+    });
+    it("writes no context over someone else's user entry, and `infra use` says why", async () => {
+      const ws = workstation();
+      mkdirSync(path.dirname(ws.kubeconfig), { recursive: true });
+      execFileSync('kubectl', [
+        ...['config', 'set-credentials', 'infra:prod', '--token=theirs'],
+        ...['--kubeconfig', ws.kubeconfig],
+      ]);
+      const res = await login(ws);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(
+        res.stderr,
+        [
+          `Did not write the kubeconfig contexts infra:prod, infra:prod:web: the user entry infra:prod in ${ws.kubeconfig} was not written by Infra. Remove or rename it (kubectl config delete-user infra:prod), then run \`infra list\`.`,
+          'Logged in as alice@example.com',
+          '',
+        ].join('\n'),
+      );
+      const kube = readKubeconfig(ws);
+      assert.deepEqual(kube.contexts, []);
+      assert.deepEqual(kube.clusters, [], 'no cluster entry without a context of Infra to use it');
+      assert.deepEqual(kube.users, [{ name: 'infra:prod', user: { token: 'theirs' } }]);
+      const use = await ws.run('use', 'prod.web');
+      assert.equal(use.code, 1);
+      assert.match(
+        use.stderr,
+        /\ninfra: Infra did not write the context infra:prod:web \(see above\); fix that, then run `infra use prod.web` again\n$/,
+      );
+    });
+
+    it("removes what an earlier version wrote over a cluster entry that is not Infra's", async () => {
+      const ws = workstation();
+      const config = (...args: string[]) =>
+        execFileAsync('kubectl', ['config', ...args, '--kubeconfig', ws.kubeconfig]);
+      mkdirSync(path.dirname(ws.kubeconfig), { recursive: true });
+      await config('set-cluster', 'infra:prod', '--server=https://elsewhere.example.com');
+      assert.equal((await login(ws)).code, 0);
+      // Earlier versions wrote the user and context over someone else's cluster entry.
+      await config('set-credentials', 'infra:prod', '--token=minted-by-infra');
+      await config('set-context', 'infra:prod', '--cluster=infra:prod', '--user=infra:prod');
+      await config('use-context', 'infra:prod');
+      const stateFile = path.join(ws.home, '.infra', 'config');
+      const state = JSON.parse(readFileSync(stateFile, 'utf8'));
+      state.servers[0].kubeconfig = {
+        file: ws.kubeconfig,
+        clusters: [],
+        users: ['infra:prod'],
+        contexts: ['infra:prod'],
+      };
+      writeFileSync(stateFile, JSON.stringify(state));
+      const res = await ws.run('list');
+      assert.match(
+        res.stderr,
+        /^Did not write the kubeconfig contexts infra:prod, infra:prod:web: the cluster entry infra:prod/,
+      );
+      const kube = readKubeconfig(ws);
+      assert.deepEqual(kube.contexts, []);
+      assert.deepEqual(kube.users, []);
+      assert.deepEqual(
+        kube.clusters.map((c) => c.cluster.server),
+        ['https://elsewhere.example.com'],
+      );
+      assert.equal(kube['current-context'], '');
+    });
+
+    it('rewrites an entry of its own that was changed, and says so', async () => {
+      const ws = workstation();
+      assert.equal((await login(ws)).code, 0);
+      const written = readFileSync(ws.kubeconfig, 'utf8');
+      const config = (...args: string[]) =>
+        execFileAsync('kubectl', ['config', ...args, '--kubeconfig', ws.kubeconfig]);
+      // kubectl rewrites the whole file (key order, `env: null`) when it changes anything: no edit.
+      await config('set-context', 'other', '--cluster=other');
+      assert.equal((await ws.run('list')).stderr, '');
+      await config('set-cluster', 'infra:prod', '--server=https://elsewhere.example.com');
+      await config('set-context', 'infra:prod:web', '--user=other');
+      // A second entry of the same name: kubectl would use it rather than Infra's.
+      const doc = parse(readFileSync(ws.kubeconfig, 'utf8')) as Kubeconfig;
+      doc.users.push({ name: 'infra:prod', user: {} });
+      writeFileSync(ws.kubeconfig, JSON.stringify(doc));
+      const res = await ws.run('list');
+      assert.equal(
+        res.stderr,
+        ['cluster entry infra:prod', 'user entry infra:prod', 'context infra:prod:web']
+          .map(
+            (entry) =>
+              `Rewrote the ${entry} in ${ws.kubeconfig}: it had been changed since Infra wrote it. Infra manages the entries it writes; keep your own under another name.\n`,
+          )
+          .join(''),
+      );
+      const kube = readKubeconfig(ws);
+      const before = parse(written) as Kubeconfig;
+      assert.deepEqual(kube.clusters, before.clusters);
+      assert.deepEqual(kube.users, before.users);
+      assert.deepEqual(
+        kube.contexts.filter((c) => c.name !== 'other'),
+        before.contexts,
+      );
+      assert.equal((await ws.run('list')).stderr, '', 'settled');
     });
   });
 
@@ -284,6 +402,60 @@ describe('infra CLI', () => {
       assert.equal(
         denied.stderr,
         'infra: You have no access to staging; ask an Infra admin for a grant, then run `infra login`\n',
+      );
+    });
+
+    it('gives kubectl a token only for the connector Infra knows for the cluster', async () => {
+      const url = `https://${host()}`;
+      const tokens = (destination: string, cluster?: Record<string, unknown>) =>
+        ws.exec(['tokens', '--server', url, destination], {
+          KUBERNETES_EXEC_INFO: JSON.stringify({
+            apiVersion: 'client.authentication.k8s.io/v1',
+            kind: 'ExecCredential',
+            spec: { interactive: false, ...(cluster ? { cluster } : {}) },
+          }),
+        });
+      const prod = {
+        server: 'https://prod.example.com:9443',
+        'certificate-authority-data': Buffer.from(CONNECTOR_CA).toString('base64'),
+        config: null,
+      };
+      const ok = await tokens('prod', prod);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(JSON.parse(ok.stdout).kind, 'ExecCredential');
+
+      const refused = (destination: string, where: string) =>
+        `infra: Refused to give kubectl a token for ${destination}: it would send it to a server Infra does not know for ${destination} (${where}). Use the context Infra wrote (\`infra use ${destination}\`); \`infra list\` restores Infra's kubeconfig entries\n`;
+      const otherCa = Buffer.from(CONNECTOR_CA.replace('connector', 'someone')).toString('base64');
+      for (const [cluster, where] of [
+        [{ ...prod, server: 'https://prod.example.com:9444' }, 'https://prod.example.com:9444'],
+        [
+          { ...prod, 'certificate-authority-data': otherCa },
+          `${prod.server}, trusting another certificate authority`,
+        ],
+        [
+          { server: prod.server, 'insecure-skip-tls-verify': true },
+          `${prod.server}, without verifying its certificate`,
+        ],
+        [
+          { ...prod, 'tls-server-name': 'other.example.com' },
+          `${prod.server}, with another TLS server name`,
+        ],
+      ] as const) {
+        const res = await tokens('prod', cluster);
+        assert.deepEqual([res.code, res.stdout, res.stderr], [1, '', refused('prod', where)]);
+      }
+      // A cluster Infra wrote no context for (no grant) gets nothing either, before any request.
+      const staging = await tokens('staging', {
+        ...prod,
+        server: 'https://staging.example.com:9443',
+      });
+      assert.equal(staging.stderr, refused('staging', 'https://staging.example.com:9443'));
+      const unsaid = await tokens('prod');
+      assert.equal(unsaid.code, 1);
+      assert.equal(
+        unsaid.stderr,
+        "infra: Refused to give kubectl a token for prod: kubectl did not say which server it would send it to (the kubeconfig user entry must set provideClusterInfo: true); run `infra list` to rewrite Infra's kubeconfig entries\n",
       );
     });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -29,7 +30,17 @@ export interface CredentialCommand {
 }
 
 const SECTIONS = ['clusters', 'users', 'contexts'] as const;
-type Section = (typeof SECTIONS)[number];
+export type Section = (typeof SECTIONS)[number];
+
+/** Something the sync did not do as asked, or did to an entry someone changed. */
+export type KubeconfigNotice =
+  /**
+   * These contexts were not written: the entries listed have the names Infra would use but Infra
+   * did not write them, so a context of Infra's would use (or be) someone else's entry.
+   */
+  | { kind: 'not-written'; contexts: string[]; entries: Array<{ section: Section; name: string }> }
+  /** An entry Infra wrote had been changed since: it was rewritten, or removed if no longer wanted. */
+  | { kind: 'changed'; section: Section; name: string; removed: boolean };
 
 /**
  * Serializes the way the file was written: compact or indented sequences (kubectl writes
@@ -73,10 +84,65 @@ function entryName(item: unknown): string | undefined {
 }
 
 /**
+ * What an entry means, whatever wrote the file last: kubectl rewrites the whole file when it
+ * changes any entry, reordering keys and adding empty fields (`env: null`), and that is no edit.
+ */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null && v !== '' && !(typeof v === 'object' && isEmpty(v)))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => [k, canonical(v)]),
+  );
+}
+
+function isEmpty(value: object): boolean {
+  return Array.isArray(value) ? value.length === 0 : Object.keys(value).length === 0;
+}
+
+const digest = (value: unknown) =>
+  createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('base64url');
+
+function clusterEntry(name: string, c: DesiredContext) {
+  return {
+    name,
+    cluster: {
+      server: c.server,
+      'certificate-authority-data': Buffer.from(c.ca).toString('base64'),
+    },
+  };
+}
+
+function userEntry(name: string, destination: string, credential: CredentialCommand) {
+  return {
+    name,
+    user: {
+      exec: {
+        apiVersion: 'client.authentication.k8s.io/v1',
+        command: credential.command,
+        args: credential.args(destination),
+        interactiveMode: 'IfAvailable',
+        // kubectl then tells the plugin which server the token is for (exec-cluster.ts).
+        provideClusterInfo: true,
+      },
+    },
+  };
+}
+
+/**
  * Brings the kubeconfig in line with `desired`: writes (or rewrites) the entries this CLI owns,
  * removes the ones it wrote before that are no longer wanted, and leaves every other entry
- * exactly as it was (the document is edited in place, so their text does not change). An entry
- * with one of our names that we did not write is left alone and reported. The file is replaced
+ * exactly as it was (the document is edited in place, so their text does not change).
+ *
+ * A context is written only when the context, cluster and user entries it consists of are all
+ * Infra's (or free): an entry with one of Infra's names that Infra did not write is left alone,
+ * and the contexts that would use it are not written (kubectl would send Infra's token to
+ * someone else's server, or use someone else's credentials). An entry Infra wrote that was
+ * changed since stays Infra's: it is rewritten. Both are reported. The file is replaced
  * atomically, keeping its mode.
  */
 export async function syncKubeconfig(
@@ -84,75 +150,100 @@ export async function syncKubeconfig(
   desired: DesiredContext[],
   credential: CredentialCommand,
   previous: WrittenEntries | undefined,
-): Promise<{ written: WrittenEntries; conflicts: string[] }> {
+): Promise<{ written: WrittenEntries; notices: KubeconfigNotice[] }> {
   const { doc, mode, text } = load(file);
   // Ownership is per section: our cluster `infra:prod` says nothing about a context of that name.
-  const mine =
-    previous && previous.file === file ? previous : { clusters: [], users: [], contexts: [] };
+  const mine = previous && previous.file === file ? previous : undefined;
   const owned: Record<Section, Set<string>> = {
-    clusters: new Set(mine.clusters),
-    users: new Set(mine.users),
-    contexts: new Set(mine.contexts),
+    clusters: new Set(mine?.clusters),
+    users: new Set(mine?.users),
+    contexts: new Set(mine?.contexts),
   };
+  const seqs = {
+    clusters: section(doc, 'clusters'),
+    users: section(doc, 'users'),
+    contexts: section(doc, 'contexts'),
+  };
+  const find = (name: Section, entry: string) =>
+    seqs[name].items.flatMap((item, i) => (entryName(item) === entry ? [i] : []));
+  const foreign = (name: Section, entry: string) =>
+    !owned[name].has(entry) && find(name, entry).length > 0;
+
+  const notices: KubeconfigNotice[] = [];
   const want: Record<Section, Map<string, unknown>> = {
     clusters: new Map(),
     users: new Map(),
     contexts: new Map(),
   };
-  for (const c of desired) {
-    const cluster = `infra:${c.destination}`;
-    want.clusters.set(cluster, {
-      name: cluster,
-      cluster: {
-        server: c.server,
-        'certificate-authority-data': Buffer.from(c.ca).toString('base64'),
-      },
-    });
-    want.users.set(cluster, {
-      name: cluster,
-      user: {
-        exec: {
-          apiVersion: 'client.authentication.k8s.io/v1',
-          command: credential.command,
-          args: credential.args(c.destination),
-          interactiveMode: 'IfAvailable',
-          provideClusterInfo: false,
-        },
-      },
-    });
-    want.contexts.set(c.name, {
-      name: c.name,
-      context: { cluster, user: cluster, ...(c.namespace ? { namespace: c.namespace } : {}) },
-    });
-  }
-
-  const conflicts: string[] = [];
-  const written: WrittenEntries = { file, clusters: [], users: [], contexts: [] };
-  for (const name of SECTIONS) {
-    const seq = section(doc, name);
-    // Remove what we wrote earlier and no longer want (from the end, so indexes stay valid).
-    const stale = seq.items
-      .map((item, i) => ({ name: entryName(item), i }))
-      .filter((e) => e.name !== undefined && owned[name].has(e.name) && !want[name].has(e.name))
-      .sort((a, b) => b.i - a.i);
-    for (const { i } of stale) seq.items.splice(i, 1);
-    for (const [entry, value] of want[name]) {
-      const index = seq.items.findIndex((item) => entryName(item) === entry);
-      if (index >= 0 && !owned[name].has(entry)) {
-        conflicts.push(entry);
+  const byDestination = new Map<string, DesiredContext[]>();
+  for (const c of desired)
+    byDestination.set(c.destination, [...(byDestination.get(c.destination) ?? []), c]);
+  for (const [destination, contexts] of byDestination) {
+    const name = `infra:${destination}`;
+    const shared = (['clusters', 'users'] as const).filter((s) => foreign(s, name));
+    if (shared.length > 0) {
+      notices.push({
+        kind: 'not-written',
+        contexts: contexts.map((c) => c.name),
+        entries: [
+          ...shared.map((s) => ({ section: s, name })),
+          ...contexts
+            .filter((c) => foreign('contexts', c.name))
+            .map((c) => ({ section: 'contexts' as const, name: c.name })),
+        ],
+      });
+      continue;
+    }
+    for (const c of contexts) {
+      if (foreign('contexts', c.name)) {
+        notices.push({
+          kind: 'not-written',
+          contexts: [c.name],
+          entries: [{ section: 'contexts', name: c.name }],
+        });
         continue;
       }
-      const node = doc.createNode(value);
-      if (index >= 0) seq.items[index] = node;
-      else seq.items.push(node);
+      want.contexts.set(c.name, {
+        name: c.name,
+        context: { cluster: name, user: name, ...(c.namespace ? { namespace: c.namespace } : {}) },
+      });
+      want.clusters.set(name, clusterEntry(name, c));
+      want.users.set(name, userEntry(name, destination, credential));
+    }
+  }
+
+  const digests: Record<string, string> = {};
+  const written: WrittenEntries = { file, clusters: [], users: [], contexts: [], digests };
+  for (const name of SECTIONS) {
+    const seq = seqs[name];
+    // Our entries and the free names we want; never anyone else's (see `foreign` above).
+    for (const entry of new Set([...owned[name], ...want[name].keys()])) {
+      const at = find(name, entry);
+      const value = want[name].get(entry);
+      if (owned[name].has(entry) && at.length > 0) {
+        // A second entry of the same name would win in kubectl; a changed digest is an edit.
+        const before = mine?.digests?.[`${name}/${entry}`];
+        const item = seq.items[at[0]!] as { toJSON(): unknown };
+        if (at.length > 1 || (before !== undefined && digest(item.toJSON()) !== before))
+          notices.push({
+            kind: 'changed',
+            section: name,
+            name: entry,
+            removed: value === undefined,
+          });
+      }
+      for (const i of [...at].reverse()) seq.items.splice(i, 1);
+      if (value === undefined) continue;
+      seq.items.splice(at[0] ?? seq.items.length, 0, doc.createNode(value));
       written[name].push(entry);
+      digests[`${name}/${entry}`] = digest(value);
     }
   }
   const current = doc.get('current-context');
   if (typeof current === 'string' && owned.contexts.has(current) && !want.contexts.has(current))
     doc.set('current-context', '');
   await writeFileAtomic(file, serialize(doc, text), mode);
-  return { written, conflicts };
+  return { written, notices };
 }
 
 /** Removes the entries this CLI wrote (logout). */

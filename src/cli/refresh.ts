@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CliIO, Session } from './context.js';
-import { kubeconfigPath, syncKubeconfig, type CredentialCommand } from './kubeconfig.js';
+import {
+  kubeconfigPath,
+  syncKubeconfig,
+  type CredentialCommand,
+  type KubeconfigNotice,
+  type Section,
+} from './kubeconfig.js';
 import { listReachable, type Reachable } from './reach.js';
 import { writeState } from './state.js';
 
@@ -26,25 +32,58 @@ export function credentialCommand(serverUrl: string): CredentialCommand {
   };
 }
 
+const KINDS: Record<Section, string> = {
+  clusters: 'cluster entry',
+  users: 'user entry',
+  contexts: 'context',
+};
+
+/** Tells the person what the sync left undone or repaired, and how to fix it. */
+function explainNotice(notice: KubeconfigNotice, file: string): string {
+  if (notice.kind === 'changed') {
+    return notice.removed
+      ? `Removed the ${KINDS[notice.section]} ${notice.name} from ${file}: Infra wrote it and no longer needs it (it had been changed since).`
+      : `Rewrote the ${KINDS[notice.section]} ${notice.name} in ${file}: it had been changed since Infra wrote it. Infra manages the entries it writes; keep your own under another name.`;
+  }
+  const { contexts, entries } = notice;
+  const one = entries.length === 1;
+  const fixes = entries.map((e) =>
+    e.section === 'contexts'
+      ? `kubectl config rename-context ${e.name} NEW-NAME`
+      : `kubectl config delete-${e.section === 'clusters' ? 'cluster' : 'user'} ${e.name}`,
+  );
+  return [
+    `Did not write the kubeconfig context${contexts.length === 1 ? '' : 's'} ${contexts.join(', ')}:`,
+    `${entries.map((e) => `the ${KINDS[e.section]} ${e.name}`).join(' and ')} in ${file}`,
+    `${one ? 'was' : 'were'} not written by Infra${entries.some((e) => e.section === 'clusters') ? ', and kubectl would send your Infra credentials to its server' : ''}.`,
+    `Remove or rename ${one ? 'it' : 'them'} (${fixes.join('; ')}), then run \`infra list\`.`,
+  ].join(' ');
+}
+
+/** A place the user can reach, and whether Infra's kubeconfig has its context. */
+export type ReachableContext = Reachable & { written: boolean };
+
 /**
  * Writes a kubeconfig context for every cluster and namespace the user may reach and removes the
- * ones no longer granted. Returns what the user may reach.
+ * ones no longer granted; remembers each written cluster's connector for the credential plugin.
+ * Returns what the user may reach.
  */
-export async function refreshKubeconfig(session: Session, io: CliIO): Promise<Reachable[]> {
+export async function refreshKubeconfig(session: Session, io: CliIO): Promise<ReachableContext[]> {
   const reachable = await listReachable(session.client);
   const file = kubeconfigPath(io.env);
-  const { written, conflicts } = await syncKubeconfig(
+  const { written, notices } = await syncKubeconfig(
     file,
     reachable.map((r) => r.context),
     credentialCommand(session.server.url),
     session.server.kubeconfig,
   );
-  for (const name of conflicts) {
-    io.stderr.write(
-      `Left ${name} in ${file} alone: Infra did not write it. Rename it to let Infra manage that entry.\n`,
-    );
-  }
+  for (const notice of notices) io.stderr.write(`${explainNotice(notice, file)}\n`);
   session.server.kubeconfig = written;
+  session.server.destinations = Object.fromEntries(
+    reachable
+      .filter((r) => written.clusters.includes(`infra:${r.context.destination}`))
+      .map((r) => [r.context.destination, { url: r.context.server, ca: r.context.ca }]),
+  );
   await writeState(io.env, session.state);
-  return reachable;
+  return reachable.map((r) => ({ ...r, written: written.contexts.includes(r.context.name) }));
 }

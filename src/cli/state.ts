@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../shared/files.js';
+import { stateFile } from './exec-cluster.js';
 
 /** A session with one server, as `infra login` saved it. */
 export interface SavedSession {
@@ -18,6 +19,14 @@ export interface WrittenEntries {
   clusters: string[];
   users: string[];
   contexts: string[];
+  /** A digest of each entry as written (`clusters/infra:prod` → digest), to notice later edits. */
+  digests?: Record<string, string>;
+}
+
+/** A destination's connector as the server gave it: its URL and CA (PEM). */
+export interface KnownCluster {
+  url: string;
+  ca: string;
 }
 
 export interface SavedServer {
@@ -28,6 +37,11 @@ export interface SavedServer {
   skipTlsVerify?: boolean;
   session?: SavedSession;
   kubeconfig?: WrittenEntries;
+  /**
+   * The connector of each destination the kubeconfig has Infra's contexts for: the credential
+   * plugin gives kubectl a token only for that server (exec-cluster.ts).
+   */
+  destinations?: Record<string, KnownCluster>;
 }
 
 export interface CliState {
@@ -40,7 +54,7 @@ export function infraDir(env: NodeJS.ProcessEnv): string {
   return path.join(env.HOME ?? homedir(), '.infra');
 }
 
-const configFile = (env: NodeJS.ProcessEnv) => path.join(infraDir(env), 'config');
+const configFile = (env: NodeJS.ProcessEnv) => stateFile(infraDir(env));
 
 /** Reads `~/.infra/config`; a missing file is an empty state. */
 export function readState(env: NodeJS.ProcessEnv): CliState {

@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { mintToken as MintToken } from './commands/tokens.js';
+import { refuseExecCluster } from './exec-cluster.js';
 import { REUSE_MARGIN_MS, execCredential, readTokenCache, tokenCacheKey } from './token-cache.js';
 
 export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -23,6 +24,11 @@ export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise
     return 2;
   }
   const infraDir = path.join(env.HOME ?? homedir(), '.infra');
+  const refused = refuseExecCluster(env, infraDir, server, destination);
+  if (refused) {
+    process.stderr.write(`infra: ${refused}\n`);
+    return 1;
+  }
   if (server) {
     const cached = readTokenCache(infraDir)[tokenCacheKey(server, destination)];
     if (cached && Date.parse(cached.expires) - Date.now() > REUSE_MARGIN_MS) {

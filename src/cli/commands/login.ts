@@ -206,11 +206,11 @@ export async function login(
   await writeState(io.env, state);
   rmSync(tokenCacheFile(infraDir(io.env)), { force: true });
   const live: Session = { state, server: record as Session['server'], client: clientFor(record) };
-  const reachable = await refreshKubeconfig(live, io);
+  const usable = (await refreshKubeconfig(live, io)).filter((r) => r.written);
   io.stderr.write(`Logged in as ${session.name}\n`);
-  if (reachable.length > 0) {
+  if (usable.length > 0) {
     io.stderr.write(
-      `You can reach: ${reachable.map((r) => r.context.name.replace(/^infra:/, '').replace(':', '.')).join(', ')}. Use \`infra use\` to pick one.\n`,
+      `You can reach: ${usable.map((r) => r.context.name.replace(/^infra:/, '').replace(':', '.')).join(', ')}. Use \`infra use\` to pick one.\n`,
     );
   }
 }

@@ -41,6 +41,7 @@ export async function logout(
     await removeKubeconfigEntries(server.kubeconfig);
     delete server.session;
     delete server.kubeconfig;
+    delete server.destinations;
     if (options.clear) state.servers.splice(state.servers.indexOf(server), 1);
     io.stderr.write(`Logged out of ${server.url}\n`);
   }
@@ -86,12 +87,16 @@ export async function use(io: CliIO, target: string): Promise<void> {
   const session = requireSession(io);
   const [cluster, namespace] = target.split('.');
   const name = namespace ? `infra:${cluster}:${namespace}` : `infra:${cluster}`;
-  await refreshKubeconfig(session, io).catch((err: unknown) => {
+  const reachable = await refreshKubeconfig(session, io).catch((err: unknown) => {
     throw explain(err);
   });
   const file = kubeconfigPath(io.env);
   if (!(await useContext(file, name, session.server.kubeconfig))) {
-    throw new CliError(`You have no access to ${target}; \`infra list\` shows what you can reach`);
+    throw new CliError(
+      reachable.some((r) => r.context.name === name)
+        ? `Infra did not write the context ${name} (see above); fix that, then run \`infra use ${target}\` again`
+        : `You have no access to ${target}; \`infra list\` shows what you can reach`,
+    );
   }
   io.stderr.write(`Switched to context "${name}".\n`);
 }
