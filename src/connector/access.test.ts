@@ -44,6 +44,26 @@ describe('decide', () => {
   });
 });
 
+describe('accessState', () => {
+  it('drops names no header can carry, and says which', () => {
+    const state = accessState({
+      ...feed,
+      users: [
+        { id: 'usr_a', name: 'alice@example.com', groups: ['devs', 'bad\r\nImpersonate-Group: x'] },
+        { id: 'usr_b', name: 'bob\n@example.com', groups: [] },
+        { id: 'usr_c', name: 'carol@example.com', groups: ['運用'] },
+      ],
+    });
+    assert.deepEqual(state.users.get('usr_a')?.groups, ['devs']);
+    assert.equal(state.users.has('usr_b'), false);
+    assert.deepEqual(state.users.get('usr_c')?.groups, ['運用']);
+    assert.deepEqual(state.unsendable, [
+      'group bad\r\nImpersonate-Group: x',
+      'user bob\n@example.com',
+    ]);
+  });
+});
+
 describe('OpenStreams', () => {
   it('closes the streams of users who lost access or whose groups changed, and only those', () => {
     const streams = new OpenStreams();

@@ -10,21 +10,36 @@ export interface AccessState {
   users: Map<string, { name: string; groups: string[] }>;
   revokedSessions: Set<string>;
   grants: Feed['grants'];
+  /** Names dropped because no header can carry them (a control character): for the log. */
+  unsendable: string[];
 }
 
+// A control character would end or split an `Impersonate-*` header.
+const CONTROL = /\p{Cc}/u;
+
 export function accessState(feed: Feed): AccessState {
-  return {
-    updateIndex: feed.updateIndex,
+  const unsendable: string[] = [];
+  const users = new Map<string, { name: string; groups: string[] }>();
+  for (const u of feed.users) {
+    if (CONTROL.test(u.name)) {
+      unsendable.push(`user ${u.name}`);
+      continue;
+    }
     // Kubernetes treats system: groups specially (system:masters is cluster-admin); an Infra
     // group of that name must never be impersonated.
-    users: new Map(
-      feed.users.map((u) => [
-        u.id,
-        { name: u.name, groups: u.groups.filter((g) => !g.startsWith('system:')) },
-      ]),
-    ),
+    const groups = u.groups.filter((g) => {
+      if (g.startsWith('system:')) return false;
+      if (CONTROL.test(g)) unsendable.push(`group ${g}`);
+      return !CONTROL.test(g);
+    });
+    users.set(u.id, { name: u.name, groups });
+  }
+  return {
+    updateIndex: feed.updateIndex,
+    users,
     revokedSessions: new Set(feed.revokedSessions),
     grants: feed.grants,
+    unsendable: [...new Set(unsendable)],
   };
 }
 

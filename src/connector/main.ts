@@ -104,6 +104,7 @@ export async function startConnector(
 
   try {
     let state: AccessState | undefined;
+    let unsendable = '';
     const streams = new OpenStreams();
     const trust = await serverCa(config, log);
     const clientOptions = {
@@ -131,6 +132,13 @@ export async function startConnector(
         metrics.feedIndex.set(next.updateIndex);
         const closed = streams.review(next, config.name);
         if (closed > 0) log.info({ closed }, 'closed streams of users whose access ended');
+        if (next.unsendable.join('\n') !== unsendable && next.unsendable.length > 0) {
+          log.warn(
+            { names: next.unsendable },
+            'names with control characters cannot be sent to Kubernetes: such groups are not impersonated, such users are refused',
+          );
+        }
+        unsendable = next.unsendable.join('\n');
         syncer.update({ state: next });
       },
     });

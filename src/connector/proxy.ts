@@ -86,6 +86,17 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
 }
 
 /**
+ * A name as an `Impersonate-*` header value. The kube-apiserver (Go) takes a header value's
+ * bytes as the string it compares with RBAC subjects, so a name goes as its UTF-8 bytes. Node
+ * writes a header string one byte per character (Latin-1) and refuses characters beyond it, so
+ * those bytes are given as such a string. Names with control characters never get here
+ * (`accessState` drops them).
+ */
+export function headerValue(name: string): string {
+  return /^[\x20-\x7e]*$/.test(name) ? name : Buffer.from(name, 'utf8').toString('latin1');
+}
+
+/**
  * The request headers to send upstream: hop-by-hop headers, the caller's credentials and every
  * `Impersonate-*` header the caller sent are dropped (nobody escalates with `--as`); the
  * connector's own credentials and the caller's identity are added.
@@ -106,8 +117,8 @@ function upstreamHeaders(
   }
   headers.host = `${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
   if (upstream.authorization) headers.authorization = upstream.authorization;
-  headers['impersonate-user'] = user;
-  if (groups.length > 0) headers['impersonate-group'] = groups;
+  headers['impersonate-user'] = headerValue(user);
+  if (groups.length > 0) headers['impersonate-group'] = groups.map(headerValue);
   return headers;
 }
 
@@ -255,7 +266,8 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       for (const [name, value] of Object.entries(headers)) {
         for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${String(v)}`);
       }
-      upSocket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      // Header strings hold one byte per character (as Node read them, or `headerValue`).
+      upSocket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
       if (head.length > 0) upSocket.write(head);
       upSocket.pipe(socket);
       socket.pipe(upSocket);
