@@ -308,6 +308,55 @@ for (const engine of engines) {
         assert.deepEqual([...r.impersonation.groups].sort(), ['équipe-ops', '運用']);
     });
 
+    it('closes open watches when a grant goes, though another grant remains, after RBAC', async () => {
+      const erin = await createSignedInUser(cluster.server, cluster.admin, 'erin@example.com');
+      const frank = await createSignedInUser(cluster.server, cluster.admin, 'frank@example.com');
+      const view = await cluster.admin.createGrant({
+        user: erin.id,
+        privilege: 'view',
+        resource: 'prod',
+      });
+      await cluster.admin.createGrant({ user: erin.id, privilege: 'edit', resource: 'prod.web' });
+      await cluster.admin.createGrant({ user: frank.id, privilege: 'view', resource: 'prod' });
+      const workstationOf = async (u: SignedIn) =>
+        userWorkstation(cluster, (await u.client.createAccessKey({ expiry: '1h' })).accessKey);
+      const erinWs = await workstationOf(erin);
+      const frankWs = await workstationOf(frank);
+      for (const w of [erinWs, frankWs]) assert.equal((await w.run('use', 'prod')).code, 0);
+      await cluster.connectorCaughtUp();
+      const erinWatch = kubectlStream(erinWs, ['get', 'pods', '-n', 'default', '--watch']);
+      const frankWatch = kubectlStream(frankWs, ['get', 'pods', '-n', 'default', '--watch']);
+      let erinEnded = false;
+      void erinWatch.exited.then(() => (erinEnded = true));
+      const until = async (what: () => boolean) => {
+        for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+        assert.ok(what());
+      };
+      await until(() => /app-1/.test(erinWatch.output()) && /app-1/.test(frankWatch.output()));
+
+      await cluster.admin.deleteGrant({ id: view.id });
+      await until(() => erinEnded);
+      // Closed only once the binding was gone, so a reconnecting watch is refused.
+      const binding = cluster.kube
+        .clusterRoleBindings()
+        .find((b) => b.metadata.name === 'infra:view');
+      assert.ok(
+        !(binding as unknown as { subjects: Array<{ name: string }> }).subjects.some(
+          (s) => s.name === 'erin@example.com',
+        ),
+      );
+      const again = await kubectl(erinWs, ['get', 'pods', '-n', 'default', '--watch']);
+      assert.notEqual(again.code, 0);
+      assert.match(again.stderr, /forbidden: User "erin@example.com" cannot (list|watch)/);
+      assert.equal((await kubectl(erinWs, ['get', 'pods', '-n', 'web'])).code, 0);
+
+      // frank's watch was not affected: it streams what comes next.
+      cluster.kube.addPod('default', 'app-after-revoke');
+      await until(() => /app-after-revoke/.test(frankWatch.output()));
+      frankWatch.child.kill();
+      await frankWatch.exited;
+    });
+
     it('keeps the last access while the server is away, and removes bindings it made', async () => {
       const bindings = () =>
         cluster.kube

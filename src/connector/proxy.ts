@@ -54,7 +54,7 @@ function status(code: number, message: string): string {
 }
 
 type Verdict =
-  | { ok: true; claims: TokenClaims; user: string; groups: string[] }
+  | { ok: true; claims: TokenClaims; user: string; groups: string[]; state: AccessState }
   | { ok: false; code: number; message: string };
 
 /** Whether the request may go through, and as whom. */
@@ -80,9 +80,10 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
     }
     throw err;
   }
-  const decision = decide(deps.state(), claims, deps.destination);
+  const state = deps.state();
+  const decision = decide(state, claims, deps.destination);
   if (!decision.allowed) return { ok: false, code: decision.status, message: decision.message };
-  return { ok: true, claims, user: decision.user, groups: decision.groups };
+  return { ok: true, claims, user: decision.user, groups: decision.groups, state: state! };
 }
 
 /**
@@ -180,14 +181,16 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
     let untrack: (() => void) | undefined;
     const streaming = isStreaming(req.url ?? '');
     if (streaming) {
-      untrack = deps.streams.add({
-        claims: verdict.claims,
-        groups: verdict.groups,
-        close: () => {
-          up.destroy();
-          res.destroy();
+      untrack = deps.streams.add(
+        {
+          claims: verdict.claims,
+          close: () => {
+            up.destroy();
+            res.destroy();
+          },
         },
-      });
+        verdict.state,
+      );
       res.on('close', () => untrack?.());
     }
     up.on('response', (upRes) => {
@@ -248,14 +251,16 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       ALPNProtocols: ['http/1.1'],
       ...upstream.tls,
     });
-    const untrack = deps.streams.add({
-      claims: verdict.claims,
-      groups: verdict.groups,
-      close: () => {
-        upSocket.destroy();
-        socket.destroy();
+    const untrack = deps.streams.add(
+      {
+        claims: verdict.claims,
+        close: () => {
+          upSocket.destroy();
+          socket.destroy();
+        },
       },
-    });
+      verdict.state,
+    );
     const done = () => {
       untrack();
       upSocket.destroy();
