@@ -93,7 +93,7 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
  * those bytes are given as such a string. Names with control characters never get here
  * (`accessState` drops them).
  */
-export function headerValue(name: string): string {
+function headerValue(name: string): string {
   return /^[\x20-\x7e]*$/.test(name) ? name : Buffer.from(name, 'utf8').toString('latin1');
 }
 
