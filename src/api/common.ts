@@ -1,19 +1,48 @@
 import { z } from 'zod';
 import { parseDuration } from '../shared/duration.js';
 import { isId, type IdKind } from '../shared/ids.js';
+import { controlCharacter, invisibleCharacter, mixedScripts } from '../shared/names.js';
 
-// Control characters have no place in names or filters; rejecting them keeps logs, headers and
-// kubeconfig files free of injected lines.
-const CONTROL = /\p{Cc}/u;
-
-/** Free text with no control characters, trimmed, 1 to `max` characters. */
+/**
+ * Free text, trimmed and in Unicode NFC, 1 to `max` characters, with no control characters (they
+ * would inject lines into logs, headers and kubeconfig files) and nothing invisible or
+ * direction-changing (zero-width characters, U+202E, …: they make a name look like another).
+ */
 export function text(max: number) {
   return z
     .string()
     .trim()
+    .normalize('NFC')
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !CONTROL.test(s), 'must not contain control characters');
+    .superRefine((s, ctx) => {
+      if (controlCharacter(s))
+        ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
+      else {
+        const invisible = invisibleCharacter(s);
+        if (invisible)
+          ctx.addIssue({
+            code: 'custom',
+            message: `must not contain invisible or text-direction characters (${invisible})`,
+          });
+      }
+    });
+}
+
+/**
+ * A name people read (a group name): `text`, and each word in one script, so that a Cyrillic
+ * `а` cannot pass for a Latin `a` (Unicode TS #39, "highly restrictive": Latin may join Han,
+ * kana and Hangul).
+ */
+export function name(max: number) {
+  return text(max).superRefine((s, ctx) => {
+    const mixed = mixedScripts(s);
+    if (mixed)
+      ctx.addIssue({
+        code: 'custom',
+        message: `must not mix ${mixed.join(' and ')} letters in one word (one script per word)`,
+      });
+  });
 }
 
 const idNames: Record<IdKind, string> = {
@@ -36,7 +65,7 @@ export const UserRef = z
   .string()
   .refine((s) => s === 'self' || isId(s, 'user'), 'must be a user id or self');
 
-/** A user name: an email address, stored in lower case. */
+/** A user name: an email address (ASCII, so nothing invisible or mixed), stored in lower case. */
 export const Email = z
   .string()
   .trim()

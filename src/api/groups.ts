@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Paging, Time, UserRef, idOf, listOf, text } from './common.js';
+import { Paging, Time, UserRef, idOf, listOf, name } from './common.js';
 import { endpoint } from './endpoint.js';
 
 export const Group = z
@@ -14,7 +14,19 @@ export const Group = z
   .meta({ id: 'Group' });
 export type Group = z.infer<typeof Group>;
 
-export const GroupName = text(256);
+/** Kubernetes gives `system:` groups powers (`system:masters` is cluster-admin): not ours to name. */
+export function isReservedGroupName(s: string): boolean {
+  return /^system:/i.test(s);
+}
+
+/**
+ * A group name: a name people read (`name`: NFC, nothing invisible, one script per word), not
+ * starting with `system:` in any case. Slashes and dots are fine: a group name is never a path.
+ */
+export const GroupName = name(256).refine(
+  (s) => !isReservedGroupName(s),
+  'must not start with system: (Kubernetes reserves those groups)',
+);
 
 export const listGroups = endpoint({
   method: 'GET',

@@ -44,26 +44,129 @@ describe('decide', () => {
   });
 });
 
-describe('OpenStreams', () => {
-  it('closes the streams of users who lost access or whose groups changed, and only those', () => {
-    const streams = new OpenStreams();
-    const closed: string[] = [];
-    const open = (name: string, userId: string, groups: string[], sessionId = 'key_ok') =>
-      streams.add({ claims: claims(userId, sessionId), groups, close: () => closed.push(name) });
-    open('alice', 'usr_a', ['devs']);
-    open('bob', 'usr_b', []);
-    open('carol', 'usr_c', []);
-    open('alice-old-session', 'usr_a', ['devs'], 'key_x');
-    const next = accessState({
+describe('accessState', () => {
+  it('drops names no header can carry, and says which', () => {
+    const state = accessState({
       ...feed,
       users: [
-        { id: 'usr_a', name: 'alice@example.com', groups: ['devs'] },
-        { id: 'usr_b', name: 'bob@example.com', groups: ['ops'] },
+        { id: 'usr_a', name: 'alice@example.com', groups: ['devs', 'bad\r\nImpersonate-Group: x'] },
+        { id: 'usr_b', name: 'bob\n@example.com', groups: [] },
+        { id: 'usr_c', name: 'carol@example.com', groups: ['運用'] },
       ],
-      revokedSessions: ['key_x'],
     });
-    assert.equal(streams.review(next, 'prod'), 3);
-    assert.deepEqual(closed.sort(), ['alice-old-session', 'bob', 'carol']);
+    assert.deepEqual(state.users.get('usr_a')?.groups, ['devs']);
+    assert.equal(state.users.has('usr_b'), false);
+    assert.deepEqual(state.users.get('usr_c')?.groups, ['運用']);
+    assert.deepEqual(state.unsendable, [
+      'group bad\r\nImpersonate-Group: x',
+      'user bob\n@example.com',
+    ]);
+  });
+});
+
+const grant = (
+  subject: { userName?: string; groupName?: string },
+  privilege: string,
+  resource: string,
+) => ({
+  id: `gnt_${privilege}_${resource}_${subject.userName ?? subject.groupName}`,
+  ...subject,
+  privilege,
+  resource,
+  created: '2024-01-01T00:00:00Z',
+  createdBy: null,
+  expiresAt: null,
+  managedBy: 'api' as const,
+});
+
+describe('OpenStreams', () => {
+  const base: Parameters<typeof accessState>[0] = {
+    ...feed,
+    revokedSessions: [],
+    users: [
+      { id: 'usr_a', name: 'alice@example.com', groups: ['devs'] },
+      { id: 'usr_b', name: 'bob@example.com', groups: [] },
+    ],
+    grants: [
+      grant({ userName: 'alice@example.com' }, 'view', 'prod'),
+      grant({ userName: 'alice@example.com' }, 'edit', 'prod.web'),
+      grant({ groupName: 'devs' }, 'logs', 'prod'),
+      grant({ userName: 'bob@example.com' }, 'view', 'prod'),
+    ],
+  };
+  const withChange = (change: Partial<typeof base>) => accessState({ ...base, ...change });
+
+  /** Streams of alice and bob opened under `base`, already synced to RBAC. */
+  function opened() {
+    const streams = new OpenStreams();
+    const state = accessState(base);
+    streams.closeReduced(state, state, true);
+    const closed: string[] = [];
+    const open = (name: string, userId: string, sessionId = 'key_ok') =>
+      streams.add({ claims: claims(userId, sessionId), close: () => closed.push(name) }, state);
+    open('alice', 'usr_a');
+    open('alice-2', 'usr_a', 'key_2');
+    open('bob', 'usr_b');
+    return { streams, closed, state };
+  }
+
+  it('closes at once the streams of users who lost access or whose session ended', () => {
+    const { streams, closed } = opened();
+    const next = withChange({ users: [base.users[0]!], revokedSessions: ['key_2'] });
+    assert.equal(streams.closeRefused(next, 'prod'), 2);
+    assert.deepEqual(closed.sort(), ['alice-2', 'bob']);
     assert.equal(streams.size, 1);
+  });
+
+  for (const [what, change] of [
+    [
+      'a grant removed',
+      {
+        grants: base.grants.filter(
+          (g) => g.privilege !== 'view' || g.userName !== 'alice@example.com',
+        ),
+      },
+    ],
+    [
+      'a role lowered',
+      {
+        grants: base.grants.map((g) => (g.privilege === 'edit' ? { ...g, privilege: 'view' } : g)),
+      },
+    ],
+    ['a group left', { users: [{ ...base.users[0]!, groups: [] }, base.users[1]!] }],
+    ['a group grant removed', { grants: base.grants.filter((g) => g.groupName !== 'devs') }],
+  ] as Array<[string, Partial<typeof base>]>) {
+    it(`closes every stream of a user whose access shrank (${what}), only once RBAC has it`, () => {
+      const { streams, closed } = opened();
+      const next = withChange(change);
+      assert.equal(streams.closeRefused(next, 'prod'), 0, 'alice may still use the cluster');
+      assert.equal(streams.closeReduced(next, next, true), 2);
+      assert.deepEqual(closed.sort(), ['alice', 'alice-2']);
+      assert.equal(streams.size, 1, "bob's stream stays");
+    });
+  }
+
+  it('keeps streams when access grows or another user changes', () => {
+    const { streams, closed } = opened();
+    const next = withChange({
+      users: [{ ...base.users[0]!, groups: ['devs', 'ops'] }, base.users[1]!],
+      grants: [...base.grants, grant({ groupName: 'ops' }, 'exec', 'prod')],
+    });
+    assert.equal(streams.closeReduced(next, next, true), 0);
+    assert.deepEqual(closed, []);
+  });
+
+  it('closes a stream opened while RBAC still had a removed grant, once RBAC has caught up', () => {
+    const { streams, closed, state } = opened();
+    const reduced = withChange({ grants: base.grants.filter((g) => g.privilege !== 'edit') });
+    streams.closeReduced(reduced, reduced, false); // the write failed: RBAC may still allow edit
+    closed.length = 0;
+    streams.add({ claims: claims('usr_a'), close: () => closed.push('reopened') }, reduced);
+    assert.equal(streams.closeReduced(reduced, reduced, true), 1);
+    assert.deepEqual(closed, ['reopened']);
+    // A stream opened before any sync is closed by the first one: RBAC was unknown.
+    const fresh = new OpenStreams();
+    fresh.add({ claims: claims('usr_b'), close: () => closed.push('early') }, state);
+    assert.equal(fresh.closeReduced(state, state, true), 1);
   });
 });

@@ -10,22 +10,63 @@ export interface AccessState {
   users: Map<string, { name: string; groups: string[] }>;
   revokedSessions: Set<string>;
   grants: Feed['grants'];
+  /** `<role>:<resource>` of each grant, by `user:<name>` or `group:<name>`. */
+  grantsBySubject: Map<string, string[]>;
+  /** Names dropped because no header can carry them (a control character): for the log. */
+  unsendable: string[];
 }
 
+// A control character would end or split an `Impersonate-*` header.
+const CONTROL = /\p{Cc}/u;
+
 export function accessState(feed: Feed): AccessState {
-  return {
-    updateIndex: feed.updateIndex,
+  const unsendable: string[] = [];
+  const users = new Map<string, { name: string; groups: string[] }>();
+  for (const u of feed.users) {
+    if (CONTROL.test(u.name)) {
+      unsendable.push(`user ${u.name}`);
+      continue;
+    }
     // Kubernetes treats system: groups specially (system:masters is cluster-admin); an Infra
     // group of that name must never be impersonated.
-    users: new Map(
-      feed.users.map((u) => [
-        u.id,
-        { name: u.name, groups: u.groups.filter((g) => !g.startsWith('system:')) },
-      ]),
-    ),
+    const groups = u.groups.filter((g) => {
+      if (g.startsWith('system:')) return false;
+      if (CONTROL.test(g)) unsendable.push(`group ${g}`);
+      return !CONTROL.test(g);
+    });
+    users.set(u.id, { name: u.name, groups });
+  }
+  const grantsBySubject = new Map<string, string[]>();
+  for (const g of feed.grants) {
+    const subject = g.userName ? `user:${g.userName}` : `group:${g.groupName ?? ''}`;
+    const list = grantsBySubject.get(subject) ?? [];
+    list.push(`${g.privilege}:${g.resource}`);
+    grantsBySubject.set(subject, list);
+  }
+  return {
+    updateIndex: feed.updateIndex,
+    users,
     revokedSessions: new Set(feed.revokedSessions),
     grants: feed.grants,
+    grantsBySubject,
+    unsendable: [...new Set(unsendable)],
   };
+}
+
+/**
+ * What a user holds here under `state`, as comparable items: their groups and the grants to
+ * them or to those groups. Empty for a user with no access.
+ */
+function holdings(state: AccessState, userId: string): Set<string> {
+  const user = state.users.get(userId);
+  const held = new Set<string>();
+  if (!user) return held;
+  for (const g of state.grantsBySubject.get(`user:${user.name}`) ?? []) held.add(`grant ${g}`);
+  for (const group of user.groups) {
+    held.add(`group ${group}`);
+    for (const g of state.grantsBySubject.get(`group:${group}`) ?? []) held.add(`grant ${g}`);
+  }
+  return held;
 }
 
 export type Decision =
@@ -70,16 +111,33 @@ export function decide(
 /** A request that stays open (watch, logs -f, exec, port-forward), closed when access ends. */
 interface OpenStream {
   claims: TokenClaims;
-  groups: string[];
   close(): void;
 }
 
-/** The open streams, checked against every new access state. */
-export class OpenStreams {
-  readonly #streams = new Set<OpenStream>();
+/** Held by streams opened before any RBAC sync: the cluster's bindings were unknown then. */
+const UNSYNCED = 'unsynced';
 
-  add(stream: OpenStream): () => void {
-    this.#streams.add(stream);
+/**
+ * The open streams. A stream is closed when its holder's access ends (at once: the connector
+ * refuses them itself) or shrinks in any way: a grant, group or membership gone, a role
+ * lowered, a grant expired. The cluster's authorizer decides what a stream may do, so a
+ * reduction closes every stream of that user here, and only once the reduced grants are
+ * written to RBAC, so that a watch or `logs -f` that reconnects is authorized afresh.
+ */
+export class OpenStreams {
+  readonly #streams = new Map<OpenStream, Set<string>>();
+  /** The last state written to the cluster's RBAC in full. */
+  #synced: AccessState | undefined;
+
+  /**
+   * Tracks a stream opened under `state`. It holds what that state gives its user and, while
+   * RBAC catches up, what the last synced state gave: the cluster may have allowed it either.
+   */
+  add(stream: OpenStream, state: AccessState): () => void {
+    const held = holdings(state, stream.claims.userId);
+    if (this.#synced) for (const h of holdings(this.#synced, stream.claims.userId)) held.add(h);
+    else held.add(UNSYNCED);
+    this.#streams.set(stream, held);
     return () => this.#streams.delete(stream);
   }
 
@@ -87,16 +145,41 @@ export class OpenStreams {
     return this.#streams.size;
   }
 
-  /** Closes the streams whose holder lost access, or whose groups changed, under `state`. */
-  review(state: AccessState, destination: string): number {
+  #close(stream: OpenStream): void {
+    this.#streams.delete(stream);
+    stream.close();
+  }
+
+  /** Closes, under a new `state`, the streams whose holder may not use this cluster at all. */
+  closeRefused(state: AccessState, destination: string): number {
     let closed = 0;
-    for (const stream of this.#streams) {
-      const decision = decide(state, stream.claims, destination);
-      const sameGroups =
-        decision.allowed && decision.groups.join('\n') === stream.groups.join('\n');
-      if (!decision.allowed || !sameGroups) {
-        this.#streams.delete(stream);
-        stream.close();
+    for (const stream of this.#streams.keys()) {
+      if (!decide(state, stream.claims, destination).allowed) {
+        this.#close(stream);
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /**
+   * Closes, once `synced` has been written to RBAC (`complete`) or tried, the streams that held
+   * something neither `synced` nor the newest state (`latest`) gives their user.
+   */
+  closeReduced(synced: AccessState, latest: AccessState, complete: boolean): number {
+    if (complete) this.#synced = synced;
+    const now = new Map<string, Set<string>>();
+    let closed = 0;
+    for (const [stream, held] of this.#streams) {
+      const userId = stream.claims.userId;
+      let allowed = now.get(userId);
+      if (!allowed) {
+        allowed = holdings(synced, userId);
+        for (const h of holdings(latest, userId)) allowed.add(h);
+        now.set(userId, allowed);
+      }
+      if ([...held].some((h) => !allowed.has(h))) {
+        this.#close(stream);
         closed++;
       }
     }
@@ -104,7 +187,7 @@ export class OpenStreams {
   }
 
   closeAll(): void {
-    for (const stream of this.#streams) stream.close();
+    for (const stream of this.#streams.keys()) stream.close();
     this.#streams.clear();
   }
 }

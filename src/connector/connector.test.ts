@@ -270,6 +270,93 @@ for (const engine of engines) {
       assert.notEqual(deleted.code, 0);
     });
 
+    it('serves a user whose groups have names outside Latin-1, sending them as UTF-8', async () => {
+      const dave = await createSignedInUser(cluster.server, cluster.admin, 'dave@example.com');
+      // NFC `é` is one Latin-1 byte; 運用 has no Latin-1 form at all.
+      for (const [name, privilege, resource] of [
+        ['運用', 'view', 'prod'],
+        ['e\u0301quipe-ops', 'exec', 'prod.web'],
+      ] as const) {
+        const group = await cluster.admin.createGroup({ name });
+        await cluster.admin.updateGroupUsers({ id: group.id, usersToAdd: [dave.id] });
+        await cluster.admin.createGrant({ group: group.id, privilege, resource });
+      }
+      const daveWs = await userWorkstation(
+        cluster,
+        (await dave.client.createAccessKey({ expiry: '1h' })).accessKey,
+      );
+      assert.equal((await daveWs.run('use', 'prod')).code, 0);
+      await cluster.connectorCaughtUp();
+      const view = cluster.kube.clusterRoleBindings().find((b) => b.metadata.name === 'infra:view');
+      assert.ok(
+        (view as unknown as { subjects: Array<{ name: string }> }).subjects.some(
+          (s) => s.name === '運用',
+        ),
+      );
+
+      const pods = await kubectl(daveWs, ['get', 'pods', '-n', 'default']);
+      assert.equal(pods.code, 0, pods.stderr);
+      assert.match(pods.stdout, /app-1/);
+      // exec is an upgraded connection: its headers are written by hand.
+      const exec = await kubectl(daveWs, ['exec', '-n', 'web', 'web-1', '--', 'id']);
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.match(exec.stdout, /^fake exec as dave@example.com groups=.*"équipe-ops"/);
+      assert.match(exec.stdout, /^fake exec as dave@example.com groups=.*"運用"/);
+      const seen = cluster.kube.requests.filter((r) => r.impersonation.user === 'dave@example.com');
+      assert.ok(seen.length > 0);
+      for (const r of seen)
+        assert.deepEqual([...r.impersonation.groups].sort(), ['équipe-ops', '運用']);
+    });
+
+    it('closes open watches when a grant goes, though another grant remains, after RBAC', async () => {
+      const erin = await createSignedInUser(cluster.server, cluster.admin, 'erin@example.com');
+      const frank = await createSignedInUser(cluster.server, cluster.admin, 'frank@example.com');
+      const view = await cluster.admin.createGrant({
+        user: erin.id,
+        privilege: 'view',
+        resource: 'prod',
+      });
+      await cluster.admin.createGrant({ user: erin.id, privilege: 'edit', resource: 'prod.web' });
+      await cluster.admin.createGrant({ user: frank.id, privilege: 'view', resource: 'prod' });
+      const workstationOf = async (u: SignedIn) =>
+        userWorkstation(cluster, (await u.client.createAccessKey({ expiry: '1h' })).accessKey);
+      const erinWs = await workstationOf(erin);
+      const frankWs = await workstationOf(frank);
+      for (const w of [erinWs, frankWs]) assert.equal((await w.run('use', 'prod')).code, 0);
+      await cluster.connectorCaughtUp();
+      const erinWatch = kubectlStream(erinWs, ['get', 'pods', '-n', 'default', '--watch']);
+      const frankWatch = kubectlStream(frankWs, ['get', 'pods', '-n', 'default', '--watch']);
+      let erinEnded = false;
+      void erinWatch.exited.then(() => (erinEnded = true));
+      const until = async (what: () => boolean) => {
+        for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+        assert.ok(what());
+      };
+      await until(() => /app-1/.test(erinWatch.output()) && /app-1/.test(frankWatch.output()));
+
+      await cluster.admin.deleteGrant({ id: view.id });
+      await until(() => erinEnded);
+      // Closed only once the binding was gone, so a reconnecting watch is refused.
+      const binding = cluster.kube
+        .clusterRoleBindings()
+        .find((b) => b.metadata.name === 'infra:view');
+      assert.ok(
+        !(binding as unknown as { subjects: Array<{ name: string }> }).subjects.some(
+          (s) => s.name === 'erin@example.com',
+        ),
+      );
+      const again = await kubectl(erinWs, ['get', 'pods', '-n', 'default', '--watch']);
+      assert.notEqual(again.code, 0);
+      assert.match(again.stderr, /forbidden: User "erin@example.com" cannot (list|watch)/);
+      assert.equal((await kubectl(erinWs, ['get', 'pods', '-n', 'web'])).code, 0);
+
+      // frank's watch was not affected: it streams what comes next.
+      cluster.kube.addPod('default', 'app-after-revoke');
+      await until(() => /app-after-revoke/.test(frankWatch.output()));
+      frankWatch.child.kill();
+      await frankWatch.exited;
+    });
+
     it('keeps the last access while the server is away, and removes bindings it made', async () => {
       const bindings = () =>
         cluster.kube

@@ -104,6 +104,7 @@ export async function startConnector(
 
   try {
     let state: AccessState | undefined;
+    let unsendable = '';
     const streams = new OpenStreams();
     const trust = await serverCa(config, log);
     const clientOptions = {
@@ -129,8 +130,15 @@ export async function startConnector(
       onState: (next) => {
         state = next;
         metrics.feedIndex.set(next.updateIndex);
-        const closed = streams.review(next, config.name);
+        const closed = streams.closeRefused(next, config.name);
         if (closed > 0) log.info({ closed }, 'closed streams of users whose access ended');
+        if (next.unsendable.join('\n') !== unsendable && next.unsendable.length > 0) {
+          log.warn(
+            { names: next.unsendable },
+            'names with control characters cannot be sent to Kubernetes: such groups are not impersonated, such users are refused',
+          );
+        }
+        unsendable = next.unsendable.join('\n');
         syncer.update({ state: next });
       },
     });
@@ -173,7 +181,17 @@ export async function startConnector(
       cleanups.push(() => closeServer(metricsServer));
     }
 
-    const syncer = new RbacSyncer({ kube, destination: config.name, log, metrics });
+    const syncer = new RbacSyncer({
+      kube,
+      destination: config.name,
+      log,
+      metrics,
+      // After RBAC has the reduced grants, so a client that reconnects is refused by the cluster.
+      onSynced: (synced, complete) => {
+        const closed = streams.closeReduced(synced, state ?? synced, complete);
+        if (closed > 0) log.info({ closed }, 'closed streams of users whose access shrank');
+      },
+    });
     cleanups.push(() => syncer.stop());
     let rolesInstalled = false;
     const registration = keepRegistered({

@@ -54,7 +54,7 @@ function status(code: number, message: string): string {
 }
 
 type Verdict =
-  | { ok: true; claims: TokenClaims; user: string; groups: string[] }
+  | { ok: true; claims: TokenClaims; user: string; groups: string[]; state: AccessState }
   | { ok: false; code: number; message: string };
 
 /** Whether the request may go through, and as whom. */
@@ -80,9 +80,21 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
     }
     throw err;
   }
-  const decision = decide(deps.state(), claims, deps.destination);
+  const state = deps.state();
+  const decision = decide(state, claims, deps.destination);
   if (!decision.allowed) return { ok: false, code: decision.status, message: decision.message };
-  return { ok: true, claims, user: decision.user, groups: decision.groups };
+  return { ok: true, claims, user: decision.user, groups: decision.groups, state: state! };
+}
+
+/**
+ * A name as an `Impersonate-*` header value. The kube-apiserver (Go) takes a header value's
+ * bytes as the string it compares with RBAC subjects, so a name goes as its UTF-8 bytes. Node
+ * writes a header string one byte per character (Latin-1) and refuses characters beyond it, so
+ * those bytes are given as such a string. Names with control characters never get here
+ * (`accessState` drops them).
+ */
+function headerValue(name: string): string {
+  return /^[\x20-\x7e]*$/.test(name) ? name : Buffer.from(name, 'utf8').toString('latin1');
 }
 
 /**
@@ -106,8 +118,8 @@ function upstreamHeaders(
   }
   headers.host = `${upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host}:${upstream.port}`;
   if (upstream.authorization) headers.authorization = upstream.authorization;
-  headers['impersonate-user'] = user;
-  if (groups.length > 0) headers['impersonate-group'] = groups;
+  headers['impersonate-user'] = headerValue(user);
+  if (groups.length > 0) headers['impersonate-group'] = groups.map(headerValue);
   return headers;
 }
 
@@ -169,14 +181,16 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
     let untrack: (() => void) | undefined;
     const streaming = isStreaming(req.url ?? '');
     if (streaming) {
-      untrack = deps.streams.add({
-        claims: verdict.claims,
-        groups: verdict.groups,
-        close: () => {
-          up.destroy();
-          res.destroy();
+      untrack = deps.streams.add(
+        {
+          claims: verdict.claims,
+          close: () => {
+            up.destroy();
+            res.destroy();
+          },
         },
-      });
+        verdict.state,
+      );
       res.on('close', () => untrack?.());
     }
     up.on('response', (upRes) => {
@@ -237,14 +251,16 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       ALPNProtocols: ['http/1.1'],
       ...upstream.tls,
     });
-    const untrack = deps.streams.add({
-      claims: verdict.claims,
-      groups: verdict.groups,
-      close: () => {
-        upSocket.destroy();
-        socket.destroy();
+    const untrack = deps.streams.add(
+      {
+        claims: verdict.claims,
+        close: () => {
+          upSocket.destroy();
+          socket.destroy();
+        },
       },
-    });
+      verdict.state,
+    );
     const done = () => {
       untrack();
       upSocket.destroy();
@@ -255,7 +271,8 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       for (const [name, value] of Object.entries(headers)) {
         for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${String(v)}`);
       }
-      upSocket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      // Header strings hold one byte per character (as Node read them, or `headerValue`).
+      upSocket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
       if (head.length > 0) upSocket.write(head);
       upSocket.pipe(socket);
       socket.pipe(upSocket);

@@ -16,6 +16,7 @@ export class RbacSyncer {
   readonly #destination: string;
   readonly #log: Logger;
   readonly #metrics: ConnectorMetrics;
+  readonly #onSynced: (state: AccessState, complete: boolean) => void;
   #state: AccessState | undefined;
   #facts: ClusterFacts | undefined;
   #running: Promise<void> | undefined;
@@ -24,11 +25,19 @@ export class RbacSyncer {
   #delay = 1000;
   #stopped = false;
 
-  constructor(deps: { kube: Kube; destination: string; log: Logger; metrics: ConnectorMetrics }) {
+  constructor(deps: {
+    kube: Kube;
+    destination: string;
+    log: Logger;
+    metrics: ConnectorMetrics;
+    /** After each reconciliation of `state`: `complete` when every binding was written. */
+    onSynced: (state: AccessState, complete: boolean) => void;
+  }) {
     this.#kube = deps.kube;
     this.#destination = deps.destination;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
+    this.#onSynced = deps.onSynced;
   }
 
   update(change: { state?: AccessState; facts?: ClusterFacts }): void {
@@ -87,6 +96,7 @@ export class RbacSyncer {
         'could not read the RBAC bindings of the cluster',
       );
     }
+    this.#onSynced(state, failed === 0);
     if (failed > 0 && !this.#stopped && !this.#dirty) {
       this.#retry = setTimeout(() => {
         this.#retry = undefined;

@@ -172,6 +172,18 @@ describe('loadServerConfig', () => {
         message: /^invalid setting addr\.https .*cannot be turned off/,
       },
       {
+        name: 'a declared group Kubernetes reserves',
+        file: 'grants:\n  - group: "System:masters"\n    role: view\n    resource: prod\n',
+        message:
+          /^invalid setting grants\.0\.group \(from config file .+\): must not start with system: \(Kubernetes reserves those groups\)$/,
+      },
+      {
+        name: 'a declared group name with a right-to-left override',
+        file: 'grants:\n  - group: "ops\\u202Eadmins"\n    role: view\n    resource: prod\n',
+        message:
+          /^invalid setting grants\.0\.group \(from config file .+\): must not contain invisible or text-direction characters \(U\+202E\)$/,
+      },
+      {
         name: 'missing config file',
         flags: {},
         env: { INFRA_SERVER_CONFIG_FILE: '/nonexistent/infra.yaml' },

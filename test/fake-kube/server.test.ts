@@ -288,6 +288,23 @@ describe('fake kube-apiserver with the real kubectl', { concurrency: true }, () 
     );
   });
 
+  test('impersonation: header values are bytes, read as UTF-8 as Go does', async () => {
+    fake.seed(`clusterroles.${rbacGroup}`, {
+      metadata: { name: 'impersonator-utf8' },
+      rules: [{ apiGroups: [''], resources: ['users', 'groups'], verbs: ['impersonate'] }],
+    });
+    fake.seed(`clusterrolebindings.${rbacGroup}`, {
+      metadata: { name: 'proxy-impersonates' },
+      roleRef: { apiGroup: rbacGroup, kind: 'ClusterRole', name: 'impersonator-utf8' },
+      subjects: [{ apiGroup: rbacGroup, kind: 'User', name: 'proxy' }],
+    });
+    // kubectl (Go) sends the UTF-8 bytes of the names.
+    const res = await as('proxy')(['--as', 'zoë', '--as-group', '運用', 'auth', 'whoami']);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Username\s+zoë$/m);
+    assert.match(res.stdout, /^Groups\s+\[運用 system:authenticated\]$/m);
+  });
+
   test('RBAC: forbidden, then view lists pods, and only edit may exec', async () => {
     fake.addNamespace('team');
     fake.addPod('team', 'web-1');

@@ -386,11 +386,16 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
   }
 
   function impersonationHeaders(req: IncomingMessage): Impersonation {
-    const h = req.headersDistinct;
+    // Node reads header values as Latin-1, one character per byte; Go keeps the bytes, which
+    // RBAC then compares with the UTF-8 of subject names: decode the bytes as UTF-8.
+    const h: Record<string, string[]> = {};
+    for (const [name, values] of Object.entries(req.headersDistinct)) {
+      h[name] = (values ?? []).map((v) => Buffer.from(v, 'latin1').toString('utf8'));
+    }
     const extra: Record<string, string[]> = {};
     for (const [name, values] of Object.entries(h)) {
       if (name.startsWith('impersonate-extra-')) {
-        extra[decodeURIComponent(name.slice('impersonate-extra-'.length))] = values ?? [];
+        extra[decodeURIComponent(name.slice('impersonate-extra-'.length))] = values;
       }
     }
     return {

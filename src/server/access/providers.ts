@@ -331,6 +331,11 @@ export class ProviderService {
           { provider: provider.name, user: link.email, reason: identity.groupsError },
           'could not read groups; keeping the last known ones',
         );
+      if (identity.refusedGroups.length > 0)
+        this.#log.warn(
+          { provider: provider.name, user: link.email, refused: identity.refusedGroups },
+          REFUSED_GROUPS,
+        );
       await this.#db.transaction().execute(async (tx) => {
         await lockAuditHead(tx);
         await linkProviderUser(tx, this, provider, link.userId, identity, now);
@@ -364,6 +369,9 @@ export class ProviderService {
     this.#changes.notify();
   }
 }
+
+const REFUSED_GROUPS =
+  'skipped group names from the identity provider that are not allowed as group names (see SECURITY.md)';
 
 /**
  * Makes the user's memberships from one provider match `groups`: groups are found by name or
@@ -774,6 +782,8 @@ export async function loginWithProvider(
       { provider: provider.name, reason: identity.groupsError },
       'could not read groups',
     );
+  if (identity.refusedGroups.length > 0)
+    ctx.log.warn({ provider: provider.name, refused: identity.refusedGroups }, REFUSED_GROUPS);
   await linkProviderUser(ctx.db, ctx.providers, provider, user.id, identity, now);
   ctx.audit({
     kind: 'user',

@@ -334,6 +334,44 @@ for (const engine of engines) {
       assert.equal((await (await providerLogin('newcomer')).login()).name, 'newcomer@example.com');
     });
 
+    it('skips group names the API would refuse, with a warning, and emails that hide characters', async () => {
+      idp.accounts.set('gina', {
+        email: 'gina@example.com',
+        groups: [
+          'gina-team',
+          'system:masters',
+          'System:Nodes',
+          'ad\u202Emins',
+          'ops\u200B',
+          '\u0430dmins',
+          'e\u0301quipe',
+          '運用',
+        ],
+      });
+      const session = await (await providerLogin('gina')).login();
+      const groups = await admin.listGroups({ userID: session.userID });
+      assert.deepEqual(groups.items.map((g) => g.name).sort(), ['gina-team', 'équipe', '運用']);
+      const warning = server.logs.lines
+        .map((l) => JSON.parse(l) as { msg: string; refused?: string[] })
+        .find((l) => l.msg.startsWith('skipped group names'));
+      assert.deepEqual(warning?.refused, [
+        'system:masters: starts with system: (Kubernetes reserves those groups)',
+        'System:Nodes: starts with system: (Kubernetes reserves those groups)',
+        'ad\\u{202E}mins: contains an invisible or text-direction character (U+202E)',
+        'ops\\u{200B}: contains an invisible or text-direction character (U+200B)',
+        'аdmins: mixes Cyrillic and Latin letters in one word',
+      ]);
+
+      for (const email of ['h\u200Barry@example.com', '\u0430dmin@example.com']) {
+        idp.accounts.set('harry', { email, groups: [] });
+        const r = await refusal((await providerLogin('harry')).login());
+        assert.equal(r.status, 401);
+      }
+      assert.match(server.logs.text, /email address that contains an invisible .*U\+200B/);
+      assert.match(server.logs.text, /email address that mixes Cyrillic and Latin letters/);
+      assert.equal((await admin.listUsers({ name: 'harry@example.com' })).count, 0);
+    });
+
     it('works with the CLI loopback redirect on any port', async () => {
       const { login } = await providerLogin('bob', 'http://127.0.0.1:41234/callback');
       const session = await login();

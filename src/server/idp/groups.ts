@@ -1,4 +1,6 @@
 import { importPKCS8, SignJWT } from 'jose';
+import { isReservedGroupName } from '../../api/groups.js';
+import { nameProblem, printable } from '../../shared/names.js';
 import { IdpError, type IdpSecrets, type IdpSettings } from './oidc.js';
 
 const GRAPH_URL = 'https://graph.microsoft.com';
@@ -17,7 +19,7 @@ export async function fetchGroups(
   p: IdpSettings,
   secrets: IdpSecrets,
   call: { accessToken: string; email: string; timeoutMs: number },
-): Promise<string[]> {
+): Promise<ProviderGroups> {
   const names =
     p.kind === 'azure'
       ? await graphGroups(p.apiUrl ?? GRAPH_URL, call)
@@ -25,16 +27,35 @@ export async function fetchGroups(
   return validGroupNames(names);
 }
 
-// Control characters have no place in group names (as in the API's own names).
-const CONTROL = /\p{Cc}/u;
+/** The group names a provider gave: those that are group names here, and the others, and why. */
+export interface ProviderGroups {
+  groups: string[];
+  /** Names skipped, spelled out for a log line (`\u{202E}`), each with the reason. */
+  refused: string[];
+}
 
-/** Names a provider reports that can be group names here: trimmed, no control characters. */
-export function validGroupNames(names: unknown[]): string[] {
-  const valid = names
-    .filter((n): n is string => typeof n === 'string')
-    .map((n) => n.trim())
-    .filter((n) => n !== '' && n.length <= 256 && !CONTROL.test(n));
-  return [...new Set(valid)].sort();
+/**
+ * Sorts the names a provider reports by the API's rule for group names (`GroupName`): trimmed
+ * and in NFC; at most 256 characters; nothing invisible, direction-changing or mixing scripts in
+ * a word; not `system:…`.
+ */
+export function validGroupNames(names: unknown[]): ProviderGroups {
+  const groups = new Set<string>();
+  const refused: string[] = [];
+  for (const n of names) {
+    if (typeof n !== 'string') continue;
+    const name = n.trim().normalize('NFC');
+    if (name === '') continue;
+    const problem =
+      name.length > 256
+        ? 'is longer than 256 characters'
+        : isReservedGroupName(name)
+          ? 'starts with system: (Kubernetes reserves those groups)'
+          : nameProblem(name);
+    if (problem) refused.push(`${printable(name.slice(0, 256))}: ${problem}`);
+    else groups.add(name);
+  }
+  return { groups: [...groups].sort(), refused };
 }
 
 async function getJson(

@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
-import { fetchGroups, validGroupNames } from './groups.js';
+import { fetchGroups, validGroupNames, type ProviderGroups } from './groups.js';
+import { nameProblem, printable } from '../../shared/names.js';
 
 /**
  * How a call to an identity provider failed: `refused` (it said no: the refresh token or code
@@ -42,6 +43,8 @@ export interface IdpIdentity {
   /** The provider vouches for the address (`email_verified: true`, or Azure AD's sign-in name). */
   emailVerified: boolean;
   groups: string[] | undefined;
+  /** Group names the provider gave that are not group names here (`ProviderGroups.refused`). */
+  refusedGroups: string[];
   /** Why the groups could not be read, when they could not. */
   groupsError?: string;
   refreshToken: string | undefined;
@@ -260,7 +263,7 @@ export class OidcClient {
       claims?.email_verified === true ||
       claims?.email_verified === 'true' ||
       (p.kind === 'azure' && String(claims?.preferred_username ?? '').toLowerCase() === email);
-    let groups: string[] | undefined;
+    let groups: ProviderGroups | undefined;
     let groupsError: string | undefined;
     if (p.kind === 'azure' || p.kind === 'google') {
       try {
@@ -282,7 +285,8 @@ export class OidcClient {
       subject,
       email,
       emailVerified,
-      groups,
+      groups: groups?.groups,
+      refusedGroups: groups?.refused ?? [],
       groupsError,
       refreshToken: tokens.refresh_token,
     };
@@ -291,13 +295,21 @@ export class OidcClient {
 
 /** The user's email: required, and verified unless the provider does not say. */
 function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
-  let email = claims.email;
+  let claim = claims.email;
   // Azure AD puts the sign-in name in preferred_username and email only when configured.
-  if (typeof email !== 'string' && p.kind === 'azure') email = claims.preferred_username;
-  if (typeof email !== 'string' || !/^[^\s@'"<>]+@[^\s@'"<>]+$/.test(email) || email.length > 254)
+  if (typeof claim !== 'string' && p.kind === 'azure') claim = claims.preferred_username;
+  if (typeof claim !== 'string' || !/^[^\s@'"<>]+@[^\s@'"<>]+$/.test(claim) || claim.length > 254)
     throw new IdpError(
       'invalid',
       'the provider gave no usable email address for this user (request the email scope)',
+    );
+  // The same rule as names given through the API: nothing invisible, one script per word.
+  const email = claim.normalize('NFC');
+  const problem = nameProblem(email);
+  if (problem)
+    throw new IdpError(
+      'invalid',
+      `the provider gave an email address that ${problem}: ${printable(email)}`,
     );
   if (claims.email_verified === false || claims.email_verified === 'false')
     throw new IdpError('invalid', `the provider says ${email} is not verified`);
@@ -305,6 +317,6 @@ function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
 }
 
 /** A groups claim: an array of names (or one name); anything else is no groups. */
-function groupNames(value: unknown): string[] {
+function groupNames(value: unknown): ProviderGroups {
   return validGroupNames(Array.isArray(value) ? value : value === undefined ? [] : [value]);
 }
