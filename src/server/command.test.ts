@@ -62,7 +62,7 @@ describe('infra server start-up failures', { concurrency: true }, () => {
       name: 'an unknown key',
       args: async () => ['-f', file('unknown.yaml', 'adress:\n  https: ":4443"\n')],
       message:
-        /^infra server: unknown setting adress \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, secretRefreshInterval, keyProvider, previousKeyProvider, db$/,
+        /^infra server: unknown setting adress \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, (?:\w+, )*keyProvider, previousKeyProvider, db$/,
     },
     {
       name: 'a value of the wrong type',
