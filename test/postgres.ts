@@ -14,6 +14,11 @@ import pg from 'pg';
 export interface PostgresCluster {
   /** Admin URL of the `postgres` database. */
   url: string;
+  /** `pg_ctl restart -m fast`: every connection is terminated, then the server comes back. */
+  restart(): void;
+  /** Stops the server (fast shutdown) without removing its data; `start` brings it back. */
+  pause(): void;
+  start(): void;
   stop(): void;
 }
 
@@ -78,9 +83,20 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     '-c full_page_writes=off',
     '-c max_connections=300',
   ].join(' ');
-  run('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+  const start = () =>
+    run('pg_ctl', ['-D', data, '-o', opts, '-l', path.join(dir, 'log'), '-w', 'start']);
+  const pause = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+  start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    // Not `pg_ctl restart`: the postmaster it starts keeps our stdout pipe (no -l), so the
+    // synchronous call would never return.
+    restart() {
+      pause();
+      start();
+    },
+    pause,
+    start,
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);

@@ -66,7 +66,7 @@ export async function startServer(
   };
   try {
     await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-    const database = await openDb(config.db);
+    const database = await openDb(config.db, log);
     cleanups.push(() => database.close());
     const applied = await migrate(database.db);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');

@@ -9,6 +9,7 @@ import {
   type KeyLife,
 } from '../data/access-keys.js';
 import type { Db } from '../data/db.js';
+import { DatabaseUnavailableError } from '../data/faults.js';
 import { listInfraRoles } from '../data/grants.js';
 import { updateUserLastSeen } from '../data/users.js';
 import type { AccessKey } from '../models.js';
@@ -66,11 +67,17 @@ export async function authenticate(
   const key = await checkAccessKey(dbs.read, clock, presented);
   const now = clock.now();
   if (key.lastUsedAt === null || now - key.lastUsedAt >= USE_WRITE_INTERVAL) {
-    await updateAccessKeyUse(dbs.write, key.id, {
-      lastUsedAt: now,
-      inactivityDeadline: key.inactivityTimeout > 0 ? now + key.inactivityTimeout : null,
-    });
-    await updateUserLastSeen(dbs.write, key.userId, now);
+    try {
+      await updateAccessKeyUse(dbs.write, key.id, {
+        lastUsedAt: now,
+        inactivityDeadline: key.inactivityTimeout > 0 ? now + key.inactivityTimeout : null,
+      });
+      await updateUserLastSeen(dbs.write, key.userId, now);
+    } catch (err) {
+      // A database that cannot take writes now (locked, disk full) still serves reads; the use
+      // is recorded at the next request. Only the deadline's slide is missed, never extended.
+      if (!(err instanceof DatabaseUnavailableError)) throw err;
+    }
   }
   const roles = await listInfraRoles(dbs.read, key.userId, now);
   return {

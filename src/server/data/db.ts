@@ -4,7 +4,9 @@ import SqliteDatabase from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { AppError, ConflictError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import type { DatabaseConfig } from '../config.js';
+import { DatabaseHealth, DatabaseUnavailableError, guardDialect } from './faults.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -22,8 +24,16 @@ export interface OpenDb {
   engine: Engine;
   /** Where it is, for log lines: a file path or host:port/database. Never a password. */
   location: string;
+  /** Whether the database answered the last query (readiness, the database_up metric). */
+  health: DatabaseHealth;
   close(): Promise<void>;
 }
+
+/**
+ * How long a write waits, on a timer, for an SQLite lock another process holds before the
+ * request gets 503 (SQLite's own busy timeout would block the event loop meanwhile).
+ */
+export const SQLITE_BUSY_WAIT_MS = 2000;
 
 // int8 (bigint) columns hold millisecond timestamps and counts, all well inside 2^53.
 const PG_INT8_OID = 20;
@@ -36,11 +46,13 @@ const pgTypes = {
 
 /**
  * Opens the configured database: SQLite (WAL, foreign keys on) or a PostgreSQL pool. Fails with a
- * clear sentence when PostgreSQL cannot be reached or refuses the credentials.
+ * clear sentence when PostgreSQL cannot be reached or refuses the credentials. Once open, any
+ * fault of the database (a restart, lost connections, a lock, a full disk) reaches callers as a
+ * DatabaseUnavailableError, and is logged once per episode with `log`.
  */
-export async function openDb(config: DatabaseConfig): Promise<OpenDb> {
-  if (config.kind === 'sqlite') return openSqlite(config.file);
-  return openPostgres(config);
+export async function openDb(config: DatabaseConfig, log?: Logger): Promise<OpenDb> {
+  if (config.kind === 'sqlite') return openSqlite(config.file, log);
+  return openPostgres(config, log);
 }
 
 /**
@@ -66,7 +78,7 @@ function withStatementCache(database: SqliteDatabase.Database, max = 500): Sqlit
   });
 }
 
-export function openSqlite(file: string): OpenDb {
+export function openSqlite(file: string, log?: Logger): OpenDb {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   let writer: SqliteDatabase.Database;
   let reader: SqliteDatabase.Database;
@@ -76,25 +88,32 @@ export function openSqlite(file: string): OpenDb {
     writer.pragma('journal_mode = WAL');
     writer.pragma('synchronous = NORMAL');
     writer.pragma('foreign_keys = ON');
-    writer.pragma('busy_timeout = 5000');
-    // Read-only, so nothing can write past the single writer and block the event loop on a lock.
+    // No busy timeout: it would block the only thread. A locked database is retried on a timer
+    // (guardDialect), so reads and /healthz keep answering meanwhile.
+    writer.pragma('busy_timeout = 0');
+    // Read-only, so nothing can write past the single writer.
     reader = new SqliteDatabase(file, { readonly: true });
-    reader.pragma('busy_timeout = 5000');
+    reader.pragma('busy_timeout = 0');
   } catch (err) {
     throw new AppError(
       'unavailable',
-      `cannot open the SQLite database ${file}: ${(err as Error).message}`,
+      `cannot open the SQLite database ${file}: ${openProblem(err, file)}`,
       {
         cause: err,
       },
     );
   }
+  const health = new DatabaseHealth(log);
+  const guard = { health, busyWaitMs: SQLITE_BUSY_WAIT_MS };
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(writer) }),
+    dialect: guardDialect(new SqliteDialect({ database: withStatementCache(writer) }), guard),
     plugins: [new CamelCasePlugin()],
   });
   const readDb = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: withStatementCache(reader) }),
+    dialect: guardDialect(new SqliteDialect({ database: withStatementCache(reader) }), {
+      ...guard,
+      reportsRecovery: false,
+    }),
     plugins: [new CamelCasePlugin()],
   });
   return {
@@ -102,11 +121,27 @@ export function openSqlite(file: string): OpenDb {
     readDb,
     engine: 'sqlite',
     location: file,
+    health,
     close: async () => {
       await readDb.destroy();
       await db.destroy();
     },
   };
+}
+
+/** Why SQLite could not open its file, with what to do about it. */
+function openProblem(err: unknown, file: string): string {
+  const code = (err as { code?: string }).code ?? '';
+  const dir = path.dirname(file);
+  const uid = process.getuid?.();
+  const who = uid === undefined ? 'the user infra runs as' : `the user infra runs as (uid ${uid})`;
+  if (code === 'EROFS' || code.startsWith('SQLITE_READONLY'))
+    return `${dir} is on a read-only file system or the file is read-only; make ${dir} and ${path.basename(file)} writable by ${who}, or set db.file (or --state-dir) to a writable place`;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_CANTOPEN')
+    return `permission denied; make ${dir} and ${path.basename(file)} writable by ${who}, or set db.file (or --state-dir) to a writable place`;
+  if (code === 'ENOSPC' || code === 'SQLITE_FULL')
+    return `the disk holding ${dir} is full; free some space and start again`;
+  return (err as Error).message;
 }
 
 /**
@@ -143,6 +178,7 @@ export function pgConnection(
 
 async function openPostgres(
   config: Extract<DatabaseConfig, { kind: 'postgres' }>,
+  log?: Logger,
 ): Promise<OpenDb> {
   const pool = new pg.Pool({
     ...pgConnection(config),
@@ -154,9 +190,14 @@ async function openPostgres(
   });
   // An idle client that loses its connection emits here; the pool replaces it.
   pool.on('error', () => {});
+  // A client in use that loses its connection (a restart, pg_terminate_backend) emits 'error' on
+  // itself, which would end the process unhandled. Its query fails too, and that failure is
+  // what the request sees; the pool drops the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const location = postgresLocation(config);
+  const health = new DatabaseHealth(log);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool }),
+    dialect: guardDialect(new PostgresDialect({ pool }), { health }),
     plugins: [new CamelCasePlugin()],
   });
   try {
@@ -169,7 +210,7 @@ async function openPostgres(
       { cause: err },
     );
   }
-  return { db, readDb: db, engine: 'postgres', location, close: () => db.destroy() };
+  return { db, readDb: db, engine: 'postgres', location, health, close: () => db.destroy() };
 }
 
 function postgresLocation(config: Extract<DatabaseConfig, { kind: 'postgres' }>): string {
@@ -185,7 +226,11 @@ function postgresLocation(config: Extract<DatabaseConfig, { kind: 'postgres' }>)
 }
 
 function describePgError(err: unknown): string {
-  const e = err as { code?: string; message?: string };
+  // The driver's own error: the guard wraps it, and its words are what an operator needs here.
+  const e = (err instanceof DatabaseUnavailableError ? err.cause : err) as {
+    code?: string;
+    message?: string;
+  };
   if (e.code === 'ECONNREFUSED') return 'connection refused';
   if (e.code === 'ENOTFOUND') return 'host not found';
   if (e.code === '28P01' || e.code === '28000') return 'authentication failed';

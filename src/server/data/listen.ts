@@ -19,7 +19,7 @@ export async function listenForChanges(
   let client: pg.Client | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
-  let delay = 500;
+  let delay = 250;
 
   const connect = async (): Promise<void> => {
     const c = new pg.Client({
@@ -39,7 +39,7 @@ export async function listenForChanges(
     await c.connect();
     await c.query(`listen ${CHANGES_CHANNEL}`);
     client = c;
-    delay = 500;
+    delay = 250;
     onChange();
   };
   const reconnect = () => {
@@ -51,7 +51,9 @@ export async function listenForChanges(
       retry = undefined;
       connect().catch((err: unknown) => {
         log.warn({ err: (err as Error).message }, 'could not reconnect to listen for changes');
-        delay = Math.min(delay * 2, 30_000);
+        // Short and jittered: feeds resume within about a second of PostgreSQL answering, and
+        // replicas do not reconnect in step.
+        delay = Math.min(delay * 2, 1000) * (0.8 + Math.random() * 0.4);
         reconnect();
       });
     }, delay);

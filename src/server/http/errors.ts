@@ -1,10 +1,5 @@
 import type { ApiErrorBody } from '../../api/errors.js';
-import {
-  AppError,
-  RateLimitedError,
-  ValidationError,
-  type ErrorCode,
-} from '../../shared/errors.js';
+import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** The one place an error code becomes an HTTP status. */
@@ -65,11 +60,14 @@ export function errorResponse(
       log.info({ reqId: requestId, reason: err.message }, 'request not authenticated');
       return { status, body: { code: err.code, message: 'unauthenticated' }, headers: {} };
     }
-    if (status >= 500) log.error({ reqId: requestId, err }, err.message);
+    // An unavailable database is logged once per episode where it is noticed, not per request.
+    if (status >= 500 && err.code !== 'unavailable')
+      log.error({ reqId: requestId, err }, err.message);
     const body: ApiErrorBody = { code: err.code, message: err.message };
     if (err instanceof ValidationError) body.fieldErrors = err.fieldErrors;
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     const headers: Record<string, string> =
-      err instanceof RateLimitedError ? { 'retry-after': String(err.retryAfterSeconds) } : {};
+      typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {};
     return { status, body, headers };
   }
   const fastifyCode = (err as { code?: string }).code;
