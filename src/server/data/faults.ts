@@ -3,7 +3,6 @@ import type {
   DatabaseConnection,
   Dialect,
   Driver,
-  Kysely,
   QueryResult,
   TransactionSettings,
 } from 'kysely';
@@ -135,7 +134,8 @@ export function guardDialect(dialect: Dialect, options: GuardOptions): Dialect {
     createDriver: () => new GuardedDriver(dialect.createDriver(), options),
     createQueryCompiler: () => dialect.createQueryCompiler(),
     createAdapter: () => dialect.createAdapter(),
-    createIntrospector: (db: Kysely<any>) => dialect.createIntrospector(db),
+    createIntrospector: (db: Parameters<Dialect['createIntrospector']>[0]) =>
+      dialect.createIntrospector(db),
   };
 }
 
