@@ -54,6 +54,8 @@ export async function startCluster(
     connectorOnTestClock?: boolean;
     /** Give the connector its key as `file:` (the file is `connectorKeyFile`) to test rotation. */
     connectorKeyInFile?: boolean;
+    /** More connector settings, by dotted path (`limits.idleTimeout`). */
+    connectorSettings?: Record<string, string>;
   } = {},
 ): Promise<Cluster> {
   const { server, admin } = await startAdminServer(engine, { clock: options.clock });
@@ -91,6 +93,7 @@ export async function startCluster(
       'server.url': server.url,
       'server.accessKey': options.connectorKeyInFile ? `file:${keyFile}` : `plaintext:${key}`,
       'server.trustedFingerprint': server.running.fingerprint,
+      ...options.connectorSettings,
     },
   });
   const connectorLogs = new LogSink();

@@ -21,6 +21,9 @@ export interface TokenClaims {
 /** Why a token was refused; the proxy answers 401 with `message`. */
 export class TokenRejected extends Error {}
 
+/** The server's keys were needed to check a token and could not be fetched (a 503). */
+export class KeysUnavailable extends Error {}
+
 /**
  * How far past its expiry (or before its not-before) a token is still taken, for clocks that
  * disagree a little. Kept small: it extends every token's life (docs/connector.md).
@@ -83,10 +86,17 @@ export class TokenVerifier {
       throw new TokenRejected('not a JWT');
     }
     if (header.alg !== 'ES512')
-      throw new TokenRejected(`algorithm ${String(header.alg)} is not accepted`);
+      throw new TokenRejected(
+        // Any JSON can sit there; String() of some objects throws.
+        `algorithm ${typeof header.alg === 'string' ? header.alg : JSON.stringify(header.alg)} is not accepted`,
+      );
     const kid = header.kid ?? '';
     if ((!this.#keys || !this.#kids.has(kid)) && now - this.#lastFetch >= REFRESH_ON_MISS_MS) {
-      await this.refreshKeys();
+      await this.refreshKeys().catch((err: unknown) => {
+        throw new KeysUnavailable('cannot fetch the signing keys from the Infra server', {
+          cause: err,
+        });
+      });
     }
     if (!this.#keys || !this.#kids.has(kid))
       throw new TokenRejected('signed with a key the server does not publish');

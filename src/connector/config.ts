@@ -4,11 +4,13 @@ import { z } from 'zod';
 import {
   ConfigError,
   addressSetting,
+  connectionLimitsSetting,
   durationSetting,
   expandPath,
   loadConfigLayers,
   readPemOrPath,
   type ConfigSources,
+  type ConnectionLimits,
   type ListenAddress,
 } from '../shared/config-loader.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
@@ -47,6 +49,8 @@ export const ConnectorSettings = z
       })
       .strict()
       .prefault({}),
+    // Idle keep-alive as Node's default (kubectl opens a connection per command).
+    limits: connectionLimitsSetting({ idleTimeout: '5s' }),
     tls: z
       .object({
         hosts: z
@@ -137,6 +141,7 @@ export interface ConnectorConfig {
   logLevel: LogLevel;
   kubeconfig?: string;
   addr: { https: ListenAddress; metrics?: ListenAddress };
+  limits: ConnectionLimits;
   tlsHosts: string[];
   server: { url: string; accessKey: Secret; trust: ServerTrust };
   /** Re-reads `server.accessKey` (rotated upstream): on SIGHUP and every `secretRefreshMs`. */
@@ -201,6 +206,7 @@ export async function loadConnectorConfig(
     logLevel: s.logLevel,
     kubeconfig,
     addr: { https, metrics: s.addr.metrics },
+    limits: s.limits,
     tlsHosts: s.tls.hosts,
     server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust },
     secrets,

@@ -164,6 +164,7 @@ export async function startConnector(
         streams,
         metrics,
         log,
+        limits: config.limits,
       },
     );
     const port = await listenOn(config.addr.https, 'addr.https', (host) =>

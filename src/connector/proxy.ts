@@ -1,15 +1,23 @@
 import { Agent, createServer, request, type Server, type ServerOptions } from 'node:https';
-import type {
-  IncomingHttpHeaders,
-  IncomingMessage,
-  OutgoingHttpHeaders,
-  ServerResponse,
+import {
+  STATUS_CODES,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
 } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
+import type { ConnectionLimits } from '../shared/config-loader.js';
+import { limitConnectionsPerAddress, timeoutOptions } from '../shared/listen.js';
 import type { Logger } from '../shared/logger.js';
 import { decide, type AccessState, type OpenStreams } from './access.js';
-import { TokenRejected, type TokenClaims, type TokenVerifier } from './authenticate.js';
+import {
+  KeysUnavailable,
+  TokenRejected,
+  type TokenClaims,
+  type TokenVerifier,
+} from './authenticate.js';
 import type { Upstream } from './kube.js';
 import type { ConnectorMetrics } from './metrics.js';
 
@@ -21,6 +29,7 @@ export interface ProxyDeps {
   streams: OpenStreams;
   metrics: ConnectorMetrics;
   log: Logger;
+  limits: ConnectionLimits;
 }
 
 // Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
@@ -40,8 +49,14 @@ const HOP_BY_HOP = new Set([
 /** A Kubernetes Status object, so kubectl prints the message as it prints the apiserver's. */
 function status(code: number, message: string): string {
   const reason =
-    { 401: 'Unauthorized', 403: 'Forbidden', 502: 'BadGateway', 503: 'ServiceUnavailable' }[code] ??
-    'Unknown';
+    {
+      400: 'BadRequest',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      408: 'Timeout',
+      502: 'BadGateway',
+      503: 'ServiceUnavailable',
+    }[code] ?? 'Unknown';
   return JSON.stringify({
     kind: 'Status',
     apiVersion: 'v1',
@@ -76,6 +91,14 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
         ok: false,
         code: 401,
         message: 'your Infra token is not valid here; run `infra login`',
+      };
+    }
+    if (err instanceof KeysUnavailable) {
+      deps.log.warn({ err: (err.cause as Error).message }, err.message);
+      return {
+        ok: false,
+        code: 503,
+        message: 'the Infra connector cannot reach the Infra server to check your token; try again',
       };
     }
     throw err;
@@ -144,7 +167,9 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
     return agent.agent;
   };
 
-  const server = createServer(tls, (req, res) => {
+  // As the kube-apiserver's own default: a request (an upload) may take minutes to arrive.
+  const options = { ...tls, ...timeoutOptions(deps.limits, 300_000), requireHostHeader: false };
+  const server = createServer(options, (req, res) => {
     const started = process.hrtime.bigint();
     res.on('finish', () =>
       deps.metrics.observe(res.statusCode, Number(process.hrtime.bigint() - started) / 1e9),
@@ -287,6 +312,24 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
     socket.on('error', done);
     socket.on('close', done);
   }
+
+  // Requests Node's parser refuses (not HTTP, headers too large or too slow) get a Status too.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code !== 'ECONNRESET' && socket.writable) {
+      const [code, message] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'the request line and headers are too large']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'the request headers did not arrive in time']
+            : [400, 'the request is not valid HTTP/1.1'];
+      const body = status(code, message);
+      socket.write(
+        `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  });
+  limitConnectionsPerAddress(server, deps.limits.connectionsPerIP, { log: deps.log });
 
   server.on('close', () => agent?.agent.destroy());
   return server;

@@ -80,6 +80,20 @@ describe('loadServerConfig', () => {
     assert.equal(JSON.stringify(config).includes('s3cret'), false);
   });
 
+  it('reads url as an origin, and connection limits with their defaults', async () => {
+    const config = await loadServerConfig({
+      env: {},
+      flags: { url: 'https://INFRA.Example.com:443/', 'limits.idleTimeout': '2m' },
+    });
+    assert.equal(config.url, 'https://infra.example.com');
+    assert.deepEqual(config.limits, {
+      connectionsPerIP: 256,
+      handshakeTimeout: 10_000,
+      headersTimeout: 30_000,
+      idleTimeout: 120_000,
+    });
+  });
+
   it('does not ask for TLS to a PostgreSQL on loopback', async () => {
     const config = await loadServerConfig({
       env: {},
@@ -170,6 +184,29 @@ describe('loadServerConfig', () => {
         name: 'HTTPS turned off',
         env: { INFRA_SERVER_ADDR_HTTPS: '' },
         message: /^invalid setting addr\.https .*cannot be turned off/,
+      },
+      ...[
+        'http://infra.example.com',
+        'https://infra.example.com/infra',
+        'https://infra.example.com/?a',
+        'https://user@infra.example.com',
+        'infra.example.com',
+      ].map((url) => ({
+        name: `url that is not an https origin: ${url}`,
+        flags: { url },
+        message:
+          'invalid setting url (from flag --url): must be the https:// address people and programs use for this server, such as https://infra.example.com, with no path',
+      })),
+      {
+        name: 'a timeout of zero',
+        env: { INFRA_SERVER_LIMITS_HEADERS_TIMEOUT: '0' },
+        message:
+          'invalid setting limits.headersTimeout (from environment variable INFRA_SERVER_LIMITS_HEADERS_TIMEOUT): must be more than 0 and at most 10m',
+      },
+      {
+        name: 'a negative connection limit',
+        file: 'limits:\n  connectionsPerIP: -1\n',
+        message: /^invalid setting limits\.connectionsPerIP \(from config file .+\): Too small/,
       },
       {
         name: 'a declared group Kubernetes reserves',

@@ -4,11 +4,13 @@ import { z } from 'zod';
 import {
   ConfigError,
   addressSetting,
+  connectionLimitsSetting,
   durationSetting,
   expandPath,
   loadConfigLayers,
   readPemOrPath,
   type ConfigSources,
+  type ConnectionLimits,
   type ListenAddress,
 } from '../shared/config-loader.js';
 import { Email } from '../api/common.js';
@@ -127,6 +129,28 @@ const ProxyAddress = z.string().refine((s) => {
   return /^\d{1,3}$/.test(bits) && n <= (family === 4 ? 32 : 128);
 }, 'must be an IP address or a CIDR range such as 10.0.0.0/8');
 
+/** The public origin: `https://host[:port]`, nothing after it. */
+const PublicUrl = z
+  .string()
+  .refine((text) => {
+    try {
+      const u = new URL(text);
+      return (
+        u.protocol === 'https:' &&
+        hostName.safeParse(u.hostname.replace(/^\[|\]$/g, '')).success &&
+        !u.username &&
+        !u.password &&
+        u.pathname === '/' &&
+        !u.search &&
+        !u.hash &&
+        !/[?#]/.test(text)
+      );
+    } catch {
+      return false;
+    }
+  }, 'must be the https:// address people and programs use for this server, such as https://infra.example.com, with no path')
+  .transform((text) => new URL(text).origin);
+
 /** The server's settings, as read from YAML (camelCase keys), env and flags. */
 export const ServerSettings = z
   .object({
@@ -224,6 +248,10 @@ export const ServerSettings = z
       .array(ProxyAddress)
       .default([])
       .describe('Reverse proxies whose X-Forwarded-For and X-Forwarded-Host are believed'),
+    url: PublicUrl.optional().describe(
+      'The https:// address clients use; the links the server makes use it',
+    ),
+    limits: connectionLimitsSetting({ idleTimeout: '72s' }),
     providers: z
       .array(ConfigProvider)
       .default([])
@@ -387,7 +415,10 @@ export interface DeclaredGrant {
 export interface ServerConfig {
   stateDir: string;
   logLevel: LogLevel;
+  /** The configured public origin (`https://infra.example.com`); see `publicOrigin`. */
+  url?: string;
   addr: { https: ListenAddress; http?: ListenAddress; metrics?: ListenAddress };
+  limits: ConnectionLimits;
   tls: TlsConfig;
   db: DatabaseConfig;
   access: AccessSettings;
@@ -511,7 +542,9 @@ export async function loadServerConfig(
   return Object.freeze({
     stateDir,
     logLevel: s.logLevel,
+    url: s.url,
     addr: s.addr as ServerConfig['addr'],
+    limits: s.limits,
     tls,
     db,
     access: {
@@ -612,6 +645,19 @@ async function rootKeyConfig(
       };
     }
   }
+}
+
+/**
+ * The origin links are built from: `url` when set, else `tls.hosts[0]`, else the host the HTTPS
+ * listener is bound to (unless it is every interface), else localhost; with the listener's port.
+ */
+export function publicOrigin(config: ServerConfig, httpsPort: number): string {
+  if (config.url) return config.url;
+  const bound = config.addr.https.host;
+  const host =
+    config.tls.hosts[0] ?? (bound && bound !== '0.0.0.0' && bound !== '::' ? bound : 'localhost');
+  const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+  return `https://${host.includes(':') ? `[${host}]` : host}${port}`;
 }
 
 function hostOfUrl(url: string): string {

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Logger } from '../shared/logger.js';
 import { productVersion } from '../shared/version.js';
-import type { ServerConfig } from './config.js';
+import { publicOrigin, type ServerConfig } from './config.js';
 import { openDb, type Engine } from './data/db.js';
 import { migrate } from './data/migrate.js';
 import { ensureSetting } from './data/settings.js';
@@ -32,6 +32,8 @@ const SWEEP_INTERVAL = 30_000;
 export interface RunningServer {
   /** Base URL of the HTTPS listener, e.g. `https://127.0.0.1:4443`. */
   url: string;
+  /** The origin the server's links use: `url` from the configuration, or one derived. */
+  publicUrl: string;
   httpsPort: number;
   httpPort?: number;
   metricsPort?: number;
@@ -110,6 +112,8 @@ export async function startServer(
     const tls = await ServerTls.prepare(config.tls, config.stateDir, { log, clock });
     cleanups.push(() => tls.stop());
     const metrics = new ServerMetrics();
+    // Known once the listener is open (its port may be chosen by the system).
+    let origin = config.url ?? '';
     const app = await buildApp({
       db: database.db,
       readDb: database.readDb,
@@ -124,6 +128,8 @@ export async function startServer(
       tls,
       dashboardDir: options.dashboardDir,
       trustedProxies: config.trustedProxies,
+      publicOrigin: () => origin,
+      limits: config.limits,
     });
     cleanups.push(() => app.close());
     // Runs before app.close (cleanups run in reverse): feeds waiting for changes answer now.
@@ -137,10 +143,13 @@ export async function startServer(
       });
       return app.server.address() as AddressInfo;
     });
+    origin = publicOrigin(config, httpsPort);
     let httpPort: number | undefined;
     if (config.addr.http) {
       const redirect = createRedirectServer({
-        httpsPort,
+        origin,
+        limits: config.limits,
+        log,
         acme: tls.acme,
         onRedirect: () => metrics.httpRedirects.inc(),
       });
@@ -185,6 +194,7 @@ export async function startServer(
         version: productVersion,
         installId,
         url,
+        publicUrl: origin,
         http: httpPort,
         metrics: metricsPort,
         database: `${database.engine} ${database.location}`,
@@ -195,15 +205,15 @@ export async function startServer(
     );
 
     if (setupToken) {
-      const host = config.tls.hosts[0] ?? 'localhost';
       // The one secret the server logs on purpose: it is single-use and dies with the first admin.
       log.warn(
-        `no admin yet: open https://${host.includes(':') ? `[${host}]` : host}:${httpsPort}/setup?token=${setupToken} to create the first admin (or POST the token to /api/setup); the link works once and is replaced at every restart`,
+        `no admin yet: open ${origin}/setup?token=${setupToken} to create the first admin (or POST the token to /api/setup); the link works once and is replaced at every restart`,
       );
     }
 
     return {
       url,
+      publicUrl: origin,
       httpsPort,
       httpPort,
       metricsPort,

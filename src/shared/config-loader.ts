@@ -320,6 +320,50 @@ export const addressSetting = z.string().transform((text, ctx) => {
   return addr;
 });
 
+/** How long a connection may take over each phase, and how many one address may hold. */
+export interface ConnectionLimits {
+  /** Open connections one client address may hold; 0 is no limit. */
+  connectionsPerIP: number;
+  /** Milliseconds for the TLS handshake. */
+  handshakeTimeout: number;
+  /** Milliseconds for a request's headers to arrive, the first request's included. */
+  headersTimeout: number;
+  /** Milliseconds a connection may wait, idle, for its next request. */
+  idleTimeout: number;
+}
+
+const timeoutSetting = durationSetting.refine(
+  (ms) => ms > 0 && ms <= 600_000,
+  'must be more than 0 and at most 10m',
+);
+
+/**
+ * The `limits` of a listener. They bound connections that do nothing (a handshake or headers
+ * that never come, keep-alive between requests), never how long a request may run: long polls
+ * and kubectl streams go on for as long as they need.
+ */
+export function connectionLimitsSetting(defaults: { idleTimeout: string }) {
+  return z
+    .object({
+      connectionsPerIP: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000_000)
+        .default(256)
+        .describe('Open connections one client address may hold; 0 is no limit'),
+      handshakeTimeout: timeoutSetting.prefault('10s').describe('Time for the TLS handshake'),
+      headersTimeout: timeoutSetting
+        .prefault('30s')
+        .describe("Time for a request's headers, the first request's included"),
+      idleTimeout: timeoutSetting
+        .prefault(defaults.idleTimeout)
+        .describe('Close a connection that waits this long for its next request'),
+    })
+    .strict()
+    .prefault({});
+}
+
 /** A setting that holds PEM text or the path of a PEM file (relative to `base`): the PEM. */
 export async function readPemOrPath(setting: string, value: string, base: string): Promise<string> {
   if (value.trimStart().startsWith('-----BEGIN')) return value;

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { ListenAddress } from './config-loader.js';
+import { BlockList, isIP, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import type { ConnectionLimits, ListenAddress } from './config-loader.js';
 import { AppError } from './errors.js';
+import type { Logger } from './logger.js';
 
 function listenError(err: unknown, setting: string, addr: ListenAddress): AppError {
   const code = (err as NodeJS.ErrnoException).code;
@@ -70,5 +71,78 @@ export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
+  });
+}
+
+/**
+ * Options for `https.createServer` that apply `limits`' timeouts. Node checks the headers
+ * deadline (which also covers a connection that never sends a request) on an interval: a
+ * fraction of the deadline, so it is kept closely.
+ */
+export function timeoutOptions(limits: ConnectionLimits, requestTimeout: number) {
+  return {
+    handshakeTimeout: limits.handshakeTimeout,
+    headersTimeout: limits.headersTimeout,
+    // Node refuses a headers deadline later than the whole request's.
+    requestTimeout: Math.max(requestTimeout, limits.headersTimeout),
+    keepAliveTimeout: limits.idleTimeout,
+    connectionsCheckingInterval: Math.min(5_000, Math.max(10, limits.headersTimeout >> 2)),
+  };
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 client of a dual-stack listener) is 10.0.0.1. */
+function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
+/** Whether an address is in a list of addresses and CIDR ranges (`10.0.0.0/8`). */
+export function addressMatcher(list: string[]): (address: string) => boolean {
+  const blocks = new BlockList();
+  for (const entry of list) {
+    const [ip, bits] = entry.split('/') as [string, string?];
+    const type = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) blocks.addAddress(ip, type);
+    else blocks.addSubnet(ip, Number(bits), type);
+  }
+  return (address) => {
+    const plain = plainAddress(address);
+    return blocks.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+/**
+ * Closes a new connection at once when its address already holds `max` (0: no limit), so one
+ * client cannot use up the process's file descriptors. Addresses `exempt` (reverse proxies that
+ * carry many clients) are not counted. The first refusal of an address is logged as a warning,
+ * then nothing until that address has no connection left.
+ */
+export function limitConnectionsPerAddress(
+  server: NetServer,
+  max: number,
+  options: { log: Logger; exempt?: (address: string) => boolean },
+): void {
+  if (max <= 0) return;
+  const open = new Map<string, { count: number; warned: boolean }>();
+  server.on('connection', (socket: Socket) => {
+    if (socket.remoteAddress === undefined) return;
+    const address = plainAddress(socket.remoteAddress);
+    if (options.exempt?.(address)) return;
+    const entry = open.get(address) ?? { count: 0, warned: false };
+    if (entry.count >= max) {
+      if (!entry.warned) {
+        options.log.warn(
+          { address, limit: max },
+          'refusing connections from an address that holds the most allowed (limits.connectionsPerIP)',
+        );
+        entry.warned = true;
+      }
+      socket.destroy();
+      return;
+    }
+    entry.count++;
+    open.set(address, entry);
+    socket.once('close', () => {
+      if (--entry.count === 0) open.delete(address);
+    });
   });
 }

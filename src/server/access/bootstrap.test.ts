@@ -138,7 +138,7 @@ function setupLinks(server: TestServer): SetupLink[] {
     if (!entry.msg?.startsWith('no admin yet')) continue;
     assert.equal(entry.level, 40, 'the setup link is logged as a warning');
     const m =
-      /^no admin yet: open https:\/\/localhost:(\d+)\/setup\?token=([A-Za-z0-9_-]+) to create the first admin \(or POST the token to \/api\/setup\); the link works once and is replaced at every restart$/.exec(
+      /^no admin yet: open https:\/\/127\.0\.0\.1:(\d+)\/setup\?token=([A-Za-z0-9_-]+) to create the first admin \(or POST the token to \/api\/setup\); the link works once and is replaced at every restart$/.exec(
         entry.msg,
       );
     assert.ok(m, `unexpected setup line: ${entry.msg}`);

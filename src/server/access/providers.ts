@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import {
   AppError,
   NotFoundError,
+  RateLimitedError,
   UnauthenticatedError,
   ValidationError,
   assertThat,
@@ -52,15 +53,19 @@ const MAX_PENDING_PER_ADDRESS = 200;
  */
 async function admitPendingRequest(ctx: RequestContext): Promise<void> {
   ctx.unchanged();
-  const pending = await data.countPendingRequests(ctx.db, ctx.clock.now(), ctx.sourceIp);
+  const now = ctx.clock.now();
+  const pending = await data.countPendingRequests(ctx.db, now, ctx.sourceIp);
+  // A place frees up when the oldest pending request expires (or sooner, when one finishes).
+  const retryAfter = (expiry = now + LOGIN_REQUEST_TTL_MS) =>
+    Math.max(1, Math.ceil((expiry - now) / 1000));
   if (pending.fromAddress >= MAX_PENDING_PER_ADDRESS)
-    throw new AppError(
-      'rate_limited',
+    throw new RateLimitedError(
+      retryAfter(pending.firstExpiryFromAddress),
       'too many logins started from your address are waiting to be finished; try again in a few minutes',
     );
   if (pending.all >= MAX_PENDING_REQUESTS)
-    throw new AppError(
-      'rate_limited',
+    throw new RateLimitedError(
+      retryAfter(pending.firstExpiry),
       'too many logins are waiting to be finished; try again in a few minutes',
     );
 }

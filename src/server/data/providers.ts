@@ -306,7 +306,13 @@ export async function countPendingRequests(
   db: Db,
   now: number,
   sourceIp: string,
-): Promise<{ all: number; fromAddress: number }> {
+): Promise<{
+  all: number;
+  fromAddress: number;
+  /** When the first pending request expires, and the first from this address. */
+  firstExpiry?: number;
+  firstExpiryFromAddress?: number;
+}> {
   const count = (table: 'loginRequests' | 'deviceRequests') =>
     db
       .selectFrom(table)
@@ -315,13 +321,25 @@ export async function countPendingRequests(
         eb.fn
           .sum<number>(eb.case().when('sourceIp', '=', sourceIp).then(1).else(0).end())
           .as('mine'),
+        eb.fn.min<number | null>('expiresAt').as('first'),
+        eb.fn
+          .min<number | null>(
+            eb.case().when('sourceIp', '=', sourceIp).then(eb.ref('expiresAt')).end(),
+          )
+          .as('myFirst'),
       ])
       .where('expiresAt', '>', now)
       .executeTakeFirstOrThrow();
   const [logins, devices] = await Promise.all([count('loginRequests'), count('deviceRequests')]);
+  const earliest = (...values: Array<number | string | null>) => {
+    const present = values.filter((v) => v !== null).map(Number);
+    return present.length > 0 ? Math.min(...present) : undefined;
+  };
   return {
     all: Number(logins.n) + Number(devices.n),
     fromAddress: Number(logins.mine ?? 0) + Number(devices.mine ?? 0),
+    firstExpiry: earliest(logins.first, devices.first),
+    firstExpiryFromAddress: earliest(logins.myFirst, devices.myFirst),
   };
 }
 

@@ -9,11 +9,14 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { endpoints } from '../../api/endpoints.js';
+import type { ConnectionLimits } from '../../shared/config-loader.js';
 import { AppError } from '../../shared/errors.js';
+import { addressMatcher, limitConnectionsPerAddress, timeoutOptions } from '../../shared/listen.js';
 import type { OperationDeps } from '../access/operation.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ServerTls } from '../tls/server-tls.js';
-import { errorResponse } from './errors.js';
+import { clientErrorResponse, errorResponse } from './errors.js';
+import { checkHost } from './host.js';
 import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
 
@@ -27,7 +30,15 @@ export interface AppDeps extends OperationDeps {
   dashboardDir?: string;
   /** Reverse proxies whose X-Forwarded-* headers are believed (addresses, CIDR ranges). */
   trustedProxies?: string[];
+  /** The origin links are built from (`https://infra.example.com`); known once listening. */
+  publicOrigin(): string;
+  limits: ConnectionLimits;
 }
+
+/** How long a request may take to arrive whole (headers and body). */
+const REQUEST_TIMEOUT = 60_000;
+/** Longest path quoted back in a 404. */
+const QUOTED_PATH = 200;
 
 const SECURITY_HEADERS = {
   'strict-transport-security': 'max-age=31536000',
@@ -54,8 +65,14 @@ const DASHBOARD_CSP = [
  * shape, security headers and request metrics. The caller listens.
  */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { requestTimeout, ...timeouts } = timeoutOptions(deps.limits, REQUEST_TIMEOUT);
   const app = Fastify({
-    https: deps.tls.secureContextOptions(),
+    https: {
+      ...deps.tls.secureContextOptions(),
+      ...timeouts,
+      // A request without Host gets our JSON answer (checkHost), not Node's empty 400.
+      requireHostHeader: false,
+    },
     // pino's Logger is what Fastify expects at run time; only the declared types differ.
     loggerInstance: deps.log as FastifyBaseLogger,
     // One line per request is written by the onResponse hook below instead.
@@ -67,11 +84,33 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // On shutdown, close keep-alive connections that are idle; in-flight requests finish.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    requestTimeout: 60_000,
+    // Bound receiving a request and waiting for the next one, never how long an answer takes
+    // (the access feed holds its answer for up to five minutes).
+    requestTimeout,
     connectionTimeout: 0,
-    keepAliveTimeout: 72_000,
+    keepAliveTimeout: deps.limits.idleTimeout,
     // Long enough that an over-long id reaches validation (a 400 naming the field).
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 4096 },
+    // A URL the router cannot decode, or an over-long path segment.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const { status, body, headers } = errorResponse(err, req.id, deps.log);
+      void reply
+        .code(status)
+        .headers({ ...SECURITY_HEADERS, ...headers })
+        .type('application/json')
+        .send(body);
+    },
+    // Requests Node's parser refuses (headers too large, not HTTP, too slow) get our JSON shape.
+    clientErrorHandler: (err, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      deps.log.debug({ code: err.code, reason: err.message }, 'malformed request refused');
+      if (socket.writable) socket.write(clientErrorResponse(err, SECURITY_HEADERS));
+      socket.destroy();
+    },
+  });
+  limitConnectionsPerAddress(app.server, deps.limits.connectionsPerIP, {
+    log: deps.log,
+    exempt: deps.trustedProxies?.length ? addressMatcher(deps.trustedProxies) : undefined,
   });
   deps.tls.onChange(() => app.server.setSecureContext(deps.tls.secureContextOptions()));
 
@@ -82,6 +121,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    // Load balancers probe by address, whatever names the server has.
+    if (req.url !== '/healthz') {
+      checkHost(req.host, deps.publicOrigin(), (name) => deps.tls.servesName(name));
+    }
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -134,7 +177,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // Client-side routes (/users, /login/callback...) all load the single page app.
       return reply.sendFile('index.html');
     }
-    throw new AppError('not_found', `no route for ${req.method} ${req.url.split('?')[0]}`);
+    const path = req.url.split('?')[0]!;
+    const quoted = path.length > QUOTED_PATH ? `${path.slice(0, QUOTED_PATH)}…` : path;
+    throw new AppError('not_found', `no route for ${req.method} ${quoted}`);
   });
 
   app.addHook('onSend', async (_req, reply, payload) => {

@@ -10,15 +10,26 @@
  *   standard JSON error shape with 400, 415 or 413;
  * - tampered, truncated, padded, expired and revoked keys get exactly
  *   `{"code":"unauthenticated","message":"unauthenticated"}` on a route of each family, before
- *   any input is looked at.
+ *   any input is looked at;
+ * - requests malformed below the API (percent-encoding, over-long URLs and headers, methods that
+ *   are not HTTP, duplicated or missing headers, invalid UTF-8, aborted uploads), on every
+ *   endpoint, never get a 5xx, and every refusal is in the same JSON error shape.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ApiClient } from '../../api/client.js';
+import type { Endpoint } from '../../api/endpoint.js';
+import { endpoints } from '../../api/endpoints.js';
 import type { ApiErrorBody } from '../../api/errors.js';
 import { TestClock } from '../../../test/clock.js';
 import { engines } from '../../../test/engines.js';
-import { rawRequest, type RawResponse } from '../../../test/http.js';
+import {
+  rawConnection,
+  rawExchange,
+  rawRequest,
+  type RawResponse,
+  type WireResponse,
+} from '../../../test/http.js';
 import { ADMIN, createSignedInUser, startAdminServer } from '../../../test/identity.js';
 import type { TestServer } from '../../../test/server.js';
 
@@ -962,3 +973,329 @@ for (const engine of engines) {
     });
   });
 }
+
+describe('requests malformed below the API', () => {
+  let server: TestServer;
+  let adminKey: string;
+  let port: number;
+  before(async () => {
+    ({ server, adminKey } = await startAdminServer('sqlite'));
+    port = Number(new URL(server.url).port);
+  });
+  after(() => server?.close());
+
+  const BAD_PERCENT = '%E0%A4%A';
+  const HEAD = 'Host: localhost\r\nConnection: close\r\n';
+  const send = (request: string | Buffer) => rawExchange(port, request, { ca: server.ca });
+
+  /** A refusal in the one error shape, never a 5xx. */
+  function assertRefusal(res: WireResponse, status: number, code: string, context: string) {
+    assert.equal(res.status, status, `${context}: ${shorten(res.body)}`);
+    assertErrorShape(res, context);
+    assert.equal(JSON.parse(res.body).code, code, context);
+  }
+
+  function assertErrorShape(res: WireResponse, context: string) {
+    assert.ok(
+      res.status >= 400 && res.status < 500,
+      `${context}: ${res.status} ${shorten(res.body)}`,
+    );
+    assert.match(res.headers['content-type'] ?? '', /^application\/json/, context);
+    const body = JSON.parse(res.body) as Record<string, unknown>;
+    assert.equal(typeof body.code, 'string', context);
+    assert.equal(typeof body.message, 'string', context);
+    assert.deepEqual(
+      Object.keys(body).filter((k) => !['code', 'message', 'fieldErrors'].includes(k)),
+      [],
+      context,
+    );
+  }
+
+  /** Log lines at error level (pino's 50), or about a response with a 5xx status. */
+  function serverErrors(): string[] {
+    return server.logs.lines.filter((line) => {
+      const entry = JSON.parse(line) as { level: number; status?: number };
+      return entry.level >= 50 || (entry.status ?? 0) >= 500;
+    });
+  }
+
+  it('a session cookie that is not valid percent-encoding is a failed credential, not a 500', async () => {
+    const cookie = `Cookie: __Host-infra-session=${BAD_PERCENT}\r\n`;
+    for (const path of ['/api/users', '/api/users/self', '/api/grants', '/api/audit']) {
+      assertRefusal(
+        await send(`GET ${path} HTTP/1.1\r\n${HEAD}${cookie}\r\n`),
+        401,
+        'unauthenticated',
+        path,
+      );
+    }
+    const logout = await send(
+      `POST /api/logout HTTP/1.1\r\n${HEAD}${cookie}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+    );
+    assertRefusal(logout, 401, 'unauthenticated', 'POST /api/logout');
+    // Public endpoints do not look at it, and a bad login binding is no binding.
+    const version = await send(`GET /api/version HTTP/1.1\r\n${HEAD}${cookie}\r\n`);
+    assert.equal(version.status, 200, version.body);
+    const binding = await send(
+      `GET /api/providers HTTP/1.1\r\n${HEAD}Cookie: __Host-infra-login=${BAD_PERCENT}; __Host-infra-session=${BAD_PERCENT}\r\n\r\n`,
+    );
+    assert.equal(binding.status, 200, binding.body);
+    assert.deepEqual(serverErrors(), []);
+  });
+
+  const framing: Array<{ what: string; request: string | Buffer; status: number; code: string }> = [
+    {
+      what: 'bad percent-encoding in the path',
+      request: `GET /api/users/${BAD_PERCENT} HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'bad percent-encoding outside the API',
+      request: `GET /${BAD_PERCENT} HTTP/1.1\r\n${HEAD}Accept: text/html\r\n\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'percent-encoded bytes that are not UTF-8',
+      request: `GET /api/users/%FF%FE HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'an over-long path segment (5 KB)',
+      request: `GET /api/users/${long(5000)} HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 414,
+      code: 'uri_too_long',
+    },
+    {
+      what: 'an over-long URL (20 KB)',
+      request: `GET /api/users?name=${long(20_000)} HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 431,
+      code: 'headers_too_large',
+    },
+    {
+      what: 'an over-long header (20 KB)',
+      request: `GET /api/users HTTP/1.1\r\n${HEAD}X-Padding: ${long(20_000)}\r\n\r\n`,
+      status: 431,
+      code: 'headers_too_large',
+    },
+    {
+      what: 'a method that is not HTTP',
+      request: `FOO /api/users HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'a method with characters a method cannot have',
+      request: `G@T /api/users HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'an HTTP method no route has',
+      request: `PROPFIND /api/users HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 404,
+      code: 'not_found',
+    },
+    { what: 'not HTTP at all', request: 'hello\r\n\r\n', status: 400, code: 'bad_request' },
+    {
+      what: 'an HTTP/2 preface without ALPN',
+      request: 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n',
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'no Host header (HTTP/1.1)',
+      request: 'GET /api/version HTTP/1.1\r\nConnection: close\r\n\r\n',
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'no Host header (HTTP/1.0)',
+      request: 'GET /api/version HTTP/1.0\r\n\r\n',
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'a malformed Host header',
+      request: 'GET /api/version HTTP/1.1\r\nHost: local host:x\r\nConnection: close\r\n\r\n',
+      status: 421,
+      code: 'misdirected',
+    },
+    {
+      what: 'Content-Length twice, differing',
+      request: `POST /api/login HTTP/1.1\r\n${HEAD}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'Content-Length and Transfer-Encoding together',
+      request: `POST /api/login HTTP/1.1\r\n${HEAD}Content-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'a malformed chunked body',
+      request: `POST /api/login HTTP/1.1\r\n${HEAD}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'a control character in a header value',
+      request: `GET /api/users HTTP/1.1\r\n${HEAD}X-Bad: a\x01b\r\n\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'a space before the colon of a header',
+      request: `GET /api/users HTTP/1.1\r\n${HEAD}Authorization : Bearer x\r\n\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'a bare LF in the request line',
+      request: `GET /api/users HTTP/1.1\n${HEAD}\r\n`,
+      status: 400,
+      code: 'bad_request',
+    },
+    {
+      what: 'JSON with bytes that are not UTF-8',
+      request: Buffer.concat([
+        Buffer.from(
+          `POST /api/login HTTP/1.1\r\n${HEAD}Content-Type: application/json\r\nContent-Length: 10\r\n\r\n`,
+        ),
+        Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d, 0x20, 0x20]),
+      ]),
+      status: 400,
+      code: 'bad_request',
+    },
+  ];
+  for (const c of framing) {
+    it(`${c.what} → ${c.status} ${c.code}`, async () => {
+      assertRefusal(await send(c.request), c.status, c.code, c.what);
+    });
+  }
+
+  it('a 404 quotes at most 200 characters of the path', async () => {
+    const res = await send(`GET /api/${long(5000)} HTTP/1.1\r\n${HEAD}\r\n`);
+    assertRefusal(res, 404, 'not_found', 'long unknown path');
+    assert.ok(res.body.length < 300, shorten(res.body));
+  });
+
+  it('an upload the client abandons is not a server error', async () => {
+    const conn = rawConnection(port, { ca: server.ca });
+    await conn.secure;
+    conn.socket.write(
+      `POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"passwordCredentials":`,
+    );
+    // The server is reading the body when the client goes away.
+    await new Promise((r) => setTimeout(r, 100));
+    conn.socket.destroy();
+    const said = 'the client closed the connection before the request was complete';
+    for (let i = 0; i < 200 && !server.logs.text.includes(said); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(server.logs.text.includes(said), 'the abandoned upload is logged as such');
+    assert.deepEqual(serverErrors(), []);
+  });
+
+  it('no endpoint answers malformed input with a 5xx or an error in another shape', async () => {
+    const variants: Array<{ what: string; request: (e: Endpoint) => string | undefined }> = [];
+    const target = (e: Endpoint, value: string) => e.path.replace(/:([A-Za-z]+)/g, value);
+    const hasBody = (e: Endpoint) => ['POST', 'PUT', 'PATCH'].includes(e.method);
+    const auth = `Authorization: Bearer ${adminKey}\r\n`;
+    const json = (body: string) =>
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const noBody = '\r\n';
+    variants.push(
+      {
+        what: 'bad percent-encoding in the session cookie',
+        request: (e) =>
+          `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}Cookie: __Host-infra-session=${BAD_PERCENT}\r\n${hasBody(e) ? json('{}') : noBody}`,
+      },
+      {
+        what: 'bad percent-encoding in a path parameter',
+        request: (e) =>
+          e.path.includes(':')
+            ? `${e.method} ${target(e, BAD_PERCENT)} HTTP/1.1\r\n${HEAD}${auth}${hasBody(e) ? json('{}') : noBody}`
+            : undefined,
+      },
+      {
+        // Anonymous for writes: an admin's valid request must not run (logout, key rotation).
+        what: 'bad percent-encoding in the query',
+        request: (e) =>
+          `${e.method} ${target(e, 'x')}?name=${BAD_PERCENT}&${BAD_PERCENT}=1 HTTP/1.1\r\n${HEAD}${e.method === 'GET' ? auth : ''}${hasBody(e) ? json('{}') : noBody}`,
+      },
+      {
+        what: 'a path parameter of 5 KB',
+        request: (e) =>
+          e.path.includes(':')
+            ? `${e.method} ${target(e, long(5000))} HTTP/1.1\r\n${HEAD}${auth}${hasBody(e) ? json('{}') : noBody}`
+            : undefined,
+      },
+      {
+        what: 'malformed JSON',
+        request: (e) =>
+          hasBody(e)
+            ? `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}${auth}${json('{"a":')}`
+            : undefined,
+      },
+      {
+        what: 'a JSON body that is not an object',
+        request: (e) =>
+          hasBody(e)
+            ? `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}${auth}${json('null')}`
+            : undefined,
+      },
+      {
+        what: 'a form instead of JSON',
+        request: (e) =>
+          hasBody(e)
+            ? `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}${auth}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=b`
+            : undefined,
+      },
+      {
+        what: 'a Content-Type that is not a media type',
+        request: (e) =>
+          hasBody(e)
+            ? `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}${auth}Content-Type: ;;;\r\nContent-Length: 2\r\n\r\n{}`
+            : undefined,
+      },
+      {
+        what: 'a body sent with a GET',
+        request: (e) =>
+          e.method === 'GET'
+            ? `GET ${target(e, 'x')} HTTP/1.1\r\n${HEAD}${auth}${json('{"a":')}`
+            : undefined,
+      },
+      {
+        what: 'Authorization twice',
+        request: (e) =>
+          `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}Authorization: Bearer a\r\nAuthorization: Bearer b\r\n${hasBody(e) ? json('{}') : noBody}`,
+      },
+      {
+        what: 'Infra-Version twice',
+        request: (e) =>
+          `${e.method} ${target(e, 'x')} HTTP/1.1\r\n${HEAD}${auth}Infra-Version: 0.0.1\r\nInfra-Version: 0.0.2\r\n${hasBody(e) ? json('{}') : noBody}`,
+      },
+    );
+    let sent = 0;
+    for (const [name, e] of Object.entries(endpoints) as Array<[string, Endpoint]>) {
+      for (const v of variants) {
+        const request = v.request(e);
+        if (request === undefined) continue;
+        const res = await send(request);
+        sent++;
+        const context = `${name} (${e.method} ${e.path}), ${v.what}`;
+        assert.ok(
+          res.status > 0 && res.status < 500,
+          `${context}: ${res.status} ${shorten(res.body)}`,
+        );
+        if (res.status >= 400) assertErrorShape(res, context);
+      }
+    }
+    assert.ok(sent > 300, `${sent} requests`);
+    assert.deepEqual(serverErrors(), []);
+  });
+});

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { ApiErrorBody } from '../../api/errors.js';
 import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -9,17 +10,21 @@ export const statusFor: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   expired: 410,
   payload_too_large: 413,
+  uri_too_long: 414,
   unsupported_media_type: 415,
+  misdirected: 421,
   rate_limited: 429,
+  headers_too_large: 431,
   internal: 500,
   upstream_failed: 502,
   unavailable: 503,
 };
 
-// Errors raised by the framework before a handler runs (body parsing, routing).
+// Errors raised by the framework before a handler runs (routing, body parsing).
 const frameworkErrors: Record<string, { code: ErrorCode; message: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: {
     code: 'bad_request',
@@ -41,7 +46,24 @@ const frameworkErrors: Record<string, { code: ErrorCode; message: string }> = {
     code: 'bad_request',
     message: 'the Content-Length header does not match the body',
   },
+  FST_ERR_BAD_URL: {
+    code: 'bad_request',
+    message: 'the URL is not valid: a percent-encoded part is malformed or not UTF-8',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'uri_too_long', message: 'the URL is too long' },
+  // The request body stream fails this way when the client goes away before sending all of it.
+  ECONNRESET: {
+    code: 'bad_request',
+    message: 'the client closed the connection before the request was complete',
+  },
 };
+
+/** The code for a status the framework chose (Fastify errors carry `statusCode`). */
+function codeForStatus(status: number): ErrorCode {
+  return (
+    (Object.keys(statusFor) as ErrorCode[]).find((c) => statusFor[c] === status) ?? 'bad_request'
+  );
+}
 
 /**
  * Turns anything thrown while serving a request into a status and the JSON error body. Only
@@ -70,9 +92,29 @@ export function errorResponse(
       typeof retryAfter === 'number' ? { 'retry-after': String(retryAfter) } : {};
     return { status, body, headers };
   }
-  const fastifyCode = (err as { code?: string }).code;
-  const known = fastifyCode ? frameworkErrors[fastifyCode] : undefined;
-  if (known) return { status: statusFor[known.code], body: { ...known }, headers: {} };
+  const { code: fastifyCode, statusCode } = err as { code?: unknown; statusCode?: unknown };
+  const known = typeof fastifyCode === 'string' ? frameworkErrors[fastifyCode] : undefined;
+  if (known) {
+    log.debug({ reqId: requestId, code: fastifyCode }, known.message);
+    return { status: statusFor[known.code], body: { ...known }, headers: {} };
+  }
+  // Any other refusal by the framework is about the request, not a bug: a 4xx in our shape,
+  // without the framework's message (it may echo the input).
+  if (
+    typeof fastifyCode === 'string' &&
+    /^FST_ERR_\w+$/.test(fastifyCode) &&
+    typeof statusCode === 'number' &&
+    statusCode >= 400 &&
+    statusCode < 500
+  ) {
+    const code = codeForStatus(statusCode);
+    log.info({ reqId: requestId, code: fastifyCode }, 'request refused by the framework');
+    return {
+      status: statusFor[code],
+      body: { code, message: `the request cannot be processed (${fastifyCode})` },
+      headers: {},
+    };
+  }
   log.error({ reqId: requestId, err }, 'internal server error');
   return {
     status: 500,
@@ -82,4 +124,42 @@ export function errorResponse(
     },
     headers: {},
   };
+}
+
+/**
+ * The whole HTTP response to a request Node's HTTP parser refused before the framework saw it
+ * (headers too large, a malformed request line or header, headers that did not arrive in time),
+ * for the server's `clientError` event.
+ */
+export function clientErrorResponse(
+  err: { code?: string },
+  extraHeaders: Record<string, string> = {},
+): string {
+  const { status, body } = clientError(err);
+  const json = JSON.stringify(body);
+  const headers = {
+    ...extraHeaders,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+    connection: 'close',
+  };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('\r\n')}\r\n\r\n${json}`;
+}
+
+function clientError(err: { code?: string }): { status: number; body: ApiErrorBody } {
+  const answer = (code: ErrorCode, message: string) => ({
+    status: statusFor[code],
+    body: { code, message },
+  });
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return answer('headers_too_large', 'the request line and headers are too large');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return answer('request_timeout', 'the request headers did not arrive in time');
+    case 'HPE_INVALID_METHOD':
+      return answer('bad_request', 'the request method is not valid');
+    default:
+      return answer('bad_request', 'the request is not valid HTTP/1.1');
+  }
 }

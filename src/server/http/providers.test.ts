@@ -611,6 +611,15 @@ for (const engine of engines) {
         const r = await refusal(server.client().createDeviceRequest({}));
         assert.equal(r.status, 429);
         assert.match(r.message, /too many logins are waiting/);
+        // Retry when the first of them expires.
+        const device = () =>
+          rawRequest(`${server.url}/api/device`, {
+            method: 'POST',
+            ca: server.ca,
+            headers: { 'content-type': 'application/json' },
+            body: '{}',
+          });
+        assert.equal((await device()).headers['retry-after'], '60');
         assert.equal((await refusal(startLogin())).status, 429);
         // Expired requests do not count (and the sweep removes them).
         await database.db.updateTable('deviceRequests').set({ expiresAt: clock.now() }).execute();
@@ -626,6 +635,8 @@ for (const engine of engines) {
         const own = await refusal(startLogin());
         assert.equal(own.status, 429);
         assert.match(own.message, /started from your address/);
+        clock.advance(15_000);
+        assert.equal((await device()).headers['retry-after'], '45');
         await database.db.updateTable('deviceRequests').set({ expiresAt: clock.now() }).execute();
         await startLogin();
       } finally {

@@ -1,19 +1,23 @@
 import { createServer, type Server } from 'node:http';
+import type { ConnectionLimits } from '../../shared/config-loader.js';
+import { limitConnectionsPerAddress, timeoutOptions } from '../../shared/listen.js';
+import type { Logger } from '../../shared/logger.js';
 import type { AcmeCertificates } from '../tls/acme.js';
-
-const HOST = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d+)?$/;
+import { clientErrorResponse } from './errors.js';
 
 /**
  * The optional plain-HTTP listener. It never serves the API: it answers `/healthz` (for load
  * balancers that probe over HTTP), ACME http-01 challenges, and redirects everything else to
- * the same path over HTTPS.
+ * the same path at the server's public origin (never to a host the request names).
  */
 export function createRedirectServer(options: {
-  httpsPort: number;
+  origin: string;
+  limits: ConnectionLimits;
+  log: Logger;
   acme?: AcmeCertificates;
   onRedirect?: () => void;
 }): Server {
-  return createServer((req, res) => {
+  const server = createServer(timeoutOptions(options.limits, 10_000), (req, res) => {
     const url = req.url ?? '/';
     const path = url.split('?')[0]!;
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -25,20 +29,18 @@ export function createRedirectServer(options: {
       res.writeHead(200, { 'content-type': 'text/plain' }).end(challenge);
       return;
     }
-    const host = HOST.exec(req.headers.host ?? '');
-    if (!host || !url.startsWith('/')) {
-      res
-        .writeHead(400, { 'content-type': 'text/plain' })
-        .end('bad request: missing or invalid Host header\n');
-      return;
-    }
-    const port = options.httpsPort === 443 ? '' : `:${options.httpsPort}`;
     options.onRedirect?.();
     // 308 keeps the method and body, so an API POST sent to http:// is not silently turned into a GET.
     res.writeHead(308, {
-      location: `https://${host[1]}${port}${url}`,
+      location: `${options.origin}${url.startsWith('/') ? url : '/'}`,
       'content-type': 'text/plain',
     });
     res.end('use HTTPS\n');
   });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code !== 'ECONNRESET' && socket.writable) socket.write(clientErrorResponse(err));
+    socket.destroy();
+  });
+  limitConnectionsPerAddress(server, options.limits.connectionsPerIP, { log: options.log });
+  return server;
 }

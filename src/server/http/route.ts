@@ -132,8 +132,15 @@ function requestInput(e: Endpoint, req: FastifyRequest): Record<string, unknown>
 function readCookie(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name)
-      return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      try {
+        return decodeURIComponent(value);
+      } catch {
+        // Not ours (we encode what we set): as it is, it matches no key or login.
+        return value;
+      }
+    }
   }
   return undefined;
 }
@@ -155,10 +162,12 @@ function presentedKey(req: FastifyRequest): { key: string; via: 'bearer' | 'cook
  * already keeps the cookie off cross-site requests and the API takes only JSON; this also
  * refuses a request a browser marks as cross-site or from another origin.
  */
-function checkSameOrigin(req: FastifyRequest): void {
+function checkSameOrigin(req: FastifyRequest, publicOrigin: string): void {
   const site = req.headers['sec-fetch-site'];
   const origin = req.headers.origin;
-  const sameOrigin = origin === undefined || origin === `https://${req.host}`;
+  // The request's own host was checked to be one of ours (checkHost).
+  const sameOrigin =
+    origin === undefined || origin === publicOrigin || origin === `https://${req.host}`;
   if ((site !== undefined && site !== 'same-origin' && site !== 'none') || !sameOrigin) {
     throw new AppError('forbidden', 'cross-site requests cannot use the session cookie');
   }
@@ -179,7 +188,7 @@ export function registerRoutes(
   app: FastifyInstance,
   endpoints: Endpoints,
   handlers: Handlers,
-  deps: OperationDeps,
+  deps: OperationDeps & { publicOrigin(): string },
 ): void {
   for (const name of Object.keys(endpoints) as OperationName[]) {
     const e = endpoints[name] as Endpoint;
@@ -199,14 +208,14 @@ export function registerRoutes(
         checkApiVersion(req.headers['infra-version']);
         const presented = presentedKey(req);
         const actor = await authenticateFor(deps, spec, presented?.key);
-        if (actor && presented?.via === 'cookie' && e.method !== 'GET') checkSameOrigin(req);
+        const origin = deps.publicOrigin();
+        if (actor && presented?.via === 'cookie' && e.method !== 'GET')
+          checkSameOrigin(req, origin);
         const parsed = e.input.safeParse(requestInput(e, req));
         if (!parsed.success) throw validationError(parsed.error);
 
         let status = successStatus(e);
         const log = req.log as unknown as OperationDeps['log'];
-        // The address the browser used: through a trusted proxy, its X-Forwarded-Host.
-        const origin = `https://${req.host || 'localhost'}`;
         const prepare = handler.prepare;
         const run = runOperation(
           deps,

@@ -1,4 +1,5 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Clock } from '../../shared/clock.js';
 import { ConfigError } from '../../shared/config-loader.js';
@@ -44,6 +45,7 @@ export class ServerTls {
   readonly #log: Logger;
   readonly #listeners: Array<(cert: ServingCertificate) => void> = [];
   #acme: AcmeCertificates | undefined;
+  #leaf: { of: ServingCertificate; cert: X509Certificate } | undefined;
 
   private constructor(config: TlsConfig, current: ServingCertificate, log: Logger) {
     this.#config = config;
@@ -96,6 +98,21 @@ export class ServerTls {
 
   get current(): ServingCertificate {
     return this.#current;
+  }
+
+  /**
+   * Whether `name` (a lower-case DNS name or IP address) is one of the server's: always true for
+   * localhost and the configured `tls.hosts`, and for any name the certificate served covers.
+   */
+  servesName(name: string): boolean {
+    if (DEFAULT_HOSTS.includes(name) || this.#config.hosts.some((h) => h.toLowerCase() === name))
+      return true;
+    if (this.#leaf?.of !== this.#current) {
+      const pem = splitPemCertificates(this.#current.chain)[0]!;
+      this.#leaf = { of: this.#current, cert: new X509Certificate(pem) };
+    }
+    const leaf = this.#leaf.cert;
+    return (isIP(name) ? leaf.checkIP(name) : leaf.checkHost(name)) !== undefined;
   }
 
   /** Options for `https.createServer` / `setSecureContext`. */
