@@ -19,6 +19,7 @@ import { ProviderService, reconcileProviders } from './access/providers.js';
 import { listenForChanges } from './data/listen.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
+import { checkReadiness } from './access/readiness.js';
 import { closeServer, listenOn, listenServer } from '../shared/listen.js';
 import { createMetricsServer } from '../shared/metrics-server.js';
 import { ServerMetrics } from './metrics.js';
@@ -112,6 +113,9 @@ export async function startServer(
     const tls = await ServerTls.prepare(config.tls, config.stateDir, { log, clock });
     cleanups.push(() => tls.stop());
     const metrics = new ServerMetrics();
+    metrics.watchDatabase(database.health);
+    const readiness = () =>
+      checkReadiness({ db: database.db, readDb: database.readDb, health: database.health, tokens });
     // Known once the listener is open (its port may be chosen by the system).
     let origin = config.url ?? '';
     const app = await buildApp({
@@ -130,6 +134,7 @@ export async function startServer(
       trustedProxies: config.trustedProxies,
       publicOrigin: () => origin,
       limits: config.limits,
+      readiness,
     });
     cleanups.push(() => app.close());
     // Runs before app.close (cleanups run in reverse): feeds waiting for changes answer now.
@@ -152,6 +157,7 @@ export async function startServer(
         log,
         acme: tls.acme,
         onRedirect: () => metrics.httpRedirects.inc(),
+        readiness,
       });
       const addr = config.addr.http;
       httpPort = await listenOn(addr, 'addr.http', (host) =>

@@ -6,6 +6,7 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly httpRedirects: Counter;
+  readonly databaseUp: Gauge;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -23,10 +24,21 @@ export class ServerMetrics {
       buckets: Array.from({ length: 15 }, (_, k) => 0.001 * 2 ** k),
       registers: [this.registry],
     });
+    this.databaseUp = new Gauge({
+      name: 'database_up',
+      help: 'Whether the database answers (1) or is unavailable (0), as the last queries found',
+      registers: [this.registry],
+    });
     this.httpRedirects = new Counter({
       name: 'http_redirects_total',
       help: 'Plain-HTTP requests redirected to HTTPS',
       registers: [this.registry],
     });
+  }
+
+  /** Follows the database's health in `database_up`. */
+  watchDatabase(health: { up: boolean; onChange(listener: (up: boolean) => void): unknown }): void {
+    this.databaseUp.set(health.up ? 1 : 0);
+    health.onChange((up) => this.databaseUp.set(up ? 1 : 0));
   }
 }

@@ -72,6 +72,12 @@ describe('PostgreSQL faults under load, two replicas', () => {
     assert.equal(during.status, 503, during.body);
     assert.equal(during.json<{ code: string }>().code, 'unavailable');
     assert.ok(Number(during.headers['retry-after']) >= 1);
+    // Not ready (the database), yet alive.
+    const ready = await rawRequest(`${replicas[1]!.url}/readyz`, { ca: replicas[1]!.ca });
+    assert.equal(ready.status, 503);
+    assert.match(ready.json<{ message: string }>().message, /^not ready \(database: unavailable/);
+    const alive = await rawRequest(`${replicas[1]!.url}/healthz`, { ca: replicas[1]!.ca });
+    assert.equal(alive.status, 200);
     await sleep(500);
     cluster.start();
 
@@ -91,6 +97,14 @@ describe('PostgreSQL faults under load, two replicas', () => {
     await resumed(1);
     stop = true;
     await load;
+    for (const r of replicas) {
+      const ready = await rawRequest(`${r.url}/readyz`, { ca: r.ca });
+      assert.equal(ready.status, 200, ready.body);
+      assert.deepEqual(ready.json(), {
+        status: 'ready',
+        checks: { database: 'ok', migrations: 'ok', signingKey: 'ok' },
+      });
+    }
 
     for (const r of replicas) assert.equal(r.exited(), undefined, r.output().slice(-2000));
     for (const what of failures.keys()) {

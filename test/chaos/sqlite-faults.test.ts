@@ -161,8 +161,19 @@ describe('SQLite faults', () => {
       const logged = server.output().match(/the database is unavailable: its disk is full/g) ?? [];
       assert.equal(logged.length, 1, 'the cause is logged once per episode');
       assert.doesNotMatch(server.output(), /cannot rollback/);
+      const notReady = await rawRequest(`${server.url}/readyz`, { ca: server.ca });
+      assert.equal(notReady.status, 503);
+      assert.match(notReady.body, /database: unavailable: its disk is full/);
 
       execFileSync('sh', ['-c', `rm -f ${filler}-*`]);
+      // Readiness tries a write itself (nothing else would once traffic stops coming), once
+      // failures have stopped for a moment.
+      let ready = 0;
+      for (let i = 0; i < 100 && ready !== 200; i++) {
+        ready = (await rawRequest(`${server.url}/readyz`, { ca: server.ca })).status;
+        if (ready !== 200) await sleep(100);
+      }
+      assert.equal(ready, 200);
       await admin.createGroup({ name: 'after-full' });
       assert.match(server.output(), /the database answers again/);
       assert.equal(server.exited(), undefined);

@@ -73,6 +73,11 @@ export class TokenService {
     this.#rotateAfterMs = deps.rotateAfterMs;
   }
 
+  /** Whether a signing key is loaded (readiness). */
+  get hasSigningKey(): boolean {
+    return this.#active !== undefined;
+  }
+
   /** Loads the keys (making the first one on a new install) and starts the refresh loop. */
   async start(): Promise<void> {
     await this.#load();

@@ -70,6 +70,7 @@ export class DatabaseHealth {
   #up = true;
   #reason = '';
   #since = 0;
+  #lastFailureAt = 0;
   readonly #log: Pick<Logger, 'error' | 'info'> | undefined;
   readonly #listeners = new Set<(up: boolean) => void>();
 
@@ -86,12 +87,18 @@ export class DatabaseHealth {
     return this.#reason;
   }
 
+  /** When a query last failed for want of the database (ms since the epoch; 0: never). */
+  get lastFailureAt(): number {
+    return this.#lastFailureAt;
+  }
+
   onChange(listener: (up: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
   failed(reason: string, err: unknown): void {
+    this.#lastFailureAt = Date.now();
     if (!this.#up && reason === this.#reason) return;
     const wasUp = this.#up;
     this.#up = false;

@@ -64,3 +64,17 @@ async function appliedUnknown(db: Db, known: Set<string>): Promise<string[]> {
     return [];
   }
 }
+
+/**
+ * How the database's schema compares with this server's migrations: the ones not applied yet,
+ * and applied ones this server does not know (a newer server migrated it).
+ */
+export async function compareMigrations(db: Db): Promise<{ missing: string[]; unknown: string[] }> {
+  const { rows } = await sql<{ name: string }>`select name from migrations`.execute(db);
+  const applied = new Set(rows.map((r) => r.name));
+  const known = new Set(migrationNames);
+  return {
+    missing: migrationNames.filter((n) => !applied.has(n)),
+    unknown: [...applied].filter((n) => !known.has(n)),
+  };
+}

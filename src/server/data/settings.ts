@@ -41,3 +41,17 @@ export async function setSetting(db: Db, name: string, value: string, now: numbe
 export async function deleteSetting(db: Db, name: string): Promise<void> {
   await db.deleteFrom('settings').where('name', '=', name).execute();
 }
+
+/**
+ * A write that changes nothing (the install id's row rewritten as it is), in a transaction: it
+ * shows whether the database takes writes again after a fault (a full disk, a lock).
+ */
+export async function probeWrite(db: Db): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .updateTable('settings')
+      .set((eb) => ({ updatedAt: eb.ref('updatedAt') }))
+      .where('name', '=', 'installId')
+      .execute();
+  });
+}

@@ -13,9 +13,10 @@ import type { ConnectionLimits } from '../../shared/config-loader.js';
 import { AppError } from '../../shared/errors.js';
 import { addressMatcher, limitConnectionsPerAddress, timeoutOptions } from '../../shared/listen.js';
 import type { OperationDeps } from '../access/operation.js';
+import type { Readiness } from '../access/readiness.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ServerTls } from '../tls/server-tls.js';
-import { clientErrorResponse, errorResponse } from './errors.js';
+import { clientErrorResponse, errorResponse, readinessResponse } from './errors.js';
 import { checkHost } from './host.js';
 import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
@@ -33,6 +34,8 @@ export interface AppDeps extends OperationDeps {
   /** The origin links are built from (`https://infra.example.com`); known once listening. */
   publicOrigin(): string;
   limits: ConnectionLimits;
+  /** Whether to send this server traffic (`/readyz`). */
+  readiness(): Promise<Readiness>;
 }
 
 /** How long a request may take to arrive whole (headers and body). */
@@ -122,7 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.headers(SECURITY_HEADERS);
     if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
     // Load balancers probe by address, whatever names the server has.
-    if (req.url !== '/healthz') {
+    if (req.url !== '/healthz' && req.url !== '/readyz') {
       checkHost(req.host, deps.publicOrigin(), (name) => deps.tls.servesName(name));
     }
   });
@@ -133,7 +136,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       { method: req.method, route, status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
-    const level = reply.statusCode >= 500 ? 'error' : req.method === 'GET' ? 'debug' : 'info';
+    // A 503 is the database (or the server) being away, whose cause is logged once elsewhere.
+    const status = reply.statusCode;
+    const level =
+      status === 503 ? 'warn' : status >= 500 ? 'error' : req.method === 'GET' ? 'debug' : 'info';
     deps.log[level](
       {
         reqId: req.id,
@@ -151,7 +157,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(status).headers(headers).type('application/json').send(body);
   });
 
+  // Liveness: the process answers. Readiness: it can serve (database, schema, signing key).
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok\n'));
+  app.get('/readyz', async (_req, reply) => {
+    const { status, headers, body } = readinessResponse(await deps.readiness());
+    return reply.code(status).headers(headers).send(body);
+  });
 
   registerRoutes(app, endpoints, handlers, deps);
 

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { ApiErrorBody } from '../../api/errors.js';
+import type { Readiness } from '../access/readiness.js';
 import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
@@ -162,4 +163,21 @@ function clientError(err: { code?: string }): { status: number; body: ApiErrorBo
     default:
       return answer('bad_request', 'the request is not valid HTTP/1.1');
   }
+}
+
+/** `/readyz`: 200 with each check, or 503 (with Retry-After) saying which checks failed. */
+export function readinessResponse(r: Readiness): {
+  status: number;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+} {
+  if (r.ready) return { status: 200, headers: {}, body: { status: 'ready', checks: r.checks } };
+  const failed = Object.entries(r.checks)
+    .filter(([, v]) => v !== 'ok')
+    .map(([k, v]) => `${k}: ${v}`);
+  return {
+    status: statusFor.unavailable,
+    headers: { 'retry-after': '5' },
+    body: { code: 'unavailable', message: `not ready (${failed.join('; ')})`, checks: r.checks },
+  };
 }

@@ -3,10 +3,11 @@ import type { ConnectionLimits } from '../../shared/config-loader.js';
 import { limitConnectionsPerAddress, timeoutOptions } from '../../shared/listen.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AcmeCertificates } from '../tls/acme.js';
-import { clientErrorResponse } from './errors.js';
+import type { Readiness } from '../access/readiness.js';
+import { clientErrorResponse, readinessResponse } from './errors.js';
 
 /**
- * The optional plain-HTTP listener. It never serves the API: it answers `/healthz` (for load
+ * The optional plain-HTTP listener. It never serves the API: it answers `/healthz` and `/readyz` (for load
  * balancers that probe over HTTP), ACME http-01 challenges, and redirects everything else to
  * the same path at the server's public origin (never to a host the request names).
  */
@@ -16,12 +17,25 @@ export function createRedirectServer(options: {
   log: Logger;
   acme?: AcmeCertificates;
   onRedirect?: () => void;
+  readiness?: () => Promise<Readiness>;
 }): Server {
   const server = createServer(timeoutOptions(options.limits, 10_000), (req, res) => {
     const url = req.url ?? '/';
     const path = url.split('?')[0]!;
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    if (
+      path === '/readyz' &&
+      options.readiness &&
+      (req.method === 'GET' || req.method === 'HEAD')
+    ) {
+      void options.readiness().then((r) => {
+        const { status, headers, body } = readinessResponse(r);
+        res.writeHead(status, { ...headers, 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
       return;
     }
     const challenge = options.acme?.challengeResponse(path);
