@@ -1,14 +1,11 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { stateFile } from './state-file.js';
 import type { CliState, KnownCluster } from './state.js';
 
 /**
  * Checks, for the kubectl credential plugin, where kubectl will send the token. This module is
  * on the hot path of every kubectl command, so it imports nothing but node built-ins.
  */
-
-/** `~/.infra/config`, given `~/.infra`. */
-export const stateFile = (infraDir: string) => path.join(infraDir, 'config');
 
 interface ExecCluster {
   server?: unknown;

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomic } from '../shared/files.js';
-import { stateFile } from './exec-cluster.js';
+import { stateFile } from './state-file.js';
 
 /** A session with one server, as `infra login` saved it. */
 export interface SavedSession {

@@ -17,7 +17,11 @@ import { Email } from '../api/common.js';
 import { Privilege, Resource } from '../api/grants.js';
 import { GroupName } from '../api/groups.js';
 import { ProviderKind, ProviderName, ProviderUrl } from '../api/providers.js';
+import type { DeclaredGrant, DeclaredUser } from './access/bootstrap.js';
 import type { ProviderInput } from './access/providers.js';
+import type { RootKeyConfig } from './access/root-key.js';
+import type { DatabaseConfig } from './data/db.js';
+import type { TlsConfig } from './tls/server-tls.js';
 import { logLevels, type LogLevel } from '../shared/logger.js';
 import type { AccessSettings } from './access/context.js';
 import { parseSecretReference, type Secret, type SecretResolver } from '../shared/secrets.js';
@@ -31,8 +35,6 @@ import {
   secretReference,
   secureUrl,
 } from '../shared/secret-storages.js';
-import type { AwsOptions } from '../shared/aws.js';
-import type { VaultOptions } from '../shared/vault.js';
 
 /** The `config` of each root key provider (see docs/configuration/secrets.md). */
 const keyProviderConfigs = {
@@ -361,56 +363,6 @@ export const ServerSettings = z
     }
   });
 
-export type DatabaseConfig =
-  | { kind: 'sqlite'; file: string }
-  | {
-      kind: 'postgres';
-      connectionString?: string;
-      host?: string;
-      port: number;
-      name: string;
-      username: string;
-      password?: Secret;
-      ssl: false | { rejectUnauthorized: boolean; ca?: string };
-      maxConnections: number;
-    };
-
-export interface TlsConfig {
-  hosts: string[];
-  minVersion: 'TLSv1.2' | 'TLSv1.3';
-  /** A configured certificate chain and key, which replace the generated ones. */
-  custom?: { certificate: string; privateKey: Secret };
-  acme?: {
-    directoryUrl: string;
-    email: string;
-    caCertificate?: string;
-    renewBeforeMs: number;
-  };
-}
-
-/** A root key provider, with its secrets resolved. */
-export type RootKeyConfig =
-  | { kind: 'native'; file: string }
-  | { kind: 'native'; key: Secret; reference: string }
-  | { kind: 'vault'; vault: VaultOptions; transitMount: string; key: string }
-  | { kind: 'awskms'; aws: AwsOptions; keyId: string };
-
-/** A user declared in the config file. */
-export interface DeclaredUser {
-  name: string;
-  password?: Secret;
-  accessKey?: Secret;
-  infraRole?: 'admin' | 'view';
-}
-
-/** A grant declared in the config file. */
-export interface DeclaredGrant {
-  user?: string;
-  group?: string;
-  role: string;
-  resource: string;
-}
-
 /** The validated, resolved configuration the server runs with. Frozen. */
 export interface ServerConfig {
   stateDir: string;
@@ -669,3 +621,5 @@ function hostOfUrl(url: string): string {
     );
   }
 }
+
+export type { DatabaseConfig, DeclaredGrant, DeclaredUser, RootKeyConfig, TlsConfig };

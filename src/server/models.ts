@@ -1,13 +1,15 @@
 /**
  * Domain types: what data/ returns and access/ works with. The wire types live in api/; the
- * converters from these to those live in http/.
+ * converters from these to those live in http/. Closed vocabularies (roles, provider kinds) are
+ * defined once, in api/.
  */
+import type { ProviderKind } from '../api/providers.js';
+
+export type { InfraRole } from '../api/roles.js';
+export type { ProviderKind };
 
 /** Who put a row there: the API, the config file (reconciled at start) or the server itself. */
 export type ManagedBy = 'api' | 'config' | 'system';
-
-export type InfraRole = 'admin' | 'view' | 'connector';
-export const infraRoles: readonly InfraRole[] = ['admin', 'view', 'connector'];
 
 /** The system user connectors act as (created by migration 0002). */
 export const CONNECTOR_USER_ID = 'usr_000000000000000000000001';
@@ -74,6 +76,28 @@ export interface AccessKey {
    * was exchanged from): this one ends when it ends and never outlives or outidles it.
    */
   parentId: string | null;
+}
+
+/**
+ * An identity provider as operations return it. Secrets given by value stay sealed in the data
+ * layer; only whether one is set shows here.
+ */
+export interface Provider {
+  id: string;
+  name: string;
+  kind: ProviderKind;
+  issuer: string;
+  clientId: string;
+  /** Where the client secret is read from, when it is not stored (sealed) here. */
+  clientSecretRef: string | null;
+  scopes: string[];
+  groupsClaim: string;
+  apiUrl: string | null;
+  domainAdminEmail: string | null;
+  serviceAccountKeySet: boolean;
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** Scope of a session that may only change its one-time password. */

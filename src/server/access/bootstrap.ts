@@ -2,6 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import { AppError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Secret } from '../../shared/secrets.js';
 import { hashSecret, parseAccessKey } from '../crypto/access-keys.js';
 import { hashPassword, verifyPassword } from '../crypto/passwords.js';
 import {
@@ -13,11 +14,32 @@ import {
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import { deleteCredential, getCredential, setCredential } from '../data/credentials.js';
 import type { Db } from '../data/db.js';
-import { createGrant, deleteGrant, listGrants } from '../data/grants.js';
-import { createGroup, deleteGroup, getGroup } from '../data/groups.js';
+import { adoptGrant, createGrant, deleteGrant, listGrants } from '../data/grants.js';
+import {
+  createGroup,
+  deleteGroup,
+  getGroup,
+  listGroups,
+  setGroupManagedBy,
+} from '../data/groups.js';
 import { createUser, deleteUser, findUser, listUsers, updateUser } from '../data/users.js';
 import type { User } from '../models.js';
-import type { DeclaredGrant, DeclaredUser } from '../config.js';
+
+/** A user declared in the config file. */
+export interface DeclaredUser {
+  name: string;
+  password?: Secret;
+  accessKey?: Secret;
+  infraRole?: 'admin' | 'view';
+}
+
+/** A grant declared in the config file. */
+export interface DeclaredGrant {
+  user?: string;
+  group?: string;
+  role: string;
+  resource: string;
+}
 
 const TEN_YEARS = 10 * 365 * 86_400_000;
 const ALL = 1_000_000;
@@ -179,16 +201,8 @@ export async function reconcileConfig(
     );
     // A declared grant that an admin had already made by hand now belongs to the file.
     for (const g of wantedGrants) {
-      const adopted = await tx
-        .updateTable('grants')
-        .set({ managedBy: 'config' })
-        .where('managedBy', '=', 'api')
-        .where('subjectKind', '=', g.kind)
-        .where('subjectId', '=', g.id)
-        .where('privilege', '=', g.privilege)
-        .where('resource', '=', g.resource)
-        .executeTakeFirst();
-      if (Number(adopted.numUpdatedRows) > 0)
+      const subject = { kind: g.kind, id: g.id };
+      if (await adoptGrant(tx, { subject, privilege: g.privilege, resource: g.resource }))
         note('grantsAdopted', `${g.name}: ${g.privilege} on ${g.resource}`);
     }
 
@@ -216,23 +230,14 @@ export async function reconcileConfig(
     const namedGroups = new Set(
       declared.grants.filter((g) => g.group !== undefined).map((g) => g.group!),
     );
-    const configGroups = await tx
-      .selectFrom('groups')
-      .select(['id', 'name'])
-      .where('managedBy', '=', 'config')
-      .execute();
-    for (const g of configGroups) {
+    const configGroups = await listGroups(tx, { managedBy: 'config', limit: ALL });
+    for (const g of configGroups.items) {
       if (namedGroups.has(g.name)) continue;
-      const group = await getGroup(tx, { byId: g.id });
-      if (group.totalUsers === 0) {
+      if (g.totalUsers === 0) {
         await deleteGroup(tx, g.id, now);
         note('groupsRemoved', g.name);
       } else {
-        await tx
-          .updateTable('groups')
-          .set({ managedBy: 'api', updatedAt: now })
-          .where('id', '=', g.id)
-          .execute();
+        await setGroupManagedBy(tx, g.id, 'api', now);
         note('groupsReleased', g.name);
       }
     }

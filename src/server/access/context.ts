@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
 import type { ChangeNotifier } from './changes.js';
 import type { DestinationPresence } from './presence.js';
-import type { ProviderService } from './providers.js';
+import type { ProviderService } from './provider-sync.js';
 import type { TokenService } from './tokens.js';
 
 /** The authenticated caller of a request. */

@@ -1,3 +1,4 @@
+import type { JWK } from 'jose';
 import { AppError, UnauthenticatedError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import {
@@ -261,4 +262,16 @@ export async function createToken(
     destination,
     sessionId: actor.accessKeyId,
   });
+}
+
+/** The public keys connectors verify destination tokens with (current and recent). */
+export async function getJwks(ctx: RequestContext): Promise<JWK[]> {
+  return ctx.tokens.publishedKeys();
+}
+
+/** Starts signing destination tokens with a new key; the old one stays published a while. */
+export async function rotateSigningKey(ctx: RequestContext): Promise<string> {
+  const kid = await ctx.tokens.rotate(ctx.db);
+  ctx.audit({ kind: 'signingKey', id: kid });
+  return kid;
 }

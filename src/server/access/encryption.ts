@@ -1,6 +1,5 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import type { ServerConfig } from '../config.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../data/db.js';
 import {
@@ -15,7 +14,7 @@ import {
   sealedColumns,
   type SealedColumn,
 } from '../data/sealed-columns.js';
-import { loadRootKey } from './root-key.js';
+import { loadRootKey, type RootKeyConfig } from './root-key.js';
 
 /** How often the data keys are re-read, to pick up a rotation made elsewhere. */
 export const RELOAD_MS = 60_000;
@@ -33,7 +32,7 @@ const PASSES_AFTER_CHANGE = 3;
  */
 export async function openKeyring(
   db: Db,
-  config: Pick<ServerConfig, 'keyProvider' | 'previousKeyProvider'>,
+  config: { keyProvider: RootKeyConfig; previousKeyProvider?: RootKeyConfig },
   clock: Clock,
 ): Promise<{ roots: RootKeys; keyring: Keyring }> {
   const hasKeys = (await countEncryptionKeys(db)) > 0;

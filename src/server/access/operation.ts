@@ -9,7 +9,7 @@ import { authenticate } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
 import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
 import type { DestinationPresence } from './presence.js';
-import type { ProviderService } from './providers.js';
+import type { ProviderService } from './provider-sync.js';
 import type { TokenService } from './tokens.js';
 
 /** What every operation runs against. */

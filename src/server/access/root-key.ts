@@ -1,10 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { AppError } from '../../shared/errors.js';
+import type { AwsOptions } from '../../shared/aws.js';
 import { writeFileAtomic } from '../../shared/files.js';
+import type { Secret } from '../../shared/secrets.js';
+import type { VaultOptions } from '../../shared/vault.js';
 import { NativeRootKey, type RootKey } from '../crypto/keyring.js';
 import { AwsKmsRootKey, VaultRootKey } from '../crypto/root-keys.js';
-import type { RootKeyConfig } from '../config.js';
+
+/** A root key provider, with its secrets resolved. */
+export type RootKeyConfig =
+  | { kind: 'native'; file: string }
+  | { kind: 'native'; key: Secret; reference: string }
+  | { kind: 'vault'; vault: VaultOptions; transitMount: string; key: string }
+  | { kind: 'awskms'; aws: AwsOptions; keyId: string };
 
 /**
  * The configured root key. A native key file is created (32 random bytes, mode 0600) only when

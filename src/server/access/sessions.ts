@@ -84,6 +84,42 @@ export async function issueSession(
   };
 }
 
+/** What a login method establishes besides the user: how, and facts for the audit entry. */
+export interface LoginOutcome {
+  issuedVia: IssuedVia;
+  /** The audit entry's details (never secrets). */
+  details: Record<string, unknown>;
+  /** The credential the session is made from (key exchange, device approval), if any. */
+  parent?: Pick<AccessKey, 'id' | 'expiresAt' | 'inactivityTimeout' | 'providerId'>;
+  scopes?: string[];
+  providerId?: string;
+}
+
+/**
+ * The end of every successful login, whatever proved who the user is (a password, an access
+ * key, an identity provider, a device approval, the setup token): one audit entry, then a session
+ * with the server's session limits, or within its parent's when made from another credential.
+ */
+export async function signIn(
+  ctx: RequestContext,
+  user: Pick<User, 'id' | 'name'>,
+  login: LoginOutcome,
+): Promise<Session> {
+  const now = ctx.clock.now();
+  ctx.audit({ kind: 'user', id: user.id, name: user.name, actor: user, details: login.details });
+  const limits = {
+    expiresAt: now + ctx.settings.sessionDuration,
+    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+  };
+  return issueSession(ctx.db, user, {
+    issuedVia: login.issuedVia,
+    now,
+    scopes: login.scopes,
+    providerId: login.providerId,
+    ...(login.parent ? derivedFrom(login.parent, limits) : limits),
+  });
+}
+
 /**
  * Password login. Locked-out names and addresses are refused before the password is looked at;
  * a failure is counted (after the request's transaction rolls back) and answered like every
@@ -116,18 +152,9 @@ export async function loginWithPassword(
       now,
     });
   }
-  ctx.audit({
-    kind: 'user',
-    id: user.id,
-    name: user.name,
-    actor: user,
-    details: { method: 'password' },
-  });
-  return issueSession(ctx.db, user, {
+  return signIn(ctx, user, {
     issuedVia: 'password',
-    now,
-    expiresAt: now + ctx.settings.sessionDuration,
-    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
+    details: { method: 'password' },
     scopes: credential.oneTime ? [PASSWORD_CHANGE_SCOPE] : [],
   });
 }
@@ -137,7 +164,6 @@ export async function loginWithPassword(
  * the key: it ends when the key ends (deleted, expired or idle) and never idles longer than it.
  */
 export async function loginWithAccessKey(ctx: RequestContext, presented: string): Promise<Session> {
-  const now = ctx.clock.now();
   const key = await checkAccessKey(ctx.db, ctx.clock, presented).catch((err: unknown) => {
     ctx.audit({ kind: 'accessKey', details: { method: 'accessKey' } });
     throw err;
@@ -150,22 +176,11 @@ export async function loginWithAccessKey(ctx: RequestContext, presented: string)
     !key.scopes.includes(PASSWORD_CHANGE_SCOPE),
     () => new AppError('forbidden', 'change your one-time password first'),
   );
-  const user = { id: key.userId, name: key.userName };
-  ctx.audit({
-    kind: 'user',
-    id: user.id,
-    name: user.name,
-    actor: user,
-    details: { method: 'accessKey' },
-  });
-  return issueSession(ctx.db, user, {
-    issuedVia: 'key-exchange',
-    now,
-    ...derivedFrom(key, {
-      expiresAt: now + ctx.settings.sessionDuration,
-      inactivityTimeout: ctx.settings.sessionInactivityTimeout,
-    }),
-  });
+  return signIn(
+    ctx,
+    { id: key.userId, name: key.userName },
+    { issuedVia: 'key-exchange', details: { method: 'accessKey' }, parent: key },
+  );
 }
 
 /**

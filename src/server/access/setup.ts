@@ -11,7 +11,7 @@ import { deleteSetting, getSetting, setSetting } from '../data/settings.js';
 import { createUser, findUser } from '../data/users.js';
 import type { RequestContext } from './context.js';
 import { checkPasswordPolicy } from './passwords.js';
-import { issueSession, type Session } from './sessions.js';
+import { signIn, type Session } from './sessions.js';
 import { checkLoginThrottle, recordLoginFailure } from './throttle.js';
 
 const SETUP_TOKEN = 'setupTokenHash';
@@ -79,17 +79,5 @@ export async function setup(
     now,
   });
   await deleteSetting(ctx.db, SETUP_TOKEN);
-  ctx.audit({
-    kind: 'user',
-    id: user.id,
-    name: user.name,
-    actor: user,
-    details: { role: 'admin' },
-  });
-  return issueSession(ctx.db, user, {
-    issuedVia: 'setup',
-    now,
-    expiresAt: now + ctx.settings.sessionDuration,
-    inactivityTimeout: ctx.settings.sessionInactivityTimeout,
-  });
+  return signIn(ctx, user, { issuedVia: 'setup', details: { role: 'admin' } });
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/logger.js';
 import { randomString } from '../crypto/random.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../data/db.js';
+import { SIGNING_KEY_JWK } from '../data/sealed-columns.js';
 import {
   createSigningKey,
   listSigningKeys,
@@ -25,7 +26,7 @@ export const TOKEN_LIFETIME_MS = 5 * 60_000;
 /** Keys are re-read from the database this often, to pick up rotations by other replicas. */
 const REFRESH_MS = 60_000;
 
-const context = (kid: string) => `signing_keys.private_jwk:${kid}`;
+const context = (kid: string) => SIGNING_KEY_JWK.context({ kid });
 
 export interface TokenClaims {
   userId: string;

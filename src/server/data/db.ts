@@ -5,9 +5,24 @@ import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql } from 'ky
 import pg from 'pg';
 import { AppError, ConflictError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import type { DatabaseConfig } from '../config.js';
+import type { Secret } from '../../shared/secrets.js';
 import { DatabaseHealth, DatabaseUnavailableError, guardDialect } from './faults.js';
 import type { Database } from './schema.js';
+
+/** Where the database is and how to reach it (validated by server/config.ts). */
+export type DatabaseConfig =
+  | { kind: 'sqlite'; file: string }
+  | {
+      kind: 'postgres';
+      connectionString?: string;
+      host?: string;
+      port: number;
+      name: string;
+      username: string;
+      password?: Secret;
+      ssl: false | { rejectUnauthorized: boolean; ca?: string };
+      maxConnections: number;
+    };
 
 export type Db = Kysely<Database>;
 export type Engine = 'sqlite' | 'postgres';

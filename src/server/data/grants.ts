@@ -131,6 +131,26 @@ export async function createGrant(db: Db, g: NewGrant): Promise<boolean> {
   return created;
 }
 
+/**
+ * Hands a grant made through the API over to the config file that now declares it (it keeps its
+ * id and history); returns whether there was one.
+ */
+export async function adoptGrant(
+  db: Db,
+  g: { subject: Subject; privilege: string; resource: string },
+): Promise<boolean> {
+  const adopted = await db
+    .updateTable('grants')
+    .set({ managedBy: 'config' })
+    .where('managedBy', '=', 'api')
+    .where('subjectKind', '=', g.subject.kind)
+    .where('subjectId', '=', g.subject.id)
+    .where('privilege', '=', g.privilege)
+    .where('resource', '=', g.resource)
+    .executeTakeFirst();
+  return Number(adopted.numUpdatedRows) > 0;
+}
+
 export async function deleteGrant(db: Db, id: string, now: number): Promise<void> {
   const deleted = await db
     .deleteFrom('grants')

@@ -7,6 +7,7 @@ import { afterKey, toPage } from './pages.js';
 export interface ListGroupsOptions {
   byName?: string;
   byUserId?: string;
+  managedBy?: ManagedBy;
   after?: string;
   limit: number;
 }
@@ -37,6 +38,7 @@ function toGroup(row: Omit<Group, 'totalUsers'> & { totalUsers: number | string 
 export async function listGroups(db: Db, opts: ListGroupsOptions): Promise<Page<Group>> {
   let q = selectGroups(db);
   if (opts.byName !== undefined) q = q.where('groups.name', '=', opts.byName);
+  if (opts.managedBy !== undefined) q = q.where('groups.managedBy', '=', opts.managedBy);
   if (opts.byUserId !== undefined) {
     const userId = opts.byUserId;
     q = q.where('groups.id', 'in', (sub) =>
@@ -74,6 +76,16 @@ export async function createGroup(
   };
   await db.insertInto('groups').values(row).execute().catch(translateDbError);
   return { ...row, totalUsers: 0 };
+}
+
+/** Hands a group over to the API or the config file. */
+export async function setGroupManagedBy(
+  db: Db,
+  id: string,
+  managedBy: ManagedBy,
+  now: number,
+): Promise<void> {
+  await db.updateTable('groups').set({ managedBy, updatedAt: now }).where('id', '=', id).execute();
 }
 
 /** Deletes a group, its grants and its memberships. */

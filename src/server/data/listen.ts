@@ -1,8 +1,7 @@
 import pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
-import type { DatabaseConfig } from '../config.js';
 import { CHANGES_CHANNEL } from './changes.js';
-import { pgConnection } from './db.js';
+import { pgConnection, type DatabaseConfig } from './db.js';
 
 type PostgresConfig = Extract<DatabaseConfig, { kind: 'postgres' }>;
 

@@ -1,5 +1,5 @@
 import { NotFoundError } from '../../shared/errors.js';
-import type { ManagedBy, Page } from '../models.js';
+import type { ManagedBy, Page, ProviderKind } from '../models.js';
 import { translateDbError, type Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
 import type { ProvidersTable } from './schema.js';
@@ -8,7 +8,7 @@ import type { ProvidersTable } from './schema.js';
 export interface ProviderRow {
   id: string;
   name: string;
-  kind: 'okta' | 'azure' | 'google' | 'oidc';
+  kind: ProviderKind;
   issuer: string;
   clientId: string;
   /** Sealed client secret, or null when `clientSecretRef` names where to read it. */
@@ -34,7 +34,7 @@ export interface ProviderConfig {
 function toRow(r: ProvidersTable): ProviderRow {
   return {
     ...r,
-    kind: r.kind as ProviderRow['kind'],
+    kind: r.kind as ProviderKind,
     scopes: r.scopes === '' ? [] : r.scopes.split(' '),
     config: JSON.parse(r.config) as ProviderConfig,
   };

@@ -3,9 +3,10 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from './db.js';
 
 /**
- * A column whose values are sealed with the data key. Rotation re-encrypts every column listed
- * in `sealedColumns`, so a new encrypted column is added there with the same context its code
- * seals with. Names are the SQL (snake_case) names.
+ * A column whose values are sealed with the data key, and the one definition of the context
+ * (associated data) its values are sealed with: the code that seals a value and the rotation
+ * that re-seals it both take it from here, so they cannot drift. Names are the SQL (snake_case)
+ * names.
  */
 export interface SealedColumn {
   table: string;
@@ -16,31 +17,44 @@ export interface SealedColumn {
   context(key: Record<string, string>): string;
 }
 
-export const sealedColumns: SealedColumn[] = [
-  {
-    table: 'signing_keys',
-    column: 'private_jwk',
-    key: ['kid'],
-    context: (k) => `signing_keys.private_jwk:${k.kid}`,
-  },
-  {
-    table: 'providers',
-    column: 'client_secret',
-    key: ['id'],
-    context: (k) => `providers.client_secret:${k.id}`,
-  },
-  {
-    table: 'providers',
-    column: 'private_config',
-    key: ['id'],
-    context: (k) => `providers.private_config:${k.id}`,
-  },
-  {
-    table: 'provider_users',
-    column: 'refresh_token',
-    key: ['provider_id', 'user_id'],
-    context: (k) => `provider_users.refresh_token:${k.provider_id}/${k.user_id}`,
-  },
+/** Destination-token signing keys (their private JWK). */
+export const SIGNING_KEY_JWK: SealedColumn = {
+  table: 'signing_keys',
+  column: 'private_jwk',
+  key: ['kid'],
+  context: (k) => `signing_keys.private_jwk:${k.kid}`,
+};
+
+/** A provider's client secret given by value. */
+export const PROVIDER_CLIENT_SECRET: SealedColumn = {
+  table: 'providers',
+  column: 'client_secret',
+  key: ['id'],
+  context: (k) => `providers.client_secret:${k.id}`,
+};
+
+/** A provider's secrets given by value other than the client secret (JSON). */
+export const PROVIDER_PRIVATE_CONFIG: SealedColumn = {
+  table: 'providers',
+  column: 'private_config',
+  key: ['id'],
+  context: (k) => `providers.private_config:${k.id}`,
+};
+
+/** A user's refresh token at a provider. */
+export const PROVIDER_USER_REFRESH_TOKEN: SealedColumn = {
+  table: 'provider_users',
+  column: 'refresh_token',
+  key: ['provider_id', 'user_id'],
+  context: (k) => `provider_users.refresh_token:${k.provider_id}/${k.user_id}`,
+};
+
+/** Every sealed column: what data-key rotation re-seals. Code seals with these contexts only. */
+export const sealedColumns: readonly SealedColumn[] = [
+  SIGNING_KEY_JWK,
+  PROVIDER_CLIENT_SECRET,
+  PROVIDER_PRIVATE_CONFIG,
+  PROVIDER_USER_REFRESH_TOKEN,
 ];
 
 const BATCH = 200;

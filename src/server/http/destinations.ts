@@ -66,10 +66,8 @@ export const createToken: H<'createToken'> = async (ctx, input) => {
   return { token, expires: toIsoString(expiresAt) };
 };
 
-export const getJwks: H<'getJwks'> = async (ctx) => ({ keys: await ctx.tokens.publishedKeys() });
+export const getJwks: H<'getJwks'> = async (ctx) => ({ keys: await access.getJwks(ctx) });
 
-export const rotateSigningKey: H<'rotateSigningKey'> = async (ctx) => {
-  const kid = await ctx.tokens.rotate(ctx.db);
-  ctx.audit({ kind: 'signingKey', id: kid });
-  return { kid };
-};
+export const rotateSigningKey: H<'rotateSigningKey'> = async (ctx) => ({
+  kid: await access.rotateSigningKey(ctx),
+});

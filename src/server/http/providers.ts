@@ -1,14 +1,15 @@
 import { endpoints, type Endpoints } from '../../api/endpoints.js';
 import type { Provider as ApiProvider, ProviderDetails } from '../../api/providers.js';
 import { toIsoString } from '../../shared/time.js';
+import * as login from '../access/provider-login.js';
 import * as access from '../access/providers.js';
-import type { ProviderRow } from '../access/providers.js';
+import type { Provider } from '../models.js';
 import { pageToApi, sessionToApi } from './convert.js';
 import { withPrepare, type Handler } from './route.js';
 
 type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
 
-function providerToApi(p: ProviderRow): ApiProvider {
+function providerToApi(p: Provider): ApiProvider {
   return {
     id: p.id,
     name: p.name,
@@ -23,14 +24,14 @@ function providerToApi(p: ProviderRow): ApiProvider {
   };
 }
 
-function providerDetailsToApi(p: ProviderRow, origin: string): ProviderDetails {
+function providerDetailsToApi(p: Provider, origin: string): ProviderDetails {
   return {
     ...providerToApi(p),
     clientSecretRef: p.clientSecretRef,
-    apiURL: p.config.apiUrl ?? null,
-    domainAdminEmail: p.config.domainAdminEmail ?? null,
-    serviceAccountKeySet: p.privateConfig !== null || p.config.serviceAccountKeyRef !== undefined,
-    redirectURIs: access.redirectUris(origin),
+    apiURL: p.apiUrl,
+    domainAdminEmail: p.domainAdminEmail,
+    serviceAccountKeySet: p.serviceAccountKeySet,
+    redirectURIs: login.redirectUris(origin),
   };
 }
 
@@ -59,11 +60,11 @@ export const deleteProvider: H<'deleteProvider'> = async (ctx, input) =>
 /** Discovery (when not cached) happens before the transaction, never holding the writer. */
 export const startProviderLogin: H<'startProviderLogin'> = withPrepare(
   endpoints.startProviderLogin,
-  (ctx, input) => access.prepareProviderLogin(ctx, input),
+  (ctx, input) => login.prepareProviderLogin(ctx, input),
   async (ctx, _input, prepared) => {
-    const started = await access.startProviderLogin(ctx, prepared);
+    const started = await login.startProviderLogin(ctx, prepared);
     if (started.browserBinding)
-      ctx.setLoginBinding(started.browserBinding, access.LOGIN_REQUEST_TTL_MS / 1000);
+      ctx.setLoginBinding(started.browserBinding, login.LOGIN_REQUEST_TTL_MS / 1000);
     return {
       authorizationURL: started.authorizationUrl,
       expires: toIsoString(started.expiresAt),
@@ -72,23 +73,23 @@ export const startProviderLogin: H<'startProviderLogin'> = withPrepare(
 );
 
 export const createDeviceRequest: H<'createDeviceRequest'> = async (ctx) => {
-  const r = await access.createDeviceRequest(ctx);
+  const r = await login.createDeviceRequest(ctx);
   return {
     deviceCode: r.deviceCode,
     userCode: r.userCode,
     verificationURL: r.verificationUrl,
     verificationURLComplete: `${r.verificationUrl}?code=${r.userCode}`,
     expires: toIsoString(r.expiresAt),
-    interval: access.DEVICE_POLL_INTERVAL_S,
+    interval: login.DEVICE_POLL_INTERVAL_S,
   };
 };
 
 export const getDeviceStatus: H<'getDeviceStatus'> = async (ctx, input) => {
-  const session = await access.getDeviceStatus(ctx, input.deviceCode);
+  const session = await login.getDeviceStatus(ctx, input.deviceCode);
   return session
     ? { status: 'approved' as const, login: sessionToApi(session) }
     : { status: 'pending' as const };
 };
 
 export const approveDevice: H<'approveDevice'> = async (ctx, input) =>
-  access.approveDevice(ctx, input.userCode);
+  login.approveDevice(ctx, input.userCode);

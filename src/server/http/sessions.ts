@@ -1,6 +1,6 @@
 import { endpoints, type Endpoints } from '../../api/endpoints.js';
 import { PASSWORD_MAX_LENGTH } from '../access/passwords.js';
-import * as providers from '../access/providers.js';
+import * as access from '../access/login.js';
 import * as sessions from '../access/sessions.js';
 import * as setupAccess from '../access/setup.js';
 import { sessionToApi } from './convert.js';
@@ -8,16 +8,12 @@ import { withPrepare, type Handler } from './route.js';
 
 type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
 
-/** Provider logins exchange the code with the provider before the transaction starts. */
 export const login: H<'login'> = withPrepare(
   endpoints.login,
-  async (ctx, input) => (input.oidc ? providers.exchangeProviderLogin(ctx, input.oidc) : undefined),
-  async (ctx, input, prepared) => {
-    const session = input.passwordCredentials
-      ? await sessions.loginWithPassword(ctx, input.passwordCredentials)
-      : input.accessKey !== undefined
-        ? await sessions.loginWithAccessKey(ctx, input.accessKey)
-        : await providers.loginWithProvider(ctx, prepared!);
+  (ctx, input) => access.prepareLogin(ctx, input),
+  async (ctx, input, exchanged) => {
+    const session = await access.login(ctx, input, exchanged);
+    // The browser binding of a provider login is spent.
     if (input.oidc) ctx.setLoginBinding(undefined, 0);
     ctx.startSession(session);
     return sessionToApi(session);

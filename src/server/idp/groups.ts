@@ -1,7 +1,7 @@
 import { importPKCS8, SignJWT } from 'jose';
 import { isReservedGroupName } from '../../api/groups.js';
 import { nameProblem, printable } from '../../shared/names.js';
-import { IdpError, type IdpSecrets, type IdpSettings } from './oidc.js';
+import { IdpError, type IdpSecrets, type IdpSettings } from './provider.js';
 
 const GRAPH_URL = 'https://graph.microsoft.com';
 const DIRECTORY_URL = 'https://admin.googleapis.com';

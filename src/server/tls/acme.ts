@@ -5,7 +5,6 @@ import acme from 'acme-client';
 import { writeFileAtomic } from '../../shared/files.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Clock } from '../../shared/clock.js';
-import type { TlsConfig } from '../config.js';
 import { describeCertificate, type KeyPairPem } from '../../shared/tls/certificates.js';
 
 const HOUR = 3_600_000;
@@ -14,7 +13,13 @@ const RETRY_MIN = 60_000;
 const RETRY_MAX = 6 * HOUR;
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
-type AcmeSettings = NonNullable<TlsConfig['acme']>;
+/** Certificates from an ACME directory (validated by server/config.ts). */
+export interface AcmeSettings {
+  directoryUrl: string;
+  email: string;
+  caCertificate?: string;
+  renewBeforeMs: number;
+}
 
 /**
  * Obtains and renews the server certificate from an ACME CA (Let's Encrypt by default) using the

@@ -4,14 +4,23 @@ import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Clock } from '../../shared/clock.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import type { Logger } from '../../shared/logger.js';
-import type { TlsConfig } from '../config.js';
-import { AcmeCertificates } from './acme.js';
+import type { Secret } from '../../shared/secrets.js';
+import { AcmeCertificates, type AcmeSettings } from './acme.js';
 import {
   fingerprintSha256,
   splitPemCertificates,
   type KeyPairPem,
 } from '../../shared/tls/certificates.js';
 import { DEFAULT_HOSTS, loadOrCreateSelfSigned } from '../../shared/tls/self-signed.js';
+
+/** How the server serves TLS (validated by server/config.ts). */
+export interface TlsConfig {
+  hosts: string[];
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** A configured certificate chain and key, which replace the generated ones. */
+  custom?: { certificate: string; privateKey: Secret };
+  acme?: AcmeSettings;
+}
 
 export type CertificateSource = 'generated' | 'configured' | 'acme';
 
