@@ -4,7 +4,7 @@ import { endpoint } from './endpoint.js';
 import { DestinationName } from './grants.js';
 
 /** Key names: letters, digits, `.`, `_` and `-`. */
-export const KeyName = z
+const KeyName = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,256}$/, 'must be 1-256 letters, digits, . _ or -');
 

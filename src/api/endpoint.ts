@@ -8,7 +8,7 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
  * of `roles` on `infra`. With `orSelf`, a caller without the role may still act on their own
  * objects; the operation decides what "own" means for its input.
  */
-export type EndpointAuth = 'public' | 'session' | { roles: readonly InfraRole[]; orSelf?: boolean };
+type EndpointAuth = 'public' | 'session' | { roles: readonly InfraRole[]; orSelf?: boolean };
 
 /**
  * One API operation: the contract shared by the server (which binds a handler to it), the

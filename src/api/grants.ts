@@ -88,7 +88,7 @@ const grantFields = {
   resource: Resource,
 };
 
-export const GrantSpec = z
+const GrantSpec = z
   .object({
     ...grantFields,
     expiresAt: Time.optional().describe('After this the grant stops counting and is removed'),

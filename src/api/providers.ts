@@ -207,7 +207,7 @@ const UserCode = z
   .toUpperCase()
   .regex(/^[A-Z]{4}-?[A-Z]{4}$/, 'must be a code such as ABCD-EFGH');
 
-export const DeviceRequest = z
+const DeviceRequest = z
   .object({
     deviceCode: z.string().describe('Secret: only the device polls with it'),
     userCode: z.string().describe('Shown to the user, who enters or confirms it in a browser'),

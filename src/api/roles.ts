@@ -1,3 +1,2 @@
 /** Roles on the Infra API itself (grants whose resource is `infra`). */
-export const infraRoles = ['admin', 'view', 'connector'] as const;
-export type InfraRole = (typeof infraRoles)[number];
+export type InfraRole = 'admin' | 'view' | 'connector';

@@ -391,7 +391,7 @@ export interface ServerConfig {
   previousKeyProvider?: RootKeyConfig;
 }
 
-export const serverEnvPrefix = 'INFRA_SERVER';
+const serverEnvPrefix = 'INFRA_SERVER';
 // Read by `infra server` itself rather than being a setting.
 const configFileEnv = `${serverEnvPrefix}_CONFIG_FILE`;
 

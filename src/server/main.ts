@@ -47,7 +47,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export interface StartOptions {
+interface StartOptions {
   log: Logger;
   clock?: Clock;
   dashboardDir?: string;

@@ -13,7 +13,6 @@ export type ManagedBy = 'api' | 'config' | 'system';
 
 /** The system user connectors act as (created by migration 0002). */
 export const CONNECTOR_USER_ID = 'usr_000000000000000000000001';
-export const CONNECTOR_USER_NAME = 'connector';
 
 export interface User {
   id: string;

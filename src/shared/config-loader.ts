@@ -14,10 +14,10 @@ export class ConfigError extends Error {
   }
 }
 
-export type LeafKind = 'string' | 'number' | 'boolean' | 'list';
+type LeafKind = 'string' | 'number' | 'boolean' | 'list';
 
 /** A settable value in a config schema: `addr.https`, read from env and flags too. */
-export interface ConfigLeaf {
+interface ConfigLeaf {
   path: string[];
   kind: LeafKind;
   description?: string;
@@ -69,7 +69,7 @@ export function configLeaves(schema: z.ZodType, prefix: string[] = []): ConfigLe
 }
 
 /** `addr.https` → `ADDR_HTTPS`; `db.connectionString` → `DB_CONNECTION_STRING`. */
-export function envName(prefix: string, leaf: string[]): string {
+function envName(prefix: string, leaf: string[]): string {
   return `${prefix}_${leaf.map((p) => p.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join('_')}`;
 }
 
@@ -298,7 +298,7 @@ export interface ListenAddress {
 
 const ADDRESS = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/;
 
-export function parseListenAddress(text: string): ListenAddress | undefined {
+function parseListenAddress(text: string): ListenAddress | undefined {
   const m = ADDRESS.exec(text.trim());
   if (!m) return undefined;
   const port = Number(m[3]);

@@ -7,7 +7,7 @@ import { productVersion } from './version.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
-export interface DaemonSpec<C extends { logLevel: LogLevel }> {
+interface DaemonSpec<C extends { logLevel: LogLevel }> {
   /** `infra server`, `infra connector`. */
   name: string;
   description: string;

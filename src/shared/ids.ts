@@ -6,7 +6,7 @@ const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const BODY_LENGTH = 24;
 
 /** What an id names; the prefix makes an id of the wrong kind fail validation, not lookups. */
-export const idKinds = {
+const idKinds = {
   user: 'usr',
   group: 'grp',
   grant: 'gnt',

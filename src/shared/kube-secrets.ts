@@ -3,7 +3,7 @@ import type { SecretStore } from './secrets.js';
 
 const POD_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-export interface KubernetesStoreOptions {
+interface KubernetesStoreOptions {
   /** Namespace of the Secrets; default: the kubeconfig context's, else the pod's, else `default`. */
   namespace?: string;
   /** kubeconfig file; empty: the in-cluster service account. */

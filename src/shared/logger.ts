@@ -29,7 +29,7 @@ const redactPaths = [
   'res.headers["set-cookie"]',
 ];
 
-export interface LoggerOptions {
+interface LoggerOptions {
   level: LogLevel;
   /** JSON lines for machines; human-readable when false. Defaults to JSON unless stdout is a TTY. */
   json?: boolean;

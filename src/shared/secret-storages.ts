@@ -56,7 +56,7 @@ const awsConfig = z
   .refine(...bothAwsKeysOrNeither);
 
 /** The `config` of each storage kind. */
-export const storageConfigs = {
+const storageConfigs = {
   env: z.object({ base64 }).strict(),
   file: z
     .object({ base64, path: z.string().default('').describe('Directory for relative names') })
@@ -81,8 +81,8 @@ export const storageConfigs = {
   awsssm: awsConfig,
 } as const;
 
-export type StorageKind = keyof typeof storageConfigs;
-export const storageKinds = Object.keys(storageConfigs) as StorageKind[];
+type StorageKind = keyof typeof storageConfigs;
+const storageKinds = Object.keys(storageConfigs) as StorageKind[];
 
 /**
  * A storage declared under `secrets:`. `config` is checked against the kind's schema in the
@@ -142,7 +142,7 @@ function referencesOf(d: SecretStorageDeclaration): Array<[field: string, refere
   return out;
 }
 
-export interface StorageContext {
+interface StorageContext {
   env: NodeJS.ProcessEnv;
   /** Default kubeconfig for `kubernetes` storages (the connector's own kube access). */
   kubeconfig?: string;
@@ -273,7 +273,7 @@ function splitField(name: string): { name: string; field?: string } {
  * `vault:<path>#<field>`, a KV v2 secret at the storage's mount. Without `#field` the secret
  * must have exactly one field (the original Infra wrote one named `data`).
  */
-export function vaultStore(vault: VaultClient, mount: string): SecretStore {
+function vaultStore(vault: VaultClient, mount: string): SecretStore {
   return {
     async get(reference) {
       const { name, field } = splitField(reference);
@@ -308,7 +308,7 @@ export function vaultStore(vault: VaultClient, mount: string): SecretStore {
 }
 
 /** `awssm:<secret id or ARN>[#json-key]`: a Secrets Manager secret's current value. */
-export function secretsManagerStore(options: AwsOptions): SecretStore {
+function secretsManagerStore(options: AwsOptions): SecretStore {
   let client: Promise<(id: string) => Promise<{ text?: string; binary?: Uint8Array }>> | undefined;
   const connect = async () => {
     const sm = await import('@aws-sdk/client-secrets-manager');
@@ -344,7 +344,7 @@ export function secretsManagerStore(options: AwsOptions): SecretStore {
 }
 
 /** `awsssm:<parameter name>`: an SSM parameter, SecureString decrypted. */
-export function parameterStore(options: AwsOptions): SecretStore {
+function parameterStore(options: AwsOptions): SecretStore {
   let client: Promise<(name: string) => Promise<string | undefined>> | undefined;
   const connect = async () => {
     const ssm = await import('@aws-sdk/client-ssm');

@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { inspect } from 'node:util';
-import { Secret, builtinSecretStores, resolveSecret } from './secrets.js';
+import {
+  Secret,
+  envStore,
+  fileStore,
+  plaintextStore,
+  resolveSecret,
+  type SecretStore,
+} from './secrets.js';
 
 describe('Secret', () => {
   it('never prints its value', () => {
@@ -21,7 +28,11 @@ describe('resolveSecret', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'infra-secrets-'));
   const file = path.join(dir, 'db-password');
   writeFileSync(file, 'from-a-file\n');
-  const stores = builtinSecretStores({ DB_PASSWORD: 'from-env' });
+  const stores = new Map<string, SecretStore>([
+    ['env', envStore({ DB_PASSWORD: 'from-env' })],
+    ['file', fileStore()],
+    ['plaintext', plaintextStore()],
+  ]);
 
   it('reads env, file and plaintext references', async () => {
     assert.equal(

@@ -38,7 +38,7 @@ export interface SecretStore {
 }
 
 /** Options every built-in storage kind takes. */
-export interface Base64Option {
+interface Base64Option {
   /** The stored text is base64 (standard or URL-safe alphabet, padded or not); decode it. */
   base64?: boolean;
 }
@@ -46,7 +46,7 @@ export interface Base64Option {
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 /** Decodes base64 strictly: Buffer.from skips characters it does not know, which hides typos. */
-export function decodeBase64(text: string): string {
+function decodeBase64(text: string): string {
   const compact = text.replace(/\s+/g, '');
   if (!BASE64.test(compact) || compact.replace(/=+$/, '').length % 4 === 1) {
     throw new Error('the value is not valid base64');
@@ -93,19 +93,6 @@ export function fileStore(options: Base64Option & { path?: string } = {}): Secre
 
 export function plaintextStore(options: Base64Option = {}): SecretStore {
   return decoded({ get: async (name) => name }, options);
-}
-
-/**
- * Built-in stores: `env:NAME` (an environment variable), `file:/path` (a file's content, one
- * trailing newline removed) and `plaintext:value` (the value itself; discouraged). Storages
- * declared in the configuration (Kubernetes, Vault, AWS) are added by `secret-storages.ts`.
- */
-export function builtinSecretStores(env: NodeJS.ProcessEnv): Map<string, SecretStore> {
-  return new Map<string, SecretStore>([
-    ['env', envStore(env)],
-    ['file', fileStore()],
-    ['plaintext', plaintextStore()],
-  ]);
 }
 
 const REFERENCE = /^([a-z][a-z0-9-]*):(.*)$/s;
@@ -168,7 +155,7 @@ export async function resolveSecret(
 }
 
 /** One secret that could not be re-read; the previous value stays in use. */
-export interface RefreshFailure {
+interface RefreshFailure {
   setting: string;
   reference: string;
   message: string;

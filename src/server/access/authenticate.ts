@@ -16,7 +16,7 @@ import type { AccessKey } from '../models.js';
 import type { Actor } from './context.js';
 
 /** Use of a key is written at most this often; the inactivity deadline slides with it. */
-export const USE_WRITE_INTERVAL = 60_000;
+const USE_WRITE_INTERVAL = 60_000;
 
 function isAlive(k: Pick<KeyLife, 'expiresAt' | 'inactivityDeadline'>, now: number): boolean {
   return now < k.expiresAt && (k.inactivityDeadline === null || now < k.inactivityDeadline);

@@ -17,7 +17,7 @@ import {
 import { loadRootKey, type RootKeyConfig } from './root-key.js';
 
 /** How often the data keys are re-read, to pick up a rotation made elsewhere. */
-export const RELOAD_MS = 60_000;
+const RELOAD_MS = 60_000;
 /** How long a new data key is staged before use: every server has loaded it by then. */
 export const STAGE_MS = RELOAD_MS + 30_000;
 /**

@@ -9,7 +9,7 @@ import { assertAdminRemains } from './admins.js';
 import { actorOf, resolveUserRef, type RequestContext } from './context.js';
 import { checkConnectorDestination, isConnectorKey } from './destinations.js';
 
-export interface ListGrantsInput {
+interface ListGrantsInput {
   user?: string;
   group?: string;
   resource?: string;
@@ -71,7 +71,7 @@ export async function getGrant(ctx: RequestContext, id: string): Promise<Grant> 
   return grant;
 }
 
-export interface GrantInput {
+interface GrantInput {
   user?: string;
   userName?: string;
   group?: string;

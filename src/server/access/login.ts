@@ -7,7 +7,7 @@ import type { RequestContext } from './context.js';
 import { loginWithAccessKey, loginWithPassword, type Session } from './sessions.js';
 
 /** A login as the API receives it: exactly one way of proving who the caller is. */
-export interface LoginInput {
+interface LoginInput {
   passwordCredentials?: { name: string; password: string };
   accessKey?: string;
   oidc?: { state: string; code: string };

@@ -28,7 +28,7 @@ export interface OperationDeps {
 }
 
 /** An operation's declared access rule and how it runs. */
-export interface OperationSpec {
+interface OperationSpec {
   /** The operation name (createGrant), used in errors and the audit log. */
   name: string;
   auth: 'public' | 'session' | { roles: readonly InfraRole[]; orSelf?: boolean };

@@ -79,7 +79,7 @@ function checkRedirect(ctx: RequestContext, redirectUrl: string): void {
 }
 
 /** A provider login about to start: built outside the transaction (discovery may be needed). */
-export interface PreparedProviderLogin {
+interface PreparedProviderLogin {
   provider: ProviderRow;
   redirectUrl: string;
   state: string;

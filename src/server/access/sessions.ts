@@ -48,7 +48,7 @@ export function derivedFrom(
 }
 
 /** Creates an access key that serves as a session for `user`. */
-export async function issueSession(
+async function issueSession(
   db: Db,
   user: Pick<User, 'id' | 'name'>,
   opts: CredentialLimits & {
@@ -85,7 +85,7 @@ export async function issueSession(
 }
 
 /** What a login method establishes besides the user: how, and facts for the audit entry. */
-export interface LoginOutcome {
+interface LoginOutcome {
   issuedVia: IssuedVia;
   /** The audit entry's details (never secrets). */
   details: Record<string, unknown>;

@@ -3,14 +3,14 @@ import type { Db } from '../data/db.js';
 import { deleteThrottle, getThrottles, setThrottle, type ThrottleState } from '../data/throttle.js';
 
 /** Consecutive failed logins that lock a user name; each further failure locks it longer. */
-export const USER_FAILURES_TO_LOCK = 5;
+const USER_FAILURES_TO_LOCK = 5;
 /** The longest lock: doubling from one second, capped here. */
-export const USER_MAX_LOCK_MS = 15 * 60_000;
+const USER_MAX_LOCK_MS = 15 * 60_000;
 /** Failed logins allowed from one address per window. */
-export const IP_MAX_FAILURES = 50;
-export const IP_WINDOW_MS = 15 * 60_000;
+const IP_MAX_FAILURES = 50;
+const IP_WINDOW_MS = 15 * 60_000;
 
-export interface LoginAttempt {
+interface LoginAttempt {
   name: string;
   ip: string;
 }

@@ -20,7 +20,7 @@ import {
 } from '../data/signing-keys.js';
 
 /** ECDSA P-521 with SHA-512, as the security model requires (S3). */
-export const TOKEN_ALGORITHM = 'ES512';
+const TOKEN_ALGORITHM = 'ES512';
 /** How long a destination token lives. */
 export const TOKEN_LIFETIME_MS = 5 * 60_000;
 /** Keys are re-read from the database this often, to pick up rotations by other replicas. */

@@ -40,7 +40,7 @@ function toAccessKey(row: Row): AccessKey {
   };
 }
 
-export interface ListAccessKeysOptions {
+interface ListAccessKeysOptions {
   byUserId?: string;
   byName?: string;
   /** Include keys past their expiry or inactivity deadline. */

@@ -5,12 +5,12 @@ import type { Db } from './db.js';
 import { isPostgres } from './engine.js';
 import { afterKey, toPage } from './pages.js';
 
-export type NewAuditEntry = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
+type NewAuditEntry = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
 
 const GENESIS = '0'.repeat(64);
 
 /** The hash that links an entry to the one before it. */
-export function auditHash(
+function auditHash(
   prevHash: string,
   row: Omit<AuditEntry, 'hash' | 'prevHash' | 'details'> & { details: string },
 ): string {
@@ -62,7 +62,7 @@ export async function appendAudit(tx: Db, entry: NewAuditEntry): Promise<AuditEn
   return { ...entry, seq, prevHash: prev.hash, hash };
 }
 
-export interface ListAuditOptions {
+interface ListAuditOptions {
   byActorId?: string;
   byAction?: string;
   byTargetId?: string;

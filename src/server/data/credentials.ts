@@ -1,6 +1,6 @@
 import type { Db } from './db.js';
 
-export interface Credential {
+interface Credential {
   userId: string;
   passwordHash: string;
   oneTime: boolean;

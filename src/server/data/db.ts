@@ -48,7 +48,7 @@ export interface OpenDb {
  * How long a write waits, on a timer, for an SQLite lock another process holds before the
  * request gets 503 (SQLite's own busy timeout would block the event loop meanwhile).
  */
-export const SQLITE_BUSY_WAIT_MS = 2000;
+const SQLITE_BUSY_WAIT_MS = 2000;
 
 // int8 (bigint) columns hold millisecond timestamps and counts, all well inside 2^53.
 const PG_INT8_OID = 20;

@@ -32,7 +32,7 @@ const columns = [
   'updatedAt',
 ] as const;
 
-export interface ListDestinationsOptions {
+interface ListDestinationsOptions {
   byName?: string;
   byUniqueId?: string;
   /** Only these destination names (what a user may reach). */

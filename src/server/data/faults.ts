@@ -45,7 +45,7 @@ const PG_CLIENT_MESSAGES =
  * Why a driver error means the database is unavailable (a short reason for messages), or
  * undefined when it is an error of the query itself.
  */
-export function unavailableReason(err: unknown): string | undefined {
+function unavailableReason(err: unknown): string | undefined {
   const e = err as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : '';
@@ -121,7 +121,7 @@ export class DatabaseHealth {
   }
 }
 
-export interface GuardOptions {
+interface GuardOptions {
   health: DatabaseHealth;
   /**
    * Whether this connection's successes end an episode. SQLite's read-only connection keeps

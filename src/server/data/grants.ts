@@ -10,7 +10,7 @@ export interface Subject {
   id: string;
 }
 
-export interface ListGrantsOptions {
+interface ListGrantsOptions {
   /** Grants held by any of these subjects (a user, or a user and its groups). */
   bySubjects?: Subject[];
   byResource?: string;
@@ -95,7 +95,7 @@ export async function findGrant(
     .executeTakeFirst();
 }
 
-export interface NewGrant {
+interface NewGrant {
   id: string;
   subject: Subject;
   privilege: string;

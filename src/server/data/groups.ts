@@ -4,7 +4,7 @@ import { destinationsOfSubjects, recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
 
-export interface ListGroupsOptions {
+interface ListGroupsOptions {
   byName?: string;
   byUserId?: string;
   managedBy?: ManagedBy;

@@ -1,9 +1,6 @@
 import { ValidationError } from '../../shared/errors.js';
 import type { Page } from '../models.js';
 
-/** The most rows one page may hold. */
-export const MAX_PAGE_SIZE = 1000;
-
 /**
  * Turns `limit + 1` fetched rows into a page: the first `limit` items, and a cursor (the sort
  * key of the last item) when the extra row shows there is more.
@@ -14,12 +11,12 @@ export function toPage<T>(rows: T[], limit: number, cursorOf: (last: T) => strin
   return { items, next: encodeCursor(cursorOf(items[items.length - 1]!)) };
 }
 
-export function encodeCursor(key: string): string {
+function encodeCursor(key: string): string {
   return Buffer.from(key, 'utf8').toString('base64url');
 }
 
 /** The sort key inside a cursor, or undefined when the cursor was not made by us. */
-export function decodeCursor(cursor: string): string | undefined {
+function decodeCursor(cursor: string): string | undefined {
   if (!/^[A-Za-z0-9_-]{1,700}$/.test(cursor)) return undefined;
   const key = Buffer.from(cursor, 'base64url').toString('utf8');
   // Our cursors hold names and ids: never control characters (PostgreSQL refuses NUL outright).

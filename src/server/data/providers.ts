@@ -25,7 +25,7 @@ export interface ProviderRow {
 }
 
 /** Kind-specific settings that are not secret. */
-export interface ProviderConfig {
+interface ProviderConfig {
   apiUrl?: string;
   domainAdminEmail?: string;
   serviceAccountKeyRef?: string;
@@ -251,7 +251,7 @@ export async function takeLoginRequest(
   return row && row.expiresAt > now ? row : undefined;
 }
 
-export interface DeviceRequestRow {
+interface DeviceRequestRow {
   deviceCodeHash: string;
   userCode: string;
   approvedBy: string | null;

@@ -5,7 +5,7 @@ import { translateDbError, type Db } from './db.js';
 import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
 
-export interface ListUsersOptions {
+interface ListUsersOptions {
   byName?: string;
   byGroupId?: string;
   byIds?: string[];
@@ -110,13 +110,4 @@ export async function deleteUser(db: Db, id: string, now: number): Promise<void>
 /** Records that the user was seen, at most once a minute (callers check the interval). */
 export async function updateUserLastSeen(db: Db, id: string, now: number): Promise<void> {
   await db.updateTable('users').set({ lastSeenAt: now }).where('id', '=', id).execute();
-}
-
-export async function countUsers(db: Db): Promise<number> {
-  const row = await db
-    .selectFrom('users')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('kind', '=', 'user')
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
 }

@@ -22,9 +22,9 @@ import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
 
 /** Largest accepted request body. The API takes small JSON documents only. */
-export const BODY_LIMIT = 1024 * 1024;
+const BODY_LIMIT = 1024 * 1024;
 
-export interface AppDeps extends OperationDeps {
+interface AppDeps extends OperationDeps {
   metrics: ServerMetrics;
   tls: ServerTls;
   /** The built dashboard (`dashboard/dist`); the API works without it. */

@@ -5,7 +5,7 @@ import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.j
 import type { Logger } from '../../shared/logger.js';
 
 /** The one place an error code becomes an HTTP status. */
-export const statusFor: Record<ErrorCode, number> = {
+const statusFor: Record<ErrorCode, number> = {
   bad_request: 400,
   unauthenticated: 401,
   forbidden: 403,

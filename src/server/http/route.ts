@@ -15,7 +15,7 @@ import { authenticateFor, runOperation, type OperationDeps } from '../access/ope
 import type { Session } from '../access/sessions.js';
 
 /** What a handler gets: the operation context plus the few things only HTTP can do. */
-export interface HttpContext extends RequestContext {
+interface HttpContext extends RequestContext {
   /** Sets the session cookie for the dashboard. */
   startSession(session: Session): void;
   /** Clears the session cookie. */
@@ -62,9 +62,9 @@ export type Handlers = { [K in OperationName]: Handler<Endpoints[K]> };
 export class NotModified extends Error {}
 
 /** The session cookie: `__Host-` makes browsers insist on Secure, Path=/ and no Domain. */
-export const SESSION_COOKIE = '__Host-infra-session';
+const SESSION_COOKIE = '__Host-infra-session';
 /** Ties a provider login started in a browser to that browser (login CSRF). */
-export const LOGIN_BINDING_COOKIE = '__Host-infra-login';
+const LOGIN_BINDING_COOKIE = '__Host-infra-login';
 
 const VERSION = /^(\d+)\.(\d+)\.(\d+)$/;
 
@@ -79,7 +79,7 @@ const serverApiVersion = versionTuple(apiVersion)!;
  * Checks the `Infra-Version` request header. Absent means "the newest version"; a client
  * written for a newer API than this server speaks is refused rather than half-served.
  */
-export function checkApiVersion(header: string | string[] | undefined): void {
+function checkApiVersion(header: string | string[] | undefined): void {
   if (header === undefined) return;
   const text = Array.isArray(header) ? (header[0] ?? '') : header;
   const v = versionTuple(text);
@@ -101,7 +101,7 @@ export function checkApiVersion(header: string | string[] | undefined): void {
 }
 
 /** Converts zod issues into field errors keyed by the dotted input path. */
-export function validationError(error: z.ZodError): ValidationError {
+function validationError(error: z.ZodError): ValidationError {
   const byField = new Map<string, string[]>();
   for (const issue of error.issues) {
     const extra = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];

@@ -9,7 +9,7 @@ import type { ProviderKind } from '../models.js';
  * is no longer good, so the user must sign in again), `unreachable` (no answer, a timeout, a 5xx:
  * keep what we know), `invalid` (a wrong answer: bad token, wrong audience, failed check).
  */
-export type IdpFailure = 'refused' | 'unreachable' | 'invalid';
+type IdpFailure = 'refused' | 'unreachable' | 'invalid';
 
 export class IdpError extends Error {
   readonly failure: IdpFailure;

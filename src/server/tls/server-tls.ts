@@ -22,10 +22,10 @@ export interface TlsConfig {
   acme?: AcmeSettings;
 }
 
-export type CertificateSource = 'generated' | 'configured' | 'acme';
+type CertificateSource = 'generated' | 'configured' | 'acme';
 
 /** The certificate the HTTPS listener serves right now. */
-export interface ServingCertificate {
+interface ServingCertificate {
   /** PEM chain, leaf first. */
   chain: string;
   privateKey: string;

@@ -14,12 +14,12 @@ import {
 const DAY = 86_400_000;
 const LEAF_VALIDITY_DAYS = 365;
 /** Re-issue the server certificate when it has less than this left. */
-export const LEAF_RENEW_BEFORE = 30 * DAY;
+const LEAF_RENEW_BEFORE = 30 * DAY;
 
 /** The names every generated certificate covers, so `curl https://localhost` works out of the box. */
 export const DEFAULT_HOSTS = ['localhost', '127.0.0.1', '::1'];
 
-export interface GeneratedTls {
+interface GeneratedTls {
   ca: KeyPairPem;
   leaf: KeyPairPem;
 }
