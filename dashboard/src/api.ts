@@ -153,7 +153,7 @@ export async function call<N extends OperationName>(
           },
     );
     if (res.status === 401 && !CREDENTIAL_CALLS.has(name)) handlers.unauthenticated();
-    if (res.status === 403 && /one-time password/.test(error.message)) {
+    if (error.code === 'password_change_required') {
       handlers.passwordChangeRequired();
     }
     throw error;

@@ -19,7 +19,10 @@ export type ErrorCode =
   | 'headers_too_large'
   | 'internal'
   | 'upstream_failed'
-  | 'unavailable';
+  | 'unavailable'
+  // Specific refusals clients act on (a 403 each): switch on these, never on message text.
+  | 'no_grant'
+  | 'password_change_required';
 
 /** A failure the caller can act on. Anything thrown that is not an AppError is a bug (a 500). */
 export class AppError extends Error {

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ApiError, call, fieldError, formError, type Input, type Output } from '../api';
+import { call, fieldError, formError, type Input, type Output } from '../api';
 import { Button } from '../components/Button';
 import { CopyButton } from '../components/Copy';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
@@ -273,16 +273,8 @@ function ProviderDialog({
     'domainAdminEmail',
     'serviceAccountKey',
   ];
-  // A failed discovery is a 400 saying why the issuer did not answer (`url: ...`): it goes on
-  // the URL field.
-  const discoveryError =
-    error instanceof ApiError &&
-    error.status === 400 &&
-    error.fieldErrors.length === 0 &&
-    error.message.startsWith('url: ')
-      ? error.message.slice('url: '.length)
-      : undefined;
-  const general = discoveryError ? undefined : formError(error, shown);
+  // A failed discovery says, on the url field, why the issuer did not answer.
+  const general = formError(error, shown);
   const d = details.data;
   return (
     <Dialog
@@ -327,11 +319,7 @@ function ProviderDialog({
           >
             <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
           </Field>
-          <Field
-            label="Issuer URL"
-            hint={KINDS[kind].urlHint}
-            error={fieldError(error, 'url') ?? discoveryError}
-          >
+          <Field label="Issuer URL" hint={KINDS[kind].urlHint} error={fieldError(error, 'url')}>
             <input
               value={url}
               onChange={(e) => setUrl(e.target.value)}

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { ApiError } from '../../api/errors.js';
 import { writeFileAtomic } from '../../shared/files.js';
 import { CliError, explain, requireSession } from '../context.js';
 import { execCredential, readTokenCache, tokenCacheFile, tokenCacheKey } from '../token-cache.js';
@@ -25,7 +26,7 @@ export async function mintToken(options: {
   } catch (err) {
     const e = explain(err);
     const message =
-      e.message.startsWith('You have no grant') || /no grant on destination/.test(e.message)
+      err instanceof ApiError && err.code === 'no_grant'
         ? `You have no access to ${options.destination}; ask an Infra admin for a grant, then run \`infra login\``
         : e.message;
     process.stderr.write(`infra: ${message}\n`);

@@ -251,7 +251,7 @@ export async function createToken(
     reachable.includes(destination),
     () =>
       new AppError(
-        'forbidden',
+        'no_grant',
         `you have no grant on destination ${destination}; ask an admin for one`,
       ),
   );

@@ -56,7 +56,10 @@ export async function authenticateFor(
   if (presented === undefined) throw new UnauthenticatedError('no access key or session cookie');
   const actor = await authenticate({ read: deps.readDb, write: deps.db }, deps.clock, presented);
   if (actor.scopes.includes(PASSWORD_CHANGE_SCOPE) && !spec.duringPasswordChange) {
-    throw new AppError('forbidden', 'change your one-time password first (PUT /api/users/self)');
+    throw new AppError(
+      'password_change_required',
+      'change your one-time password first (PUT /api/users/self)',
+    );
   }
   // Someone removed at their identity provider loses the dashboard and the API too, not only
   // kubectl: their use re-checks them in the background, at most once per sync interval.

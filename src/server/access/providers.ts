@@ -1,5 +1,5 @@
 import type { Clock } from '../../shared/clock.js';
-import { AppError, assertThat } from '../../shared/errors.js';
+import { AppError, ValidationError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import { deleteAccessKeysOfProvider } from '../data/access-keys.js';
@@ -123,8 +123,9 @@ export async function checkProvider(
   try {
     await ctx.providers.oidc.check(input.url.replace(/\/+$/, ''), input.clientID);
   } catch (err) {
+    // On the url field, so a form shows it next to the URL.
     const failure = classifyIdpError(err, 'the provider');
-    throw new AppError('bad_request', `url: ${failure.message}`, { cause: err });
+    throw new ValidationError([{ field: 'url', errors: [failure.message] }]);
   }
 }
 

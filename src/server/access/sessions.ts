@@ -174,7 +174,7 @@ export async function loginWithAccessKey(ctx: RequestContext, presented: string)
   );
   assertThat(
     !key.scopes.includes(PASSWORD_CHANGE_SCOPE),
-    () => new AppError('forbidden', 'change your one-time password first'),
+    () => new AppError('password_change_required', 'change your one-time password first'),
   );
   return signIn(
     ctx,

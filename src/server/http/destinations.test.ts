@@ -361,12 +361,15 @@ for (const engine of engines) {
         await assert.rejects(verify(hs512));
       });
 
-      it('are refused for a destination you have no grant on', async () => {
+      it('are refused for a destination you have no grant on, with a code clients act on', async () => {
         await rejectsWith(
           alice.client.createToken({ destination: 'staging' }),
           403,
           'you have no grant on destination staging; ask an admin for one',
         );
+        await assert.rejects(alice.client.createToken({ destination: 'staging' }), {
+          code: 'no_grant',
+        });
       });
 
       it('keep verifying after a key rotation until they expire', async () => {

@@ -23,6 +23,9 @@ const statusFor: Record<ErrorCode, number> = {
   internal: 500,
   upstream_failed: 502,
   unavailable: 503,
+  // After the generic codes, so a status the framework chose maps to the generic one.
+  no_grant: 403,
+  password_change_required: 403,
 };
 
 // Errors raised by the framework before a handler runs (routing, body parsing).

@@ -11,11 +11,11 @@ import { dashboardLogin } from '../../../test/provider-login.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
 
 /** The status and message of a refused call. */
-async function refusal(call: Promise<unknown>): Promise<{ status: number; message: string }> {
+async function refusal(call: Promise<unknown>): Promise<ApiError> {
   try {
     await call;
   } catch (err) {
-    if (err instanceof ApiError) return { status: err.status, message: err.message };
+    if (err instanceof ApiError) return err;
     throw err;
   }
   assert.fail('the call succeeded');
@@ -95,6 +95,11 @@ for (const engine of engines) {
       );
       assert.equal(down.status, 400);
       assert.match(down.message, /discovery at http:\/\/127\.0\.0\.1:1.*cannot connect/);
+      // On the url field, where a form shows it.
+      assert.deepEqual(
+        down.fieldErrors?.map((f) => f.field),
+        ['url'],
+      );
       const notOidc = await refusal(
         admin.createProvider({
           name: 'not-oidc',

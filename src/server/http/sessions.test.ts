@@ -222,6 +222,13 @@ for (const engine of engines) {
         'change your one-time password first (PUT /api/users/self)',
       );
       await rejectsWith(client.createAccessKey({}), 403);
+      // Clients switch on the code (the dashboard opens its password form), not on the text.
+      await assert.rejects(client.listGroups({ userID: 'self' }), {
+        code: 'password_change_required',
+      });
+      await assert.rejects(client.login({ accessKey: first.accessKey }), {
+        code: 'password_change_required',
+      });
       assert.equal((await client.getUser({ id: 'self' })).id, created.id);
 
       await assert.rejects(
