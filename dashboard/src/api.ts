@@ -11,7 +11,8 @@ import type { Grant } from '../../src/api/grants.js';
 import type { Group } from '../../src/api/groups.js';
 import type { LoginResponse } from '../../src/api/login.js';
 import type { User } from '../../src/api/users.js';
-import { API_VERSION, endpointRoutes } from './lib/endpoints';
+import { routes } from '../../src/api/routes.js';
+import { apiVersion } from '../../src/shared/version.js';
 
 export type { AccessKey, Destination, Grant, Group, LoginResponse, User };
 export type Input<N extends OperationName> = EndpointInput<Endpoints[N]>;
@@ -74,7 +75,7 @@ function buildRequest(
   name: OperationName,
   input: Record<string, unknown>,
 ): { method: string; url: string; body?: string } {
-  const [method, template] = endpointRoutes[name];
+  const { method, path: template } = routes[name];
   const rest: Record<string, unknown> = { ...input };
   const path = template.replace(/:([A-Za-z]+)/g, (_m, param: string) => {
     const value = rest[param];
@@ -109,7 +110,7 @@ export async function call<N extends OperationName>(
   const { method, url, body } = buildRequest(name, (input ?? {}) as Record<string, unknown>);
   const headers: Record<string, string> = {
     accept: 'application/json',
-    'infra-version': API_VERSION,
+    'infra-version': apiVersion,
   };
   if (body !== undefined) headers['content-type'] = 'application/json';
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Duration, Flag, Paging, Time, UserRef, idOf, listOf } from './common.js';
 import { endpoint } from './endpoint.js';
 import { DestinationName } from './grants.js';
+import { routes } from './routes.js';
 
 /** Key names: letters, digits, `.`, `_` and `-`. */
 const KeyName = z
@@ -31,8 +32,7 @@ export const AccessKey = z
 export type AccessKey = z.infer<typeof AccessKey>;
 
 export const listAccessKeys = endpoint({
-  method: 'GET',
-  path: '/api/access-keys',
+  ...routes.listAccessKeys,
   summary: 'List access keys (never their secrets)',
   tag: 'Access keys',
   auth: { roles: ['admin', 'view'], orSelf: true },
@@ -48,8 +48,7 @@ export const listAccessKeys = endpoint({
 });
 
 export const createAccessKey = endpoint({
-  method: 'POST',
-  path: '/api/access-keys',
+  ...routes.createAccessKey,
   summary: 'Create an access key for yourself (made from your session), or (admins) for any user',
   tag: 'Access keys',
   auth: { roles: ['admin'], orSelf: true },
@@ -72,8 +71,7 @@ export const createAccessKey = endpoint({
 });
 
 export const deleteAccessKey = endpoint({
-  method: 'DELETE',
-  path: '/api/access-keys/:id',
+  ...routes.deleteAccessKey,
   summary: 'Delete an access key (yours, or any as admin)',
   tag: 'Access keys',
   auth: { roles: ['admin'], orSelf: true },
@@ -82,8 +80,7 @@ export const deleteAccessKey = endpoint({
 });
 
 export const deleteAccessKeys = endpoint({
-  method: 'DELETE',
-  path: '/api/access-keys',
+  ...routes.deleteAccessKeys,
   summary: 'Delete access keys by name (yours, or a user’s as admin)',
   tag: 'Access keys',
   auth: { roles: ['admin'], orSelf: true },

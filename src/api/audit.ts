@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Paging, Time, idOf, text } from './common.js';
 import { endpoint } from './endpoint.js';
+import { routes } from './routes.js';
 
 export const AuditEntry = z
   .object({
@@ -17,8 +18,7 @@ export const AuditEntry = z
   .meta({ id: 'AuditEntry' });
 
 export const listAudit = endpoint({
-  method: 'GET',
-  path: '/api/audit',
+  ...routes.listAudit,
   summary: 'The audit log, newest first',
   tag: 'Audit',
   auth: { roles: ['admin'] },
@@ -41,8 +41,7 @@ export const listAudit = endpoint({
 });
 
 export const verifyAudit = endpoint({
-  method: 'GET',
-  path: '/api/audit/verify',
+  ...routes.verifyAudit,
   summary: 'Recompute the hash chain of the whole audit log',
   tag: 'Audit',
   auth: { roles: ['admin'] },

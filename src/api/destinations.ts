@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Duration, Paging, Time, idOf, listOf, text } from './common.js';
 import { endpoint } from './endpoint.js';
 import { DestinationName, Grant } from './grants.js';
+import { routes } from './routes.js';
 
 const Pem = z
   .string()
@@ -66,8 +67,7 @@ const DestinationFields = {
 };
 
 export const listDestinations = endpoint({
-  method: 'GET',
-  path: '/api/destinations',
+  ...routes.listDestinations,
   summary: 'List destinations (each user sees those they may reach; admins see all)',
   tag: 'Destinations',
   auth: 'session',
@@ -78,8 +78,7 @@ export const listDestinations = endpoint({
 });
 
 export const getDestination = endpoint({
-  method: 'GET',
-  path: '/api/destinations/:id',
+  ...routes.getDestination,
   summary: 'Get a destination',
   tag: 'Destinations',
   auth: { roles: ['admin', 'view', 'connector'], orSelf: true },
@@ -88,8 +87,7 @@ export const getDestination = endpoint({
 });
 
 export const createDestination = endpoint({
-  method: 'POST',
-  path: '/api/destinations',
+  ...routes.createDestination,
   summary: 'Register a destination (connectors do this)',
   tag: 'Destinations',
   auth: { roles: ['admin', 'connector'] },
@@ -98,8 +96,7 @@ export const createDestination = endpoint({
 });
 
 export const updateDestination = endpoint({
-  method: 'PUT',
-  path: '/api/destinations/:id',
+  ...routes.updateDestination,
   summary: "Replace a destination's details (connectors do this)",
   tag: 'Destinations',
   auth: { roles: ['admin', 'connector'] },
@@ -108,8 +105,7 @@ export const updateDestination = endpoint({
 });
 
 export const deleteDestination = endpoint({
-  method: 'DELETE',
-  path: '/api/destinations/:id',
+  ...routes.deleteDestination,
   summary: 'Remove a destination (its grants stay)',
   tag: 'Destinations',
   auth: { roles: ['admin'] },
@@ -132,8 +128,7 @@ export const AccessFeed = z
   .meta({ id: 'AccessFeed' });
 
 export const getAccessFeed = endpoint({
-  method: 'GET',
-  path: '/api/feed',
+  ...routes.getAccessFeed,
   summary: 'Who may reach a destination; with lastUpdateIndex, waits for a change (304 on timeout)',
   tag: 'Destinations',
   auth: { roles: ['connector', 'admin', 'view'] },
@@ -148,8 +143,7 @@ export const getAccessFeed = endpoint({
 });
 
 export const createToken = endpoint({
-  method: 'POST',
-  path: '/api/tokens',
+  ...routes.createToken,
   summary: 'Get a short-lived token (ES512 JWT) for a destination you may reach',
   tag: 'Destinations',
   auth: 'session',
@@ -159,8 +153,7 @@ export const createToken = endpoint({
 });
 
 export const getJwks = endpoint({
-  method: 'GET',
-  path: '/.well-known/jwks.json',
+  ...routes.getJwks,
   summary: 'The public keys that verify destination tokens',
   tag: 'Destinations',
   auth: 'public',
@@ -169,8 +162,7 @@ export const getJwks = endpoint({
 });
 
 export const rotateSigningKey = endpoint({
-  method: 'POST',
-  path: '/api/signing-keys/rotate',
+  ...routes.rotateSigningKey,
   summary: 'Start signing tokens with a new key (the old one verifies until its tokens expire)',
   tag: 'Destinations',
   auth: { roles: ['admin'] },

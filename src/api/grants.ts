@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Email, Flag, Paging, Time, UserRef, idOf, listOf } from './common.js';
 import { endpoint } from './endpoint.js';
 import { GroupName } from './groups.js';
+import { routes } from './routes.js';
 
 /** A destination (cluster) name: letters, digits, `-` and `_`; no dots. */
 export const DestinationName = z
@@ -97,8 +98,7 @@ const GrantSpec = z
   .superRefine(exactlyOneSubject);
 
 export const listGrants = endpoint({
-  method: 'GET',
-  path: '/api/grants',
+  ...routes.listGrants,
   summary: 'List grants',
   tag: 'Grants',
   auth: { roles: ['admin', 'view', 'connector'], orSelf: true },
@@ -124,8 +124,7 @@ export const listGrants = endpoint({
 });
 
 export const getGrant = endpoint({
-  method: 'GET',
-  path: '/api/grants/:id',
+  ...routes.getGrant,
   summary: 'Get a grant',
   tag: 'Grants',
   auth: { roles: ['admin', 'view', 'connector'] },
@@ -134,8 +133,7 @@ export const getGrant = endpoint({
 });
 
 export const createGrant = endpoint({
-  method: 'POST',
-  path: '/api/grants',
+  ...routes.createGrant,
   summary: 'Grant a role; an existing identical grant is returned with 200',
   tag: 'Grants',
   auth: { roles: ['admin'] },
@@ -144,8 +142,7 @@ export const createGrant = endpoint({
 });
 
 export const deleteGrant = endpoint({
-  method: 'DELETE',
-  path: '/api/grants/:id',
+  ...routes.deleteGrant,
   summary: 'Revoke a grant (not the last admin grant)',
   tag: 'Grants',
   auth: { roles: ['admin'] },
@@ -159,8 +156,7 @@ const GrantToRemove = z.union([
 ]);
 
 export const updateGrants = endpoint({
-  method: 'PATCH',
-  path: '/api/grants',
+  ...routes.updateGrants,
   summary: 'Add and remove grants in one transaction',
   tag: 'Grants',
   auth: { roles: ['admin'] },

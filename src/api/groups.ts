@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Paging, Time, UserRef, idOf, listOf, name } from './common.js';
 import { endpoint } from './endpoint.js';
+import { routes } from './routes.js';
 
 export const Group = z
   .object({
@@ -29,8 +30,7 @@ export const GroupName = name(256).refine(
 );
 
 export const listGroups = endpoint({
-  method: 'GET',
-  path: '/api/groups',
+  ...routes.listGroups,
   summary: 'List groups, by name',
   tag: 'Groups',
   auth: { roles: ['admin', 'view', 'connector'], orSelf: true },
@@ -45,8 +45,7 @@ export const listGroups = endpoint({
 });
 
 export const createGroup = endpoint({
-  method: 'POST',
-  path: '/api/groups',
+  ...routes.createGroup,
   summary: 'Create a group',
   tag: 'Groups',
   auth: { roles: ['admin'] },
@@ -55,8 +54,7 @@ export const createGroup = endpoint({
 });
 
 export const getGroup = endpoint({
-  method: 'GET',
-  path: '/api/groups/:id',
+  ...routes.getGroup,
   summary: 'Get a group (members may see their own groups)',
   tag: 'Groups',
   auth: { roles: ['admin', 'view', 'connector'], orSelf: true },
@@ -65,8 +63,7 @@ export const getGroup = endpoint({
 });
 
 export const deleteGroup = endpoint({
-  method: 'DELETE',
-  path: '/api/groups/:id',
+  ...routes.deleteGroup,
   summary: 'Delete a group, with its memberships and grants',
   tag: 'Groups',
   auth: { roles: ['admin'] },
@@ -75,8 +72,7 @@ export const deleteGroup = endpoint({
 });
 
 export const updateGroupUsers = endpoint({
-  method: 'PATCH',
-  path: '/api/groups/:id/users',
+  ...routes.updateGroupUsers,
   summary: 'Add and remove members',
   tag: 'Groups',
   auth: { roles: ['admin'] },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Email, Time } from './common.js';
 import { endpoint } from './endpoint.js';
+import { routes } from './routes.js';
 
 const Password = z
   .string()
@@ -21,8 +22,7 @@ export const LoginResponse = z
 export type LoginResponse = z.infer<typeof LoginResponse>;
 
 export const login = endpoint({
-  method: 'POST',
-  path: '/api/login',
+  ...routes.login,
   summary: 'Start a session with a password, an access key or a provider login',
   tag: 'Sessions',
   auth: 'public',
@@ -57,8 +57,7 @@ export const login = endpoint({
 });
 
 export const logout = endpoint({
-  method: 'POST',
-  path: '/api/logout',
+  ...routes.logout,
   summary: 'End the calling session',
   tag: 'Sessions',
   auth: 'session',
@@ -68,8 +67,7 @@ export const logout = endpoint({
 });
 
 export const getSetup = endpoint({
-  method: 'GET',
-  path: '/api/setup',
+  ...routes.getSetup,
   summary: 'Whether the first admin still has to be created',
   tag: 'Sessions',
   auth: 'public',
@@ -78,8 +76,7 @@ export const getSetup = endpoint({
 });
 
 export const setup = endpoint({
-  method: 'POST',
-  path: '/api/setup',
+  ...routes.setup,
   summary: 'Create the first admin with the setup token from the server log',
   tag: 'Sessions',
   auth: 'public',
@@ -94,8 +91,7 @@ export const setup = endpoint({
 });
 
 export const getSettings = endpoint({
-  method: 'GET',
-  path: '/api/settings',
+  ...routes.getSettings,
   summary: 'Server settings clients need, such as the password policy',
   tag: 'Sessions',
   auth: 'public',

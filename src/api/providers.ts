@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Paging, Time, idOf, listOf, text } from './common.js';
 import { endpoint } from './endpoint.js';
 import { LoginResponse } from './login.js';
+import { routes } from './routes.js';
 
 export const ProviderKind = z.enum(['okta', 'azure', 'google', 'oidc'], {
   error: 'must be one of okta, azure, google, oidc',
@@ -113,8 +114,7 @@ function oneSecretSource(v: { clientSecret?: string; clientSecretRef?: string })
 }
 
 export const listProviders = endpoint({
-  method: 'GET',
-  path: '/api/providers',
+  ...routes.listProviders,
   summary: 'List identity providers (public: the login page shows them)',
   tag: 'Providers',
   auth: 'public',
@@ -123,8 +123,7 @@ export const listProviders = endpoint({
 });
 
 export const getProvider = endpoint({
-  method: 'GET',
-  path: '/api/providers/:id',
+  ...routes.getProvider,
   summary: 'Get an identity provider',
   tag: 'Providers',
   auth: { roles: ['admin'] },
@@ -133,8 +132,7 @@ export const getProvider = endpoint({
 });
 
 export const createProvider = endpoint({
-  method: 'POST',
-  path: '/api/providers',
+  ...routes.createProvider,
   summary: 'Add an identity provider; its discovery document must be reachable and valid',
   tag: 'Providers',
   auth: { roles: ['admin'] },
@@ -153,8 +151,7 @@ export const createProvider = endpoint({
 });
 
 export const updateProvider = endpoint({
-  method: 'PUT',
-  path: '/api/providers/:id',
+  ...routes.updateProvider,
   summary: 'Replace an identity provider’s settings; omitted secrets are kept',
   tag: 'Providers',
   auth: { roles: ['admin'] },
@@ -169,8 +166,7 @@ export const updateProvider = endpoint({
 });
 
 export const deleteProvider = endpoint({
-  method: 'DELETE',
-  path: '/api/providers/:id',
+  ...routes.deleteProvider,
   summary: 'Remove an identity provider: its sessions end and the groups it synced are dropped',
   tag: 'Providers',
   auth: { roles: ['admin'] },
@@ -179,8 +175,7 @@ export const deleteProvider = endpoint({
 });
 
 export const startProviderLogin = endpoint({
-  method: 'POST',
-  path: '/api/providers/:id/authorize',
+  ...routes.startProviderLogin,
   summary: 'Start a login through a provider: returns where to send the browser',
   tag: 'Providers',
   auth: 'public',
@@ -219,8 +214,7 @@ const DeviceRequest = z
   .meta({ id: 'DeviceRequest' });
 
 export const createDeviceRequest = endpoint({
-  method: 'POST',
-  path: '/api/device',
+  ...routes.createDeviceRequest,
   summary: 'Start a device login: a signed-in browser approves the user code',
   tag: 'Sessions',
   auth: 'public',
@@ -229,8 +223,7 @@ export const createDeviceRequest = endpoint({
 });
 
 export const getDeviceStatus = endpoint({
-  method: 'POST',
-  path: '/api/device/status',
+  ...routes.getDeviceStatus,
   summary: 'Poll a device login; once approved it returns the session, once',
   tag: 'Sessions',
   auth: 'public',
@@ -243,8 +236,7 @@ export const getDeviceStatus = endpoint({
 });
 
 export const approveDevice = endpoint({
-  method: 'POST',
-  path: '/api/device/approve',
+  ...routes.approveDevice,
   summary: 'Approve a device login as yourself',
   tag: 'Sessions',
   auth: 'session',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { endpoint } from './endpoint.js';
+import { routes } from './routes.js';
 
 export const Version = z
   .object({
@@ -10,8 +11,7 @@ export const Version = z
 export type Version = z.infer<typeof Version>;
 
 export const getVersion = endpoint({
-  method: 'GET',
-  path: '/api/version',
+  ...routes.getVersion,
   summary: 'Get the server and API versions',
   tag: 'System',
   auth: 'public',
@@ -20,8 +20,7 @@ export const getVersion = endpoint({
 });
 
 export const getOpenApi = endpoint({
-  method: 'GET',
-  path: '/api/openapi.json',
+  ...routes.getOpenApi,
   summary: 'Get this OpenAPI document',
   tag: 'System',
   auth: 'public',

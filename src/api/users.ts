@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Email, Flag, Paging, Time, UserRef, idOf, listOf, many, text } from './common.js';
 import { endpoint } from './endpoint.js';
+import { routes } from './routes.js';
 
 export const User = z
   .object({
@@ -17,8 +18,7 @@ export type User = z.infer<typeof User>;
 const allowed = { roles: ['admin', 'view', 'connector'] } as const;
 
 export const listUsers = endpoint({
-  method: 'GET',
-  path: '/api/users',
+  ...routes.listUsers,
   summary: 'List users, by name',
   tag: 'Users',
   auth: allowed,
@@ -38,8 +38,7 @@ export const listUsers = endpoint({
 });
 
 export const createUser = endpoint({
-  method: 'POST',
-  path: '/api/users',
+  ...routes.createUser,
   summary: 'Create a user with a one-time password',
   tag: 'Users',
   auth: { roles: ['admin'] },
@@ -50,8 +49,7 @@ export const createUser = endpoint({
 });
 
 export const getUser = endpoint({
-  method: 'GET',
-  path: '/api/users/:id',
+  ...routes.getUser,
   summary: 'Get a user (`self` for the caller)',
   tag: 'Users',
   auth: { ...allowed, orSelf: true },
@@ -61,8 +59,7 @@ export const getUser = endpoint({
 });
 
 export const updateUser = endpoint({
-  method: 'PUT',
-  path: '/api/users/:id',
+  ...routes.updateUser,
   summary: "Change a user's password",
   tag: 'Users',
   auth: { roles: ['admin'], orSelf: true },
@@ -82,8 +79,7 @@ export const updateUser = endpoint({
 });
 
 export const deleteUser = endpoint({
-  method: 'DELETE',
-  path: '/api/users/:id',
+  ...routes.deleteUser,
   summary: 'Delete a user, with their keys, memberships and grants',
   tag: 'Users',
   auth: { roles: ['admin'] },
