@@ -14,10 +14,10 @@ import {
   type ListenAddress,
 } from '../shared/config-loader.js';
 import { Email } from '../api/common.js';
-import { Privilege, Resource } from '../api/grants.js';
+import { DestinationName, Privilege, Resource } from '../api/grants.js';
 import { GroupName } from '../api/groups.js';
 import { ProviderKind, ProviderName, ProviderUrl } from '../api/providers.js';
-import type { DeclaredGrant, DeclaredUser } from './access/bootstrap.js';
+import type { DeclaredConnector, DeclaredGrant, DeclaredUser } from './access/bootstrap.js';
 import type { ProviderInput } from './access/providers.js';
 import type { RootKeyConfig } from './access/root-key.js';
 import type { DatabaseConfig } from './data/db.js';
@@ -89,6 +89,13 @@ const ConfigUser = z
     password: secretReference.optional().describe('A secret reference; the user signs in with it'),
     accessKey: secretReference.optional().describe('A secret reference to a key <id>.<secret>'),
     infraRole: z.enum(['admin', 'view']).optional().describe('Role on infra to grant'),
+  })
+  .strict();
+
+const ConfigConnector = z
+  .object({
+    destination: DestinationName.describe('The destination (cluster) the key is bound to'),
+    accessKey: secretReference.describe('A secret reference to a key <id>.<secret>'),
   })
   .strict();
 
@@ -246,6 +253,10 @@ export const ServerSettings = z
       .array(ConfigGrant)
       .default([])
       .describe('Grants declared here, reconciled at every start'),
+    connectors: z
+      .array(ConfigConnector)
+      .default([])
+      .describe('Connector keys declared here, each bound to one destination'),
     trustedProxies: z
       .array(ProxyAddress)
       .default([])
@@ -379,6 +390,7 @@ export interface ServerConfig {
   trustedProxies: string[];
   users: DeclaredUser[];
   grants: DeclaredGrant[];
+  connectors: DeclaredConnector[];
   /** Declared providers; their secrets stay references until a login reads them (S7). */
   providers: ProviderInput[];
   providerSyncInterval: number;
@@ -491,6 +503,14 @@ export async function loadServerConfig(
     });
   }
 
+  const connectors: DeclaredConnector[] = [];
+  for (const [i, c] of s.connectors.entries()) {
+    connectors.push({
+      destination: c.destination,
+      accessKey: await secret(`connectors[${i}].accessKey`, c.accessKey),
+    });
+  }
+
   return Object.freeze({
     stateDir,
     logLevel: s.logLevel,
@@ -508,6 +528,7 @@ export async function loadServerConfig(
     trustedProxies: s.trustedProxies,
     users,
     grants: s.grants,
+    connectors,
     providers: s.providers.map(({ clientSecret, serviceAccountKey, ...p }) => ({
       ...p,
       clientSecretRef: clientSecret,
@@ -622,4 +643,11 @@ function hostOfUrl(url: string): string {
   }
 }
 
-export type { DatabaseConfig, DeclaredGrant, DeclaredUser, RootKeyConfig, TlsConfig };
+export type {
+  DatabaseConfig,
+  DeclaredConnector,
+  DeclaredGrant,
+  DeclaredUser,
+  RootKeyConfig,
+  TlsConfig,
+};

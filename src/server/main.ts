@@ -80,7 +80,11 @@ export async function startServer(
       () => newId('install', clock.now()),
       clock,
     );
-    await reconcileConfig(database.db, clock, log, { users: config.users, grants: config.grants });
+    await reconcileConfig(database.db, clock, log, {
+      users: config.users,
+      grants: config.grants,
+      connectors: config.connectors,
+    });
     const setupToken = await prepareSetup(database.db, clock);
 
     const { roots, keyring } = await openKeyring(database.db, config, clock);

@@ -351,6 +351,112 @@ for (const engine of engines) {
       }
     });
 
+    it('binds a declared connector key to its destination, moves it and removes it with the file', async () => {
+      const adminPassword = password();
+      const adminDecl: DeclaredUser = {
+        name: ADMIN,
+        password: `plaintext:${adminPassword}`,
+        infraRole: 'admin',
+      };
+      const key = newKey();
+      const withConnector = (destination?: string) =>
+        stringify({
+          users: [adminDecl],
+          ...(destination && { connectors: [{ destination, accessKey: `plaintext:${key}` }] }),
+        });
+      const registration = (name: string) => ({
+        name,
+        uniqueID: `uid-${name}`,
+        connection: { url: `https://${name}.example.com`, ca: '' },
+        roles: ['view'],
+      });
+      const run = await Run.start({ engine, configFile: withConnector('prod') });
+      try {
+        const admin = await run.login(ADMIN, adminPassword);
+        const connector = run.client(key);
+        // The key acts as the connector user, bound to prod before it ever registers.
+        const self = await connector.getUser({ id: 'self' });
+        assert.equal(self.name, 'connector');
+        const declared = (await admin.listAccessKeys({ userID: self.id })).items;
+        assert.deepEqual(
+          declared.map((k) => [k.name, k.destination, k.issuedVia, k.expires !== null]),
+          [[`config-${keyIdOf(key)}`, 'prod', 'config', true]],
+        );
+        await connector.createDestination(registration('prod'));
+        await connector.getAccessFeed({ destination: 'prod' });
+        await rejectsWith(connector.createDestination(registration('staging')), {
+          status: 403,
+          code: 'forbidden',
+          message: /this connector key is for destination prod, not staging/,
+        });
+        // It belongs to the file: the API cannot remove it.
+        await rejectsWith(admin.deleteAccessKey({ id: declared[0]!.id }), {
+          status: 400,
+          code: 'bad_request',
+          message: /config file/,
+        });
+
+        // The file moves it to staging: bound there from the next start, prod refused.
+        await run.restart({ configFile: withConnector('staging') });
+        const moved = run.client(key);
+        await moved.createDestination(registration('staging'));
+        await moved.getAccessFeed({ destination: 'staging' });
+        await assert.rejects(moved.getAccessFeed({ destination: 'prod' }), { status: 403 });
+
+        // Gone from the file: the key no longer works, and the audit entry says so.
+        await run.restart({ configFile: withConnector() });
+        await rejectsWith(run.client(key).getUser({ id: 'self' }), UNAUTHENTICATED);
+        const admin2 = await run.login(ADMIN, adminPassword);
+        const audit = await admin2.listAudit({ action: 'reconcileConfig' });
+        assert.deepEqual(
+          audit.items.map((e) => e.details),
+          [
+            { connectorKeysRemoved: ['staging'] },
+            { connectorKeysSet: ['staging'] },
+            {
+              usersCreated: [ADMIN],
+              passwordsSet: [ADMIN],
+              connectorKeysSet: ['prod'],
+              grantsCreated: [`${ADMIN}: admin on infra`],
+            },
+          ],
+        );
+      } finally {
+        await run.close();
+      }
+    });
+
+    it('stops start-up with one sentence on a connector key that is malformed or declared twice', async () => {
+      const key = newKey();
+      const cases: Array<[unknown[], string]> = [
+        [
+          [{ destination: 'prod', accessKey: 'plaintext:not-a-key' }],
+          'connectors: the access key of the connector of prod must have the form <10 letters or digits>.<24 letters or digits>',
+        ],
+        [
+          [
+            { destination: 'prod', accessKey: `plaintext:${key}` },
+            { destination: 'staging', accessKey: `plaintext:${key}` },
+          ],
+          'connectors: the access key of the connector of staging has the id of another key in the file; generate a new one',
+        ],
+      ];
+      for (const [connectors, message] of cases)
+        await assert.rejects(startTestServer({ engine, configFile: stringify({ connectors }) }), {
+          message,
+        });
+      // Not a destination name: refused by the config file's schema, naming the field.
+      await assert.rejects(
+        startTestServer({
+          engine,
+          configFile: stringify({
+            connectors: [{ destination: '../prod', accessKey: `plaintext:${key}` }],
+          }),
+        }),
+        /connectors\.0\.destination/,
+      );
+    });
+
     it('creates the groups and users that declared grants name', async () => {
       const clock = new TestClock();
       const t0 = clock.now();

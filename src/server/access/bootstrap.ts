@@ -3,7 +3,7 @@ import { AppError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Secret } from '../../shared/secrets.js';
-import { hashSecret, parseAccessKey } from '../crypto/access-keys.js';
+import { hashSecret, parseAccessKey, secretMatches } from '../crypto/access-keys.js';
 import { hashPassword, verifyPassword } from '../crypto/passwords.js';
 import {
   createAccessKey,
@@ -23,7 +23,7 @@ import {
   setGroupManagedBy,
 } from '../data/groups.js';
 import { createUser, deleteUser, findUser, listUsers, updateUser } from '../data/users.js';
-import type { User } from '../models.js';
+import { CONNECTOR_USER_ID, boundDestination, destinationScope, type User } from '../models.js';
 
 /** A user declared in the config file. */
 export interface DeclaredUser {
@@ -31,6 +31,12 @@ export interface DeclaredUser {
   password?: Secret;
   accessKey?: Secret;
   infraRole?: 'admin' | 'view';
+}
+
+/** A connector key declared in the config file, bound to one destination. */
+export interface DeclaredConnector {
+  destination: string;
+  accessKey: Secret;
 }
 
 /** A grant declared in the config file. */
@@ -53,11 +59,12 @@ export async function reconcileConfig(
   db: Db,
   clock: Clock,
   log: Logger,
-  declared: { users: DeclaredUser[]; grants: DeclaredGrant[] },
+  declared: { users: DeclaredUser[]; grants: DeclaredGrant[]; connectors?: DeclaredConnector[] },
 ): Promise<void> {
   const now = clock.now();
   const changes: Record<string, string[]> = {};
   const note = (what: string, item: string) => (changes[what] ??= []).push(item);
+  const connectors = declared.connectors ?? [];
 
   await db.transaction().execute(async (tx) => {
     await lockAuditHead(tx);
@@ -111,40 +118,29 @@ export async function reconcileConfig(
         }
       }
       if (u.accessKey) {
-        const parsed = parseAccessKey(u.accessKey.reveal());
-        if (!parsed) {
-          throw new AppError(
-            'bad_request',
-            `users: the access key of ${u.name} must have the form <10 letters or digits>.<24 letters or digits>`,
-          );
-        }
-        const existing = await findAccessKeyForAuthentication(tx, parsed.keyId);
-        if (existing && existing.userId !== user.id) {
-          throw new AppError(
-            'bad_request',
-            `users: the access key of ${u.name} has the id of another user's key; generate a new one`,
-          );
-        }
-        if (existing && existing.secretHash !== hashSecret(parsed.secret))
-          await deleteAccessKey(tx, existing.id, now);
-        if (!existing || existing.secretHash !== hashSecret(parsed.secret)) {
-          await createAccessKey(tx, {
-            id: newId('accessKey', now),
-            keyId: parsed.keyId,
-            secretHash: hashSecret(parsed.secret),
-            name: `config-${parsed.keyId}`,
-            userId: user.id,
-            issuedVia: 'config',
-            scopes: [],
-            managedBy: 'config',
-            now,
-            expiresAt: now + TEN_YEARS,
-            inactivityTimeout: 0,
-          });
-          note('accessKeysSet', u.name);
-        }
-        wantedKeys.add(parsed.keyId);
+        const { changed } = await setDeclaredKey(tx, {
+          owner: { id: user.id, label: u.name },
+          secret: u.accessKey,
+          field: 'users',
+          scopes: [],
+          now,
+          declared: wantedKeys,
+        });
+        if (changed) note('accessKeysSet', u.name);
       }
+    }
+
+    // Connector keys: each bound to its destination, for the system user connectors act as.
+    for (const c of connectors) {
+      const { changed } = await setDeclaredKey(tx, {
+        owner: { id: CONNECTOR_USER_ID, label: `the connector of ${c.destination}` },
+        secret: c.accessKey,
+        field: 'connectors',
+        scopes: [destinationScope(c.destination)],
+        now,
+        declared: wantedKeys,
+      });
+      if (changed) note('connectorKeysSet', c.destination);
     }
 
     const wantedGrants: Array<{
@@ -241,9 +237,11 @@ export async function reconcileConfig(
         note('groupsReleased', g.name);
       }
     }
-    for (const u of users.values()) {
+    const owners = [...users.values()].map((u) => ({ id: u.id, what: 'accessKeysRemoved' }));
+    owners.push({ id: CONNECTOR_USER_ID, what: 'connectorKeysRemoved' });
+    for (const owner of owners) {
       const keys = await listAccessKeys(tx, {
-        byUserId: u.id,
+        byUserId: owner.id,
         includeExpired: true,
         now,
         limit: ALL,
@@ -251,7 +249,7 @@ export async function reconcileConfig(
       for (const k of keys.items) {
         if (k.managedBy === 'config' && !wantedKeys.has(k.keyId)) {
           await deleteAccessKey(tx, k.id, now);
-          note('accessKeysRemoved', u.name);
+          note(owner.what, boundDestination(k.scopes) ?? k.userName);
         }
       }
     }
@@ -272,4 +270,65 @@ export async function reconcileConfig(
       log.info({ changes }, 'applied the users and grants of the config file');
     }
   });
+}
+
+/**
+ * Makes a key declared in the file exist for `owner` with exactly that secret and those scopes
+ * (a changed secret or binding replaces the key), and adds it to `declared`. Says whether anything
+ * changed.
+ */
+async function setDeclaredKey(
+  tx: Db,
+  key: {
+    owner: { id: string; label: string };
+    secret: Secret;
+    field: 'users' | 'connectors';
+    scopes: string[];
+    now: number;
+    /** The ids of the keys the file declared so far (each may appear once). */
+    declared: Set<string>;
+  },
+): Promise<{ changed: boolean }> {
+  const parsed = parseAccessKey(key.secret.reveal());
+  if (!parsed) {
+    throw new AppError(
+      'bad_request',
+      `${key.field}: the access key of ${key.owner.label} must have the form <10 letters or digits>.<24 letters or digits>`,
+    );
+  }
+  const existing = await findAccessKeyForAuthentication(tx, parsed.keyId);
+  if (existing && existing.userId !== key.owner.id) {
+    throw new AppError(
+      'bad_request',
+      `${key.field}: the access key of ${key.owner.label} has the id of another user's key; generate a new one`,
+    );
+  }
+  if (key.declared.has(parsed.keyId)) {
+    throw new AppError(
+      'bad_request',
+      `${key.field}: the access key of ${key.owner.label} has the id of another key in the file; generate a new one`,
+    );
+  }
+  key.declared.add(parsed.keyId);
+  if (
+    existing &&
+    secretMatches(parsed.secret, existing.secretHash) &&
+    existing.scopes.join(' ') === key.scopes.join(' ')
+  )
+    return { changed: false };
+  if (existing) await deleteAccessKey(tx, existing.id, key.now);
+  await createAccessKey(tx, {
+    id: newId('accessKey', key.now),
+    keyId: parsed.keyId,
+    secretHash: hashSecret(parsed.secret),
+    name: `config-${parsed.keyId}`,
+    userId: key.owner.id,
+    issuedVia: 'config',
+    scopes: key.scopes,
+    managedBy: 'config',
+    now: key.now,
+    expiresAt: key.now + TEN_YEARS,
+    inactivityTimeout: 0,
+  });
+  return { changed: true };
 }
