@@ -23,7 +23,7 @@ const FEED_WAIT = '60s';
  * (a paused process, a network that drops packets): the request fails and the follower probes.
  */
 export const FEED_TIMEOUT_MS = 70_000;
-/** A probe asks for the whole state, which the server answers at once. */
+/** A probe asks for the whole state, which the server answers at once; a hung one is dropped. */
 export const PROBE_TIMEOUT_MS = 5000;
 
 /**
