@@ -9,6 +9,7 @@ import { startConnector, type RunningConnector } from '../src/connector/main.js'
 import type { Engine } from '../src/server/data/db.js';
 import { createLogger } from '../src/shared/logger.js';
 import { workstation, type Workstation } from './cli.js';
+import type { Clock } from '../src/shared/clock.js';
 import type { TestClock } from './clock.js';
 import { startFakeKube, type FakeKube, type KubeObject } from './fake-kube/server.js';
 import { startAdminServer } from './identity.js';
@@ -32,18 +33,24 @@ function seedConnectorRbac(kube: FakeKube): void {
   }
 }
 
-/** Everything a kubectl user needs: the server, a cluster (fake apiserver) and its connector. */
-export interface Cluster {
-  server: TestServer;
-  admin: ApiClient;
+/** A fake kube-apiserver (a small cluster with the connector's RBAC) and its connector. */
+export interface ConnectedKube {
   kube: FakeKube;
   connector: RunningConnector;
   connectorLogs: LogSink;
+  /** The connector's CA (PEM), for clients that call it directly. */
+  connectorCa: string;
   /** Waits until the connector holds an access state at least this new (the server's index). */
   connectorCaughtUp(): Promise<void>;
   /** Where the connector's key is, with `connectorKeyInFile`. */
   connectorKeyFile: string;
   close(): Promise<void>;
+}
+
+/** Everything a kubectl user needs: the server, a cluster (fake apiserver) and its connector. */
+export interface Cluster extends ConnectedKube {
+  server: TestServer;
+  admin: ApiClient;
 }
 
 export async function startCluster(
@@ -59,6 +66,42 @@ export async function startCluster(
   } = {},
 ): Promise<Cluster> {
   const { server, admin } = await startAdminServer(engine, { clock: options.clock });
+  const connected = await startConnectedKube({
+    admin,
+    serverUrl: server.url,
+    serverTrust: { 'server.trustedFingerprint': server.running.fingerprint },
+    clock: options.connectorOnTestClock ? options.clock : undefined,
+    connectorKeyInFile: options.connectorKeyInFile,
+    connectorSettings: options.connectorSettings,
+  });
+  return {
+    ...connected,
+    server,
+    admin,
+    async close() {
+      await connected.close();
+      await server.close();
+    },
+  };
+}
+
+/**
+ * Starts a fake kube-apiserver with a namespace `web` and a pod in it and in `default`, and a
+ * connector for it that follows the server at `serverUrl` as destination `name`. Resolves once
+ * the cluster is registered and the connector holds the first access state.
+ */
+export async function startConnectedKube(options: {
+  admin: ApiClient;
+  serverUrl: string;
+  /** How the connector trusts the server: `server.trustedFingerprint` or `.trustedCertificate`. */
+  serverTrust: Record<string, string>;
+  name?: string;
+  clock?: Clock;
+  connectorKeyInFile?: boolean;
+  connectorSettings?: Record<string, string>;
+}): Promise<ConnectedKube> {
+  const { admin } = options;
+  const name = options.name ?? 'prod';
   const kube = await startFakeKube({
     tokens: { 'connector-sa-token': { user: CONNECTOR_SA, groups: ['system:serviceaccounts'] } },
   });
@@ -74,7 +117,7 @@ export async function startCluster(
   const key = (
     await admin.createAccessKey({
       userID: connectorUser.id,
-      name: 'prod-connector',
+      name: `${name}-connector`,
       expiry: '8760h',
     })
   ).accessKey;
@@ -84,26 +127,26 @@ export async function startCluster(
   const config = await loadConnectorConfig({
     env: {},
     flags: {
-      name: 'prod',
+      name,
       endpoint: `https://127.0.0.1:${port}`,
       stateDir: dir,
       kubeconfig,
       'addr.https': `127.0.0.1:${port}`,
       'addr.metrics': '127.0.0.1:0',
-      'server.url': server.url,
+      'server.url': options.serverUrl,
       'server.accessKey': options.connectorKeyInFile ? `file:${keyFile}` : `plaintext:${key}`,
-      'server.trustedFingerprint': server.running.fingerprint,
+      ...options.serverTrust,
       ...options.connectorSettings,
     },
   });
   const connectorLogs = new LogSink();
   const connector = await startConnector(config, {
     log: createLogger({ level: 'debug', json: true, destination: connectorLogs }),
-    clock: options.connectorOnTestClock ? options.clock : undefined,
+    clock: options.clock,
   });
 
   const connectorCaughtUp = async () => {
-    const feed = await admin.getAccessFeed({ destination: 'prod' });
+    const feed = await admin.getAccessFeed({ destination: name });
     for (let i = 0; i < 400; i++) {
       const state = connector.state();
       if (state && state.updateIndex >= feed.updateIndex) {
@@ -117,26 +160,20 @@ export async function startCluster(
     );
   };
   // Registered, and holding the first access state.
-  for (
-    let i = 0;
-    i < 400 && (await admin.listDestinations({ name: 'prod' })).items.length === 0;
-    i++
-  ) {
+  for (let i = 0; i < 400 && (await admin.listDestinations({ name })).items.length === 0; i++) {
     await new Promise((r) => setTimeout(r, 25));
   }
   await connectorCaughtUp();
   return {
-    server,
-    admin,
     kube,
     connector,
     connectorLogs,
+    connectorCa: readFileSync(path.join(dir, 'tls', 'ca.crt'), 'utf8'),
     connectorKeyFile: keyFile,
     connectorCaughtUp,
     async close() {
       await connector.close();
       await kube.close();
-      await server.close();
     },
   };
 }

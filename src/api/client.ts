@@ -85,7 +85,7 @@ export function createApiClient(options: ClientOptions): ApiClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const key = typeof options.accessKey === 'function' ? options.accessKey() : options.accessKey;
     if (key) headers.authorization = `Bearer ${key}`;
-    const { status, text } = await send(
+    const { status, text, retryAfter } = await send(
       {
         agent,
         method: e.method,
@@ -99,14 +99,20 @@ export function createApiClient(options: ClientOptions): ApiClient {
       body,
     );
     if (status === 304) throw new NotModified();
+    // Only the delay-seconds form: the server sends no dates.
+    const retryAfterSeconds = /^\d+$/.test(retryAfter ?? '') ? Number(retryAfter) : undefined;
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
     } catch {
-      throw new ApiError(status, {
-        code: 'bad_response',
-        message: `the server answered ${status} with a body that is not JSON`,
-      });
+      throw new ApiError(
+        status,
+        {
+          code: 'bad_response',
+          message: `the server answered ${status} with a body that is not JSON`,
+        },
+        retryAfterSeconds,
+      );
     }
     if (status >= 400) {
       const parsed = ApiErrorBody.safeParse(json);
@@ -115,6 +121,7 @@ export function createApiClient(options: ClientOptions): ApiClient {
         parsed.success
           ? parsed.data
           : { code: 'unknown', message: `the server answered ${status}` },
+        retryAfterSeconds,
       );
     }
     return e.output ? e.output.parse(json) : undefined;
@@ -131,13 +138,17 @@ export function createApiClient(options: ClientOptions): ApiClient {
 function send(
   options: RequestOptions,
   body: string | undefined,
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: res.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+          retryAfter: res.headers['retry-after'],
+        }),
       );
       res.on('error', reject);
     });

@@ -19,11 +19,14 @@ export class ApiError extends Error {
   readonly status: number;
   readonly code: ErrorCode | string;
   readonly fieldErrors: ApiErrorBody['fieldErrors'];
-  constructor(status: number, body: ApiErrorBody) {
+  /** The Retry-After header's delay, when the server sent one in seconds. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, body: ApiErrorBody, retryAfterSeconds?: number) {
     super(body.message);
     this.name = 'ApiError';
     this.status = status;
     this.code = body.code;
     this.fieldErrors = body.fieldErrors;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }

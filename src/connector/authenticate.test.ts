@@ -9,7 +9,12 @@ import {
   type JWK,
 } from 'jose';
 import { TestClock } from '../../test/clock.js';
-import { CLOCK_TOLERANCE_S, TokenRejected, TokenVerifier } from './authenticate.js';
+import {
+  CLOCK_TOLERANCE_S,
+  KeysUnavailable,
+  TokenRejected,
+  TokenVerifier,
+} from './authenticate.js';
 
 const clock = new TestClock(1_800_000_000_000);
 
@@ -45,11 +50,13 @@ describe('TokenVerifier', async () => {
   const current = await signingKey('k1');
   let published: JSONWebKeySet = { keys: [current.jwk] };
   let fetches = 0;
+  let serverAway = false;
   const verifier = new TokenVerifier({
     audience: 'prod',
     clock,
     fetchJwks: async () => {
       fetches++;
+      if (serverAway) throw new Error('connect ECONNREFUSED 127.0.0.1:4443');
       return published;
     },
   });
@@ -143,5 +150,31 @@ describe('TokenVerifier', async () => {
     await assert.rejects(verifier.verify(await token(unknown)));
     await assert.rejects(verifier.verify(await token(unknown)));
     assert.equal(fetches, before + 1, 'junk key ids do not hammer the server');
+  });
+
+  it('while the server is away, a new key is unavailable (not refused) and asked for each second', async () => {
+    const next = await signingKey('k4');
+    const signed = await token(next);
+    serverAway = true;
+    clock.advance(10_000);
+    const before = fetches;
+    await assert.rejects(verifier.verify(signed), (err: Error) => {
+      assert.ok(err instanceof KeysUnavailable);
+      assert.match((err.cause as Error).message, /ECONNREFUSED/);
+      return true;
+    });
+    clock.advance(500);
+    await assert.rejects(verifier.verify(signed), KeysUnavailable);
+    assert.equal(fetches, before + 1, 'no second fetch within a second');
+    // Back, with the key published during the outage: taken at the next attempt.
+    serverAway = false;
+    published = { keys: [current.jwk, next.jwk] };
+    clock.advance(500);
+    assert.equal((await verifier.verify(signed)).userId, 'usr_1');
+    assert.equal(fetches, before + 2);
+    // Answering again, the server is asked about unknown keys every ten seconds only.
+    clock.advance(1000);
+    await assert.rejects(verifier.verify(await token(await signingKey('k5'))), TokenRejected);
+    assert.equal(fetches, before + 2);
   });
 });

@@ -21,7 +21,10 @@ export interface TokenClaims {
 /** Why a token was refused; the proxy answers 401 with `message`. */
 export class TokenRejected extends Error {}
 
-/** The server's keys were needed to check a token and could not be fetched (a 503). */
+/**
+ * The server's keys were needed to check a token and could not be fetched (a 503): with the
+ * fetch's error as `cause`, or without one when the last fetch, under a second ago, failed.
+ */
 export class KeysUnavailable extends Error {}
 
 /**
@@ -31,6 +34,8 @@ export class KeysUnavailable extends Error {}
 export const CLOCK_TOLERANCE_S = 5;
 /** An unknown key id refreshes the JWKS at most this often (a stream of junk tokens cannot DoS the server). */
 const REFRESH_ON_MISS_MS = 10_000;
+/** After a failed fetch (the server away), sooner: the first token after its return needs keys. */
+const REFRESH_AFTER_FAILURE_MS = 1000;
 const MAX_CACHED_TOKENS = 100_000;
 
 /**
@@ -46,6 +51,7 @@ export class TokenVerifier {
   #keys: JWTVerifyGetKey | undefined;
   #kids = new Set<string>();
   #lastFetch = 0;
+  #lastFetchFailed = false;
   /** Counts for metrics. */
   readonly stats = { hits: 0, misses: 0 };
 
@@ -61,7 +67,14 @@ export class TokenVerifier {
 
   async refreshKeys(): Promise<void> {
     this.#lastFetch = this.#clock.now();
-    const jwks = await this.#fetchJwks();
+    let jwks: JSONWebKeySet;
+    try {
+      jwks = await this.#fetchJwks();
+    } catch (err) {
+      this.#lastFetchFailed = true;
+      throw err;
+    }
+    this.#lastFetchFailed = false;
     this.#keys = createLocalJWKSet(jwks);
     this.#kids = new Set(jwks.keys.map((k) => k.kid ?? ''));
   }
@@ -91,19 +104,26 @@ export class TokenVerifier {
         `algorithm ${typeof header.alg === 'string' ? header.alg : JSON.stringify(header.alg)} is not accepted`,
       );
     const kid = header.kid ?? '';
-    if ((!this.#keys || !this.#kids.has(kid)) && now - this.#lastFetch >= REFRESH_ON_MISS_MS) {
+    const known = () => this.#keys !== undefined && this.#kids.has(kid);
+    const refreshAfter = this.#lastFetchFailed ? REFRESH_AFTER_FAILURE_MS : REFRESH_ON_MISS_MS;
+    if (!known() && now - this.#lastFetch >= refreshAfter) {
       await this.refreshKeys().catch((err: unknown) => {
         throw new KeysUnavailable('cannot fetch the signing keys from the Infra server', {
           cause: err,
         });
       });
     }
-    if (!this.#keys || !this.#kids.has(kid))
+    const keys = this.#keys;
+    if (!keys || !this.#kids.has(kid)) {
+      // The key may be new, and the server could not be asked: not the holder's fault.
+      if (this.#lastFetchFailed)
+        throw new KeysUnavailable('the signing keys could not be fetched a moment ago');
       throw new TokenRejected('signed with a key the server does not publish');
+    }
 
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.#keys, {
+      ({ payload } = await jwtVerify(token, keys, {
         algorithms: ['ES512'],
         audience: this.#audience,
         issuer: 'infra',

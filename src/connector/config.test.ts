@@ -69,3 +69,26 @@ server: {url: 'https://infra.example.com', accessKey: 'vault:connectors/prod#acc
     });
   });
 });
+
+describe('loadConnectorConfig: failClosedAfter', () => {
+  const load = (flags: Record<string, string> = {}) =>
+    loadConnectorConfig({
+      env: {},
+      flags: {
+        name: 'prod',
+        'server.url': 'https://infra.example.com',
+        'server.accessKey': 'plaintext:AbCdEfGhIj.0123456789abcdefghijkl',
+        ...flags,
+      },
+    });
+
+  it('is off by default: the last known access stays in force', async () => {
+    assert.equal((await load()).failClosedAfterMs, 0);
+  });
+
+  it('reads a duration of at least a second', async () => {
+    assert.equal((await load({ failClosedAfter: '5m' })).failClosedAfterMs, 300_000);
+    await assert.rejects(load({ failClosedAfter: '500ms' }), /failClosedAfter.*at least 1s/);
+    await assert.rejects(load({ failClosedAfter: 'soon' }), /failClosedAfter.*not a duration/);
+  });
+});

@@ -64,6 +64,12 @@ export const ConnectorSettings = z
       .array(SecretStorageDeclaration)
       .default([])
       .describe('Secret storages (vault, awssm, awsssm, kubernetes, ...) references can name'),
+    failClosedAfter: durationSetting
+      .prefault('0')
+      .refine((ms) => ms === 0 || ms >= 1000, 'must be 0 (off) or at least 1s')
+      .describe(
+        'Refuse every request once the Infra server has been unreachable this long; 0 keeps the last known access',
+      ),
     secretRefreshInterval: durationSetting
       .prefault('10m')
       .describe('Re-read the access key from its storage this often (also on SIGHUP); 0 is off'),
@@ -143,6 +149,8 @@ export interface ConnectorConfig {
   addr: { https: ListenAddress; metrics?: ListenAddress };
   limits: ConnectionLimits;
   tlsHosts: string[];
+  /** Refuse every request once the server has been unreachable this long; 0 is never. */
+  failClosedAfterMs: number;
   server: { url: string; accessKey: Secret; trust: ServerTrust };
   /** Re-reads `server.accessKey` (rotated upstream): on SIGHUP and every `secretRefreshMs`. */
   secrets: SecretResolver;
@@ -208,6 +216,7 @@ export async function loadConnectorConfig(
     addr: { https, metrics: s.addr.metrics },
     limits: s.limits,
     tlsHosts: s.tls.hosts,
+    failClosedAfterMs: s.failClosedAfter,
     server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust },
     secrets,
     secretRefreshMs: s.secretRefreshInterval,

@@ -1,10 +1,11 @@
+import { ZodError } from 'zod';
 import { NotModified, type ApiClient } from '../api/client.js';
+import { ApiError } from '../api/errors.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { accessState, type AccessState } from './access.js';
 
-/** Retries after a failure start here and grow by half each time, to a minute, with ±20% jitter. */
-const RETRY_MIN_MS = 2000;
+/** Back-off of the other loops (registration, RBAC writes): ×1.5 up to a minute, ±20% jitter. */
 const RETRY_MAX_MS = 60_000;
 
 export function nextDelay(delay: number): number {
@@ -15,34 +16,112 @@ export function jitter(delay: number): number {
   return delay * (0.8 + Math.random() * 0.4);
 }
 
+/** The long poll: the server answers within `wait`, with a 304 when nothing changed. */
+const FEED_WAIT = '60s';
+/**
+ * No byte for this long on a long poll means the server hangs without closing the connection
+ * (a paused process, a network that drops packets): the request fails and the follower probes.
+ */
+export const FEED_TIMEOUT_MS = 70_000;
+/** A probe asks for the whole state, which the server answers at once; a hung one is dropped. */
+export const PROBE_TIMEOUT_MS = 5000;
+
+/**
+ * While the server is away (connection refused or reset, a timeout, a 5xx or 429) the follower
+ * probes from 250 ms, doubling to 1 s, each wait drawn between half and all of that, so access
+ * is current within about a second of the server answering again, and many connectors coming
+ * back at once spread over that second. A probe of a server that is down costs it nothing (the
+ * connection is refused); a server that answers 503 with Retry-After is asked no sooner.
+ */
+const PROBE_MIN_MS = 250;
+const PROBE_MAX_MS = 1000;
+/**
+ * When the server answers and refuses (a revoked or wrong key, another destination's key, a
+ * certificate the connector does not trust), only an operator can help: from 2 s ×1.5 up to a
+ * minute, ±20%.
+ */
+const REFUSED_MIN_MS = 2000;
+
+/**
+ * Whether `err` means the server answered and refused the feed, rather than being away: an
+ * error status other than 429 or 5xx, an answer that is not an access feed, or a certificate
+ * the connector does not trust.
+ */
+export function refusedByServer(err: unknown): boolean {
+  if (err instanceof ApiError) return err.status < 500 && err.status !== 429;
+  if (err instanceof ZodError) return true;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /CERT|SIGNATURE|ISSUER/.test(code);
+}
+
+/** The wait before the next attempt, after `failures` failures in a row of the kind of `err`. */
+export function retryDelay(err: unknown, failures: number): number {
+  if (refusedByServer(err)) {
+    return jitter(Math.min(REFUSED_MIN_MS * 1.5 ** (failures - 1), RETRY_MAX_MS));
+  }
+  const nominal = Math.min(PROBE_MIN_MS * 2 ** (failures - 1), PROBE_MAX_MS);
+  const drawn = nominal * (0.5 + Math.random() * 0.5);
+  const retryAfter = err instanceof ApiError ? (err.retryAfterSeconds ?? 0) * 1000 : 0;
+  return Math.max(drawn, Math.min(retryAfter, RETRY_MAX_MS));
+}
+
+/** The follower's contact with the server, as reported to `onContact`. */
+export type Contact = 'in-contact' | 'lost' | 'failed-closed';
+
 /**
  * Follows the server's access feed for one destination: each answer replaces the access state;
- * a 304 means nothing changed. While the server is unreachable the last state stays in force and
- * the follower retries with back-off.
+ * a 304 means nothing changed. While the server cannot be reached the last state stays in force
+ * and the follower probes for it (see `retryDelay`); with `failClosedAfterMs`, once contact has
+ * been lost that long, `failingClosed` is set until the server answers again.
  */
 export class AccessFollower {
-  readonly #client: Pick<ApiClient, 'getAccessFeed'>;
+  readonly #poll: Pick<ApiClient, 'getAccessFeed'>;
+  readonly #probe: Pick<ApiClient, 'getAccessFeed'>;
   readonly #destination: string;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #onState: (state: AccessState) => void;
+  readonly #onContact: (contact: Contact) => void;
+  readonly #failClosedAfterMs: number;
   #stopped = false;
   #sleep: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  /** The current run of failures: whether the server refused, and how many in a row. */
+  #failures: { refused: boolean; count: number } | undefined;
+  #failClosedTimer: NodeJS.Timeout | undefined;
+  #lostSince: number | undefined;
+  #failingClosed = false;
   /** When the feed last answered (with news or a 304). */
   lastHeardAt = 0;
 
   constructor(deps: {
-    client: Pick<ApiClient, 'getAccessFeed'>;
+    /** A client for the feed, with a request timeout of at least this module's ones. */
+    client: (timeoutMs: number) => Pick<ApiClient, 'getAccessFeed'>;
     destination: string;
     log: Logger;
     clock: Clock;
     onState: (state: AccessState) => void;
+    onContact?: (contact: Contact) => void;
+    /** 0: keep the last known state however long the server is away. */
+    failClosedAfterMs?: number;
   }) {
-    this.#client = deps.client;
+    this.#poll = deps.client(FEED_TIMEOUT_MS);
+    this.#probe = deps.client(PROBE_TIMEOUT_MS);
     this.#destination = deps.destination;
     this.#log = deps.log;
     this.#clock = deps.clock;
     this.#onState = deps.onState;
+    this.#onContact = deps.onContact ?? (() => {});
+    this.#failClosedAfterMs = deps.failClosedAfterMs ?? 0;
+  }
+
+  /** When contact was lost (the first failed request since an answer), until the next answer. */
+  get lostSince(): number | undefined {
+    return this.#lostSince;
+  }
+
+  /** Whether contact has been lost for `failClosedAfterMs`: every request is to be refused. */
+  get failingClosed(): boolean {
+    return this.#failingClosed;
   }
 
   start(): void {
@@ -51,6 +130,12 @@ export class AccessFollower {
 
   stop(): void {
     this.#stopped = true;
+    clearTimeout(this.#failClosedTimer);
+    this.retryNow();
+  }
+
+  /** Ends a wait between attempts (a new access key was read, say), so the next starts now. */
+  retryNow(): void {
     if (this.#sleep) {
       clearTimeout(this.#sleep.timer);
       this.#sleep.wake();
@@ -59,33 +144,84 @@ export class AccessFollower {
 
   async #run(): Promise<void> {
     let index: number | undefined;
-    let delay = RETRY_MIN_MS;
     while (!this.#stopped) {
+      // After a failure, ask for the whole state: the answer comes at once when the server is
+      // back, where a long poll would hold it until the next change.
+      const polling = index !== undefined && this.#failures === undefined;
       try {
-        const feed = await this.#client.getAccessFeed({
-          destination: this.#destination,
-          lastUpdateIndex: index,
-          wait: '60s',
-        });
-        this.lastHeardAt = this.#clock.now();
+        const feed = await (polling ? this.#poll : this.#probe).getAccessFeed(
+          polling
+            ? { destination: this.#destination, lastUpdateIndex: index, wait: FEED_WAIT }
+            : { destination: this.#destination },
+        );
+        this.#heard();
         index = feed.updateIndex;
-        delay = RETRY_MIN_MS;
         this.#onState(accessState(feed));
       } catch (err) {
         if (err instanceof NotModified) {
-          this.lastHeardAt = this.#clock.now();
+          this.#heard();
           continue;
         }
         if (this.#stopped) return;
-        this.#log.warn(
-          { err: (err as Error).message, retryInMs: Math.round(delay) },
-          'cannot follow the access feed; keeping the last known access',
-        );
-        await new Promise<void>((wake) => {
-          this.#sleep = { timer: setTimeout(wake, jitter(delay)), wake };
-        });
-        delay = nextDelay(delay);
+        await this.#failed(err);
       }
     }
+  }
+
+  #heard(): void {
+    const now = this.#clock.now();
+    const first = this.lastHeardAt === 0;
+    this.lastHeardAt = now;
+    this.#failures = undefined;
+    if (this.#lostSince === undefined) return;
+    const outageSeconds = Math.round((now - this.#lostSince) / 100) / 10;
+    this.#log.info(
+      { outageSeconds, wasFailingClosed: this.#failingClosed },
+      first
+        ? `the access feed answers, after failing for ${outageSeconds}s`
+        : `the Infra server answers again after ${outageSeconds}s; access follows it again`,
+    );
+    this.#lostSince = undefined;
+    this.#failingClosed = false;
+    clearTimeout(this.#failClosedTimer);
+    this.#onContact('in-contact');
+  }
+
+  async #failed(err: unknown): Promise<void> {
+    const message = (err as Error).message;
+    const refused = refusedByServer(err);
+    // Logged when an outage starts and when the kind of failure changes, not at every attempt.
+    if (this.#failures?.refused !== refused) {
+      this.#failures = { refused, count: 0 };
+      this.#log.warn(
+        { err: message },
+        refused
+          ? 'the Infra server refuses the access feed; keeping the last known access, retrying with back-off up to a minute'
+          : 'cannot reach the Infra server; keeping the last known access, retrying about every second',
+      );
+    }
+    this.#failures.count++;
+    if (this.#lostSince === undefined) {
+      this.#lostSince = this.#clock.now();
+      if (this.#failClosedAfterMs > 0) {
+        this.#failClosedTimer = setTimeout(() => this.#failClosed(), this.#failClosedAfterMs);
+      }
+      this.#onContact('lost');
+    }
+    const delay = retryDelay(err, this.#failures.count);
+    this.#log.debug({ err: message, retryInMs: Math.round(delay) }, 'access feed attempt failed');
+    await new Promise<void>((wake) => {
+      this.#sleep = { timer: setTimeout(wake, delay), wake };
+    });
+    this.#sleep = undefined;
+  }
+
+  #failClosed(): void {
+    this.#failingClosed = true;
+    this.#log.error(
+      { failClosedAfterSeconds: this.#failClosedAfterMs / 1000 },
+      'no answer from the Infra server for failClosedAfter: refusing every request until it answers',
+    );
+    this.#onContact('failed-closed');
   }
 }

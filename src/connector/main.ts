@@ -1,6 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 import { createApiClient, type ApiClient } from '../api/client.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { formatDuration } from '../shared/duration.js';
 import { AppError } from '../shared/errors.js';
 import { closeServer, listenOn, listenServer } from '../shared/listen.js';
 import type { Logger } from '../shared/logger.js';
@@ -123,10 +124,11 @@ export async function startConnector(
     // Its callbacks run only after start(), once everything they use exists.
     const abort = new AbortController();
     const follower = new AccessFollower({
-      client: createApiClient({ ...clientOptions, timeoutMs: 90_000, signal: abort.signal }),
+      client: (timeoutMs) => createApiClient({ ...clientOptions, timeoutMs, signal: abort.signal }),
       destination: config.name,
       log,
       clock,
+      failClosedAfterMs: config.failClosedAfterMs,
       onState: (next) => {
         state = next;
         metrics.feedIndex.set(next.updateIndex);
@@ -141,8 +143,18 @@ export async function startConnector(
         unsendable = next.unsendable.join('\n');
         syncer.update({ state: next });
       },
+      onContact: (contact) => {
+        if (contact === 'failed-closed') {
+          const closed = streams.size;
+          streams.closeAll();
+          if (closed > 0) log.info({ closed }, 'closed every open stream (failing closed)');
+        }
+        // Registration waits out its back-off no longer than the feed does.
+        if (contact === 'in-contact') registration.retryNow();
+      },
     });
-    const metrics = new ConnectorMetrics(verifier.stats, () => follower.lastHeardAt, clock);
+    const metrics = new ConnectorMetrics(verifier.stats, follower, clock);
+    const failClosedMessage = `the Infra connector for ${config.name} has not reached the Infra server for ${formatDuration(config.failClosedAfterMs)} and refuses every request until it does (failClosedAfter); try again later`;
 
     let upstream: { value: Upstream; at: number } | undefined;
     const proxy = createProxyServer(
@@ -155,6 +167,7 @@ export async function startConnector(
         destination: config.name,
         verifier,
         state: () => state,
+        refusal: () => (follower.failingClosed ? failClosedMessage : undefined),
         upstream: async () => {
           if (!upstream || clock.now() - upstream.at > UPSTREAM_REFRESH_MS) {
             upstream = { value: await kube.upstream(), at: clock.now() };
@@ -219,6 +232,8 @@ export async function startConnector(
       log,
       intervalMs: REGISTRATION_INTERVAL_MS,
       onFacts: (facts) => syncer.update({ facts }),
+      // An unbound key may follow the feed once registered: no need to wait out a back-off.
+      onRegistered: () => follower.retryNow(),
     });
     cleanups.push(() => registration.stop());
 
@@ -232,6 +247,8 @@ export async function startConnector(
       secrets: config.secrets,
       intervalMs: config.secretRefreshMs,
       log,
+      // A key rotated after the server refused the old one is tried at once.
+      after: async () => follower.retryNow(),
     });
     cleanups.push(stopRefresh);
 

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock } from '../shared/clock.js';
+import type { AccessFollower } from './follow.js';
 import { productVersion } from '../shared/version.js';
 
 /** The connector's Prometheus metrics. */
@@ -14,7 +15,7 @@ export class ConnectorMetrics {
 
   constructor(
     tokenStats: { hits: number; misses: number },
-    lastHeardAt: () => number,
+    feed: Pick<AccessFollower, 'lastHeardAt' | 'lostSince' | 'failingClosed'>,
     clock: Clock,
   ) {
     collectDefaultMetrics({ register: this.registry });
@@ -43,7 +44,7 @@ export class ConnectorMetrics {
       help: 'Seconds since the connector last heard from the access feed (a 304 counts)',
       registers,
       collect() {
-        const heard = lastHeardAt();
+        const heard = feed.lastHeardAt;
         this.set(heard === 0 ? -1 : (clock.now() - heard) / 1000);
       },
     });
@@ -51,6 +52,22 @@ export class ConnectorMetrics {
       name: 'connector_feed_update_index',
       help: 'updateIndex of the access state in use',
       registers,
+    });
+    new Gauge({
+      name: 'connector_server_reachable',
+      help: '1 while the access feed answers; 0 before its first answer and from a failed attempt until the next answer',
+      registers,
+      collect() {
+        this.set(feed.lastHeardAt > 0 && feed.lostSince === undefined ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'connector_failing_closed',
+      help: '1 while every request is refused: the server has been unreachable for failClosedAfter',
+      registers,
+      collect() {
+        this.set(feed.failingClosed ? 1 : 0);
+      },
     });
     this.openStreams = new Gauge({
       name: 'connector_open_streams',

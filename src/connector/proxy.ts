@@ -25,6 +25,8 @@ export interface ProxyDeps {
   destination: string;
   verifier: TokenVerifier;
   state(): AccessState | undefined;
+  /** Why every request is refused now (503), if it is: the server has been away too long. */
+  refusal(): string | undefined;
   upstream(): Promise<Upstream>;
   streams: OpenStreams;
   metrics: ConnectorMetrics;
@@ -74,6 +76,8 @@ type Verdict =
 
 /** Whether the request may go through, and as whom. */
 async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise<Verdict> {
+  const refusal = deps.refusal();
+  if (refusal) return { ok: false, code: 503, message: refusal };
   const m = /^Bearer +(\S+)$/i.exec(headers.authorization ?? '');
   if (!m)
     return {
@@ -94,7 +98,8 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
       };
     }
     if (err instanceof KeysUnavailable) {
-      deps.log.warn({ err: (err.cause as Error).message }, err.message);
+      // Logged when a fetch fails (at most once a second), not for each request in between.
+      if (err.cause) deps.log.warn({ err: (err.cause as Error).message }, err.message);
       return {
         ok: false,
         code: 503,

@@ -55,7 +55,8 @@ export async function registerDestination(
 /**
  * Keeps the registration current: registers now (retrying with back-off until the server and the
  * cluster answer), then re-reads the cluster's namespaces and roles every `intervalMs` and
- * reports them to `onFacts` (RBAC sync needs them) and to the server.
+ * reports them to `onFacts` (RBAC sync needs them) and to the server. `retryNow` cuts a back-off
+ * short (the server answers again).
  */
 export function keepRegistered(deps: {
   client: Client;
@@ -64,15 +65,19 @@ export function keepRegistered(deps: {
   log: Logger;
   intervalMs: number;
   onFacts(facts: ClusterFacts): void;
-}): { stop(): void } {
+  /** After each registration the server accepted. */
+  onRegistered?(): void;
+}): { stop(): void; retryNow(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let retrying = false;
   let delay = 1000;
   let registered = false;
   const schedule = (ms: number) => {
     if (!stopped) timer = setTimeout(() => void round(), ms);
   };
   const round = async () => {
+    retrying = false;
     try {
       const facts = {
         namespaces: await deps.cluster.listNamespaces(),
@@ -83,6 +88,7 @@ export function keepRegistered(deps: {
       if (!registered)
         deps.log.info({ destination: deps.registration.name }, 'registered with the Infra server');
       registered = true;
+      deps.onRegistered?.();
       delay = 1000;
       schedule(deps.intervalMs);
     } catch (err) {
@@ -93,6 +99,7 @@ export function keepRegistered(deps: {
           ? `another cluster is registered as ${deps.registration.name}; choose another --name`
           : 'could not register the cluster with the Infra server; retrying',
       );
+      retrying = true;
       schedule(jitter(delay));
       delay = nextDelay(delay);
     }
@@ -102,6 +109,13 @@ export function keepRegistered(deps: {
     stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+    },
+    retryNow() {
+      if (!retrying) return;
+      clearTimeout(timer);
+      retrying = false;
+      // Spread over a second, as the connectors that come back with the server are.
+      schedule(Math.random() * 1000);
     },
   };
 }
