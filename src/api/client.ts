@@ -135,6 +135,27 @@ export function createApiClient(options: ClientOptions): ApiClient {
   ) as unknown as ApiClient;
 }
 
+/** The largest page the API serves. */
+export const MAX_PAGE = 1000;
+
+/**
+ * Every item of a list, following `next` page after page (lists are cursor-paged; one call
+ * returns at most `MAX_PAGE` items).
+ */
+export async function listAll<I extends { after?: string; limit?: unknown }, T>(
+  list: (input?: I) => Promise<{ items: T[]; next?: string }>,
+  input: NoInfer<I>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | undefined;
+  do {
+    const page = await list({ ...input, limit: MAX_PAGE, ...(after && { after }) });
+    items.push(...page.items);
+    after = page.next;
+  } while (after);
+  return items;
+}
+
 function send(
   options: RequestOptions,
   body: string | undefined,

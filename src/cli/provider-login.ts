@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ApiClient } from '../api/client.js';
+import { listAll, type ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
 import type { LoginResponse } from '../api/login.js';
 import { CliError, type CliIO } from './context.js';
@@ -10,7 +10,7 @@ import { CliError, type CliIO } from './context.js';
 const WAIT_MS = 10 * 60_000;
 
 async function findProvider(client: ApiClient, name: string) {
-  const { items } = await client.listProviders({ limit: 1000 });
+  const items = await listAll(client.listProviders, {});
   const provider = items.find((p) => p.name === name);
   if (!provider) {
     const known = items.map((p) => p.name).join(', ');

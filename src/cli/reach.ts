@@ -1,4 +1,4 @@
-import type { ApiClient } from '../api/client.js';
+import { listAll, type ApiClient } from '../api/client.js';
 import type { DesiredContext } from './kubeconfig.js';
 
 /** A place the user can reach with kubectl, and the roles they hold there. */
@@ -7,8 +7,6 @@ export interface Reachable {
   roles: string[];
 }
 
-const ALL = 1000;
-
 /**
  * Everything the signed-in user may reach: for each destination they hold grants on (directly or
  * through groups), a context for the cluster when granted cluster-wide, and one per namespace
@@ -16,12 +14,12 @@ const ALL = 1000;
  */
 export async function listReachable(client: ApiClient): Promise<Reachable[]> {
   const [destinations, grants] = await Promise.all([
-    client.listDestinations({ limit: ALL }),
-    client.listGrants({ user: 'self', showInherited: true, limit: ALL }),
+    listAll(client.listDestinations, {}),
+    listAll(client.listGrants, { user: 'self', showInherited: true }),
   ]);
-  const byName = new Map(destinations.items.map((d) => [d.name, d]));
+  const byName = new Map(destinations.map((d) => [d.name, d]));
   const reach = new Map<string, Reachable>();
-  for (const g of grants.items) {
+  for (const g of grants) {
     if (g.resource === 'infra') continue;
     const [destination, namespace] = g.resource.split('.') as [string, string | undefined];
     const d = byName.get(destination);

@@ -1,11 +1,10 @@
 import { randomInt } from 'node:crypto';
-import type { ApiClient } from '../../api/client.js';
+import { listAll, MAX_PAGE, type ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
 import { CliError, explain, requireSession, withClient, type CliIO } from '../context.js';
 import { humanTime, printJson, printTable } from '../output.js';
 
 type Format = { format?: string };
-const ALL = 1000;
 
 async function userByName(client: ApiClient, name: string) {
   const [user] = (await client.listUsers({ name, showSystem: name === 'connector' })).items;
@@ -32,12 +31,12 @@ export const users = {
     io.stderr.write('Give it to them safely; they choose their own at first login.\n');
   },
   async list(io: CliIO, opts: Format) {
-    const page = await withClient(io, (c) => c.listUsers({ limit: ALL }));
-    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    const items = await withClient(io, (c) => listAll(c.listUsers, {}));
+    if (opts.format === 'json') return printJson(io.stdout, items);
     printTable(
       io.stdout,
       ['Name', 'Last seen', 'Managed by'],
-      page.items.map((u) => [u.name, humanTime(u.lastSeenAt), u.managedBy]),
+      items.map((u) => [u.name, humanTime(u.lastSeenAt), u.managedBy]),
     );
   },
   async edit(io: CliIO, name: string, opts: { password?: boolean }) {
@@ -85,12 +84,12 @@ export const groups = {
     io.stderr.write(`Added group ${name}\n`);
   },
   async list(io: CliIO, opts: Format) {
-    const page = await withClient(io, (c) => c.listGroups({ limit: ALL }));
-    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    const items = await withClient(io, (c) => listAll(c.listGroups, {}));
+    if (opts.format === 'json') return printJson(io.stdout, items);
     printTable(
       io.stdout,
       ['Name', 'Users', 'Managed by'],
-      page.items.map((g) => [g.name, String(g.totalUsers), g.managedBy]),
+      items.map((g) => [g.name, String(g.totalUsers), g.managedBy]),
     );
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {
@@ -178,22 +177,21 @@ export const grants = {
       inherited?: boolean;
     },
   ) {
-    const page = await withClient(io, async (c) =>
-      c.listGrants({
+    const items = await withClient(io, async (c) =>
+      listAll(c.listGrants, {
         destination: opts.destination,
         privilege: opts.role,
         user: opts.user ? (await userByName(c, opts.user)).id : undefined,
         group: opts.group ? (await groupByName(c, opts.group)).id : undefined,
         showInherited: opts.inherited,
-        limit: ALL,
       }),
     );
-    if (opts.format === 'json') return printJson(io.stdout, page.items);
-    if (page.items.length === 0) return void io.stdout.write('No grants found\n');
+    if (opts.format === 'json') return printJson(io.stdout, items);
+    if (items.length === 0) return void io.stdout.write('No grants found\n');
     printTable(
       io.stdout,
       ['Subject', 'Role', 'Resource', 'Expires'],
-      page.items.map((g) => [
+      items.map((g) => [
         g.userName ?? `group ${g.groupName}`,
         g.privilege,
         g.resource,
@@ -206,16 +204,18 @@ export const grants = {
       const filter = opts.group
         ? { group: (await groupByName(c, subject)).id }
         : { user: (await userByName(c, subject)).id };
-      const matching = (
-        await c.listGrants({ ...filter, resource, privilege: opts.role, limit: ALL })
-      ).items;
+      const matching = await listAll(c.listGrants, { ...filter, resource, privilege: opts.role });
       if (matching.length === 0) {
         if (opts.force) return 0;
         throw new CliError(
           `${subject} has no${opts.role ? ` ${opts.role}` : ''} grant on ${resource}; nothing removed`,
         );
       }
-      await c.updateGrants({ grantsToRemove: matching.map((g) => ({ id: g.id })) });
+      // One request removes at most a page's worth.
+      for (let i = 0; i < matching.length; i += MAX_PAGE) {
+        const batch = matching.slice(i, i + MAX_PAGE);
+        await c.updateGrants({ grantsToRemove: batch.map((g) => ({ id: g.id })) });
+      }
       return matching.length;
     });
     io.stderr.write(
@@ -259,18 +259,17 @@ export const keys = {
     io.stdout.write(`${key.accessKey}\n`);
   },
   async list(io: CliIO, opts: Format & { user?: string; all?: boolean; showExpired?: boolean }) {
-    const page = await withClient(io, async (c) =>
-      c.listAccessKeys({
+    const items = await withClient(io, async (c) =>
+      listAll(c.listAccessKeys, {
         userID: opts.all ? undefined : opts.user ? (await userByName(c, opts.user)).id : 'self',
         showExpired: opts.showExpired,
-        limit: ALL,
       }),
     );
-    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    if (opts.format === 'json') return printJson(io.stdout, items);
     printTable(
       io.stdout,
       ['Name', 'User', 'Created', 'Expires', 'Last used'],
-      page.items.map((k) => [
+      items.map((k) => [
         k.name,
         k.userName,
         humanTime(k.created),
@@ -294,13 +293,13 @@ export const keys = {
 
 export const destinations = {
   async list(io: CliIO, opts: Format) {
-    const page = await withClient(io, (c) => c.listDestinations({ limit: ALL }));
-    if (opts.format === 'json') return printJson(io.stdout, page.items);
-    if (page.items.length === 0) return void io.stdout.write('No clusters connected\n');
+    const items = await withClient(io, (c) => listAll(c.listDestinations, {}));
+    if (opts.format === 'json') return printJson(io.stdout, items);
+    if (items.length === 0) return void io.stdout.write('No clusters connected\n');
     printTable(
       io.stdout,
       ['Name', 'URL', 'Status', 'Last seen'],
-      page.items.map((d) => [
+      items.map((d) => [
         d.name,
         d.connection.url,
         d.connected ? 'connected' : 'disconnected',

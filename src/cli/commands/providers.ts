@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ApiClient } from '../../api/client.js';
+import { listAll, type ApiClient } from '../../api/client.js';
 import type { ProviderDetails, ProviderKind } from '../../api/providers.js';
 import { CliError, withClient, type CliIO } from '../context.js';
 import { printJson, printTable } from '../output.js';
@@ -99,12 +99,12 @@ export const providers = {
   },
 
   async list(io: CliIO, opts: ProviderOpts) {
-    const page = await withClient(io, (c) => c.listProviders({ limit: 1000 }));
-    if (opts.format === 'json') return printJson(io.stdout, page.items);
+    const items = await withClient(io, (c) => listAll(c.listProviders, {}));
+    if (opts.format === 'json') return printJson(io.stdout, items);
     printTable(
       io.stdout,
       ['Name', 'Kind', 'URL', 'Managed by'],
-      page.items.map((p) => [p.name, p.kind, p.url, p.managedBy]),
+      items.map((p) => [p.name, p.kind, p.url, p.managedBy]),
     );
   },
 
