@@ -348,11 +348,43 @@ describe('infra CLI', () => {
       const res = await ws.run('list');
       assert.equal(res.code, 0);
       assertGolden(golden('list.txt'), res.stdout);
-      const json = JSON.parse((await ws.run('list', '--format', 'json')).stdout);
-      assert.deepEqual(json, [
+      const expected = [
         { name: 'prod', context: 'infra:prod', roles: ['view'] },
         { name: 'prod.web', context: 'infra:prod:web', roles: ['edit'] },
-      ]);
+      ];
+      assert.deepEqual(JSON.parse((await ws.run('list', '-o', 'json')).stdout), expected);
+      const yaml = await ws.run('list', '--output', 'yaml');
+      assertGolden(golden('list.yaml'), yaml.stdout);
+      assert.deepEqual(parse(yaml.stdout), expected);
+      assert.equal((await ws.run('list', '-o', 'name')).stdout, 'prod\nprod.web\n');
+    });
+
+    it('prints lists as table, json, yaml or name, and refuses any other format', async () => {
+      // --format is the older spelling of -o.
+      assert.deepEqual(
+        parse((await ws.run('list', '--format', 'yaml')).stdout),
+        JSON.parse((await ws.run('list', '--format', 'json')).stdout),
+      );
+      assert.equal(
+        (await ws.run('list', '--format', 'json', '-o', 'name')).stdout,
+        'prod\nprod.web\n',
+      );
+      for (const argv of [
+        ['list', '-o', 'wide'],
+        ['list', '--format', 'yml'],
+        ['about', '-o', 'xml'],
+      ]) {
+        const res = await ws.run(...argv);
+        assert.equal(res.code, 2, argv.join(' '));
+        assert.equal(res.stdout, '');
+        assert.match(
+          res.stderr,
+          /^error: option '(-o, --output|--format) <format>' argument '\w+' is invalid\. Allowed choices are table, json, yaml, name\.\n/,
+        );
+      }
+      const about = parse((await ws.run('about', '-o', 'yaml')).stdout) as Record<string, unknown>;
+      assert.equal(about.user, 'alice@example.com');
+      assert.equal((await ws.run('about', '-o', 'name')).stdout, 'alice@example.com\n');
     });
 
     it('switches kubectl context with use', async () => {
@@ -521,6 +553,13 @@ describe('infra CLI', () => {
       assert.equal((await ws.run('groups', 'add', 'oncall')).code, 0);
       assert.equal((await ws.run('groups', 'adduser', 'bob@example.com', 'oncall')).code, 0);
       assertGolden(golden('groups-list.txt'), (await ws.run('groups', 'list')).stdout);
+      assert.equal((await ws.run('groups', 'list', '-o', 'name')).stdout, 'oncall\n');
+      assert.deepEqual(
+        (parse((await ws.run('users', 'list', '-o', 'yaml')).stdout) as Array<{ name: string }>)
+          .map((u) => u.name)
+          .sort(),
+        ['admin@example.com', 'alice@example.com', 'bob@example.com'],
+      );
 
       const granted = await ws.run(
         'grants',
@@ -613,6 +652,16 @@ describe('infra CLI', () => {
         (await ws.run('keys', 'list', '--user', 'connector', '--format', 'json')).stdout,
       ) as Array<{ name: string; destination: string }>;
       assert.deepEqual([key?.name, key?.destination], ['staging-connector', 'staging']);
+      // A name alone would lose the key's secret: not offered.
+      const nameOnly = await ws.run('keys', 'add', '--connector', '-o', 'name');
+      assert.equal(nameOnly.code, 2);
+      assert.match(nameOnly.stderr, /Allowed choices are table, json, yaml\./);
+      const yaml = parse(
+        (await ws.run('keys', 'add', '--connector', '--name', 'as-yaml', '-o', 'yaml')).stdout,
+      ) as { name: string; accessKey: string };
+      assert.equal(yaml.name, 'as-yaml');
+      assert.match(yaml.accessKey, /^[0-9A-Za-z]{10}\.[0-9A-Za-z]{24}$/);
+      await ws.run('keys', 'remove', 'as-yaml', '--user', 'connector');
       const mine = await ws.run('keys', 'add', '--destination', 'staging');
       assert.equal(mine.code, 2);
       assert.match(mine.stderr, /--destination is for connector keys: add --connector/);

@@ -1,7 +1,8 @@
 import type { Writable } from 'node:stream';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { productVersion } from '../shared/version.js';
 import { CliError, explain, type CliIO } from './context.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
 export interface RunOptions {
   stdout?: Writable;
@@ -14,6 +15,25 @@ export interface RunOptions {
 /** Adds an example to a command's --help. */
 function example(cmd: Command, text: string): Command {
   return cmd.addHelpText('after', `\nExample:\n  ${text}\n`);
+}
+
+/** What commands that create or change something can print: no `name`, it would hide secrets. */
+const RESULT_FORMATS: readonly OutputFormat[] = ['table', 'json', 'yaml'];
+
+/**
+ * Adds kubectl's `-o/--output` (validated: anything else is a usage error naming the choices),
+ * and `--format`, its older spelling; `-o` wins when both are given.
+ */
+function output(cmd: Command, formats: readonly OutputFormat[] = OUTPUT_FORMATS): Command {
+  return cmd
+    .addOption(
+      new Option('-o, --output <format>', 'Output format').choices(formats).default('table'),
+    )
+    .addOption(new Option('--format <format>', 'Same as --output').choices(formats).hideHelp())
+    .hook('preAction', (self) => {
+      if (self.getOptionValueSource('output') === 'default' && self.opts().format)
+        self.setOptionValue('output', self.opts().format);
+    });
 }
 
 function buildProgram(io: CliIO): Command {
@@ -59,12 +79,12 @@ function buildProgram(io: CliIO): Command {
     'infra logout --all',
   );
   example(
-    program
-      .command('list')
-      .alias('ls')
-      .description('List the clusters and namespaces you can reach, with your roles')
-      .option('--format <format>', 'table or json', 'table')
-      .action(async (opts) => (await import('./commands/session.js')).list(io, opts)),
+    output(
+      program
+        .command('list')
+        .alias('ls')
+        .description('List the clusters and namespaces you can reach, with your roles'),
+    ).action(async (opts) => (await import('./commands/session.js')).list(io, opts)),
     'infra list',
   );
   example(
@@ -74,10 +94,9 @@ function buildProgram(io: CliIO): Command {
       .action(async (target: string) => (await import('./commands/session.js')).use(io, target)),
     'infra use prod.web',
   );
-  program
-    .command('about')
-    .description('Show who you are logged in as, and where')
-    .action(async () => (await import('./commands/session.js')).about(io));
+  output(program.command('about').description('Show who you are logged in as, and where')).action(
+    async (opts) => (await import('./commands/session.js')).about(io, opts),
+  );
   program
     .command('version')
     .description('Show the client and server versions')
@@ -94,16 +113,16 @@ function buildProgram(io: CliIO): Command {
     });
 
   const admin = () => import('./commands/admin.js');
-  const format = (cmd: Command) => cmd.option('--format <format>', 'table or json', 'table');
 
   const users = program.command('users').description('Manage users (admins)');
-  example(
-    users.command('add <email>').description('Add a user with a one-time password'),
-    'infra users add alice@example.com',
-  )
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (email: string, opts) => (await admin()).users.add(io, email, opts));
-  format(users.command('list').alias('ls').description('List users')).action(async (opts) =>
+  output(
+    example(
+      users.command('add <email>').description('Add a user with a one-time password'),
+      'infra users add alice@example.com',
+    ),
+    RESULT_FORMATS,
+  ).action(async (email: string, opts) => (await admin()).users.add(io, email, opts));
+  output(users.command('list').alias('ls').description('List users')).action(async (opts) =>
     (await admin()).users.list(io, opts),
   );
   example(
@@ -124,7 +143,7 @@ function buildProgram(io: CliIO): Command {
     groups.command('add <name>').description('Add a group'),
     'infra groups add oncall',
   ).action(async (name: string) => (await admin()).groups.add(io, name));
-  format(groups.command('list').alias('ls').description('List groups')).action(async (opts) =>
+  output(groups.command('list').alias('ls').description('List groups')).action(async (opts) =>
     (await admin()).groups.list(io, opts),
   );
   groups
@@ -160,7 +179,7 @@ function buildProgram(io: CliIO): Command {
     .action(async (subject: string, resource: string, opts) =>
       (await admin()).grants.add(io, subject, resource, opts),
     );
-  format(grants.command('list').alias('ls').description('List grants'))
+  output(grants.command('list').alias('ls').description('List grants'))
     .option('--destination <name>', 'Grants on this cluster and its namespaces')
     .option('--user <email>', "A user's grants")
     .option('--group <name>', "A group's grants")
@@ -179,7 +198,7 @@ function buildProgram(io: CliIO): Command {
     );
 
   const keys = program.command('keys').description('Manage access keys');
-  example(
+  const keyAdd = example(
     keys.command('add').description('Create an access key (yours, a user’s, or the connector’s)'),
     'infra keys add --connector --destination prod',
   )
@@ -191,10 +210,9 @@ function buildProgram(io: CliIO): Command {
     )
     .option('--name <name>', 'Key name')
     .option('--expiry <duration>', 'Lifetime, such as 720h')
-    .option('--inactivity-timeout <duration>', 'End the key after this long unused')
-    .option('--format <format>', 'table or json', 'table')
-    .action(async (opts) => (await admin()).keys.add(io, opts));
-  format(keys.command('list').alias('ls').description('List access keys'))
+    .option('--inactivity-timeout <duration>', 'End the key after this long unused');
+  output(keyAdd, RESULT_FORMATS).action(async (opts) => (await admin()).keys.add(io, opts));
+  output(keys.command('list').alias('ls').description('List access keys'))
     .option('--user <email>', "A user's keys")
     .option('--all', "Everyone's keys (admins)")
     .option('--show-expired', 'Include expired keys')
@@ -207,7 +225,7 @@ function buildProgram(io: CliIO): Command {
     .action(async (name: string, opts) => (await admin()).keys.remove(io, name, opts));
 
   const destinations = program.command('destinations').description('Connected clusters');
-  format(destinations.command('list').alias('ls').description('List clusters')).action(
+  output(destinations.command('list').alias('ls').description('List clusters')).action(
     async (opts) => (await admin()).destinations.list(io, opts),
   );
   destinations
@@ -222,7 +240,7 @@ function buildProgram(io: CliIO): Command {
     .description('Manage identity providers: Okta, Azure AD, Google, any OIDC (admins)');
   const providerCommands = () => import('./commands/providers.js');
   const providerSettings = (cmd: Command) =>
-    format(cmd)
+    output(cmd, RESULT_FORMATS)
       .option('--url <url>', 'The issuer, such as https://example.okta.com')
       .option('--client-id <id>', 'The client (application) id')
       .option(
@@ -245,7 +263,7 @@ function buildProgram(io: CliIO): Command {
     ),
     'infra providers add okta --kind okta --url https://example.okta.com --client-id 0oa1b2c3',
   ).action(async (name: string, opts) => (await providerCommands()).providers.add(io, name, opts));
-  format(providers.command('list').alias('ls').description('List identity providers')).action(
+  output(providers.command('list').alias('ls').description('List identity providers')).action(
     async (opts) => (await providerCommands()).providers.list(io, opts),
   );
   providerSettings(

@@ -1,4 +1,40 @@
 import type { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+
+/** What `-o/--output` accepts, as kubectl names them. */
+export const OUTPUT_FORMATS = ['table', 'json', 'yaml', 'name'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** How a list looks as a table and by name. */
+export interface ListView<T> {
+  headers: string[];
+  row: (item: T) => string[];
+  /** The item's name for `-o name` (one a line, for scripts). */
+  name: (item: T) => string;
+  /** What the table says when there is nothing: that there are none, and how to add some. */
+  empty?: string;
+}
+
+/** Prints a list in the format asked for. */
+export function printList<T>(
+  out: Writable,
+  format: OutputFormat,
+  items: T[],
+  view: ListView<T>,
+): void {
+  if (format === 'table') {
+    if (items.length === 0 && view.empty) out.write(`${view.empty}\n`);
+    else printTable(out, view.headers, items.map(view.row));
+  } else if (format === 'name') {
+    for (const item of items) out.write(`${view.name(item)}\n`);
+  } else printValue(out, format, items);
+}
+
+/** Prints a value as JSON or YAML. */
+export function printValue(out: Writable, format: 'json' | 'yaml', value: unknown): void {
+  if (format === 'json') printJson(out, value);
+  else out.write(stringify(value));
+}
 
 /** A borderless, left-aligned table: two spaces between columns, headers in capitals. */
 export function printTable(out: Writable, headers: string[], rows: string[][]): void {

@@ -2,9 +2,11 @@ import { randomInt } from 'node:crypto';
 import { listAll, MAX_PAGE, type ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
 import { CliError, explain, requireSession, withClient, type CliIO } from '../context.js';
-import { humanTime, printJson, printTable } from '../output.js';
+import { humanTime, printList, printValue, type OutputFormat } from '../output.js';
 
-type Format = { format?: string };
+type Output = { output: OutputFormat };
+/** For commands that create something: `name` is not offered, it would hide the secret. */
+type ResultOutput = { output: Exclude<OutputFormat, 'name'> };
 
 async function userByName(client: ApiClient, name: string) {
   const [user] = (await client.listUsers({ name, showSystem: name === 'connector' })).items;
@@ -24,20 +26,19 @@ function temporaryPassword(): string {
 }
 
 export const users = {
-  async add(io: CliIO, name: string, opts: Format) {
+  async add(io: CliIO, name: string, opts: ResultOutput) {
     const user = await withClient(io, (c) => c.createUser({ name }));
-    if (opts.format === 'json') return printJson(io.stdout, user);
+    if (opts.output !== 'table') return printValue(io.stdout, opts.output, user);
     io.stdout.write(`Added user ${user.name}\nOne-time password: ${user.oneTimePassword}\n`);
     io.stderr.write('Give it to them safely; they choose their own at first login.\n');
   },
-  async list(io: CliIO, opts: Format) {
+  async list(io: CliIO, opts: Output) {
     const items = await withClient(io, (c) => listAll(c.listUsers, {}));
-    if (opts.format === 'json') return printJson(io.stdout, items);
-    printTable(
-      io.stdout,
-      ['Name', 'Last seen', 'Managed by'],
-      items.map((u) => [u.name, humanTime(u.lastSeenAt), u.managedBy]),
-    );
+    printList(io.stdout, opts.output, items, {
+      headers: ['Name', 'Last seen', 'Managed by'],
+      row: (u) => [u.name, humanTime(u.lastSeenAt), u.managedBy],
+      name: (u) => u.name,
+    });
   },
   async edit(io: CliIO, name: string, opts: { password?: boolean }) {
     if (!opts.password) throw new CliError('Nothing to change; pass --password', 2);
@@ -83,14 +84,13 @@ export const groups = {
     await withClient(io, (c) => c.createGroup({ name }));
     io.stderr.write(`Added group ${name}\n`);
   },
-  async list(io: CliIO, opts: Format) {
+  async list(io: CliIO, opts: Output) {
     const items = await withClient(io, (c) => listAll(c.listGroups, {}));
-    if (opts.format === 'json') return printJson(io.stdout, items);
-    printTable(
-      io.stdout,
-      ['Name', 'Users', 'Managed by'],
-      items.map((g) => [g.name, String(g.totalUsers), g.managedBy]),
-    );
+    printList(io.stdout, opts.output, items, {
+      headers: ['Name', 'Users', 'Managed by'],
+      row: (g) => [g.name, String(g.totalUsers), g.managedBy],
+      name: (g) => g.name,
+    });
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {
     await withClient(io, async (c) => {
@@ -169,7 +169,7 @@ export const grants = {
   },
   async list(
     io: CliIO,
-    opts: Format & {
+    opts: Output & {
       destination?: string;
       user?: string;
       group?: string;
@@ -186,18 +186,18 @@ export const grants = {
         showInherited: opts.inherited,
       }),
     );
-    if (opts.format === 'json') return printJson(io.stdout, items);
-    if (items.length === 0) return void io.stdout.write('No grants found\n');
-    printTable(
-      io.stdout,
-      ['Subject', 'Role', 'Resource', 'Expires'],
-      items.map((g) => [
+    printList(io.stdout, opts.output, items, {
+      headers: ['Subject', 'Role', 'Resource', 'Expires'],
+      row: (g) => [
         g.userName ?? `group ${g.groupName}`,
         g.privilege,
         g.resource,
         g.expiresAt ? humanTime(g.expiresAt) : '',
-      ]),
-    );
+      ],
+      // Grants have no name: their id is what the API takes.
+      name: (g) => g.id,
+      empty: 'No grants found',
+    });
   },
   async remove(io: CliIO, subject: string, resource: string, opts: GrantOpts) {
     const removed = await withClient(io, async (c) => {
@@ -234,8 +234,7 @@ export const keys = {
       name?: string;
       expiry?: string;
       inactivityTimeout?: string;
-      format?: string;
-    },
+    } & ResultOutput,
   ) {
     if (opts.destination !== undefined && !opts.connector)
       throw new CliError('--destination is for connector keys: add --connector', 2);
@@ -252,31 +251,30 @@ export const keys = {
         destination: opts.destination,
       });
     });
-    if (opts.format === 'json') return printJson(io.stdout, key);
+    if (opts.output !== 'table') return printValue(io.stdout, opts.output, key);
     io.stderr.write(
       `Created key ${key.name} for ${key.userName}${key.destination ? ` (destination ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
     );
     io.stdout.write(`${key.accessKey}\n`);
   },
-  async list(io: CliIO, opts: Format & { user?: string; all?: boolean; showExpired?: boolean }) {
+  async list(io: CliIO, opts: Output & { user?: string; all?: boolean; showExpired?: boolean }) {
     const items = await withClient(io, async (c) =>
       listAll(c.listAccessKeys, {
         userID: opts.all ? undefined : opts.user ? (await userByName(c, opts.user)).id : 'self',
         showExpired: opts.showExpired,
       }),
     );
-    if (opts.format === 'json') return printJson(io.stdout, items);
-    printTable(
-      io.stdout,
-      ['Name', 'User', 'Created', 'Expires', 'Last used'],
-      items.map((k) => [
+    printList(io.stdout, opts.output, items, {
+      headers: ['Name', 'User', 'Created', 'Expires', 'Last used'],
+      row: (k) => [
         k.name,
         k.userName,
         humanTime(k.created),
         humanTime(k.expires),
         humanTime(k.lastUsed),
-      ]),
-    );
+      ],
+      name: (k) => k.name,
+    });
   },
   async remove(io: CliIO, name: string, opts: { user?: string }) {
     await withClient(io, async (c) => {
@@ -292,20 +290,19 @@ export const keys = {
 };
 
 export const destinations = {
-  async list(io: CliIO, opts: Format) {
+  async list(io: CliIO, opts: Output) {
     const items = await withClient(io, (c) => listAll(c.listDestinations, {}));
-    if (opts.format === 'json') return printJson(io.stdout, items);
-    if (items.length === 0) return void io.stdout.write('No clusters connected\n');
-    printTable(
-      io.stdout,
-      ['Name', 'URL', 'Status', 'Last seen'],
-      items.map((d) => [
+    printList(io.stdout, opts.output, items, {
+      headers: ['Name', 'URL', 'Status', 'Last seen'],
+      row: (d) => [
         d.name,
         d.connection.url,
         d.connected ? 'connected' : 'disconnected',
         humanTime(d.lastSeen),
-      ]),
-    );
+      ],
+      name: (d) => d.name,
+      empty: 'No clusters connected',
+    });
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {
     await withClient(io, async (c) => {

@@ -8,7 +8,10 @@ function words(cmd: Command): { commands: string[]; sub: Record<string, string[]
   for (const c of cmd.commands) {
     sub[c.name()] = [
       ...c.commands.map((s) => s.name()),
-      ...c.options.map((o) => o.long!).filter(Boolean),
+      ...c.options
+        .filter((o) => !o.hidden)
+        .map((o) => o.long!)
+        .filter(Boolean),
     ];
   }
   return { commands, sub };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { listAll, type ApiClient } from '../../api/client.js';
 import type { ProviderDetails, ProviderKind } from '../../api/providers.js';
 import { CliError, withClient, type CliIO } from '../context.js';
-import { printJson, printTable } from '../output.js';
+import { printList, printValue, type OutputFormat } from '../output.js';
 
 /** The environment variable a script can put the client secret in (never a flag: shell history). */
 export const CLIENT_SECRET_ENV = 'INFRA_PROVIDER_CLIENT_SECRET';
@@ -19,7 +19,7 @@ export interface ProviderOpts {
   apiUrl?: string;
   domainAdminEmail?: string;
   serviceAccountKeyFile?: string;
-  format?: string;
+  output: OutputFormat;
 }
 
 async function providerByName(client: ApiClient, name: string) {
@@ -94,18 +94,18 @@ export const providers = {
         ...fields(opts),
       }),
     );
-    if (opts.format === 'json') return printJson(io.stdout, created);
+    if (opts.output === 'json' || opts.output === 'yaml')
+      return printValue(io.stdout, opts.output, created);
     printAdded(io, created, 'Added');
   },
 
   async list(io: CliIO, opts: ProviderOpts) {
     const items = await withClient(io, (c) => listAll(c.listProviders, {}));
-    if (opts.format === 'json') return printJson(io.stdout, items);
-    printTable(
-      io.stdout,
-      ['Name', 'Kind', 'URL', 'Managed by'],
-      items.map((p) => [p.name, p.kind, p.url, p.managedBy]),
-    );
+    printList(io.stdout, opts.output, items, {
+      headers: ['Name', 'Kind', 'URL', 'Managed by'],
+      row: (p) => [p.name, p.kind, p.url, p.managedBy],
+      name: (p) => p.name,
+    });
   },
 
   /** Changes the given settings; the rest, secrets included, stay as they are. */
@@ -128,7 +128,8 @@ export const providers = {
         ...fields(opts),
       });
     });
-    if (opts.format === 'json') return printJson(io.stdout, updated);
+    if (opts.output === 'json' || opts.output === 'yaml')
+      return printValue(io.stdout, opts.output, updated);
     printAdded(io, updated, 'Updated');
   },
 

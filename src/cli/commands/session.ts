@@ -1,8 +1,9 @@
 import { rmSync } from 'node:fs';
+import { listAll } from '../../api/client.js';
 import { productVersion } from '../../shared/version.js';
 import { CliError, clientFor, explain, requireSession, type CliIO } from '../context.js';
 import { kubeconfigPath, removeKubeconfigEntries, useContext } from '../kubeconfig.js';
-import { printJson, printTable } from '../output.js';
+import { printList, printTable, printValue, type OutputFormat } from '../output.js';
 import { refreshKubeconfig } from '../refresh.js';
 import {
   currentServer,
@@ -50,31 +51,22 @@ export async function logout(
 }
 
 /** `infra list`: what the user may reach, with roles; refreshes the kubeconfig. */
-export async function list(io: CliIO, options: { format?: string }): Promise<void> {
+export async function list(io: CliIO, options: { output: OutputFormat }): Promise<void> {
   const session = requireSession(io);
   const reachable = await refreshKubeconfig(session, io).catch((err: unknown) => {
     throw explain(err);
   });
-  if (options.format === 'json') {
-    printJson(
-      io.stdout,
-      reachable.map((r) => ({
-        name: displayName(r.context.name),
-        context: r.context.name,
-        roles: r.roles,
-      })),
-    );
-    return;
-  }
-  if (reachable.length === 0) {
-    io.stdout.write('You have no access to any cluster yet; ask an Infra admin for a grant.\n');
-    return;
-  }
-  printTable(
-    io.stdout,
-    ['Name', 'Access'],
-    reachable.map((r) => [displayName(r.context.name), r.roles.join(', ')]),
-  );
+  const items = reachable.map((r) => ({
+    name: displayName(r.context.name),
+    context: r.context.name,
+    roles: r.roles,
+  }));
+  printList(io.stdout, options.output, items, {
+    headers: ['Name', 'Access'],
+    row: (r) => [r.name, r.roles.join(', ')],
+    name: (r) => r.name,
+    empty: 'You have no access to any cluster yet; ask an Infra admin for a grant.',
+  });
 }
 
 /** `infra:prod:web` → `prod.web`. */
@@ -114,19 +106,33 @@ export async function version(io: CliIO): Promise<void> {
 }
 
 /** `infra about`: who you are and where. */
-export async function about(io: CliIO): Promise<void> {
+export async function about(io: CliIO, options: { output: OutputFormat }): Promise<void> {
   const session = requireSession(io);
   const me = await session.client.getUser({ id: 'self' }).catch((err: unknown) => {
     throw explain(err);
   });
-  const groups = await session.client.listGroups({ userID: 'self' });
+  if (options.output === 'name') return void io.stdout.write(`${me.name}\n`);
+  const groups = await listAll(session.client.listGroups, { userID: 'self' }).catch(
+    (err: unknown) => {
+      throw explain(err);
+    },
+  );
+  if (options.output !== 'table') {
+    return printValue(io.stdout, options.output, {
+      server: session.server.url,
+      user: me.name,
+      userID: me.id,
+      groups: groups.map((g) => g.name),
+      sessionExpires: session.server.session.expires,
+    });
+  }
   printTable(
     io.stdout,
     ['Field', 'Value'],
     [
       ['Server', session.server.url],
       ['User', `${me.name} (${me.id})`],
-      ['Groups', groups.items.map((g) => g.name).join(', ') || '(none)'],
+      ['Groups', groups.map((g) => g.name).join(', ') || '(none)'],
       ['Session ends', session.server.session.expires],
     ],
   );
