@@ -652,6 +652,26 @@ describe('infra CLI', () => {
         (await ws.run('keys', 'list', '--user', 'connector', '--format', 'json')).stdout,
       ) as Array<{ name: string; destination: string }>;
       assert.deepEqual([key?.name, key?.destination], ['staging-connector', 'staging']);
+      // The documented rotation: the same command again adds a second key; the first still works.
+      const rotated = await ws.run('keys', 'add', '--connector', '--destination', 'staging');
+      assert.equal(rotated.code, 0, rotated.stderr);
+      assert.match(
+        rotated.stderr,
+        /^Created key staging-connector-2 for connector \(destination staging only\), expiring \S+\nstaging-connector still works; once the connector runs with the new key, remove it: `infra keys remove staging-connector --user connector`\n$/,
+      );
+      const third = await ws.run('keys', 'add', '--connector', '--destination', 'staging');
+      assert.match(
+        third.stderr,
+        /^Created key staging-connector-3 .*\nstaging-connector, staging-connector-2 still work; once the connector runs with the new key, remove them: `infra keys remove staging-connector --user connector`, `infra keys remove staging-connector-2 --user connector`\n$/,
+      );
+      const taken = await ws.run('keys', 'add', '--connector', '--name', 'staging-connector');
+      assert.equal(taken.code, 1);
+      assert.equal(
+        taken.stderr,
+        'infra: connector already has a key named staging-connector; pick another --name, or remove that key first (`infra keys remove staging-connector --user connector`)\n',
+      );
+      for (const name of ['staging-connector-2', 'staging-connector-3'])
+        assert.equal((await ws.run('keys', 'remove', name, '--user', 'connector')).code, 0);
       // A name alone would lose the key's secret: not offered.
       const nameOnly = await ws.run('keys', 'add', '--connector', '-o', 'name');
       assert.equal(nameOnly.code, 2);

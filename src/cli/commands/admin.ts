@@ -224,6 +224,14 @@ export const grants = {
   },
 };
 
+/** `base`, or the first of `base-2`, `base-3`… that no key in `keys` is named. */
+function freeName(base: string, keys: Array<{ name: string }>): string {
+  const taken = new Set(keys.map((k) => k.name));
+  let name = base;
+  for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+  return name;
+}
+
 export const keys = {
   async add(
     io: CliIO,
@@ -238,24 +246,55 @@ export const keys = {
   ) {
     if (opts.destination !== undefined && !opts.connector)
       throw new CliError('--destination is for connector keys: add --connector', 2);
-    const key = await withClient(io, async (c) => {
-      const owner = opts.connector ? 'connector' : opts.user;
+    const owner = opts.connector ? 'connector' : opts.user;
+    const removal = (name: string) => `infra keys remove ${name}${owner ? ` --user ${owner}` : ''}`;
+    const { key, older } = await withClient(io, async (c) => {
       const userID = owner ? (await userByName(c, owner)).id : 'self';
+      // Rotating a connector key is adding another for the same cluster: the default name
+      // takes the next free suffix (prod-connector-2) and the old key keeps working meanwhile.
+      const existing = opts.destination
+        ? await listAll(c.listAccessKeys, { userID, showExpired: true })
+        : [];
+      const name =
+        opts.name ?? (opts.destination && freeName(`${opts.destination}-connector`, existing));
       // Connectors run for months; people's keys default to the API's 30 days.
       const expiry = opts.expiry ?? (opts.connector ? '8760h' : undefined);
-      return c.createAccessKey({
-        userID,
-        name: opts.name ?? (opts.destination && `${opts.destination}-connector`),
-        expiry,
-        inactivityTimeout: opts.inactivityTimeout,
-        destination: opts.destination,
-      });
+      const created = await c
+        .createAccessKey({
+          userID,
+          name,
+          expiry,
+          inactivityTimeout: opts.inactivityTimeout,
+          destination: opts.destination,
+        })
+        .catch((err: unknown) => {
+          if (err instanceof ApiError && err.code === 'conflict')
+            throw new CliError(
+              `${owner ?? 'You'} already ${owner ? 'has' : 'have'} a key named ${name}; pick another --name, or remove that key first (\`${removal(name!)}\`)`,
+            );
+          throw err;
+        });
+      const now = Date.now();
+      return {
+        key: created,
+        older: existing.filter(
+          (k) => k.destination === opts.destination && Date.parse(k.expires) > now,
+        ),
+      };
     });
-    if (opts.output !== 'table') return printValue(io.stdout, opts.output, key);
-    io.stderr.write(
-      `Created key ${key.name} for ${key.userName}${key.destination ? ` (destination ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
-    );
-    io.stdout.write(`${key.accessKey}\n`);
+    if (opts.output !== 'table') printValue(io.stdout, opts.output, key);
+    else {
+      io.stderr.write(
+        `Created key ${key.name} for ${key.userName}${key.destination ? ` (destination ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
+      );
+      io.stdout.write(`${key.accessKey}\n`);
+    }
+    if (older.length > 0) {
+      const names = older.map((k) => k.name);
+      io.stderr.write(
+        `${names.join(', ')} still ${names.length === 1 ? 'works' : 'work'}; once the connector runs with the new key, remove ${names.length === 1 ? 'it' : 'them'}: ${names.map((n) => `\`${removal(n)}\``).join(', ')}\n`,
+      );
+    }
   },
   async list(io: CliIO, opts: Output & { user?: string; all?: boolean; showExpired?: boolean }) {
     const items = await withClient(io, async (c) =>
