@@ -575,6 +575,32 @@ describe('infra CLI', () => {
         (await ws.run('grants', 'add', 'oncall', 'staging', '--group', '--role', 'view')).stderr,
         'oncall already has view on staging; nothing changed\n',
       );
+      // A forgotten (or extra) -g: the CLI says which kind the name is.
+      for (const [argv, message] of [
+        [
+          ['grants', 'add', 'oncall', 'staging', '--role', 'view'],
+          'oncall is a group, not a user: add -g (--group)',
+        ],
+        [
+          ['grants', 'remove', 'oncall', 'staging'],
+          'oncall is a group, not a user: add -g (--group)',
+        ],
+        [
+          ['grants', 'add', 'bob@example.com', 'staging', '-g', '--role', 'view'],
+          'bob@example.com is a user, not a group: leave out -g (--group)',
+        ],
+        [
+          ['grants', 'remove', 'bob@example.com', 'staging', '-g'],
+          'bob@example.com is a user, not a group: leave out -g (--group)',
+        ],
+        [
+          ['grants', 'add', 'nobody', 'staging', '--role', 'view'],
+          'No user named nobody: users are named by their email address; for a group, add -g (--group)',
+        ],
+      ] as const) {
+        const res = await ws.run(...argv);
+        assert.deepEqual([res.code, res.stderr], [1, `infra: ${message}\n`], argv.join(' '));
+      }
       const noRole = await ws.run(
         'grants',
         'add',

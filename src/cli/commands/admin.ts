@@ -150,16 +150,52 @@ async function checkGrantTarget(client: ApiClient, resource: string, role: strin
   }
 }
 
+/**
+ * When a grant's subject names no user (or, with -g, no group): a sentence saying whether it
+ * names one of the other kind, so a forgotten or extra -g says so rather than "must be an email".
+ */
+async function wrongKind(
+  client: ApiClient,
+  subject: string,
+  isGroup: boolean,
+): Promise<CliError | undefined> {
+  if (isGroup) {
+    const [user] = (await client.listUsers({ name: subject })).items;
+    if (user) return new CliError(`${subject} is a user, not a group: leave out -g (--group)`);
+    return undefined;
+  }
+  // A name that cannot be a group's (the API refuses it) names no group.
+  const [group] = (await client.listGroups({ name: subject }).catch(() => ({ items: [] }))).items;
+  if (group) return new CliError(`${subject} is a group, not a user: add -g (--group)`);
+  return undefined;
+}
+
 export const grants = {
   async add(io: CliIO, subject: string, resource: string, opts: GrantOpts) {
     const role = opts.role ?? 'connect';
     const result = await withClient(io, async (c) => {
       if (!opts.force) await checkGrantTarget(c, resource, role);
-      return c.createGrant({
-        ...(opts.group ? { groupName: subject } : { userName: subject }),
-        privilege: role,
-        resource,
-      });
+      return c
+        .createGrant({
+          ...(opts.group ? { groupName: subject } : { userName: subject }),
+          privilege: role,
+          resource,
+        })
+        .catch(async (err: unknown) => {
+          if (!(err instanceof ApiError)) throw err;
+          const field = opts.group ? 'groupName' : 'userName';
+          const invalid =
+            err.code === 'bad_request' && err.fieldErrors?.some((f) => f.field === field);
+          if (!invalid && err.code !== 'not_found') throw err;
+          throw (
+            (await wrongKind(c, subject, !!opts.group)) ??
+            (invalid && !opts.group
+              ? new CliError(
+                  `No user named ${subject}: users are named by their email address; for a group, add -g (--group)`,
+                )
+              : err)
+          );
+        });
     });
     io.stderr.write(
       result.wasCreated
@@ -201,9 +237,13 @@ export const grants = {
   },
   async remove(io: CliIO, subject: string, resource: string, opts: GrantOpts) {
     const removed = await withClient(io, async (c) => {
-      const filter = opts.group
-        ? { group: (await groupByName(c, subject)).id }
-        : { user: (await userByName(c, subject)).id };
+      const filter = await (
+        opts.group
+          ? groupByName(c, subject).then((g) => ({ group: g.id }))
+          : userByName(c, subject).then((u) => ({ user: u.id }))
+      ).catch(async (err: unknown) => {
+        throw (await wrongKind(c, subject, !!opts.group)) ?? err;
+      });
       const matching = await listAll(c.listGrants, { ...filter, resource, privilege: opts.role });
       if (matching.length === 0) {
         if (opts.force) return 0;
