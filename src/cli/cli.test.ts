@@ -387,6 +387,17 @@ describe('infra CLI', () => {
       assert.equal((await ws.run('about', '-o', 'name')).stdout, 'alice@example.com\n');
     });
 
+    it('prints the usage of infra tokens with --help, logged in or not', async () => {
+      for (const w of [ws, workstation()]) {
+        const res = await w.exec(['tokens', '--help']);
+        assert.equal(res.code, 0, res.stderr);
+        assert.match(res.stdout, /^Usage: infra tokens \[--server URL\] DESTINATION\n/);
+      }
+      const unknown = await ws.exec(['tokens', '--sever', 'https://x', 'prod']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /^error: unknown option '--sever'\nUsage: infra tokens/);
+    });
+
     it('switches kubectl context with use', async () => {
       const res = await ws.run('use', 'prod.web');
       assert.equal(res.code, 0);
@@ -639,7 +650,15 @@ describe('infra CLI', () => {
       assert.equal(revoked.stderr, 'Revoked 1 grant of oncall on staging\n');
       assert.equal(
         (await ws.run('grants', 'list', '--destination', 'staging')).stdout,
-        'No grants found\n',
+        'No grants found; grant a role with `infra grants add SUBJECT RESOURCE --role ROLE`\n',
+      );
+      assert.equal(
+        (await ws.run('grants', 'list', '--destination', 'staging', '-o', 'name')).stdout,
+        '',
+      );
+      assert.equal(
+        (await ws.run('grants', 'list', '--destination', 'staging', '-o', 'json')).stdout,
+        '[]\n',
       );
 
       assert.equal(
@@ -653,6 +672,10 @@ describe('infra CLI', () => {
     });
 
     it('create keys for the connector', async () => {
+      assert.equal(
+        (await ws.run('keys', 'list', '--user', 'connector')).stdout,
+        'No access keys; create one with `infra keys add`\n',
+      );
       const res = await ws.run('keys', 'add', '--connector', '--name', 'prod-connector');
       assert.equal(res.code, 0, res.stderr);
       assert.match(res.stdout, /^[0-9A-Za-z]{10}\.[0-9A-Za-z]{24}\n$/);
@@ -720,6 +743,33 @@ describe('infra CLI', () => {
         /^NAME\s+URL\s+STATUS\s+LAST SEEN\nprod\s+https:\/\/prod.example.com:9443/,
       );
       assert.equal((await ws.run('no-such-command')).code, 2);
+      // Help for a mistyped command is the mistake pointed out, not the top-level help.
+      for (const argv of [
+        ['help', 'lgoin'],
+        ['lgoin', '--help'],
+        ['-h', 'lgoin'],
+      ]) {
+        const res = await ws.run(...argv);
+        assert.deepEqual(
+          [res.code, res.stdout, res.stderr],
+          [
+            2,
+            '',
+            "error: unknown command 'lgoin'\n(Did you mean login?)\n(run with --help for usage)\n",
+          ],
+          argv.join(' '),
+        );
+      }
+      const typo = await ws.run('users', 'help', 'lsit');
+      assert.deepEqual([typo.code, typo.stderr.split('\n')[1]], [2, '(Did you mean list?)']);
+      const nested = await ws.run('help', 'users', 'list');
+      assert.equal(nested.code, 0);
+      assert.match(nested.stdout, /^Usage: infra users list\|ls \[options\]/);
+      assert.equal((await ws.run('help')).code, 0);
+      assert.equal(
+        (await ws.run('providers', 'list')).stdout,
+        'No identity providers; add one with `infra providers add NAME --kind okta|azure|google|oidc --url ISSUER --client-id ID`\n',
+      );
       assert.equal((await ws.run('grants', 'add', 'only-one-argument')).code, 2);
       const help = await ws.run('grants', 'add', '--help');
       assert.equal(help.code, 0);

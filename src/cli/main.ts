@@ -298,6 +298,31 @@ function buildProgram(io: CliIO): Command {
 }
 
 /**
+ * Help requests, made plain for commander: `infra help users list` becomes `infra users list
+ * --help` (commander would show the help of `users`), and help for a command that does not exist
+ * (`infra help lgoin`, `infra logn --help`) is dropped, so that commander says "unknown command
+ * 'lgoin'" with its "did you mean" and exits 2 rather than printing the top-level help.
+ */
+function normalizeHelp(program: Command, argv: string[]): string[] {
+  const helpWords = new Set<number>();
+  const withoutHelp = () =>
+    argv.filter((a, i) => a !== '--help' && a !== '-h' && !helpWords.has(i));
+  let cmd = program;
+  for (const [i, word] of argv.entries()) {
+    if (word.startsWith('-')) continue;
+    if (cmd.commands.length === 0) break;
+    if (word === 'help') {
+      helpWords.add(i);
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!sub) return withoutHelp();
+    cmd = sub;
+  }
+  return helpWords.size > 0 ? [...withoutHelp(), '--help'] : argv;
+}
+
+/**
  * The user-facing CLI. Returns the exit code: 0 success, 1 an error (one sentence with the fix
  * on stderr), 2 a usage error.
  */
@@ -310,7 +335,7 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
   };
   const program = buildProgram(io);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(normalizeHelp(program, argv), { from: 'user' });
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -12,7 +12,7 @@ export interface ListView<T> {
   /** The item's name for `-o name` (one a line, for scripts). */
   name: (item: T) => string;
   /** What the table says when there is nothing: that there are none, and how to add some. */
-  empty?: string;
+  empty: string;
 }
 
 /** Prints a list in the format asked for. */
@@ -23,7 +23,7 @@ export function printList<T>(
   view: ListView<T>,
 ): void {
   if (format === 'table') {
-    if (items.length === 0 && view.empty) out.write(`${view.empty}\n`);
+    if (items.length === 0) out.write(`${view.empty}\n`);
     else printTable(out, view.headers, items.map(view.row));
   } else if (format === 'name') {
     for (const item of items) out.write(`${view.name(item)}\n`);

@@ -10,7 +10,16 @@ import type { mintToken as MintToken } from './commands/tokens.js';
 import { refuseExecCluster } from './exec-cluster.js';
 import { REUSE_MARGIN_MS, execCredential, readTokenCache, tokenCacheKey } from './token-cache.js';
 
+const USAGE = `Usage: infra tokens [--server URL] DESTINATION
+
+Print a credential for kubectl: the kubeconfig entries \`infra login\` writes run this command.
+`;
+
 export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let server: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -19,8 +28,9 @@ export async function runTokens(argv: string[], env: NodeJS.ProcessEnv): Promise
     else rest.push(argv[i]!);
   }
   const destination = rest[0];
-  if (!destination || rest.length > 1) {
-    process.stderr.write('usage: infra tokens [--server URL] DESTINATION\n');
+  const unknown = rest.find((a) => a.startsWith('-'));
+  if (!destination || rest.length > 1 || unknown) {
+    process.stderr.write(`${unknown ? `error: unknown option '${unknown}'\n` : ''}${USAGE}`);
     return 2;
   }
   const infraDir = path.join(env.HOME ?? homedir(), '.infra');

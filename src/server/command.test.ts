@@ -113,6 +113,27 @@ describe('infra server start-up failures', { concurrency: true }, () => {
   });
 });
 
+describe('infra server and connector usage', { concurrency: true }, () => {
+  for (const [argv, message] of [
+    [
+      ['server', '--adr-https', ':4443'],
+      "error: unknown option '--adr-https'\n(Did you mean --addr-https?)\n",
+    ],
+    [['connector', '--bogus'], "error: unknown option '--bogus'\n"],
+  ] as const) {
+    it(`refuses ${argv.join(' ')} as a usage error (exit 2)`, async () => {
+      const run = await runInfra([...argv]);
+      assert.deepEqual([run.code, run.stdout, run.stderr], [2, '', message]);
+    });
+  }
+
+  it('prints help with exit code 0', async () => {
+    const run = await runInfra(['server', '--help']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^Usage: infra server \[options\]/);
+  });
+});
+
 describe('infra server shutdown', () => {
   it('finishes in-flight requests on SIGTERM, then exits 0', async () => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-state-'));

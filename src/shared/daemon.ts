@@ -54,7 +54,8 @@ export async function runDaemon<C extends { logLevel: LogLevel }>(
   try {
     command.parse(argv, { from: 'user' });
   } catch (err) {
-    return (err as { exitCode?: number }).exitCode ?? 2;
+    // Commander ends --help and --version with 0; anything else it refuses is a usage error.
+    return (err as { exitCode?: number }).exitCode === 0 ? 0 : 2;
   }
   const opts = command.opts<Record<string, string | boolean | undefined>>();
   const flags: Record<string, string | boolean> = {};

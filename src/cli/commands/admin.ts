@@ -38,6 +38,7 @@ export const users = {
       headers: ['Name', 'Last seen', 'Managed by'],
       row: (u) => [u.name, humanTime(u.lastSeenAt), u.managedBy],
       name: (u) => u.name,
+      empty: 'No users; add one with `infra users add EMAIL`',
     });
   },
   async edit(io: CliIO, name: string, opts: { password?: boolean }) {
@@ -90,6 +91,7 @@ export const groups = {
       headers: ['Name', 'Users', 'Managed by'],
       row: (g) => [g.name, String(g.totalUsers), g.managedBy],
       name: (g) => g.name,
+      empty: 'No groups; add one with `infra groups add NAME`',
     });
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {
@@ -232,7 +234,7 @@ export const grants = {
       ],
       // Grants have no name: their id is what the API takes.
       name: (g) => g.id,
-      empty: 'No grants found',
+      empty: 'No grants found; grant a role with `infra grants add SUBJECT RESOURCE --role ROLE`',
     });
   },
   async remove(io: CliIO, subject: string, resource: string, opts: GrantOpts) {
@@ -353,6 +355,7 @@ export const keys = {
         humanTime(k.lastUsed),
       ],
       name: (k) => k.name,
+      empty: 'No access keys; create one with `infra keys add`',
     });
   },
   async remove(io: CliIO, name: string, opts: { user?: string }) {
@@ -380,7 +383,8 @@ export const destinations = {
         humanTime(d.lastSeen),
       ],
       name: (d) => d.name,
-      empty: 'No clusters connected',
+      empty:
+        'No clusters connected; connect one by running a connector with a key from `infra keys add --connector --destination NAME`',
     });
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {

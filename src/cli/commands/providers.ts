@@ -105,6 +105,8 @@ export const providers = {
       headers: ['Name', 'Kind', 'URL', 'Managed by'],
       row: (p) => [p.name, p.kind, p.url, p.managedBy],
       name: (p) => p.name,
+      empty:
+        'No identity providers; add one with `infra providers add NAME --kind okta|azure|google|oidc --url ISSUER --client-id ID`',
     });
   },
 
