@@ -119,6 +119,35 @@ describe('infra CLI', () => {
       assert.match(wrongFingerprint.stderr, /not the trusted (00|FF):/);
     });
 
+    it('takes the fingerprint as sha256sum prints it, and refuses what is not one', async () => {
+      const ws = workstation();
+      const plain = fingerprint().replaceAll(':', '').toLowerCase();
+      const res = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        plain,
+        '--key',
+        aliceKey,
+      );
+      assert.equal(res.code, 0, res.stderr);
+      const short = await ws.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        plain.slice(2),
+        '--key',
+        aliceKey,
+      );
+      assert.deepEqual(
+        [short.code, short.stderr],
+        [
+          2,
+          'infra: --tls-trusted-fingerprint must be a SHA-256 fingerprint: 64 hex digits, with or without colons (AB:CD:… as the server logs it)\n',
+        ],
+      );
+    });
+
     it('logs in with a key, saves the session privately, and writes kubeconfig contexts', async () => {
       const ws = workstation();
       const res = await ws.run(

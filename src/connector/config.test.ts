@@ -62,6 +62,21 @@ server: {url: 'https://infra.example.com', accessKey: 'vault:connectors/prod#acc
     assert.equal(config.server.accessKey.reveal(), 'AbCdEfGhIj.from-vault-secret-00000');
   });
 
+  it('takes the server fingerprint in any common spelling, and refuses what is not one', async () => {
+    const hex = 'ab'.repeat(32);
+    const config = await load(`, accessKey: env:KEY, trustedFingerprint: 'sha256:${hex}'`, {
+      KEY: 'AbCdEfGhIj.from-env-0000000000000',
+    });
+    assert.deepEqual(config.server.trust, {
+      kind: 'fingerprint',
+      fingerprint: Array(32).fill('AB').join(':'),
+    });
+    await assert.rejects(
+      load(`, accessKey: env:KEY, trustedFingerprint: '${hex.slice(2)}'`, { KEY: 'x' }),
+      /server\.trustedFingerprint.*must be a SHA-256 fingerprint: 64 hex digits, with or without colons/,
+    );
+  });
+
   it('names the reference and the storage when the secret is missing', async () => {
     await assert.rejects(load(', accessKey: kubernetes:connector/nope'), {
       message:

@@ -16,8 +16,7 @@ import {
 import { logLevels, type LogLevel } from '../shared/logger.js';
 import type { Secret, SecretResolver } from '../shared/secrets.js';
 import { SecretStorageDeclaration, buildSecretResolver } from '../shared/secret-storages.js';
-
-const FINGERPRINT = /^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$/;
+import { fingerprintProblem, parseFingerprint } from '../shared/trust.js';
 
 /** The connector's settings, as read from YAML, `INFRA_CONNECTOR_*` env and flags. */
 export const ConnectorSettings = z
@@ -93,10 +92,10 @@ export const ConnectorSettings = z
         trustedFingerprint: z
           .string()
           .default('')
-          .refine(
-            (s) => s === '' || FINGERPRINT.test(s),
-            'must be a SHA-256 fingerprint AB:CD:... (32 bytes)',
-          )
+          .superRefine((s, ctx) => {
+            if (s !== '' && !parseFingerprint(s))
+              ctx.addIssue({ code: 'custom', message: fingerprintProblem(s) });
+          })
           .describe("SHA-256 fingerprint of the server's certificate or CA, to trust it"),
         skipTlsVerify: z
           .boolean()
@@ -195,7 +194,7 @@ export async function loadConnectorConfig(
   const trust: ServerTrust = s.server.skipTlsVerify
     ? { kind: 'skip' }
     : s.server.trustedFingerprint
-      ? { kind: 'fingerprint', fingerprint: s.server.trustedFingerprint.toUpperCase() }
+      ? { kind: 'fingerprint', fingerprint: parseFingerprint(s.server.trustedFingerprint)! }
       : s.server.trustedCertificate
         ? {
             kind: 'certificate',

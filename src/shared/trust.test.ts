@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import { createServer, type Server } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
@@ -7,7 +8,13 @@ import {
   issueServerCertificate,
   type KeyPairPem,
 } from './tls/certificates.js';
-import { certificateFingerprint, fetchCertificateChain, trustByFingerprint } from './trust.js';
+import {
+  certificateFingerprint,
+  fetchCertificateChain,
+  fingerprintProblem,
+  parseFingerprint,
+  trustByFingerprint,
+} from './trust.js';
 
 async function tlsServer(cert: string, key: string): Promise<{ url: string; server: Server }> {
   const server = createServer({ cert, key }, (socket) =>
@@ -66,6 +73,10 @@ describe('trustByFingerprint', () => {
       assert.equal(certificateFingerprint(trusted), certificateFingerprint(ca.certificate));
       assert.equal(await get(real.url, trusted), 200);
     }
+    // Spelled as sha256sum prints it.
+    const plain = certificateFingerprint(leaf.certificate).replaceAll(':', '').toLowerCase();
+    const trusted = await trustByFingerprint(real.url, plain);
+    assert.equal(certificateFingerprint(trusted), certificateFingerprint(ca.certificate));
   });
 
   it('refuses a server whose certificates do not match', async () => {
@@ -87,5 +98,56 @@ describe('trustByFingerprint', () => {
         await get(attacker.url, trusted);
       }, /not the trusted|unable to verify|self.signed/i);
     }
+  });
+});
+
+describe('parseFingerprint', () => {
+  let pem: string;
+  let canonical: string;
+  const run = (cmd: string, args: string[], input: string | Buffer) =>
+    execFileSync(cmd, args, { input }).toString().trim();
+
+  before(async () => {
+    pem = (await createCertificateAuthority(Date.now())).certificate;
+    canonical = certificateFingerprint(pem);
+  });
+
+  it('takes the SHA-256 fingerprint as openssl, sha256sum, the server log or a person writes it', () => {
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const hex = canonical.replaceAll(':', '').toLowerCase();
+    const spellings = [
+      canonical,
+      run('openssl', ['x509', '-noout', '-fingerprint', '-sha256'], pem), // sha256 Fingerprint=AB:…
+      run('sha256sum', [], der).split(/\s/)[0]!, // lower case, no colons
+      canonical.toLowerCase(),
+      hex.toUpperCase(),
+      `sha256:${hex}`,
+      `SHA256 Fingerprint=${canonical}`,
+      ` ${canonical.replaceAll(':', ' ')}\n`,
+    ];
+    assert.match(spellings[1]!, /^sha256 Fingerprint=/i);
+    assert.equal(spellings[2], hex);
+    for (const s of spellings) assert.equal(parseFingerprint(s), canonical, s);
+  });
+
+  it('refuses anything that is not 64 hex digits, naming a SHA-1 fingerprint for what it is', () => {
+    const sha1 = run('openssl', ['x509', '-noout', '-fingerprint', '-sha1'], pem);
+    for (const bad of [
+      canonical.slice(3),
+      `${canonical}:00`,
+      canonical.replace(/^../, 'ZZ'),
+      '',
+      'sha256:',
+      sha1,
+    ])
+      assert.equal(parseFingerprint(bad), undefined, bad);
+    assert.equal(
+      fingerprintProblem(canonical.slice(3)),
+      'must be a SHA-256 fingerprint: 64 hex digits, with or without colons (AB:CD:… as the server logs it)',
+    );
+    assert.equal(
+      fingerprintProblem(sha1),
+      'must be a SHA-256 fingerprint: 64 hex digits, with or without colons (AB:CD:… as the server logs it); this is 40, a SHA-1 fingerprint: `openssl x509 -noout -fingerprint -sha256` prints the SHA-256 one',
+    );
   });
 });

@@ -41,13 +41,36 @@ export function fetchCertificateChain(url: string, timeoutMs = 10_000): Promise<
   });
 }
 
+// A label copied along with the digits: `sha256:`, OpenSSL's `sha256 Fingerprint=`.
+const LABEL = /^(sha-?256|sha1)?(\s*fingerprint)?\s*[:=]\s*/i;
+
+/**
+ * A SHA-256 fingerprint as people copy it, in the form the server logs and Node prints
+ * (`AB:CD:…`, upper case): with or without colons (or spaces), in any case, with or without a
+ * `sha256:` or `sha256 Fingerprint=` label. Undefined unless it is 64 hex digits.
+ */
+export function parseFingerprint(text: string): string | undefined {
+  const hex = text.trim().replace(LABEL, '').replace(/[:\s]/g, '');
+  if (!/^[0-9a-f]{64}$/i.test(hex)) return undefined;
+  return hex.toUpperCase().match(/../g)!.join(':');
+}
+
+/** What is wrong with a fingerprint `parseFingerprint` refused, as the end of a sentence. */
+export function fingerprintProblem(text: string): string {
+  const hex = text.trim().replace(LABEL, '').replace(/[:\s]/g, '');
+  const sha1 = /^[0-9a-f]{40}$/i.test(hex)
+    ? '; this is 40, a SHA-1 fingerprint: `openssl x509 -noout -fingerprint -sha256` prints the SHA-256 one'
+    : '';
+  return `must be a SHA-256 fingerprint: 64 hex digits, with or without colons (AB:CD:… as the server logs it)${sha1}`;
+}
+
 /** SHA-256 fingerprint of a PEM certificate: `AB:CD:…`. */
 export function certificateFingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
 /**
- * Trust pinned by fingerprint: fetches the server's chain, finds the certificate with the
+ * Trust pinned by fingerprint (any spelling `parseFingerprint` takes): fetches the server's chain, finds the certificate with the
  * fingerprint, and follows it up the chain, checking each signature, to a self-signed root. That
  * root is what to trust as the CA afterwards (so a server certificate re-issued by the same CA
  * stays trusted). A chain that does not lead from the pinned certificate to a root by valid
@@ -55,11 +78,12 @@ export function certificateFingerprint(pem: string): string {
  * send their own.
  */
 export async function trustByFingerprint(url: string, fingerprint: string): Promise<string> {
+  const wanted = parseFingerprint(fingerprint);
+  if (!wanted) throw new TypeError(`the fingerprint ${fingerprintProblem(fingerprint)}`);
   const chain = (await fetchCertificateChain(url)).map((pem) => ({
     pem,
     cert: new X509Certificate(pem),
   }));
-  const wanted = fingerprint.toUpperCase();
   let current = chain.find((c) => c.cert.fingerprint256 === wanted);
   if (!current) {
     const seen = chain[0]?.cert.fingerprint256 ?? 'none';

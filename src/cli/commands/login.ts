@@ -4,6 +4,8 @@ import { ApiError } from '../../api/errors.js';
 import {
   certificateFingerprint,
   fetchCertificateChain,
+  fingerprintProblem,
+  parseFingerprint,
   trustByFingerprint,
 } from '../../shared/trust.js';
 import { CliError, clientFor, explain, type CliIO, type Session } from '../context.js';
@@ -62,7 +64,13 @@ async function establishTrust(
     return { trustedCa: pem };
   }
   if (options.tlsTrustedFingerprint) {
-    return { trustedCa: await trustByFingerprint(url, options.tlsTrustedFingerprint) };
+    const fingerprint = parseFingerprint(options.tlsTrustedFingerprint);
+    if (!fingerprint)
+      throw new CliError(
+        `--tls-trusted-fingerprint ${fingerprintProblem(options.tlsTrustedFingerprint)}`,
+        2,
+      );
+    return { trustedCa: await trustByFingerprint(url, fingerprint) };
   }
   const attempt = async (trust: { trustedCa?: string }) => {
     await clientFor({ url, ...trust }).getVersion();
