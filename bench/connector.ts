@@ -133,6 +133,7 @@ const state = accessState({
   destination: 'bench',
   users: [],
   revokedSessions: [],
+  removedUsers: [],
   grants,
 });
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-kube-'));

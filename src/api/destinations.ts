@@ -124,6 +124,10 @@ export const AccessFeed = z
     revokedSessions: z
       .array(z.string())
       .describe('Sessions ended recently (the sid of tokens to refuse)'),
+    removedUsers: z
+      .array(z.string())
+      .default([])
+      .describe('Users removed recently: their sessions ended because the user no longer exists'),
   })
   .meta({ id: 'AccessFeed' });
 

@@ -554,6 +554,36 @@ describe('infra CLI', () => {
       );
       const nobody = await workstation().run('list');
       assert.equal(nobody.stderr, 'infra: Not logged in; run `infra login` first\n');
+      // A removed user is not told to log in again: that cannot work.
+      const gone = await createSignedInUser(server, admin, 'gone@example.com');
+      const goneWs = workstation();
+      const goneKey = (await gone.client.createAccessKey({ expiry: '1h' })).accessKey;
+      assert.equal(
+        (
+          await goneWs.run(
+            'login',
+            host(),
+            '--tls-trusted-fingerprint',
+            fingerprint(),
+            '--key',
+            goneKey,
+          )
+        ).code,
+        0,
+      );
+      await admin.deleteUser({ id: gone.id });
+      const removed =
+        'infra: Your Infra user was removed by an admin, so you cannot log in again; ask an Infra admin if you still need access\n';
+      assert.deepEqual(await goneWs.run('list'), { code: 1, stdout: '', stderr: removed });
+      const again = await goneWs.run(
+        'login',
+        host(),
+        '--tls-trusted-fingerprint',
+        fingerprint(),
+        '--key',
+        goneKey,
+      );
+      assert.deepEqual([again.code, again.stderr], [1, removed]);
     });
 
     it('logs out: the session ends on the server and the local state goes', async () => {

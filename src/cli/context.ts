@@ -24,6 +24,8 @@ export class CliError extends Error {
 
 export const NOT_LOGGED_IN = 'Not logged in; run `infra login` first';
 export const SESSION_EXPIRED = 'Session expired; run `infra login` to start a new session';
+export const USER_REMOVED =
+  'Your Infra user was removed by an admin, so you cannot log in again; ask an Infra admin if you still need access';
 
 /** An API client for a saved server, with its trust settings and, optionally, its session. */
 export function clientFor(
@@ -69,6 +71,7 @@ export function requireSession(io: Pick<CliIO, 'env'>, url?: string): Session {
 export function explain(err: unknown): CliError {
   if (err instanceof CliError) return err;
   if (err instanceof ApiError) {
+    if (err.code === 'user_removed') return new CliError(USER_REMOVED);
     if (err.status === 401) return new CliError(SESSION_EXPIRED);
     const fields = (err.fieldErrors ?? [])
       .map((f) => `${f.field}: ${f.errors.join(', ')}`)

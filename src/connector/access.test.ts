@@ -10,7 +10,8 @@ const feed = {
     { id: 'usr_a', name: 'alice@example.com', groups: ['devs', 'system:masters'] },
     { id: 'usr_b', name: 'bob@example.com', groups: [] },
   ],
-  revokedSessions: ['key_revoked'],
+  revokedSessions: ['key_revoked', 'key_of_removed'],
+  removedUsers: ['usr_removed'],
 };
 const claims = (userId: string, sessionId = 'key_ok') => ({
   userId,
@@ -37,6 +38,15 @@ describe('decide', () => {
       message: 'your Infra session has ended; run `infra login`',
     });
     assert.equal((decide(state, claims('usr_gone'), 'prod') as { status: number }).status, 403);
+  });
+
+  it('says a removed user was removed: logging in again cannot help them', () => {
+    assert.deepEqual(decide(state, claims('usr_removed', 'key_of_removed'), 'prod'), {
+      allowed: false,
+      status: 401,
+      message:
+        'your Infra user was removed by an admin; ask an Infra admin if you still need access',
+    });
   });
 
   it('answers 503 before the first feed answer', () => {
@@ -83,6 +93,7 @@ describe('OpenStreams', () => {
   const base: Parameters<typeof accessState>[0] = {
     ...feed,
     revokedSessions: [],
+    removedUsers: [],
     users: [
       { id: 'usr_a', name: 'alice@example.com', groups: ['devs'] },
       { id: 'usr_b', name: 'bob@example.com', groups: [] },

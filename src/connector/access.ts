@@ -9,6 +9,8 @@ export interface AccessState {
   updateIndex: number;
   users: Map<string, { name: string; groups: string[] }>;
   revokedSessions: Set<string>;
+  /** Users removed recently: what ended their sessions, for the refusal to say. */
+  removedUsers: Set<string>;
   grants: Feed['grants'];
   /** `<role>:<resource>` of each grant, by `user:<name>` or `group:<name>`. */
   grantsBySubject: Map<string, string[]>;
@@ -47,6 +49,7 @@ export function accessState(feed: Feed): AccessState {
     updateIndex: feed.updateIndex,
     users,
     revokedSessions: new Set(feed.revokedSessions),
+    removedUsers: new Set(feed.removedUsers),
     grants: feed.grants,
     grantsBySubject,
     unsendable: [...new Set(unsendable)],
@@ -94,7 +97,10 @@ export function decide(
     return {
       allowed: false,
       status: 401,
-      message: 'your Infra session has ended; run `infra login`',
+      // Logging in again cannot help someone whose user was removed.
+      message: state.removedUsers.has(claims.userId)
+        ? 'your Infra user was removed by an admin; ask an Infra admin if you still need access'
+        : 'your Infra session has ended; run `infra login`',
     };
   }
   const user = state.users.get(claims.userId);

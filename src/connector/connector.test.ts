@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT, generateKeyPair } from 'jose';
@@ -15,6 +15,7 @@ import {
 import { engines } from '../../test/engines.js';
 import { createSignedInUser, type SignedIn } from '../../test/identity.js';
 import type { Workstation } from '../../test/cli.js';
+import { tokenCacheFile } from '../cli/token-cache.js';
 
 const FORBIDDEN_PODS = /pods is forbidden: User "alice@example.com" cannot list resource "pods"/;
 
@@ -233,7 +234,7 @@ for (const engine of engines) {
       );
     });
 
-    it('refuses a logged-out session and a deleted user at once, saying to log in', async () => {
+    it('refuses a logged-out session and a deleted user at once, saying to log in or that the user is gone', async () => {
       const bob = await createSignedInUser(cluster.server, cluster.admin, 'bob@example.com');
       await cluster.admin.createGrant({ user: bob.id, privilege: 'view', resource: 'prod' });
       const bobWs = await userWorkstation(
@@ -268,6 +269,17 @@ for (const engine of engines) {
       await cluster.connectorCaughtUp();
       const deleted = await kubectl(carolWs, ['get', 'pods']);
       assert.notEqual(deleted.code, 0);
+      // Not "run infra login": that cannot help someone whose user was removed.
+      assert.match(deleted.stderr, /your Infra user was removed by an admin; ask an Infra admin/);
+      // Once the cached token is gone, the credential plugin hears the same from the server.
+      rmSync(tokenCacheFile(path.join(carolWs.home, '.infra')), { force: true });
+      const uncached = await kubectl(carolWs, ['get', 'pods']);
+      assert.notEqual(uncached.code, 0);
+      assert.match(
+        uncached.stderr,
+        /Your Infra user was removed by an admin, so you cannot log in again/,
+      );
+      assert.doesNotMatch(uncached.stderr, /infra login/);
     });
 
     it('serves a user whose groups have names outside Latin-1, sending them as UTF-8', async () => {

@@ -57,6 +57,7 @@ class ScriptedFeed {
       grants: [],
       users: [],
       revokedSessions: [],
+      removedUsers: [],
     };
   }
 

@@ -30,6 +30,7 @@ describe('desiredBindings', () => {
       destination: 'prod',
       users: [],
       revokedSessions: [],
+      removedUsers: [],
       grants: [
         grant({ userName: 'alice@example.com' }, 'view', 'prod'),
         grant({ groupName: 'devs' }, 'view', 'prod'),

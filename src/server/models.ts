@@ -161,4 +161,6 @@ export interface DestinationAccess {
   users: Array<{ id: string; name: string; groups: string[] }>;
   /** Sessions ended recently: tokens minted with them must be refused. */
   revokedSessions: string[];
+  /** Users removed recently (their sessions are among those ended). */
+  removedUsers: string[];
 }

@@ -20,9 +20,10 @@ export type ErrorCode =
   | 'internal'
   | 'upstream_failed'
   | 'unavailable'
-  // Specific refusals clients act on (a 403 each): switch on these, never on message text.
+  // Specific refusals clients act on: switch on these, never on message text.
   | 'no_grant'
-  | 'password_change_required';
+  | 'password_change_required'
+  | 'user_removed';
 
 /** A failure the caller can act on. Anything thrown that is not an AppError is a bug (a 500). */
 export class AppError extends Error {

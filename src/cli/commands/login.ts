@@ -185,7 +185,7 @@ export async function login(
       }
     }
   } catch (err) {
-    if (err instanceof ApiError && err.status === 401) {
+    if (err instanceof ApiError && err.code === 'unauthenticated') {
       throw new CliError(
         key
           ? 'Login failed: the access key is not valid or has expired'

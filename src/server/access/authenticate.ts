@@ -1,5 +1,5 @@
 import type { Clock } from '../../shared/clock.js';
-import { UnauthenticatedError } from '../../shared/errors.js';
+import { AppError, UnauthenticatedError } from '../../shared/errors.js';
 import { parseAccessKey, secretMatches } from '../crypto/access-keys.js';
 import {
   MAX_KEY_CHAIN,
@@ -11,6 +11,7 @@ import {
 import type { Db } from '../data/db.js';
 import { DatabaseUnavailableError } from '../data/faults.js';
 import { listInfraRoles } from '../data/grants.js';
+import { findRemovedUserKey } from '../data/removed-user-keys.js';
 import { updateUserLastSeen } from '../data/users.js';
 import type { AccessKey } from '../models.js';
 import type { Actor } from './context.js';
@@ -27,6 +28,8 @@ function isAlive(k: Pick<KeyLife, 'expiresAt' | 'inactivityDeadline'>, now: numb
  * constant time), and the key must be neither expired nor past its inactivity deadline, and so
  * must every credential it was made from (a key created with a session dies with the session).
  * Every failure is the same UnauthenticatedError to the caller; the reason goes to the log only.
+ * The one exception needs the secret: the holder of a removed user's key is told so
+ * (`user_removed`), since logging in again cannot help them.
  */
 export async function checkAccessKey(
   db: Db,
@@ -36,10 +39,15 @@ export async function checkAccessKey(
   const parsed = parseAccessKey(presented);
   if (!parsed) throw new UnauthenticatedError('malformed access key');
   const key = await findAccessKeyForAuthentication(db, parsed.keyId);
+  const now = clock.now();
+  if (!key) {
+    const removed = await findRemovedUserKey(db, parsed.keyId, now);
+    if (removed && secretMatches(parsed.secret, removed.secretHash))
+      throw new AppError('user_removed', 'your Infra user was removed by an admin');
+  }
   if (!key || !secretMatches(parsed.secret, key.secretHash)) {
     throw new UnauthenticatedError('unknown access key or wrong secret');
   }
-  const now = clock.now();
   if (now >= key.expiresAt) throw new UnauthenticatedError('access key expired');
   if (key.inactivityDeadline !== null && now >= key.inactivityDeadline) {
     throw new UnauthenticatedError('access key unused for longer than its inactivity timeout');

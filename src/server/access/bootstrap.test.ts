@@ -615,7 +615,12 @@ for (const engine of engines) {
           run.client().login({ passwordCredentials: { name: BOB, password: bobPassword } }),
           UNAUTHENTICATED,
         );
-        await rejectsWith(run.client(bobKey).getUser({ id: 'self' }), UNAUTHENTICATED);
+        // Bob's key is refused, saying why (only to whoever holds it).
+        await rejectsWith(run.client(bobKey).getUser({ id: 'self' }), {
+          status: 401,
+          code: 'user_removed',
+          message: 'your Infra user was removed by an admin',
+        });
 
         const t1 = clock.now();
         assert.deepEqual(grantsOf(await admin2.listGrants()), [

@@ -17,7 +17,7 @@ import {
 } from '../data/access-keys.js';
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
-import { listRevokedSessions } from '../data/revoked-sessions.js';
+import { listRemovedUsers, listRevokedSessions } from '../data/revoked-sessions.js';
 import { listGroupNamesOfUser } from '../data/groups.js';
 import { actorOf, type Actor, type RequestContext } from './context.js';
 import { TOKEN_LIFETIME_MS } from './tokens.js';
@@ -219,8 +219,10 @@ export async function getAccessFeed(
       subscription.cancel();
       const now = ctx.clock.now();
       const access = await data.getDestinationAccess(ctx.db, input.destination, now);
-      const revokedSessions = await listRevokedSessions(ctx.db, now - TOKEN_LIFETIME_MS - 60_000);
-      return { updateIndex, ...access, revokedSessions };
+      const since = now - TOKEN_LIFETIME_MS - 60_000;
+      const revokedSessions = await listRevokedSessions(ctx.db, since);
+      const removedUsers = await listRemovedUsers(ctx.db, since);
+      return { updateIndex, ...access, revokedSessions, removedUsers };
     }
     const remaining = deadline - ctx.clock.now();
     if (remaining <= 0 || ctx.changes.closed) {

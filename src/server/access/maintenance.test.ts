@@ -8,7 +8,8 @@ import { createAccessKey, listAccessKeys } from '../data/access-keys.js';
 import { listAudit, verifyAudit } from '../data/audit.js';
 import type { OpenDb } from '../data/db.js';
 import { createGrant, listGrants } from '../data/grants.js';
-import { createUser } from '../data/users.js';
+import { findRemovedUserKey } from '../data/removed-user-keys.js';
+import { createUser, deleteUser } from '../data/users.js';
 import { removeExpired } from './maintenance.js';
 import { Writable } from 'node:stream';
 
@@ -84,6 +85,56 @@ for (const engine of engines) {
       assert.equal(audit.items[0]!.actorName, 'server');
       assert.equal(audit.items[0]!.targetName, 'user sweep@example.com: soon on prod');
       assert.deepEqual(await verifyAudit(db), { valid: true, checked: 1 });
+    });
+
+    it("keeps what identifies a removed user's live keys until each would have ended", async () => {
+      const db = database.db;
+      const now = clock.now();
+      const user = await createUser(db, {
+        id: newId('user'),
+        name: 'removed@example.com',
+        managedBy: 'api',
+        now,
+      });
+      for (const [keyId, expiresAt] of [
+        ['soon000000', now + 1000],
+        ['later00000', now + 60_000],
+        ['gone000000', now],
+      ] as const) {
+        await createAccessKey(db, {
+          id: newId('accessKey'),
+          keyId,
+          secretHash: `hash-of-${keyId}`,
+          name: keyId,
+          userId: user.id,
+          issuedVia: 'api',
+          scopes: [],
+          managedBy: 'api',
+          now,
+          expiresAt,
+          inactivityTimeout: 0,
+        });
+      }
+      await deleteUser(db, user.id, now);
+      const kept = () =>
+        db
+          .selectFrom('removedUserKeys')
+          .select('keyId')
+          .orderBy('keyId')
+          .execute()
+          .then((rows) => rows.map((r) => r.keyId));
+      assert.deepEqual(
+        await kept(),
+        ['later00000', 'soon000000'],
+        'a key already ended is not kept',
+      );
+      assert.deepEqual(await findRemovedUserKey(db, 'soon000000', now), {
+        secretHash: 'hash-of-soon000000',
+      });
+      clock.advance(1000);
+      assert.equal(await findRemovedUserKey(db, 'soon000000', clock.now()), undefined);
+      await removeExpired(db, clock, quiet);
+      assert.deepEqual(await kept(), ['later00000']);
     });
   });
 }

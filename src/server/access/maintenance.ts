@@ -7,13 +7,16 @@ import { deleteExpiredGrants } from '../data/grants.js';
 import { deleteExpiredLoginRequests } from '../data/providers.js';
 import { deleteStaleThrottles } from '../data/throttle.js';
 import { pruneChanges } from '../data/changes.js';
+import { pruneRemovedUserKeys } from '../data/removed-user-keys.js';
 import { pruneRevokedSessions } from '../data/revoked-sessions.js';
 
 const DAY = 86_400_000;
 
 /**
  * Removes what has run out: grants past `expiresAt` (audited, as the server's own change), keys
- * past their expiry or inactivity deadline, provider logins and device requests nobody finished, and login throttles nobody has touched for a day.
+ * past their expiry or inactivity deadline (and what is kept of removed users' keys once these
+ * would have ended), provider logins and device requests nobody finished, and login throttles
+ * nobody has touched for a day.
  * Expired grants and keys already stop counting at their deadline; this keeps the tables tidy.
  */
 export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<void> {
@@ -40,6 +43,7 @@ export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<
     await deleteExpiredLoginRequests(tx, now);
     await pruneChanges(tx, now - DAY);
     await pruneRevokedSessions(tx, now - DAY);
+    await pruneRemovedUserKeys(tx, now);
     if (grants.length + keys.length > 0) {
       log.info(
         { grants: grants.length, accessKeys: keys.length },

@@ -6,6 +6,7 @@ import * as m0002 from './migrations/0002-identity.js';
 import * as m0003 from './migrations/0003-destinations.js';
 import * as m0004 from './migrations/0004-providers.js';
 import * as m0005 from './migrations/0005-derived-keys.js';
+import * as m0006 from './migrations/0006-removed-user-keys.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0003-destinations': m0003,
   '0004-providers': m0004,
   '0005-derived-keys': m0005,
+  '0006-removed-user-keys': m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

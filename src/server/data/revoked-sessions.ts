@@ -38,6 +38,19 @@ export async function listRevokedSessions(db: Db, since: number): Promise<string
   return rows.map((r) => r.sessionId);
 }
 
+/** The users among those whose sessions ended since `since` who no longer exist: removed. */
+export async function listRemovedUsers(db: Db, since: number): Promise<string[]> {
+  const rows = await db
+    .selectFrom('revokedSessions')
+    .leftJoin('users', 'users.id', 'revokedSessions.userId')
+    .select('revokedSessions.userId')
+    .distinct()
+    .where('revokedSessions.revokedAt', '>=', since)
+    .where('users.id', 'is', null)
+    .execute();
+  return rows.map((r) => r.userId);
+}
+
 export async function pruneRevokedSessions(db: Db, before: number): Promise<void> {
   await db.deleteFrom('revokedSessions').where('revokedAt', '<', before).execute();
 }

@@ -19,6 +19,7 @@ export interface Database {
   destinations: DestinationsTable;
   changes: ChangesTable;
   revokedSessions: RevokedSessionsTable;
+  removedUserKeys: RemovedUserKeysTable;
   signingKeys: SigningKeysTable;
   encryptionKeys: EncryptionKeysTable;
   providers: ProvidersTable;
@@ -102,6 +103,13 @@ export interface RevokedSessionsTable {
   sessionId: string;
   userId: string;
   revokedAt: number;
+}
+
+export interface RemovedUserKeysTable {
+  keyId: string;
+  secretHash: string;
+  /** When the key would have ended: its expiry, or its inactivity deadline if sooner. */
+  endsAt: number;
 }
 
 export interface SigningKeysTable {

@@ -2,6 +2,7 @@ import { NotFoundError } from '../../shared/errors.js';
 import type { ManagedBy, Page, User } from '../models.js';
 import { ANY_DESTINATION, recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
+import { recordRemovedUserKeys } from './removed-user-keys.js';
 import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -88,9 +89,11 @@ export async function updateUser(
 
 /**
  * Deletes a user; keys, memberships and the credential go with it (foreign keys). Their
- * sessions are recorded as ended, so tokens minted with them stop working at once.
+ * sessions are recorded as ended, so tokens minted with them stop working at once, and their
+ * keys as a removed user's, so that whoever holds one is told why it stopped working.
  */
 export async function deleteUser(db: Db, id: string, now: number): Promise<void> {
+  await recordRemovedUserKeys(db, id, now);
   const keys = await db
     .selectFrom('accessKeys')
     .select(['id', 'userId'])

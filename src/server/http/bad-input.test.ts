@@ -624,10 +624,10 @@ function assertFieldError(
   }
 }
 
-function assertUnauthenticated(res: RawResponse, context: string): void {
+function assertUnauthenticated(res: RawResponse, context: string, body = UNAUTHENTICATED): void {
   assert.equal(res.status, 401, `${context}: expected 401, got ${res.status} ${shorten(res.body)}`);
   assert.match(String(res.headers['content-type']), /^application\/json/, context);
-  assert.equal(res.body, UNAUTHENTICATED, context);
+  assert.equal(res.body, body, context);
 }
 
 function flip(text: string, index: number): string {
@@ -794,14 +794,19 @@ for (const engine of engines) {
        * refused with exactly the unauthenticated body and changes nothing; then offers `key`
        * for exchange at POST /api/login, which must refuse it too.
        */
-      async function assertRefused(authorization: string, key: string | undefined, label: string) {
+      async function assertRefused(
+        authorization: string,
+        key: string | undefined,
+        label: string,
+        body = UNAUTHENTICATED,
+      ) {
         const before = await snapshot();
         for (const r of keyRoutes) {
           const res = await call(r.method, fill(r.path), {
             body: r.body === undefined ? undefined : fill(r.body),
             authorization,
           });
-          assertUnauthenticated(res, `${label}: ${r.method} ${r.path} (${r.family})`);
+          assertUnauthenticated(res, `${label}: ${r.method} ${r.path} (${r.family})`, body);
         }
         assert.deepEqual(await snapshot(), before, `${label}: nothing changed`);
         if (key !== undefined) {
@@ -809,7 +814,7 @@ for (const engine of engines) {
             body: { accessKey: key },
             authorization: null,
           });
-          assertUnauthenticated(res, `${label}: POST /api/login (login/setup)`);
+          assertUnauthenticated(res, `${label}: POST /api/login (login/setup)`, body);
         }
       }
 
@@ -958,7 +963,16 @@ for (const engine of engines) {
         const doomed = await createSignedInUser(server, admin, 'doomed@example.com', 'admin');
         await assertWorks(doomed.key);
         assert.equal((await call('DELETE', `/api/users/${doomed.id}`)).status, 204);
-        await assertRefused(`Bearer ${doomed.key}`, doomed.key, 'user deleted');
+        // Its holder is told why, as nobody else is: logging in again cannot help them.
+        await assertRefused(
+          `Bearer ${doomed.key}`,
+          doomed.key,
+          'user deleted',
+          JSON.stringify({
+            code: 'user_removed',
+            message: 'your Infra user was removed by an admin',
+          }),
+        );
       });
 
       it('revoked: sessions ended by an admin resetting the password', async () => {

@@ -58,6 +58,7 @@ export const getAccessFeed: H<'getAccessFeed'> = async (ctx, input) => {
     grants: feed.grants.map(grantToApi),
     users: feed.users,
     revokedSessions: feed.revokedSessions,
+    removedUsers: feed.removedUsers,
   };
 };
 

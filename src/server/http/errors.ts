@@ -26,6 +26,7 @@ const statusFor: Record<ErrorCode, number> = {
   // After the generic codes, so a status the framework chose maps to the generic one.
   no_grant: 403,
   password_change_required: 403,
+  user_removed: 401,
 };
 
 // Errors raised by the framework before a handler runs (routing, body parsing).

@@ -87,13 +87,44 @@ for (const engine of engines) {
         const group = await admin.createGroup({ name: 'victims' });
         await admin.updateGroupUsers({ id: group.id, usersToAdd: [victim.id] });
         await admin.createGrant({ user: victim.id, privilege: 'edit', resource: 'prod' });
-        const key = await admin.createAccessKey({ userID: victim.id });
+        const key = await admin.createAccessKey({ userID: victim.id, expiry: '1h' });
         await admin.deleteUser({ id: victim.id });
         await rejectsWith(admin.getUser({ id: victim.id }), 404, 'user not found');
-        await rejectsWith(victim.client.getUser({ id: 'self' }), 401);
-        await rejectsWith(server.client({ accessKey: key.accessKey }).getUser({ id: 'self' }), 401);
         assert.equal((await admin.getGroup({ id: group.id })).totalUsers, 0);
         assert.deepEqual((await admin.listGrants({ user: victim.id })).items, []);
+        // The holder of the removed user's session or key is told so (logging in cannot help)...
+        const removed = {
+          status: 401,
+          code: 'user_removed',
+          message: 'your Infra user was removed by an admin',
+        };
+        const refusal = async (promise: Promise<unknown>) =>
+          promise.then(
+            () => assert.fail('expected a refusal'),
+            (err: ApiError) => ({ status: err.status, code: err.code, message: err.message }),
+          );
+        assert.deepEqual(await refusal(victim.client.getUser({ id: 'self' })), removed);
+        const holder = server.client({ accessKey: key.accessKey });
+        assert.deepEqual(await refusal(holder.getUser({ id: 'self' })), removed);
+        assert.deepEqual(
+          await refusal(server.client().login({ accessKey: key.accessKey })),
+          removed,
+        );
+        // ...and only the holder: the key's id with another secret is just unauthenticated.
+        const [keyId, secret] = key.accessKey.split('.') as [string, string];
+        const forged = `${keyId}.${secret.startsWith('A') ? 'B' : 'A'}${secret.slice(1)}`;
+        const unauthenticated = {
+          status: 401,
+          code: 'unauthenticated',
+          message: 'unauthenticated',
+        };
+        assert.deepEqual(
+          await refusal(server.client({ accessKey: forged }).getUser({ id: 'self' })),
+          unauthenticated,
+        );
+        // Once the key would have expired anyway, it is an unknown key like any other.
+        clock.advance(3_600_000);
+        assert.deepEqual(await refusal(holder.getUser({ id: 'self' })), unauthenticated);
       });
 
       it('refuses to delete yourself, the connector, or a config-declared user', async () => {

@@ -134,6 +134,10 @@ table providers
   managed_by text not null default 'api'::text
   created_at bigint not null
   updated_at bigint not null
+table removed_user_keys
+  key_id text not null
+  secret_hash text not null
+  ends_at bigint not null
 table revoked_sessions
   session_id text not null
   user_id text not null
@@ -193,6 +197,7 @@ constraint provider_users.provider_users_provider_id_subject UNIQUE (provider_id
 constraint provider_users.provider_users_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint providers.providers_name_key UNIQUE (name)
 constraint providers.providers_pkey PRIMARY KEY (id)
+constraint removed_user_keys.removed_user_keys_pkey PRIMARY KEY (key_id)
 constraint revoked_sessions.revoked_sessions_pkey PRIMARY KEY (session_id)
 constraint settings.settings_pkey PRIMARY KEY (name)
 constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
@@ -234,6 +239,8 @@ CREATE UNIQUE INDEX provider_users_provider_id_subject ON public.provider_users 
 CREATE INDEX provider_users_user_id ON public.provider_users USING btree (user_id);
 CREATE UNIQUE INDEX providers_name_key ON public.providers USING btree (name);
 CREATE UNIQUE INDEX providers_pkey ON public.providers USING btree (id);
+CREATE INDEX removed_user_keys_ends_at ON public.removed_user_keys USING btree (ends_at);
+CREATE UNIQUE INDEX removed_user_keys_pkey ON public.removed_user_keys USING btree (key_id);
 CREATE UNIQUE INDEX revoked_sessions_pkey ON public.revoked_sessions USING btree (session_id);
 CREATE INDEX revoked_sessions_revoked_at ON public.revoked_sessions USING btree (revoked_at);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);

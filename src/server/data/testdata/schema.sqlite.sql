@@ -17,6 +17,7 @@ CREATE TABLE "migrations" ("name" varchar(255) not null primary key, "timestamp"
 CREATE TABLE "migrations_lock" ("id" varchar(255) not null primary key, "is_locked" integer default 0 not null);
 CREATE TABLE "provider_users" ("provider_id" text not null references "providers" ("id") on delete cascade, "user_id" text not null references "users" ("id") on delete cascade, "subject" text not null, "email" text not null, "groups" text default '[]' not null, "refresh_token" text, "last_sync_at" bigint not null, "created_at" bigint not null, constraint "provider_users_pkey" primary key ("provider_id", "user_id"), constraint "provider_users_provider_id_subject" unique ("provider_id", "subject"));
 CREATE TABLE "providers" ("id" text primary key, "name" text not null unique, "kind" text not null, "issuer" text not null, "client_id" text not null, "client_secret" text, "client_secret_ref" text, "scopes" text not null, "groups_claim" text not null, "config" text default '{}' not null, "private_config" text, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null);
+CREATE TABLE "removed_user_keys" ("key_id" text primary key, "secret_hash" text not null, "ends_at" bigint not null);
 CREATE TABLE "revoked_sessions" ("session_id" text primary key, "user_id" text not null, "revoked_at" bigint not null);
 CREATE TABLE "settings" ("name" text primary key, "value" text not null, "updated_at" bigint not null);
 CREATE TABLE "signing_keys" ("kid" text primary key, "algorithm" text not null, "public_jwk" text not null, "private_jwk" text not null, "created_at" bigint not null, "retired_at" bigint);
@@ -31,4 +32,5 @@ CREATE INDEX "grants_expires_at" on "grants" ("expires_at");
 CREATE INDEX "grants_subject_id" on "grants" ("subject_id");
 CREATE INDEX "group_members_user_id" on "group_members" ("user_id");
 CREATE INDEX "provider_users_user_id" on "provider_users" ("user_id");
+CREATE INDEX "removed_user_keys_ends_at" on "removed_user_keys" ("ends_at");
 CREATE INDEX "revoked_sessions_revoked_at" on "revoked_sessions" ("revoked_at");
