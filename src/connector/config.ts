@@ -13,7 +13,7 @@ import {
   type ConnectionLimits,
   type ListenAddress,
 } from '../shared/config-loader.js';
-import { logLevels, type LogLevel } from '../shared/logger.js';
+import { logFormats, logLevels, type LogFormat, type LogLevel } from '../shared/logger.js';
 import type { Secret, SecretResolver } from '../shared/secrets.js';
 import { SecretStorageDeclaration, buildSecretResolver } from '../shared/secret-storages.js';
 import { fingerprintProblem, parseFingerprint } from '../shared/trust.js';
@@ -37,6 +37,10 @@ export const ConnectorSettings = z
       .default('~/.infra/connector')
       .describe('Directory for the connector certificate'),
     logLevel: z.enum(logLevels).default('info'),
+    logFormat: z
+      .enum(logFormats)
+      .optional()
+      .describe('json or text; default text on a terminal, JSON otherwise'),
     kubeconfig: z
       .string()
       .default('')
@@ -144,6 +148,8 @@ export interface ConnectorConfig {
   endpoint: string;
   stateDir: string;
   logLevel: LogLevel;
+  /** Unset: text on a terminal, JSON otherwise. */
+  logFormat?: LogFormat;
   kubeconfig?: string;
   addr: { https: ListenAddress; metrics?: ListenAddress };
   limits: ConnectionLimits;
@@ -211,6 +217,7 @@ export async function loadConnectorConfig(
     endpoint: s.endpoint || `https://${hostname()}:${https.port}`,
     stateDir: expandPath(s.stateDir),
     logLevel: s.logLevel,
+    logFormat: s.logFormat,
     kubeconfig,
     addr: { https, metrics: s.addr.metrics },
     limits: s.limits,

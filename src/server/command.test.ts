@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { spawn as spawnPty } from 'node-pty';
 import { rawRequest } from '../../test/http.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -62,7 +63,7 @@ describe('infra server start-up failures', { concurrency: true }, () => {
       name: 'an unknown key',
       args: async () => ['-f', file('unknown.yaml', 'adress:\n  https: ":4443"\n')],
       message:
-        /^infra server: unknown setting adress \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, (?:\w+, )*keyProvider, previousKeyProvider, db$/,
+        /^infra server: unknown setting adress \(from config file .+\); known settings here: stateDir, logLevel, logFormat, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, (?:\w+, )*keyProvider, previousKeyProvider, db$/,
     },
     {
       name: 'a value of the wrong type',
@@ -131,6 +132,80 @@ describe('infra server and connector usage', { concurrency: true }, () => {
     const run = await runInfra(['server', '--help']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^Usage: infra server \[options\]/);
+  });
+});
+
+/**
+ * Starts `infra server` with `args` in a pipe or at a terminal (a pseudo-terminal), returns what
+ * it wrote until it said it is listening, and stops it.
+ */
+function logsUntilListening(
+  args: string[],
+  where: 'pipe' | 'terminal',
+  env: Record<string, string> = {},
+): Promise<string> {
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-state-'));
+  const argv = ['--import', 'tsx', 'src/main.ts', 'server', ...base, '--state-dir', stateDir];
+  const fullEnv = { PATH: process.env.PATH!, HOME: stateDir, ...env };
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`no "listening on" within 30 s: ${out}`));
+    }, 30_000);
+    const seen = (d: string) => {
+      out += d;
+      if (/listening on/.test(out)) {
+        clearTimeout(timer);
+        stop();
+        resolve(out);
+      }
+    };
+    const exited = () => {
+      clearTimeout(timer);
+      reject(new Error(`exited before listening: ${out}`));
+    };
+    let stop: () => void;
+    if (where === 'terminal') {
+      const pty = spawnPty(process.execPath, [...argv, ...args], { cwd: root, env: fullEnv });
+      pty.onData(seen);
+      pty.onExit(() => exited());
+      stop = () => pty.kill('SIGTERM');
+    } else {
+      const child = spawn(process.execPath, [...argv, ...args], { cwd: root, env: fullEnv });
+      child.stdout.on('data', (d: Buffer) => seen(d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', () => exited());
+      stop = () => child.kill('SIGTERM');
+    }
+  });
+}
+
+describe('infra server logs', { concurrency: true }, () => {
+  const listening = (out: string) => out.split(/\r?\n/).find((l) => /listening on/.test(l))!;
+  // eslint-disable-next-line no-control-regex -- ANSI colours start with ESC
+  const COLOUR = /\x1b\[[0-9;]*m/;
+
+  it('are readable, coloured text on a terminal', async () => {
+    const line = listening(await logsUntilListening([], 'terminal'));
+    assert.match(line, COLOUR);
+    assert.match(
+      line.replaceAll(new RegExp(COLOUR, 'g'), ''),
+      /^\[\d\d:\d\d:\d\d\] INFO: infra server \S+ listening on https:/,
+    );
+  });
+
+  it('are JSON lines at a terminal with INFRA_SERVER_LOG_FORMAT=json', async () => {
+    const line = listening(
+      await logsUntilListening([], 'terminal', { INFRA_SERVER_LOG_FORMAT: 'json' }),
+    );
+    assert.match(JSON.parse(line).msg, /^infra server \S+ listening on https:/);
+  });
+
+  it('are plain text lines in a pipe with --log-format text', async () => {
+    const line = listening(await logsUntilListening(['--log-format', 'text'], 'pipe'));
+    assert.doesNotMatch(line, COLOUR);
+    assert.match(line, /^\[\d\d:\d\d:\d\d\] INFO: infra server \S+ listening on https:/);
   });
 });
 

@@ -125,7 +125,7 @@ describe('loadServerConfig', () => {
         name: 'unknown top-level key',
         file: 'dbFile: /tmp/x.db\n',
         message:
-          /^unknown setting dbFile \(from config file .+\); known settings here: stateDir, logLevel, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, (?:\w+, )*keyProvider, previousKeyProvider, db$/,
+          /^unknown setting dbFile \(from config file .+\); known settings here: stateDir, logLevel, logFormat, addr, tls, sessions, passwords, tokens, users, grants, (?:\w+, )*secrets, (?:\w+, )*keyProvider, previousKeyProvider, db$/,
       },
       {
         name: 'wrong type',

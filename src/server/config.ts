@@ -22,7 +22,7 @@ import type { ProviderInput } from './access/providers.js';
 import type { RootKeyConfig } from './access/root-key.js';
 import type { DatabaseConfig } from './data/db.js';
 import type { TlsConfig } from './tls/server-tls.js';
-import { logLevels, type LogLevel } from '../shared/logger.js';
+import { logFormats, logLevels, type LogFormat, type LogLevel } from '../shared/logger.js';
 import type { AccessSettings } from './access/context.js';
 import { parseSecretReference, type Secret, type SecretResolver } from '../shared/secrets.js';
 import { CONFIG_FILE_ONLY_KINDS } from './access/secret-references.js';
@@ -169,6 +169,10 @@ export const ServerSettings = z
       .default('~/.infra')
       .describe('Directory for the database, certificates and keys'),
     logLevel: z.enum(logLevels).default('info').describe('debug, info, warn or error'),
+    logFormat: z
+      .enum(logFormats)
+      .optional()
+      .describe('json or text; default text on a terminal, JSON otherwise'),
     addr: z
       .object({
         https: addressSetting.prefault(':4443').describe('HTTPS listener (API and dashboard)'),
@@ -378,6 +382,8 @@ export const ServerSettings = z
 export interface ServerConfig {
   stateDir: string;
   logLevel: LogLevel;
+  /** Unset: text on a terminal, JSON otherwise. */
+  logFormat?: LogFormat;
   /** The configured public origin (`https://infra.example.com`); see `publicOrigin`. */
   url?: string;
   addr: { https: ListenAddress; http?: ListenAddress; metrics?: ListenAddress };
@@ -514,6 +520,7 @@ export async function loadServerConfig(
   return Object.freeze({
     stateDir,
     logLevel: s.logLevel,
+    logFormat: s.logFormat,
     url: s.url,
     addr: s.addr as ServerConfig['addr'],
     limits: s.limits,

@@ -2,12 +2,15 @@ import { Command, Option } from 'commander';
 import type { z } from 'zod';
 import { ConfigError, configLeaves, flagName, type ConfigSources } from './config-loader.js';
 import { AppError } from './errors.js';
-import { createLogger, type LogLevel, type Logger } from './logger.js';
+import { createLogger, type LogFormat, type LogLevel, type Logger } from './logger.js';
 import { productVersion } from './version.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
-interface DaemonSpec<C extends { logLevel: LogLevel }> {
+/** What a daemon's configuration says about its logs. */
+type LogSettings = { logLevel: LogLevel; logFormat?: LogFormat };
+
+interface DaemonSpec<C extends LogSettings> {
   /** `infra server`, `infra connector`. */
   name: string;
   description: string;
@@ -27,7 +30,7 @@ interface DaemonSpec<C extends { logLevel: LogLevel }> {
  * Start-up problems print one sentence (a stack trace only at log level debug) and return a
  * non-zero exit code.
  */
-export async function runDaemon<C extends { logLevel: LogLevel }>(
+export async function runDaemon<C extends LogSettings>(
   spec: DaemonSpec<C>,
   argv: string[],
   env: NodeJS.ProcessEnv,
@@ -70,7 +73,10 @@ export async function runDaemon<C extends { logLevel: LogLevel }>(
     env[spec.logLevelEnv] === 'debug';
   try {
     const config = await spec.load({ file: opts.configFile as string | undefined, env, flags });
-    const log = createLogger({ level: config.logLevel });
+    const log = createLogger({
+      level: config.logLevel,
+      json: config.logFormat === undefined ? undefined : config.logFormat === 'json',
+    });
     const running = await spec.start(config, log);
     // SIGHUP re-reads secrets (rotated upstream) without a restart.
     const reload = () => {

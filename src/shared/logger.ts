@@ -4,6 +4,8 @@ import pretty from 'pino-pretty';
 export type { Logger };
 export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof logLevels)[number];
+export const logFormats = ['json', 'text'] as const;
+export type LogFormat = (typeof logFormats)[number];
 
 // Field names that hold secrets wherever they appear in a log object. Secret values in config
 // are `Secret` objects and already print as <redacted>; this catches plain strings.
@@ -31,15 +33,16 @@ const redactPaths = [
 
 interface LoggerOptions {
   level: LogLevel;
-  /** JSON lines for machines; human-readable when false. Defaults to JSON unless stdout is a TTY. */
+  /** JSON lines for machines; human-readable when false. Default: text on a terminal, else JSON. */
   json?: boolean;
   destination?: NodeJS.WritableStream;
 }
 
 /** The process logger: structured JSON, secrets redacted, human-readable on a terminal. */
 export function createLogger(options: LoggerOptions): Logger {
-  const json = options.json ?? !process.stdout.isTTY;
   const destination = options.destination ?? process.stdout;
+  const tty = Boolean((destination as { isTTY?: boolean }).isTTY);
+  const json = options.json ?? !tty;
   const base = {
     level: options.level,
     base: undefined,
@@ -49,6 +52,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (json) return pino(base, destination);
   return pino(
     base,
-    pretty({ destination, colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }),
+    // Colours only for a terminal: in a file they are escape codes.
+    pretty({ destination, colorize: tty, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' }),
   );
 }
