@@ -1,5 +1,6 @@
-import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, type FormEvent, type ReactNode } from 'react';
 import { errorMessage } from '../api';
+import { useSubmit } from '../lib/hooks';
 import { Button } from './Button';
 import { Icon } from './Icon';
 
@@ -146,27 +147,21 @@ export function ConfirmDialog({
   children: ReactNode;
   confirmLabel: string;
   /** Resolves when done; the dialog then closes. A rejection is shown in the dialog. */
-  onConfirm: () => Promise<void>;
+  onConfirm: (signal: AbortSignal) => Promise<void>;
   onClose: () => void;
   danger?: boolean;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   return (
     <Dialog
       title={title}
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        setError(undefined);
-        try {
-          await onConfirm();
+      onSubmit={() =>
+        submit(async (signal) => {
+          await onConfirm(signal);
           onClose();
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
+        })
+      }
       footer={
         <>
           <Button onClick={onClose} data-autofocus={danger || undefined}>

@@ -1,7 +1,7 @@
 import { useId, useState, type ReactNode } from 'react';
 import { call, fieldError, formError, type Destination, type Grant } from '../api';
 import { formatTime, timeLeft } from '../lib/format';
-import { useQuery } from '../lib/hooks';
+import { useQuery, useSubmit } from '../lib/hooks';
 import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../lib/roles';
 import { Link } from '../lib/router';
 import { Button } from './Button';
@@ -154,8 +154,8 @@ export function GrantsTable({
           title="Revoke access?"
           confirmLabel="Revoke"
           onClose={() => setRevoking(undefined)}
-          onConfirm={async () => {
-            await call('deleteGrant', { id: revoking.id });
+          onConfirm={async (signal) => {
+            await call('deleteGrant', { id: revoking.id }, { signal });
             onRevoked(revoking.id);
             toast('Access revoked');
           }}
@@ -214,8 +214,7 @@ export function GrantDialog({
   const [namespace, setNamespace] = useState('');
   const [role, setRole] = useState('');
   const [expiry, setExpiry] = useState(0);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
 
   const list: Destination[] = destinations.data?.items ?? [];
   const dest = list.find((d) => d.name === target);
@@ -226,9 +225,7 @@ export function GrantDialog({
       ? (INFRA_ROLES.find((x) => x.role === r)?.description ?? '')
       : roleDescription(r);
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
+  const grant = async (signal: AbortSignal) => {
     const ms = EXPIRIES[expiry]?.[1];
     const resource = target === 'infra' || !namespace ? target : `${target}.${namespace}`;
     const subjectFields = subject
@@ -238,20 +235,19 @@ export function GrantDialog({
       : kind === 'user'
         ? { userName: who }
         : { groupName: who };
-    try {
-      const grant = await call('createGrant', {
+    const created = await call(
+      'createGrant',
+      {
         ...subjectFields,
         privilege: role,
         resource,
         expiresAt: ms ? new Date(Date.now() + ms).toISOString() : undefined,
-      });
-      onGranted(grant);
-      toast(grant.wasCreated ? 'Access granted' : 'That grant already exists');
-      onClose();
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+      },
+      { signal },
+    );
+    onGranted(created);
+    toast(created.wasCreated ? 'Access granted' : 'That grant already exists');
+    onClose();
   };
 
   const general = formError(error, [
@@ -273,7 +269,7 @@ export function GrantDialog({
     <Dialog
       title={subject ? `Grant access to ${subject.name}` : 'Grant access'}
       onClose={onClose}
-      onSubmit={() => void submit()}
+      onSubmit={() => submit(grant)}
       size="lg"
       footer={
         <>

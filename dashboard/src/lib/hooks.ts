@@ -154,6 +154,46 @@ export function usePaged<T>(
   };
 }
 
+export interface Submission {
+  /** A submission is under way. */
+  busy: boolean;
+  /** Why the last submission failed (for `fieldError` and `formError`); cleared by the next. */
+  error: unknown;
+  /**
+   * Runs `fn` unless a submission is already under way, so a double click or a second Enter
+   * submits once. A rejection becomes `error`. Unmounting aborts `signal` (pass it to `call`
+   * so nothing more happens) and nothing is set after that.
+   */
+  submit(fn: (signal: AbortSignal) => Promise<void>): void;
+  setError(error: unknown): void;
+}
+
+/** The state of a form's submission: busy, its error, and the one submit at a time. */
+export function useSubmit(): Submission {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const running = useRef<AbortController | undefined>(undefined);
+  useEffect(() => () => running.current?.abort(), []);
+
+  const submit = useCallback((fn: (signal: AbortSignal) => Promise<void>) => {
+    if (running.current) return;
+    const controller = new AbortController();
+    running.current = controller;
+    setBusy(true);
+    setError(undefined);
+    fn(controller.signal)
+      .catch((err: unknown) => {
+        if (!controller.signal.aborted) setError(err);
+      })
+      .finally(() => {
+        if (controller.signal.aborted) return;
+        running.current = undefined;
+        setBusy(false);
+      });
+  }, []);
+  return { busy, error, submit, setError };
+}
+
 /** `value`, once it has stopped changing for `ms`. */
 export function useDebounced<T>(value: T, ms: number): T {
   const [settled, setSettled] = useState(value);

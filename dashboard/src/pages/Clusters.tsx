@@ -272,8 +272,8 @@ export function ClusterPage({ id }: { id: string }) {
           title={`Remove ${d.name}?`}
           confirmLabel="Remove cluster"
           onClose={() => setRemoving(false)}
-          onConfirm={async () => {
-            await call('deleteDestination', { id: d.id });
+          onConfirm={async (signal) => {
+            await call('deleteDestination', { id: d.id }, { signal });
             toast(`${d.name} removed`);
             navigate('/clusters', { replace: true });
           }}

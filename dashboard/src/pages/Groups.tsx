@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { ApiError, call, fieldError, formError, type Group, type User } from '../api';
+import { call, errorMessage, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import {
@@ -16,7 +16,7 @@ import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { useToast } from '../components/Toast';
 import { formatDate, initials, plural } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
 
 export function GroupsPage() {
@@ -90,26 +90,20 @@ export function GroupsPage() {
 
 function CreateGroupDialog({ onClose }: { onClose: () => void }) {
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const toast = useToast();
   const general = formError(error, ['name']);
   return (
     <Dialog
       title="Create a group"
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        setError(undefined);
-        try {
-          const group = await call('createGroup', { name });
+      onSubmit={() =>
+        submit(async (signal) => {
+          const group = await call('createGroup', { name }, { signal });
           toast(`Group ${group.name} created`);
           navigate(`/groups/${group.id}`);
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
+        })
+      }
       footer={
         <>
           <Button onClick={onClose}>Cancel</Button>
@@ -261,8 +255,8 @@ export function GroupPage({ id }: { id: string }) {
           title={`Remove ${removing.name}?`}
           confirmLabel="Remove member"
           onClose={() => setRemoving(undefined)}
-          onConfirm={async () => {
-            await call('updateGroupUsers', { id: g.id, usersToRemove: [removing.id] });
+          onConfirm={async (signal) => {
+            await call('updateGroupUsers', { id: g.id, usersToRemove: [removing.id] }, { signal });
             members.setItems((items) => items.filter((x) => x.id !== removing.id));
             group.reload();
             toast(`${removing.name} removed from ${g.name}`);
@@ -276,8 +270,8 @@ export function GroupPage({ id }: { id: string }) {
           title={`Delete ${g.name}?`}
           confirmLabel="Delete group"
           onClose={() => setDeleting(false)}
-          onConfirm={async () => {
-            await call('deleteGroup', { id: g.id });
+          onConfirm={async (signal) => {
+            await call('deleteGroup', { id: g.id }, { signal });
             toast(`Group ${g.name} deleted`);
             navigate('/groups', { replace: true });
           }}
@@ -293,37 +287,29 @@ export function GroupPage({ id }: { id: string }) {
 /** Adds a member by email (the API finds users by exact name, so any number of users works). */
 function AddMember({ groupId, onAdded }: { groupId: string; onAdded: (u: User) => void }) {
   const [email, setEmail] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
+  const { busy, error, submit } = useSubmit();
   return (
     <form
       noValidate
       className="inline-form"
-      onSubmit={async (e) => {
+      onSubmit={(e) => {
         e.preventDefault();
-        setBusy(true);
-        setError(undefined);
-        try {
-          const user = (await call('listUsers', { name: email.trim() })).items[0];
+        submit(async (signal) => {
+          const name = email.trim();
+          const user = (await call('listUsers', { name }, { signal })).items[0];
           if (!user) {
-            setError(`No user has the email ${email.trim()}. Add them on the Users page first.`);
-          } else {
-            await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] });
-            onAdded(user);
-            setEmail('');
+            throw new Error(`No user has the email ${name}. Add them on the Users page first.`);
           }
-        } catch (err) {
-          setError(
-            err instanceof ApiError
-              ? (fieldError(err, 'name') ?? err.message)
-              : 'Could not add the member.',
-          );
-        } finally {
-          setBusy(false);
-        }
+          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] }, { signal });
+          onAdded(user);
+          setEmail('');
+        });
       }}
     >
-      <Field label="Add a member" error={error}>
+      <Field
+        label="Add a member"
+        error={error === undefined ? undefined : (fieldError(error, 'name') ?? errorMessage(error))}
+      >
         <input
           type="email"
           value={email}

@@ -15,7 +15,7 @@ import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { useToast } from '../components/Toast';
 import { formatDate } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 
 type Provider = Output<'listProviders'>['items'][number];
 type ProviderDetails = Output<'getProvider'>;
@@ -176,8 +176,8 @@ export function ProvidersPage() {
           title={`Remove ${removing.name}?`}
           confirmLabel="Remove provider"
           onClose={() => setRemoving(undefined)}
-          onConfirm={async () => {
-            await call('deleteProvider', { id: removing.id });
+          onConfirm={async (signal) => {
+            await call('deleteProvider', { id: removing.id }, { signal });
             list.setItems((items) => items.filter((p) => p.id !== removing.id));
             toast(`${removing.name} removed`);
           }}
@@ -213,8 +213,7 @@ function ProviderDialog({
   const [apiURL, setApiURL] = useState('');
   const [domainAdminEmail, setDomainAdminEmail] = useState('');
   const [serviceAccountKey, setServiceAccountKey] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [saved, setSaved] = useState<ProviderDetails>();
 
   if (saved) {
@@ -238,9 +237,7 @@ function ProviderDialog({
     );
   }
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
+  const save = async (signal: AbortSignal) => {
     const fields: Omit<Input<'createProvider'>, 'clientSecret'> & { clientSecret?: string } = {
       name: name.trim(),
       kind,
@@ -251,17 +248,12 @@ function ProviderDialog({
       domainAdminEmail: kind === 'google' ? domainAdminEmail.trim() || undefined : undefined,
       serviceAccountKey: kind === 'google' ? serviceAccountKey || undefined : undefined,
     };
-    try {
-      const result = existing
-        ? await call('updateProvider', { id: existing.id, ...fields })
-        : await call('createProvider', fields as Input<'createProvider'>);
-      onSaved();
-      toast(existing ? 'Provider saved' : 'Provider added');
-      setSaved(result);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    const result = existing
+      ? await call('updateProvider', { id: existing.id, ...fields }, { signal })
+      : await call('createProvider', fields as Input<'createProvider'>, { signal });
+    onSaved();
+    toast(existing ? 'Provider saved' : 'Provider added');
+    setSaved(result);
   };
   const shown = [
     'name',
@@ -280,7 +272,7 @@ function ProviderDialog({
     <Dialog
       title={existing ? `Edit ${existing.name}` : 'Add an identity provider'}
       onClose={onClose}
-      onSubmit={() => void submit()}
+      onSubmit={() => submit(save)}
       size="lg"
       footer={
         <>

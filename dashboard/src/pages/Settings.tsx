@@ -17,7 +17,7 @@ import { PageHeader } from '../components/Layout';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
 import { useToast } from '../components/Toast';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { useSession } from '../lib/session';
 
 /** My password, my access keys, and (admins) who administers this server. */
@@ -41,8 +41,7 @@ function ChangePassword() {
   const [oldPassword, setOldPassword] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [touched, setTouched] = useState(false);
   const checks = passwordChecks(
     settings.data?.passwordRequirements,
@@ -57,24 +56,18 @@ function ChangePassword() {
       <form
         noValidate
         className="stack narrow"
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
           setTouched(true);
           if (!checks.every((c) => c.ok)) return;
-          setBusy(true);
-          setError(undefined);
-          try {
-            await call('updateUser', { id: 'self', password, oldPassword });
+          submit(async (signal) => {
+            await call('updateUser', { id: 'self', password, oldPassword }, { signal });
             setOldPassword('');
             setPassword('');
             setConfirm('');
             setTouched(false);
             toast('Password changed');
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <FormError title="Could not change the password" message={general} />
@@ -214,8 +207,8 @@ function AccessKeys() {
           title={`Revoke ${revoking.name}?`}
           confirmLabel="Revoke key"
           onClose={() => setRevoking(undefined)}
-          onConfirm={async () => {
-            await call('deleteAccessKey', { id: revoking.id });
+          onConfirm={async (signal) => {
+            await call('deleteAccessKey', { id: revoking.id }, { signal });
             keys.setItems((items) => items.filter((k) => k.id !== revoking.id));
             toast('Key revoked');
           }}
@@ -240,8 +233,7 @@ function CreateKeyDialog({
 }) {
   const [name, setName] = useState('');
   const [expiry, setExpiry] = useState<string>('720h');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [secret, setSecret] = useState<string>();
   if (secret) {
     return (
@@ -268,21 +260,17 @@ function CreateKeyDialog({
     <Dialog
       title="Create an access key"
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        setError(undefined);
-        try {
-          const { accessKey, ...key } = await call('createAccessKey', {
-            name: name || undefined,
-            expiry,
-          });
+      onSubmit={() =>
+        submit(async (signal) => {
+          const { accessKey, ...key } = await call(
+            'createAccessKey',
+            { name: name || undefined, expiry },
+            { signal },
+          );
           onCreated(key);
           setSecret(accessKey);
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
+        })
+      }
       footer={
         <>
           <Button onClick={onClose}>Cancel</Button>
@@ -326,8 +314,7 @@ function Admins() {
     [],
   );
   const [email, setEmail] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [revoking, setRevoking] = useState<Grant>();
   const isSelf = (g: Grant) => g.user !== undefined && g.user === me?.id;
 
@@ -340,24 +327,18 @@ function Admins() {
       <form
         noValidate
         className="inline-form"
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
-          setBusy(true);
-          setError(undefined);
-          try {
-            await call('createGrant', {
-              userName: email.trim(),
-              privilege: 'admin',
-              resource: 'infra',
-            });
+          submit(async (signal) => {
+            await call(
+              'createGrant',
+              { userName: email.trim(), privilege: 'admin', resource: 'infra' },
+              { signal },
+            );
             setEmail('');
             admins.refresh();
             toast('Admin added');
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <Field
@@ -429,8 +410,8 @@ function Admins() {
           title={isSelf(revoking) ? 'Remove your own admin role?' : 'Revoke admin?'}
           confirmLabel="Revoke admin"
           onClose={() => setRevoking(undefined)}
-          onConfirm={async () => {
-            await call('deleteGrant', { id: revoking.id });
+          onConfirm={async (signal) => {
+            await call('deleteGrant', { id: revoking.id }, { signal });
             admins.setItems((items) => items.filter((g) => g.id !== revoking.id));
             toast('Admin role revoked');
             if (isSelf(revoking)) reloadSession();

@@ -18,7 +18,7 @@ import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { useToast } from '../components/Toast';
 import { formatDate, formatTime, initials, timeAgo } from '../lib/format';
-import { useDebounced, usePaged, useQuery, useTitle } from '../lib/hooks';
+import { useDebounced, usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
 
@@ -180,8 +180,8 @@ function RemoveUserDialog({
       title={`Remove ${user.name}?`}
       confirmLabel="Remove user"
       onClose={onClose}
-      onConfirm={async () => {
-        await call('deleteUser', { id: user.id });
+      onConfirm={async (signal) => {
+        await call('deleteUser', { id: user.id }, { signal });
         onRemoved();
       }}
     >
@@ -194,8 +194,7 @@ function RemoveUserDialog({
 /** Adds a user, then shows their one-time password once, with a copy button. */
 function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u: User) => void }) {
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [created, setCreated] = useState<{ name: string; password: string }>();
 
   if (created) {
@@ -224,24 +223,17 @@ function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u:
     );
   }
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const { oneTimePassword, ...user } = await call('createUser', { name });
-      onAdded(user);
-      setCreated({ name: user.name, password: oneTimePassword });
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const add = async (signal: AbortSignal) => {
+    const { oneTimePassword, ...user } = await call('createUser', { name }, { signal });
+    onAdded(user);
+    setCreated({ name: user.name, password: oneTimePassword });
   };
   const general = formError(error, ['name']);
   return (
     <Dialog
       title="Add a user"
       onClose={onClose}
-      onSubmit={() => void submit()}
+      onSubmit={() => submit(add)}
       footer={
         <>
           <Button onClick={onClose}>Cancel</Button>
@@ -414,8 +406,8 @@ export function UserPage({ id }: { id: string }) {
           title={`Remove from ${leaving.name}?`}
           confirmLabel="Remove from group"
           onClose={() => setLeaving(undefined)}
-          onConfirm={async () => {
-            await call('updateGroupUsers', { id: leaving.id, usersToRemove: [u.id] });
+          onConfirm={async (signal) => {
+            await call('updateGroupUsers', { id: leaving.id, usersToRemove: [u.id] }, { signal });
             groups.setItems((items) => items.filter((g) => g.id !== leaving.id));
             grants.refresh();
             toast(`Removed from ${leaving.name}`);
@@ -449,25 +441,20 @@ function JoinGroupDialog({
 }) {
   const groups = useQuery(() => call('listGroups', { limit: 1000 }), []);
   const [groupId, setGroupId] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const toast = useToast();
   return (
     <Dialog
       title={`Add ${user.name} to a group`}
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        try {
-          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] });
+      onSubmit={() =>
+        submit(async (signal) => {
+          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] }, { signal });
           onJoined();
           toast('Added to the group');
           onClose();
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
+        })
+      }
       footer={
         <>
           <Button onClick={onClose}>Cancel</Button>
