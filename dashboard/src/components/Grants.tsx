@@ -1,13 +1,14 @@
 import { useId, useState, type ReactNode } from 'react';
 import { call, fieldError, formError, type Destination, type Grant } from '../api';
 import { formatTime, timeLeft } from '../lib/format';
-import { useQuery, useSubmit } from '../lib/hooks';
+import { useQuery, useSubmit, type Paged } from '../lib/hooks';
 import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../lib/roles';
 import { Link } from '../lib/router';
 import { Button } from './Button';
 import { ConfirmDialog, Dialog } from './Dialog';
-import { Badge, EmptyState, ErrorNotice, FormError, SkeletonRows } from './Feedback';
+import { Badge, EmptyState, ErrorNotice, FormError } from './Feedback';
 import { Field } from './Field';
+import { PagedTable, type Column } from './PagedTable';
 import { useToast } from './Toast';
 
 /** Who a grant is for, linked to the user or group page. */
@@ -53,102 +54,65 @@ export function Expiry({ expiresAt }: { expiresAt: string | null }) {
 }
 
 /**
- * A table of grants with a revoke button on each (admins). `hide` leaves out a column that the
- * page already makes obvious (the subject on a user's page).
+ * A list of grants with a revoke button on each (after a confirmation). `hideSubject` leaves
+ * out who the grants are for when the page makes it obvious (a group's page).
  */
 export function GrantsTable({
-  grants,
-  loading,
-  error,
-  onRetry,
-  onRevoked,
-  canRevoke,
-  hide,
+  list,
+  hideSubject = false,
   empty,
   caption,
 }: {
-  grants: Grant[];
-  loading: boolean;
-  error: unknown;
-  onRetry: () => void;
-  onRevoked: (id: string) => void;
-  canRevoke: boolean;
-  hide?: 'subject' | 'resource';
+  list: Paged<Grant>;
+  hideSubject?: boolean;
   empty: ReactNode;
   caption: string;
 }) {
   const [revoking, setRevoking] = useState<Grant>();
   const toast = useToast();
-  if (error && grants.length === 0) {
-    return <ErrorNotice title="Could not load the grants" error={error} onRetry={onRetry} />;
-  }
-  if (!loading && grants.length === 0) return <>{empty}</>;
-  const columns = 4 - (hide ? 1 : 0) + (canRevoke ? 1 : 0);
+  const columns: Array<Column<Grant>> = [
+    { header: 'Who', cell: (g) => <GrantSubject grant={g} /> },
+    {
+      header: 'Role',
+      cell: (g) => (
+        <span className="role" title={roleDescription(g.privilege)}>
+          {g.privilege}
+        </span>
+      ),
+    },
+    { header: 'Where', cell: (g) => <GrantResource resource={g.resource} /> },
+    { header: 'Expires', cell: (g) => <Expiry expiresAt={g.expiresAt} /> },
+    {
+      actions: true,
+      cell: (g) =>
+        g.managedBy === 'api' ? (
+          <Button
+            size="sm"
+            variant="danger-ghost"
+            icon="trash"
+            onClick={() => setRevoking(g)}
+            aria-label={`Revoke ${g.privilege} on ${g.resource} from ${g.userName ?? g.groupName ?? ''}`}
+          >
+            Revoke
+          </Button>
+        ) : (
+          <span className="muted" title="Declared in the server's config file">
+            from config
+          </span>
+        ),
+    },
+  ];
   return (
-    <div className="table-wrap">
-      <table className="table">
-        <caption className="sr-only">{caption}</caption>
-        <thead>
-          <tr>
-            {hide !== 'subject' && <th scope="col">Who</th>}
-            <th scope="col">Role</th>
-            {hide !== 'resource' && <th scope="col">Where</th>}
-            <th scope="col">Expires</th>
-            {canRevoke && (
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {loading && grants.length === 0 ? (
-            <SkeletonRows columns={columns} />
-          ) : (
-            grants.map((g) => (
-              <tr key={g.id}>
-                {hide !== 'subject' && (
-                  <td data-label="Who">
-                    <GrantSubject grant={g} />
-                  </td>
-                )}
-                <td data-label="Role">
-                  <span className="role" title={roleDescription(g.privilege)}>
-                    {g.privilege}
-                  </span>
-                </td>
-                {hide !== 'resource' && (
-                  <td data-label="Where">
-                    <GrantResource resource={g.resource} />
-                  </td>
-                )}
-                <td data-label="Expires">
-                  <Expiry expiresAt={g.expiresAt} />
-                </td>
-                {canRevoke && (
-                  <td className="row-actions">
-                    {g.managedBy === 'api' ? (
-                      <Button
-                        size="sm"
-                        variant="danger-ghost"
-                        icon="trash"
-                        onClick={() => setRevoking(g)}
-                        aria-label={`Revoke ${g.privilege} on ${g.resource} from ${g.userName ?? g.groupName ?? ''}`}
-                      >
-                        Revoke
-                      </Button>
-                    ) : (
-                      <span className="muted" title="Declared in the server's config file">
-                        from config
-                      </span>
-                    )}
-                  </td>
-                )}
-              </tr>
-            ))
-          )}
-        </tbody>
-      </table>
+    <>
+      <PagedTable
+        list={list}
+        rowKey={(g) => g.id}
+        caption={caption}
+        noun="grants"
+        errorTitle="Could not load the grants"
+        empty={empty}
+        columns={hideSubject ? columns.slice(1) : columns}
+      />
       {revoking && (
         <ConfirmDialog
           title="Revoke access?"
@@ -156,7 +120,7 @@ export function GrantsTable({
           onClose={() => setRevoking(undefined)}
           onConfirm={async (signal) => {
             await call('deleteGrant', { id: revoking.id }, { signal });
-            onRevoked(revoking.id);
+            list.setItems((items) => items.filter((g) => g.id !== revoking.id));
             toast('Access revoked');
           }}
         >
@@ -168,7 +132,7 @@ export function GrantsTable({
           within a second. Their access through other grants stays.
         </ConfirmDialog>
       )}
-    </div>
+    </>
   );
 }
 

@@ -2,22 +2,16 @@ import { useState } from 'react';
 import { call, errorMessage, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
-import {
-  Badge,
-  EmptyState,
-  ErrorNotice,
-  FormError,
-  LoadMore,
-  SkeletonBlock,
-  SkeletonRows,
-} from '../components/Feedback';
+import { Badge, EmptyState, ErrorNotice, FormError } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
-import { formatDate, initials, plural } from '../lib/format';
+import { formatDate, plural } from '../lib/format';
 import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
+import { Person } from './Users';
 
 export function GroupsPage() {
   useTitle('Groups');
@@ -38,50 +32,33 @@ export function GroupsPage() {
         description="Grant a role to a group once; everyone in it gets the access."
         actions={create}
       />
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice title="Could not load the groups" error={list.error} onRetry={list.reload} />
-      ) : !list.loading && list.items.length === 0 ? (
-        <EmptyState icon="users" title="No groups yet" action={create}>
-          Groups such as “oncall” or “developers” make access easy to manage as people come and go.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Groups</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Members</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={3} />
-              ) : (
-                list.items.map((g) => (
-                  <tr key={g.id}>
-                    <td data-label="Name">
-                      <Link to={`/groups/${g.id}`} className="strong">
-                        {g.name}
-                      </Link>{' '}
-                      {g.managedBy !== 'api' && <Badge>{g.managedBy}</Badge>}
-                    </td>
-                    <td data-label="Members">{plural(g.totalUsers, 'member')}</td>
-                    <td data-label="Created">{formatDate(g.created)}</td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rowKey={(g) => g.id}
+        caption="Groups"
         noun="groups"
+        errorTitle="Could not load the groups"
+        empty={
+          <EmptyState icon="users" title="No groups yet" action={create}>
+            Groups such as “oncall” or “developers” make access easy to manage as people come and
+            go.
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            cell: (g) => (
+              <>
+                <Link to={`/groups/${g.id}`} className="strong">
+                  {g.name}
+                </Link>{' '}
+                {g.managedBy !== 'api' && <Badge>{g.managedBy}</Badge>}
+              </>
+            ),
+          },
+          { header: 'Members', cell: (g) => plural(g.totalUsers, 'member') },
+          { header: 'Created', cell: (g) => formatDate(g.created) },
+        ]}
       />
       {creating && <CreateGroupDialog onClose={() => setCreating(false)} />}
     </>
@@ -173,55 +150,31 @@ export function GroupPage({ id }: { id: string }) {
             }}
           />
         )}
-        {members.error !== undefined && members.items.length === 0 ? (
-          <ErrorNotice
-            title="Could not load the members"
-            error={members.error}
-            onRetry={members.reload}
-          />
-        ) : members.loading && members.items.length === 0 ? (
-          <SkeletonBlock lines={2} />
-        ) : members.items.length === 0 ? (
-          <p className="muted">No members yet. Add people by their email above.</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <caption className="sr-only">Members</caption>
-              <tbody>
-                {members.items.map((u) => (
-                  <tr key={u.id}>
-                    <td>
-                      <Link to={`/users/${u.id}`} className="person">
-                        <span className="avatar" aria-hidden="true">
-                          {initials(u.name)}
-                        </span>
-                        {u.name}
-                      </Link>
-                    </td>
-                    <td className="row-actions">
-                      {editable && (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          aria-label={`Remove ${u.name} from the group`}
-                          onClick={() => setRemoving(u)}
-                        >
-                          Remove
-                        </Button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <LoadMore
-          hasMore={members.hasMore}
-          loading={members.loadingMore}
-          onClick={members.loadMore}
-          shown={members.items.length}
+        <PagedTable
+          list={members}
+          rowKey={(u) => u.id}
+          caption="Members"
           noun="members"
+          errorTitle="Could not load the members"
+          empty={<p className="muted">No members yet. Add people by their email above.</p>}
+          skeletonRows={2}
+          columns={[
+            { cell: (u) => <Person id={u.id} name={u.name} /> },
+            {
+              actions: true,
+              cell: (u) =>
+                editable && (
+                  <Button
+                    size="sm"
+                    variant="danger-ghost"
+                    aria-label={`Remove ${u.name} from the group`}
+                    onClick={() => setRemoving(u)}
+                  >
+                    Remove
+                  </Button>
+                ),
+            },
+          ]}
         />
       </section>
       <section className="section">
@@ -233,13 +186,8 @@ export function GroupPage({ id }: { id: string }) {
         </div>
         <GrantsTable
           caption="Grants of this group"
-          hide="subject"
-          grants={grants.items}
-          loading={grants.loading}
-          error={grants.error}
-          onRetry={grants.reload}
-          canRevoke
-          onRevoked={(gid) => grants.setItems((items) => items.filter((x) => x.id !== gid))}
+          hideSubject
+          list={grants}
           empty={<NoGrants>This group has no role anywhere yet.</NoGrants>}
         />
       </section>

@@ -3,16 +3,10 @@ import { call, fieldError, formError, type Input, type Output } from '../api';
 import { Button } from '../components/Button';
 import { CopyButton } from '../components/Copy';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
-import {
-  Badge,
-  EmptyState,
-  ErrorNotice,
-  FormError,
-  LoadMore,
-  SkeletonRows,
-} from '../components/Feedback';
+import { Badge, EmptyState, FormError } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatDate } from '../lib/format';
 import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
@@ -89,80 +83,51 @@ export function ProvidersPage() {
         description="Let people sign in with your company’s identity provider; their groups come along."
         actions={add}
       />
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice
-          title="Could not load the providers"
-          error={list.error}
-          onRetry={list.reload}
-        />
-      ) : !list.loading && list.items.length === 0 ? (
-        <EmptyState icon="key" title="No identity providers" action={add}>
-          People sign in with passwords for now. Add Okta, Azure AD, Google or another OIDC provider
-          to use company accounts.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Identity providers</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Issuer</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={5} />
-              ) : (
-                list.items.map((p) => (
-                  <tr key={p.id}>
-                    <td data-label="Name" className="strong">
-                      {p.name} {p.managedBy === 'config' && <Badge>config</Badge>}
-                    </td>
-                    <td data-label="Kind">{KINDS[p.kind].label}</td>
-                    <td data-label="Issuer" className="wrap">
-                      <code>{p.url}</code>
-                    </td>
-                    <td data-label="Added">{formatDate(p.created)}</td>
-                    <td className="row-actions">
-                      {p.managedBy === 'api' && (
-                        <>
-                          <Button
-                            size="sm"
-                            aria-label={`Edit ${p.name}`}
-                            onClick={() => setEditing(p)}
-                          >
-                            Edit
-                          </Button>
-                          <Button
-                            size="sm"
-                            variant="danger-ghost"
-                            aria-label={`Remove ${p.name}`}
-                            onClick={() => setRemoving(p)}
-                          >
-                            Remove
-                          </Button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rowKey={(p) => p.id}
+        caption="Identity providers"
         noun="providers"
+        errorTitle="Could not load the providers"
+        empty={
+          <EmptyState icon="key" title="No identity providers" action={add}>
+            People sign in with passwords for now. Add Okta, Azure AD, Google or another OIDC
+            provider to use company accounts.
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            className: 'strong',
+            cell: (p) => (
+              <>
+                {p.name} {p.managedBy === 'config' && <Badge>config</Badge>}
+              </>
+            ),
+          },
+          { header: 'Kind', cell: (p) => KINDS[p.kind].label },
+          { header: 'Issuer', className: 'wrap', cell: (p) => <code>{p.url}</code> },
+          { header: 'Added', cell: (p) => formatDate(p.created) },
+          {
+            actions: true,
+            cell: (p) =>
+              p.managedBy === 'api' && (
+                <>
+                  <Button size="sm" aria-label={`Edit ${p.name}`} onClick={() => setEditing(p)}>
+                    Edit
+                  </Button>
+                  <Button
+                    size="sm"
+                    variant="danger-ghost"
+                    aria-label={`Remove ${p.name}`}
+                    onClick={() => setRemoving(p)}
+                  >
+                    Remove
+                  </Button>
+                </>
+              ),
+          },
+        ]}
       />
       {editing && (
         <ProviderDialog

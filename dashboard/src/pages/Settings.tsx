@@ -3,17 +3,11 @@ import { call, fieldError, formError, type AccessKey, type Grant } from '../api'
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
-import {
-  EmptyState,
-  ErrorNotice,
-  FormError,
-  LoadMore,
-  Notice,
-  SkeletonRows,
-} from '../components/Feedback';
+import { EmptyState, FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantSubject } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
 import { useToast } from '../components/Toast';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
@@ -134,67 +128,51 @@ function AccessKeys() {
         Keys let scripts and CI call Infra as you: send one as <code>Authorization: Bearer</code> or
         exchange it with <code>infra login --key</code>. Your sign-ins are listed too.
       </p>
-      {keys.error !== undefined && keys.items.length === 0 ? (
-        <ErrorNotice title="Could not load your keys" error={keys.error} onRetry={keys.reload} />
-      ) : !keys.loading && keys.items.length === 0 ? (
-        <EmptyState icon="key" title="No access keys">
-          Create one for a script or a CI job.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">My access keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.loading && keys.items.length === 0 ? (
-                <SkeletonRows columns={5} />
-              ) : (
-                keys.items.map((k) => (
-                  <tr key={k.id}>
-                    <td data-label="Name">
-                      <code>{k.name}</code>
-                      {k.issuedVia === 'password' && <span className="muted"> (sign-in)</span>}
-                    </td>
-                    <td data-label="Created">{formatTime(k.created)}</td>
-                    <td data-label="Last used">
-                      {k.lastUsed ? timeAgo(k.lastUsed) : <span className="muted">never</span>}
-                    </td>
-                    <td data-label="Expires" title={formatTime(k.expires)}>
-                      in {timeLeft(k.expires)}
-                    </td>
-                    <td className="row-actions">
-                      <Button
-                        size="sm"
-                        variant="danger-ghost"
-                        aria-label={`Revoke ${k.name}`}
-                        onClick={() => setRevoking(k)}
-                      >
-                        Revoke
-                      </Button>
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={keys.hasMore}
-        loading={keys.loadingMore}
-        onClick={keys.loadMore}
-        shown={keys.items.length}
+      <PagedTable
+        list={keys}
+        rowKey={(k) => k.id}
+        caption="My access keys"
         noun="keys"
+        errorTitle="Could not load your keys"
+        empty={
+          <EmptyState icon="key" title="No access keys">
+            Create one for a script or a CI job.
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            cell: (k) => (
+              <>
+                <code>{k.name}</code>
+                {k.issuedVia === 'password' && <span className="muted"> (sign-in)</span>}
+              </>
+            ),
+          },
+          { header: 'Created', cell: (k) => formatTime(k.created) },
+          {
+            header: 'Last used',
+            cell: (k) => (k.lastUsed ? timeAgo(k.lastUsed) : <span className="muted">never</span>),
+          },
+          {
+            header: 'Expires',
+            title: (k) => formatTime(k.expires),
+            cell: (k) => `in ${timeLeft(k.expires)}`,
+          },
+          {
+            actions: true,
+            cell: (k) => (
+              <Button
+                size="sm"
+                variant="danger-ghost"
+                aria-label={`Revoke ${k.name}`}
+                onClick={() => setRevoking(k)}
+              >
+                Revoke
+              </Button>
+            ),
+          },
+        ]}
       />
       {creating && (
         <CreateKeyDialog
@@ -357,53 +335,39 @@ function Admins() {
           Make admin
         </Button>
       </form>
-      {admins.error !== undefined && admins.items.length === 0 ? (
-        <ErrorNotice
-          title="Could not load the admins"
-          error={admins.error}
-          onRetry={admins.reload}
-        />
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Admins</caption>
-            <tbody>
-              {admins.loading && admins.items.length === 0 ? (
-                <SkeletonRows columns={2} rows={2} />
-              ) : (
-                admins.items.map((g) => (
-                  <tr key={g.id}>
-                    <td>
-                      <GrantSubject grant={g} />
-                      {isSelf(g) && <span className="muted"> (you)</span>}
-                    </td>
-                    <td className="row-actions">
-                      {g.managedBy === 'api' ? (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          aria-label={`Revoke admin from ${g.userName ?? g.groupName ?? ''}`}
-                          onClick={() => setRevoking(g)}
-                        >
-                          Revoke admin
-                        </Button>
-                      ) : (
-                        <span className="muted">from config</span>
-                      )}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={admins.hasMore}
-        loading={admins.loadingMore}
-        onClick={admins.loadMore}
-        shown={admins.items.length}
+      <PagedTable
+        list={admins}
+        rowKey={(g) => g.id}
+        caption="Admins"
         noun="admins"
+        errorTitle="Could not load the admins"
+        skeletonRows={2}
+        columns={[
+          {
+            cell: (g) => (
+              <>
+                <GrantSubject grant={g} />
+                {isSelf(g) && <span className="muted"> (you)</span>}
+              </>
+            ),
+          },
+          {
+            actions: true,
+            cell: (g) =>
+              g.managedBy === 'api' ? (
+                <Button
+                  size="sm"
+                  variant="danger-ghost"
+                  aria-label={`Revoke admin from ${g.userName ?? g.groupName ?? ''}`}
+                  onClick={() => setRevoking(g)}
+                >
+                  Revoke admin
+                </Button>
+              ) : (
+                <span className="muted">from config</span>
+              ),
+          },
+        ]}
       />
       {revoking && (
         <ConfirmDialog

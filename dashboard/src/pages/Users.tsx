@@ -11,11 +11,11 @@ import {
   LoadMore,
   Notice,
   SkeletonBlock,
-  SkeletonRows,
 } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatDate, formatTime, initials, timeAgo } from '../lib/format';
 import { useDebounced, usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
@@ -23,6 +23,18 @@ import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
+
+/** A user's email with their initials, linked to their page. */
+export function Person({ id, name }: { id: string; name: string }) {
+  return (
+    <Link to={`/users/${id}`} className="person">
+      <span className="avatar" aria-hidden="true">
+        {initials(name)}
+      </span>
+      {name}
+    </Link>
+  );
+}
 
 /**
  * Users, newest pages loaded on demand. Search filters what is loaded by any part of the email;
@@ -65,86 +77,65 @@ export function UsersPage() {
           />
         </label>
       </div>
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice title="Could not load the users" error={list.error} onRetry={list.reload} />
-      ) : !list.loading && shown.length === 0 ? (
-        query ? (
-          <EmptyState icon="search" title="No matching users">
-            No user {exact ? 'has the email' : 'loaded so far matches'} “{query}”.
-            {!exact && list.hasMore && ' Type the full email to search every user.'}
-          </EmptyState>
-        ) : (
-          <EmptyState
-            icon="user"
-            title="No users yet"
-            action={
-              <Button variant="primary" icon="plus" onClick={() => setAdding(true)}>
-                Add user
-              </Button>
-            }
-          >
-            Add the people who need access. Each gets a one-time password to sign in with.
-          </EmptyState>
-        )
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={4} />
-              ) : (
-                shown.map((u) => (
-                  <tr key={u.id}>
-                    <td data-label="Email">
-                      <Link to={`/users/${u.id}`} className="person">
-                        <span className="avatar" aria-hidden="true">
-                          {initials(u.name)}
-                        </span>
-                        {u.name}
-                      </Link>{' '}
-                      {u.managedBy === 'config' && <Badge>config</Badge>}
-                    </td>
-                    <td data-label="Last seen">
-                      {u.lastSeenAt ? timeAgo(u.lastSeenAt) : <span className="muted">never</span>}
-                    </td>
-                    <td data-label="Added">{formatDate(u.created)}</td>
-                    <td className="row-actions">
-                      {u.managedBy === 'api' && (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          icon="trash"
-                          aria-label={`Remove ${u.name}`}
-                          onClick={() => setRemoving(u)}
-                        >
-                          Remove
-                        </Button>
-                      )}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rows={shown}
+        rowKey={(u) => u.id}
+        caption="Users"
         noun="users"
+        errorTitle="Could not load the users"
+        empty={
+          query ? (
+            <EmptyState icon="search" title="No matching users">
+              No user {exact ? 'has the email' : 'loaded so far matches'} “{query}”.
+              {!exact && list.hasMore && ' Type the full email to search every user.'}
+            </EmptyState>
+          ) : (
+            <EmptyState
+              icon="user"
+              title="No users yet"
+              action={
+                <Button variant="primary" icon="plus" onClick={() => setAdding(true)}>
+                  Add user
+                </Button>
+              }
+            >
+              Add the people who need access. Each gets a one-time password to sign in with.
+            </EmptyState>
+          )
+        }
+        columns={[
+          {
+            header: 'Email',
+            cell: (u) => (
+              <>
+                <Person id={u.id} name={u.name} />{' '}
+                {u.managedBy === 'config' && <Badge>config</Badge>}
+              </>
+            ),
+          },
+          {
+            header: 'Last seen',
+            cell: (u) =>
+              u.lastSeenAt ? timeAgo(u.lastSeenAt) : <span className="muted">never</span>,
+          },
+          { header: 'Added', cell: (u) => formatDate(u.created) },
+          {
+            actions: true,
+            cell: (u) =>
+              u.managedBy === 'api' && (
+                <Button
+                  size="sm"
+                  variant="danger-ghost"
+                  icon="trash"
+                  aria-label={`Remove ${u.name}`}
+                  onClick={() => setRemoving(u)}
+                >
+                  Remove
+                </Button>
+              ),
+          },
+        ]}
       />
       {adding && (
         <AddUserDialog
@@ -368,20 +359,8 @@ export function UserPage({ id }: { id: string }) {
         </div>
         <GrantsTable
           caption="Grants of this user and their groups"
-          grants={grants.items}
-          loading={grants.loading}
-          error={grants.error}
-          onRetry={grants.reload}
-          canRevoke
-          onRevoked={(gid) => grants.setItems((items) => items.filter((g) => g.id !== gid))}
+          list={grants}
           empty={<NoGrants>Neither this user nor their groups have a role anywhere yet.</NoGrants>}
-        />
-        <LoadMore
-          hasMore={grants.hasMore}
-          loading={grants.loadingMore}
-          onClick={grants.loadMore}
-          shown={grants.items.length}
-          noun="grants"
         />
       </section>
       {granting && u && (
