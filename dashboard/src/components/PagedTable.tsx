@@ -15,8 +15,9 @@ export interface Column<T> {
 /**
  * A list the API pages, as a table: skeleton rows until the first page arrives, the error
  * with "Try again" when nothing could be loaded, `empty` when there is nothing to show, and
- * "Load more" with the count loaded while another page exists. Without `empty` an empty list
- * shows the bare table. The header row is left out when no column has a header.
+ * "Load more" with the count loaded while another page exists (with the error above it when
+ * the next page failed). Without `empty` an empty list shows the bare table. The header row is
+ * left out when no column has a header.
  */
 export function PagedTable<T>({
   list,
@@ -86,6 +87,9 @@ export function PagedTable<T>({
             </tbody>
           </table>
         </div>
+      )}
+      {list.error !== undefined && list.items.length > 0 && (
+        <ErrorNotice title={`Could not load more ${noun}`} error={list.error} />
       )}
       <LoadMore
         hasMore={list.hasMore}
