@@ -5,7 +5,7 @@ import { useQuery, useSubmit, type Paged } from '../lib/hooks';
 import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../lib/roles';
 import { Link } from '../lib/router';
 import { Button } from './Button';
-import { ConfirmDialog, Dialog } from './Dialog';
+import { ConfirmDialog, FormDialog } from './Dialog';
 import { Badge, EmptyState, ErrorNotice, FormError } from './Feedback';
 import { Field } from './Field';
 import { PagedTable, type Column } from './PagedTable';
@@ -230,135 +230,128 @@ export function GrantDialog({
     fieldError(error, 'group');
 
   return (
-    <Dialog
+    <FormDialog
       title={subject ? `Grant access to ${subject.name}` : 'Grant access'}
       onClose={onClose}
       onSubmit={() => submit(grant)}
+      submitLabel="Grant"
+      busy={busy}
+      disabled={!role || !target}
       size="lg"
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy} disabled={!role || !target}>
-            Grant
-          </Button>
-        </>
-      }
     >
-      <div className="stack">
-        <FormError title="Could not grant access" message={general} />
-        {!subject && (
-          <div className="grid-2">
-            <Field label="Grant to">
-              <select value={kind} onChange={(e) => setKind(e.target.value as 'user' | 'group')}>
-                <option value="user">A user</option>
-                <option value="group">A group</option>
-              </select>
-            </Field>
-            <Field
-              label={kind === 'user' ? 'User email' : 'Group name'}
-              error={subjectError}
-              hint="Type to pick from the list"
-            >
-              <input
-                list={`${ids}-people`}
-                value={who}
-                onChange={(e) => setWho(e.target.value)}
-                autoComplete="off"
-                data-autofocus
-              />
-            </Field>
-            <datalist id={`${ids}-people`}>
-              {(kind === 'user'
-                ? (people.data?.[0].items ?? [])
-                : (people.data?.[1].items ?? [])
-              ).map((p) => (
-                <option key={p.id} value={p.name} />
-              ))}
-            </datalist>
-          </div>
-        )}
+      <FormError title="Could not grant access" message={general} />
+      {!subject && (
         <div className="grid-2">
-          <Field label="Cluster" error={fieldError(error, 'resource')}>
-            <select
-              value={target}
-              onChange={(e) => {
-                setTarget(e.target.value);
-                setNamespace('');
-                setRole('');
-              }}
-            >
-              <option value="">
-                {destinations.loading ? 'Loading clusters…' : 'Choose a cluster'}
-              </option>
-              {list.map((d) => (
-                <option key={d.id} value={d.name}>
-                  {d.name}
-                  {d.connected ? '' : ' (not connected)'}
-                </option>
-              ))}
-              <option value="infra">Infra itself (admin or view)</option>
+          <Field label="Grant to">
+            <select value={kind} onChange={(e) => setKind(e.target.value as 'user' | 'group')}>
+              <option value="user">A user</option>
+              <option value="group">A group</option>
             </select>
           </Field>
-          {target !== 'infra' && (
-            <Field label="Namespace" hint={dest ? undefined : 'Choose a cluster first'}>
-              <select
-                value={namespace}
-                onChange={(e) => setNamespace(e.target.value)}
-                disabled={!dest}
-              >
-                <option value="">Whole cluster</option>
-                {(dest?.namespaces ?? []).map((ns) => (
-                  <option key={ns} value={ns}>
-                    {ns}
-                  </option>
-                ))}
-              </select>
-            </Field>
-          )}
+          <Field
+            label={kind === 'user' ? 'User email' : 'Group name'}
+            error={subjectError}
+            hint="Type to pick from the list"
+          >
+            <input
+              list={`${ids}-people`}
+              value={who}
+              onChange={(e) => setWho(e.target.value)}
+              autoComplete="off"
+              data-autofocus
+            />
+          </Field>
+          <datalist id={`${ids}-people`}>
+            {(kind === 'user'
+              ? (people.data?.[0].items ?? [])
+              : (people.data?.[1].items ?? [])
+            ).map((p) => (
+              <option key={p.id} value={p.name} />
+            ))}
+          </datalist>
         </div>
-        {destinations.error !== undefined && (
-          <ErrorNotice
-            title="Could not load the clusters"
-            error={destinations.error}
-            onRetry={destinations.reload}
-          />
-        )}
-        <fieldset className="role-picker">
-          <legend>Role</legend>
-          {!target ? (
-            <p className="muted">Choose a cluster to see the roles it offers.</p>
-          ) : (
-            roles.map((r) => (
-              <label key={r} className={`role-option${role === r ? ' selected' : ''}`}>
-                <input
-                  type="radio"
-                  name={`${ids}-role`}
-                  value={r}
-                  checked={role === r}
-                  onChange={() => setRole(r)}
-                />
-                <span>
-                  <strong>{r}</strong>
-                  <span className="muted">{describe(r)}</span>
-                </span>
-              </label>
-            ))
-          )}
-          {fieldError(error, 'privilege') && (
-            <div className="field-error">{fieldError(error, 'privilege')}</div>
-          )}
-        </fieldset>
-        <Field label="Expires" hint="The grant is removed when it expires.">
-          <select value={expiry} onChange={(e) => setExpiry(Number(e.target.value))}>
-            {EXPIRIES.map(([label], i) => (
-              <option key={label} value={i}>
-                {label === 'Never' ? 'Never' : `After ${label}`}
+      )}
+      <div className="grid-2">
+        <Field label="Cluster" error={fieldError(error, 'resource')}>
+          <select
+            value={target}
+            onChange={(e) => {
+              setTarget(e.target.value);
+              setNamespace('');
+              setRole('');
+            }}
+          >
+            <option value="">
+              {destinations.loading ? 'Loading clusters…' : 'Choose a cluster'}
+            </option>
+            {list.map((d) => (
+              <option key={d.id} value={d.name}>
+                {d.name}
+                {d.connected ? '' : ' (not connected)'}
               </option>
             ))}
+            <option value="infra">Infra itself (admin or view)</option>
           </select>
         </Field>
+        {target !== 'infra' && (
+          <Field label="Namespace" hint={dest ? undefined : 'Choose a cluster first'}>
+            <select
+              value={namespace}
+              onChange={(e) => setNamespace(e.target.value)}
+              disabled={!dest}
+            >
+              <option value="">Whole cluster</option>
+              {(dest?.namespaces ?? []).map((ns) => (
+                <option key={ns} value={ns}>
+                  {ns}
+                </option>
+              ))}
+            </select>
+          </Field>
+        )}
       </div>
-    </Dialog>
+      {destinations.error !== undefined && (
+        <ErrorNotice
+          title="Could not load the clusters"
+          error={destinations.error}
+          onRetry={destinations.reload}
+        />
+      )}
+      <fieldset className="role-picker">
+        <legend>Role</legend>
+        {!target ? (
+          <p className="muted">Choose a cluster to see the roles it offers.</p>
+        ) : (
+          roles.map((r) => (
+            <label key={r} className={`role-option${role === r ? ' selected' : ''}`}>
+              <input
+                type="radio"
+                name={`${ids}-role`}
+                value={r}
+                checked={role === r}
+                onChange={() => setRole(r)}
+              />
+              <span>
+                <strong>{r}</strong>
+                <span className="muted">{describe(r)}</span>
+              </span>
+            </label>
+          ))
+        )}
+        {fieldError(error, 'privilege') && (
+          <div className="field-error">{fieldError(error, 'privilege')}</div>
+        )}
+      </fieldset>
+      <Field label="Expires" hint="The grant is removed when it expires.">
+        <select value={expiry} onChange={(e) => setExpiry(Number(e.target.value))}>
+          {EXPIRIES.map(([label], i) => (
+            <option key={label} value={i}>
+              {label === 'Never' ? 'Never' : `After ${label}`}
+            </option>
+          ))}
+        </select>
+      </Field>
+    </FormDialog>
   );
 }
 

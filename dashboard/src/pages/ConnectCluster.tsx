@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import { call, fieldError, formError, type Destination } from '../api';
 import { Button } from '../components/Button';
 import { CodeBlock, SecretValue } from '../components/Copy';
-import { Notice } from '../components/Feedback';
+import { FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { useSubmit, useTitle } from '../lib/hooks';
@@ -86,14 +86,10 @@ export function ConnectClusterPage() {
           }}
         >
           <h2>Name the cluster</h2>
-          {formError(error, ['name']) && (
-            <div className="notice notice-error" role="alert">
-              <div className="notice-body">
-                <strong>Could not create the connector key</strong>
-                <p>{formError(error, ['name'])}</p>
-              </div>
-            </div>
-          )}
+          <FormError
+            title="Could not create the connector key"
+            message={formError(error, ['name'])}
+          />
           <Field
             label="Cluster name"
             hint="Grants use it: prod, or prod.web for a namespace. Letters, digits, - and _."

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { call, errorMessage, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, FormDialog } from '../components/Dialog';
 import { Badge, EmptyState, ErrorNotice, FormError } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
@@ -71,7 +71,7 @@ function CreateGroupDialog({ onClose }: { onClose: () => void }) {
   const toast = useToast();
   const general = formError(error, ['name']);
   return (
-    <Dialog
+    <FormDialog
       title="Create a group"
       onClose={onClose}
       onSubmit={() =>
@@ -81,22 +81,14 @@ function CreateGroupDialog({ onClose }: { onClose: () => void }) {
           navigate(`/groups/${group.id}`);
         })
       }
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Create group
-          </Button>
-        </>
-      }
+      submitLabel="Create group"
+      busy={busy}
     >
-      <div className="stack">
-        <FormError title="Could not create the group" message={general} />
-        <Field label="Name" error={fieldError(error, 'name')}>
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="oncall" />
-        </Field>
-      </div>
-    </Dialog>
+      <FormError title="Could not create the group" message={general} />
+      <Field label="Name" error={fieldError(error, 'name')}>
+        <input value={name} onChange={(e) => setName(e.target.value)} placeholder="oncall" />
+      </Field>
+    </FormDialog>
   );
 }
 

@@ -150,14 +150,10 @@ function ProviderButtons({
       <div className="divider">
         <span>or</span>
       </div>
-      {error !== undefined && (
-        <div className="notice notice-error" role="alert">
-          <div className="notice-body">
-            <strong>Could not start the sign-in</strong>
-            <p>{errorMessage(error)}</p>
-          </div>
-        </div>
-      )}
+      <FormError
+        title="Could not start the sign-in"
+        message={error === undefined ? undefined : errorMessage(error)}
+      />
       {providers.map((p) => (
         <Button
           key={p.id}

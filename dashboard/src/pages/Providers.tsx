@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { call, fieldError, formError, type Input, type Output } from '../api';
 import { Button } from '../components/Button';
 import { CopyButton } from '../components/Copy';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
 import { Badge, EmptyState, FormError } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
@@ -183,22 +183,12 @@ function ProviderDialog({
 
   if (saved) {
     return (
-      <Dialog
-        title={existing ? 'Provider saved' : 'Provider added'}
-        onClose={onClose}
-        footer={
-          <Button variant="primary" onClick={onClose}>
-            Done
-          </Button>
-        }
-      >
-        <div className="stack">
-          <p>
-            People can now choose <strong>{saved.name}</strong> on the sign-in page.
-          </p>
-          <RedirectURIs uris={saved.redirectURIs} />
-        </div>
-      </Dialog>
+      <DoneDialog title={existing ? 'Provider saved' : 'Provider added'} onClose={onClose}>
+        <p>
+          People can now choose <strong>{saved.name}</strong> on the sign-in page.
+        </p>
+        <RedirectURIs uris={saved.redirectURIs} />
+      </DoneDialog>
     );
   }
 
@@ -234,131 +224,123 @@ function ProviderDialog({
   const general = formError(error, shown);
   const d = details.data;
   return (
-    <Dialog
+    <FormDialog
       title={existing ? `Edit ${existing.name}` : 'Add an identity provider'}
       onClose={onClose}
       onSubmit={() => submit(save)}
+      submitLabel={existing ? 'Save' : 'Add provider'}
+      busy={busy}
       size="lg"
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            {existing ? 'Save' : 'Add provider'}
-          </Button>
-        </>
-      }
     >
-      <div className="stack">
-        {!existing && (
-          <fieldset className="kind-picker">
-            <legend>Provider</legend>
-            {(Object.keys(KINDS) as Kind[]).map((k) => (
-              <label key={k} className={`kind-option${kind === k ? ' selected' : ''}`}>
-                <input
-                  type="radio"
-                  name="provider-kind"
-                  value={k}
-                  checked={kind === k}
-                  onChange={() => setKind(k)}
-                />
-                {KINDS[k].label}
-              </label>
-            ))}
-          </fieldset>
+      {!existing && (
+        <fieldset className="kind-picker">
+          <legend>Provider</legend>
+          {(Object.keys(KINDS) as Kind[]).map((k) => (
+            <label key={k} className={`kind-option${kind === k ? ' selected' : ''}`}>
+              <input
+                type="radio"
+                name="provider-kind"
+                value={k}
+                checked={kind === k}
+                onChange={() => setKind(k)}
+              />
+              {KINDS[k].label}
+            </label>
+          ))}
+        </fieldset>
+      )}
+      <FormError title="Could not save the provider" message={general} />
+      <RedirectURIs uris={d?.redirectURIs ?? redirectURIs()} />
+      <div className="grid-2">
+        <Field
+          label="Name"
+          hint="Shown on the sign-in button: okta, google…"
+          error={fieldError(error, 'name')}
+        >
+          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+        </Field>
+        <Field label="Issuer URL" hint={KINDS[kind].urlHint} error={fieldError(error, 'url')}>
+          <input
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            placeholder={KINDS[kind].urlPlaceholder}
+            autoComplete="off"
+          />
+        </Field>
+        <Field label="Client ID" error={fieldError(error, 'clientID')}>
+          <input
+            value={clientID}
+            onChange={(e) => setClientID(e.target.value)}
+            autoComplete="off"
+          />
+        </Field>
+        <Field
+          label="Client secret"
+          optional={existing !== undefined}
+          hint={
+            existing
+              ? d?.clientSecretRef
+                ? `Read from ${d.clientSecretRef}; leave empty to keep it`
+                : 'Leave empty to keep the current secret'
+              : 'Stored encrypted; never shown again'
+          }
+          error={fieldError(error, 'clientSecret') ?? fieldError(error, 'clientSecretRef')}
+        >
+          <input
+            type="password"
+            value={clientSecret}
+            onChange={(e) => setClientSecret(e.target.value)}
+            autoComplete="new-password"
+          />
+        </Field>
+        {(kind === 'azure' || kind === 'google') && (
+          <Field
+            label={kind === 'azure' ? 'Microsoft Graph URL' : 'Directory API URL'}
+            optional
+            hint="Where group memberships are read; the default suits most"
+            error={fieldError(error, 'apiURL')}
+          >
+            <input
+              value={apiURL}
+              onChange={(e) => setApiURL(e.target.value)}
+              placeholder={d?.apiURL ?? ''}
+            />
+          </Field>
         )}
-        <FormError title="Could not save the provider" message={general} />
-        <RedirectURIs uris={d?.redirectURIs ?? redirectURIs()} />
-        <div className="grid-2">
-          <Field
-            label="Name"
-            hint="Shown on the sign-in button: okta, google…"
-            error={fieldError(error, 'name')}
-          >
-            <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-          </Field>
-          <Field label="Issuer URL" hint={KINDS[kind].urlHint} error={fieldError(error, 'url')}>
-            <input
-              value={url}
-              onChange={(e) => setUrl(e.target.value)}
-              placeholder={KINDS[kind].urlPlaceholder}
-              autoComplete="off"
-            />
-          </Field>
-          <Field label="Client ID" error={fieldError(error, 'clientID')}>
-            <input
-              value={clientID}
-              onChange={(e) => setClientID(e.target.value)}
-              autoComplete="off"
-            />
-          </Field>
-          <Field
-            label="Client secret"
-            optional={existing !== undefined}
-            hint={
-              existing
-                ? d?.clientSecretRef
-                  ? `Read from ${d.clientSecretRef}; leave empty to keep it`
-                  : 'Leave empty to keep the current secret'
-                : 'Stored encrypted; never shown again'
-            }
-            error={fieldError(error, 'clientSecret') ?? fieldError(error, 'clientSecretRef')}
-          >
-            <input
-              type="password"
-              value={clientSecret}
-              onChange={(e) => setClientSecret(e.target.value)}
-              autoComplete="new-password"
-            />
-          </Field>
-          {(kind === 'azure' || kind === 'google') && (
+        {kind === 'google' && (
+          <>
             <Field
-              label={kind === 'azure' ? 'Microsoft Graph URL' : 'Directory API URL'}
+              label="Workspace admin email"
               optional
-              hint="Where group memberships are read; the default suits most"
-              error={fieldError(error, 'apiURL')}
+              hint="The service account reads groups as this admin"
+              error={fieldError(error, 'domainAdminEmail')}
             >
               <input
-                value={apiURL}
-                onChange={(e) => setApiURL(e.target.value)}
-                placeholder={d?.apiURL ?? ''}
+                type="email"
+                value={domainAdminEmail}
+                onChange={(e) => setDomainAdminEmail(e.target.value)}
+                placeholder={d?.domainAdminEmail ?? ''}
               />
             </Field>
-          )}
-          {kind === 'google' && (
-            <>
-              <Field
-                label="Workspace admin email"
-                optional
-                hint="The service account reads groups as this admin"
-                error={fieldError(error, 'domainAdminEmail')}
-              >
-                <input
-                  type="email"
-                  value={domainAdminEmail}
-                  onChange={(e) => setDomainAdminEmail(e.target.value)}
-                  placeholder={d?.domainAdminEmail ?? ''}
-                />
-              </Field>
-              <Field
-                label="Service account key (JSON)"
-                optional
-                hint={
-                  d?.serviceAccountKeySet
-                    ? 'A key is set; leave empty to keep it'
-                    : 'Stored encrypted'
-                }
-                error={fieldError(error, 'serviceAccountKey')}
-              >
-                <textarea
-                  rows={3}
-                  value={serviceAccountKey}
-                  onChange={(e) => setServiceAccountKey(e.target.value)}
-                />
-              </Field>
-            </>
-          )}
-        </div>
+            <Field
+              label="Service account key (JSON)"
+              optional
+              hint={
+                d?.serviceAccountKeySet
+                  ? 'A key is set; leave empty to keep it'
+                  : 'Stored encrypted'
+              }
+              error={fieldError(error, 'serviceAccountKey')}
+            >
+              <textarea
+                rows={3}
+                value={serviceAccountKey}
+                onChange={(e) => setServiceAccountKey(e.target.value)}
+              />
+            </Field>
+          </>
+        )}
       </div>
-    </Dialog>
+    </FormDialog>
   );
 }

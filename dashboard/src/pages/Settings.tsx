@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { call, fieldError, formError, type AccessKey, type Grant } from '../api';
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
 import { EmptyState, FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantSubject } from '../components/Grants';
@@ -215,27 +215,17 @@ function CreateKeyDialog({
   const [secret, setSecret] = useState<string>();
   if (secret) {
     return (
-      <Dialog
-        title="Key created"
-        onClose={onClose}
-        footer={
-          <Button variant="primary" onClick={onClose}>
-            Done
-          </Button>
-        }
-      >
-        <div className="stack">
-          <SecretValue label="Access key" value={secret} />
-          <Notice kind="warning">
-            Copy it now: it is shown only once. Anyone with it can act as you until it expires.
-          </Notice>
-        </div>
-      </Dialog>
+      <DoneDialog title="Key created" onClose={onClose}>
+        <SecretValue label="Access key" value={secret} />
+        <Notice kind="warning">
+          Copy it now: it is shown only once. Anyone with it can act as you until it expires.
+        </Notice>
+      </DoneDialog>
     );
   }
   const general = formError(error, ['name', 'expiry']);
   return (
-    <Dialog
+    <FormDialog
       title="Create an access key"
       onClose={onClose}
       onSubmit={() =>
@@ -249,36 +239,28 @@ function CreateKeyDialog({
           setSecret(accessKey);
         })
       }
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Create key
-          </Button>
-        </>
-      }
+      submitLabel="Create key"
+      busy={busy}
     >
-      <div className="stack">
-        <FormError title="Could not create the key" message={general} />
-        <Field
-          label="Name"
-          optional
-          hint="Letters, digits, . _ and -, such as ci-deploy"
-          error={fieldError(error, 'name')}
-        >
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-        </Field>
-        <Field label="Expires after" error={fieldError(error, 'expiry')}>
-          <select value={expiry} onChange={(e) => setExpiry(e.target.value)}>
-            {KEY_EXPIRIES.map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </Field>
-      </div>
-    </Dialog>
+      <FormError title="Could not create the key" message={general} />
+      <Field
+        label="Name"
+        optional
+        hint="Letters, digits, . _ and -, such as ci-deploy"
+        error={fieldError(error, 'name')}
+      >
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      </Field>
+      <Field label="Expires after" error={fieldError(error, 'expiry')}>
+        <select value={expiry} onChange={(e) => setExpiry(e.target.value)}>
+          {KEY_EXPIRIES.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </Field>
+    </FormDialog>
   );
 }
 

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { call, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
 import {
   Badge,
   EmptyState,
@@ -190,27 +190,17 @@ function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u:
 
   if (created) {
     return (
-      <Dialog
-        title="User added"
-        onClose={onClose}
-        footer={
-          <Button variant="primary" onClick={onClose}>
-            Done
-          </Button>
-        }
-      >
-        <div className="stack">
-          <p>
-            Send <strong>{created.name}</strong> this one-time password. They choose their own the
-            first time they sign in.
-          </p>
-          <SecretValue label="One-time password" value={created.password} />
-          <Notice kind="warning">
-            It is shown only now: Infra keeps only a hash. If it is lost, remove the user and add
-            them again.
-          </Notice>
-        </div>
-      </Dialog>
+      <DoneDialog title="User added" onClose={onClose}>
+        <p>
+          Send <strong>{created.name}</strong> this one-time password. They choose their own the
+          first time they sign in.
+        </p>
+        <SecretValue label="One-time password" value={created.password} />
+        <Notice kind="warning">
+          It is shown only now: Infra keeps only a hash. If it is lost, remove the user and add them
+          again.
+        </Notice>
+      </DoneDialog>
     );
   }
 
@@ -221,32 +211,24 @@ function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u:
   };
   const general = formError(error, ['name']);
   return (
-    <Dialog
+    <FormDialog
       title="Add a user"
       onClose={onClose}
       onSubmit={() => submit(add)}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Add user
-          </Button>
-        </>
-      }
+      submitLabel="Add user"
+      busy={busy}
     >
-      <div className="stack">
-        <FormError title="Could not add the user" message={general} />
-        <Field label="Email" error={fieldError(error, 'name')}>
-          <input
-            type="email"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            autoComplete="off"
-            placeholder="alice@example.com"
-          />
-        </Field>
-      </div>
-    </Dialog>
+      <FormError title="Could not add the user" message={general} />
+      <Field label="Email" error={fieldError(error, 'name')}>
+        <input
+          type="email"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          autoComplete="off"
+          placeholder="alice@example.com"
+        />
+      </Field>
+    </FormDialog>
   );
 }
 
@@ -423,7 +405,7 @@ function JoinGroupDialog({
   const { busy, error, submit } = useSubmit();
   const toast = useToast();
   return (
-    <Dialog
+    <FormDialog
       title={`Add ${user.name} to a group`}
       onClose={onClose}
       onSubmit={() =>
@@ -434,42 +416,33 @@ function JoinGroupDialog({
           onClose();
         })
       }
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy} disabled={!groupId}>
-            Add to group
-          </Button>
-        </>
-      }
+      submitLabel="Add to group"
+      busy={busy}
+      disabled={!groupId}
     >
-      <div className="stack">
-        {error !== undefined && <ErrorNotice title="Could not add to the group" error={error} />}
-        {groups.error !== undefined && (
-          <ErrorNotice
-            title="Could not load the groups"
-            error={groups.error}
-            onRetry={groups.reload}
-          />
-        )}
-        <Field
-          label="Group"
-          hint={
-            groups.data?.items.length === 0
-              ? 'Create a group first, on the Groups page.'
-              : undefined
-          }
-        >
-          <select value={groupId} onChange={(e) => setGroupId(e.target.value)}>
-            <option value="">{groups.loading ? 'Loading groups…' : 'Choose a group'}</option>
-            {(groups.data?.items ?? []).map((g) => (
-              <option key={g.id} value={g.id}>
-                {g.name}
-              </option>
-            ))}
-          </select>
-        </Field>
-      </div>
-    </Dialog>
+      {error !== undefined && <ErrorNotice title="Could not add to the group" error={error} />}
+      {groups.error !== undefined && (
+        <ErrorNotice
+          title="Could not load the groups"
+          error={groups.error}
+          onRetry={groups.reload}
+        />
+      )}
+      <Field
+        label="Group"
+        hint={
+          groups.data?.items.length === 0 ? 'Create a group first, on the Groups page.' : undefined
+        }
+      >
+        <select value={groupId} onChange={(e) => setGroupId(e.target.value)}>
+          <option value="">{groups.loading ? 'Loading groups…' : 'Choose a group'}</option>
+          {(groups.data?.items ?? []).map((g) => (
+            <option key={g.id} value={g.id}>
+              {g.name}
+            </option>
+          ))}
+        </select>
+      </Field>
+    </FormDialog>
   );
 }
