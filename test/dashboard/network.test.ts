@@ -1,6 +1,6 @@
 /**
- * Paged lists when the network misbehaves: pages that come back late or fail. The browser's
- * requests are held or failed with Playwright's request routing; the server is real.
+ * The dashboard when the network misbehaves: answers that come back late or fail. The
+ * browser's requests are held or failed with Playwright's request routing; the server is real.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -136,6 +136,49 @@ describe('dashboard: paged lists', () => {
     await page.locator('main tbody tr', { hasText: 'Create group' }).first().waitFor();
     assert.ok((await rowTexts(page)).every((r) => r.includes('Create group')));
     await page.unroute(/\/api\/audit\?.*action=createGroup/);
+  });
+});
+
+describe('dashboard: forms', () => {
+  it('does nothing more once the person has left the page', async () => {
+    await admin.createUser({ name: 'leaver@example.com' });
+    const group = await admin.createGroup({ name: 'left-behind' });
+    await page.goto(`/groups/${group.id}`);
+    await page.getByText('No members yet').waitFor();
+
+    // Adding a member looks the email up, then adds the user: hold the look-up until the
+    // person has gone to another page.
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answered!: () => void;
+    const done = new Promise<void>((resolve) => (answered = resolve));
+    await page.route(/\/api\/users\?.*name=leaver/, async (route) => {
+      const response = await route.fetch();
+      held();
+      await released;
+      await route.fulfill({ response }).catch(() => {});
+      answered();
+    });
+    const adds: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'PATCH' && r.url().includes(`/api/groups/${group.id}/users`)) {
+        adds.push(r.url());
+      }
+    });
+
+    await page.getByLabel('Add a member').fill('leaver@example.com');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await holding;
+    await page.locator('main').getByRole('link', { name: 'Groups' }).click();
+    await page.getByRole('heading', { name: 'Groups' }).waitFor();
+    release();
+    await done;
+    await settle(page);
+    assert.deepEqual(adds, []);
+    assert.equal((await admin.listUsers({ group: group.id })).items.length, 0);
+    await page.unroute(/\/api\/users\?.*name=leaver/);
   });
 });
 
