@@ -148,6 +148,7 @@ describe('dashboard: groups', () => {
     assert.equal((await admin.listUsers({ group: group.id })).items.length, 0);
 
     await page.goto('/groups');
+    await page.locator('main tbody tr', { hasText: 'oncall' }).waitFor();
     assert.match((await rowTexts(page)).join('\n'), /oncall\s+0 members/);
   });
 });

@@ -93,8 +93,10 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-/** The text of the table rows on the page, one string per row. */
+/** The text of the table rows on the page, one string per row, once no table is loading. */
 export async function rowTexts(page: Page): Promise<string[]> {
+  const skeletons = page.locator('main tr.skeleton-row');
+  await until('the tables have loaded', async () => (await skeletons.count()) === 0);
   return page.locator('main table tbody tr').allInnerTexts();
 }
 

@@ -1,6 +1,7 @@
-import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { errorMessage } from '../api';
+import { useEffect, useId, useRef, type ReactNode } from 'react';
+import { useSubmit } from '../lib/hooks';
 import { Button } from './Button';
+import { ErrorNotice } from './Feedback';
 import { Icon } from './Icon';
 
 const FOCUSABLE =
@@ -13,27 +14,17 @@ interface DialogProps {
   children: ReactNode;
   footer?: ReactNode;
   /** Wraps the body and footer in a form; Enter submits. */
-  onSubmit?: (e: FormEvent<HTMLFormElement>) => void;
+  onSubmit?: () => void;
   size?: 'md' | 'lg';
-  description?: ReactNode;
 }
 
 /**
  * A modal dialog: the rest of the page is inert, Tab cycles inside, Escape closes, and focus
  * returns to what had it before.
  */
-export function Dialog({
-  title,
-  onClose,
-  children,
-  footer,
-  onSubmit,
-  size = 'md',
-  description,
-}: DialogProps) {
+function Dialog({ title, onClose, children, footer, onSubmit, size = 'md' }: DialogProps) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
-  const descId = useId();
   const closeRef = useRef(onClose);
   closeRef.current = onClose;
 
@@ -79,14 +70,7 @@ export function Dialog({
 
   const body = (
     <>
-      <div className="dialog-body">
-        {description && (
-          <div id={descId} className="dialog-description">
-            {description}
-          </div>
-        )}
-        {children}
-      </div>
+      <div className="dialog-body">{children}</div>
       {footer && <div className="dialog-footer">{footer}</div>}
     </>
   );
@@ -96,7 +80,6 @@ export function Dialog({
       ref={ref}
       className={`dialog dialog-${size}`}
       aria-labelledby={titleId}
-      aria-describedby={description ? descId : undefined}
       onMouseDown={(e) => {
         // A press on the backdrop (the dialog element itself, outside its box) closes.
         if (e.target === ref.current) {
@@ -121,7 +104,7 @@ export function Dialog({
           noValidate
           onSubmit={(e) => {
             e.preventDefault();
-            onSubmit(e);
+            onSubmit();
           }}
         >
           {body}
@@ -130,6 +113,71 @@ export function Dialog({
         body
       )}
     </dialog>
+  );
+}
+
+/** A form in a dialog: its fields, then Cancel and the submit button (busy while it runs). */
+export function FormDialog({
+  title,
+  onClose,
+  onSubmit,
+  submitLabel,
+  busy,
+  disabled,
+  size,
+  children,
+}: {
+  title: string;
+  onClose: () => void;
+  onSubmit: () => void;
+  submitLabel: string;
+  busy: boolean;
+  disabled?: boolean;
+  size?: 'md' | 'lg';
+  children: ReactNode;
+}) {
+  return (
+    <Dialog
+      title={title}
+      onClose={onClose}
+      onSubmit={onSubmit}
+      size={size}
+      footer={
+        <>
+          <Button onClick={onClose}>Cancel</Button>
+          <Button type="submit" variant="primary" busy={busy} disabled={disabled}>
+            {submitLabel}
+          </Button>
+        </>
+      }
+    >
+      <div className="stack">{children}</div>
+    </Dialog>
+  );
+}
+
+/** What a finished action made and shows only once (a password, a key), closed with Done. */
+export function DoneDialog({
+  title,
+  onClose,
+  children,
+}: {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+}) {
+  return (
+    <Dialog
+      title={title}
+      onClose={onClose}
+      footer={
+        <Button variant="primary" onClick={onClose}>
+          Done
+        </Button>
+      }
+    >
+      <div className="stack">{children}</div>
+    </Dialog>
   );
 }
 
@@ -146,27 +194,21 @@ export function ConfirmDialog({
   children: ReactNode;
   confirmLabel: string;
   /** Resolves when done; the dialog then closes. A rejection is shown in the dialog. */
-  onConfirm: () => Promise<void>;
+  onConfirm: (signal: AbortSignal) => Promise<void>;
   onClose: () => void;
   danger?: boolean;
 }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   return (
     <Dialog
       title={title}
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        setError(undefined);
-        try {
-          await onConfirm();
+      onSubmit={() =>
+        submit(async (signal) => {
+          await onConfirm(signal);
           onClose();
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
+        })
+      }
       footer={
         <>
           <Button onClick={onClose} data-autofocus={danger || undefined}>
@@ -184,15 +226,7 @@ export function ConfirmDialog({
       }
     >
       <div className="confirm-text">{children}</div>
-      {error !== undefined && (
-        <div className="notice notice-error" role="alert">
-          <Icon name="alert" />
-          <div className="notice-body">
-            <strong>{confirmLabel} failed</strong>
-            <p>{errorMessage(error)}</p>
-          </div>
-        </div>
-      )}
+      {error !== undefined && <ErrorNotice title={`${confirmLabel} failed`} error={error} />}
     </Dialog>
   );
 }

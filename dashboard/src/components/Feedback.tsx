@@ -120,15 +120,6 @@ export function SkeletonBlock({ lines = 3 }: { lines?: number }) {
   );
 }
 
-/** Screen-reader announcement while something loads. */
-export function Loading({ label }: { label: string }) {
-  return (
-    <span className="sr-only" role="status">
-      {label}
-    </span>
-  );
-}
-
 /** "Load more" under a paged list. */
 export function LoadMore({
   hasMore,

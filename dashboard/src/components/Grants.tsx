@@ -1,13 +1,14 @@
 import { useId, useState, type ReactNode } from 'react';
 import { call, fieldError, formError, type Destination, type Grant } from '../api';
 import { formatTime, timeLeft } from '../lib/format';
-import { useQuery } from '../lib/hooks';
+import { useQuery, useSubmit, type Paged } from '../lib/hooks';
 import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../lib/roles';
 import { Link } from '../lib/router';
 import { Button } from './Button';
-import { ConfirmDialog, Dialog } from './Dialog';
-import { Badge, EmptyState, ErrorNotice, FormError, SkeletonRows } from './Feedback';
+import { ConfirmDialog, FormDialog } from './Dialog';
+import { Badge, EmptyState, ErrorNotice, FormError } from './Feedback';
 import { Field } from './Field';
+import { PagedTable, type Column } from './PagedTable';
 import { useToast } from './Toast';
 
 /** Who a grant is for, linked to the user or group page. */
@@ -53,110 +54,73 @@ export function Expiry({ expiresAt }: { expiresAt: string | null }) {
 }
 
 /**
- * A table of grants with a revoke button on each (admins). `hide` leaves out a column that the
- * page already makes obvious (the subject on a user's page).
+ * A list of grants with a revoke button on each (after a confirmation). `hideSubject` leaves
+ * out who the grants are for when the page makes it obvious (a group's page).
  */
 export function GrantsTable({
-  grants,
-  loading,
-  error,
-  onRetry,
-  onRevoked,
-  canRevoke,
-  hide,
+  list,
+  hideSubject = false,
   empty,
   caption,
 }: {
-  grants: Grant[];
-  loading: boolean;
-  error: unknown;
-  onRetry: () => void;
-  onRevoked: (id: string) => void;
-  canRevoke: boolean;
-  hide?: 'subject' | 'resource';
+  list: Paged<Grant>;
+  hideSubject?: boolean;
   empty: ReactNode;
   caption: string;
 }) {
   const [revoking, setRevoking] = useState<Grant>();
   const toast = useToast();
-  if (error && grants.length === 0) {
-    return <ErrorNotice title="Could not load the grants" error={error} onRetry={onRetry} />;
-  }
-  if (!loading && grants.length === 0) return <>{empty}</>;
-  const columns = 4 - (hide ? 1 : 0) + (canRevoke ? 1 : 0);
+  const columns: Array<Column<Grant>> = [
+    { header: 'Who', cell: (g) => <GrantSubject grant={g} /> },
+    {
+      header: 'Role',
+      cell: (g) => (
+        <span className="role" title={roleDescription(g.privilege)}>
+          {g.privilege}
+        </span>
+      ),
+    },
+    { header: 'Where', cell: (g) => <GrantResource resource={g.resource} /> },
+    { header: 'Expires', cell: (g) => <Expiry expiresAt={g.expiresAt} /> },
+    {
+      actions: true,
+      cell: (g) =>
+        g.managedBy === 'api' ? (
+          <Button
+            size="sm"
+            variant="danger-ghost"
+            icon="trash"
+            onClick={() => setRevoking(g)}
+            aria-label={`Revoke ${g.privilege} on ${g.resource} from ${g.userName ?? g.groupName ?? ''}`}
+          >
+            Revoke
+          </Button>
+        ) : (
+          <span className="muted" title="Declared in the server's config file">
+            from config
+          </span>
+        ),
+    },
+  ];
   return (
-    <div className="table-wrap">
-      <table className="table">
-        <caption className="sr-only">{caption}</caption>
-        <thead>
-          <tr>
-            {hide !== 'subject' && <th scope="col">Who</th>}
-            <th scope="col">Role</th>
-            {hide !== 'resource' && <th scope="col">Where</th>}
-            <th scope="col">Expires</th>
-            {canRevoke && (
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {loading && grants.length === 0 ? (
-            <SkeletonRows columns={columns} />
-          ) : (
-            grants.map((g) => (
-              <tr key={g.id}>
-                {hide !== 'subject' && (
-                  <td data-label="Who">
-                    <GrantSubject grant={g} />
-                  </td>
-                )}
-                <td data-label="Role">
-                  <span className="role" title={roleDescription(g.privilege)}>
-                    {g.privilege}
-                  </span>
-                </td>
-                {hide !== 'resource' && (
-                  <td data-label="Where">
-                    <GrantResource resource={g.resource} />
-                  </td>
-                )}
-                <td data-label="Expires">
-                  <Expiry expiresAt={g.expiresAt} />
-                </td>
-                {canRevoke && (
-                  <td className="row-actions">
-                    {g.managedBy === 'api' ? (
-                      <Button
-                        size="sm"
-                        variant="danger-ghost"
-                        icon="trash"
-                        onClick={() => setRevoking(g)}
-                        aria-label={`Revoke ${g.privilege} on ${g.resource} from ${g.userName ?? g.groupName ?? ''}`}
-                      >
-                        Revoke
-                      </Button>
-                    ) : (
-                      <span className="muted" title="Declared in the server's config file">
-                        from config
-                      </span>
-                    )}
-                  </td>
-                )}
-              </tr>
-            ))
-          )}
-        </tbody>
-      </table>
+    <>
+      <PagedTable
+        list={list}
+        rowKey={(g) => g.id}
+        caption={caption}
+        noun="grants"
+        errorTitle="Could not load the grants"
+        empty={empty}
+        columns={hideSubject ? columns.slice(1) : columns}
+      />
       {revoking && (
         <ConfirmDialog
           title="Revoke access?"
           confirmLabel="Revoke"
           onClose={() => setRevoking(undefined)}
-          onConfirm={async () => {
-            await call('deleteGrant', { id: revoking.id });
-            onRevoked(revoking.id);
+          onConfirm={async (signal) => {
+            await call('deleteGrant', { id: revoking.id }, { signal });
+            list.setItems((items) => items.filter((g) => g.id !== revoking.id));
             toast('Access revoked');
           }}
         >
@@ -168,7 +132,7 @@ export function GrantsTable({
           within a second. Their access through other grants stays.
         </ConfirmDialog>
       )}
-    </div>
+    </>
   );
 }
 
@@ -214,8 +178,7 @@ export function GrantDialog({
   const [namespace, setNamespace] = useState('');
   const [role, setRole] = useState('');
   const [expiry, setExpiry] = useState(0);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
 
   const list: Destination[] = destinations.data?.items ?? [];
   const dest = list.find((d) => d.name === target);
@@ -226,9 +189,7 @@ export function GrantDialog({
       ? (INFRA_ROLES.find((x) => x.role === r)?.description ?? '')
       : roleDescription(r);
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
+  const grant = async (signal: AbortSignal) => {
     const ms = EXPIRIES[expiry]?.[1];
     const resource = target === 'infra' || !namespace ? target : `${target}.${namespace}`;
     const subjectFields = subject
@@ -238,20 +199,19 @@ export function GrantDialog({
       : kind === 'user'
         ? { userName: who }
         : { groupName: who };
-    try {
-      const grant = await call('createGrant', {
+    const created = await call(
+      'createGrant',
+      {
         ...subjectFields,
         privilege: role,
         resource,
         expiresAt: ms ? new Date(Date.now() + ms).toISOString() : undefined,
-      });
-      onGranted(grant);
-      toast(grant.wasCreated ? 'Access granted' : 'That grant already exists');
-      onClose();
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+      },
+      { signal },
+    );
+    onGranted(created);
+    toast(created.wasCreated ? 'Access granted' : 'That grant already exists');
+    onClose();
   };
 
   const general = formError(error, [
@@ -270,135 +230,128 @@ export function GrantDialog({
     fieldError(error, 'group');
 
   return (
-    <Dialog
+    <FormDialog
       title={subject ? `Grant access to ${subject.name}` : 'Grant access'}
       onClose={onClose}
-      onSubmit={() => void submit()}
+      onSubmit={() => submit(grant)}
+      submitLabel="Grant"
+      busy={busy}
+      disabled={!role || !target}
       size="lg"
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy} disabled={!role || !target}>
-            Grant
-          </Button>
-        </>
-      }
     >
-      <div className="stack">
-        <FormError title="Could not grant access" message={general} />
-        {!subject && (
-          <div className="grid-2">
-            <Field label="Grant to">
-              <select value={kind} onChange={(e) => setKind(e.target.value as 'user' | 'group')}>
-                <option value="user">A user</option>
-                <option value="group">A group</option>
-              </select>
-            </Field>
-            <Field
-              label={kind === 'user' ? 'User email' : 'Group name'}
-              error={subjectError}
-              hint="Type to pick from the list"
-            >
-              <input
-                list={`${ids}-people`}
-                value={who}
-                onChange={(e) => setWho(e.target.value)}
-                autoComplete="off"
-                data-autofocus
-              />
-            </Field>
-            <datalist id={`${ids}-people`}>
-              {(kind === 'user'
-                ? (people.data?.[0].items ?? [])
-                : (people.data?.[1].items ?? [])
-              ).map((p) => (
-                <option key={p.id} value={p.name} />
-              ))}
-            </datalist>
-          </div>
-        )}
+      <FormError title="Could not grant access" message={general} />
+      {!subject && (
         <div className="grid-2">
-          <Field label="Cluster" error={fieldError(error, 'resource')}>
-            <select
-              value={target}
-              onChange={(e) => {
-                setTarget(e.target.value);
-                setNamespace('');
-                setRole('');
-              }}
-            >
-              <option value="">
-                {destinations.loading ? 'Loading clusters…' : 'Choose a cluster'}
-              </option>
-              {list.map((d) => (
-                <option key={d.id} value={d.name}>
-                  {d.name}
-                  {d.connected ? '' : ' (not connected)'}
-                </option>
-              ))}
-              <option value="infra">Infra itself (admin or view)</option>
+          <Field label="Grant to">
+            <select value={kind} onChange={(e) => setKind(e.target.value as 'user' | 'group')}>
+              <option value="user">A user</option>
+              <option value="group">A group</option>
             </select>
           </Field>
-          {target !== 'infra' && (
-            <Field label="Namespace" hint={dest ? undefined : 'Choose a cluster first'}>
-              <select
-                value={namespace}
-                onChange={(e) => setNamespace(e.target.value)}
-                disabled={!dest}
-              >
-                <option value="">Whole cluster</option>
-                {(dest?.namespaces ?? []).map((ns) => (
-                  <option key={ns} value={ns}>
-                    {ns}
-                  </option>
-                ))}
-              </select>
-            </Field>
-          )}
+          <Field
+            label={kind === 'user' ? 'User email' : 'Group name'}
+            error={subjectError}
+            hint="Type to pick from the list"
+          >
+            <input
+              list={`${ids}-people`}
+              value={who}
+              onChange={(e) => setWho(e.target.value)}
+              autoComplete="off"
+              data-autofocus
+            />
+          </Field>
+          <datalist id={`${ids}-people`}>
+            {(kind === 'user'
+              ? (people.data?.[0].items ?? [])
+              : (people.data?.[1].items ?? [])
+            ).map((p) => (
+              <option key={p.id} value={p.name} />
+            ))}
+          </datalist>
         </div>
-        {destinations.error !== undefined && (
-          <ErrorNotice
-            title="Could not load the clusters"
-            error={destinations.error}
-            onRetry={destinations.reload}
-          />
-        )}
-        <fieldset className="role-picker">
-          <legend>Role</legend>
-          {!target ? (
-            <p className="muted">Choose a cluster to see the roles it offers.</p>
-          ) : (
-            roles.map((r) => (
-              <label key={r} className={`role-option${role === r ? ' selected' : ''}`}>
-                <input
-                  type="radio"
-                  name={`${ids}-role`}
-                  value={r}
-                  checked={role === r}
-                  onChange={() => setRole(r)}
-                />
-                <span>
-                  <strong>{r}</strong>
-                  <span className="muted">{describe(r)}</span>
-                </span>
-              </label>
-            ))
-          )}
-          {fieldError(error, 'privilege') && (
-            <div className="field-error">{fieldError(error, 'privilege')}</div>
-          )}
-        </fieldset>
-        <Field label="Expires" hint="The grant is removed when it expires.">
-          <select value={expiry} onChange={(e) => setExpiry(Number(e.target.value))}>
-            {EXPIRIES.map(([label], i) => (
-              <option key={label} value={i}>
-                {label === 'Never' ? 'Never' : `After ${label}`}
+      )}
+      <div className="grid-2">
+        <Field label="Cluster" error={fieldError(error, 'resource')}>
+          <select
+            value={target}
+            onChange={(e) => {
+              setTarget(e.target.value);
+              setNamespace('');
+              setRole('');
+            }}
+          >
+            <option value="">
+              {destinations.loading ? 'Loading clusters…' : 'Choose a cluster'}
+            </option>
+            {list.map((d) => (
+              <option key={d.id} value={d.name}>
+                {d.name}
+                {d.connected ? '' : ' (not connected)'}
               </option>
             ))}
+            <option value="infra">Infra itself (admin or view)</option>
           </select>
         </Field>
+        {target !== 'infra' && (
+          <Field label="Namespace" hint={dest ? undefined : 'Choose a cluster first'}>
+            <select
+              value={namespace}
+              onChange={(e) => setNamespace(e.target.value)}
+              disabled={!dest}
+            >
+              <option value="">Whole cluster</option>
+              {(dest?.namespaces ?? []).map((ns) => (
+                <option key={ns} value={ns}>
+                  {ns}
+                </option>
+              ))}
+            </select>
+          </Field>
+        )}
       </div>
-    </Dialog>
+      {destinations.error !== undefined && (
+        <ErrorNotice
+          title="Could not load the clusters"
+          error={destinations.error}
+          onRetry={destinations.reload}
+        />
+      )}
+      <fieldset className="role-picker">
+        <legend>Role</legend>
+        {!target ? (
+          <p className="muted">Choose a cluster to see the roles it offers.</p>
+        ) : (
+          roles.map((r) => (
+            <label key={r} className={`role-option${role === r ? ' selected' : ''}`}>
+              <input
+                type="radio"
+                name={`${ids}-role`}
+                value={r}
+                checked={role === r}
+                onChange={() => setRole(r)}
+              />
+              <span>
+                <strong>{r}</strong>
+                <span className="muted">{describe(r)}</span>
+              </span>
+            </label>
+          ))
+        )}
+        {fieldError(error, 'privilege') && (
+          <div className="field-error">{fieldError(error, 'privilege')}</div>
+        )}
+      </fieldset>
+      <Field label="Expires" hint="The grant is removed when it expires.">
+        <select value={expiry} onChange={(e) => setExpiry(Number(e.target.value))}>
+          {EXPIRIES.map(([label], i) => (
+            <option key={label} value={i}>
+              {label === 'Never' ? 'Never' : `After ${label}`}
+            </option>
+          ))}
+        </select>
+      </Field>
+    </FormDialog>
   );
 }
 

@@ -54,9 +54,14 @@ export interface Paged<T> {
   /** True until the first page arrives (and again after `deps` change). */
   loading: boolean;
   loadingMore: boolean;
+  /**
+   * Why the last load failed: the first page (then `items` is empty, not a stale list from
+   * other `deps`) or the next one (then `items` is what was loaded before).
+   */
   error: unknown;
   /** Another page exists. */
   hasMore: boolean;
+  /** Fetches the next page, unless a request is already under way. */
   loadMore(): void;
   /** Fetches the first page again, showing the loading state. */
   reload(): void;
@@ -67,7 +72,9 @@ export interface Paged<T> {
 
 /**
  * A list the API pages with `limit` and `next`: the first page when `deps` change, the
- * following ones on `loadMore`.
+ * following ones on `loadMore`. One request at a time, so a stale page never lands on a newer
+ * one: a change of `deps`, `reload`, `refresh` and unmounting abort the request under way,
+ * and `loadMore` is ignored while one runs.
  */
 export function usePaged<T>(
   fetchPage: (after: string | undefined, signal: AbortSignal) => Promise<Page<T>>,
@@ -81,56 +88,97 @@ export function usePaged<T>(
   const [tick, setTick] = useState(0);
   const fetchRef = useRef(fetchPage);
   fetchRef.current = fetchPage;
-  const generation = useRef(0);
+  const running = useRef<{ kind: 'first' | 'more' | 'refresh'; controller: AbortController }>(
+    undefined,
+  );
+
+  /** Starts a request, aborting the one under way; `land` and `fail` run only for the newest. */
+  const start = useCallback(
+    (
+      kind: 'first' | 'more' | 'refresh',
+      after: string | undefined,
+      land: (page: Page<T>) => void,
+      fail: (err: unknown) => void,
+    ) => {
+      running.current?.controller.abort();
+      const controller = new AbortController();
+      const request = { kind, controller };
+      running.current = request;
+      const settle = () => {
+        if (running.current === request) running.current = undefined;
+      };
+      fetchRef.current(after, controller.signal).then(
+        (page) => {
+          if (controller.signal.aborted) return;
+          settle();
+          land(page);
+        },
+        (err: unknown) => {
+          if (controller.signal.aborted) return;
+          settle();
+          fail(err);
+        },
+      );
+    },
+    [],
+  );
 
   useEffect(() => {
-    const controller = new AbortController();
-    const gen = ++generation.current;
     setLoading(true);
     setLoadingMore(false);
-    fetchRef.current(undefined, controller.signal).then(
+    start(
+      'first',
+      undefined,
       (page) => {
-        if (gen !== generation.current) return;
         setItems(page.items);
         setNext(page.next);
         setError(undefined);
         setLoading(false);
       },
-      (err: unknown) => {
-        if (gen !== generation.current) return;
+      (err) => {
+        setItems([]);
+        setNext(undefined);
         setError(err);
         setLoading(false);
       },
     );
-    return () => controller.abort();
+    return () => {
+      running.current?.controller.abort();
+      running.current = undefined;
+    };
   }, [...deps, tick]);
 
   const loadMore = useCallback(() => {
-    if (!next) return;
-    const gen = generation.current;
+    if (!next || running.current) return;
     setLoadingMore(true);
-    fetchRef.current(next, new AbortController().signal).then(
+    start(
+      'more',
+      next,
       (page) => {
-        if (gen !== generation.current) return;
         setItems((old) => [...old, ...page.items]);
         setNext(page.next);
         setError(undefined);
         setLoadingMore(false);
       },
-      (err: unknown) => {
-        if (gen !== generation.current) return;
+      (err) => {
         setError(err);
         setLoadingMore(false);
       },
     );
-  }, [next]);
+  }, [next, start]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
   const refresh = useCallback(() => {
-    const gen = generation.current;
-    fetchRef.current(undefined, new AbortController().signal).then(
+    // The first page is still coming, maybe from before the change: ask for it again.
+    if (running.current?.kind === 'first') {
+      reload();
+      return;
+    }
+    setLoadingMore(false);
+    start(
+      'refresh',
+      undefined,
       (page) => {
-        if (gen !== generation.current) return;
         setItems(page.items);
         setNext(page.next);
         setError(undefined);
@@ -139,7 +187,7 @@ export function usePaged<T>(
         // A failed background refresh keeps the last good state on screen.
       },
     );
-  }, []);
+  }, [reload, start]);
   const update = useCallback((u: (items: T[]) => T[]) => setItems((old) => u(old)), []);
   return {
     items,
@@ -152,6 +200,46 @@ export function usePaged<T>(
     reload,
     setItems: update,
   };
+}
+
+export interface Submission {
+  /** A submission is under way. */
+  busy: boolean;
+  /** Why the last submission failed (for `fieldError` and `formError`); cleared by the next. */
+  error: unknown;
+  /**
+   * Runs `fn` unless a submission is already under way, so a double click or a second Enter
+   * submits once. A rejection becomes `error`. Unmounting aborts `signal` (pass it to `call`
+   * so nothing more happens) and nothing is set after that.
+   */
+  submit(fn: (signal: AbortSignal) => Promise<void>): void;
+  setError(error: unknown): void;
+}
+
+/** The state of a form's submission: busy, its error, and the one submit at a time. */
+export function useSubmit(): Submission {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const running = useRef<AbortController | undefined>(undefined);
+  useEffect(() => () => running.current?.abort(), []);
+
+  const submit = useCallback((fn: (signal: AbortSignal) => Promise<void>) => {
+    if (running.current) return;
+    const controller = new AbortController();
+    running.current = controller;
+    setBusy(true);
+    setError(undefined);
+    fn(controller.signal)
+      .catch((err: unknown) => {
+        if (!controller.signal.aborted) setError(err);
+      })
+      .finally(() => {
+        if (controller.signal.aborted) return;
+        running.current = undefined;
+        setBusy(false);
+      });
+  }, []);
+  return { busy, error, submit, setError };
 }
 
 /** `value`, once it has stopped changing for `ms`. */

@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import { call, type Grant } from '../api';
 import { Button } from '../components/Button';
-import { LoadMore } from '../components/Feedback';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { usePaged, useQuery, useTitle } from '../lib/hooks';
@@ -51,12 +50,7 @@ export function AccessPage() {
       </div>
       <GrantsTable
         caption="Grants"
-        grants={grants.items}
-        loading={grants.loading}
-        error={grants.error}
-        onRetry={grants.reload}
-        canRevoke
-        onRevoked={(id) => grants.setItems((items) => items.filter((g) => g.id !== id))}
+        list={grants}
         empty={
           <NoGrants>
             {destination
@@ -65,13 +59,6 @@ export function AccessPage() {
             Use “Grant access” to give a user or group a role on a cluster or namespace.
           </NoGrants>
         }
-      />
-      <LoadMore
-        hasMore={grants.hasMore}
-        loading={grants.loadingMore}
-        onClick={grants.loadMore}
-        shown={grants.items.length}
-        noun="grants"
       />
       {granting && (
         <GrantDialog

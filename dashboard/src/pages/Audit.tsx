@@ -1,8 +1,9 @@
 import { useState } from 'react';
 import { call, type AuditEntry } from '../api';
 import { Button } from '../components/Button';
-import { Badge, EmptyState, ErrorNotice, LoadMore, SkeletonRows } from '../components/Feedback';
+import { Badge, EmptyState } from '../components/Feedback';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { formatTime, humanizeAction, timeAgo } from '../lib/format';
 import { useDebounced, usePaged, useTitle } from '../lib/hooks';
 
@@ -114,74 +115,50 @@ export function AuditPage() {
           </Button>
         )}
       </form>
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice
-          title="Could not load the audit log"
-          error={list.error}
-          onRetry={list.reload}
-        />
-      ) : !list.loading && list.items.length === 0 ? (
-        <EmptyState icon="audit" title={filtered ? 'No matching entries' : 'Nothing logged yet'}>
-          {filtered ? 'Nothing matches these filters. Clear them to see everything.' : undefined}
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Audit log</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Who</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Result</th>
-                <th scope="col">From</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={6} />
-              ) : (
-                list.items.map((e) => (
-                  <tr key={e.seq}>
-                    <td data-label="When" title={formatTime(e.at)} className="nowrap">
-                      {timeAgo(e.at)}
-                    </td>
-                    <td data-label="Who">{e.actor.name}</td>
-                    <td data-label="Action">{humanizeAction(e.action)}</td>
-                    <td data-label="Target" className="wrap">
-                      {e.target.name ?? e.target.id ?? (
-                        <span className="muted">{e.target.kind}</span>
-                      )}
-                      {e.target.name && e.target.kind && (
-                        <span className="muted"> ({e.target.kind})</span>
-                      )}
-                    </td>
-                    <td data-label="Result">
-                      <Badge
-                        tone={
-                          e.result === 'success' ? 'green' : e.result === 'denied' ? 'amber' : 'red'
-                        }
-                      >
-                        {e.result}
-                      </Badge>
-                    </td>
-                    <td data-label="From" className="muted">
-                      {e.sourceIp}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rowKey={(e) => e.seq}
+        caption="Audit log"
         noun="entries"
+        errorTitle="Could not load the audit log"
+        empty={
+          <EmptyState icon="audit" title={filtered ? 'No matching entries' : 'Nothing logged yet'}>
+            {filtered ? 'Nothing matches these filters. Clear them to see everything.' : undefined}
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'When',
+            className: 'nowrap',
+            title: (e) => formatTime(e.at),
+            cell: (e) => timeAgo(e.at),
+          },
+          { header: 'Who', cell: (e) => e.actor.name },
+          { header: 'Action', cell: (e) => humanizeAction(e.action) },
+          {
+            header: 'Target',
+            className: 'wrap',
+            cell: (e) => (
+              <>
+                {e.target.name ?? e.target.id ?? <span className="muted">{e.target.kind}</span>}
+                {e.target.name && e.target.kind && (
+                  <span className="muted"> ({e.target.kind})</span>
+                )}
+              </>
+            ),
+          },
+          {
+            header: 'Result',
+            cell: (e) => (
+              <Badge
+                tone={e.result === 'success' ? 'green' : e.result === 'denied' ? 'amber' : 'red'}
+              >
+                {e.result}
+              </Badge>
+            ),
+          },
+          { header: 'From', className: 'muted', cell: (e) => e.sourceIp },
+        ]}
       />
     </>
   );

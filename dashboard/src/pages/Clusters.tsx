@@ -2,17 +2,10 @@ import { useState } from 'react';
 import { call, type Destination } from '../api';
 import { Button } from '../components/Button';
 import { ConfirmDialog } from '../components/Dialog';
-import {
-  Badge,
-  EmptyState,
-  ErrorNotice,
-  LoadMore,
-  Notice,
-  SkeletonBlock,
-  SkeletonRows,
-} from '../components/Feedback';
+import { Badge, EmptyState, ErrorNotice, Notice, SkeletonBlock } from '../components/Feedback';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatTime, plural, timeAgo } from '../lib/format';
 import { usePaged, useQuery, useTitle } from '../lib/hooks';
@@ -70,61 +63,33 @@ export function ClustersPage() {
         }
         actions={connect}
       />
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice title="Could not load the clusters" error={list.error} onRetry={list.reload} />
-      ) : !list.loading && list.items.length === 0 ? (
-        <EmptyState icon="clusters" title="No clusters yet" action={connect}>
-          {isAdmin
-            ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
-            : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Clusters</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Namespaces</th>
-                <th scope="col">Roles</th>
-                <th scope="col">Version</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={5} />
-              ) : (
-                list.items.map((d) => (
-                  <tr key={d.id}>
-                    <td data-label="Name">
-                      <Link to={`/clusters/${d.id}`} className="strong">
-                        {d.name}
-                      </Link>
-                    </td>
-                    <td data-label="Status">
-                      <ClusterStatus destination={d} />
-                    </td>
-                    <td data-label="Namespaces">{plural(d.namespaces.length, 'namespace')}</td>
-                    <td data-label="Roles" className="wrap">
-                      <Roles roles={d.roles} />
-                    </td>
-                    <td data-label="Version" className="muted">
-                      {d.version}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rowKey={(d) => d.id}
+        caption="Clusters"
         noun="clusters"
+        errorTitle="Could not load the clusters"
+        empty={
+          <EmptyState icon="clusters" title="No clusters yet" action={connect}>
+            {isAdmin
+              ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
+              : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            cell: (d) => (
+              <Link to={`/clusters/${d.id}`} className="strong">
+                {d.name}
+              </Link>
+            ),
+          },
+          { header: 'Status', cell: (d) => <ClusterStatus destination={d} /> },
+          { header: 'Namespaces', cell: (d) => plural(d.namespaces.length, 'namespace') },
+          { header: 'Roles', className: 'wrap', cell: (d) => <Roles roles={d.roles} /> },
+          { header: 'Version', className: 'muted', cell: (d) => d.version },
+        ]}
       />
     </>
   );
@@ -237,24 +202,12 @@ export function ClusterPage({ id }: { id: string }) {
               <h2>Who has access</h2>
               <GrantsTable
                 caption={`Access to ${d.name}`}
-                grants={grants.items}
-                loading={grants.loading}
-                error={grants.error}
-                onRetry={grants.reload}
-                canRevoke
-                onRevoked={(gid) => grants.setItems((items) => items.filter((g) => g.id !== gid))}
+                list={grants}
                 empty={
                   <NoGrants>
                     Nobody has a role on {d.name} yet. Grant one to let people in.
                   </NoGrants>
                 }
-              />
-              <LoadMore
-                hasMore={grants.hasMore}
-                loading={grants.loadingMore}
-                onClick={grants.loadMore}
-                shown={grants.items.length}
-                noun="grants"
               />
             </section>
           )}
@@ -272,8 +225,8 @@ export function ClusterPage({ id }: { id: string }) {
           title={`Remove ${d.name}?`}
           confirmLabel="Remove cluster"
           onClose={() => setRemoving(false)}
-          onConfirm={async () => {
-            await call('deleteDestination', { id: d.id });
+          onConfirm={async (signal) => {
+            await call('deleteDestination', { id: d.id }, { signal });
             toast(`${d.name} removed`);
             navigate('/clusters', { replace: true });
           }}

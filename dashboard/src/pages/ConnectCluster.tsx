@@ -2,10 +2,10 @@ import { useEffect, useState } from 'react';
 import { call, fieldError, formError, type Destination } from '../api';
 import { Button } from '../components/Button';
 import { CodeBlock, SecretValue } from '../components/Copy';
-import { Notice } from '../components/Feedback';
+import { FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
-import { useTitle } from '../lib/hooks';
+import { useSubmit, useTitle } from '../lib/hooks';
 import { Link } from '../lib/router';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -40,35 +40,33 @@ export function connectorCommands(name: string, key: string, serverUrl: string) 
 export function ConnectClusterPage() {
   useTitle('Connect a cluster');
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [localError, setLocalError] = useState<string>();
   const [issued, setIssued] = useState<{ name: string; key: string }>();
 
-  const submit = async () => {
+  const create = () => {
     if (!NAME.test(name)) {
       setLocalError('Use 1-63 letters, digits, - or _, starting with a letter or digit.');
       return;
     }
     setLocalError(undefined);
-    setBusy(true);
-    setError(undefined);
-    try {
-      const connector = (await call('listUsers', { name: 'connector', showSystem: true })).items[0];
+    submit(async (signal) => {
+      const users = await call('listUsers', { name: 'connector', showSystem: true }, { signal });
+      const connector = users.items[0];
       if (!connector) throw new Error('The connector system user is missing on this server.');
-      const key = await call('createAccessKey', {
-        userID: connector.id,
-        name: `${name}-connector-${Date.now().toString(36)}`,
-        expiry: '8760h',
-        // The key may register this cluster and no other.
-        destination: name,
-      });
+      const key = await call(
+        'createAccessKey',
+        {
+          userID: connector.id,
+          name: `${name}-connector-${Date.now().toString(36)}`,
+          expiry: '8760h',
+          // The key may register this cluster and no other.
+          destination: name,
+        },
+        { signal },
+      );
       setIssued({ name, key: key.accessKey });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -84,18 +82,14 @@ export function ConnectClusterPage() {
           className="card stack narrow"
           onSubmit={(e) => {
             e.preventDefault();
-            void submit();
+            create();
           }}
         >
           <h2>Name the cluster</h2>
-          {formError(error, ['name']) && (
-            <div className="notice notice-error" role="alert">
-              <div className="notice-body">
-                <strong>Could not create the connector key</strong>
-                <p>{formError(error, ['name'])}</p>
-              </div>
-            </div>
-          )}
+          <FormError
+            title="Could not create the connector key"
+            message={formError(error, ['name'])}
+          />
           <Field
             label="Cluster name"
             hint="Grants use it: prod, or prod.web for a namespace. Letters, digits, - and _."

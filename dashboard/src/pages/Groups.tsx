@@ -1,23 +1,17 @@
 import { useState } from 'react';
-import { ApiError, call, fieldError, formError, type Group, type User } from '../api';
+import { call, errorMessage, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
-import {
-  Badge,
-  EmptyState,
-  ErrorNotice,
-  FormError,
-  LoadMore,
-  SkeletonBlock,
-  SkeletonRows,
-} from '../components/Feedback';
+import { ConfirmDialog, FormDialog } from '../components/Dialog';
+import { Badge, EmptyState, ErrorNotice, FormError } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
-import { formatDate, initials, plural } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { formatDate, plural } from '../lib/format';
+import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
+import { Person } from './Users';
 
 export function GroupsPage() {
   useTitle('Groups');
@@ -38,50 +32,33 @@ export function GroupsPage() {
         description="Grant a role to a group once; everyone in it gets the access."
         actions={create}
       />
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice title="Could not load the groups" error={list.error} onRetry={list.reload} />
-      ) : !list.loading && list.items.length === 0 ? (
-        <EmptyState icon="users" title="No groups yet" action={create}>
-          Groups such as “oncall” or “developers” make access easy to manage as people come and go.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Groups</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Members</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={3} />
-              ) : (
-                list.items.map((g) => (
-                  <tr key={g.id}>
-                    <td data-label="Name">
-                      <Link to={`/groups/${g.id}`} className="strong">
-                        {g.name}
-                      </Link>{' '}
-                      {g.managedBy !== 'api' && <Badge>{g.managedBy}</Badge>}
-                    </td>
-                    <td data-label="Members">{plural(g.totalUsers, 'member')}</td>
-                    <td data-label="Created">{formatDate(g.created)}</td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rowKey={(g) => g.id}
+        caption="Groups"
         noun="groups"
+        errorTitle="Could not load the groups"
+        empty={
+          <EmptyState icon="users" title="No groups yet" action={create}>
+            Groups such as “oncall” or “developers” make access easy to manage as people come and
+            go.
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            cell: (g) => (
+              <>
+                <Link to={`/groups/${g.id}`} className="strong">
+                  {g.name}
+                </Link>{' '}
+                {g.managedBy !== 'api' && <Badge>{g.managedBy}</Badge>}
+              </>
+            ),
+          },
+          { header: 'Members', cell: (g) => plural(g.totalUsers, 'member') },
+          { header: 'Created', cell: (g) => formatDate(g.created) },
+        ]}
       />
       {creating && <CreateGroupDialog onClose={() => setCreating(false)} />}
     </>
@@ -90,42 +67,28 @@ export function GroupsPage() {
 
 function CreateGroupDialog({ onClose }: { onClose: () => void }) {
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const toast = useToast();
   const general = formError(error, ['name']);
   return (
-    <Dialog
+    <FormDialog
       title="Create a group"
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        setError(undefined);
-        try {
-          const group = await call('createGroup', { name });
+      onSubmit={() =>
+        submit(async (signal) => {
+          const group = await call('createGroup', { name }, { signal });
           toast(`Group ${group.name} created`);
           navigate(`/groups/${group.id}`);
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Create group
-          </Button>
-        </>
+        })
       }
+      submitLabel="Create group"
+      busy={busy}
     >
-      <div className="stack">
-        <FormError title="Could not create the group" message={general} />
-        <Field label="Name" error={fieldError(error, 'name')}>
-          <input value={name} onChange={(e) => setName(e.target.value)} placeholder="oncall" />
-        </Field>
-      </div>
-    </Dialog>
+      <FormError title="Could not create the group" message={general} />
+      <Field label="Name" error={fieldError(error, 'name')}>
+        <input value={name} onChange={(e) => setName(e.target.value)} placeholder="oncall" />
+      </Field>
+    </FormDialog>
   );
 }
 
@@ -179,55 +142,31 @@ export function GroupPage({ id }: { id: string }) {
             }}
           />
         )}
-        {members.error !== undefined && members.items.length === 0 ? (
-          <ErrorNotice
-            title="Could not load the members"
-            error={members.error}
-            onRetry={members.reload}
-          />
-        ) : members.loading && members.items.length === 0 ? (
-          <SkeletonBlock lines={2} />
-        ) : members.items.length === 0 ? (
-          <p className="muted">No members yet. Add people by their email above.</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <caption className="sr-only">Members</caption>
-              <tbody>
-                {members.items.map((u) => (
-                  <tr key={u.id}>
-                    <td>
-                      <Link to={`/users/${u.id}`} className="person">
-                        <span className="avatar" aria-hidden="true">
-                          {initials(u.name)}
-                        </span>
-                        {u.name}
-                      </Link>
-                    </td>
-                    <td className="row-actions">
-                      {editable && (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          aria-label={`Remove ${u.name} from the group`}
-                          onClick={() => setRemoving(u)}
-                        >
-                          Remove
-                        </Button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        <LoadMore
-          hasMore={members.hasMore}
-          loading={members.loadingMore}
-          onClick={members.loadMore}
-          shown={members.items.length}
+        <PagedTable
+          list={members}
+          rowKey={(u) => u.id}
+          caption="Members"
           noun="members"
+          errorTitle="Could not load the members"
+          empty={<p className="muted">No members yet. Add people by their email above.</p>}
+          skeletonRows={2}
+          columns={[
+            { cell: (u) => <Person id={u.id} name={u.name} /> },
+            {
+              actions: true,
+              cell: (u) =>
+                editable && (
+                  <Button
+                    size="sm"
+                    variant="danger-ghost"
+                    aria-label={`Remove ${u.name} from the group`}
+                    onClick={() => setRemoving(u)}
+                  >
+                    Remove
+                  </Button>
+                ),
+            },
+          ]}
         />
       </section>
       <section className="section">
@@ -239,13 +178,8 @@ export function GroupPage({ id }: { id: string }) {
         </div>
         <GrantsTable
           caption="Grants of this group"
-          hide="subject"
-          grants={grants.items}
-          loading={grants.loading}
-          error={grants.error}
-          onRetry={grants.reload}
-          canRevoke
-          onRevoked={(gid) => grants.setItems((items) => items.filter((x) => x.id !== gid))}
+          hideSubject
+          list={grants}
           empty={<NoGrants>This group has no role anywhere yet.</NoGrants>}
         />
       </section>
@@ -261,8 +195,8 @@ export function GroupPage({ id }: { id: string }) {
           title={`Remove ${removing.name}?`}
           confirmLabel="Remove member"
           onClose={() => setRemoving(undefined)}
-          onConfirm={async () => {
-            await call('updateGroupUsers', { id: g.id, usersToRemove: [removing.id] });
+          onConfirm={async (signal) => {
+            await call('updateGroupUsers', { id: g.id, usersToRemove: [removing.id] }, { signal });
             members.setItems((items) => items.filter((x) => x.id !== removing.id));
             group.reload();
             toast(`${removing.name} removed from ${g.name}`);
@@ -276,8 +210,8 @@ export function GroupPage({ id }: { id: string }) {
           title={`Delete ${g.name}?`}
           confirmLabel="Delete group"
           onClose={() => setDeleting(false)}
-          onConfirm={async () => {
-            await call('deleteGroup', { id: g.id });
+          onConfirm={async (signal) => {
+            await call('deleteGroup', { id: g.id }, { signal });
             toast(`Group ${g.name} deleted`);
             navigate('/groups', { replace: true });
           }}
@@ -293,37 +227,29 @@ export function GroupPage({ id }: { id: string }) {
 /** Adds a member by email (the API finds users by exact name, so any number of users works). */
 function AddMember({ groupId, onAdded }: { groupId: string; onAdded: (u: User) => void }) {
   const [email, setEmail] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
+  const { busy, error, submit } = useSubmit();
   return (
     <form
       noValidate
       className="inline-form"
-      onSubmit={async (e) => {
+      onSubmit={(e) => {
         e.preventDefault();
-        setBusy(true);
-        setError(undefined);
-        try {
-          const user = (await call('listUsers', { name: email.trim() })).items[0];
+        submit(async (signal) => {
+          const name = email.trim();
+          const user = (await call('listUsers', { name }, { signal })).items[0];
           if (!user) {
-            setError(`No user has the email ${email.trim()}. Add them on the Users page first.`);
-          } else {
-            await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] });
-            onAdded(user);
-            setEmail('');
+            throw new Error(`No user has the email ${name}. Add them on the Users page first.`);
           }
-        } catch (err) {
-          setError(
-            err instanceof ApiError
-              ? (fieldError(err, 'name') ?? err.message)
-              : 'Could not add the member.',
-          );
-        } finally {
-          setBusy(false);
-        }
+          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] }, { signal });
+          onAdded(user);
+          setEmail('');
+        });
       }}
     >
-      <Field label="Add a member" error={error}>
+      <Field
+        label="Add a member"
+        error={error === undefined ? undefined : (fieldError(error, 'name') ?? errorMessage(error))}
+      >
         <input
           type="email"
           value={email}

@@ -5,7 +5,7 @@ import { Button } from '../components/Button';
 import { FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
-import { useQuery, useTitle } from '../lib/hooks';
+import { useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { navigate, safeNext, useLocation } from '../lib/router';
 
 function loginErrorMessage(error: unknown): string | undefined {
@@ -73,19 +73,11 @@ function SignIn({
 }) {
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const res = await call('login', { passwordCredentials: { name, password } });
-      onSignedIn(res, password);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const signIn = async (signal: AbortSignal) => {
+    const res = await call('login', { passwordCredentials: { name, password } }, { signal });
+    onSignedIn(res, password);
   };
 
   const general = loginErrorMessage(error);
@@ -96,7 +88,7 @@ function SignIn({
         className="stack"
         onSubmit={(e) => {
           e.preventDefault();
-          void submit();
+          submit(signIn);
         }}
       >
         {setupRequired && (
@@ -151,41 +143,34 @@ function ProviderButtons({
   providers: Array<{ id: string; name: string; kind: string }>;
   next: string;
 }) {
-  const [busy, setBusy] = useState<string>();
-  const [error, setError] = useState<unknown>();
+  const [chosen, setChosen] = useState<string>();
+  const { busy, error, submit } = useSubmit();
   return (
     <div className="providers">
       <div className="divider">
         <span>or</span>
       </div>
-      {error !== undefined && (
-        <div className="notice notice-error" role="alert">
-          <div className="notice-body">
-            <strong>Could not start the sign-in</strong>
-            <p>{errorMessage(error)}</p>
-          </div>
-        </div>
-      )}
+      <FormError
+        title="Could not start the sign-in"
+        message={error === undefined ? undefined : errorMessage(error)}
+      />
       {providers.map((p) => (
         <Button
           key={p.id}
           className="btn-block"
-          busy={busy === p.id}
-          onClick={async () => {
-            setBusy(p.id);
-            setError(undefined);
-            try {
-              const res = await call('startProviderLogin', {
-                id: p.id,
-                redirectURL: window.location.origin + CALLBACK_PATH,
-              });
+          busy={busy && chosen === p.id}
+          onClick={() =>
+            submit(async (signal) => {
+              setChosen(p.id);
+              const res = await call(
+                'startProviderLogin',
+                { id: p.id, redirectURL: window.location.origin + CALLBACK_PATH },
+                { signal },
+              );
               sessionStorage.setItem(NEXT_KEY, next);
               window.location.assign(res.authorizationURL);
-            } catch (err) {
-              setError(err);
-              setBusy(undefined);
-            }
-          }}
+            })
+          }
         >
           Sign in with {p.name}
           <span className="muted"> ({KIND_LABELS[p.kind] ?? p.kind})</span>
@@ -213,11 +198,10 @@ function ChangePassword({
   const [oldPassword, setOldPassword] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit, setError } = useSubmit();
   const checks = passwordChecks(rules, password, name, confirm);
 
-  const submit = async () => {
+  const change = () => {
     if (!checks.every((c) => c.ok)) {
       setError(
         new ApiError(400, {
@@ -227,19 +211,14 @@ function ChangePassword({
       );
       return;
     }
-    setBusy(true);
-    setError(undefined);
-    try {
-      await call('updateUser', {
-        id: 'self',
-        password,
-        oldPassword: known?.oldPassword ?? oldPassword,
-      });
+    submit(async (signal) => {
+      await call(
+        'updateUser',
+        { id: 'self', password, oldPassword: known?.oldPassword ?? oldPassword },
+        { signal },
+      );
       onDone();
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
 
   const general = formError(error, ['password', known ? '' : 'oldPassword']);
@@ -258,7 +237,7 @@ function ChangePassword({
         className="stack"
         onSubmit={(e) => {
           e.preventDefault();
-          void submit();
+          change();
         }}
       >
         <FormError title="Could not change the password" message={general} />

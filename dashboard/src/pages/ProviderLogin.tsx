@@ -4,7 +4,7 @@ import { AuthCard } from '../components/AuthCard';
 import { Button } from '../components/Button';
 import { FormError, Notice, SkeletonBlock } from '../components/Feedback';
 import { Field } from '../components/Field';
-import { useQuery, useTitle } from '../lib/hooks';
+import { useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate, safeNext, useLocation } from '../lib/router';
 import { NEXT_KEY } from './Login';
 
@@ -117,8 +117,7 @@ export function DevicePage() {
   const me = useQuery((signal) => call('getUser', { id: 'self' }, { signal }), []);
   const [code, setCode] = useState(initial);
   const [confirmed, setConfirmed] = useState(initial !== '');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit, setError } = useSubmit();
   const [done, setDone] = useState<'approved' | 'declined'>();
 
   if (me.error instanceof ApiError && me.error.status === 401) {
@@ -148,16 +147,9 @@ export function DevicePage() {
     );
   }
 
-  const approve = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await call('approveDevice', { userCode: code.trim() });
-      setDone('approved');
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const approve = async (signal: AbortSignal) => {
+    await call('approveDevice', { userCode: code.trim() }, { signal });
+    setDone('approved');
   };
   const notFound = error instanceof ApiError && error.status === 404;
   const problem = notFound
@@ -206,7 +198,7 @@ export function DevicePage() {
           Approve only if you started this sign-in and the device shows the same code.
         </p>
         <FormError title="Could not approve the device" message={problem} />
-        <Button variant="primary" className="btn-block" busy={busy} onClick={() => void approve()}>
+        <Button variant="primary" className="btn-block" busy={busy} onClick={() => submit(approve)}>
           Approve
         </Button>
         <Button className="btn-block" onClick={() => setDone('declined')}>

@@ -2,20 +2,14 @@ import { useState } from 'react';
 import { call, fieldError, formError, type Input, type Output } from '../api';
 import { Button } from '../components/Button';
 import { CopyButton } from '../components/Copy';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
-import {
-  Badge,
-  EmptyState,
-  ErrorNotice,
-  FormError,
-  LoadMore,
-  SkeletonRows,
-} from '../components/Feedback';
+import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
+import { Badge, EmptyState, FormError } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatDate } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 
 type Provider = Output<'listProviders'>['items'][number];
 type ProviderDetails = Output<'getProvider'>;
@@ -89,80 +83,51 @@ export function ProvidersPage() {
         description="Let people sign in with your company’s identity provider; their groups come along."
         actions={add}
       />
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice
-          title="Could not load the providers"
-          error={list.error}
-          onRetry={list.reload}
-        />
-      ) : !list.loading && list.items.length === 0 ? (
-        <EmptyState icon="key" title="No identity providers" action={add}>
-          People sign in with passwords for now. Add Okta, Azure AD, Google or another OIDC provider
-          to use company accounts.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Identity providers</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Issuer</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={5} />
-              ) : (
-                list.items.map((p) => (
-                  <tr key={p.id}>
-                    <td data-label="Name" className="strong">
-                      {p.name} {p.managedBy === 'config' && <Badge>config</Badge>}
-                    </td>
-                    <td data-label="Kind">{KINDS[p.kind].label}</td>
-                    <td data-label="Issuer" className="wrap">
-                      <code>{p.url}</code>
-                    </td>
-                    <td data-label="Added">{formatDate(p.created)}</td>
-                    <td className="row-actions">
-                      {p.managedBy === 'api' && (
-                        <>
-                          <Button
-                            size="sm"
-                            aria-label={`Edit ${p.name}`}
-                            onClick={() => setEditing(p)}
-                          >
-                            Edit
-                          </Button>
-                          <Button
-                            size="sm"
-                            variant="danger-ghost"
-                            aria-label={`Remove ${p.name}`}
-                            onClick={() => setRemoving(p)}
-                          >
-                            Remove
-                          </Button>
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rowKey={(p) => p.id}
+        caption="Identity providers"
         noun="providers"
+        errorTitle="Could not load the providers"
+        empty={
+          <EmptyState icon="key" title="No identity providers" action={add}>
+            People sign in with passwords for now. Add Okta, Azure AD, Google or another OIDC
+            provider to use company accounts.
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            className: 'strong',
+            cell: (p) => (
+              <>
+                {p.name} {p.managedBy === 'config' && <Badge>config</Badge>}
+              </>
+            ),
+          },
+          { header: 'Kind', cell: (p) => KINDS[p.kind].label },
+          { header: 'Issuer', className: 'wrap', cell: (p) => <code>{p.url}</code> },
+          { header: 'Added', cell: (p) => formatDate(p.created) },
+          {
+            actions: true,
+            cell: (p) =>
+              p.managedBy === 'api' && (
+                <>
+                  <Button size="sm" aria-label={`Edit ${p.name}`} onClick={() => setEditing(p)}>
+                    Edit
+                  </Button>
+                  <Button
+                    size="sm"
+                    variant="danger-ghost"
+                    aria-label={`Remove ${p.name}`}
+                    onClick={() => setRemoving(p)}
+                  >
+                    Remove
+                  </Button>
+                </>
+              ),
+          },
+        ]}
       />
       {editing && (
         <ProviderDialog
@@ -176,8 +141,8 @@ export function ProvidersPage() {
           title={`Remove ${removing.name}?`}
           confirmLabel="Remove provider"
           onClose={() => setRemoving(undefined)}
-          onConfirm={async () => {
-            await call('deleteProvider', { id: removing.id });
+          onConfirm={async (signal) => {
+            await call('deleteProvider', { id: removing.id }, { signal });
             list.setItems((items) => items.filter((p) => p.id !== removing.id));
             toast(`${removing.name} removed`);
           }}
@@ -213,34 +178,21 @@ function ProviderDialog({
   const [apiURL, setApiURL] = useState('');
   const [domainAdminEmail, setDomainAdminEmail] = useState('');
   const [serviceAccountKey, setServiceAccountKey] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [saved, setSaved] = useState<ProviderDetails>();
 
   if (saved) {
     return (
-      <Dialog
-        title={existing ? 'Provider saved' : 'Provider added'}
-        onClose={onClose}
-        footer={
-          <Button variant="primary" onClick={onClose}>
-            Done
-          </Button>
-        }
-      >
-        <div className="stack">
-          <p>
-            People can now choose <strong>{saved.name}</strong> on the sign-in page.
-          </p>
-          <RedirectURIs uris={saved.redirectURIs} />
-        </div>
-      </Dialog>
+      <DoneDialog title={existing ? 'Provider saved' : 'Provider added'} onClose={onClose}>
+        <p>
+          People can now choose <strong>{saved.name}</strong> on the sign-in page.
+        </p>
+        <RedirectURIs uris={saved.redirectURIs} />
+      </DoneDialog>
     );
   }
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
+  const save = async (signal: AbortSignal) => {
     const fields: Omit<Input<'createProvider'>, 'clientSecret'> & { clientSecret?: string } = {
       name: name.trim(),
       kind,
@@ -251,17 +203,12 @@ function ProviderDialog({
       domainAdminEmail: kind === 'google' ? domainAdminEmail.trim() || undefined : undefined,
       serviceAccountKey: kind === 'google' ? serviceAccountKey || undefined : undefined,
     };
-    try {
-      const result = existing
-        ? await call('updateProvider', { id: existing.id, ...fields })
-        : await call('createProvider', fields as Input<'createProvider'>);
-      onSaved();
-      toast(existing ? 'Provider saved' : 'Provider added');
-      setSaved(result);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    const result = existing
+      ? await call('updateProvider', { id: existing.id, ...fields }, { signal })
+      : await call('createProvider', fields as Input<'createProvider'>, { signal });
+    onSaved();
+    toast(existing ? 'Provider saved' : 'Provider added');
+    setSaved(result);
   };
   const shown = [
     'name',
@@ -277,131 +224,123 @@ function ProviderDialog({
   const general = formError(error, shown);
   const d = details.data;
   return (
-    <Dialog
+    <FormDialog
       title={existing ? `Edit ${existing.name}` : 'Add an identity provider'}
       onClose={onClose}
-      onSubmit={() => void submit()}
+      onSubmit={() => submit(save)}
+      submitLabel={existing ? 'Save' : 'Add provider'}
+      busy={busy}
       size="lg"
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            {existing ? 'Save' : 'Add provider'}
-          </Button>
-        </>
-      }
     >
-      <div className="stack">
-        {!existing && (
-          <fieldset className="kind-picker">
-            <legend>Provider</legend>
-            {(Object.keys(KINDS) as Kind[]).map((k) => (
-              <label key={k} className={`kind-option${kind === k ? ' selected' : ''}`}>
-                <input
-                  type="radio"
-                  name="provider-kind"
-                  value={k}
-                  checked={kind === k}
-                  onChange={() => setKind(k)}
-                />
-                {KINDS[k].label}
-              </label>
-            ))}
-          </fieldset>
+      {!existing && (
+        <fieldset className="kind-picker">
+          <legend>Provider</legend>
+          {(Object.keys(KINDS) as Kind[]).map((k) => (
+            <label key={k} className={`kind-option${kind === k ? ' selected' : ''}`}>
+              <input
+                type="radio"
+                name="provider-kind"
+                value={k}
+                checked={kind === k}
+                onChange={() => setKind(k)}
+              />
+              {KINDS[k].label}
+            </label>
+          ))}
+        </fieldset>
+      )}
+      <FormError title="Could not save the provider" message={general} />
+      <RedirectURIs uris={d?.redirectURIs ?? redirectURIs()} />
+      <div className="grid-2">
+        <Field
+          label="Name"
+          hint="Shown on the sign-in button: okta, google…"
+          error={fieldError(error, 'name')}
+        >
+          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+        </Field>
+        <Field label="Issuer URL" hint={KINDS[kind].urlHint} error={fieldError(error, 'url')}>
+          <input
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            placeholder={KINDS[kind].urlPlaceholder}
+            autoComplete="off"
+          />
+        </Field>
+        <Field label="Client ID" error={fieldError(error, 'clientID')}>
+          <input
+            value={clientID}
+            onChange={(e) => setClientID(e.target.value)}
+            autoComplete="off"
+          />
+        </Field>
+        <Field
+          label="Client secret"
+          optional={existing !== undefined}
+          hint={
+            existing
+              ? d?.clientSecretRef
+                ? `Read from ${d.clientSecretRef}; leave empty to keep it`
+                : 'Leave empty to keep the current secret'
+              : 'Stored encrypted; never shown again'
+          }
+          error={fieldError(error, 'clientSecret') ?? fieldError(error, 'clientSecretRef')}
+        >
+          <input
+            type="password"
+            value={clientSecret}
+            onChange={(e) => setClientSecret(e.target.value)}
+            autoComplete="new-password"
+          />
+        </Field>
+        {(kind === 'azure' || kind === 'google') && (
+          <Field
+            label={kind === 'azure' ? 'Microsoft Graph URL' : 'Directory API URL'}
+            optional
+            hint="Where group memberships are read; the default suits most"
+            error={fieldError(error, 'apiURL')}
+          >
+            <input
+              value={apiURL}
+              onChange={(e) => setApiURL(e.target.value)}
+              placeholder={d?.apiURL ?? ''}
+            />
+          </Field>
         )}
-        <FormError title="Could not save the provider" message={general} />
-        <RedirectURIs uris={d?.redirectURIs ?? redirectURIs()} />
-        <div className="grid-2">
-          <Field
-            label="Name"
-            hint="Shown on the sign-in button: okta, google…"
-            error={fieldError(error, 'name')}
-          >
-            <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-          </Field>
-          <Field label="Issuer URL" hint={KINDS[kind].urlHint} error={fieldError(error, 'url')}>
-            <input
-              value={url}
-              onChange={(e) => setUrl(e.target.value)}
-              placeholder={KINDS[kind].urlPlaceholder}
-              autoComplete="off"
-            />
-          </Field>
-          <Field label="Client ID" error={fieldError(error, 'clientID')}>
-            <input
-              value={clientID}
-              onChange={(e) => setClientID(e.target.value)}
-              autoComplete="off"
-            />
-          </Field>
-          <Field
-            label="Client secret"
-            optional={existing !== undefined}
-            hint={
-              existing
-                ? d?.clientSecretRef
-                  ? `Read from ${d.clientSecretRef}; leave empty to keep it`
-                  : 'Leave empty to keep the current secret'
-                : 'Stored encrypted; never shown again'
-            }
-            error={fieldError(error, 'clientSecret') ?? fieldError(error, 'clientSecretRef')}
-          >
-            <input
-              type="password"
-              value={clientSecret}
-              onChange={(e) => setClientSecret(e.target.value)}
-              autoComplete="new-password"
-            />
-          </Field>
-          {(kind === 'azure' || kind === 'google') && (
+        {kind === 'google' && (
+          <>
             <Field
-              label={kind === 'azure' ? 'Microsoft Graph URL' : 'Directory API URL'}
+              label="Workspace admin email"
               optional
-              hint="Where group memberships are read; the default suits most"
-              error={fieldError(error, 'apiURL')}
+              hint="The service account reads groups as this admin"
+              error={fieldError(error, 'domainAdminEmail')}
             >
               <input
-                value={apiURL}
-                onChange={(e) => setApiURL(e.target.value)}
-                placeholder={d?.apiURL ?? ''}
+                type="email"
+                value={domainAdminEmail}
+                onChange={(e) => setDomainAdminEmail(e.target.value)}
+                placeholder={d?.domainAdminEmail ?? ''}
               />
             </Field>
-          )}
-          {kind === 'google' && (
-            <>
-              <Field
-                label="Workspace admin email"
-                optional
-                hint="The service account reads groups as this admin"
-                error={fieldError(error, 'domainAdminEmail')}
-              >
-                <input
-                  type="email"
-                  value={domainAdminEmail}
-                  onChange={(e) => setDomainAdminEmail(e.target.value)}
-                  placeholder={d?.domainAdminEmail ?? ''}
-                />
-              </Field>
-              <Field
-                label="Service account key (JSON)"
-                optional
-                hint={
-                  d?.serviceAccountKeySet
-                    ? 'A key is set; leave empty to keep it'
-                    : 'Stored encrypted'
-                }
-                error={fieldError(error, 'serviceAccountKey')}
-              >
-                <textarea
-                  rows={3}
-                  value={serviceAccountKey}
-                  onChange={(e) => setServiceAccountKey(e.target.value)}
-                />
-              </Field>
-            </>
-          )}
-        </div>
+            <Field
+              label="Service account key (JSON)"
+              optional
+              hint={
+                d?.serviceAccountKeySet
+                  ? 'A key is set; leave empty to keep it'
+                  : 'Stored encrypted'
+              }
+              error={fieldError(error, 'serviceAccountKey')}
+            >
+              <textarea
+                rows={3}
+                value={serviceAccountKey}
+                onChange={(e) => setServiceAccountKey(e.target.value)}
+              />
+            </Field>
+          </>
+        )}
       </div>
-    </Dialog>
+    </FormDialog>
   );
 }

@@ -2,22 +2,16 @@ import { useState } from 'react';
 import { call, fieldError, formError, type AccessKey, type Grant } from '../api';
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
-import {
-  EmptyState,
-  ErrorNotice,
-  FormError,
-  LoadMore,
-  Notice,
-  SkeletonRows,
-} from '../components/Feedback';
+import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
+import { EmptyState, FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantSubject } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
 import { useToast } from '../components/Toast';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { useSession } from '../lib/session';
 
 /** My password, my access keys, and (admins) who administers this server. */
@@ -41,8 +35,7 @@ function ChangePassword() {
   const [oldPassword, setOldPassword] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [touched, setTouched] = useState(false);
   const checks = passwordChecks(
     settings.data?.passwordRequirements,
@@ -57,24 +50,18 @@ function ChangePassword() {
       <form
         noValidate
         className="stack narrow"
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
           setTouched(true);
           if (!checks.every((c) => c.ok)) return;
-          setBusy(true);
-          setError(undefined);
-          try {
-            await call('updateUser', { id: 'self', password, oldPassword });
+          submit(async (signal) => {
+            await call('updateUser', { id: 'self', password, oldPassword }, { signal });
             setOldPassword('');
             setPassword('');
             setConfirm('');
             setTouched(false);
             toast('Password changed');
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <FormError title="Could not change the password" message={general} />
@@ -141,67 +128,51 @@ function AccessKeys() {
         Keys let scripts and CI call Infra as you: send one as <code>Authorization: Bearer</code> or
         exchange it with <code>infra login --key</code>. Your sign-ins are listed too.
       </p>
-      {keys.error !== undefined && keys.items.length === 0 ? (
-        <ErrorNotice title="Could not load your keys" error={keys.error} onRetry={keys.reload} />
-      ) : !keys.loading && keys.items.length === 0 ? (
-        <EmptyState icon="key" title="No access keys">
-          Create one for a script or a CI job.
-        </EmptyState>
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">My access keys</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.loading && keys.items.length === 0 ? (
-                <SkeletonRows columns={5} />
-              ) : (
-                keys.items.map((k) => (
-                  <tr key={k.id}>
-                    <td data-label="Name">
-                      <code>{k.name}</code>
-                      {k.issuedVia === 'password' && <span className="muted"> (sign-in)</span>}
-                    </td>
-                    <td data-label="Created">{formatTime(k.created)}</td>
-                    <td data-label="Last used">
-                      {k.lastUsed ? timeAgo(k.lastUsed) : <span className="muted">never</span>}
-                    </td>
-                    <td data-label="Expires" title={formatTime(k.expires)}>
-                      in {timeLeft(k.expires)}
-                    </td>
-                    <td className="row-actions">
-                      <Button
-                        size="sm"
-                        variant="danger-ghost"
-                        aria-label={`Revoke ${k.name}`}
-                        onClick={() => setRevoking(k)}
-                      >
-                        Revoke
-                      </Button>
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={keys.hasMore}
-        loading={keys.loadingMore}
-        onClick={keys.loadMore}
-        shown={keys.items.length}
+      <PagedTable
+        list={keys}
+        rowKey={(k) => k.id}
+        caption="My access keys"
         noun="keys"
+        errorTitle="Could not load your keys"
+        empty={
+          <EmptyState icon="key" title="No access keys">
+            Create one for a script or a CI job.
+          </EmptyState>
+        }
+        columns={[
+          {
+            header: 'Name',
+            cell: (k) => (
+              <>
+                <code>{k.name}</code>
+                {k.issuedVia === 'password' && <span className="muted"> (sign-in)</span>}
+              </>
+            ),
+          },
+          { header: 'Created', cell: (k) => formatTime(k.created) },
+          {
+            header: 'Last used',
+            cell: (k) => (k.lastUsed ? timeAgo(k.lastUsed) : <span className="muted">never</span>),
+          },
+          {
+            header: 'Expires',
+            title: (k) => formatTime(k.expires),
+            cell: (k) => `in ${timeLeft(k.expires)}`,
+          },
+          {
+            actions: true,
+            cell: (k) => (
+              <Button
+                size="sm"
+                variant="danger-ghost"
+                aria-label={`Revoke ${k.name}`}
+                onClick={() => setRevoking(k)}
+              >
+                Revoke
+              </Button>
+            ),
+          },
+        ]}
       />
       {creating && (
         <CreateKeyDialog
@@ -214,8 +185,8 @@ function AccessKeys() {
           title={`Revoke ${revoking.name}?`}
           confirmLabel="Revoke key"
           onClose={() => setRevoking(undefined)}
-          onConfirm={async () => {
-            await call('deleteAccessKey', { id: revoking.id });
+          onConfirm={async (signal) => {
+            await call('deleteAccessKey', { id: revoking.id }, { signal });
             keys.setItems((items) => items.filter((k) => k.id !== revoking.id));
             toast('Key revoked');
           }}
@@ -240,79 +211,56 @@ function CreateKeyDialog({
 }) {
   const [name, setName] = useState('');
   const [expiry, setExpiry] = useState<string>('720h');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [secret, setSecret] = useState<string>();
   if (secret) {
     return (
-      <Dialog
-        title="Key created"
-        onClose={onClose}
-        footer={
-          <Button variant="primary" onClick={onClose}>
-            Done
-          </Button>
-        }
-      >
-        <div className="stack">
-          <SecretValue label="Access key" value={secret} />
-          <Notice kind="warning">
-            Copy it now: it is shown only once. Anyone with it can act as you until it expires.
-          </Notice>
-        </div>
-      </Dialog>
+      <DoneDialog title="Key created" onClose={onClose}>
+        <SecretValue label="Access key" value={secret} />
+        <Notice kind="warning">
+          Copy it now: it is shown only once. Anyone with it can act as you until it expires.
+        </Notice>
+      </DoneDialog>
     );
   }
   const general = formError(error, ['name', 'expiry']);
   return (
-    <Dialog
+    <FormDialog
       title="Create an access key"
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        setError(undefined);
-        try {
-          const { accessKey, ...key } = await call('createAccessKey', {
-            name: name || undefined,
-            expiry,
-          });
+      onSubmit={() =>
+        submit(async (signal) => {
+          const { accessKey, ...key } = await call(
+            'createAccessKey',
+            { name: name || undefined, expiry },
+            { signal },
+          );
           onCreated(key);
           setSecret(accessKey);
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Create key
-          </Button>
-        </>
+        })
       }
+      submitLabel="Create key"
+      busy={busy}
     >
-      <div className="stack">
-        <FormError title="Could not create the key" message={general} />
-        <Field
-          label="Name"
-          optional
-          hint="Letters, digits, . _ and -, such as ci-deploy"
-          error={fieldError(error, 'name')}
-        >
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-        </Field>
-        <Field label="Expires after" error={fieldError(error, 'expiry')}>
-          <select value={expiry} onChange={(e) => setExpiry(e.target.value)}>
-            {KEY_EXPIRIES.map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </Field>
-      </div>
-    </Dialog>
+      <FormError title="Could not create the key" message={general} />
+      <Field
+        label="Name"
+        optional
+        hint="Letters, digits, . _ and -, such as ci-deploy"
+        error={fieldError(error, 'name')}
+      >
+        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+      </Field>
+      <Field label="Expires after" error={fieldError(error, 'expiry')}>
+        <select value={expiry} onChange={(e) => setExpiry(e.target.value)}>
+          {KEY_EXPIRIES.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </Field>
+    </FormDialog>
   );
 }
 
@@ -326,8 +274,7 @@ function Admins() {
     [],
   );
   const [email, setEmail] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [revoking, setRevoking] = useState<Grant>();
   const isSelf = (g: Grant) => g.user !== undefined && g.user === me?.id;
 
@@ -340,24 +287,18 @@ function Admins() {
       <form
         noValidate
         className="inline-form"
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
-          setBusy(true);
-          setError(undefined);
-          try {
-            await call('createGrant', {
-              userName: email.trim(),
-              privilege: 'admin',
-              resource: 'infra',
-            });
+          submit(async (signal) => {
+            await call(
+              'createGrant',
+              { userName: email.trim(), privilege: 'admin', resource: 'infra' },
+              { signal },
+            );
             setEmail('');
             admins.refresh();
             toast('Admin added');
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <Field
@@ -376,61 +317,47 @@ function Admins() {
           Make admin
         </Button>
       </form>
-      {admins.error !== undefined && admins.items.length === 0 ? (
-        <ErrorNotice
-          title="Could not load the admins"
-          error={admins.error}
-          onRetry={admins.reload}
-        />
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Admins</caption>
-            <tbody>
-              {admins.loading && admins.items.length === 0 ? (
-                <SkeletonRows columns={2} rows={2} />
-              ) : (
-                admins.items.map((g) => (
-                  <tr key={g.id}>
-                    <td>
-                      <GrantSubject grant={g} />
-                      {isSelf(g) && <span className="muted"> (you)</span>}
-                    </td>
-                    <td className="row-actions">
-                      {g.managedBy === 'api' ? (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          aria-label={`Revoke admin from ${g.userName ?? g.groupName ?? ''}`}
-                          onClick={() => setRevoking(g)}
-                        >
-                          Revoke admin
-                        </Button>
-                      ) : (
-                        <span className="muted">from config</span>
-                      )}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={admins.hasMore}
-        loading={admins.loadingMore}
-        onClick={admins.loadMore}
-        shown={admins.items.length}
+      <PagedTable
+        list={admins}
+        rowKey={(g) => g.id}
+        caption="Admins"
         noun="admins"
+        errorTitle="Could not load the admins"
+        skeletonRows={2}
+        columns={[
+          {
+            cell: (g) => (
+              <>
+                <GrantSubject grant={g} />
+                {isSelf(g) && <span className="muted"> (you)</span>}
+              </>
+            ),
+          },
+          {
+            actions: true,
+            cell: (g) =>
+              g.managedBy === 'api' ? (
+                <Button
+                  size="sm"
+                  variant="danger-ghost"
+                  aria-label={`Revoke admin from ${g.userName ?? g.groupName ?? ''}`}
+                  onClick={() => setRevoking(g)}
+                >
+                  Revoke admin
+                </Button>
+              ) : (
+                <span className="muted">from config</span>
+              ),
+          },
+        ]}
       />
       {revoking && (
         <ConfirmDialog
           title={isSelf(revoking) ? 'Remove your own admin role?' : 'Revoke admin?'}
           confirmLabel="Revoke admin"
           onClose={() => setRevoking(undefined)}
-          onConfirm={async () => {
-            await call('deleteGrant', { id: revoking.id });
+          onConfirm={async (signal) => {
+            await call('deleteGrant', { id: revoking.id }, { signal });
             admins.setItems((items) => items.filter((g) => g.id !== revoking.id));
             toast('Admin role revoked');
             if (isSelf(revoking)) reloadSession();

@@ -5,7 +5,7 @@ import { Button } from '../components/Button';
 import { ErrorNotice, FormError, Notice, SkeletonBlock } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
-import { useQuery, useTitle } from '../lib/hooks';
+import { useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate, useLocation } from '../lib/router';
 
 /** Creates the first admin with the one-time link the server logs on a fresh install. */
@@ -20,26 +20,20 @@ export function SetupPage() {
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [touched, setTouched] = useState(false);
 
   const checks = passwordChecks(state.data?.rules, password, name, confirm);
   const ready = checks.every((c) => c.ok) && name.includes('@');
 
-  const submit = async () => {
+  const setUp = () => {
     setTouched(true);
     if (!ready) return;
-    setBusy(true);
-    setError(undefined);
-    try {
-      await call('setup', { token, name, password });
+    submit(async (signal) => {
+      await call('setup', { token, name, password }, { signal });
       // Signed in by the cookie; the token is spent, so it leaves the address bar too.
       navigate('/clusters', { replace: true });
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
 
   if (!token) {
@@ -101,7 +95,7 @@ export function SetupPage() {
         className="stack"
         onSubmit={(e) => {
           e.preventDefault();
-          void submit();
+          setUp();
         }}
       >
         <FormError title="Setup failed" message={generalError} />

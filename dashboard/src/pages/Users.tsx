@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { call, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
 import {
   Badge,
   EmptyState,
@@ -11,18 +11,30 @@ import {
   LoadMore,
   Notice,
   SkeletonBlock,
-  SkeletonRows,
 } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatDate, formatTime, initials, timeAgo } from '../lib/format';
-import { useDebounced, usePaged, useQuery, useTitle } from '../lib/hooks';
+import { useDebounced, usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
+
+/** A user's email with their initials, linked to their page. */
+export function Person({ id, name }: { id: string; name: string }) {
+  return (
+    <Link to={`/users/${id}`} className="person">
+      <span className="avatar" aria-hidden="true">
+        {initials(name)}
+      </span>
+      {name}
+    </Link>
+  );
+}
 
 /**
  * Users, newest pages loaded on demand. Search filters what is loaded by any part of the email;
@@ -65,86 +77,65 @@ export function UsersPage() {
           />
         </label>
       </div>
-      {list.error !== undefined && list.items.length === 0 ? (
-        <ErrorNotice title="Could not load the users" error={list.error} onRetry={list.reload} />
-      ) : !list.loading && shown.length === 0 ? (
-        query ? (
-          <EmptyState icon="search" title="No matching users">
-            No user {exact ? 'has the email' : 'loaded so far matches'} “{query}”.
-            {!exact && list.hasMore && ' Type the full email to search every user.'}
-          </EmptyState>
-        ) : (
-          <EmptyState
-            icon="user"
-            title="No users yet"
-            action={
-              <Button variant="primary" icon="plus" onClick={() => setAdding(true)}>
-                Add user
-              </Button>
-            }
-          >
-            Add the people who need access. Each gets a one-time password to sign in with.
-          </EmptyState>
-        )
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="sr-only">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">Added</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.loading && list.items.length === 0 ? (
-                <SkeletonRows columns={4} />
-              ) : (
-                shown.map((u) => (
-                  <tr key={u.id}>
-                    <td data-label="Email">
-                      <Link to={`/users/${u.id}`} className="person">
-                        <span className="avatar" aria-hidden="true">
-                          {initials(u.name)}
-                        </span>
-                        {u.name}
-                      </Link>{' '}
-                      {u.managedBy === 'config' && <Badge>config</Badge>}
-                    </td>
-                    <td data-label="Last seen">
-                      {u.lastSeenAt ? timeAgo(u.lastSeenAt) : <span className="muted">never</span>}
-                    </td>
-                    <td data-label="Added">{formatDate(u.created)}</td>
-                    <td className="row-actions">
-                      {u.managedBy === 'api' && (
-                        <Button
-                          size="sm"
-                          variant="danger-ghost"
-                          icon="trash"
-                          aria-label={`Remove ${u.name}`}
-                          onClick={() => setRemoving(u)}
-                        >
-                          Remove
-                        </Button>
-                      )}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <LoadMore
-        hasMore={list.hasMore}
-        loading={list.loadingMore}
-        onClick={list.loadMore}
-        shown={list.items.length}
+      <PagedTable
+        list={list}
+        rows={shown}
+        rowKey={(u) => u.id}
+        caption="Users"
         noun="users"
+        errorTitle="Could not load the users"
+        empty={
+          query ? (
+            <EmptyState icon="search" title="No matching users">
+              No user {exact ? 'has the email' : 'loaded so far matches'} “{query}”.
+              {!exact && list.hasMore && ' Type the full email to search every user.'}
+            </EmptyState>
+          ) : (
+            <EmptyState
+              icon="user"
+              title="No users yet"
+              action={
+                <Button variant="primary" icon="plus" onClick={() => setAdding(true)}>
+                  Add user
+                </Button>
+              }
+            >
+              Add the people who need access. Each gets a one-time password to sign in with.
+            </EmptyState>
+          )
+        }
+        columns={[
+          {
+            header: 'Email',
+            cell: (u) => (
+              <>
+                <Person id={u.id} name={u.name} />{' '}
+                {u.managedBy === 'config' && <Badge>config</Badge>}
+              </>
+            ),
+          },
+          {
+            header: 'Last seen',
+            cell: (u) =>
+              u.lastSeenAt ? timeAgo(u.lastSeenAt) : <span className="muted">never</span>,
+          },
+          { header: 'Added', cell: (u) => formatDate(u.created) },
+          {
+            actions: true,
+            cell: (u) =>
+              u.managedBy === 'api' && (
+                <Button
+                  size="sm"
+                  variant="danger-ghost"
+                  icon="trash"
+                  aria-label={`Remove ${u.name}`}
+                  onClick={() => setRemoving(u)}
+                >
+                  Remove
+                </Button>
+              ),
+          },
+        ]}
       />
       {adding && (
         <AddUserDialog
@@ -180,8 +171,8 @@ function RemoveUserDialog({
       title={`Remove ${user.name}?`}
       confirmLabel="Remove user"
       onClose={onClose}
-      onConfirm={async () => {
-        await call('deleteUser', { id: user.id });
+      onConfirm={async (signal) => {
+        await call('deleteUser', { id: user.id }, { signal });
         onRemoved();
       }}
     >
@@ -194,76 +185,50 @@ function RemoveUserDialog({
 /** Adds a user, then shows their one-time password once, with a copy button. */
 function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u: User) => void }) {
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const [created, setCreated] = useState<{ name: string; password: string }>();
 
   if (created) {
     return (
-      <Dialog
-        title="User added"
-        onClose={onClose}
-        footer={
-          <Button variant="primary" onClick={onClose}>
-            Done
-          </Button>
-        }
-      >
-        <div className="stack">
-          <p>
-            Send <strong>{created.name}</strong> this one-time password. They choose their own the
-            first time they sign in.
-          </p>
-          <SecretValue label="One-time password" value={created.password} />
-          <Notice kind="warning">
-            It is shown only now: Infra keeps only a hash. If it is lost, remove the user and add
-            them again.
-          </Notice>
-        </div>
-      </Dialog>
+      <DoneDialog title="User added" onClose={onClose}>
+        <p>
+          Send <strong>{created.name}</strong> this one-time password. They choose their own the
+          first time they sign in.
+        </p>
+        <SecretValue label="One-time password" value={created.password} />
+        <Notice kind="warning">
+          It is shown only now: Infra keeps only a hash. If it is lost, remove the user and add them
+          again.
+        </Notice>
+      </DoneDialog>
     );
   }
 
-  const submit = async () => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      const { oneTimePassword, ...user } = await call('createUser', { name });
-      onAdded(user);
-      setCreated({ name: user.name, password: oneTimePassword });
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+  const add = async (signal: AbortSignal) => {
+    const { oneTimePassword, ...user } = await call('createUser', { name }, { signal });
+    onAdded(user);
+    setCreated({ name: user.name, password: oneTimePassword });
   };
   const general = formError(error, ['name']);
   return (
-    <Dialog
+    <FormDialog
       title="Add a user"
       onClose={onClose}
-      onSubmit={() => void submit()}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            Add user
-          </Button>
-        </>
-      }
+      onSubmit={() => submit(add)}
+      submitLabel="Add user"
+      busy={busy}
     >
-      <div className="stack">
-        <FormError title="Could not add the user" message={general} />
-        <Field label="Email" error={fieldError(error, 'name')}>
-          <input
-            type="email"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            autoComplete="off"
-            placeholder="alice@example.com"
-          />
-        </Field>
-      </div>
-    </Dialog>
+      <FormError title="Could not add the user" message={general} />
+      <Field label="Email" error={fieldError(error, 'name')}>
+        <input
+          type="email"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          autoComplete="off"
+          placeholder="alice@example.com"
+        />
+      </Field>
+    </FormDialog>
   );
 }
 
@@ -376,20 +341,8 @@ export function UserPage({ id }: { id: string }) {
         </div>
         <GrantsTable
           caption="Grants of this user and their groups"
-          grants={grants.items}
-          loading={grants.loading}
-          error={grants.error}
-          onRetry={grants.reload}
-          canRevoke
-          onRevoked={(gid) => grants.setItems((items) => items.filter((g) => g.id !== gid))}
+          list={grants}
           empty={<NoGrants>Neither this user nor their groups have a role anywhere yet.</NoGrants>}
-        />
-        <LoadMore
-          hasMore={grants.hasMore}
-          loading={grants.loadingMore}
-          onClick={grants.loadMore}
-          shown={grants.items.length}
-          noun="grants"
         />
       </section>
       {granting && u && (
@@ -414,8 +367,8 @@ export function UserPage({ id }: { id: string }) {
           title={`Remove from ${leaving.name}?`}
           confirmLabel="Remove from group"
           onClose={() => setLeaving(undefined)}
-          onConfirm={async () => {
-            await call('updateGroupUsers', { id: leaving.id, usersToRemove: [u.id] });
+          onConfirm={async (signal) => {
+            await call('updateGroupUsers', { id: leaving.id, usersToRemove: [u.id] }, { signal });
             groups.setItems((items) => items.filter((g) => g.id !== leaving.id));
             grants.refresh();
             toast(`Removed from ${leaving.name}`);
@@ -449,61 +402,47 @@ function JoinGroupDialog({
 }) {
   const groups = useQuery(() => call('listGroups', { limit: 1000 }), []);
   const [groupId, setGroupId] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>();
+  const { busy, error, submit } = useSubmit();
   const toast = useToast();
   return (
-    <Dialog
+    <FormDialog
       title={`Add ${user.name} to a group`}
       onClose={onClose}
-      onSubmit={async () => {
-        setBusy(true);
-        try {
-          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] });
+      onSubmit={() =>
+        submit(async (signal) => {
+          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] }, { signal });
           onJoined();
           toast('Added to the group');
           onClose();
-        } catch (err) {
-          setError(err);
-          setBusy(false);
-        }
-      }}
-      footer={
-        <>
-          <Button onClick={onClose}>Cancel</Button>
-          <Button type="submit" variant="primary" busy={busy} disabled={!groupId}>
-            Add to group
-          </Button>
-        </>
+        })
       }
+      submitLabel="Add to group"
+      busy={busy}
+      disabled={!groupId}
     >
-      <div className="stack">
-        {error !== undefined && <ErrorNotice title="Could not add to the group" error={error} />}
-        {groups.error !== undefined && (
-          <ErrorNotice
-            title="Could not load the groups"
-            error={groups.error}
-            onRetry={groups.reload}
-          />
-        )}
-        <Field
-          label="Group"
-          hint={
-            groups.data?.items.length === 0
-              ? 'Create a group first, on the Groups page.'
-              : undefined
-          }
-        >
-          <select value={groupId} onChange={(e) => setGroupId(e.target.value)}>
-            <option value="">{groups.loading ? 'Loading groups…' : 'Choose a group'}</option>
-            {(groups.data?.items ?? []).map((g) => (
-              <option key={g.id} value={g.id}>
-                {g.name}
-              </option>
-            ))}
-          </select>
-        </Field>
-      </div>
-    </Dialog>
+      {error !== undefined && <ErrorNotice title="Could not add to the group" error={error} />}
+      {groups.error !== undefined && (
+        <ErrorNotice
+          title="Could not load the groups"
+          error={groups.error}
+          onRetry={groups.reload}
+        />
+      )}
+      <Field
+        label="Group"
+        hint={
+          groups.data?.items.length === 0 ? 'Create a group first, on the Groups page.' : undefined
+        }
+      >
+        <select value={groupId} onChange={(e) => setGroupId(e.target.value)}>
+          <option value="">{groups.loading ? 'Loading groups…' : 'Choose a group'}</option>
+          {(groups.data?.items ?? []).map((g) => (
+            <option key={g.id} value={g.id}>
+              {g.name}
+            </option>
+          ))}
+        </select>
+      </Field>
+    </FormDialog>
   );
 }
