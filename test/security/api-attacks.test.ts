@@ -31,7 +31,7 @@ import { openDb, type OpenDb } from '../../src/server/data/db.js';
 import { newId, type IdKind } from '../../src/shared/ids.js';
 import { TestClock } from '../clock.js';
 import { engines } from '../engines.js';
-import { rawRequest } from '../http.js';
+import { rawExchange, rawRequest } from '../http.js';
 import { ADMIN, startAdminServer } from '../identity.js';
 import type { TestServer } from '../server.js';
 
@@ -92,6 +92,11 @@ interface Attack {
   body?: Buffer;
   /** The server must refuse it (4xx): every attack on an operation that writes. */
   refuse: boolean;
+  /**
+   * Sent as written over a connection of its own (with `Connection: close`), for what Node's
+   * client will not send: CONNECT, a request target in absolute form, a header line twice.
+   */
+  wire?: { target: string; lines: string[] };
 }
 
 interface Answer {
@@ -388,7 +393,10 @@ async function sendAll(
   const worker = async () => {
     while (next < requests.length) {
       const i = next++;
-      answers[i] = await sendOne(agent, url, requests[i]!).catch((err: Error) => err);
+      const a = requests[i]!;
+      answers[i] = await (a.wire ? sendWire(url, ca, a) : sendOne(agent, url, a)).catch(
+        (err: Error) => err,
+      );
     }
   };
   try {
@@ -397,6 +405,32 @@ async function sendAll(
     agent.destroy();
   }
   return answers;
+}
+
+async function sendWire(url: URL, ca: string, a: Attack): Promise<Answer> {
+  const { target, lines } = a.wire!;
+  const head = [
+    `${a.method} ${target} HTTP/1.1`,
+    ...lines,
+    ...Object.entries(a.headers).map(([k, v]) => `${k}: ${v}`),
+    'connection: close',
+  ].join('\r\n');
+  const request = Buffer.concat([
+    Buffer.from(`${head}\r\n\r\n`, 'latin1'),
+    a.body ?? Buffer.alloc(0),
+  ]);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${ANSWER_WITHIN_MS} ms`)),
+      ANSWER_WITHIN_MS,
+    );
+  });
+  try {
+    return await Promise.race([rawExchange(Number(url.port), request, { ca }), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sendOne(agent: Agent, url: URL, a: Attack): Promise<Answer> {
@@ -851,8 +885,11 @@ function attacksOn(
   return out;
 }
 
-/** Methods no route has, on each path, under each identity in turn. */
-function wrongMethods(ops: Operation[], keys: Record<Identity, string | undefined>): Attack[] {
+/**
+ * Per path: methods no route has, and what only goes over the wire as written (CONNECT, a
+ * request target naming another host, Host twice), each under the next identity.
+ */
+function pathAttacks(ops: Operation[], keys: Record<Identity, string | undefined>): Attack[] {
   const out: Attack[] = [];
   const byPath = new Map<string, Operation[]>();
   for (const op of ops) byPath.set(op.template, [...(byPath.get(op.template) ?? []), op]);
@@ -862,25 +899,50 @@ function wrongMethods(ops: Operation[], keys: Record<Identity, string | undefine
     const declared = new Set(onPath.map((o) => o.method));
     const op = onPath[0]!;
     const path = pathOf(op, () => (op.pathParams.length > 0 ? newId(idKindOf(op)) : ''));
+    const add = (what: string, method: string, wire?: Attack['wire']) => {
+      const identity = nextIdentity();
+      const key = keys[identity];
+      // The body and query no operation accepts, as in attacksOn.
+      const body = ['POST', 'PUT', 'PATCH'].includes(method)
+        ? Buffer.from('{"attackUnknownField":1}')
+        : undefined;
+      const query = method === 'DELETE' ? '?attackUnknownField=1' : '';
+      out.push({
+        operation: template,
+        identity,
+        what,
+        method,
+        path: `${path}${query}`,
+        headers: {
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          ...(body
+            ? { 'content-type': 'application/json', 'content-length': String(body.length) }
+            : {}),
+        },
+        body,
+        refuse: true,
+        wire: wire && { ...wire, target: `${wire.target}${query}` },
+      });
+    };
     const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'];
     for (const method of [...methods, 'PROPFIND', 'LOCK']) {
       // HEAD is answered for every GET route.
       if (declared.has(method) || (method === 'HEAD' && declared.has('GET'))) continue;
-      const identity = nextIdentity();
-      const key = keys[identity];
-      const body = ['POST', 'PUT', 'PATCH'].includes(method) ? Buffer.from('{}') : undefined;
-      out.push({
-        operation: template,
-        identity,
-        what: `method ${method}`,
-        method,
-        path,
-        headers: {
-          ...(key ? { authorization: `Bearer ${key}` } : {}),
-          ...(body ? { 'content-type': 'application/json', 'content-length': '2' } : {}),
-        },
-        body,
-        refuse: true,
+      add(`method ${method}`, method);
+    }
+    add('method CONNECT', 'CONNECT', { target: path, lines: ['host: localhost'] });
+    for (const method of declared) {
+      add('a request target naming another host', method, {
+        target: `https://evil.example.com${path}`,
+        lines: ['host: localhost'],
+      });
+      add('Host twice, ours first', method, {
+        target: path,
+        lines: ['host: localhost', 'host: evil.example.com'],
+      });
+      add('Host twice, ours last', method, {
+        target: path,
+        lines: ['host: evil.example.com', 'host: localhost'],
       });
     }
   }
@@ -946,7 +1008,7 @@ for (const engine of engines) {
       const resolve = resolver(doc);
       attacks = [
         ...ops.flatMap((op, i) => attacksOn(op, i, keys, resolve)),
-        ...wrongMethods(ops, keys),
+        ...pathAttacks(ops, keys),
       ];
 
       database = await openDb(server.config.db);

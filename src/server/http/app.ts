@@ -16,7 +16,7 @@ import type { OperationDeps } from '../access/operation.js';
 import type { Readiness } from '../access/readiness.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ServerTls } from '../tls/server-tls.js';
-import { clientErrorResponse, errorResponse, readinessResponse } from './errors.js';
+import { clientErrorResponse, errorResponse, readinessResponse, refuseTunnels } from './errors.js';
 import { checkHost } from './host.js';
 import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
@@ -115,6 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: deps.log,
     exempt: deps.trustedProxies?.length ? addressMatcher(deps.trustedProxies) : undefined,
   });
+  refuseTunnels(app.server, SECURITY_HEADERS);
   deps.tls.onChange(() => app.server.setSecureContext(deps.tls.secureContextOptions()));
 
   // Browsers send text/plain and forms cross-site without a preflight; accepting only JSON

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rawRequest } from '../../../test/http.js';
+import { parseResponse, rawConnection, rawRequest } from '../../../test/http.js';
 import { ADMIN, ADMIN_CONFIG } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
@@ -194,6 +194,13 @@ describe('the public origin', () => {
     });
     assert.equal(res.status, 308);
     assert.equal(res.headers.location, `${URL_SETTING}/users?x=1`);
+    // A tunnel request gets an answer too, not a dropped connection.
+    const conn = rawConnection(server.running.httpPort!, { tls: false });
+    await conn.secure;
+    conn.socket.write('CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
+    const tunnel = parseResponse(await conn.closed);
+    assert.equal(tunnel.status, 405);
+    assert.equal(JSON.parse(tunnel.body).code, 'method_not_allowed');
   });
 
   it('logs the setup link with the configured url', async () => {
