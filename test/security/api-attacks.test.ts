@@ -5,8 +5,10 @@
  * requests over raw HTTP: wrong JSON types for each body field, huge strings, arrays and bodies,
  * deep nesting, prototype keys, bad and non-UTF-8 percent-encoding in the path and the query,
  * path parameters that are not ids, unknown and repeated query parameters, wrong content types,
- * malformed cookies, oversized and odd headers, broken Authorization headers, and methods no
- * route has. Then:
+ * malformed cookies, oversized and odd headers, broken Authorization headers, methods no route
+ * has, and over the wire as written CONNECT, a target naming another host and Host twice.
+ * Attacks whose fate does not depend on the caller beyond being signed in (input is validated
+ * before roles are checked) are spread over the identities in turn. Then:
  *
  * - no answer is a 5xx, and the server logs no error;
  * - every 4xx is the one error shape `{code, message}` (with `fieldErrors` for validation) as
@@ -17,9 +19,10 @@
  *   after, except what a refusal is meant to touch (refusals in the audit log, login throttling,
  *   a key's last use).
  *
- * A second batch puts hostile strings (NUL, lone surrogates, bidi controls, 100 KB) into every
- * string field of an otherwise valid request, as an admin, so that they reach the database: no
- * 5xx there either. Both batches run on SQLite and PostgreSQL.
+ * A second batch puts hostile strings (NUL, lone surrogates, bidi controls, 100 KB...) into every
+ * string field and query parameter of an otherwise valid request, as an admin, so that they reach
+ * the database: no 5xx there either. Both batches run on SQLite and PostgreSQL. How to extend it:
+ * test/security/README.md.
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
