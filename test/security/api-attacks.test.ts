@@ -210,6 +210,9 @@ const IN_FLIGHT = 16;
 /** An answer later than this is a failure (a request the server holds, a regex gone wild). */
 const ANSWER_WITHIN_MS = 20_000;
 
+/** What the unchanged example is called in the hostile batch. */
+const CONTROL = 'the valid request (control)';
+
 /** Strings that have broken servers: each goes into every field of a valid request. */
 const HOSTILE: Array<[string, string]> = [
   ['NUL', 'attack\u0000value'],
@@ -1090,6 +1093,9 @@ for (const engine of engines) {
               .map(([k, v]) => `${k}=${percentEncoded(v)}`)
               .join('&'),
           );
+        // The example itself, as a control: it must pass validation, or the batch tests nothing.
+        const control = example.body === undefined ? undefined : JSON.stringify(example.body);
+        send(op, CONTROL, path(example.query ?? {}), control ? Buffer.from(control) : undefined);
         for (const field of stringFieldsOf(example.body)) {
           for (const [what, value] of HOSTILE) {
             const body = Buffer.from(JSON.stringify(replaceIn(example.body, field, value)));
@@ -1108,6 +1114,12 @@ for (const engine of engines) {
       }
       const logsBefore = server.logs.lines.length;
       const got = await sendAll(server.url, server.ca, batch);
+      const invalid = batch
+        .map((a, i) => [a, got[i]!] as const)
+        .filter(([a, ans]) => a.what === CONTROL && !(ans instanceof Error))
+        .filter(([, ans]) => (ans as Answer).body.includes('"message":"validation failed'))
+        .map(([a, ans]) => `${a.operation}: ${(ans as Answer).body}`);
+      assertNone(invalid, 'examples that do not pass validation (fix examples())');
       assertNone(report(batch, got), 'bad answers');
       assertNone(serverErrors(server, logsBefore), 'error lines in the server log');
     });
