@@ -22,7 +22,7 @@ import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
 
 /** Largest accepted request body. The API takes small JSON documents only. */
-const BODY_LIMIT = 1024 * 1024;
+export const BODY_LIMIT = 1024 * 1024;
 
 interface AppDeps extends OperationDeps {
   metrics: ServerMetrics;
