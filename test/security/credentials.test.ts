@@ -6,7 +6,7 @@ import { ApiError } from '../../src/api/errors.js';
 import { parseDuration } from '../../src/shared/duration.js';
 import { TestClock } from '../clock.js';
 import { engines } from '../engines.js';
-import { ADMIN, createSignedInUser, startAdminServer } from '../identity.js';
+import { ADMIN, ADMIN_CONFIG, createSignedInUser, startAdminServer } from '../identity.js';
 import type { TestServer } from '../server.js';
 
 // No credential may widen itself. The first block takes each kind of credential in turn and
@@ -15,6 +15,8 @@ import type { TestServer } from '../server.js';
 // through their life: what one credential makes ends when its parent ends.
 
 const HOUR = 3_600_000;
+/** A connector key the config file of the widening tests declares, bound to `declared`. */
+const DECLARED_CONNECTOR_KEY = 'cfgconnkey.abcdefghijklmnopqrstuvwx';
 
 async function rejects(p: Promise<unknown>, status: number, message?: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
@@ -59,6 +61,7 @@ for (const engine of engines) {
       ({ server, admin } = await startAdminServer(engine, {
         clock,
         settings: { 'sessions.inactivityTimeout': '72h', 'sessions.duration': '720h' },
+        configFile: `${ADMIN_CONFIG}connectors:\n  - destination: declared\n    accessKey: plaintext:${DECLARED_CONNECTOR_KEY}\n`,
       }));
       connectorId = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!.id;
       otherUserId = (await admin.createUser({ name: 'someone-else@example.com' })).id;
@@ -174,6 +177,21 @@ for (const engine of engines) {
           });
           destinations.edge = edge.id;
           return { key, userId: connectorId };
+        },
+        keys: /this key cannot create access keys/,
+        exchange: /system users cannot log in/,
+        device: /system users cannot approve device logins/,
+      },
+      {
+        kind: 'a connector key declared in the config file',
+        make: async () => {
+          const declared = await as(DECLARED_CONNECTOR_KEY).createDestination({
+            name: 'declared',
+            uniqueID: 'declared-cluster',
+            connection: { url: 'https://declared.example.com', ca: '' },
+          });
+          destinations.declared = declared.id;
+          return { key: DECLARED_CONNECTOR_KEY, userId: connectorId };
         },
         keys: /this key cannot create access keys/,
         exchange: /system users cannot log in/,
