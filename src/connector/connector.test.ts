@@ -282,6 +282,49 @@ for (const engine of engines) {
       assert.doesNotMatch(uncached.stderr, /infra login/);
     });
 
+    it('closes the open watches and execs of a session that ended and of a deleted user', async () => {
+      const open = async (name: string) => {
+        const u = await createSignedInUser(cluster.server, cluster.admin, name);
+        await cluster.admin.createGrant({ user: u.id, privilege: 'edit', resource: 'prod' });
+        const w = await userWorkstation(
+          cluster,
+          (await u.client.createAccessKey({ expiry: '1h' })).accessKey,
+        );
+        assert.equal((await w.run('use', 'prod')).code, 0);
+        await cluster.connectorCaughtUp();
+        const watch = kubectlStream(w, ['get', 'pods', '-n', 'default', '--watch']);
+        const exec = kubectlStream(w, ['exec', '-i', 'app-1', '--', 'cat']);
+        await cluster.kube.waitForRequest(
+          (r) => /\/exec\?/.test(r.url) && r.status === 101 && r.impersonation.user === name,
+        );
+        for (let i = 0; i < 400 && !/app-1/.test(watch.output()); i++)
+          await new Promise((r) => setTimeout(r, 25));
+        assert.match(watch.output(), /app-1/);
+        let ended = 0;
+        for (const s of [watch, exec]) void s.exited.then(() => ended++);
+        return { u, w, watch, exec, ended: () => ended };
+      };
+      /** Waits (20 s at most) until both streams of `who` have ended. */
+      const bothEnd = async (who: Awaited<ReturnType<typeof open>>, why: string) => {
+        for (let i = 0; i < 800 && who.ended() < 2; i++)
+          await new Promise((r) => setTimeout(r, 25));
+        assert.equal(who.ended(), 2, `the watch and the exec end when ${why}`);
+      };
+      const gina = await open('gina@example.com');
+      const hank = await open('hank@example.com');
+
+      // gina's CLI session (the one her tokens name) ends: her streams close, hank's stay.
+      const state = JSON.parse(
+        (await import('node:fs')).readFileSync(path.join(gina.w.home, '.infra', 'config'), 'utf8'),
+      );
+      await cluster.server.client({ accessKey: state.servers[0].session.accessKey }).logout();
+      await bothEnd(gina, 'the session ends');
+      assert.equal(hank.ended(), 0, "another user's streams stay open");
+
+      await cluster.admin.deleteUser({ id: hank.u.id });
+      await bothEnd(hank, 'the user is deleted');
+    });
+
     it('serves a user whose groups have names outside Latin-1, sending them as UTF-8', async () => {
       const dave = await createSignedInUser(cluster.server, cluster.admin, 'dave@example.com');
       // NFC `é` is one Latin-1 byte; 運用 has no Latin-1 form at all.

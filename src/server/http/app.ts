@@ -16,13 +16,13 @@ import type { OperationDeps } from '../access/operation.js';
 import type { Readiness } from '../access/readiness.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { ServerTls } from '../tls/server-tls.js';
-import { clientErrorResponse, errorResponse, readinessResponse } from './errors.js';
-import { checkHost } from './host.js';
+import { clientErrorResponse, errorResponse, readinessResponse, refuseTunnels } from './errors.js';
+import { checkHost, checkOneHost, useOriginForm } from './host.js';
 import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
 
 /** Largest accepted request body. The API takes small JSON documents only. */
-const BODY_LIMIT = 1024 * 1024;
+export const BODY_LIMIT = 1024 * 1024;
 
 interface AppDeps extends OperationDeps {
   metrics: ServerMetrics;
@@ -115,6 +115,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: deps.log,
     exempt: deps.trustedProxies?.length ? addressMatcher(deps.trustedProxies) : undefined,
   });
+  refuseTunnels(app.server, SECURITY_HEADERS);
+  // Before the framework's own listener, so it routes and checks the rewritten request.
+  app.server.prependListener('request', useOriginForm);
   deps.tls.onChange(() => app.server.setSecureContext(deps.tls.secureContextOptions()));
 
   // Browsers send text/plain and forms cross-site without a preflight; accepting only JSON
@@ -124,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req, reply) => {
     reply.headers(SECURITY_HEADERS);
     if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    checkOneHost(req.raw.rawHeaders);
     // Load balancers probe by address, whatever names the server has.
     if (req.url !== '/healthz' && req.url !== '/readyz') {
       checkHost(req.host, deps.publicOrigin(), (name) => deps.tls.servesName(name));

@@ -1112,6 +1112,12 @@ describe('requests malformed below the API', () => {
       status: 404,
       code: 'not_found',
     },
+    {
+      what: 'CONNECT (a tunnel: this server is no proxy)',
+      request: `CONNECT localhost:443 HTTP/1.1\r\n${HEAD}\r\n`,
+      status: 405,
+      code: 'method_not_allowed',
+    },
     { what: 'not HTTP at all', request: 'hello\r\n\r\n', status: 400, code: 'bad_request' },
     {
       what: 'an HTTP/2 preface without ALPN',

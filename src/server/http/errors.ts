@@ -1,4 +1,5 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ApiErrorBody } from '../../api/errors.js';
 import type { Readiness } from '../access/readiness.js';
 import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.js';
@@ -141,6 +142,15 @@ export function clientErrorResponse(
   extraHeaders: Record<string, string> = {},
 ): string {
   const { status, body } = clientError(err);
+  return wholeResponse(status, body, extraHeaders);
+}
+
+/** An error response written straight to a socket, which is closed after it. */
+function wholeResponse(
+  status: number,
+  body: ApiErrorBody,
+  extraHeaders: Record<string, string>,
+): string {
   const json = JSON.stringify(body);
   const headers = {
     ...extraHeaders,
@@ -150,6 +160,23 @@ export function clientErrorResponse(
   };
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
   return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines.join('\r\n')}\r\n\r\n${json}`;
+}
+
+/**
+ * Answers CONNECT (a request for a tunnel) with 405 in the JSON error shape. Node hands CONNECT
+ * to a `connect` listener and, without one, drops the connection unanswered.
+ */
+export function refuseTunnels(server: Server, extraHeaders: Record<string, string> = {}): void {
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const body: ApiErrorBody = {
+      code: 'method_not_allowed',
+      message: 'CONNECT is not supported: this server is not a proxy',
+    };
+    socket.on('error', () => {});
+    socket.end(wholeResponse(statusFor.method_not_allowed, body, extraHeaders), () =>
+      socket.destroy(),
+    );
+  });
 }
 
 function clientError(err: { code?: string }): { status: number; body: ApiErrorBody } {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rawRequest } from '../../../test/http.js';
+import { parseResponse, rawConnection, rawExchange, rawRequest } from '../../../test/http.js';
 import { ADMIN, ADMIN_CONFIG } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
@@ -112,6 +112,33 @@ describe('the public origin', () => {
     assert.equal(health.status, 200);
   });
 
+  it('judges a request target in absolute form by its host, and refuses Host twice', async () => {
+    const wire = (target: string, hosts: string[]) =>
+      rawExchange(
+        Number(port()),
+        `GET ${target} HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join('')}Connection: close\r\n\r\n`,
+        { ca: server.ca, servername: 'localhost' },
+      );
+    const foreign = await wire('https://evil.example/api/version', ['infra.example.test']);
+    assert.equal(foreign.status, 421, foreign.body);
+    assert.equal(JSON.parse(foreign.body).code, 'misdirected');
+    // Ours in the target: served, as an API answer (never cached), whatever the Host says.
+    const ours = await wire('https://infra.example.test/api/version', ['evil.example']);
+    assert.equal(ours.status, 200, ours.body);
+    assert.equal(ours.headers['cache-control'], 'no-store');
+    for (const hosts of [
+      ['infra.example.test', 'evil.example'],
+      ['evil.example', 'infra.example.test'],
+    ]) {
+      const twice = await wire('/api/version', hosts);
+      assert.equal(twice.status, 400, twice.body);
+      assert.deepEqual(JSON.parse(twice.body), {
+        code: 'bad_request',
+        message: 'the request has more than one Host header',
+      });
+    }
+  });
+
   it("serves the url's host, localhost and the certificate's names, with any port", async () => {
     for (const host of [
       'infra.example.test',
@@ -194,6 +221,13 @@ describe('the public origin', () => {
     });
     assert.equal(res.status, 308);
     assert.equal(res.headers.location, `${URL_SETTING}/users?x=1`);
+    // A tunnel request gets an answer too, not a dropped connection.
+    const conn = rawConnection(server.running.httpPort!, { tls: false });
+    await conn.secure;
+    conn.socket.write('CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
+    const tunnel = parseResponse(await conn.closed);
+    assert.equal(tunnel.status, 405);
+    assert.equal(JSON.parse(tunnel.body).code, 'method_not_allowed');
   });
 
   it('logs the setup link with the configured url', async () => {

@@ -4,7 +4,7 @@ import { limitConnectionsPerAddress, timeoutOptions } from '../../shared/listen.
 import type { Logger } from '../../shared/logger.js';
 import type { AcmeCertificates } from '../tls/acme.js';
 import type { Readiness } from '../access/readiness.js';
-import { clientErrorResponse, readinessResponse } from './errors.js';
+import { clientErrorResponse, readinessResponse, refuseTunnels } from './errors.js';
 
 /**
  * The optional plain-HTTP listener. It never serves the API: it answers `/healthz` and `/readyz` (for load
@@ -55,6 +55,7 @@ export function createRedirectServer(options: {
     if (err.code !== 'ECONNRESET' && socket.writable) socket.write(clientErrorResponse(err));
     socket.destroy();
   });
+  refuseTunnels(server);
   limitConnectionsPerAddress(server, options.limits.connectionsPerIP, { log: options.log });
   return server;
 }
