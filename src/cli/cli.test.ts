@@ -883,9 +883,6 @@ describe('infra CLI', () => {
         help.stdout,
         /Example:\n {2}infra grants add alice@example.com prod.web --role edit/,
       );
-      const completion = await ws.run('completion', 'bash');
-      assert.match(completion.stdout, /complete -F _infra infra/);
-      assert.match(completion.stdout, /grants\) COMPREPLY=\( \$\(compgen -W "add list remove/);
     });
   });
 });
