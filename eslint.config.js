@@ -23,4 +23,10 @@ export default tseslint.config(
     files: ['scripts/**', 'bench/**', 'bin/**', 'src/cli/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // The CLI entry is CommonJS so that `infra tokens` starts without node's ES module loader.
+    files: ['bin/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { ...globals.node, ...globals.commonjs } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -1,6 +1,7 @@
 /**
- * Start-up cost of the kubectl credential plugin (`node dist/tokens.cjs`, what the kubeconfig
- * Infra writes runs) with a cached token, against a bare `node -e ''`. It runs as kubectl runs it:
+ * Start-up cost of the kubectl credential plugin (`infra tokens`, what the kubeconfig Infra
+ * writes runs: bin/infra.cjs handing over to dist/tokens.cjs) with a cached token, against a bare
+ * `node -e ''`; and the plugin bundle run directly, as kubeconfig entries of earlier versions do. It runs as kubectl runs it:
  * with `KUBERNETES_EXEC_INFO` naming the cluster, which the plugin checks against
  * `~/.infra/config`. Built binary required (`npm run build`).
  *
@@ -44,24 +45,32 @@ writeFileSync(
   }),
 );
 
-function time(args: string[]): number[] {
-  const ms: number[] = [];
+/** Milliseconds per run of each command, the commands taking turns (load hits all alike). */
+function time(series: string[][]): number[][] {
+  const ms = series.map((): number[] => []);
   for (let i = 0; i < runs + 3; i++) {
-    const t = performance.now();
-    const r = spawnSync(process.execPath, args, {
-      env: { HOME: home, PATH: process.env.PATH, KUBERNETES_EXEC_INFO: execInfo },
-    });
-    if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr.toString()}`);
-    if (i >= 3) ms.push(performance.now() - t);
+    for (const [k, args] of series.entries()) {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, args, {
+        env: { HOME: home, PATH: process.env.PATH, KUBERNETES_EXEC_INFO: execInfo },
+      });
+      if (r.status !== 0) throw new Error(`${args.join(' ')} failed: ${r.stderr.toString()}`);
+      // Three warm-up rounds.
+      if (i >= 3) ms[k]!.push(performance.now() - t);
+    }
   }
   return ms;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(`machine: ${machine()}`);
-// Interleave nothing: each series runs back to back after three warm-up runs.
-const bare = time(['-e', '']);
-const tokens = time([path.join(root, 'dist', 'tokens.cjs'), '--server', server, 'prod']);
+const [bare, tokens, direct] = time([
+  ['-e', ''],
+  [path.join(root, 'bin', 'infra.cjs'), 'tokens', '--server', server, 'prod'],
+  [path.join(root, 'dist', 'tokens.cjs'), '--server', server, 'prod'],
+]) as [number[], number[], number[]];
 console.log(`\n== node -e ''\n${percentiles(bare)}`);
 console.log(`== infra tokens (cached token)\n${percentiles(tokens)}`);
 console.log(`ratio of medians: ${(median(tokens) / median(bare)).toFixed(2)}x`);
+console.log(`== node dist/tokens.cjs (cached token)\n${percentiles(direct)}`);
+console.log(`ratio of medians: ${(median(direct) / median(bare)).toFixed(2)}x`);

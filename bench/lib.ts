@@ -21,7 +21,7 @@ export function machine(): string {
   return `${cpus().length} x ${cpus()[0]?.model}, node ${process.version}`;
 }
 
-/** Starts the built server (`bin/infra.mjs server ...`) and resolves with its HTTPS URL. */
+/** Starts the built server (`bin/infra.cjs server ...`) and resolves with its HTTPS URL. */
 export async function startBuiltServer(
   args: string[],
 ): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
@@ -31,7 +31,7 @@ export async function startBuiltServer(
     process.execPath,
     [
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
-      path.join(root, 'bin/infra.mjs'),
+      path.join(root, 'bin/infra.cjs'),
       'server',
       '--addr-https',
       '127.0.0.1:0',

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { runCli } from '../src/cli/main.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '..');
-export const infraBin = path.join(repoRoot, 'bin', 'infra.mjs');
+export const infraBin = path.join(repoRoot, 'bin', 'infra.cjs');
 
 class Capture extends Writable {
   text = '';

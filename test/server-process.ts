@@ -43,7 +43,7 @@ export async function startServerProcess(options: {
   const child = spawn(
     process.execPath,
     [
-      path.join(root, 'bin/infra.mjs'),
+      path.join(root, 'bin/infra.cjs'),
       'server',
       '--config-file',
       configFile,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -194,14 +194,61 @@ describe('infra CLI', () => {
       assert.equal(exec.apiVersion, 'client.authentication.k8s.io/v1');
       assert.equal(exec.interactiveMode, 'IfAvailable');
       assert.equal(exec.provideClusterInfo, true, 'kubectl tells the plugin where the token goes');
+      // No `infra` on this PATH: this node and this checkout's command.
       assert.equal(exec.command, process.execPath);
       assert.deepEqual(exec.args, [
-        path.join(repoRoot, 'dist', 'tokens.cjs'),
+        path.join(repoRoot, 'bin', 'infra.cjs'),
+        'tokens',
         '--server',
         `https://${host()}`,
         'prod',
       ]);
       assert.equal(kube['current-context'], undefined, 'login does not switch contexts by itself');
+    });
+
+    it('names the installed `infra` found on PATH, and rewrites older entries to it', async () => {
+      const ws = workstation();
+      assert.equal((await login(ws)).code, 0);
+      // What earlier versions wrote: node and the checkout's plugin bundle. It still works.
+      const older = readKubeconfig(ws).users[0]!.user.exec!;
+      assert.equal(older.command, process.execPath);
+      const execInfo = {
+        KUBERNETES_EXEC_INFO: JSON.stringify({
+          apiVersion: 'client.authentication.k8s.io/v1',
+          kind: 'ExecCredential',
+          spec: {
+            interactive: false,
+            cluster: {
+              server: 'https://prod.example.com:9443',
+              'certificate-authority-data': Buffer.from(CONNECTOR_CA).toString('base64'),
+            },
+          },
+        }),
+      };
+      // As npm install -g lays it out: PATH/infra is a link to the package's bin/infra.cjs.
+      const prefixBin = path.join(ws.home, 'prefix', 'bin');
+      mkdirSync(prefixBin, { recursive: true });
+      symlinkSync(path.join(repoRoot, 'bin', 'infra.cjs'), path.join(prefixBin, 'infra'));
+      const onPath = { ...ws.env, PATH: `${prefixBin}${path.delimiter}${ws.env.PATH}` };
+      ws.env.PATH = onPath.PATH;
+      const relist = await ws.run('list');
+      assert.equal(relist.code, 0);
+      assert.equal(relist.stderr, '', 'rewriting its own entry is no edit to report');
+      const exec = readKubeconfig(ws).users[0]!.user.exec!;
+      assert.equal(exec.command, path.join(prefixBin, 'infra'));
+      assert.deepEqual(exec.args, ['tokens', '--server', `https://${host()}`, 'prod']);
+      // Run as kubectl runs it: the command itself (its #! line finds node on PATH).
+      const { stdout } = await execFileAsync(exec.command, exec.args, {
+        env: { ...onPath, ...execInfo },
+      });
+      assert.equal(JSON.parse(stdout).kind, 'ExecCredential');
+      // An `infra` on PATH that is another installation is not this one's command.
+      const otherBin = path.join(ws.home, 'other', 'bin');
+      mkdirSync(otherBin, { recursive: true });
+      writeFileSync(path.join(otherBin, 'infra'), '#!/bin/sh\n', { mode: 0o755 });
+      ws.env.PATH = `${otherBin}${path.delimiter}${onPath.PATH}`;
+      assert.equal((await ws.run('list')).code, 0);
+      assert.equal(readKubeconfig(ws).users[0]!.user.exec!.command, process.execPath);
     });
 
     it("leaves other people's kubeconfig entries exactly as they were", async () => {
@@ -836,9 +883,6 @@ describe('infra CLI', () => {
         help.stdout,
         /Example:\n {2}infra grants add alice@example.com prod.web --role edit/,
       );
-      const completion = await ws.run('completion', 'bash');
-      assert.match(completion.stdout, /complete -F _infra infra/);
-      assert.match(completion.stdout, /grants\) COMPREPLY=\( \$\(compgen -W "add list remove/);
     });
   });
 });

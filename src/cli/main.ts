@@ -284,11 +284,11 @@ function buildProgram(io: CliIO): Command {
   example(
     program
       .command('completion <shell>')
-      .description('Print a completion script for bash or zsh')
+      .description('Print a completion script for bash, zsh or fish')
       .action(async (shell: string) =>
-        (await import('./commands/completion.js')).completion(io, program, shell),
+        (await import('./commands/completion.js')).completion(io, shell),
       ),
-    'source <(infra completion bash)',
+    'source <(infra completion bash)   # zsh: the same; fish: infra completion fish | source',
   );
   program.command('server').description('Run the Infra server (see infra server --help)');
   program
@@ -334,6 +334,12 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
     interactive: options.interactive ?? Boolean(process.stdin.isTTY && process.stdout.isTTY),
   };
   const program = buildProgram(io);
+  // What the completion scripts run on TAB: words, not options, so it bypasses the parser.
+  if (argv[0] === '__complete') {
+    const { candidates } = await import('./commands/completion.js');
+    for (const word of candidates(program, argv.slice(1), io.env)) io.stdout.write(`${word}\n`);
+    return 0;
+  }
   try {
     await program.parseAsync(normalizeHelp(program, argv), { from: 'user' });
     return 0;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CliIO, Session } from './context.js';
@@ -12,23 +12,52 @@ import {
 import { listReachable, type Reachable } from './reach.js';
 import { writeState } from './state.js';
 
+/** The first executable `name` on PATH, if any. */
+function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!path.isAbsolute(dir)) continue;
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+const sameFile = (a: string, b: string) => {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+};
+
 /**
- * What kubectl runs for credentials: this installation's credential plugin. The built plugin
- * (dist/tokens.cjs) is run directly, since kubectl starts it for every command and going
- * through bin/infra.mjs would start node's ES module loader; from sources, `infra tokens`.
+ * What kubectl runs for credentials: `infra tokens`. When the `infra` first on PATH is this
+ * installation (`npm install -g`, `npm link`), the entry names that command by its PATH location,
+ * which survives reinstalling, upgrading or re-cloning behind it and needs no PATH of kubectl's
+ * (IDEs often have a short one). Otherwise (run from a checkout that is not on PATH) it names
+ * this node and this checkout's bin/infra.cjs. Either way bin/infra.cjs hands `tokens` to its
+ * small CommonJS bundle before loading anything else. Every login, list and use rewrites it.
  */
-export function credentialCommand(serverUrl: string): CredentialCommand {
+export function credentialCommand(serverUrl: string, env: NodeJS.ProcessEnv): CredentialCommand {
   let dir = path.dirname(fileURLToPath(import.meta.url));
-  let root = '';
-  for (let i = 0; i < 5 && !root; i++) {
-    if (existsSync(path.join(dir, 'bin', 'infra.mjs'))) root = dir;
+  let bin = '';
+  for (let i = 0; i < 5 && !bin; i++) {
+    if (existsSync(path.join(dir, 'bin', 'infra.cjs'))) bin = path.join(dir, 'bin', 'infra.cjs');
     dir = path.dirname(dir);
   }
-  const plugin = path.join(root, 'dist', 'tokens.cjs');
-  const head = existsSync(plugin) ? [plugin] : [path.join(root, 'bin', 'infra.mjs'), 'tokens'];
+  const installed = onPath('infra', env);
+  const head =
+    installed && sameFile(installed, bin)
+      ? { command: installed, args: ['tokens'] }
+      : { command: process.execPath, args: [bin, 'tokens'] };
   return {
-    command: process.execPath,
-    args: (destination) => [...head, '--server', serverUrl, destination],
+    command: head.command,
+    args: (destination) => [...head.args, '--server', serverUrl, destination],
   };
 }
 
@@ -74,7 +103,7 @@ export async function refreshKubeconfig(session: Session, io: CliIO): Promise<Re
   const { written, notices } = await syncKubeconfig(
     file,
     reachable.map((r) => r.context),
-    credentialCommand(session.server.url),
+    credentialCommand(session.server.url, io.env),
     session.server.kubeconfig,
   );
   for (const notice of notices) io.stderr.write(`${explainNotice(notice, file)}\n`);
