@@ -38,7 +38,7 @@ async function pack(): Promise<{ tarball: string; files: string[] }> {
 /**
  * Lays the tarball out as `npm install -g --prefix PREFIX` does: the package in
  * lib/node_modules, its command a link in bin. Its dependencies are this checkout's (installing
- * them takes the network and minutes; the test below that does is opt-in).
+ * them takes the network and minutes: `scripts/check-npm-install.sh` does that, outside the suite).
  */
 async function installLikeNpm(tarball: string): Promise<{ bin: string }> {
   const prefix = mkdtempSync(path.join(tmpdir(), 'infra-prefix-'));
@@ -148,30 +148,6 @@ describe('the packed package', () => {
       });
       assert.match(JSON.parse(stdout).status.token, /^ey/);
     });
-
-    it(
-      'installs with npm install -g from the tarball',
-      {
-        skip:
-          process.env.INFRA_TEST_NPM_INSTALL !== '1' &&
-          'set INFRA_TEST_NPM_INSTALL=1: it fetches ~290 packages from the registry (minutes)',
-        timeout: 600_000,
-      },
-      async () => {
-        const prefix = mkdtempSync(path.join(tmpdir(), 'infra-npm-prefix-'));
-        await run(
-          'npm',
-          [
-            ...['install', '-g', '--prefix', prefix, '--prefer-offline'],
-            ...['--no-audit', '--no-fund', packed.tarball],
-          ],
-          { timeout: 540_000 },
-        );
-        const infra = path.join(prefix, 'bin', 'infra');
-        const { stdout } = await run(infra, ['--version']);
-        assert.equal(stdout, `${pkg.version}\n`);
-      },
-    );
   });
 });
 
