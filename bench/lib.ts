@@ -27,9 +27,12 @@ export async function startBuiltServer(
 ): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
   // INFRA_BENCH_PROFILE=<dir> writes a CPU profile of the server there when it stops.
   const profile = process.env.INFRA_BENCH_PROFILE;
+  // INFRA_BENCH_NODE_ARGS="--trace-gc ..." passes options to the server's node.
+  const nodeArgs = process.env.INFRA_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
       path.join(root, 'bin/infra.mjs'),
       'server',

@@ -6,7 +6,7 @@ import type { DestinationAccess } from '../models.js';
 import { TOKEN_LIFETIME_MS } from './tokens.js';
 
 /** Destinations read together: a few queries each, and then their answers are written. */
-const BATCH = 250;
+const BATCH = 100;
 /** How long a list of ended sessions is reused while no session ends. */
 const REVOKED_REUSE_MS = 10_000;
 
