@@ -16,8 +16,8 @@
  * second replica, so the waiting server hears of them over LISTEN/NOTIFY.
  *
  * Memory is the server's RSS: with N idle connections (each made one request), then with a feed
- * request waiting on each. All feeds use one admin key (a connector key serves one destination;
- * authentication is paid when a request arrives, not when a change fans out). The client opens
+ * request waiting on each. Each destination's feed uses a connector key of its own, as connectors
+ * do (their use is recorded at most once a minute per key). The client opens
  * N sockets: `ulimit -n` must be above N plus a few hundred.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,11 +26,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { connect, type TLSSocket } from 'node:tls';
 import { Worker } from 'node:worker_threads';
 import { createApiClient, type ApiClient } from '../src/api/client.js';
 import { createTestDatabase } from '../test/postgres.js';
-import { machine, startBuiltServer } from './lib.js';
+import { Connection, machine, startBuiltServer, type Answer } from './lib.js';
 
 const counts = (process.argv[2] ?? '1000,10000').split(',').map(Number);
 const engines = (process.argv[3] ?? 'sqlite,postgres').split(',');
@@ -50,74 +49,6 @@ function configFile(dir: string): string {
 /** Milliseconds on a clock shared with the worker thread. */
 const clock = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Answer {
-  status: number;
-  body: string;
-  at: number;
-}
-
-/**
- * One keep-alive HTTPS connection speaking just enough HTTP/1.1 for these requests (answers with
- * Content-Length), so that this process spends little of the two cores it shares with the server.
- */
-class Connection {
-  readonly #socket: TLSSocket;
-  readonly #host: string;
-  #buffer = '';
-  #pending: { resolve(a: Answer): void; reject(e: Error): void } | undefined;
-
-  private constructor(socket: TLSSocket, host: string) {
-    this.#socket = socket;
-    this.#host = host;
-    socket.setEncoding('utf8');
-    socket.on('data', (d: string) => {
-      this.#buffer += d;
-      this.#parse();
-    });
-    socket.on('error', (e) => this.#pending?.reject(e));
-    socket.on('close', () => this.#pending?.reject(new Error('connection closed')));
-  }
-
-  static open(url: string): Promise<Connection> {
-    const u = new URL(url);
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false });
-      socket.once('secureConnect', () => resolve(new Connection(socket, u.host)));
-      socket.once('error', reject);
-    });
-  }
-
-  #parse(): void {
-    const end = this.#buffer.indexOf('\r\n\r\n');
-    if (end < 0 || !this.#pending) return;
-    const head = this.#buffer.slice(0, end);
-    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-    // The answers are ASCII JSON: characters are bytes.
-    if (this.#buffer.length < end + 4 + length) return;
-    const answer = {
-      status: Number(head.slice(9, 12)),
-      body: this.#buffer.slice(end + 4, end + 4 + length),
-      at: clock(),
-    };
-    this.#buffer = this.#buffer.slice(end + 4 + length);
-    const pending = this.#pending;
-    this.#pending = undefined;
-    pending.resolve(answer);
-  }
-
-  get(path: string, key?: string): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject };
-      const auth = key ? `Authorization: Bearer ${key}\r\n` : '';
-      this.#socket.write(`GET ${path} HTTP/1.1\r\nHost: ${this.#host}\r\n${auth}\r\n`);
-    });
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -230,7 +161,7 @@ async function run(engine: string, n: number): Promise<void> {
   const writer = database ? await startBuiltServer(args) : server;
   const connections: Connection[] = [];
   try {
-    const { admin, key } = await signIn(writer.url);
+    const { admin } = await signIn(writer.url);
     const destinations = Array.from({ length: n }, (_, i) => `dest-${i}`);
 
     let started = performance.now();
@@ -246,7 +177,19 @@ async function run(engine: string, n: number): Promise<void> {
     for (let i = 0; i < 51; i++)
       keys.push((await admin.createAccessKey({ name: `k${i}`, expiry: '1h' })).id);
     for (const id of keys.slice(1)) await admin.deleteAccessKey({ id });
-    console.log(`setup: ${n} grants in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
+    const keyOf = new Map<string, string>();
+    await inParallel(destinations, 16, async (d) => {
+      const created = await admin.createAccessKey({
+        userID: connector.id,
+        expiry: '24h',
+        destination: d,
+      });
+      keyOf.set(d, created.accessKey);
+    });
+    console.log(
+      `setup: ${n} grants and connector keys in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     const pid = server.process.pid!;
     const rssBase = rssMiB(pid);
@@ -273,7 +216,7 @@ async function run(engine: string, n: number): Promise<void> {
       destinations.map((d, i) => [d, connections[i]!] as const),
       64,
       async ([d, c]) => {
-        const res = await c.get(feedPath(d), key);
+        const res = await c.get(feedPath(d), keyOf.get(d));
         index.set(d, (JSON.parse(res.body) as { updateIndex: number }).updateIndex);
       },
     );
@@ -287,20 +230,35 @@ async function run(engine: string, n: number): Promise<void> {
     const answers = new Map<string, Promise<Answer>>();
     const answered = new Set<string>();
     const wait = (d: string, i: number) => {
-      const answer = connections[i]!.get(feedPath(d, index.get(d)), key);
+      const answer = connections[i]!.get(feedPath(d, index.get(d)), keyOf.get(d));
       answers.set(d, answer);
       answer.then(
         () => answered.add(d),
         () => {},
       );
     };
-    destinations.forEach(wait);
+    /** Waits until `count` feed requests wait; fails on an answer meanwhile (503: a full pool). */
+    const untilWaiting = async (count: number) => {
+      const deadline = performance.now() + 120_000;
+      while ((await metric(metricsPort, 'feed_requests_waiting')) < count) {
+        if (answered.size > 0) {
+          const statuses = await Promise.all([...answered].map((d) => answers.get(d)!));
+          throw new Error(`feeds answered before any change: ${statuses.map((a) => a.status)}`);
+        }
+        if (performance.now() > deadline) throw new Error('the feeds never all waited');
+        await sleep(50);
+      }
+    };
+    // Connectors' polls are spread out: 500 at a time.
     started = performance.now();
-    for (;;) {
-      if ((await metric(metricsPort, 'feed_requests_waiting')) === n) break;
-      if (performance.now() - started > 120_000) throw new Error('the feeds never all waited');
-      await sleep(100);
+    for (let i = 0; i < n; i += 500) {
+      destinations.slice(i, i + 500).forEach((d, j) => wait(d, i + j));
+      await untilWaiting(Math.min(n, i + 500));
     }
+    const allWaiting = performance.now();
+    console.log(
+      `${n} feeds set waiting, 500 at a time, in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
     await sleep(1000);
     const rssWaiting = rssMiB(pid);
     console.log(
@@ -323,7 +281,7 @@ async function run(engine: string, n: number): Promise<void> {
       wait(d, destinations.indexOf(d));
     }
     answered.clear();
-    while ((await metric(metricsPort, 'feed_requests_waiting')) !== n) await sleep(100);
+    await untilWaiting(n);
 
     // (b) A session ended: every destination is concerned.
     const probe = startProbe(server.url, pid);
@@ -352,6 +310,30 @@ async function run(engine: string, n: number): Promise<void> {
     const peak = Math.max(...rss.filter(([at]) => at >= t0).map(([, v]) => v));
     console.log(
       `    server RSS ${rssWaiting.toFixed(0)} MiB waiting, peak ${peak.toFixed(0)} MiB, ${rssAfter.toFixed(0)} MiB 2 s after`,
+    );
+
+    // (c) Every connector asks again at once, as after (b), a minute after their last use.
+    for (const [i, d] of destinations.entries()) {
+      index.set(d, (JSON.parse(done[i]!.body) as { updateIndex: number }).updateIndex);
+    }
+    answered.clear();
+    // As at any poll a minute after a key's last recorded use: every request records it.
+    await sleep(allWaiting + 61_000 - performance.now());
+    started = performance.now();
+    destinations.forEach(wait);
+    const deadline = performance.now() + 120_000;
+    let waitingNow = 0;
+    while ((waitingNow = await metric(metricsPort, 'feed_requests_waiting')) < n) {
+      if (waitingNow + answered.size >= n || performance.now() > deadline) break;
+      await sleep(50);
+    }
+    const statuses = new Map<number, number>();
+    for (const d of answered) {
+      const { status } = await answers.get(d)!;
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    }
+    console.log(
+      `(c) all ${n} asking again at once: ${waitingNow} waiting after ${((performance.now() - started) / 1000).toFixed(1)} s${statuses.size ? `; answered meanwhile: ${[...statuses].map(([k, v]) => `${v} × ${k}`).join(', ')}` : ''}`,
     );
   } finally {
     for (const c of connections) c.close();

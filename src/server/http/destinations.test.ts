@@ -547,6 +547,7 @@ async function untilWaiting(server: TestServer, n: number): Promise<void> {
 
 for (const engine of engines) {
   describe(`the access feed of many destinations [${engine}]`, () => {
+    const clock = new TestClock();
     let server: TestServer;
     let admin: ApiClient;
     let adminKey: string;
@@ -564,6 +565,7 @@ for (const engine of engines) {
 
     before(async () => {
       ({ server, admin, adminKey } = await startAdminServer(engine, {
+        clock,
         settings: { 'addr.metrics': '127.0.0.1:0' },
       }));
       alice = await createSignedInUser(server, admin, 'alice@example.com');
@@ -615,6 +617,31 @@ for (const engine of engines) {
         assert.ok(answer.body!.grants.every((g) => g.resource.split('.')[0] === destination));
       }
       assert.equal((await metric(server, 'feed_wakeups_total')) - woken, 2);
+    });
+
+    it("records the connector user's use once a minute however many of its keys poll", async () => {
+      const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true }))
+        .items[0]!;
+      const poll = async (destination: string) => {
+        const { accessKey } = await admin.createAccessKey({
+          userID: connectorUser.id,
+          expiry: '1h',
+          destination,
+        });
+        const res = await rawRequest(`${server.url}/api/feed?destination=${destination}`, {
+          ca: server.ca,
+          headers: { authorization: `Bearer ${accessKey}` },
+        });
+        assert.equal(res.status, 200);
+        return (await admin.getUser({ id: connectorUser.id })).lastSeenAt;
+      };
+      const first = await poll('dev-1');
+      assert.equal(first, new Date(clock.now()).toISOString());
+      clock.advance(30_000);
+      // Another connector's key, used for the first time: the user was seen just now.
+      assert.equal(await poll('dev-2'), first);
+      clock.advance(31_000);
+      assert.equal(await poll('dev-3'), new Date(clock.now()).toISOString());
     });
 
     it('gives feeds waiting at the same destination the same answer', async () => {
