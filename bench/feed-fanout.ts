@@ -319,6 +319,9 @@ async function run(engine: string, n: number): Promise<void> {
     answered.clear();
     // As at any poll a minute after a key's last recorded use: every request records it.
     await sleep(allWaiting + 61_000 - performance.now());
+    const herdProbe = startProbe(server.url, pid);
+    await sleep(500);
+    const tHerd = clock();
     started = performance.now();
     destinations.forEach(wait);
     const deadline = performance.now() + 120_000;
@@ -327,6 +330,10 @@ async function run(engine: string, n: number): Promise<void> {
       if (waitingNow + answered.size >= n || performance.now() > deadline) break;
       await sleep(50);
     }
+    const tHerdEnd = clock();
+    const herdProbes = (await herdProbe.stop()).probes
+      .filter(([at]) => at >= tHerd && at <= tHerdEnd)
+      .map(([, v]) => v);
     const statuses = new Map<number, number>();
     for (const d of answered) {
       const { status } = await answers.get(d)!;
@@ -335,6 +342,7 @@ async function run(engine: string, n: number): Promise<void> {
     console.log(
       `(c) all ${n} asking again at once: ${waitingNow} waiting after ${((performance.now() - started) / 1000).toFixed(1)} s${statuses.size ? `; answered meanwhile: ${[...statuses].map(([k, v]) => `${v} × ${k}`).join(', ')}` : ''}`,
     );
+    console.log(`    /healthz meanwhile: ${herdProbes.length ? stats(herdProbes) : 'no probe'}`);
   } finally {
     for (const c of connections) c.close();
     await server.stop();
