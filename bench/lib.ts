@@ -2,6 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { connect, type TLSSocket } from 'node:tls';
 
 export const root = path.resolve(import.meta.dirname, '..');
 
@@ -27,9 +29,12 @@ export async function startBuiltServer(
 ): Promise<{ url: string; process: ChildProcess; stop(): Promise<void> }> {
   // INFRA_BENCH_PROFILE=<dir> writes a CPU profile of the server there when it stops.
   const profile = process.env.INFRA_BENCH_PROFILE;
+  // INFRA_BENCH_NODE_ARGS="--trace-gc ..." passes options to the server's node.
+  const nodeArgs = process.env.INFRA_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(
     process.execPath,
     [
+      ...nodeArgs,
       ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
       path.join(root, 'bin/infra.cjs'),
       'server',
@@ -97,4 +102,73 @@ export function percentiles(ms: number[]): string {
   const at = (p: number) =>
     sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(1);
   return `p50 ${at(50)} ms, p90 ${at(90)} ms, p99 ${at(99)} ms (n=${sorted.length})`;
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+  /** When it arrived: milliseconds on `performance.timeOrigin + performance.now()`. */
+  at: number;
+}
+
+/**
+ * One keep-alive HTTPS connection speaking just enough HTTP/1.1 for these requests (answers with
+ * Content-Length), so that this process spends little of the two cores it shares with the server.
+ */
+export class Connection {
+  readonly #socket: TLSSocket;
+  readonly #host: string;
+  #buffer = '';
+  #pending: { resolve(a: Answer): void; reject(e: Error): void } | undefined;
+
+  private constructor(socket: TLSSocket, host: string) {
+    this.#socket = socket;
+    this.#host = host;
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      this.#buffer += d;
+      this.#parse();
+    });
+    socket.on('error', (e) => this.#pending?.reject(e));
+    socket.on('close', () => this.#pending?.reject(new Error('connection closed')));
+  }
+
+  static open(url: string): Promise<Connection> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false });
+      socket.once('secureConnect', () => resolve(new Connection(socket, u.host)));
+      socket.once('error', reject);
+    });
+  }
+
+  #parse(): void {
+    const end = this.#buffer.indexOf('\r\n\r\n');
+    if (end < 0 || !this.#pending) return;
+    const head = this.#buffer.slice(0, end);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    // The answers are ASCII JSON: characters are bytes.
+    if (this.#buffer.length < end + 4 + length) return;
+    const answer = {
+      status: Number(head.slice(9, 12)),
+      body: this.#buffer.slice(end + 4, end + 4 + length),
+      at: performance.timeOrigin + performance.now(),
+    };
+    this.#buffer = this.#buffer.slice(end + 4 + length);
+    const pending = this.#pending;
+    this.#pending = undefined;
+    pending.resolve(answer);
+  }
+
+  get(path: string, key?: string): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      const auth = key ? `Authorization: Bearer ${key}\r\n` : '';
+      this.#socket.write(`GET ${path} HTTP/1.1\r\nHost: ${this.#host}\r\n${auth}\r\n`);
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
 }

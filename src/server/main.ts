@@ -13,6 +13,7 @@ import { removeExpired } from './access/maintenance.js';
 import { prepareSetup } from './access/setup.js';
 import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
+import { AccessSnapshots } from './access/snapshots.js';
 import { DataEncryption, openKeyring } from './access/encryption.js';
 import { TokenService } from './access/tokens.js';
 import { ProviderService } from './access/provider-sync.js';
@@ -100,7 +101,8 @@ export async function startServer(
     });
     await tokens.start();
     cleanups.push(() => tokens.stop());
-    const changes = new ChangeNotifier();
+    const changes = new ChangeNotifier({ db: database.readDb, log });
+    await changes.start();
     const providers = new ProviderService({
       db: database.db,
       keyring,
@@ -119,6 +121,7 @@ export async function startServer(
     cleanups.push(() => tls.stop());
     const metrics = new ServerMetrics();
     metrics.watchDatabase(database.health);
+    metrics.watchFeeds(changes);
     const readiness = () =>
       checkReadiness({ db: database.db, readDb: database.readDb, health: database.health, tokens });
     // Known once the listener is open (its port may be chosen by the system).
@@ -129,6 +132,7 @@ export async function startServer(
       settings: config.access,
       tokens,
       changes,
+      snapshots: new AccessSnapshots({ db: database.readDb, clock }),
       presence: new DestinationPresence({ db: database.db, clock, log }),
       providers,
       clock,

@@ -36,6 +36,28 @@ export class ServerMetrics {
     });
   }
 
+  /** Reports the access feed's waiting requests and how many changes woke. */
+  watchFeeds(changes: { waiting: number; woken: number }): void {
+    new Gauge({
+      name: 'feed_requests_waiting',
+      help: 'Access feed requests waiting for a change (about one per connector)',
+      registers: [this.registry],
+      collect() {
+        this.set(changes.waiting);
+      },
+    });
+    let reported = 0;
+    new Counter({
+      name: 'feed_wakeups_total',
+      help: 'Waiting access feed requests woken by a change at their destination',
+      registers: [this.registry],
+      collect() {
+        this.inc(changes.woken - reported);
+        reported = changes.woken;
+      },
+    });
+  }
+
   /** Follows the database's health in `database_up`. */
   watchDatabase(health: { up: boolean; onChange(listener: (up: boolean) => void): unknown }): void {
     this.databaseUp.set(health.up ? 1 : 0);

@@ -80,7 +80,7 @@ export async function authenticate(
         lastUsedAt: now,
         inactivityDeadline: key.inactivityTimeout > 0 ? now + key.inactivityTimeout : null,
       });
-      await updateUserLastSeen(dbs.write, key.userId, now);
+      await updateUserLastSeen(dbs.write, key.userId, now, USE_WRITE_INTERVAL);
     } catch (err) {
       // A database that cannot take writes now (locked, disk full) still serves reads; the use
       // is recorded at the next request. Only the deadline's slide is missed, never extended.

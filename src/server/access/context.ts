@@ -5,6 +5,7 @@ import type { Db } from '../data/db.js';
 import type { ChangeNotifier } from './changes.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
+import type { AccessSnapshots } from './snapshots.js';
 import type { TokenService } from './tokens.js';
 
 /** The authenticated caller of a request. */
@@ -51,6 +52,8 @@ export interface RequestContext {
   tokens: TokenService;
   /** Wakes feed requests when access changes. */
   changes: ChangeNotifier;
+  /** The feed's answers, read once per destination and change. */
+  snapshots: AccessSnapshots;
   /** Records that connectors were in touch. */
   presence: DestinationPresence;
   /** Logins through identity providers and their group sync. */

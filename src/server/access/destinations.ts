@@ -17,10 +17,8 @@ import {
 } from '../data/access-keys.js';
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
-import { listRemovedUsers, listRevokedSessions } from '../data/revoked-sessions.js';
 import { listGroupNamesOfUser } from '../data/groups.js';
 import { actorOf, type Actor, type RequestContext } from './context.js';
-import { TOKEN_LIFETIME_MS } from './tokens.js';
 
 /** Roles that see every destination. */
 const SEE_ALL = ['admin', 'view', 'connector'] as const;
@@ -212,17 +210,12 @@ export async function getAccessFeed(
   ctx.presence.seen(input.destination);
   const deadline = ctx.clock.now() + Math.min(input.waitMs, MAX_FEED_WAIT_MS);
   for (;;) {
-    const subscription = ctx.changes.subscribe();
+    const subscription = ctx.changes.subscribe(input.destination);
     const updateIndex = await latestChangeIndex(ctx.db, input.destination);
     // An index behind the client's means the client saw another database: resend everything.
     if (input.lastUpdateIndex === undefined || updateIndex !== input.lastUpdateIndex) {
       subscription.cancel();
-      const now = ctx.clock.now();
-      const access = await data.getDestinationAccess(ctx.db, input.destination, now);
-      const since = now - TOKEN_LIFETIME_MS - 60_000;
-      const revokedSessions = await listRevokedSessions(ctx.db, since);
-      const removedUsers = await listRemovedUsers(ctx.db, since);
-      return { updateIndex, ...access, revokedSessions, removedUsers };
+      return ctx.snapshots.get(input.destination, updateIndex);
     }
     const remaining = deadline - ctx.clock.now();
     if (remaining <= 0 || ctx.changes.closed) {
@@ -230,7 +223,9 @@ export async function getAccessFeed(
       return undefined;
     }
     const changed = await subscription.wait(remaining);
-    if (!changed || ctx.changes.closed) return undefined;
+    if (changed === undefined || ctx.changes.closed) return undefined;
+    if (changed > updateIndex) return ctx.snapshots.get(input.destination, changed);
+    // Woken by a change read as this request subscribed, one it had already seen: wait again.
   }
 }
 

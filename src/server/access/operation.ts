@@ -10,6 +10,7 @@ import type { ChangeNotifier } from './changes.js';
 import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
+import type { AccessSnapshots } from './snapshots.js';
 import type { TokenService } from './tokens.js';
 
 /** What every operation runs against. */
@@ -23,6 +24,7 @@ export interface OperationDeps {
   settings: AccessSettings;
   tokens: TokenService;
   changes: ChangeNotifier;
+  snapshots: AccessSnapshots;
   presence: DestinationPresence;
   providers: ProviderService;
 }
@@ -111,6 +113,7 @@ export async function runOperation<T>(
     settings: deps.settings,
     tokens: deps.tokens,
     changes: deps.changes,
+    snapshots: deps.snapshots,
     presence: deps.presence,
     providers: deps.providers,
     actor,

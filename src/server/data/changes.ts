@@ -37,6 +37,23 @@ export async function latestChangeIndex(db: Db, destination: string): Promise<nu
   return Number(row?.idx ?? 0);
 }
 
+/**
+ * The destinations changed after index `after`, each with its newest index (`*`: a change that
+ * concerns them all).
+ */
+export async function changesSince(
+  db: Db,
+  after: number,
+): Promise<Array<{ destination: string; idx: number }>> {
+  const rows = await db
+    .selectFrom('changes')
+    .select((eb) => ['destination', eb.fn.max('idx').as('idx')])
+    .where('idx', '>', after)
+    .groupBy('destination')
+    .execute();
+  return rows.map((r) => ({ destination: r.destination, idx: Number(r.idx) }));
+}
+
 /** The newest change index overall. */
 export async function currentChangeIndex(db: Db): Promise<number> {
   const row = await db

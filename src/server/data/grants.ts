@@ -17,6 +17,8 @@ interface ListGrantsOptions {
   byPrivilege?: string;
   /** Grants on a destination: the destination itself and its namespaces. */
   byDestination?: string;
+  /** Grants on any of these destinations (their namespaces included). */
+  byDestinations?: string[];
   includeSystem?: boolean;
   /** Leave out grants that expired before this time. */
   activeAt: number;
@@ -68,6 +70,10 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
   if (opts.byResource !== undefined) q = q.where('grants.resource', '=', opts.byResource);
   if (opts.byPrivilege !== undefined) q = q.where('grants.privilege', '=', opts.byPrivilege);
   if (opts.byDestination !== undefined) q = q.where('grants.destination', '=', opts.byDestination);
+  if (opts.byDestinations !== undefined) {
+    if (opts.byDestinations.length === 0) return { items: [] };
+    q = q.where('grants.destination', 'in', opts.byDestinations);
+  }
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('grants.id', '>', after);
   const rows = await q

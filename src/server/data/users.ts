@@ -110,7 +110,21 @@ export async function deleteUser(db: Db, id: string, now: number): Promise<void>
   if (result.numDeletedRows === 0n) throw new NotFoundError('user');
 }
 
-/** Records that the user was seen, at most once a minute (callers check the interval). */
-export async function updateUserLastSeen(db: Db, id: string, now: number): Promise<void> {
-  await db.updateTable('users').set({ lastSeenAt: now }).where('id', '=', id).execute();
+/**
+ * Records that the user was seen, unless that was recorded less than `every` ms ago: the
+ * connector user's keys (one per connector) are all used when every connector polls at once,
+ * and must not all write its row.
+ */
+export async function updateUserLastSeen(
+  db: Db,
+  id: string,
+  now: number,
+  every: number,
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ lastSeenAt: now })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('lastSeenAt', 'is', null), eb('lastSeenAt', '<=', now - every)]))
+    .execute();
 }

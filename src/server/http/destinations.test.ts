@@ -11,6 +11,7 @@ import {
 } from 'jose';
 import type { ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
+import pg from 'pg';
 import { TestClock } from '../../../test/clock.js';
 import { engines } from '../../../test/engines.js';
 import { rawRequest } from '../../../test/http.js';
@@ -21,6 +22,7 @@ import {
   type SignedIn,
 } from '../../../test/identity.js';
 import { startTestServer, type TestServer } from '../../../test/server.js';
+import { pgConnection } from '../data/db.js';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
 
@@ -529,6 +531,135 @@ for (const engine of engines) {
   });
 }
 
+/** A counter or gauge from the server's metrics. */
+async function metric(server: TestServer, name: string): Promise<number> {
+  const res = await rawRequest(`http://127.0.0.1:${server.running.metricsPort}/metrics`);
+  const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(res.body);
+  assert.ok(m, `no ${name} in the metrics`);
+  return Number(m[1]);
+}
+
+/** Waits (at most 10 s) until `n` feed requests wait on the server. */
+async function untilWaiting(server: TestServer, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await metric(server, 'feed_requests_waiting')) !== n) {
+    assert.ok(Date.now() < deadline, `${n} feed requests never waited`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+for (const engine of engines) {
+  describe(`the access feed of many destinations [${engine}]`, () => {
+    const clock = new TestClock();
+    let server: TestServer;
+    let admin: ApiClient;
+    let adminKey: string;
+    let alice: SignedIn;
+
+    const feed = async (query: string) => {
+      const res = await rawRequest(`${server.url}/api/feed?${query}`, {
+        ca: server.ca,
+        headers: { authorization: `Bearer ${adminKey}` },
+      });
+      return { status: res.status, body: res.status === 200 ? res.json<Feed>() : undefined };
+    };
+    const indexOf = async (destination: string) =>
+      (await feed(`destination=${destination}`)).body!.updateIndex;
+
+    before(async () => {
+      ({ server, admin, adminKey } = await startAdminServer(engine, {
+        clock,
+        settings: { 'addr.metrics': '127.0.0.1:0' },
+      }));
+      alice = await createSignedInUser(server, admin, 'alice@example.com');
+      await admin.createGrant({ user: alice.id, privilege: 'view', resource: 'prod' });
+      await admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'staging' });
+    });
+    after(() => server.close());
+
+    it('wakes only the feeds of the destination a change is at', async () => {
+      const prodIndex = await indexOf('prod');
+      const stagingIndex = await indexOf('staging');
+      const woken = await metric(server, 'feed_wakeups_total');
+      const prod = feed(`destination=prod&lastUpdateIndex=${prodIndex}&wait=30s`);
+      const staging = feed(`destination=staging&lastUpdateIndex=${stagingIndex}&wait=2s`);
+      await untilWaiting(server, 2);
+      await admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'prod.web' });
+      const answer = await prod;
+      assert.equal(answer.status, 200);
+      assert.ok(answer.body!.updateIndex > prodIndex);
+      assert.ok(answer.body!.grants.some((g) => g.resource === 'prod.web'));
+      // The other feed sleeps on until its wait ends: nothing changed for it.
+      assert.equal((await staging).status, 304);
+      assert.equal((await metric(server, 'feed_wakeups_total')) - woken, 1);
+    });
+
+    it('wakes every feed for a change that concerns them all, each with its own state', async () => {
+      const session = await server
+        .client()
+        .login({ passwordCredentials: { name: alice.name, password: alice.password } });
+      const sid = (await alice.client.listAccessKeys({ userID: 'self' })).items.find(
+        (k) => k.name === `session-${session.accessKey.split('.')[0]}`,
+      )!.id;
+      const indexes = { prod: await indexOf('prod'), staging: await indexOf('staging') };
+      const woken = await metric(server, 'feed_wakeups_total');
+      const waits = (['prod', 'staging'] as const).map((d) =>
+        feed(`destination=${d}&lastUpdateIndex=${indexes[d]}&wait=30s`),
+      );
+      await untilWaiting(server, 2);
+      await server.client({ accessKey: session.accessKey }).logout();
+      const [prod, staging] = await Promise.all(waits);
+      for (const [answer, destination] of [
+        [prod!, 'prod'],
+        [staging!, 'staging'],
+      ] as const) {
+        assert.equal(answer.status, 200);
+        assert.ok(answer.body!.updateIndex > indexes[destination]);
+        assert.ok(answer.body!.revokedSessions.includes(sid));
+        assert.ok(answer.body!.grants.length > 0);
+        assert.ok(answer.body!.grants.every((g) => g.resource.split('.')[0] === destination));
+      }
+      assert.equal((await metric(server, 'feed_wakeups_total')) - woken, 2);
+    });
+
+    it("records the connector user's use once a minute however many of its keys poll", async () => {
+      const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true }))
+        .items[0]!;
+      const poll = async (destination: string) => {
+        const { accessKey } = await admin.createAccessKey({
+          userID: connectorUser.id,
+          expiry: '1h',
+          destination,
+        });
+        const res = await rawRequest(`${server.url}/api/feed?destination=${destination}`, {
+          ca: server.ca,
+          headers: { authorization: `Bearer ${accessKey}` },
+        });
+        assert.equal(res.status, 200);
+        return (await admin.getUser({ id: connectorUser.id })).lastSeenAt;
+      };
+      const first = await poll('dev-1');
+      assert.equal(first, new Date(clock.now()).toISOString());
+      clock.advance(30_000);
+      // Another connector's key, used for the first time: the user was seen just now.
+      assert.equal(await poll('dev-2'), first);
+      clock.advance(31_000);
+      assert.equal(await poll('dev-3'), new Date(clock.now()).toISOString());
+    });
+
+    it('gives feeds waiting at the same destination the same answer', async () => {
+      const index = await indexOf('prod');
+      const waits = [1, 2, 3].map(() => feed(`destination=prod&lastUpdateIndex=${index}&wait=30s`));
+      await untilWaiting(server, 3);
+      await admin.createGrant({ user: alice.id, privilege: 'view', resource: 'prod.api' });
+      const answers = await Promise.all(waits);
+      for (const a of answers) assert.equal(a.status, 200);
+      assert.deepEqual(answers[1]!.body, answers[0]!.body);
+      assert.deepEqual(answers[2]!.body, answers[0]!.body);
+    });
+  });
+}
+
 describe('the access feed across replicas [postgres]', () => {
   it('wakes a feed waiting on one server for a change made on another', async () => {
     const { server: first, admin } = await startAdminServer('postgres');
@@ -563,6 +694,77 @@ describe('the access feed across replicas [postgres]', () => {
       ).json<JSONWebKeySet>();
       await jwtVerify(token, createLocalJWKSet(jwks), { audience: 'prod' });
     } finally {
+      await second.close();
+      await first.close();
+    }
+  });
+
+  it('wakes on the other server only the feeds of the destination a change is at', async () => {
+    const { server: first, admin } = await startAdminServer('postgres');
+    const second = await startTestServer({
+      replicaOf: first,
+      configFile: ADMIN_CONFIG,
+      settings: { 'addr.metrics': '127.0.0.1:0' },
+    });
+    try {
+      const key = (await admin.createAccessKey({ expiry: '1h' })).accessKey;
+      const get = (query: string) =>
+        rawRequest(`${second.url}/api/feed?${query}`, {
+          ca: second.ca,
+          headers: { authorization: `Bearer ${key}` },
+        });
+      const indexOf = async (d: string) => (await get(`destination=${d}`)).json<Feed>().updateIndex;
+      const [prodIndex, stagingIndex] = [await indexOf('prod'), await indexOf('staging')];
+      const woken = await metric(second, 'feed_wakeups_total');
+      const prod = get(`destination=prod&lastUpdateIndex=${prodIndex}&wait=30s`);
+      const staging = get(`destination=staging&lastUpdateIndex=${stagingIndex}&wait=2s`);
+      await untilWaiting(second, 2);
+      const bob = await admin.createUser({ name: 'bob@example.com' });
+      await admin.createGrant({ user: bob.id, privilege: 'view', resource: 'prod' });
+      const answer = await prod;
+      assert.equal(answer.status, 200);
+      assert.ok(answer.json<Feed>().users.some((u) => u.name === 'bob@example.com'));
+      assert.equal((await staging).status, 304);
+      assert.equal((await metric(second, 'feed_wakeups_total')) - woken, 1);
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
+
+  it('catches up on a change nobody announced once the listening connection is back', async () => {
+    const { server: first, admin } = await startAdminServer('postgres');
+    const second = await startTestServer({
+      replicaOf: first,
+      configFile: ADMIN_CONFIG,
+      settings: { 'addr.metrics': '127.0.0.1:0' },
+    });
+    const config = second.config.db;
+    assert.equal(config.kind, 'postgres');
+    const sql = new pg.Client(pgConnection(config));
+    await sql.connect();
+    try {
+      const key = (await admin.createAccessKey({ expiry: '1h' })).accessKey;
+      const get = (query: string) =>
+        rawRequest(`${second.url}/api/feed?${query}`, {
+          ca: second.ca,
+          headers: { authorization: `Bearer ${key}` },
+        });
+      const start = (await get('destination=prod')).json<Feed>().updateIndex;
+      const waiting = get(`destination=prod&lastUpdateIndex=${start}&wait=30s`);
+      await untilWaiting(second, 1);
+      // A change without its notification (as if sent while the connection was down), then the
+      // connections that listen are cut: the servers reconnect and read what they missed.
+      await sql.query(`insert into changes (destination, at) values ('prod', 0)`);
+      await sql.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and query ilike 'listen %'`,
+      );
+      const answer = await waiting;
+      assert.equal(answer.status, 200);
+      assert.ok(answer.json<Feed>().updateIndex > start);
+    } finally {
+      await sql.end();
       await second.close();
       await first.close();
     }
