@@ -77,6 +77,8 @@ if (process.argv[2] === 'client') {
   const deadline = Date.now() + 120_000;
   while ((await waiting()) < n && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 200));
+  // Let the writes the requests started (connector presence, key use) finish.
+  await new Promise((r) => setTimeout(r, 5000));
   const held = memory();
   console.log(
     `per waiting feed request, on top of its connection (${await waiting()} waiting): ${per(idle, held)}`,
