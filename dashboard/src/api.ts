@@ -11,6 +11,7 @@ import type { Grant } from '../../src/api/grants.js';
 import type { Group } from '../../src/api/groups.js';
 import type { LoginResponse } from '../../src/api/login.js';
 import type { User } from '../../src/api/users.js';
+import { apiRequest } from '../../src/api/request.js';
 import { routes } from '../../src/api/routes.js';
 import { apiVersion } from '../../src/shared/version.js';
 
@@ -71,29 +72,6 @@ export function setApiHandlers(next: Handlers): void {
   handlers = next;
 }
 
-function buildRequest(
-  name: OperationName,
-  input: Record<string, unknown>,
-): { method: string; url: string; body?: string } {
-  const { method, path: template } = routes[name];
-  const rest: Record<string, unknown> = { ...input };
-  const path = template.replace(/:([A-Za-z]+)/g, (_m, param: string) => {
-    const value = rest[param];
-    delete rest[param];
-    return encodeURIComponent(String(value));
-  });
-  if (method === 'GET' || method === 'DELETE') {
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(rest)) {
-      if (value === undefined || value === null || value === '') continue;
-      for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
-    }
-    const qs = query.toString();
-    return { method, url: qs ? `${path}?${qs}` : path };
-  }
-  return { method, url: path, body: JSON.stringify(rest) };
-}
-
 /**
  * Calls one API operation by its name in the contract (`listUsers`, `createGrant`...). Path
  * parameters are taken from the input; the rest goes in the query (GET, DELETE) or the body.
@@ -107,7 +85,11 @@ export async function call<N extends OperationName>(
     : [Input<N>, CallOptions?]
 ): Promise<Output<N>> {
   const [input, options] = args;
-  const { method, url, body } = buildRequest(name, (input ?? {}) as Record<string, unknown>);
+  const {
+    method,
+    path: url,
+    body,
+  } = apiRequest(routes[name], (input ?? {}) as Record<string, unknown>);
   const headers: Record<string, string> = {
     accept: 'application/json',
     'infra-version': apiVersion,

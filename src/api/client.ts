@@ -1,9 +1,10 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { z } from 'zod';
 import { apiVersion, productVersion } from '../shared/version.js';
-import { pathParams, type Endpoint, type EndpointInput } from './endpoint.js';
+import type { Endpoint, EndpointInput } from './endpoint.js';
 import { endpoints, type Endpoints, type OperationName } from './endpoints.js';
 import { ApiError, ApiErrorBody } from './errors.js';
+import { apiRequest } from './request.js';
 
 export interface ClientOptions {
   /** `https://host:port` of the server. */
@@ -42,16 +43,6 @@ export type ApiClient = {
     : (input: EndpointInput<Endpoints[N]>) => Promise<Output<N>>;
 };
 
-function encodeQuery(input: Record<string, unknown>): string {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(input)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) query.append(key, String(v));
-  }
-  const text = query.toString();
-  return text ? `?${text}` : '';
-}
-
 /**
  * The typed API client used by the CLI, the connector and the tests. It speaks HTTPS only,
  * sends the API version it was built for, and turns error responses into `ApiError`s.
@@ -68,15 +59,7 @@ export function createApiClient(options: ClientOptions): ApiClient {
 
   async function call(name: OperationName, input: Record<string, unknown> = {}): Promise<unknown> {
     const e = endpoints[name] as Endpoint;
-    const rest = { ...input };
-    let path = e.path;
-    for (const param of pathParams(e.path)) {
-      path = path.replace(`:${param}`, encodeURIComponent(String(rest[param])));
-      delete rest[param];
-    }
-    const hasBody = e.method !== 'GET' && e.method !== 'DELETE';
-    const body = hasBody ? JSON.stringify(rest) : undefined;
-    if (!hasBody) path += encodeQuery(rest);
+    const { path, body } = apiRequest(e, input);
     const headers: Record<string, string> = {
       accept: 'application/json',
       'infra-version': apiVersion,

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { listAll, type ApiClient } from '../../api/client.js';
-import type { ProviderDetails, ProviderKind } from '../../api/providers.js';
+import { ProviderKind, type ProviderDetails } from '../../api/providers.js';
 import { CliError, withClient, type CliIO } from '../context.js';
 import { printList, printValue, type OutputFormat } from '../output.js';
 
 /** The environment variable a script can put the client secret in (never a flag: shell history). */
 export const CLIENT_SECRET_ENV = 'INFRA_PROVIDER_CLIENT_SECRET';
-const KINDS = ['okta', 'azure', 'google', 'oidc'];
+const KINDS: readonly string[] = ProviderKind.options;
 
 export interface ProviderOpts {
   kind?: string;
