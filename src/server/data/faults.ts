@@ -56,6 +56,8 @@ function unavailableReason(err: unknown): string | undefined {
   if (code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PROTOCOL')
     return 'it cannot read or write its file';
   if (PG_UNAVAILABLE.test(code)) return 'PostgreSQL is not accepting connections';
+  // Class 28: the password was rotated at the database and not yet re-read (see secrets).
+  if (code.startsWith('28')) return "PostgreSQL refused the server's credentials";
   if (NETWORK.has(code) || PG_CLIENT_MESSAGES.test(message))
     return 'the connection to PostgreSQL was lost';
   return undefined;
