@@ -37,20 +37,38 @@ const RoleName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,252}$/, 'must be a ClusterRole name');
 
+const ConnectionMode = z
+  .enum(['direct', 'tunnel'])
+  .describe('direct: kubectl reaches the connector at its URL; tunnel: through this server');
+
 export const Destination = z
   .object({
     id: z.string(),
     name: z.string(),
     uniqueID: z.string().describe('Chosen by the connector; stable for a cluster'),
     connection: z.object({
-      url: z.string().describe('Where kubectl reaches the connector'),
-      ca: z.string().describe("PEM of the connector's CA, for kubeconfig"),
+      mode: ConnectionMode,
+      url: z
+        .string()
+        .describe(
+          'Where kubectl reaches the cluster: the connector (direct), or this server (tunnel)',
+        ),
+      ca: z
+        .string()
+        .describe("PEM of the connector's CA, for kubeconfig; empty in tunnel mode (the server's)"),
     }),
     namespaces: z.array(z.string()),
     roles: z.array(z.string()).describe('ClusterRoles that may be granted'),
     version: z.string(),
     lastSeen: Time.nullable(),
     connected: z.boolean().describe('Its connector was in touch in the last two minutes'),
+    tunnel: z
+      .object({
+        connected: z.boolean().describe('Its connector holds a tunnel to at least one replica'),
+        since: Time.nullable().describe('When the oldest tunnel held now was opened'),
+        replicas: z.array(z.string()).describe('The server replicas it holds tunnels to'),
+      })
+      .describe('Tunnel mode: the state of its tunnels'),
     created: Time,
     updated: Time,
   })
@@ -60,7 +78,17 @@ export type Destination = z.infer<typeof Destination>;
 const DestinationFields = {
   name: DestinationName,
   uniqueID: text(256),
-  connection: z.object({ url: HttpsUrl, ca: Pem }).strict(),
+  connection: z
+    .object({
+      mode: ConnectionMode.default('direct'),
+      url: z.union([z.literal(''), HttpsUrl]).default(''),
+      ca: Pem.default(''),
+    })
+    .strict()
+    .refine((c) => c.mode === 'tunnel' || c.url !== '', {
+      message: 'url is required in direct mode',
+      path: ['url'],
+    }),
   namespaces: z.array(Namespace).max(10_000).default([]),
   roles: z.array(RoleName).max(1000).default([]),
   version: text(64).default('unknown'),

@@ -10,9 +10,14 @@ export interface Reachable {
 /**
  * Everything the signed-in user may reach: for each destination they hold grants on (directly or
  * through groups), a context for the cluster when granted cluster-wide, and one per namespace
- * granted. Destinations are matched by exact name, never by prefix.
+ * granted. Destinations are matched by exact name, never by prefix. A cluster in tunnel mode is
+ * reached through the server, with the server's certificate.
  */
-export async function listReachable(client: ApiClient): Promise<Reachable[]> {
+export async function listReachable(
+  client: ApiClient,
+  /** The PEM this CLI trusts the server with, for clusters reached through it (tunnel mode). */
+  serverCa = '',
+): Promise<Reachable[]> {
   const [destinations, grants] = await Promise.all([
     listAll(client.listDestinations, {}),
     listAll(client.listGrants, { user: 'self', showInherited: true }),
@@ -26,7 +31,13 @@ export async function listReachable(client: ApiClient): Promise<Reachable[]> {
     if (!d) continue;
     const name = namespace ? `infra:${destination}:${namespace}` : `infra:${destination}`;
     const entry = reach.get(name) ?? {
-      context: { name, destination, namespace, server: d.connection.url, ca: d.connection.ca },
+      context: {
+        name,
+        destination,
+        namespace,
+        server: d.connection.url,
+        ca: d.connection.mode === 'tunnel' ? serverCa : d.connection.ca,
+      },
       roles: [],
     };
     if (!entry.roles.includes(g.privilege)) entry.roles.push(g.privilege);

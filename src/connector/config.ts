@@ -11,6 +11,7 @@ import {
   readPemOrPath,
   type ConfigSources,
   type ConnectionLimits,
+  parseListenAddress,
   type ListenAddress,
 } from '../shared/config-loader.js';
 import { logFormats, logLevels, type LogFormat, type LogLevel } from '../shared/logger.js';
@@ -25,6 +26,12 @@ export const ConnectorSettings = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be 1-63 letters, digits, - or _ (no dots)')
       .describe('Destination name of this cluster, as grants name it (prod, staging)'),
+    tunnel: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Reach the cluster through the Infra server: the connector dials out and needs no inbound route',
+      ),
     endpoint: z
       .string()
       .default('')
@@ -47,7 +54,11 @@ export const ConnectorSettings = z
       .describe('kubeconfig file; empty: in-cluster service account'),
     addr: z
       .object({
-        https: addressSetting.prefault(':9443').describe('HTTPS listener kubectl talks to'),
+        https: addressSetting
+          .optional()
+          .describe(
+            'HTTPS listener kubectl talks to (direct mode); default :9443, and none in tunnel mode',
+          ),
         metrics: addressSetting.prefault(':9091').describe('Prometheus /metrics; empty is off'),
       })
       .strict()
@@ -110,13 +121,6 @@ export const ConnectorSettings = z
   })
   .strict()
   .superRefine((s, ctx) => {
-    if (!s.addr.https) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['addr', 'https'],
-        message: 'the HTTPS listener cannot be turned off',
-      });
-    }
     try {
       if (new URL(s.server.url).protocol !== 'https:') throw new Error('not https');
     } catch {
@@ -124,6 +128,13 @@ export const ConnectorSettings = z
         code: 'custom',
         path: ['server', 'url'],
         message: 'must be an https:// URL of the Infra server',
+      });
+    }
+    if (s.tunnel && s.endpoint !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message: 'in tunnel mode kubectl reaches the cluster through the Infra server: leave endpoint out',
       });
     }
     if (s.endpoint !== '' && !/^https:\/\/[^/]+$/.test(s.endpoint)) {
@@ -144,14 +155,17 @@ export type ServerTrust =
 
 export interface ConnectorConfig {
   name: string;
-  /** Where kubectl reaches the connector (sent to the server at registration). */
+  /** kubectl reaches the cluster through the server (the connector dials out), not at `endpoint`. */
+  tunnel: boolean;
+  /** Where kubectl reaches the connector in direct mode (sent to the server at registration). */
   endpoint: string;
   stateDir: string;
   logLevel: LogLevel;
   /** Unset: text on a terminal, JSON otherwise. */
   logFormat?: LogFormat;
   kubeconfig?: string;
-  addr: { https: ListenAddress; metrics?: ListenAddress };
+  /** The HTTPS listener kubectl talks to: always in direct mode, if asked in tunnel mode. */
+  addr: { https?: ListenAddress; metrics?: ListenAddress };
   limits: ConnectionLimits;
   tlsHosts: string[];
   /** Refuse every request once the server has been unreachable this long; 0 is never. */
@@ -211,10 +225,11 @@ export async function loadConnectorConfig(
             ),
           }
         : { kind: 'system' };
-  const https = s.addr.https as ListenAddress;
+  const https = s.addr.https ?? (s.tunnel ? undefined : parseListenAddress(':9443')!);
   return Object.freeze({
     name: s.name,
-    endpoint: s.endpoint || `https://${hostname()}:${https.port}`,
+    tunnel: s.tunnel,
+    endpoint: s.tunnel ? '' : s.endpoint || `https://${hostname()}:${https!.port}`,
     stateDir: expandPath(s.stateDir),
     logLevel: s.logLevel,
     logFormat: s.logFormat,

@@ -48,7 +48,7 @@ describe('the connector listener', { timeout: 60_000 }, () => {
         'limits.connectionsPerIP': '4',
       },
     });
-    port = cluster.connector.port;
+    port = cluster.connector.port!;
   });
   after(async () => {
     for (const c of conns) c.socket.destroy();

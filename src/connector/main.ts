@@ -1,4 +1,5 @@
 import type { JSONWebKeySet } from 'jose';
+import { hostname } from 'node:os';
 import { createApiClient, type ApiClient } from '../api/client.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { formatDuration } from '../shared/duration.js';
@@ -16,10 +17,11 @@ import type { ConnectorConfig } from './config.js';
 import { AccessFollower, jitter, nextDelay } from './follow.js';
 import { Kube, type Upstream } from './kube.js';
 import { ConnectorMetrics } from './metrics.js';
-import { createProxyServer } from './proxy.js';
+import { createProxy } from './proxy.js';
 import { infraClusterRoles } from './rbac.js';
 import { keepRegistered } from './register.js';
 import { RbacSyncer } from './sync.js';
+import { TunnelClient } from './tunnel.js';
 import { keepSecretsFresh } from '../shared/secrets.js';
 
 /** How often namespaces and roles are re-read and the registration refreshed. */
@@ -28,10 +30,13 @@ const REGISTRATION_INTERVAL_MS = 60_000;
 const UPSTREAM_REFRESH_MS = 60_000;
 
 export interface RunningConnector {
+  /** Where kubectl reaches the connector directly; empty in tunnel mode without a listener. */
   url: string;
-  port: number;
+  port?: number;
   metricsPort?: number;
   fingerprint: string;
+  /** The server replicas a tunnel is held to (tunnel mode). */
+  tunnels(): string[];
   /** The current access state (tests wait for it). */
   state(): AccessState | undefined;
   /** Resolves when the RBAC reconciliation in progress (if any) is done. */
@@ -90,7 +95,9 @@ export async function startConnector(
       cause: err,
     });
   }
-  const endpointHost = new URL(config.endpoint).hostname.replace(/^\[|\]$/g, '');
+  const endpointHost = config.endpoint
+    ? new URL(config.endpoint).hostname.replace(/^\[|\]$/g, '')
+    : hostname();
   const tls = await loadOrCreateSelfSigned(
     config.stateDir,
     [endpointHost, ...config.tlsHosts],
@@ -157,34 +164,51 @@ export async function startConnector(
     const failClosedMessage = `the Infra connector for ${config.name} has not reached the Infra server for ${formatDuration(config.failClosedAfterMs)} and refuses every request until it does (failClosedAfter); try again later`;
 
     let upstream: { value: Upstream; at: number } | undefined;
-    const proxy = createProxyServer(
-      {
+    const proxy = createProxy({
+      destination: config.name,
+      verifier,
+      state: () => state,
+      refusal: () => (follower.failingClosed ? failClosedMessage : undefined),
+      upstream: async () => {
+        if (!upstream || clock.now() - upstream.at > UPSTREAM_REFRESH_MS) {
+          upstream = { value: await kube.upstream(), at: clock.now() };
+        }
+        return upstream.value;
+      },
+      streams,
+      metrics,
+      log,
+      limits: config.limits,
+    });
+    cleanups.push(() => proxy.close());
+    let port: number | undefined;
+    const https = config.addr.https;
+    if (https) {
+      const listener = proxy.listener({
         cert: tls.leaf.certificate + tls.ca.certificate,
         key: tls.leaf.privateKey,
         minVersion: 'TLSv1.2',
-      },
-      {
-        destination: config.name,
-        verifier,
-        state: () => state,
-        refusal: () => (follower.failingClosed ? failClosedMessage : undefined),
-        upstream: async () => {
-          if (!upstream || clock.now() - upstream.at > UPSTREAM_REFRESH_MS) {
-            upstream = { value: await kube.upstream(), at: clock.now() };
-          }
-          return upstream.value;
-        },
-        streams,
-        metrics,
-        log,
-        limits: config.limits,
-      },
-    );
-    const port = await listenOn(config.addr.https, 'addr.https', (host) =>
-      listenServer(proxy, host, config.addr.https.port),
-    );
-    cleanups.push(() => closeServer(proxy));
+      });
+      port = await listenOn(https, 'addr.https', (host) =>
+        listenServer(listener, host, https.port),
+      );
+      cleanups.push(() => closeServer(listener));
+    }
     cleanups.push(() => streams.closeAll());
+    let tunnel: TunnelClient | undefined;
+    if (config.tunnel) {
+      tunnel = new TunnelClient({
+        serverUrl: config.server.url,
+        destination: config.name,
+        accessKey: () => config.server.accessKey.reveal(),
+        ...trust,
+        env: process.env,
+        log,
+        serve: (stream) => proxy.serveTunnelStream(stream),
+      });
+      const t = tunnel;
+      cleanups.push(() => t.stop());
+    }
     let metricsPort: number | undefined;
     if (config.addr.metrics) {
       const addr = config.addr.metrics;
@@ -208,6 +232,7 @@ export async function startConnector(
     });
     cleanups.push(() => syncer.stop());
     let rolesInstalled = false;
+    let tunnelStarted = false;
     const registration = keepRegistered({
       client,
       cluster: {
@@ -225,15 +250,23 @@ export async function startConnector(
       registration: {
         name: config.name,
         uniqueID: kube.uniqueId(),
+        mode: config.tunnel ? 'tunnel' : 'direct',
         endpoint: config.endpoint,
-        ca: tls.ca.certificate,
+        ca: config.tunnel ? '' : tls.ca.certificate,
         version: productVersion,
       },
       log,
       intervalMs: REGISTRATION_INTERVAL_MS,
       onFacts: (facts) => syncer.update({ facts }),
       // An unbound key may follow the feed once registered: no need to wait out a back-off.
-      onRegistered: () => follower.retryNow(),
+      // Its tunnel may open once the destination is registered in tunnel mode.
+      onRegistered: () => {
+        follower.retryNow();
+        if (tunnel && !tunnelStarted) {
+          tunnelStarted = true;
+          tunnel.start();
+        }
+      },
     });
     cleanups.push(() => registration.stop());
 
@@ -252,23 +285,30 @@ export async function startConnector(
     });
     cleanups.push(stopRefresh);
 
-    const url = `https://${endpointHost.includes(':') ? `[${endpointHost}]` : endpointHost}:${port}`;
+    const url =
+      port === undefined
+        ? ''
+        : `https://${endpointHost.includes(':') ? `[${endpointHost}]` : endpointHost}:${port}`;
     const fingerprint = fingerprintSha256(tls.leaf.certificate);
     log.info(
       {
         destination: config.name,
-        url,
+        mode: config.tunnel ? 'tunnel' : 'direct',
+        url: url || undefined,
         server: config.server.url,
         metrics: metricsPort,
         fingerprint,
       },
-      `infra connector ${productVersion} for ${config.name} listening on port ${port}; certificate SHA-256 fingerprint ${fingerprint}`,
+      config.tunnel
+        ? `infra connector ${productVersion} for ${config.name} in tunnel mode: kubectl reaches it through ${config.server.url}${port === undefined ? '' : `; also listening on port ${port}`}`
+        : `infra connector ${productVersion} for ${config.name} listening on port ${port}; certificate SHA-256 fingerprint ${fingerprint}`,
     );
     return {
       url,
       port,
       metricsPort,
       fingerprint,
+      tunnels: () => tunnel?.replicas ?? [],
       state: () => state,
       rbacSettled: () => syncer.settled(),
       reload,

@@ -1,4 +1,5 @@
 import { Agent, createServer, request, type Server, type ServerOptions } from 'node:https';
+import { createServer as createPlainServer } from 'node:http';
 import {
   STATUS_CODES,
   type IncomingHttpHeaders,
@@ -11,6 +12,7 @@ import { connect } from 'node:tls';
 import type { ConnectionLimits } from '../shared/config-loader.js';
 import { limitConnectionsPerAddress, timeoutOptions } from '../shared/listen.js';
 import type { Logger } from '../shared/logger.js';
+import { isStreamingRequest } from '../shared/tunnel.js';
 import { decide, type AccessState, type OpenStreams } from './access.js';
 import {
   KeysUnavailable,
@@ -151,17 +153,23 @@ function upstreamHeaders(
   return headers;
 }
 
-function isStreaming(url: string): boolean {
-  return /[?&](watch|follow)=(true|1)\b/.test(url) || /\/watch\//.test(url);
+/** The connector's proxy, served at its own HTTPS listener and to streams of its tunnels. */
+export interface Proxy {
+  /** The HTTPS server kubectl connects to in direct mode (the connector's certificate). */
+  listener(tls: ServerOptions): Server;
+  /** Serves one connection that came through a tunnel (HTTP/1.1 over an HTTP/2 stream). */
+  serveTunnelStream(stream: Duplex): void;
+  close(): void;
 }
 
 /**
- * The authenticating proxy kubectl talks to: HTTPS with the connector's certificate; each
- * request needs a valid destination token and live access; it is forwarded to the
- * kube-apiserver with impersonation headers, streaming both ways (watch, logs -f), and upgraded
- * connections (exec, attach, port-forward over WebSocket or SPDY) are piped through.
+ * The authenticating proxy kubectl talks to, directly over HTTPS with the connector's
+ * certificate or through the Infra server's tunnel: each request needs a valid destination token
+ * and live access; it is forwarded to the kube-apiserver with impersonation headers, streaming
+ * both ways (watch, logs -f), and upgraded connections (exec, attach, port-forward over WebSocket
+ * or SPDY) are piped through.
  */
-export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
+export function createProxy(deps: ProxyDeps): Proxy {
   let agent: { agent: Agent; key: string } | undefined;
   const agentFor = (upstream: Upstream) => {
     const key = JSON.stringify(upstream.tls);
@@ -172,9 +180,7 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
     return agent.agent;
   };
 
-  // As the kube-apiserver's own default: a request (an upload) may take minutes to arrive.
-  const options = { ...tls, ...timeoutOptions(deps.limits, 300_000), requireHostHeader: false };
-  const server = createServer(options, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     res.on('finish', () =>
       deps.metrics.observe(res.statusCode, Number(process.hrtime.bigint() - started) / 1e9),
@@ -188,7 +194,7 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(status(500, 'internal error in the Infra connector'));
     });
-  });
+  };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const verdict = await authorize(deps, req.headers);
@@ -209,7 +215,7 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       agent: agentFor(upstream),
     });
     let untrack: (() => void) | undefined;
-    const streaming = isStreaming(req.url ?? '');
+    const streaming = isStreamingRequest(req.url ?? '');
     if (streaming) {
       untrack = deps.streams.add(
         {
@@ -251,12 +257,12 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
     req.pipe(up);
   }
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrade(req, socket, head).catch((err: unknown) => {
       deps.log.error({ err }, 'proxy upgrade error');
       socket.destroy();
     });
-  });
+  };
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const refuse = (code: number, message: string) => {
@@ -319,7 +325,7 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
   }
 
   // Requests Node's parser refuses (not HTTP, headers too large or too slow) get a Status too.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+  const onClientError = (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code !== 'ECONNRESET' && socket.writable) {
       const [code, message] =
         err.code === 'HPE_HEADER_OVERFLOW'
@@ -333,9 +339,28 @@ export function createProxyServer(tls: ServerOptions, deps: ProxyDeps): Server {
       );
     }
     socket.destroy();
-  });
-  limitConnectionsPerAddress(server, deps.limits.connectionsPerIP, { log: deps.log });
+  };
 
-  server.on('close', () => agent?.agent.destroy());
-  return server;
+  // As the kube-apiserver's own default: a request (an upload) may take minutes to arrive.
+  const timeouts = timeoutOptions(deps.limits, 300_000);
+  // Streams from the tunnel: the server relays one request per stream and closes it after.
+  const tunnelServer = createPlainServer(timeouts, onRequest);
+  tunnelServer.on('upgrade', onUpgrade);
+  tunnelServer.on('clientError', onClientError);
+
+  return {
+    listener(tls) {
+      const server = createServer({ ...tls, ...timeouts, requireHostHeader: false }, onRequest);
+      server.on('upgrade', onUpgrade);
+      server.on('clientError', onClientError);
+      limitConnectionsPerAddress(server, deps.limits.connectionsPerIP, { log: deps.log });
+      return server;
+    },
+    serveTunnelStream(stream) {
+      tunnelServer.emit('connection', stream);
+    },
+    close() {
+      agent?.agent.destroy();
+    },
+  };
 }

@@ -7,6 +7,8 @@ import type { Kube } from './kube.js';
 export interface Registration {
   name: string;
   uniqueID: string;
+  /** direct: kubectl reaches `endpoint`; tunnel: through the server (no endpoint or CA). */
+  mode: 'direct' | 'tunnel';
   endpoint: string;
   ca: string;
   version: string;
@@ -32,7 +34,10 @@ export async function registerDestination(
   const body = {
     name: reg.name,
     uniqueID: reg.uniqueID,
-    connection: { url: reg.endpoint, ca: reg.ca },
+    connection:
+      reg.mode === 'tunnel'
+        ? { mode: reg.mode, url: '', ca: '' }
+        : { mode: reg.mode, url: reg.endpoint, ca: reg.ca },
     namespaces: facts.namespaces,
     roles: facts.roles,
     version: reg.version,
@@ -44,8 +49,11 @@ export async function registerDestination(
   }
   const same =
     existing.name === body.name &&
-    existing.connection.url === body.connection.url &&
-    existing.connection.ca === body.connection.ca &&
+    existing.connection.mode === body.connection.mode &&
+    // In tunnel mode the server gives its own URL for kubectl.
+    (body.connection.mode === 'tunnel' ||
+      (existing.connection.url === body.connection.url &&
+        existing.connection.ca === body.connection.ca)) &&
     existing.version === body.version &&
     existing.namespaces.join() === body.namespaces.join() &&
     existing.roles.join() === body.roles.join();

@@ -25,6 +25,8 @@ import { checkReadiness } from './access/readiness.js';
 import { closeServer, listenOn, listenServer } from '../shared/listen.js';
 import { createMetricsServer } from '../shared/metrics-server.js';
 import { ServerMetrics } from './metrics.js';
+import { ReplicaPresence } from './access/tunnels.js';
+import { TunnelRelay } from './http/tunnel.js';
 import { ServerTls } from './tls/server-tls.js';
 import { keepSecretsFresh } from '../shared/secrets.js';
 
@@ -122,6 +124,26 @@ export async function startServer(
     const metrics = new ServerMetrics();
     metrics.watchDatabase(database.health);
     metrics.watchFeeds(changes);
+    const replica: ReplicaPresence = new ReplicaPresence({
+      db: database.db,
+      clock,
+      log,
+      held: () => tunnels.held(),
+    });
+    const tunnels: TunnelRelay = new TunnelRelay({
+      dbs: { read: database.readDb, write: database.db },
+      clock,
+      log,
+      tokens,
+      replica: () => ({
+        id: replica.id,
+        replicas: replica.replicas,
+        changed: () => void replica.beat(),
+      }),
+    });
+    metrics.watchTunnels(tunnels.stats);
+    await replica.start();
+    cleanups.push(() => replica.stop());
     const readiness = () =>
       checkReadiness({ db: database.db, readDb: database.readDb, health: database.health, tokens });
     // Known once the listener is open (its port may be chosen by the system).
@@ -144,8 +166,11 @@ export async function startServer(
       publicOrigin: () => origin,
       limits: config.limits,
       readiness,
+      tunnels,
     });
     cleanups.push(() => app.close());
+    // Before app.close: requests relayed through tunnels end with them.
+    cleanups.push(() => tunnels.close());
     // Runs before app.close (cleanups run in reverse): feeds waiting for changes answer now.
     cleanups.push(() => changes.close());
 

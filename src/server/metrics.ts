@@ -58,6 +58,56 @@ export class ServerMetrics {
     });
   }
 
+  /** Reports the outbound tunnels this replica holds and what flows through them. */
+  watchTunnels(stats: {
+    tunnels: number;
+    streamsOpen: number;
+    streamsTotal: number;
+    bytesToClusters: number;
+    bytesFromClusters: number;
+  }): void {
+    new Gauge({
+      name: 'tunnels_open',
+      help: 'Connector tunnels held by this server replica',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.tunnels);
+      },
+    });
+    new Gauge({
+      name: 'tunnel_streams_open',
+      help: 'kubectl requests and connections open through tunnels',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.streamsOpen);
+      },
+    });
+    const counter = (name: string, help: string, read: () => number) => {
+      let reported = 0;
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const now = read();
+          this.inc(now - reported);
+          reported = now;
+        },
+      });
+    };
+    counter('tunnel_streams_total', 'Streams opened through tunnels', () => stats.streamsTotal);
+    counter(
+      'tunnel_bytes_to_clusters_total',
+      'Bytes relayed from kubectl to connectors',
+      () => stats.bytesToClusters,
+    );
+    counter(
+      'tunnel_bytes_from_clusters_total',
+      'Bytes relayed from connectors to kubectl',
+      () => stats.bytesFromClusters,
+    );
+  }
+
   /** Follows the database's health in `database_up`. */
   watchDatabase(health: { up: boolean; onChange(listener: (up: boolean) => void): unknown }): void {
     this.databaseUp.set(health.up ? 1 : 0);

@@ -145,6 +145,8 @@ export interface Destination {
   uniqueId: string;
   connectionUrl: string;
   connectionCa: string;
+  /** kubectl reaches the connector at its own URL (direct) or through this server (tunnel). */
+  connectionMode: 'direct' | 'tunnel';
   namespaces: string[];
   roles: string[];
   version: string;
@@ -152,6 +154,16 @@ export interface Destination {
   createdAt: number;
   updatedAt: number;
 }
+
+/** The tunnels a destination's connector holds now (tunnel mode), as the replicas recorded them. */
+export interface TunnelState {
+  /** The replicas it holds a tunnel to. */
+  replicas: string[];
+  /** When the oldest of those tunnels was opened. */
+  since: number | null;
+}
+
+export type DestinationWithTunnel = Destination & { tunnel: TunnelState };
 
 /** Who may reach a destination, as a connector needs to know it (see the access feed). */
 export interface DestinationAccess {

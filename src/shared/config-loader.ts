@@ -298,7 +298,7 @@ export interface ListenAddress {
 
 const ADDRESS = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/;
 
-function parseListenAddress(text: string): ListenAddress | undefined {
+export function parseListenAddress(text: string): ListenAddress | undefined {
   const m = ADDRESS.exec(text.trim());
   if (!m) return undefined;
   const port = Number(m[3]);

@@ -7,6 +7,7 @@ import {
   destinationScope,
   type Destination,
   type DestinationAccess,
+  type DestinationWithTunnel,
   type Page,
 } from '../models.js';
 import {
@@ -18,7 +19,11 @@ import {
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
 import { listGroupNamesOfUser } from '../data/groups.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Db } from '../data/db.js';
+import { authenticate } from './authenticate.js';
 import { actorOf, type Actor, type RequestContext } from './context.js';
+import { withTunnels } from './tunnels.js';
 
 /** Roles that see every destination. */
 const SEE_ALL = ['admin', 'view', 'connector'] as const;
@@ -35,7 +40,7 @@ function seesAll(ctx: RequestContext): boolean {
 export async function listDestinations(
   ctx: RequestContext,
   input: { name?: string; uniqueID?: string; after?: string; limit: number },
-): Promise<Page<Destination>> {
+): Promise<Page<DestinationWithTunnel>> {
   const actor = actorOf(ctx);
   const bound = isConnectorKey(actor) ? boundDestination(actor.scopes) : undefined;
   const byNames =
@@ -44,16 +49,20 @@ export async function listDestinations(
       : seesAll(ctx)
         ? undefined
         : await data.listReachableDestinations(ctx.db, actor.userId, ctx.clock.now());
-  return data.listDestinations(ctx.db, {
+  const page = await data.listDestinations(ctx.db, {
     byName: input.name,
     byUniqueId: input.uniqueID,
     byNames,
     after: input.after,
     limit: input.limit,
   });
+  return { ...page, items: await withTunnels(ctx.db, ctx.clock, page.items) };
 }
 
-export async function getDestination(ctx: RequestContext, id: string): Promise<Destination> {
+export async function getDestination(
+  ctx: RequestContext,
+  id: string,
+): Promise<DestinationWithTunnel> {
   const destination = await data.getDestination(ctx.db, { byId: id });
   checkConnectorDestination(actorOf(ctx), destination.name);
   const reachable = await data.listReachableDestinations(
@@ -62,13 +71,13 @@ export async function getDestination(ctx: RequestContext, id: string): Promise<D
     ctx.clock.now(),
   );
   ctx.authorize(reachable.includes(destination.name));
-  return destination;
+  return (await withTunnels(ctx.db, ctx.clock, [destination]))[0]!;
 }
 
 export interface DestinationInput {
   name: string;
   uniqueID: string;
-  connection: { url: string; ca: string };
+  connection: { mode: 'direct' | 'tunnel'; url: string; ca: string };
   namespaces: string[];
   roles: string[];
   version: string;
@@ -78,8 +87,10 @@ function fields(input: DestinationInput): data.DestinationFields {
   return {
     name: input.name,
     uniqueId: input.uniqueID,
-    connectionUrl: input.connection.url,
-    connectionCa: input.connection.ca,
+    // In tunnel mode kubectl reaches the cluster through this server: no URL or CA of its own.
+    connectionMode: input.connection.mode,
+    connectionUrl: input.connection.mode === 'tunnel' ? '' : input.connection.url,
+    connectionCa: input.connection.mode === 'tunnel' ? '' : input.connection.ca,
     namespaces: [...new Set(input.namespaces)].sort(),
     roles: [...new Set(input.roles)].sort(),
     version: input.version,
@@ -156,20 +167,32 @@ async function claimDestination(ctx: RequestContext, name: string): Promise<void
 export async function createDestination(
   ctx: RequestContext,
   input: DestinationInput,
-): Promise<Destination> {
+): Promise<DestinationWithTunnel> {
   await claimDestination(ctx, input.name);
   const now = ctx.clock.now();
   const id = newId('destination', now);
   await data.createDestination(ctx.db, { ...fields(input), id, now });
-  ctx.audit({ kind: 'destination', id, name: input.name, details: { url: input.connection.url } });
-  return data.getDestination(ctx.db, { byId: id });
+  ctx.audit({ kind: 'destination', id, name: input.name, details: connectionDetails(input) });
+  return destinationWithTunnel(ctx, id);
+}
+
+function connectionDetails(input: DestinationInput): Record<string, unknown> {
+  return input.connection.mode === 'tunnel' ? { mode: 'tunnel' } : { url: input.connection.url };
+}
+
+async function destinationWithTunnel(
+  ctx: RequestContext,
+  id: string,
+): Promise<DestinationWithTunnel> {
+  const d = await data.getDestination(ctx.db, { byId: id });
+  return (await withTunnels(ctx.db, ctx.clock, [d]))[0]!;
 }
 
 export async function updateDestination(
   ctx: RequestContext,
   id: string,
   input: DestinationInput,
-): Promise<Destination> {
+): Promise<DestinationWithTunnel> {
   const before = await data.getDestination(ctx.db, { byId: id });
   await claimDestination(ctx, before.name);
   if (input.name !== before.name) await claimDestination(ctx, input.name);
@@ -185,13 +208,49 @@ export async function updateDestination(
   // Renamed (by an admin): the connector keys bound to it follow the new name.
   if (input.name !== before.name)
     await replaceScope(ctx.db, destinationScope(before.name), destinationScope(input.name));
-  ctx.audit({ kind: 'destination', id, name: input.name, details: { url: input.connection.url } });
-  return data.getDestination(ctx.db, { byId: id });
+  ctx.audit({ kind: 'destination', id, name: input.name, details: connectionDetails(input) });
+  return destinationWithTunnel(ctx, id);
 }
 
 export async function deleteDestination(ctx: RequestContext, id: string): Promise<void> {
   const d = await data.deleteDestination(ctx.db, id, ctx.clock.now());
   ctx.audit({ kind: 'destination', id, name: d.name });
+}
+
+/**
+ * Checks a request to open the tunnel of `destination`: only a connector key bound to that
+ * destination may (an admin's key may not), and the destination must be registered in tunnel
+ * mode. So a connector of another cluster, or a second connector with another key, cannot take
+ * a destination's traffic.
+ */
+export async function authorizeTunnel(
+  dbs: { read: Db; write: Db },
+  clock: Clock,
+  presented: string,
+  destination: string,
+): Promise<Destination> {
+  const actor = await authenticate(dbs, clock, presented);
+  const bound = isConnectorKey(actor) ? boundDestination(actor.scopes) : undefined;
+  assertThat(
+    bound === destination,
+    () =>
+      new AppError(
+        'forbidden',
+        bound === undefined
+          ? `only the connector key of destination ${destination} may open its tunnel (register the destination first)`
+          : `this connector key is for destination ${bound}, not ${destination}`,
+      ),
+  );
+  const d = await data.getDestination(dbs.read, { byName: destination });
+  assertThat(
+    d.connectionMode === 'tunnel',
+    () =>
+      new AppError(
+        'conflict',
+        `destination ${destination} is registered in direct mode; run its connector with --tunnel`,
+      ),
+  );
+  return d;
 }
 
 /** The longest a feed request may wait for a change. */

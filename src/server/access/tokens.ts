@@ -1,6 +1,8 @@
 import {
   SignJWT,
   calculateJwkThumbprint,
+  createLocalJWKSet,
+  jwtVerify,
   exportJWK,
   generateKeyPair,
   importJWK,
@@ -21,6 +23,8 @@ import {
 
 /** ECDSA P-521 with SHA-512, as the security model requires (S3). */
 const TOKEN_ALGORITHM = 'ES512';
+/** Tokens the relay remembers as checked; beyond this many, it starts over. */
+const CHECKED_TOKENS_MAX = 10_000;
 /** How long a destination token lives. */
 export const TOKEN_LIFETIME_MS = 5 * 60_000;
 /** Keys are re-read from the database this often, to pick up rotations by other replicas. */
@@ -58,6 +62,9 @@ export class TokenService {
   #active: ActiveKey | undefined;
   #published: JWK[] = [];
   #loadedAt = 0;
+  #verifyKeys: { keys: JWK[]; set: ReturnType<typeof createLocalJWKSet> } | undefined;
+  /** Tokens already found valid: token → its destination and expiry (ms). */
+  readonly #checked = new Map<string, { destination: string; expiresAt: number }>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: {
@@ -155,6 +162,35 @@ export class TokenService {
       .setJti(randomString(16))
       .sign(active.key);
     return { token, expiresAt: exp * 1000 };
+  }
+
+  /**
+   * Whether `token` is a destination token this server signed for `destination` and not yet
+   * expired. The tunnel relay asks this to refuse strangers before they use a tunnel; the
+   * connector still decides (session ended, access revoked). A token is verified once (ES512
+   * costs about a millisecond) and remembered until it expires.
+   */
+  async isValidFor(token: string, destination: string): Promise<boolean> {
+    const now = this.#clock.now();
+    const known = this.#checked.get(token);
+    if (known) return known.destination === destination && now < known.expiresAt;
+    const keys = await this.publishedKeys();
+    if (this.#verifyKeys?.keys !== keys)
+      this.#verifyKeys = { keys, set: createLocalJWKSet({ keys }) };
+    try {
+      const { payload } = await jwtVerify(token, this.#verifyKeys.set, {
+        algorithms: [TOKEN_ALGORITHM],
+        issuer: 'infra',
+        audience: destination,
+        currentDate: new Date(now),
+        clockTolerance: 5,
+      });
+      if (this.#checked.size >= CHECKED_TOKENS_MAX) this.#checked.clear();
+      this.#checked.set(token, { destination, expiresAt: (payload.exp ?? 0) * 1000 });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async #refresh(): Promise<void> {

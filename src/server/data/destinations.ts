@@ -24,6 +24,7 @@ const columns = [
   'uniqueId',
   'connectionUrl',
   'connectionCa',
+  'connectionMode',
   'namespaces',
   'roles',
   'version',
@@ -74,7 +75,14 @@ export async function getDestination(
 
 export type DestinationFields = Pick<
   Destination,
-  'name' | 'uniqueId' | 'connectionUrl' | 'connectionCa' | 'namespaces' | 'roles' | 'version'
+  | 'name'
+  | 'uniqueId'
+  | 'connectionUrl'
+  | 'connectionCa'
+  | 'connectionMode'
+  | 'namespaces'
+  | 'roles'
+  | 'version'
 >;
 
 function toRow(d: DestinationFields) {
@@ -83,6 +91,7 @@ function toRow(d: DestinationFields) {
     uniqueId: d.uniqueId,
     connectionUrl: d.connectionUrl,
     connectionCa: d.connectionCa,
+    connectionMode: d.connectionMode,
     namespaces: JSON.stringify(d.namespaces),
     roles: JSON.stringify(d.roles),
     version: d.version,

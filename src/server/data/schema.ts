@@ -26,6 +26,8 @@ export interface Database {
   providerUsers: ProviderUsersTable;
   loginRequests: LoginRequestsTable;
   deviceRequests: DeviceRequestsTable;
+  serverReplicas: ServerReplicasTable;
+  destinationTunnels: DestinationTunnelsTable;
 }
 
 export interface ProvidersTable {
@@ -83,6 +85,7 @@ export interface DestinationsTable {
   uniqueId: string;
   connectionUrl: string;
   connectionCa: string;
+  connectionMode: 'direct' | 'tunnel';
   /** JSON array of namespace names. */
   namespaces: string;
   /** JSON array of ClusterRole names. */
@@ -91,6 +94,20 @@ export interface DestinationsTable {
   lastSeenAt: number | null;
   createdAt: number;
   updatedAt: number;
+}
+
+export interface ServerReplicasTable {
+  id: string;
+  startedAt: number;
+  seenAt: number;
+}
+
+export interface DestinationTunnelsTable {
+  id: string;
+  destination: string;
+  replicaId: string;
+  connectedAt: number;
+  seenAt: number;
 }
 
 export interface ChangesTable {

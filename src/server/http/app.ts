@@ -11,6 +11,7 @@ import Fastify, {
 import { endpoints } from '../../api/endpoints.js';
 import type { ConnectionLimits } from '../../shared/config-loader.js';
 import { AppError } from '../../shared/errors.js';
+import type { TunnelRelay } from './tunnel.js';
 import { addressMatcher, limitConnectionsPerAddress, timeoutOptions } from '../../shared/listen.js';
 import type { OperationDeps } from '../access/operation.js';
 import type { Readiness } from '../access/readiness.js';
@@ -36,6 +37,8 @@ interface AppDeps extends OperationDeps {
   limits: ConnectionLimits;
   /** Whether to send this server traffic (`/readyz`). */
   readiness(): Promise<Readiness>;
+  /** Outbound tunnels of connectors, and kubectl's requests relayed through them. */
+  tunnels: TunnelRelay;
 }
 
 /** How long a request may take to arrive whole (headers and body). */
@@ -118,6 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   refuseTunnels(app.server, SECURITY_HEADERS);
   // Before the framework's own listener, so it routes and checks the rewritten request.
   app.server.prependListener('request', useOriginForm);
+  deps.tunnels.attach(app.server, SECURITY_HEADERS);
   deps.tls.onChange(() => app.server.setSecureContext(deps.tls.secureContextOptions()));
 
   // Browsers send text/plain and forms cross-site without a preflight; accepting only JSON

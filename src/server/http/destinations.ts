@@ -4,23 +4,35 @@ import { parseDuration } from '../../shared/duration.js';
 import { toIsoString } from '../../shared/time.js';
 import * as access from '../access/destinations.js';
 import { CONNECTED_WINDOW_MS } from '../access/presence.js';
-import type { Destination } from '../models.js';
+import { kubePath } from '../../shared/tunnel.js';
+import type { DestinationWithTunnel } from '../models.js';
 import { grantToApi, pageToApi } from './convert.js';
 import { NotModified, type Handler } from './route.js';
 
 type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
 
-function destinationToApi(d: Destination, now: number): ApiDestination {
+function destinationToApi(d: DestinationWithTunnel, now: number, origin: string): ApiDestination {
+  const tunnel = d.connectionMode === 'tunnel';
   return {
     id: d.id,
     name: d.name,
     uniqueID: d.uniqueId,
-    connection: { url: d.connectionUrl, ca: d.connectionCa },
+    connection: {
+      mode: d.connectionMode,
+      // Through this server, as the caller reached it; kubectl trusts the server's certificate.
+      url: tunnel ? `${origin}${kubePath(d.name)}` : d.connectionUrl,
+      ca: d.connectionCa,
+    },
     namespaces: d.namespaces,
     roles: d.roles,
     version: d.version,
     lastSeen: d.lastSeenAt === null ? null : toIsoString(d.lastSeenAt),
     connected: d.lastSeenAt !== null && now - d.lastSeenAt < CONNECTED_WINDOW_MS,
+    tunnel: {
+      connected: d.tunnel.replicas.length > 0,
+      since: d.tunnel.since === null ? null : toIsoString(d.tunnel.since),
+      replicas: d.tunnel.replicas,
+    },
     created: toIsoString(d.createdAt),
     updated: toIsoString(d.updatedAt),
   };
@@ -29,18 +41,22 @@ function destinationToApi(d: Destination, now: number): ApiDestination {
 export const listDestinations: H<'listDestinations'> = async (ctx, input) => {
   const now = ctx.clock.now();
   return pageToApi(await access.listDestinations(ctx, input), input.limit, (d) =>
-    destinationToApi(d, now),
+    destinationToApi(d, now, ctx.origin),
   );
 };
 
 export const getDestination: H<'getDestination'> = async (ctx, input) =>
-  destinationToApi(await access.getDestination(ctx, input.id), ctx.clock.now());
+  destinationToApi(await access.getDestination(ctx, input.id), ctx.clock.now(), ctx.origin);
 
 export const createDestination: H<'createDestination'> = async (ctx, input) =>
-  destinationToApi(await access.createDestination(ctx, input), ctx.clock.now());
+  destinationToApi(await access.createDestination(ctx, input), ctx.clock.now(), ctx.origin);
 
 export const updateDestination: H<'updateDestination'> = async (ctx, input) =>
-  destinationToApi(await access.updateDestination(ctx, input.id, input), ctx.clock.now());
+  destinationToApi(
+    await access.updateDestination(ctx, input.id, input),
+    ctx.clock.now(),
+    ctx.origin,
+  );
 
 export const deleteDestination: H<'deleteDestination'> = async (ctx, input) =>
   access.deleteDestination(ctx, input.id);

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { request } from 'node:https';
+import { after, before, describe, it } from 'node:test';
+import {
+  kubectl,
+  kubectlStream,
+  startCluster,
+  userWorkstation,
+  CONNECTOR_SA,
+  type Cluster,
+} from '../../test/cluster.js';
+import { engines } from '../../test/engines.js';
+import { createSignedInUser, type SignedIn } from '../../test/identity.js';
+import type { Workstation } from '../../test/cli.js';
+import { kubePath, tunnelPath } from '../shared/tunnel.js';
+
+/** Tunnel mode with no inbound listener at all: kubectl can only come through the server. */
+export const TUNNEL_ONLY = { tunnel: 'true', endpoint: '', 'addr.https': '' };
+
+export async function until(what: string, check: () => boolean | Promise<boolean>) {
+  for (let i = 0; i < 600; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+/** A raw HTTPS request to the server (no client library), trusting its certificate. */
+export function rawRequest(
+  cluster: Cluster,
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  const url = new URL(cluster.server.url);
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: url.hostname,
+      port: url.port,
+      path,
+      headers,
+      rejectUnauthorized: false,
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: 101, headers: res.headers, body: '' });
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+for (const engine of engines) {
+  describe(`kubectl through the outbound tunnel [${engine}]`, () => {
+    let cluster: Cluster;
+    let alice: SignedIn;
+    let ws: Workstation;
+
+    before(async () => {
+      cluster = await startCluster(engine, { connectorSettings: TUNNEL_ONLY });
+      const { admin, server } = cluster;
+      alice = await createSignedInUser(server, admin, 'alice@example.com');
+      await until('the tunnel is open', () => cluster.connector.tunnels().length > 0);
+      ws = await userWorkstation(
+        cluster,
+        (await alice.client.createAccessKey({ expiry: '24h' })).accessKey,
+      );
+    });
+    after(() => cluster?.close());
+
+    it('registers in tunnel mode: kubectl is given the server, and the API shows the tunnel', async () => {
+      assert.equal(cluster.connector.url, '', 'no inbound listener');
+      const [prod] = (await cluster.admin.listDestinations({ name: 'prod' })).items;
+      assert.ok(prod);
+      assert.equal(prod.connection.mode, 'tunnel');
+      assert.equal(prod.connection.url, `${cluster.server.url}${kubePath('prod')}`);
+      assert.equal(prod.connection.ca, '');
+      assert.equal(prod.tunnel.connected, true);
+      assert.deepEqual(prod.tunnel.replicas, cluster.connector.tunnels());
+      assert.ok(prod.tunnel.since);
+    });
+
+    it('gets, watches, follows logs and execs through the tunnel, as the user', async () => {
+      await cluster.admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'prod' });
+      await cluster.connectorCaughtUp();
+      assert.equal((await ws.run('use', 'prod')).code, 0);
+      const got = await kubectl(ws, ['get', 'pods', '-A']);
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(got.stdout, /app-1[\s\S]*web-1|web-1[\s\S]*app-1/);
+      const seen = cluster.kube.requests.filter((r) => r.impersonation.user === alice.name);
+      assert.ok(seen.length > 0);
+      for (const r of seen) assert.equal(r.authenticatedAs, CONNECTOR_SA);
+
+      const watch = kubectlStream(ws, ['get', 'pods', '-n', 'default', '--watch']);
+      await until('the watch lists app-1', () => /app-1/.test(watch.output()));
+      cluster.kube.addPod('default', 'app-2');
+      await until('the watch streams app-2', () => /app-2/.test(watch.output()));
+
+      const logs = kubectlStream(ws, ['logs', '-f', 'app-1']);
+      await cluster.kube.waitForRequest((r) => /\/log\?.*follow=true/.test(r.url));
+      cluster.kube.appendLog('default', 'app-1', 'line through the tunnel');
+      await until('logs -f streams the line', () => /line through the tunnel/.test(logs.output()));
+
+      const exec = await kubectl(ws, ['exec', 'app-1', '--', 'id']);
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.match(exec.stdout, /alice@example.com/);
+
+      // Cancelling kubectl ends the streams at the apiserver too.
+      const streams = cluster.kube.requests.filter(
+        (r) => r.impersonation.user === alice.name && /watch=true|follow=true/.test(r.url),
+      );
+      assert.equal(streams.length, 2);
+      watch.child.kill('SIGINT');
+      logs.child.kill('SIGINT');
+      await watch.exited;
+      await logs.exited;
+      await Promise.all(streams.map((r) => r.finished));
+    });
+
+    it('ends streams through the tunnel the moment access goes, and refuses after', async () => {
+      const [grant] = (await cluster.admin.listGrants({ user: alice.id, resource: 'prod' })).items;
+      const watch = kubectlStream(ws, ['get', 'pods', '-n', 'default', '--watch']);
+      await until('the watch lists app-1', () => /app-1/.test(watch.output()));
+      const before = new Set(cluster.kube.requests);
+      const exec = kubectlStream(ws, ['exec', '-i', 'app-1', '--', 'cat']);
+      await cluster.kube.waitForRequest(
+        (r) => !before.has(r) && /\/exec\?/.test(r.url) && r.status === 101,
+      );
+      await cluster.admin.deleteGrant({ id: grant!.id });
+      assert.notEqual(await watch.exited, null);
+      assert.notEqual(await exec.exited, null);
+      await cluster.connectorCaughtUp();
+      const denied = await kubectl(ws, ['get', 'pods']);
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /forbidden|no grant|access/i);
+    });
+
+    it('refuses strangers at the server: no token, a token for another destination, garbage', async () => {
+      await cluster.admin.createGrant({ user: alice.id, privilege: 'connect', resource: 'prod' });
+      await cluster.connectorCaughtUp();
+      const token = (await alice.client.createToken({ destination: 'prod' })).token;
+      const cases: Array<[Record<string, string>, number]> = [
+        [{}, 401],
+        [{ authorization: 'Bearer not-a-token' }, 401],
+        [{ authorization: `Bearer ${token}x` }, 401],
+      ];
+      for (const [headers, status] of cases) {
+        const res = await rawRequest(cluster, `${kubePath('prod')}/api/v1/pods`, headers);
+        assert.equal(res.status, status, res.body);
+        assert.equal(JSON.parse(res.body).kind, 'Status');
+      }
+      // A valid token for prod does not open another destination's path.
+      const other = await rawRequest(cluster, `${kubePath('staging')}/api/v1/pods`, {
+        authorization: `Bearer ${token}`,
+      });
+      assert.equal(other.status, 401);
+      // With a valid token the request reaches the cluster, which decides (connect only: no pods).
+      const reached = await rawRequest(cluster, `${kubePath('prod')}/api/v1/pods`, {
+        authorization: `Bearer ${token}`,
+      });
+      assert.equal(reached.status, 403, reached.body);
+    });
+
+    it('lets only the connector key of the destination open its tunnel', async () => {
+      const upgrade = { connection: 'Upgrade', upgrade: 'infra-tunnel/1' };
+      const none = await rawRequest(cluster, tunnelPath('prod'), upgrade);
+      assert.equal(none.status, 401);
+      // An admin's key is not a connector key.
+      const adminKey = (await cluster.admin.createAccessKey({ expiry: '1h' })).accessKey;
+      const byAdmin = await rawRequest(cluster, tunnelPath('prod'), {
+        ...upgrade,
+        authorization: `Bearer ${adminKey}`,
+      });
+      assert.equal(byAdmin.status, 403, byAdmin.body);
+      // Another connector key, bound to another destination, cannot take prod's traffic.
+      const connectorUser = (
+        await cluster.admin.listUsers({ name: 'connector', showSystem: true })
+      ).items[0]!;
+      const stagingKey = (
+        await cluster.admin.createAccessKey({
+          userID: connectorUser.id,
+          name: 'staging-connector',
+          expiry: '1h',
+          destination: 'staging',
+        })
+      ).accessKey;
+      const hijack = await rawRequest(cluster, tunnelPath('prod'), {
+        ...upgrade,
+        authorization: `Bearer ${stagingKey}`,
+      });
+      assert.equal(hijack.status, 403, hijack.body);
+      assert.match(JSON.parse(hijack.body).message, /for destination staging, not prod/);
+      // An unbound connector key cannot either.
+      const unbound = (
+        await cluster.admin.createAccessKey({
+          userID: connectorUser.id,
+          name: 'spare-connector',
+          expiry: '1h',
+        })
+      ).accessKey;
+      const spare = await rawRequest(cluster, tunnelPath('prod'), {
+        ...upgrade,
+        authorization: `Bearer ${unbound}`,
+      });
+      assert.equal(spare.status, 403, spare.body);
+      const [prod] = (await cluster.admin.listDestinations({ name: 'prod' })).items;
+      assert.deepEqual(prod!.tunnel.replicas, cluster.connector.tunnels());
+    });
+  });
+}
