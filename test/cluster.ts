@@ -99,6 +99,8 @@ export async function startConnectedKube(options: {
   clock?: Clock;
   connectorKeyInFile?: boolean;
   connectorSettings?: Record<string, string>;
+  /** The connector's environment (HTTPS_PROXY). */
+  connectorEnv?: Record<string, string>;
 }): Promise<ConnectedKube> {
   const { admin } = options;
   const name = options.name ?? 'prod';
@@ -125,7 +127,7 @@ export async function startConnectedKube(options: {
   writeFileSync(keyFile, key, { mode: 0o600 });
   const port = await freePort();
   const config = await loadConnectorConfig({
-    env: {},
+    env: options.connectorEnv ?? {},
     flags: {
       name,
       endpoint: `https://127.0.0.1:${port}`,

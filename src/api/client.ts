@@ -1,5 +1,6 @@
 import { Agent, request, type RequestOptions } from 'node:https';
 import type { z } from 'zod';
+import { ProxyAgent } from '../shared/https-proxy.js';
 import { apiVersion, productVersion } from '../shared/version.js';
 import type { Endpoint, EndpointInput } from './endpoint.js';
 import { endpoints, type Endpoints, type OperationName } from './endpoints.js';
@@ -23,6 +24,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Aborts every request of this client (to stop a long poll on shutdown). */
   signal?: AbortSignal;
+  /** An HTTP proxy to reach the server through (CONNECT), from HTTPS_PROXY. */
+  proxy?: URL;
 }
 
 /** A 304 answer: the server's state has not changed since the index the client gave. */
@@ -50,11 +53,14 @@ export type ApiClient = {
 export function createApiClient(options: ClientOptions): ApiClient {
   const base = new URL(options.baseUrl);
   if (base.protocol !== 'https:') throw new TypeError('the server URL must start with https://');
-  const agent = new Agent({
+  const agentOptions = {
     keepAlive: true,
     ca: options.ca,
     rejectUnauthorized: !options.skipTlsVerify,
-  });
+  };
+  const agent = options.proxy
+    ? new ProxyAgent(options.proxy, agentOptions)
+    : new Agent(agentOptions);
   const userAgent = `Infra/${productVersion} (${options.component ?? 'client'}; ${process.platform}/${process.arch})`;
 
   async function call(name: OperationName, input: Record<string, unknown> = {}): Promise<unknown> {

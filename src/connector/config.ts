@@ -18,6 +18,7 @@ import { logFormats, logLevels, type LogFormat, type LogLevel } from '../shared/
 import type { Secret, SecretResolver } from '../shared/secrets.js';
 import { SecretStorageDeclaration, buildSecretResolver } from '../shared/secret-storages.js';
 import { fingerprintProblem, parseFingerprint } from '../shared/trust.js';
+import { proxyFor } from '../shared/https-proxy.js';
 
 /** The connector's settings, as read from YAML, `INFRA_CONNECTOR_*` env and flags. */
 export const ConnectorSettings = z
@@ -170,7 +171,8 @@ export interface ConnectorConfig {
   tlsHosts: string[];
   /** Refuse every request once the server has been unreachable this long; 0 is never. */
   failClosedAfterMs: number;
-  server: { url: string; accessKey: Secret; trust: ServerTrust };
+  /** `proxy`: the HTTP proxy to reach the server through (HTTPS_PROXY, unless NO_PROXY). */
+  server: { url: string; accessKey: Secret; trust: ServerTrust; proxy?: URL };
   /** Re-reads `server.accessKey` (rotated upstream): on SIGHUP and every `secretRefreshMs`. */
   secrets: SecretResolver;
   secretRefreshMs: number;
@@ -225,6 +227,12 @@ export async function loadConnectorConfig(
             ),
           }
         : { kind: 'system' };
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyFor(new URL(s.server.url), sources.env);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
   const https = s.addr.https ?? (s.tunnel ? undefined : parseListenAddress(':9443')!);
   return Object.freeze({
     name: s.name,
@@ -238,7 +246,7 @@ export async function loadConnectorConfig(
     limits: s.limits,
     tlsHosts: s.tls.hosts,
     failClosedAfterMs: s.failClosedAfter,
-    server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust },
+    server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust, proxy },
     secrets,
     secretRefreshMs: s.secretRefreshInterval,
   });

@@ -120,6 +120,7 @@ export async function startConnector(
       // Asked at every request: a key rotated upstream takes effect at the next re-read.
       accessKey: () => config.server.accessKey.reveal(),
       component: 'connector',
+      proxy: config.server.proxy,
       ...trust,
     };
     const client: ApiClient = createApiClient(clientOptions);
@@ -202,7 +203,7 @@ export async function startConnector(
         destination: config.name,
         accessKey: () => config.server.accessKey.reveal(),
         ...trust,
-        env: process.env,
+        proxy: config.server.proxy,
         log,
         serve: (stream) => proxy.serveTunnelStream(stream),
       });

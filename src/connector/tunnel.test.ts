@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import {
   kubectl,
@@ -13,46 +12,7 @@ import { engines } from '../../test/engines.js';
 import { createSignedInUser, type SignedIn } from '../../test/identity.js';
 import type { Workstation } from '../../test/cli.js';
 import { kubePath, tunnelPath } from '../shared/tunnel.js';
-
-/** Tunnel mode with no inbound listener at all: kubectl can only come through the server. */
-export const TUNNEL_ONLY = { tunnel: 'true', endpoint: '', 'addr.https': '' };
-
-export async function until(what: string, check: () => boolean | Promise<boolean>) {
-  for (let i = 0; i < 600; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
-
-/** A raw HTTPS request to the server (no client library), trusting its certificate. */
-export function rawRequest(
-  cluster: Cluster,
-  path: string,
-  headers: Record<string, string>,
-): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
-  const url = new URL(cluster.server.url);
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: url.hostname,
-      port: url.port,
-      path,
-      headers,
-      rejectUnauthorized: false,
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: 101, headers: res.headers, body: '' });
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { TUNNEL_ONLY, rawRequest, until } from '../../test/tunnel.js';
 
 for (const engine of engines) {
   describe(`kubectl through the outbound tunnel [${engine}]`, () => {
@@ -177,9 +137,8 @@ for (const engine of engines) {
       });
       assert.equal(byAdmin.status, 403, byAdmin.body);
       // Another connector key, bound to another destination, cannot take prod's traffic.
-      const connectorUser = (
-        await cluster.admin.listUsers({ name: 'connector', showSystem: true })
-      ).items[0]!;
+      const connectorUser = (await cluster.admin.listUsers({ name: 'connector', showSystem: true }))
+        .items[0]!;
       const stagingKey = (
         await cluster.admin.createAccessKey({
           userID: connectorUser.id,

@@ -2,7 +2,7 @@ import { createServer, type ServerHttp2Session } from 'node:http2';
 import { request, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../shared/logger.js';
-import { proxyFor, tlsThroughProxy } from '../shared/https-proxy.js';
+import { tlsThroughProxy } from '../shared/https-proxy.js';
 import {
   HELD_HEADER,
   REPLICAS_HEADER,
@@ -33,7 +33,8 @@ export interface TunnelOptions {
   accessKey(): string;
   ca?: string;
   skipTlsVerify?: boolean;
-  env: NodeJS.ProcessEnv;
+  /** The HTTP proxy to dial through (HTTPS_PROXY). */
+  proxy?: URL;
   log: Logger;
   /** Serves a connection that came through the tunnel. */
   serve(stream: Duplex): void;
@@ -136,9 +137,7 @@ export class TunnelClient {
     this.#sessions.set(replica, session);
     this.#o.log.info({ replica, held: this.replicas }, 'tunnel to the Infra server open');
     keepAlive(session);
-    session.on('error', (err) =>
-      this.#o.log.info({ replica, err: err.message }, 'tunnel error'),
-    );
+    session.on('error', (err) => this.#o.log.info({ replica, err: err.message }, 'tunnel error'));
     session.once('close', () => {
       if (this.#sessions.get(replica) === session) this.#sessions.delete(replica);
       if (this.#stopped) return;
@@ -164,7 +163,7 @@ export class TunnelClient {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port || 443);
     const tls = { ca: this.#o.ca, rejectUnauthorized: !this.#o.skipTlsVerify };
-    const proxy = proxyFor(url, this.#o.env);
+    const proxy = this.#o.proxy;
     const options: RequestOptions = {
       host,
       port,

@@ -25,6 +25,7 @@ import { checkReadiness } from './access/readiness.js';
 import { closeServer, listenOn, listenServer } from '../shared/listen.js';
 import { createMetricsServer } from '../shared/metrics-server.js';
 import { ServerMetrics } from './metrics.js';
+import { authorizeTunnel } from './access/destinations.js';
 import { ReplicaPresence } from './access/tunnels.js';
 import { TunnelRelay } from './http/tunnel.js';
 import { ServerTls } from './tls/server-tls.js';
@@ -131,7 +132,8 @@ export async function startServer(
       held: () => tunnels.held(),
     });
     const tunnels: TunnelRelay = new TunnelRelay({
-      dbs: { read: database.readDb, write: database.db },
+      authorize: (key, destination) =>
+        authorizeTunnel({ read: database.readDb, write: database.db }, clock, key, destination),
       clock,
       log,
       tokens,

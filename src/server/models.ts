@@ -155,6 +155,14 @@ export interface Destination {
   updatedAt: number;
 }
 
+/** A tunnel a connector holds to one server replica, as recorded by that replica. */
+export interface TunnelRecord {
+  id: string;
+  destination: string;
+  replicaId: string;
+  connectedAt: number;
+}
+
 /** The tunnels a destination's connector holds now (tunnel mode), as the replicas recorded them. */
 export interface TunnelState {
   /** The replicas it holds a tunnel to. */

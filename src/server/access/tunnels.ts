@@ -9,9 +9,8 @@ import {
   listTunnels,
   replaceReplicaTunnels,
   upsertServerReplica,
-  type TunnelRecord,
 } from '../data/tunnels.js';
-import type { Destination, DestinationWithTunnel, TunnelState } from '../models.js';
+import type { Destination, DestinationWithTunnel, TunnelRecord, TunnelState } from '../models.js';
 
 /** How often a replica says it is alive and which tunnels it holds. */
 export const REPLICA_HEARTBEAT_MS = 5_000;

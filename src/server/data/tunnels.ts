@@ -1,12 +1,5 @@
+import type { TunnelRecord } from '../models.js';
 import type { Db } from './db.js';
-
-/** A tunnel a connector holds to one server replica, as recorded by that replica. */
-export interface TunnelRecord {
-  id: string;
-  destination: string;
-  replicaId: string;
-  connectedAt: number;
-}
 
 /** Records that this replica is alive (at start, then at every heartbeat). */
 export async function upsertServerReplica(

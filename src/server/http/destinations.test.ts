@@ -104,12 +104,13 @@ for (const engine of engines) {
             id: undefined,
             name: 'prod',
             uniqueID: 'cluster-ca-sha256-1',
-            connection: { url: 'https://prod.example.com:8443', ca: CA },
+            connection: { mode: 'direct', url: 'https://prod.example.com:8443', ca: CA },
             namespaces: ['default', 'web'],
             roles: ['edit', 'view'],
             version: '0.1.0',
             lastSeen: new Date(clock.now()).toISOString(),
             connected: true,
+            tunnel: { connected: false, since: null, replicas: [] },
             created: new Date(clock.now()).toISOString(),
             updated: new Date(clock.now()).toISOString(),
           },
@@ -130,6 +131,16 @@ for (const engine of engines) {
             connection: { url: 'http://x', ca: '' },
           }),
           400,
+        );
+        // Direct mode needs the connector's URL; tunnel mode has none.
+        await rejectsWith(
+          connector.createDestination({
+            name: 'other',
+            uniqueID: 'x',
+            connection: { mode: 'direct', url: '', ca: '' },
+          }),
+          400,
+          'validation failed: connection.url: url is required in direct mode',
         );
         const updated = await connector.updateDestination({
           id: created.id,

@@ -24,10 +24,8 @@ import {
   isStreamingRequest,
   keepAlive,
 } from '../../shared/tunnel.js';
-import { authorizeTunnel } from '../access/destinations.js';
 import type { TokenService } from '../access/tokens.js';
-import type { Db } from '../data/db.js';
-import type { TunnelRecord } from '../data/tunnels.js';
+import type { TunnelRecord } from '../models.js';
 import { errorResponse } from './errors.js';
 
 /** Tunnels one destination may hold to one replica (connectors run as a few replicas at most). */
@@ -108,7 +106,7 @@ function destinationOf(match: RegExpExecArray): string | undefined {
  * destination token), so strangers use no tunnel.
  */
 export class TunnelRelay {
-  readonly #dbs: { read: Db; write: Db };
+  readonly #authorize: (accessKey: string, destination: string) => Promise<unknown>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #tokens: TokenService;
@@ -125,14 +123,15 @@ export class TunnelRelay {
   };
 
   constructor(deps: {
-    dbs: { read: Db; write: Db };
+    /** Refuses (throws) a key that may not open the destination's tunnel. */
+    authorize(accessKey: string, destination: string): Promise<unknown>;
     clock: Clock;
     log: Logger;
     tokens: TokenService;
     /** This replica (its id), the live ones, and a way to publish a change of held tunnels. */
     replica: () => { id: string; replicas: string[]; changed(): void };
   }) {
-    this.#dbs = deps.dbs;
+    this.#authorize = deps.authorize;
     this.#clock = deps.clock;
     this.#log = deps.log;
     this.#tokens = deps.tokens;
@@ -226,7 +225,7 @@ export class TunnelRelay {
     if (!key) return refuse(new AppError('unauthenticated', 'no access key'));
     if (this.#closing) return refuse(new AppError('unavailable', 'the server is stopping'));
     try {
-      await authorizeTunnel(this.#dbs, this.#clock, key, destination);
+      await this.#authorize(key, destination);
     } catch (err) {
       return refuse(err);
     }

@@ -41,6 +41,12 @@ table credentials
   password_hash text not null
   one_time integer not null default 0
   updated_at bigint not null
+table destination_tunnels
+  id text not null
+  destination text not null
+  replica_id text not null
+  connected_at bigint not null
+  seen_at bigint not null
 table destinations
   id text not null
   name text not null
@@ -53,6 +59,7 @@ table destinations
   last_seen_at bigint
   created_at bigint not null
   updated_at bigint not null
+  connection_mode text not null default 'direct'::text
 table device_requests
   device_code_hash text not null
   user_code text not null
@@ -142,6 +149,10 @@ table revoked_sessions
   session_id text not null
   user_id text not null
   revoked_at bigint not null
+table server_replicas
+  id text not null
+  started_at bigint not null
+  seen_at bigint not null
 table settings
   name text not null
   value text not null
@@ -171,6 +182,7 @@ constraint audit_log.audit_log_pkey PRIMARY KEY (seq)
 constraint changes.changes_pkey PRIMARY KEY (idx)
 constraint credentials.credentials_pkey PRIMARY KEY (user_id)
 constraint credentials.credentials_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
+constraint destination_tunnels.destination_tunnels_pkey PRIMARY KEY (id)
 constraint destinations.destinations_name_key UNIQUE (name)
 constraint destinations.destinations_pkey PRIMARY KEY (id)
 constraint destinations.destinations_unique_id_key UNIQUE (unique_id)
@@ -199,6 +211,7 @@ constraint providers.providers_name_key UNIQUE (name)
 constraint providers.providers_pkey PRIMARY KEY (id)
 constraint removed_user_keys.removed_user_keys_pkey PRIMARY KEY (key_id)
 constraint revoked_sessions.revoked_sessions_pkey PRIMARY KEY (session_id)
+constraint server_replicas.server_replicas_pkey PRIMARY KEY (id)
 constraint settings.settings_pkey PRIMARY KEY (name)
 constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
 constraint users.users_name_key UNIQUE (name)
@@ -215,6 +228,8 @@ CREATE INDEX audit_log_target_id ON public.audit_log USING btree (target_id, seq
 CREATE INDEX changes_destination ON public.changes USING btree (destination, idx);
 CREATE UNIQUE INDEX changes_pkey ON public.changes USING btree (idx);
 CREATE UNIQUE INDEX credentials_pkey ON public.credentials USING btree (user_id);
+CREATE INDEX destination_tunnels_destination ON public.destination_tunnels USING btree (destination);
+CREATE UNIQUE INDEX destination_tunnels_pkey ON public.destination_tunnels USING btree (id);
 CREATE UNIQUE INDEX destinations_name_key ON public.destinations USING btree (name);
 CREATE UNIQUE INDEX destinations_pkey ON public.destinations USING btree (id);
 CREATE UNIQUE INDEX destinations_unique_id_key ON public.destinations USING btree (unique_id);
@@ -243,6 +258,7 @@ CREATE INDEX removed_user_keys_ends_at ON public.removed_user_keys USING btree (
 CREATE UNIQUE INDEX removed_user_keys_pkey ON public.removed_user_keys USING btree (key_id);
 CREATE UNIQUE INDEX revoked_sessions_pkey ON public.revoked_sessions USING btree (session_id);
 CREATE INDEX revoked_sessions_revoked_at ON public.revoked_sessions USING btree (revoked_at);
+CREATE UNIQUE INDEX server_replicas_pkey ON public.server_replicas USING btree (id);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);
 CREATE UNIQUE INDEX signing_keys_pkey ON public.signing_keys USING btree (kid);
 CREATE UNIQUE INDEX users_name_key ON public.users USING btree (name);

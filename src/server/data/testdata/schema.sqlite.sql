@@ -5,7 +5,8 @@ CREATE TABLE "audit_head" ("id" integer primary key, "seq" bigint not null, "has
 CREATE TABLE "audit_log" ("seq" bigint primary key, "at" bigint not null, "actor_id" text, "actor_name" text not null, "action" text not null, "target_kind" text not null, "target_id" text, "target_name" text, "source_ip" text not null, "result" text not null, "details" text not null, "prev_hash" text not null, "hash" text not null);
 CREATE TABLE changes (idx integer primary key autoincrement, destination text not null, at bigint not null);
 CREATE TABLE "credentials" ("user_id" text primary key references "users" ("id") on delete cascade, "password_hash" text not null, "one_time" integer default 0 not null, "updated_at" bigint not null);
-CREATE TABLE "destinations" ("id" text primary key, "name" text not null unique, "unique_id" text not null unique, "connection_url" text not null, "connection_ca" text not null, "namespaces" text not null, "roles" text not null, "version" text not null, "last_seen_at" bigint, "created_at" bigint not null, "updated_at" bigint not null);
+CREATE TABLE "destination_tunnels" ("id" text primary key, "destination" text not null, "replica_id" text not null, "connected_at" bigint not null, "seen_at" bigint not null);
+CREATE TABLE "destinations" ("id" text primary key, "name" text not null unique, "unique_id" text not null unique, "connection_url" text not null, "connection_ca" text not null, "namespaces" text not null, "roles" text not null, "version" text not null, "last_seen_at" bigint, "created_at" bigint not null, "updated_at" bigint not null, "connection_mode" text default 'direct' not null);
 CREATE TABLE "device_requests" ("device_code_hash" text primary key, "user_code" text not null unique, "approved_by" text references "users" ("id") on delete cascade, "approved_key_id" text references "access_keys" ("id") on delete cascade, "source_ip" text not null, "expires_at" bigint not null, "created_at" bigint not null);
 CREATE TABLE "encryption_keys" ("id" text primary key, "provider" text not null, "wrapped" text not null, "created_at" bigint not null, "retired_at" bigint);
 CREATE TABLE "grants" ("id" text primary key, "subject_kind" text not null, "subject_id" text not null, "privilege" text not null, "resource" text not null, "destination" text not null, "expires_at" bigint, "managed_by" text default 'api' not null, "created_by" text, "created_at" bigint not null, constraint "grants_subject_privilege_resource" unique ("subject_kind", "subject_id", "privilege", "resource"));
@@ -19,6 +20,7 @@ CREATE TABLE "provider_users" ("provider_id" text not null references "providers
 CREATE TABLE "providers" ("id" text primary key, "name" text not null unique, "kind" text not null, "issuer" text not null, "client_id" text not null, "client_secret" text, "client_secret_ref" text, "scopes" text not null, "groups_claim" text not null, "config" text default '{}' not null, "private_config" text, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null);
 CREATE TABLE "removed_user_keys" ("key_id" text primary key, "secret_hash" text not null, "ends_at" bigint not null);
 CREATE TABLE "revoked_sessions" ("session_id" text primary key, "user_id" text not null, "revoked_at" bigint not null);
+CREATE TABLE "server_replicas" ("id" text primary key, "started_at" bigint not null, "seen_at" bigint not null);
 CREATE TABLE "settings" ("name" text primary key, "value" text not null, "updated_at" bigint not null);
 CREATE TABLE "signing_keys" ("kid" text primary key, "algorithm" text not null, "public_jwk" text not null, "private_jwk" text not null, "created_at" bigint not null, "retired_at" bigint);
 CREATE TABLE "users" ("id" text primary key, "name" text not null unique, "kind" text default 'user' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null, "last_seen_at" bigint);
@@ -27,6 +29,7 @@ CREATE INDEX "audit_log_action" on "audit_log" ("action", "seq");
 CREATE INDEX "audit_log_actor_id" on "audit_log" ("actor_id", "seq");
 CREATE INDEX "audit_log_target_id" on "audit_log" ("target_id", "seq");
 CREATE INDEX "changes_destination" on "changes" ("destination", "idx");
+CREATE INDEX "destination_tunnels_destination" on "destination_tunnels" ("destination");
 CREATE INDEX "grants_destination" on "grants" ("destination", "id");
 CREATE INDEX "grants_expires_at" on "grants" ("expires_at");
 CREATE INDEX "grants_subject_id" on "grants" ("subject_id");
