@@ -29,7 +29,9 @@ export async function startBalancer(backends: number[]): Promise<Balancer> {
       }
       const port = backends[next++ % backends.length]!;
       const upstream = connect({ host: '127.0.0.1', port });
+      let connected = false;
       upstream.once('connect', () => {
+        connected = true;
         counts.set(port, (counts.get(port) ?? 0) + 1);
         sockets.add(upstream);
         upstream.on('close', () => sockets.delete(upstream));
@@ -42,7 +44,7 @@ export async function startBalancer(backends: number[]): Promise<Balancer> {
         client.on('close', () => upstream.destroy());
       });
       upstream.once('error', () => {
-        if (!upstream.readyState || upstream.connecting) attempt(tries + 1);
+        if (!connected) attempt(tries + 1);
       });
     };
     attempt(0);

@@ -1,4 +1,5 @@
 import { listAll, type ApiClient } from '../api/client.js';
+import { kubePath } from '../shared/tunnel.js';
 import type { DesiredContext } from './kubeconfig.js';
 
 /** A place the user can reach with kubectl, and the roles they hold there. */
@@ -15,8 +16,12 @@ export interface Reachable {
  */
 export async function listReachable(
   client: ApiClient,
-  /** The PEM this CLI trusts the server with, for clusters reached through it (tunnel mode). */
-  serverCa = '',
+  /**
+   * The server as this CLI reaches it, for clusters reached through it (tunnel mode): its URL
+   * (kubectl goes where the CLI goes, whatever the replica that answered calls itself) and the
+   * PEM the CLI trusts it with.
+   */
+  server: { url: string; trustedCa?: string },
 ): Promise<Reachable[]> {
   const [destinations, grants] = await Promise.all([
     listAll(client.listDestinations, {}),
@@ -35,8 +40,9 @@ export async function listReachable(
         name,
         destination,
         namespace,
-        server: d.connection.url,
-        ca: d.connection.mode === 'tunnel' ? serverCa : d.connection.ca,
+        ...(d.connection.mode === 'tunnel'
+          ? { server: `${server.url}${kubePath(destination)}`, ca: server.trustedCa ?? '' }
+          : { server: d.connection.url, ca: d.connection.ca }),
       },
       roles: [],
     };

@@ -98,7 +98,7 @@ export type ReachableContext = Reachable & { written: boolean };
  * Returns what the user may reach.
  */
 export async function refreshKubeconfig(session: Session, io: CliIO): Promise<ReachableContext[]> {
-  const reachable = await listReachable(session.client, session.server.trustedCa);
+  const reachable = await listReachable(session.client, session.server);
   const file = kubeconfigPath(io.env);
   const { written, notices } = await syncKubeconfig(
     file,

@@ -135,7 +135,8 @@ export const ConnectorSettings = z
       ctx.addIssue({
         code: 'custom',
         path: ['endpoint'],
-        message: 'in tunnel mode kubectl reaches the cluster through the Infra server: leave endpoint out',
+        message:
+          'in tunnel mode kubectl reaches the cluster through the Infra server: leave endpoint out',
       });
     }
     if (s.endpoint !== '' && !/^https:\/\/[^/]+$/.test(s.endpoint)) {

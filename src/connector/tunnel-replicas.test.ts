@@ -5,9 +5,11 @@ import { workstation, type Workstation } from '../../test/cli.js';
 import { kubectl, startConnectedKube, type ConnectedKube } from '../../test/cluster.js';
 import { startConnectProxy, type ConnectProxy } from '../../test/connect-proxy.js';
 import { createSignedInUser, startAdminServer } from '../../test/identity.js';
+import { rawRequest } from '../../test/http.js';
 import { createTestDatabase } from '../../test/postgres.js';
 import { startServerProcess, type ServerProcess } from '../../test/server-process.js';
 import type { ApiClient } from '../api/client.js';
+import { kubePath } from '../shared/tunnel.js';
 import { TUNNEL_ONLY, until } from '../../test/tunnel.js';
 
 async function signedInWorkstation(url: string, fingerprint: string, key: string) {
@@ -31,6 +33,7 @@ describe('tunnels behind a load balancer, two server replicas [postgres]', () =>
   let admin: ApiClient;
   let kube: ConnectedKube;
   let ws: Workstation;
+  let alice: ApiClient;
 
   before(async () => {
     db = await createTestDatabase();
@@ -47,9 +50,10 @@ describe('tunnels behind a load balancer, two server replicas [postgres]', () =>
       serverTrust: { 'server.trustedFingerprint': fingerprint },
       connectorSettings: TUNNEL_ONLY,
     });
-    const alice = await admin.createUser({ name: 'alice@example.com' });
-    await admin.createGrant({ user: alice.id, privilege: 'view', resource: 'prod' });
-    const key = (await admin.createAccessKey({ userID: alice.id, expiry: '1h' })).accessKey;
+    const user = await admin.createUser({ name: 'alice@example.com' });
+    await admin.createGrant({ user: user.id, privilege: 'view', resource: 'prod' });
+    const key = (await admin.createAccessKey({ userID: user.id, expiry: '1h' })).accessKey;
+    alice = replicas[0]!.client(key);
     ws = await signedInWorkstation(balancer.url, fingerprint, key);
     assert.equal((await ws.run('use', 'prod')).code, 0);
   });
@@ -64,15 +68,20 @@ describe('tunnels behind a load balancer, two server replicas [postgres]', () =>
     await until('a tunnel to both replicas', () => kube.connector.tunnels().length === 2);
     const [prod] = (await admin.listDestinations({ name: 'prod' })).items;
     assert.deepEqual([...prod!.tunnel.replicas].sort(), [...kube.connector.tunnels()].sort());
-    const before = new Map(balancer.counts);
     for (let i = 0; i < 6; i++) {
       const res = await kubectl(ws, ['get', 'pods', '-A']);
       assert.equal(res.code, 0, res.stderr);
       assert.match(res.stdout, /app-1/);
     }
+    // Each replica relays through its own tunnel, whichever the balancer picks.
+    const { token } = await alice.createToken({ destination: 'prod' });
     for (const r of replicas) {
-      const port = Number(new URL(r.url).port);
-      assert.ok((balancer.counts.get(port) ?? 0) > (before.get(port) ?? 0), 'both replicas served');
+      const res = await rawRequest(`${r.url}${kubePath('prod')}/api/v1/pods`, {
+        ca: r.ca,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 200, res.body);
+      assert.match(res.body, /app-1/);
     }
   });
 
