@@ -193,7 +193,15 @@ export async function deleteExpiredGrants(db: Db, now: number): Promise<Grant[]>
 }
 
 /** The roles a user holds on the Infra API, directly or through its groups. */
-export async function listInfraRoles(db: Db, userId: string, now: number): Promise<InfraRole[]> {
+/**
+ * The caller's roles on `infra` (held directly or through a group), and when the first of the
+ * grants giving them expires (Infinity when none does).
+ */
+export async function listInfraRoles(
+  db: Db,
+  userId: string,
+  now: number,
+): Promise<{ roles: InfraRole[]; until: number }> {
   // Subject ids carry their kind (usr_, grp_), so one IN over the user and its groups reaches
   // every grant through the subject index, however many grants there are.
   const groups = await db
@@ -203,13 +211,14 @@ export async function listInfraRoles(db: Db, userId: string, now: number): Promi
     .execute();
   const rows = await db
     .selectFrom('grants')
-    .select('privilege')
-    .distinct()
+    .select(['privilege', 'expiresAt'])
     .where('subjectId', 'in', [userId, ...groups.map((g) => g.groupId)])
     .where('resource', '=', 'infra')
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
     .execute();
-  return rows.map((r) => r.privilege as InfraRole);
+  const roles = new Set(rows.map((r) => r.privilege as InfraRole));
+  const until = Math.min(...rows.map((r) => (r.expiresAt === null ? Infinity : Number(r.expiresAt))));
+  return { roles: [...roles], until };
 }
 
 /** How many users hold `admin` on `infra`, directly or through a group. */
