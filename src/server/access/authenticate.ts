@@ -116,7 +116,12 @@ export class Authenticator {
   readonly #changes: { readonly generation: number };
   readonly #believed = new Map<string, Believed>();
 
-  constructor(deps: { db: Db; readDb: Db; clock: Clock; changes: { readonly generation: number } }) {
+  constructor(deps: {
+    db: Db;
+    readDb: Db;
+    clock: Clock;
+    changes: { readonly generation: number };
+  }) {
     this.#db = deps.db;
     this.#readDb = deps.readDb;
     this.#clock = deps.clock;

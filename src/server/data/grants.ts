@@ -217,7 +217,9 @@ export async function listInfraRoles(
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
     .execute();
   const roles = new Set(rows.map((r) => r.privilege as InfraRole));
-  const until = Math.min(...rows.map((r) => (r.expiresAt === null ? Infinity : Number(r.expiresAt))));
+  const until = Math.min(
+    ...rows.map((r) => (r.expiresAt === null ? Infinity : Number(r.expiresAt))),
+  );
   return { roles: [...roles], until };
 }
 
