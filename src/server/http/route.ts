@@ -14,6 +14,7 @@ import type { RequestContext } from '../access/context.js';
 import { authenticateFor, runOperation, type OperationDeps } from '../access/operation.js';
 import type { Session } from '../access/sessions.js';
 import { Pacer } from './pacer.js';
+import { compileSerializer } from './serialize.js';
 
 /** What a handler gets: the operation context plus the few things only HTTP can do. */
 interface HttpContext extends RequestContext {
@@ -63,6 +64,9 @@ export type Handlers = { [K in OperationName]: Handler<Endpoints[K]> };
 const PACED: ReadonlySet<OperationName> = new Set(['getAccessFeed']);
 /** About 20 ms of work per turn of the event loop on SQLite, where queries are synchronous. */
 const FEEDS_PER_TURN = 32;
+
+/** What Fastify sends objects as; the answers here are already JSON text. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Thrown by a handler whose answer is "nothing changed" (304, no body). */
 export class NotModified extends Error {}
@@ -187,8 +191,8 @@ function sessionCookie(value: string, maxAgeSeconds: number, name = SESSION_COOK
  * Registers every endpoint with its handler. This is the only code that knows the framework:
  * it checks the API version, authenticates the caller, merges path parameters with the query
  * (GET, DELETE) or JSON body and validates them with the endpoint's schema, runs the handler
- * as an operation (roles, transaction, audit), strips the response down to the endpoint's
- * output schema and picks the status.
+ * as an operation (roles, transaction, audit), writes the response with the serializer built
+ * from the endpoint's output schema (declared fields only) and picks the status.
  */
 export function registerRoutes(
   app: FastifyInstance,
@@ -206,6 +210,7 @@ export function registerRoutes(
     ) => Promise<unknown>) & {
       prepare?: (ctx: RequestContext, input: unknown) => Promise<unknown>;
     };
+    const serialize = e.output && compileSerializer(e.output);
     const writes = e.method !== 'GET' && e.readOnly !== true;
     const paced = PACED.has(name);
     const spec = { name, auth: e.auth, writes, duringPasswordChange: e.duringPasswordChange };
@@ -274,9 +279,9 @@ export function registerRoutes(
           throw err;
         }
         reply.code(status);
-        if (e.output === undefined) return reply.send();
+        if (serialize === undefined) return reply.send();
         // Only declared fields leave the server, whatever the handler returned.
-        return reply.send(e.output.parse(result));
+        return reply.type(JSON_TYPE).send(serialize(result));
       },
     });
   }
