@@ -7,8 +7,9 @@
  * Prints, for one server: requests/s of GET /healthz, GET /api/users?limit=100 (the first page
  * and a page deep in the table: keyset paging, the cost should not depend on where the page is)
  * and GET /api/grants?limit=100, taking turns for `rounds` rounds so that the machine's load hits
- * them alike, with each list's median as a fraction of /healthz's; then the latency of password
- * logins (argon2id) one at a time.
+ * them alike, with each list's median as a fraction of /healthz's, and the server's CPU time per
+ * request (which, unlike requests/s, does not depend on the machine's other load); then the
+ * latency of password logins (argon2id) one at a time.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import { createApiClient } from '../src/api/client.js';
 import { openSqlite } from '../src/server/data/db.js';
 import { migrate } from '../src/server/data/migrate.js';
 import { newId } from '../src/shared/ids.js';
-import { machine, percentiles, requireBuildAndWrk, startBuiltServer, wrk } from './lib.js';
+import { cpuMs, machine, percentiles, requireBuildAndWrk, startBuiltServer, wrk } from './lib.js';
 
 const userCount = Number(process.argv[2] ?? 100_000);
 const seconds = Number(process.argv[3] ?? 5);
@@ -84,29 +85,41 @@ const targets = [
   [`GET /api/users?limit=100, after user ${userCount / 2}`, `/api/users?limit=100&after=${deep}`],
   ['GET /api/grants?limit=100, first page', '/api/grants?limit=100'],
 ] as const;
-const results = new Map<string, Array<{ rps: number; p50: string; p99: string }>>();
+const results = new Map<string, Array<{ rps: number; cpuUs: number; p50: string; p99: string }>>();
 for (let round = 0; round < rounds; round++) {
   for (const [label, p] of targets) {
+    let cpuAtStart = 0;
     const report = await wrk(`${server.url}${p}`, {
       seconds,
       connections: 16,
       headers: [`Authorization: Bearer ${session.accessKey}`],
+      onStart: () => (cpuAtStart = cpuMs(server.process.pid!)),
     });
+    const cpu = cpuMs(server.process.pid!) - cpuAtStart;
     const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(report)?.[1] ?? 0);
+    const requests = Number(/(\d+) requests in/.exec(report)?.[1] ?? 0);
     const p50 = /50%\s+(\S+)/.exec(report)?.[1] ?? '?';
     const p99 = /99%\s+(\S+)/.exec(report)?.[1] ?? '?';
     if (/Non-2xx/.test(report)) console.log(`${label}: errors\n${report}`);
-    results.set(label, [...(results.get(label) ?? []), { rps, p50, p99 }]);
+    const cpuUs = (cpu * 1000) / requests;
+    results.set(label, [...(results.get(label) ?? []), { rps, cpuUs, p50, p99 }]);
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const healthz = median(results.get('GET /healthz')!.map((r) => r.rps));
-console.log('\n| Request | requests/s (each round) | median | × /healthz | p50, p99 (last round) |');
+const healthz = results.get('GET /healthz')!;
+const healthzRps = median(healthz.map((r) => r.rps));
+const healthzCpu = median(healthz.map((r) => r.cpuUs));
+// Server CPU per request does not depend on what else runs on the machine; requests per second
+// do. "× /healthz" by CPU is what the ratio would be with the server's core to itself.
+console.log(
+  '\n| Request | requests/s (each round) | median | × /healthz | server CPU per request (median) | × /healthz by CPU | p50, p99 (last round) |',
+);
 for (const [label, runs] of results) {
   const m = median(runs.map((r) => r.rps));
+  const cpu = median(runs.map((r) => r.cpuUs));
   const last = runs.at(-1)!;
   console.log(
-    `| ${label} | ${runs.map((r) => Math.round(r.rps)).join(', ')} | ${Math.round(m)} | ${(m / healthz).toFixed(2)} | ${last.p50}, ${last.p99} |`,
+    `| ${label} | ${runs.map((r) => Math.round(r.rps)).join(', ')} | ${Math.round(m)} | ${(m / healthzRps).toFixed(2)} | ${Math.round(cpu)} µs | ${(healthzCpu / cpu).toFixed(2)} | ${last.p50}, ${last.p99} |`,
   );
 }
 
