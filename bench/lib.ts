@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -80,7 +80,14 @@ function run(args: string[]): Promise<string> {
  */
 export async function wrk(
   url: string,
-  options: { seconds: number; connections: number; headers?: string[]; body?: string },
+  options: {
+    seconds: number;
+    connections: number;
+    headers?: string[];
+    body?: string;
+    /** Called after the warm-up, as the measured run starts. */
+    onStart?: () => void;
+  },
 ): Promise<string> {
   const args = ['-t1', `-c${options.connections}`, '--latency'];
   for (const h of options.headers ?? []) args.push('-H', h);
@@ -93,7 +100,19 @@ export async function wrk(
     args.push('-s', script);
   }
   await run([...args, '-d2s', url]);
+  options.onStart?.();
   return run([...args, `-d${options.seconds}s`, url]);
+}
+
+/**
+ * CPU time a process has used so far, in milliseconds (Linux: /proc; 10 ms resolution), so that
+ * a benchmark can divide a server's CPU by the requests it answered: unlike requests per second,
+ * that does not depend on what else the machine runs.
+ */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime, the 14th and 15th fields, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** p50, p90 and p99 of a list of milliseconds. */

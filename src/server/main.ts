@@ -11,6 +11,7 @@ import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
 import { prepareSetup } from './access/setup.js';
+import { Authenticator } from './access/authenticate.js';
 import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
 import { AccessSnapshots } from './access/snapshots.js';
@@ -154,6 +155,12 @@ export async function startServer(
       db: database.db,
       readDb: database.readDb,
       settings: config.access,
+      authenticator: new Authenticator({
+        db: database.db,
+        readDb: database.readDb,
+        clock,
+        changes,
+      }),
       tokens,
       changes,
       snapshots: new AccessSnapshots({ db: database.readDb, clock }),

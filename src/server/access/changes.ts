@@ -76,6 +76,7 @@ export class ChangeNotifier {
   #failing = false;
   #retry: NodeJS.Timeout | undefined;
   #closed = false;
+  #generation = 0;
 
   constructor(deps: { db: Db; log: Logger }) {
     this.#db = deps.db;
@@ -89,6 +90,7 @@ export class ChangeNotifier {
 
   /** Something may have been committed: wake the waiters of what changed. */
   notify(): void {
+    this.#generation++;
     if (this.#closed) return;
     if (this.#reading) {
       this.#readAgain = true;
@@ -166,6 +168,14 @@ export class ChangeNotifier {
     clearTimeout(this.#retry);
     for (const waiters of [...this.#waiters.values()])
       for (const waiter of [...waiters]) waiter.settle(undefined);
+  }
+
+  /**
+   * Moves at every `notify`, before it reads anything: what was read from the database before
+   * it moved may predate a commit (cached callers are read again).
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Requests waiting now. */

@@ -5,7 +5,7 @@ import type { Logger } from '../../shared/logger.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { PASSWORD_CHANGE_SCOPE } from '../models.js';
-import { authenticate } from './authenticate.js';
+import type { Authenticator } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
 import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
 import type { DestinationPresence } from './presence.js';
@@ -22,6 +22,8 @@ export interface OperationDeps {
   clock: Clock;
   log: Logger;
   settings: AccessSettings;
+  /** Checks access keys, believing a verified one until something changes. */
+  authenticator: Authenticator;
   tokens: TokenService;
   changes: ChangeNotifier;
   snapshots: AccessSnapshots;
@@ -48,6 +50,12 @@ function describeOperation(name: string): { verb: string; object: string } {
   return { verb: words[0]!, object: words.slice(1).join(' ') };
 }
 
+/** Whether the caller holds one of the operation's roles (or it declares none). */
+export function holdsRole(spec: OperationSpec, actor: Actor | undefined): boolean {
+  const roles = typeof spec.auth === 'object' ? spec.auth.roles : undefined;
+  return !roles || (actor !== undefined && roles.some((r) => actor.roles.has(r)));
+}
+
 /** Checks a presented credential for an operation that needs one. */
 export async function authenticateFor(
   deps: OperationDeps,
@@ -56,7 +64,7 @@ export async function authenticateFor(
 ): Promise<Actor | undefined> {
   if (spec.auth === 'public') return undefined;
   if (presented === undefined) throw new UnauthenticatedError('no access key or session cookie');
-  const actor = await authenticate({ read: deps.readDb, write: deps.db }, deps.clock, presented);
+  const actor = await deps.authenticator.authenticate(presented);
   if (actor.scopes.includes(PASSWORD_CHANGE_SCOPE) && !spec.duringPasswordChange) {
     throw new AppError(
       'password_change_required',
@@ -91,7 +99,7 @@ export async function runOperation<T>(
 ): Promise<T> {
   const { actor } = request;
   const roles = typeof spec.auth === 'object' ? spec.auth.roles : undefined;
-  const hasRole = !roles || (actor !== undefined && roles.some((r) => actor.roles.has(r)));
+  const hasRole = holdsRole(spec, actor);
   const forbidden = () => {
     const { verb, object } = describeOperation(spec.name);
     return new ForbiddenError(verb, object, roles ?? []);

@@ -5,6 +5,7 @@ import { translateDbError, type Db } from './db.js';
 import type { Database } from './schema.js';
 import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
+import { compiledOnce } from './compiled.js';
 
 function selectKeys(db: Db) {
   return db
@@ -82,15 +83,18 @@ export async function getAccessKey(db: Db, by: { byId: string }): Promise<Access
   return toAccessKey(row);
 }
 
+const authenticationQuery = compiledOnce((db, p: { keyId: string }) =>
+  selectKeys(db)
+    .select(['accessKeys.secretHash', 'users.kind as userKind'])
+    .where('accessKeys.keyId', '=', p.keyId),
+);
+
 /** A key by its public id, with the stored secret hash, for authentication. */
 export async function findAccessKeyForAuthentication(
   db: Db,
   keyId: string,
 ): Promise<(AccessKey & { secretHash: string; userKind: 'user' | 'system' }) | undefined> {
-  const row = await selectKeys(db)
-    .select(['accessKeys.secretHash', 'users.kind as userKind'])
-    .where('accessKeys.keyId', '=', keyId)
-    .executeTakeFirst();
+  const [row] = await authenticationQuery(db, {}, { keyId });
   return row && { ...toAccessKey(row), secretHash: row.secretHash, userKind: row.userKind };
 }
 
@@ -185,18 +189,13 @@ export interface KeyLife {
 /** Longest chain of derived credentials followed; deeper ones are refused (fail closed). */
 export const MAX_KEY_CHAIN = 16;
 
-/**
- * The credentials `parentId` was made from, nearest first, starting with `parentId` itself. A
- * chain that stops at a row whose parent is gone (or goes deeper than MAX_KEY_CHAIN) ends with a
- * non-null `parentId`, which callers treat as a dead chain.
- */
-export async function listAccessKeyAncestors(db: Db, parentId: string): Promise<KeyLife[]> {
-  const rows = await db
+const ancestorsQuery = compiledOnce((db, p: { parentId: string }) =>
+  db
     .withRecursive('chain(id, parentId, expiresAt, inactivityDeadline, depth)', (qb) =>
       qb
         .selectFrom('accessKeys')
         .select(['id', 'parentId', 'expiresAt', 'inactivityDeadline', sql<number>`0`.as('depth')])
-        .where('id', '=', parentId)
+        .where('id', '=', p.parentId)
         .unionAll(
           qb
             .selectFrom('accessKeys')
@@ -213,8 +212,16 @@ export async function listAccessKeyAncestors(db: Db, parentId: string): Promise<
     )
     .selectFrom('chain')
     .select(['id', 'parentId', 'expiresAt', 'inactivityDeadline'])
-    .orderBy('depth')
-    .execute();
+    .orderBy('depth'),
+);
+
+/**
+ * The credentials `parentId` was made from, nearest first, starting with `parentId` itself. A
+ * chain that stops at a row whose parent is gone (or goes deeper than MAX_KEY_CHAIN) ends with a
+ * non-null `parentId`, which callers treat as a dead chain.
+ */
+export async function listAccessKeyAncestors(db: Db, parentId: string): Promise<KeyLife[]> {
+  const rows = await ancestorsQuery(db, {}, { parentId });
   return rows.map((r) => ({
     ...r,
     expiresAt: Number(r.expiresAt),

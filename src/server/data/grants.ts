@@ -4,6 +4,7 @@ import type { Grant, InfraRole, ManagedBy, Page, SubjectKind } from '../models.j
 import { recordChange } from './changes.js';
 import type { Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
+import { compiledOnce } from './compiled.js';
 
 export interface Subject {
   kind: SubjectKind;
@@ -51,35 +52,74 @@ function selectGrants(db: Db) {
     .select((eb) => eb.fn.coalesce('users.name', 'groups.name', sql.lit('')).as('subjectName'));
 }
 
-export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<Grant>> {
+interface GrantsShape {
+  system: boolean;
+  byResource: boolean;
+  byPrivilege: boolean;
+  byDestination: boolean;
+  after: boolean;
+}
+
+interface GrantsParams {
+  activeAt: number;
+  resource: string | undefined;
+  privilege: string | undefined;
+  destination: string | undefined;
+  after: string;
+  limit: number;
+}
+
+function selectGrantsPage(db: Db, p: GrantsParams, shape: GrantsShape) {
   let q = selectGrants(db).where((eb) =>
-    eb.or([eb('grants.expiresAt', 'is', null), eb('grants.expiresAt', '>', opts.activeAt)]),
+    eb.or([eb('grants.expiresAt', 'is', null), eb('grants.expiresAt', '>', p.activeAt)]),
   );
-  if (!opts.includeSystem) q = q.where('grants.managedBy', '!=', 'system');
-  if (opts.bySubjects !== undefined) {
-    const subjects = opts.bySubjects;
-    if (subjects.length === 0) return { items: [] };
-    q = q.where((eb) =>
-      eb.or(
-        subjects.map((s) =>
-          eb.and([eb('grants.subjectKind', '=', s.kind), eb('grants.subjectId', '=', s.id)]),
-        ),
-      ),
-    );
-  }
-  if (opts.byResource !== undefined) q = q.where('grants.resource', '=', opts.byResource);
-  if (opts.byPrivilege !== undefined) q = q.where('grants.privilege', '=', opts.byPrivilege);
-  if (opts.byDestination !== undefined) q = q.where('grants.destination', '=', opts.byDestination);
-  if (opts.byDestinations !== undefined) {
-    if (opts.byDestinations.length === 0) return { items: [] };
-    q = q.where('grants.destination', 'in', opts.byDestinations);
-  }
+  if (!shape.system) q = q.where('grants.managedBy', '!=', 'system');
+  if (shape.byResource) q = q.where('grants.resource', '=', p.resource!);
+  if (shape.byPrivilege) q = q.where('grants.privilege', '=', p.privilege!);
+  if (shape.byDestination) q = q.where('grants.destination', '=', p.destination!);
+  if (shape.after) q = q.where('grants.id', '>', p.after);
+  return q.orderBy('grants.id').limit(p.limit);
+}
+
+const listGrantsQuery = compiledOnce(selectGrantsPage);
+
+export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<Grant>> {
   const after = afterKey(opts.after);
-  if (after !== undefined) q = q.where('grants.id', '>', after);
-  const rows = await q
-    .orderBy('grants.id')
-    .limit(opts.limit + 1)
-    .execute();
+  const shape = {
+    system: opts.includeSystem === true,
+    byResource: opts.byResource !== undefined,
+    byPrivilege: opts.byPrivilege !== undefined,
+    byDestination: opts.byDestination !== undefined,
+    after: after !== undefined,
+  };
+  const params = {
+    activeAt: opts.activeAt,
+    resource: opts.byResource,
+    privilege: opts.byPrivilege,
+    destination: opts.byDestination,
+    after: after ?? '',
+    limit: opts.limit + 1,
+  };
+  const { bySubjects: subjects, byDestinations: destinations } = opts;
+  if (subjects?.length === 0 || destinations?.length === 0) return { items: [] };
+  let rows: Grant[];
+  if (subjects === undefined && destinations === undefined) {
+    rows = await listGrantsQuery(db, shape, params);
+  } else {
+    // The lists' lengths change the SQL text: built for each request.
+    let q = selectGrantsPage(db, params, shape);
+    if (subjects !== undefined) {
+      q = q.where((eb) =>
+        eb.or(
+          subjects.map((s) =>
+            eb.and([eb('grants.subjectKind', '=', s.kind), eb('grants.subjectId', '=', s.id)]),
+          ),
+        ),
+      );
+    }
+    if (destinations !== undefined) q = q.where('grants.destination', 'in', destinations);
+    rows = await q.execute();
+  }
   return toPage(rows, opts.limit, (g) => g.id);
 }
 
@@ -193,7 +233,15 @@ export async function deleteExpiredGrants(db: Db, now: number): Promise<Grant[]>
 }
 
 /** The roles a user holds on the Infra API, directly or through its groups. */
-export async function listInfraRoles(db: Db, userId: string, now: number): Promise<InfraRole[]> {
+/**
+ * The caller's roles on `infra` (held directly or through a group), and when the first of the
+ * grants giving them expires (Infinity when none does).
+ */
+export async function listInfraRoles(
+  db: Db,
+  userId: string,
+  now: number,
+): Promise<{ roles: InfraRole[]; until: number }> {
   // Subject ids carry their kind (usr_, grp_), so one IN over the user and its groups reaches
   // every grant through the subject index, however many grants there are.
   const groups = await db
@@ -203,13 +251,16 @@ export async function listInfraRoles(db: Db, userId: string, now: number): Promi
     .execute();
   const rows = await db
     .selectFrom('grants')
-    .select('privilege')
-    .distinct()
+    .select(['privilege', 'expiresAt'])
     .where('subjectId', 'in', [userId, ...groups.map((g) => g.groupId)])
     .where('resource', '=', 'infra')
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
     .execute();
-  return rows.map((r) => r.privilege as InfraRole);
+  const roles = new Set(rows.map((r) => r.privilege as InfraRole));
+  const until = Math.min(
+    ...rows.map((r) => (r.expiresAt === null ? Infinity : Number(r.expiresAt))),
+  );
+  return { roles: [...roles], until };
 }
 
 /** How many users hold `admin` on `infra`, directly or through a group. */

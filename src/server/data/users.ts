@@ -5,6 +5,7 @@ import { translateDbError, type Db } from './db.js';
 import { recordRemovedUserKeys } from './removed-user-keys.js';
 import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
+import { compiledOnce } from './compiled.js';
 
 interface ListUsersOptions {
   byName?: string;
@@ -26,23 +27,57 @@ const columns = [
   'lastSeenAt',
 ] as const;
 
-export async function listUsers(db: Db, opts: ListUsersOptions): Promise<Page<User>> {
+interface UsersShape {
+  system: boolean;
+  byName: boolean;
+  byGroup: boolean;
+  after: boolean;
+}
+
+interface UsersParams {
+  name: string | undefined;
+  groupId: string | undefined;
+  after: string;
+  limit: number;
+}
+
+function selectUsers(db: Db, p: UsersParams, shape: UsersShape) {
   let q = db.selectFrom('users').select(columns);
-  if (!opts.includeSystem) q = q.where('kind', '=', 'user');
-  if (opts.byName !== undefined) q = q.where('name', '=', opts.byName);
-  if (opts.byIds !== undefined) q = q.where('id', 'in', opts.byIds.length > 0 ? opts.byIds : ['']);
-  if (opts.byGroupId !== undefined) {
-    const groupId = opts.byGroupId;
+  if (!shape.system) q = q.where('kind', '=', 'user');
+  if (shape.byName) q = q.where('name', '=', p.name!);
+  if (shape.byGroup) {
     q = q.where('id', 'in', (sub) =>
-      sub.selectFrom('groupMembers').select('userId').where('groupId', '=', groupId),
+      sub.selectFrom('groupMembers').select('userId').where('groupId', '=', p.groupId!),
     );
   }
+  if (shape.after) q = q.where('name', '>', p.after);
+  return q.orderBy('name').limit(p.limit);
+}
+
+const listUsersQuery = compiledOnce(selectUsers);
+
+export async function listUsers(db: Db, opts: ListUsersOptions): Promise<Page<User>> {
   const after = afterKey(opts.after);
-  if (after !== undefined) q = q.where('name', '>', after);
-  const rows = await q
-    .orderBy('name')
-    .limit(opts.limit + 1)
-    .execute();
+  const shape = {
+    system: opts.includeSystem === true,
+    byName: opts.byName !== undefined,
+    byGroup: opts.byGroupId !== undefined,
+    after: after !== undefined,
+  };
+  const params = {
+    name: opts.byName,
+    groupId: opts.byGroupId,
+    after: after ?? '',
+    limit: opts.limit + 1,
+  };
+  const byIds = opts.byIds;
+  const rows =
+    byIds === undefined
+      ? await listUsersQuery(db, shape, params)
+      : // The list's length changes the SQL text: built for each request.
+        await selectUsers(db, params, shape)
+          .where('id', 'in', byIds.length > 0 ? byIds : [''])
+          .execute();
   return toPage(rows, opts.limit, (u) => u.name);
 }
 
