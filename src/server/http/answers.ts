@@ -2,8 +2,8 @@ import type { Clock } from '../../shared/clock.js';
 
 /** How long an answer is reused when nothing announces a change (see AnswerCache). */
 const ANSWER_MS = 1000;
-/** Characters of answers kept at once: a page of 100 users is about 18,000, of 1,000 ten times that. */
-const BUDGET = 8_000_000;
+/** Answers kept at once (a page of 100 users is about 18 KB). */
+const ANSWERS = 256;
 
 interface Kept {
   status: number;
@@ -23,7 +23,6 @@ export class AnswerCache {
   readonly #changes: { readonly generation: number };
   readonly #clock: Clock;
   readonly #kept = new Map<string, Kept>();
-  #size = 0;
 
   constructor(deps: { changes: { readonly generation: number }; clock: Clock }) {
     this.#changes = deps.changes;
@@ -39,26 +38,14 @@ export class AnswerCache {
     const kept = this.#kept.get(key);
     if (!kept) return undefined;
     if (kept.generation === this.#changes.generation && this.#clock.now() < kept.until) return kept;
-    this.#forget(key, kept);
+    this.#kept.delete(key);
     return undefined;
   }
 
   /** Keeps an answer read in `generation`, unless a change came meanwhile. */
   keep(key: string, generation: number, status: number, body: string): void {
-    if (generation !== this.#changes.generation || body.length > BUDGET) return;
-    const old = this.#kept.get(key);
-    if (old) this.#forget(key, old);
-    // The oldest go first.
-    for (const [k, kept] of this.#kept) {
-      if (this.#size + body.length <= BUDGET) break;
-      this.#forget(k, kept);
-    }
+    if (generation !== this.#changes.generation) return;
+    if (this.#kept.size >= ANSWERS) this.#kept.delete(this.#kept.keys().next().value!);
     this.#kept.set(key, { status, body, generation, until: this.#clock.now() + ANSWER_MS });
-    this.#size += body.length;
-  }
-
-  #forget(key: string, kept: Kept): void {
-    this.#kept.delete(key);
-    this.#size -= kept.body.length;
   }
 }
