@@ -50,12 +50,6 @@ function describeOperation(name: string): { verb: string; object: string } {
   return { verb: words[0]!, object: words.slice(1).join(' ') };
 }
 
-/** Whether the caller holds one of the operation's roles (or it declares none). */
-export function holdsRole(spec: OperationSpec, actor: Actor | undefined): boolean {
-  const roles = typeof spec.auth === 'object' ? spec.auth.roles : undefined;
-  return !roles || (actor !== undefined && roles.some((r) => actor.roles.has(r)));
-}
-
 /** Checks a presented credential for an operation that needs one. */
 export async function authenticateFor(
   deps: OperationDeps,
@@ -99,7 +93,7 @@ export async function runOperation<T>(
 ): Promise<T> {
   const { actor } = request;
   const roles = typeof spec.auth === 'object' ? spec.auth.roles : undefined;
-  const hasRole = holdsRole(spec, actor);
+  const hasRole = !roles || (actor !== undefined && roles.some((r) => actor.roles.has(r)));
   const forbidden = () => {
     const { verb, object } = describeOperation(spec.name);
     return new ForbiddenError(verb, object, roles ?? []);

@@ -11,14 +11,8 @@ import type { Endpoints, OperationName } from '../../api/endpoints.js';
 import { AppError, ValidationError } from '../../shared/errors.js';
 import { apiVersion } from '../../shared/version.js';
 import type { RequestContext } from '../access/context.js';
-import {
-  authenticateFor,
-  holdsRole,
-  runOperation,
-  type OperationDeps,
-} from '../access/operation.js';
+import { authenticateFor, runOperation, type OperationDeps } from '../access/operation.js';
 import type { Session } from '../access/sessions.js';
-import { AnswerCache } from './answers.js';
 import { Pacer } from './pacer.js';
 import { compileSerializer } from './serialize.js';
 
@@ -70,12 +64,6 @@ export type Handlers = { [K in OperationName]: Handler<Endpoints[K]> };
 const PACED: ReadonlySet<OperationName> = new Set(['getAccessFeed']);
 /** About 20 ms of work per turn of the event loop on SQLite, where queries are synchronous. */
 const FEEDS_PER_TURN = 32;
-
-/**
- * Lists read far more often than they change: the same page for the same key is answered from
- * memory until something changes (AnswerCache), when the caller holds a role that allows it.
- */
-const REUSED: ReadonlySet<OperationName> = new Set(['listUsers', 'listGrants']);
 
 /** What Fastify sends objects as; the answers here are already JSON text. */
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -213,7 +201,6 @@ export function registerRoutes(
   deps: OperationDeps & { publicOrigin(): string },
 ): void {
   const pacer = new Pacer(FEEDS_PER_TURN);
-  const answers = new AnswerCache(deps);
   for (const name of Object.keys(endpoints) as OperationName[]) {
     const e = endpoints[name] as Endpoint;
     const handler = handlers[name] as unknown as ((
@@ -226,7 +213,6 @@ export function registerRoutes(
     const serialize = e.output && compileSerializer(e.output);
     const writes = e.method !== 'GET' && e.readOnly !== true;
     const paced = PACED.has(name);
-    const reused = REUSED.has(name);
     const spec = { name, auth: e.auth, writes, duringPasswordChange: e.duringPasswordChange };
     app.route({
       method: e.method,
@@ -236,13 +222,6 @@ export function registerRoutes(
         checkApiVersion(req.headers['infra-version']);
         const presented = presentedKey(req);
         const actor = await authenticateFor(deps, spec, presented?.key);
-        // Only for a caller whose role allows the list, whatever it asks: the answer of one
-        // allowed only for their own objects depends on more than the key and the URL.
-        const answerKey =
-          reused && actor && holdsRole(spec, actor) ? `${actor.accessKeyId} ${req.url}` : undefined;
-        const known = answerKey === undefined ? undefined : answers.find(answerKey);
-        if (known) return reply.code(known.status).type(JSON_TYPE).send(known.body);
-        const generation = answers.generation;
         const origin = deps.publicOrigin();
         if (actor && presented?.via === 'cookie' && e.method !== 'GET')
           checkSameOrigin(req, origin);
@@ -302,9 +281,7 @@ export function registerRoutes(
         reply.code(status);
         if (serialize === undefined) return reply.send();
         // Only declared fields leave the server, whatever the handler returned.
-        const body = serialize(result);
-        if (answerKey !== undefined) answers.keep(answerKey, generation, status, body);
-        return reply.type(JSON_TYPE).send(body);
+        return reply.type(JSON_TYPE).send(serialize(result));
       },
     });
   }
