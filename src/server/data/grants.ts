@@ -3,6 +3,7 @@ import { NotFoundError } from '../../shared/errors.js';
 import type { Grant, InfraRole, ManagedBy, Page, SubjectKind } from '../models.js';
 import { recordChange } from './changes.js';
 import type { Db } from './db.js';
+import { idList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
 
 export interface Subject {
@@ -19,6 +20,8 @@ interface ListGrantsOptions {
   byDestination?: string;
   /** Grants on any of these destinations (their namespaces included). */
   byDestinations?: string[];
+  /** Grants held by any of these users or groups. */
+  bySubjectIds?: string[];
   includeSystem?: boolean;
   /** Leave out grants that expired before this time. */
   activeAt: number;
@@ -72,7 +75,11 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
   if (opts.byDestination !== undefined) q = q.where('grants.destination', '=', opts.byDestination);
   if (opts.byDestinations !== undefined) {
     if (opts.byDestinations.length === 0) return { items: [] };
-    q = q.where('grants.destination', 'in', opts.byDestinations);
+    q = q.where('grants.destination', 'in', idList(db, opts.byDestinations));
+  }
+  if (opts.bySubjectIds !== undefined) {
+    if (opts.bySubjectIds.length === 0) return { items: [] };
+    q = q.where('grants.subjectId', 'in', idList(db, opts.bySubjectIds));
   }
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('grants.id', '>', after);
@@ -133,7 +140,7 @@ export async function createGrant(db: Db, g: NewGrant): Promise<boolean> {
     )
     .executeTakeFirst();
   const created = Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
-  if (created) await recordChange(db, [g.resource.split('.')[0]!], g.now);
+  if (created) await recordChange(db, [g.resource.split('.')[0]!], g.now, [g.subject]);
   return created;
 }
 
@@ -161,33 +168,30 @@ export async function deleteGrant(db: Db, id: string, now: number): Promise<void
   const deleted = await db
     .deleteFrom('grants')
     .where('id', '=', id)
-    .returning('destination')
+    .returning(['destination', 'subjectKind', 'subjectId'])
     .execute();
   if (deleted.length === 0) throw new NotFoundError('grant');
-  await recordChange(
-    db,
-    deleted.map((d) => d.destination),
-    now,
-  );
+  for (const d of deleted)
+    await recordChange(db, [d.destination], now, [{ kind: d.subjectKind, id: d.subjectId }]);
 }
 
 /** Deletes grants whose expiry has passed; returns them. */
 export async function deleteExpiredGrants(db: Db, now: number): Promise<Grant[]> {
   const expired = await selectGrants(db).where('grants.expiresAt', '<=', now).execute();
   if (expired.length > 0) {
-    await db
-      .deleteFrom('grants')
-      .where(
-        'id',
-        'in',
-        expired.map((g) => g.id),
-      )
-      .execute();
-    await recordChange(
-      db,
-      expired.map((g) => g.destination),
-      now,
-    );
+    await db.deleteFrom('grants').where('expiresAt', '<=', now).execute();
+    const byDestination = new Map<string, Map<string, SubjectKind>>();
+    for (const g of expired) {
+      const subjects = byDestination.get(g.destination) ?? new Map<string, SubjectKind>();
+      byDestination.set(g.destination, subjects.set(g.subjectId, g.subjectKind));
+    }
+    for (const [destination, subjects] of byDestination)
+      await recordChange(
+        db,
+        [destination],
+        now,
+        [...subjects].map(([id, kind]) => ({ kind, id })),
+      );
   }
   return expired;
 }
