@@ -3,6 +3,11 @@ import type { z } from 'zod';
 import type { TokenClaims } from './authenticate.js';
 
 type Feed = z.infer<typeof AccessFeed>;
+/** The whole state at a destination, as a full answer or the pages of a snapshot give it. */
+export type FullState = Pick<
+  Feed,
+  'updateIndex' | 'grants' | 'users' | 'revokedSessions' | 'removedUsers'
+>;
 
 /** Who may reach this cluster, as the last feed answer said. */
 export interface AccessState {
@@ -21,7 +26,7 @@ export interface AccessState {
 // A control character would end or split an `Impersonate-*` header.
 const CONTROL = /\p{Cc}/u;
 
-export function accessState(feed: Feed): AccessState {
+export function accessState(feed: FullState): AccessState {
   const unsendable: string[] = [];
   const users = new Map<string, { name: string; groups: string[] }>();
   for (const u of feed.users) {

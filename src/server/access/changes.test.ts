@@ -44,7 +44,9 @@ for (const engine of engines) {
 
     /** Commits a change, as a write operation does, then tells the notifier. */
     const change = async (...destinations: string[]) => {
-      await database.db.transaction().execute((tx) => recordChange(tx, destinations, clock.now(), [{ kind: 'all' }]));
+      await database.db
+        .transaction()
+        .execute((tx) => recordChange(tx, destinations, clock.now(), [{ kind: 'all' }]));
       notifier.notify();
     };
 
@@ -113,10 +115,14 @@ for (const engine of engines) {
     it('read the log again for changes committed while it was being read', async () => {
       const prod = notifier.subscribe('prod').wait(60_000);
       const staging = notifier.subscribe('staging').wait(60_000);
-      await database.db.transaction().execute((tx) => recordChange(tx, ['prod'], clock.now(), [{ kind: 'all' }]));
+      await database.db
+        .transaction()
+        .execute((tx) => recordChange(tx, ['prod'], clock.now(), [{ kind: 'all' }]));
       notifier.notify();
       // Committed as the first read is under way; its own notification finds a read running.
-      await database.db.transaction().execute((tx) => recordChange(tx, ['staging'], clock.now(), [{ kind: 'all' }]));
+      await database.db
+        .transaction()
+        .execute((tx) => recordChange(tx, ['staging'], clock.now(), [{ kind: 'all' }]));
       notifier.notify();
       await within(Promise.all([prod, staging]), 'both woken');
     });

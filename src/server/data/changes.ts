@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { ChangeKind } from './schema.js';
 import { isPostgres } from './engine.js';
-import { idList } from './id-list.js';
+import { inList } from './id-list.js';
 
 /** The destination a change concerns when it may concern any of them (a session ended...). */
 export const ANY_DESTINATION = '*';
@@ -12,8 +12,7 @@ export const CHANGES_CHANNEL = 'infra_changes';
 
 /** What a change concerns (see migration 0007). */
 export type ChangeSubject =
-  | { kind: 'user' | 'group'; id: string }
-  | { kind: 'sessions' | 'destination' | 'all' };
+  { kind: 'user' | 'group'; id: string } | { kind: 'sessions' | 'destination' | 'all' };
 
 /** Rows inserted per statement (four variables each). */
 const CHUNK = 1000;
@@ -97,7 +96,7 @@ export async function destinationsOfSubjects(db: Db, subjectIds: string[]): Prom
     .selectFrom('grants')
     .select('destination')
     .distinct()
-    .where('subjectId', 'in', idList(db, subjectIds))
+    .where(inList(db, 'subjectId', subjectIds))
     .execute();
   return rows.map((r) => r.destination);
 }

@@ -3,7 +3,7 @@ import type { Destination, Grant, Page, SubjectKind } from '../models.js';
 import { recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
 import { listGrants } from './grants.js';
-import { idList } from './id-list.js';
+import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
 
 // Every grant of a destination is one page of the feed; a destination with more is not sensible.
@@ -51,7 +51,7 @@ export async function listDestinations(
   if (opts.byUniqueId !== undefined) q = q.where('uniqueId', '=', opts.byUniqueId);
   if (opts.byNames !== undefined) {
     if (opts.byNames.length === 0) return { items: [] };
-    q = q.where('name', 'in', idList(db, opts.byNames));
+    q = q.where(inList(db, 'name', opts.byNames));
   }
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('name', '>', after);
@@ -148,7 +148,7 @@ export async function listReachableDestinations(
     .selectFrom('grants')
     .select('destination')
     .distinct()
-    .where('subjectId', 'in', idList(db, [userId, ...groups.map((g) => g.groupId)]))
+    .where(inList(db, 'subjectId', [userId, ...groups.map((g) => g.groupId)]))
     .where('resource', '!=', 'infra')
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
     .execute();
@@ -164,7 +164,7 @@ export function grantHolders(db: Db, destinations: string[], now: number) {
     db
       .selectFrom('grants')
       .select('subjectId')
-      .where('destination', 'in', idList(db, destinations))
+      .where(inList(db, 'destination', destinations))
       .where('subjectKind', '=', kind)
       .where('managedBy', '!=', 'system')
       .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]));

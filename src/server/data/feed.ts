@@ -1,8 +1,8 @@
-import type { Grant } from '../models.js';
+import type { Grant, Page } from '../models.js';
 import type { Db } from './db.js';
 import { grantHolders } from './destinations.js';
 import { listGrants } from './grants.js';
-import { idList } from './id-list.js';
+import { inList } from './id-list.js';
 
 /** A user with access at a destination, with their groups that hold grants there. */
 export interface UserAccess {
@@ -12,23 +12,22 @@ export interface UserAccess {
 }
 
 /**
- * Active grants at `destination` (and its namespaces), by id: a page after `after`, or those of
- * the subjects in `subjectIds`.
+ * Active grants at `destination` (and its namespaces), by id: a page after the cursor `after`,
+ * or those of the subjects in `subjectIds`.
  */
 export async function listGrantsAt(
   db: Db,
   destination: string,
   now: number,
   opts: { subjectIds?: string[]; after?: string; limit: number },
-): Promise<Grant[]> {
-  const page = await listGrants(db, {
+): Promise<Page<Grant>> {
+  return listGrants(db, {
     byDestination: destination,
     bySubjectIds: opts.subjectIds,
     activeAt: now,
     after: opts.after,
     limit: opts.limit,
   });
-  return page.items;
 }
 
 /**
@@ -58,7 +57,7 @@ export async function listUserAccess(
     );
   if (opts.ids !== undefined) {
     if (opts.ids.length === 0) return [];
-    q = q.where('id', 'in', idList(db, opts.ids));
+    q = q.where(inList(db, 'id', opts.ids));
   }
   if (opts.after !== undefined) q = q.where('id', '>', opts.after);
   const users = await q.orderBy('id').limit(opts.limit).execute();
@@ -69,10 +68,9 @@ export async function listUserAccess(
     .select(['groupMembers.userId', 'groups.name'])
     .distinct()
     .where(
-      'groupMembers.userId',
-      'in',
-      idList(
+      inList(
         db,
+        'groupMembers.userId',
         users.map((u) => u.id),
       ),
     )
@@ -98,7 +96,7 @@ export async function listMembers(db: Db, groupIds: string[]): Promise<string[]>
     .selectFrom('groupMembers')
     .select('userId')
     .distinct()
-    .where('groupId', 'in', idList(db, groupIds))
+    .where(inList(db, 'groupId', groupIds))
     .execute();
   return rows.map((r) => r.userId);
 }

@@ -3,7 +3,7 @@ import { NotFoundError } from '../../shared/errors.js';
 import type { Grant, InfraRole, ManagedBy, Page, SubjectKind } from '../models.js';
 import { recordChange } from './changes.js';
 import type { Db } from './db.js';
-import { idList } from './id-list.js';
+import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
 
 export interface Subject {
@@ -75,11 +75,11 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
   if (opts.byDestination !== undefined) q = q.where('grants.destination', '=', opts.byDestination);
   if (opts.byDestinations !== undefined) {
     if (opts.byDestinations.length === 0) return { items: [] };
-    q = q.where('grants.destination', 'in', idList(db, opts.byDestinations));
+    q = q.where(inList(db, 'grants.destination', opts.byDestinations));
   }
   if (opts.bySubjectIds !== undefined) {
     if (opts.bySubjectIds.length === 0) return { items: [] };
-    q = q.where('grants.subjectId', 'in', idList(db, opts.bySubjectIds));
+    q = q.where(inList(db, 'grants.subjectId', opts.bySubjectIds));
   }
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('grants.id', '>', after);

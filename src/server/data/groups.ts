@@ -1,7 +1,7 @@
 import { NotFoundError } from '../../shared/errors.js';
 import type { Group, ManagedBy, Page } from '../models.js';
 import { destinationsOfSubjects, recordChange, type ChangeSubject } from './changes.js';
-import { idList } from './id-list.js';
+import { inList } from './id-list.js';
 import { translateDbError, type Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -107,12 +107,10 @@ export async function deleteGroup(db: Db, id: string, now: number): Promise<void
     .where('groupId', '=', id)
     .limit(MEMBERS_PER_CHANGE + 1)
     .execute();
-  await recordChange(
-    db,
-    await destinationsOfSubjects(db, [id]),
-    now,
-    [{ kind: 'group', id }, ...membersChanged(members.map((m) => m.userId))],
-  );
+  await recordChange(db, await destinationsOfSubjects(db, [id]), now, [
+    { kind: 'group', id },
+    ...membersChanged(members.map((m) => m.userId)),
+  ]);
   await db
     .deleteFrom('grants')
     .where('subjectKind', '=', 'group')
@@ -141,12 +139,7 @@ export async function addGroupMembers(
       .onConflict((oc) => oc.columns(['groupId', 'userId', 'source']).doNothing())
       .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
-  await recordChange(
-    db,
-    await destinationsOfSubjects(db, [groupId]),
-    now,
-    membersChanged(userIds),
-  );
+  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now, membersChanged(userIds));
 }
 
 /** Removes the memberships that one source added; memberships from other sources stay. */
@@ -161,16 +154,11 @@ export async function removeGroupMembers(
   await db
     .deleteFrom('groupMembers')
     .where('groupId', '=', groupId)
-    .where('userId', 'in', idList(db, userIds))
+    .where(inList(db, 'userId', userIds))
     .where('source', '=', source)
     .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
-  await recordChange(
-    db,
-    await destinationsOfSubjects(db, [groupId]),
-    now,
-    membersChanged(userIds),
-  );
+  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now, membersChanged(userIds));
 }
 
 /** The groups a user is in (from any source). */
