@@ -3,61 +3,164 @@ import type { z } from 'zod';
 import type { TokenClaims } from './authenticate.js';
 
 type Feed = z.infer<typeof AccessFeed>;
+type Grant = Feed['grants'][number];
 /** The whole state at a destination, as a full answer or the pages of a snapshot give it. */
 export type FullState = Pick<
   Feed,
   'updateIndex' | 'grants' | 'users' | 'revokedSessions' | 'removedUsers'
 >;
+/** What changed since an index, as the incremental feed's delta says it. */
+export type Delta = FullState & { subjects: string[]; usersWithoutAccess: string[] };
 
-/** Who may reach this cluster, as the last feed answer said. */
+/**
+ * How long an ended session is remembered: past a destination token's lifetime (5 minutes) and
+ * the server's own margin, its tokens have expired anyway.
+ */
+export const ENDED_SESSION_MEMORY_MS = 7 * 60_000;
+
+/** Who may reach this cluster, as the feed's snapshot and the deltas since said. */
 export interface AccessState {
   updateIndex: number;
   users: Map<string, { name: string; groups: string[] }>;
-  revokedSessions: Set<string>;
+  /** Sessions ended recently, with when the connector learnt it. */
+  revokedSessions: Map<string, number>;
   /** Users removed recently: what ended their sessions, for the refusal to say. */
-  removedUsers: Set<string>;
-  grants: Feed['grants'];
+  removedUsers: Map<string, number>;
+  /** Active grants here, by id. */
+  grants: Map<string, Grant>;
+  /** Grant ids by subject (user or group) id. */
+  grantsOf: Map<string, string[]>;
   /** `<role>:<resource>` of each grant, by `user:<name>` or `group:<name>`. */
   grantsBySubject: Map<string, string[]>;
   /** Names dropped because no header can carry them (a control character): for the log. */
   unsendable: string[];
+  /**
+   * The grants a delta removed and added, to bring RBAC up to date without reading every
+   * grant; undefined for a state from a snapshot.
+   */
+  change?: { removed: Grant[]; added: Grant[] };
 }
 
 // A control character would end or split an `Impersonate-*` header.
 const CONTROL = /\p{Cc}/u;
 
-export function accessState(feed: FullState): AccessState {
+/** A user as the proxy impersonates them, or undefined when no header can carry the name. */
+function userEntry(
+  u: { name: string; groups: string[] },
+  unsendable: string[],
+): { name: string; groups: string[] } | undefined {
+  if (CONTROL.test(u.name)) {
+    unsendable.push(`user ${u.name}`);
+    return undefined;
+  }
+  // Kubernetes treats system: groups specially (system:masters is cluster-admin); an Infra
+  // group of that name must never be impersonated.
+  const groups = u.groups.filter((g) => {
+    if (g.startsWith('system:')) return false;
+    if (CONTROL.test(g)) unsendable.push(`group ${g}`);
+    return !CONTROL.test(g);
+  });
+  return { name: u.name, groups };
+}
+
+const subjectKey = (g: Grant) => (g.userName ? `user:${g.userName}` : `group:${g.groupName ?? ''}`);
+const subjectOf = (g: Grant) => g.user ?? g.group ?? subjectKey(g);
+
+/** Adds a grant to the indexes (`grantsOf` lists are replaced, never changed in place). */
+function addGrant(state: Pick<AccessState, 'grants' | 'grantsOf'>, g: Grant): void {
+  state.grants.set(g.id, g);
+  const subject = subjectOf(g);
+  state.grantsOf.set(subject, [...(state.grantsOf.get(subject) ?? []), g.id]);
+}
+
+/** `grantsBySubject`'s entry for the subject of `g`, from `grantsOf`. */
+function roles(state: Pick<AccessState, 'grants' | 'grantsOf'>, subject: string): string[] {
+  return (state.grantsOf.get(subject) ?? []).map((id) => {
+    const g = state.grants.get(id)!;
+    return `${g.privilege}:${g.resource}`;
+  });
+}
+
+/** The state a full answer or a whole snapshot gives, at `now`. */
+export function accessState(feed: FullState, now = Date.now()): AccessState {
   const unsendable: string[] = [];
   const users = new Map<string, { name: string; groups: string[] }>();
   for (const u of feed.users) {
-    if (CONTROL.test(u.name)) {
-      unsendable.push(`user ${u.name}`);
-      continue;
-    }
-    // Kubernetes treats system: groups specially (system:masters is cluster-admin); an Infra
-    // group of that name must never be impersonated.
-    const groups = u.groups.filter((g) => {
-      if (g.startsWith('system:')) return false;
-      if (CONTROL.test(g)) unsendable.push(`group ${g}`);
-      return !CONTROL.test(g);
-    });
-    users.set(u.id, { name: u.name, groups });
+    const entry = userEntry(u, unsendable);
+    if (entry) users.set(u.id, entry);
   }
+  const state = { grants: new Map<string, Grant>(), grantsOf: new Map<string, string[]>() };
+  for (const g of feed.grants) addGrant(state, g);
   const grantsBySubject = new Map<string, string[]>();
-  for (const g of feed.grants) {
-    const subject = g.userName ? `user:${g.userName}` : `group:${g.groupName ?? ''}`;
-    const list = grantsBySubject.get(subject) ?? [];
-    list.push(`${g.privilege}:${g.resource}`);
-    grantsBySubject.set(subject, list);
-  }
+  for (const g of state.grants.values())
+    if (!grantsBySubject.has(subjectKey(g)))
+      grantsBySubject.set(subjectKey(g), roles(state, subjectOf(g)));
   return {
     updateIndex: feed.updateIndex,
     users,
-    revokedSessions: new Set(feed.revokedSessions),
-    removedUsers: new Set(feed.removedUsers),
-    grants: feed.grants,
+    revokedSessions: new Map(feed.revokedSessions.map((id) => [id, now])),
+    removedUsers: new Map(feed.removedUsers.map((id) => [id, now])),
+    ...state,
     grantsBySubject,
     unsendable: [...new Set(unsendable)],
+  };
+}
+
+/**
+ * The state after a delta: `prev` is left as it was (open streams and RBAC compare the two).
+ * The maps are copied (native copies, milliseconds at 100,000 entries) and only what the delta
+ * names is recomputed.
+ */
+export function applyDelta(prev: AccessState, delta: Delta, now = Date.now()): AccessState {
+  const unsendable: string[] = [];
+  const users = new Map(prev.users);
+  for (const id of delta.usersWithoutAccess) users.delete(id);
+  for (const u of delta.users) {
+    const entry = userEntry(u, unsendable);
+    if (entry) users.set(u.id, entry);
+    else users.delete(u.id);
+  }
+  const state = { grants: new Map(prev.grants), grantsOf: new Map(prev.grantsOf) };
+  const grantsBySubject = new Map(prev.grantsBySubject);
+  const removed: Grant[] = [];
+  for (const subject of delta.subjects) {
+    for (const id of state.grantsOf.get(subject) ?? []) {
+      const g = state.grants.get(id)!;
+      removed.push(g);
+      state.grants.delete(id);
+      grantsBySubject.delete(subjectKey(g));
+    }
+    state.grantsOf.delete(subject);
+  }
+  for (const g of delta.grants) {
+    const old = state.grants.get(g.id);
+    if (old) {
+      // Listed under another subject than before: a grant's subject never changes, but a
+      // delta must never leave an index pointing at nothing.
+      removed.push(old);
+      state.grantsOf.set(
+        subjectOf(old),
+        (state.grantsOf.get(subjectOf(old)) ?? []).filter((id) => id !== g.id),
+      );
+    }
+    addGrant(state, g);
+  }
+  for (const g of delta.grants) grantsBySubject.set(subjectKey(g), roles(state, subjectOf(g)));
+  const remember = (prevMap: Map<string, number>, added: string[]) => {
+    const map = new Map<string, number>();
+    for (const [id, at] of prevMap) if (now - at < ENDED_SESSION_MEMORY_MS) map.set(id, at);
+    for (const id of added) if (!map.has(id)) map.set(id, now);
+    return map;
+  };
+  return {
+    updateIndex: delta.updateIndex,
+    users,
+    revokedSessions: remember(prev.revokedSessions, delta.revokedSessions),
+    removedUsers: remember(prev.removedUsers, delta.removedUsers),
+    ...state,
+    grantsBySubject,
+    unsendable: [...new Set(unsendable)],
+    change: { removed, added: delta.grants },
   };
 }
 

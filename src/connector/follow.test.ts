@@ -42,16 +42,19 @@ class ScriptedFeed {
     return { getAccessFeed: (input) => this.#get(input) };
   };
 
-  async #get(input: { lastUpdateIndex?: unknown }) {
-    const poll = input.lastUpdateIndex !== undefined;
+  async #get(input: { lastUpdateIndex?: unknown; wait?: unknown }) {
+    // A probe after a failure asks for changes without waiting.
+    const poll = input.lastUpdateIndex !== undefined && input.wait === '60s';
     this.attempts.push({ at: this.clock.now(), poll });
     if (this.failure !== undefined) throw this.failure;
+    if (!poll && input.lastUpdateIndex === this.updateIndex) throw new NotModified();
     if (poll && input.lastUpdateIndex === this.updateIndex) {
       await new Promise<void>((resolve, reject) => this.#held.push({ resolve, reject }));
       if (this.failure !== undefined) throw this.failure;
       if (input.lastUpdateIndex === this.updateIndex) throw new NotModified();
     }
     return {
+      kind: 'full' as const,
       updateIndex: this.updateIndex,
       destination: 'prod',
       grants: [],

@@ -13,7 +13,7 @@ const grant = (
   privilege: string,
   resource: string,
 ) => ({
-  id: `gnt_${privilege}_${resource}`,
+  id: `gnt_${privilege}_${resource}_${subject.userName ?? subject.groupName}`,
   ...subject,
   privilege,
   resource,
@@ -27,7 +27,6 @@ describe('desiredBindings', () => {
   it('groups grants into one binding per role (and namespace), skipping connect and unknowns', () => {
     const state = accessState({
       updateIndex: 1,
-      destination: 'prod',
       users: [],
       revokedSessions: [],
       removedUsers: [],
