@@ -1,9 +1,10 @@
 import type { AccessFeed } from '../api/destinations.js';
 import type { z } from 'zod';
 import type { TokenClaims } from './authenticate.js';
+import { LayeredMap } from './layered-map.js';
 
 type Feed = z.infer<typeof AccessFeed>;
-type Grant = Feed['grants'][number];
+export type Grant = Feed['grants'][number];
 /** The whole state at a destination, as a full answer or the pages of a snapshot give it. */
 export type FullState = Pick<
   Feed,
@@ -21,17 +22,17 @@ export const ENDED_SESSION_MEMORY_MS = 7 * 60_000;
 /** Who may reach this cluster, as the feed's snapshot and the deltas since said. */
 export interface AccessState {
   updateIndex: number;
-  users: Map<string, { name: string; groups: string[] }>;
+  users: LayeredMap<string, UserEntry>;
   /** Sessions ended recently, with when the connector learnt it. */
   revokedSessions: Map<string, number>;
   /** Users removed recently: what ended their sessions, for the refusal to say. */
   removedUsers: Map<string, number>;
   /** Active grants here, by id. */
-  grants: Map<string, Grant>;
+  grants: LayeredMap<string, Grant>;
   /** Grant ids by subject (user or group) id. */
-  grantsOf: Map<string, string[]>;
+  grantsOf: LayeredMap<string, string[]>;
   /** `<role>:<resource>` of each grant, by `user:<name>` or `group:<name>`. */
-  grantsBySubject: Map<string, string[]>;
+  grantsBySubject: LayeredMap<string, string[]>;
   /** Names dropped because no header can carry them (a control character): for the log. */
   unsendable: string[];
   /**
@@ -44,11 +45,13 @@ export interface AccessState {
 // A control character would end or split an `Impersonate-*` header.
 const CONTROL = /\p{Cc}/u;
 
+interface UserEntry {
+  name: string;
+  groups: string[];
+}
+
 /** A user as the proxy impersonates them, or undefined when no header can carry the name. */
-function userEntry(
-  u: { name: string; groups: string[] },
-  unsendable: string[],
-): { name: string; groups: string[] } | undefined {
+function userEntry(u: UserEntry, unsendable: string[]): UserEntry | undefined {
   if (CONTROL.test(u.name)) {
     unsendable.push(`user ${u.name}`);
     return undefined;
@@ -66,99 +69,109 @@ function userEntry(
 const subjectKey = (g: Grant) => (g.userName ? `user:${g.userName}` : `group:${g.groupName ?? ''}`);
 const subjectOf = (g: Grant) => g.user ?? g.group ?? subjectKey(g);
 
-/** Adds a grant to the indexes (`grantsOf` lists are replaced, never changed in place). */
-function addGrant(state: Pick<AccessState, 'grants' | 'grantsOf'>, g: Grant): void {
-  state.grants.set(g.id, g);
-  const subject = subjectOf(g);
-  state.grantsOf.set(subject, [...(state.grantsOf.get(subject) ?? []), g.id]);
-}
-
-/** `grantsBySubject`'s entry for the subject of `g`, from `grantsOf`. */
-function roles(state: Pick<AccessState, 'grants' | 'grantsOf'>, subject: string): string[] {
-  return (state.grantsOf.get(subject) ?? []).map((id) => {
-    const g = state.grants.get(id)!;
-    return `${g.privilege}:${g.resource}`;
-  });
-}
-
 /** The state a full answer or a whole snapshot gives, at `now`. */
 export function accessState(feed: FullState, now = Date.now()): AccessState {
   const unsendable: string[] = [];
-  const users = new Map<string, { name: string; groups: string[] }>();
+  const users = new Map<string, UserEntry>();
   for (const u of feed.users) {
     const entry = userEntry(u, unsendable);
     if (entry) users.set(u.id, entry);
   }
-  const state = { grants: new Map<string, Grant>(), grantsOf: new Map<string, string[]>() };
-  for (const g of feed.grants) addGrant(state, g);
+  const grants = new Map<string, Grant>();
+  const grantsOf = new Map<string, string[]>();
   const grantsBySubject = new Map<string, string[]>();
-  for (const g of state.grants.values())
-    if (!grantsBySubject.has(subjectKey(g)))
-      grantsBySubject.set(subjectKey(g), roles(state, subjectOf(g)));
+  for (const g of feed.grants) {
+    grants.set(g.id, g);
+    const list = grantsOf.get(subjectOf(g));
+    if (list) list.push(g.id);
+    else grantsOf.set(subjectOf(g), [g.id]);
+    const roles = grantsBySubject.get(subjectKey(g));
+    if (roles) roles.push(`${g.privilege}:${g.resource}`);
+    else grantsBySubject.set(subjectKey(g), [`${g.privilege}:${g.resource}`]);
+  }
   return {
     updateIndex: feed.updateIndex,
-    users,
+    users: new LayeredMap(users),
     revokedSessions: new Map(feed.revokedSessions.map((id) => [id, now])),
     removedUsers: new Map(feed.removedUsers.map((id) => [id, now])),
-    ...state,
-    grantsBySubject,
+    grants: new LayeredMap(grants),
+    grantsOf: new LayeredMap(grantsOf),
+    grantsBySubject: new LayeredMap(grantsBySubject),
     unsendable: [...new Set(unsendable)],
   };
 }
 
+/** Reads through a map's pending changes (undefined: removed) to the map. */
+function pending<K, V>(map: LayeredMap<K, V>) {
+  const changes = new Map<K, V | undefined>();
+  return {
+    changes,
+    get: (key: K) => (changes.has(key) ? changes.get(key) : map.get(key)),
+    set: (key: K, value: V | undefined) => changes.set(key, value),
+  };
+}
+
+/** Sessions ended, with those learnt of `now` added and those past any token's life dropped. */
+function remember(prev: Map<string, number>, added: string[], now: number): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const [id, at] of prev) if (now - at < ENDED_SESSION_MEMORY_MS) map.set(id, at);
+  for (const id of added) if (!map.has(id)) map.set(id, now);
+  return map;
+}
+
 /**
- * The state after a delta: `prev` is left as it was (open streams and RBAC compare the two).
- * The maps are copied (native copies, milliseconds at 100,000 entries) and only what the delta
- * names is recomputed.
+ * The state after a delta, in time proportional to what the delta names: `prev` is left as it
+ * was (open streams compare the two), and the new state shares everything else with it.
  */
 export function applyDelta(prev: AccessState, delta: Delta, now = Date.now()): AccessState {
   const unsendable: string[] = [];
-  const users = new Map(prev.users);
-  for (const id of delta.usersWithoutAccess) users.delete(id);
-  for (const u of delta.users) {
-    const entry = userEntry(u, unsendable);
-    if (entry) users.set(u.id, entry);
-    else users.delete(u.id);
-  }
-  const state = { grants: new Map(prev.grants), grantsOf: new Map(prev.grantsOf) };
-  const grantsBySubject = new Map(prev.grantsBySubject);
+  const users = pending(prev.users);
+  for (const id of delta.usersWithoutAccess) users.set(id, undefined);
+  for (const u of delta.users) users.set(u.id, userEntry(u, unsendable));
+  const grants = pending(prev.grants);
+  const grantsOf = pending(prev.grantsOf);
+  const grantsBySubject = pending(prev.grantsBySubject);
   const removed: Grant[] = [];
+  const touched = new Map<string, string>();
   for (const subject of delta.subjects) {
-    for (const id of state.grantsOf.get(subject) ?? []) {
-      const g = state.grants.get(id)!;
+    for (const id of grantsOf.get(subject) ?? []) {
+      const g = grants.get(id);
+      if (!g) continue;
       removed.push(g);
-      state.grants.delete(id);
-      grantsBySubject.delete(subjectKey(g));
+      grants.set(id, undefined);
+      touched.set(subject, subjectKey(g));
     }
-    state.grantsOf.delete(subject);
+    grantsOf.set(subject, undefined);
   }
   for (const g of delta.grants) {
-    const old = state.grants.get(g.id);
-    if (old) {
-      // Listed under another subject than before: a grant's subject never changes, but a
-      // delta must never leave an index pointing at nothing.
+    const old = grants.get(g.id);
+    if (old && subjectOf(old) !== subjectOf(g)) {
+      // A grant's subject never changes, but an index must never point at nothing.
       removed.push(old);
-      state.grantsOf.set(
-        subjectOf(old),
-        (state.grantsOf.get(subjectOf(old)) ?? []).filter((id) => id !== g.id),
-      );
+      const ids = (grantsOf.get(subjectOf(old)) ?? []).filter((id) => id !== g.id);
+      grantsOf.set(subjectOf(old), ids.length > 0 ? ids : undefined);
+      touched.set(subjectOf(old), subjectKey(old));
     }
-    addGrant(state, g);
+    grants.set(g.id, g);
+    const ids = grantsOf.get(subjectOf(g)) ?? [];
+    if (!ids.includes(g.id)) grantsOf.set(subjectOf(g), [...ids, g.id]);
+    touched.set(subjectOf(g), subjectKey(g));
   }
-  for (const g of delta.grants) grantsBySubject.set(subjectKey(g), roles(state, subjectOf(g)));
-  const remember = (prevMap: Map<string, number>, added: string[]) => {
-    const map = new Map<string, number>();
-    for (const [id, at] of prevMap) if (now - at < ENDED_SESSION_MEMORY_MS) map.set(id, at);
-    for (const id of added) if (!map.has(id)) map.set(id, now);
-    return map;
-  };
+  for (const [subject, key] of touched) {
+    const roles = (grantsOf.get(subject) ?? []).map((id) => {
+      const g = grants.get(id)!;
+      return `${g.privilege}:${g.resource}`;
+    });
+    grantsBySubject.set(key, roles.length > 0 ? roles : undefined);
+  }
   return {
     updateIndex: delta.updateIndex,
-    users,
-    revokedSessions: remember(prev.revokedSessions, delta.revokedSessions),
-    removedUsers: remember(prev.removedUsers, delta.removedUsers),
-    ...state,
-    grantsBySubject,
+    users: prev.users.with(users.changes),
+    revokedSessions: remember(prev.revokedSessions, delta.revokedSessions, now),
+    removedUsers: remember(prev.removedUsers, delta.removedUsers, now),
+    grants: prev.grants.with(grants.changes),
+    grantsOf: prev.grantsOf.with(grantsOf.changes),
+    grantsBySubject: prev.grantsBySubject.with(grantsBySubject.changes),
     unsendable: [...new Set(unsendable)],
     change: { removed, added: delta.grants },
   };

@@ -5,7 +5,7 @@ import type {
   V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
-import type { AccessState } from './access.js';
+import type { AccessState, Grant } from './access.js';
 import {
   DESTINATION_LABEL,
   INCLUDE_ROLE_LABEL,
@@ -27,8 +27,6 @@ export interface DesiredBinding {
 export function bindingKey(b: { namespace?: string; role: string }): string {
   return `${b.namespace ?? ''}/infra:${b.role}`;
 }
-
-type Grant = AccessState['grants'] extends Map<string, infer G> ? G : never;
 
 /** Grants indexed between two yields to the event loop (the proxy shares the thread). */
 const CHUNK = 2000;
