@@ -130,7 +130,6 @@ const grants = Array.from({ length: 10_000 }, (_, i) => ({
 }));
 const state = accessState({
   updateIndex: 1,
-  destination: 'bench',
   users: [],
   revokedSessions: [],
   removedUsers: [],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration, Paging, Time, idOf, listOf, text } from './common.js';
+import { Duration, Flag, Paging, Time, idOf, listOf, text } from './common.js';
 import { endpoint } from './endpoint.js';
 import { DestinationName, Grant } from './grants.js';
 import { routes } from './routes.js';
@@ -143,6 +143,12 @@ export const deleteDestination = endpoint({
 
 export const AccessFeed = z
   .object({
+    kind: z
+      .enum(['full', 'snapshot', 'delta'])
+      .default('full')
+      .describe(
+        'full: the whole state (without changes=true); snapshot: one page of it (with changes=true); delta: what changed since lastUpdateIndex',
+      ),
     updateIndex: z.number().int().describe('Pass as lastUpdateIndex to wait for the next change'),
     destination: z.string(),
     grants: z.array(Grant).describe('Active grants on the destination and its namespaces'),
@@ -156,12 +162,26 @@ export const AccessFeed = z
       .array(z.string())
       .default([])
       .describe('Users removed recently: their sessions ended because the user no longer exists'),
+    next: z
+      .string()
+      .nullable()
+      .optional()
+      .describe('snapshot: pass as page for the next page; null on the last one'),
+    subjects: z
+      .array(z.string())
+      .optional()
+      .describe('delta: the users and groups whose grants here are now those in grants'),
+    usersWithoutAccess: z
+      .array(z.string())
+      .optional()
+      .describe('delta: users who no longer have access here'),
   })
   .meta({ id: 'AccessFeed' });
 
 export const getAccessFeed = endpoint({
   ...routes.getAccessFeed,
-  summary: 'Who may reach a destination; with lastUpdateIndex, waits for a change (304 on timeout)',
+  summary:
+    'Who may reach a destination; with lastUpdateIndex, waits for a change (304 on timeout); with changes=true, a paged snapshot and then only what changed',
   tag: 'Destinations',
   auth: { roles: ['connector', 'admin', 'view'] },
   input: z
@@ -169,6 +189,14 @@ export const getAccessFeed = endpoint({
       destination: DestinationName,
       lastUpdateIndex: z.coerce.number({ error: 'must be a number' }).int().min(0).optional(),
       wait: Duration.default('60s').describe('Longest wait for a change (at most 5m)'),
+      changes: Flag.optional().describe(
+        'The incremental feed: a snapshot in pages, then deltas since lastUpdateIndex',
+      ),
+      page: z
+        .string()
+        .max(1024)
+        .optional()
+        .describe("With changes=true: a snapshot's next page (its next)"),
     })
     .strict(),
   output: AccessFeed,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OpenStreams, accessState, decide } from './access.js';
+import { ENDED_SESSION_MEMORY_MS, OpenStreams, accessState, applyDelta, decide } from './access.js';
 
 const feed = {
   updateIndex: 7,
@@ -179,5 +179,91 @@ describe('OpenStreams', () => {
     const fresh = new OpenStreams();
     fresh.add({ claims: claims('usr_b'), close: () => closed.push('early') }, state);
     assert.equal(fresh.closeReduced(state, state, true), 1);
+  });
+});
+
+describe('applyDelta', () => {
+  const withIds = (g: ReturnType<typeof grant>, id: string) =>
+    g.userName ? { ...g, user: id } : { ...g, group: id };
+  const base: Parameters<typeof accessState>[0] = {
+    updateIndex: 10,
+    revokedSessions: ['key_old'],
+    removedUsers: [],
+    users: [
+      { id: 'usr_a', name: 'alice@example.com', groups: ['devs'] },
+      { id: 'usr_b', name: 'bob@example.com', groups: [] },
+    ],
+    grants: [
+      withIds(grant({ userName: 'alice@example.com' }, 'view', 'prod'), 'usr_a'),
+      withIds(grant({ userName: 'alice@example.com' }, 'edit', 'prod.web'), 'usr_a'),
+      withIds(grant({ groupName: 'devs' }, 'logs', 'prod'), 'grp_d'),
+      withIds(grant({ userName: 'bob@example.com' }, 'view', 'prod'), 'usr_b'),
+    ],
+  };
+  const none = { grants: [], users: [], revokedSessions: [], removedUsers: [] };
+
+  it('replaces the grants of the subjects it names, and leaves the previous state as it was', () => {
+    const before = accessState(base, 0);
+    const [, edit] = base.grants;
+    const after = applyDelta(
+      before,
+      { ...none, updateIndex: 12, subjects: ['usr_a'], grants: [edit!], usersWithoutAccess: [] },
+      0,
+    );
+    assert.equal(after.updateIndex, 12);
+    assert.deepEqual(after.grantsBySubject.get('user:alice@example.com'), ['edit:prod.web']);
+    assert.deepEqual(before.grantsBySubject.get('user:alice@example.com'), [
+      'view:prod',
+      'edit:prod.web',
+    ]);
+    assert.equal(after.grants.size, 3);
+    assert.equal(before.grants.size, 4);
+    assert.deepEqual(
+      after.change?.removed.map((g) => g.id).sort(),
+      [base.grants[0]!.id, edit!.id].sort(),
+    );
+    // Open streams compare the two: alice lost `view`.
+    const streams = new OpenStreams();
+    streams.closeReduced(before, before, true);
+    const closed: string[] = [];
+    streams.add({ claims: claims('usr_a'), close: () => closed.push('alice') }, before);
+    assert.equal(streams.closeReduced(after, after, true), 1);
+    assert.deepEqual(closed, ['alice']);
+  });
+
+  it('drops users without access, updates those it lists, and refuses sessions that ended', () => {
+    const state = applyDelta(
+      accessState(base, 0),
+      {
+        ...none,
+        updateIndex: 11,
+        subjects: ['usr_b'],
+        usersWithoutAccess: ['usr_b'],
+        users: [{ id: 'usr_a', name: 'alice@example.com', groups: [] }],
+        revokedSessions: ['key_new'],
+      },
+      1000,
+    );
+    assert.equal((decide(state, claims('usr_b'), 'prod') as { status: number }).status, 403);
+    assert.deepEqual(decide(state, claims('usr_a'), 'prod'), {
+      allowed: true,
+      user: 'alice@example.com',
+      groups: [],
+    });
+    assert.equal(
+      (decide(state, claims('usr_a', 'key_new'), 'prod') as { status: number }).status,
+      401,
+    );
+    assert.equal(
+      (decide(state, claims('usr_a', 'key_old'), 'prod') as { status: number }).status,
+      401,
+    );
+    // Ended sessions are forgotten once every token they minted has expired.
+    const later = applyDelta(
+      state,
+      { ...none, updateIndex: 13, subjects: [], usersWithoutAccess: [] },
+      ENDED_SESSION_MEMORY_MS + 500,
+    );
+    assert.deepEqual([...later.revokedSessions.keys()], ['key_new']);
   });
 });

@@ -42,16 +42,19 @@ class ScriptedFeed {
     return { getAccessFeed: (input) => this.#get(input) };
   };
 
-  async #get(input: { lastUpdateIndex?: unknown }) {
-    const poll = input.lastUpdateIndex !== undefined;
+  async #get(input: { lastUpdateIndex?: unknown; wait?: unknown }) {
+    // A probe after a failure asks for changes without waiting.
+    const poll = input.lastUpdateIndex !== undefined && input.wait === '60s';
     this.attempts.push({ at: this.clock.now(), poll });
     if (this.failure !== undefined) throw this.failure;
+    if (!poll && input.lastUpdateIndex === this.updateIndex) throw new NotModified();
     if (poll && input.lastUpdateIndex === this.updateIndex) {
       await new Promise<void>((resolve, reject) => this.#held.push({ resolve, reject }));
       if (this.failure !== undefined) throw this.failure;
       if (input.lastUpdateIndex === this.updateIndex) throw new NotModified();
     }
     return {
+      kind: 'full' as const,
       updateIndex: this.updateIndex,
       destination: 'prod',
       grants: [],
@@ -248,6 +251,75 @@ describe('AccessFollower', () => {
     await advance(3000);
     assert.equal(follower!.failingClosed, false);
     assert.deepEqual(contacts.slice(3), ['lost', 'in-contact']);
+  });
+
+  it('reads a snapshot page by page, then applies each delta to the state', async () => {
+    const grant = (id: string, user: string) => ({
+      id,
+      user,
+      userName: `${user}@example.com`,
+      privilege: 'view',
+      resource: 'prod',
+      created: '',
+      createdBy: null,
+      expiresAt: null,
+      managedBy: 'api' as const,
+    });
+    const empty = { destination: 'prod', revokedSessions: [], removedUsers: [] };
+    const answers: Array<Awaited<ReturnType<ApiClient['getAccessFeed']>>> = [
+      {
+        ...empty,
+        kind: 'snapshot',
+        updateIndex: 5,
+        next: 'p2',
+        users: [],
+        grants: [grant('g1', 'a')],
+      },
+      {
+        ...empty,
+        kind: 'snapshot',
+        updateIndex: 5,
+        next: null,
+        grants: [],
+        users: [{ id: 'a', name: 'a@example.com', groups: [] }],
+      },
+      {
+        ...empty,
+        kind: 'delta',
+        updateIndex: 7,
+        subjects: ['b'],
+        grants: [grant('g2', 'b')],
+        users: [{ id: 'b', name: 'b@example.com', groups: [] }],
+        usersWithoutAccess: [],
+      },
+    ];
+    const asked: unknown[] = [];
+    follower = new AccessFollower({
+      client: () => ({
+        getAccessFeed: async (input) => {
+          asked.push(input);
+          const answer = answers[asked.length - 1];
+          return answer ?? new Promise(() => {});
+        },
+      }),
+      destination: 'prod',
+      log: createLogger({ level: 'debug', json: true, destination: logs }),
+      clock,
+      onState: (s) => states.push(s),
+    });
+    follower.start();
+    await advance(100);
+    assert.deepEqual(asked, [
+      { destination: 'prod', changes: true },
+      { destination: 'prod', changes: true, page: 'p2' },
+      { destination: 'prod', changes: true, lastUpdateIndex: 5, wait: '60s' },
+      { destination: 'prod', changes: true, lastUpdateIndex: 7, wait: '60s' },
+    ]);
+    assert.equal(states.length, 2, 'the whole snapshot, then the delta');
+    assert.deepEqual([...states[0]!.users.keys()], ['a']);
+    assert.deepEqual([...states[1]!.users.keys()].sort(), ['a', 'b']);
+    assert.deepEqual([...states[1]!.grants.keys()].sort(), ['g1', 'g2']);
+    assert.equal(states[1]!.updateIndex, 7);
   });
 
   it('never fails closed by default', async () => {

@@ -3,7 +3,11 @@ import { NotModified, type ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { accessState, type AccessState } from './access.js';
+import type { AccessFeed } from '../api/destinations.js';
+import type { z } from 'zod';
+import { accessState, applyDelta, type AccessState } from './access.js';
+
+type Feed = z.infer<typeof AccessFeed>;
 
 /** Back-off of the other loops (registration, RBAC writes): ×1.5 up to a minute, ±20% jitter. */
 const RETRY_MAX_MS = 60_000;
@@ -23,8 +27,13 @@ const FEED_WAIT = '60s';
  * (a paused process, a network that drops packets): the request fails and the follower probes.
  */
 export const FEED_TIMEOUT_MS = 70_000;
-/** A probe asks for the whole state, which the server answers at once; a hung one is dropped. */
+/**
+ * A probe asks for what changed without waiting long, or for a snapshot's pages, which the
+ * server answers at once; a hung one is dropped.
+ */
 export const PROBE_TIMEOUT_MS = 5000;
+/** How long a probe lets the server wait for a change (it must be more than zero). */
+const PROBE_WAIT = '1ms';
 
 /**
  * While the server is away (connection refused or reset, a timeout, a 5xx or 429) the follower
@@ -69,8 +78,9 @@ export function retryDelay(err: unknown, failures: number): number {
 export type Contact = 'in-contact' | 'lost' | 'failed-closed';
 
 /**
- * Follows the server's access feed for one destination: each answer replaces the access state;
- * a 304 means nothing changed. While the server cannot be reached the last state stays in force
+ * Follows the server's incremental access feed for one destination: a snapshot (in pages) when
+ * it starts or has fallen behind, then each delta applied to the state; a 304 means nothing
+ * changed. While the server cannot be reached the last state stays in force
  * and the follower probes for it (see `retryDelay`); with `failClosedAfterMs`, once contact has
  * been lost that long, `failingClosed` is set until the server answers again.
  */
@@ -143,20 +153,22 @@ export class AccessFollower {
   }
 
   async #run(): Promise<void> {
-    let index: number | undefined;
+    let state: AccessState | undefined;
     while (!this.#stopped) {
-      // After a failure, ask for the whole state: the answer comes at once when the server is
-      // back, where a long poll would hold it until the next change.
-      const polling = index !== undefined && this.#failures === undefined;
+      // After a failure, ask without waiting: the answer comes at once when the server is back,
+      // where a long poll would hold it until the next change.
+      const polling = state !== undefined && this.#failures === undefined;
       try {
-        const feed = await (polling ? this.#poll : this.#probe).getAccessFeed(
-          polling
-            ? { destination: this.#destination, lastUpdateIndex: index, wait: FEED_WAIT }
-            : { destination: this.#destination },
-        );
+        const feed = await (polling ? this.#poll : this.#probe).getAccessFeed({
+          destination: this.#destination,
+          changes: true,
+          ...(state === undefined
+            ? {}
+            : { lastUpdateIndex: state.updateIndex, wait: polling ? FEED_WAIT : PROBE_WAIT }),
+        });
         this.#heard();
-        index = feed.updateIndex;
-        this.#onState(accessState(feed));
+        state = await this.#next(state, feed);
+        this.#onState(state);
       } catch (err) {
         if (err instanceof NotModified) {
           this.#heard();
@@ -166,6 +178,33 @@ export class AccessFollower {
         await this.#failed(err);
       }
     }
+  }
+
+  /** The state after an answer: a delta applied, or a snapshot read to its last page. */
+  async #next(state: AccessState | undefined, feed: Feed): Promise<AccessState> {
+    if (feed.kind === 'delta' && state !== undefined)
+      return applyDelta(state, {
+        ...feed,
+        subjects: feed.subjects ?? [],
+        usersWithoutAccess: feed.usersWithoutAccess ?? [],
+      });
+    // A server without the incremental feed answers with the whole state at once.
+    if (feed.kind !== 'snapshot') return accessState(feed);
+    const whole = { ...feed, grants: [...feed.grants], users: [...feed.users] };
+    let next = feed.next;
+    while (next) {
+      const page = await this.#probe.getAccessFeed({
+        destination: this.#destination,
+        changes: true,
+        page: next,
+      });
+      whole.grants.push(...page.grants);
+      whole.users.push(...page.users);
+      next = page.next;
+      // Pages of 5000 are parsed one at a time; the proxy gets the thread in between.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return accessState(whole);
   }
 
   #heard(): void {

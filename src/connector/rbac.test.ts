@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createLogger } from '../shared/logger.js';
 import { accessState } from './access.js';
-import { desiredBindings } from './rbac.js';
+import { BindingIndex, desiredBindings } from './rbac.js';
 
 const sink = new Writable({ write: (_c, _e, cb) => cb() });
 const log = createLogger({ level: 'warn', json: true, destination: sink });
@@ -13,7 +13,7 @@ const grant = (
   privilege: string,
   resource: string,
 ) => ({
-  id: `gnt_${privilege}_${resource}`,
+  id: `gnt_${privilege}_${resource}_${subject.userName ?? subject.groupName}`,
   ...subject,
   privilege,
   resource,
@@ -27,7 +27,6 @@ describe('desiredBindings', () => {
   it('groups grants into one binding per role (and namespace), skipping connect and unknowns', () => {
     const state = accessState({
       updateIndex: 1,
-      destination: 'prod',
       users: [],
       revokedSessions: [],
       removedUsers: [],
@@ -65,5 +64,35 @@ describe('desiredBindings', () => {
         ],
       },
     });
+  });
+});
+
+describe('BindingIndex', () => {
+  const cluster = { namespaces: ['web'], roles: ['view'] };
+
+  it('keeps a subject while any grant calls for it, and a binding while it has a subject', () => {
+    const index = new BindingIndex(cluster, log);
+    const direct = grant({ userName: 'alice@example.com' }, 'view', 'prod');
+    const another = { ...grant({ userName: 'alice@example.com' }, 'view', 'prod'), id: 'x' };
+    assert.equal(index.apply(direct, 1), '/infra:view');
+    index.apply(another, 1);
+    index.apply(direct, -1);
+    assert.deepEqual(
+      index.binding('/infra:view')?.subjects.map((s) => s.name),
+      ['alice@example.com'],
+    );
+    index.apply(another, -1);
+    assert.equal(index.binding('/infra:view'), undefined);
+    assert.equal(index.apply(grant({ userName: 'a' }, 'connect', 'prod'), 1), undefined);
+  });
+
+  it('orders subjects by code unit, the same on every machine', () => {
+    const index = new BindingIndex(cluster, log);
+    for (const name of ['bob', 'Zed', 'alice', 'Émile'])
+      index.apply(grant({ userName: name }, 'view', 'prod.web'), 1);
+    assert.deepEqual(
+      index.binding('web/infra:view')?.subjects.map((s) => s.name),
+      ['Zed', 'alice', 'bob', 'Émile'],
+    );
   });
 });

@@ -5,7 +5,7 @@ import type {
   V1RoleBinding,
 } from '@kubernetes/client-node';
 import type { Logger } from '../shared/logger.js';
-import type { AccessState } from './access.js';
+import type { AccessState, Grant } from './access.js';
 import {
   DESTINATION_LABEL,
   INCLUDE_ROLE_LABEL,
@@ -28,52 +28,125 @@ export function bindingKey(b: { namespace?: string; role: string }): string {
   return `${b.namespace ?? ''}/infra:${b.role}`;
 }
 
+/** Grants indexed between two yields to the event loop (the proxy shares the thread). */
+const CHUNK = 2000;
+
+/** Code unit order: the same everywhere, and far cheaper than `localeCompare`. */
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
  * The bindings the grants at this destination call for: one ClusterRoleBinding per role
  * granted on the cluster, one RoleBinding per role and namespace granted on a namespace, each
  * with every user and group granted it. `connect` grants sign people in and bind nothing; roles
- * and namespaces the cluster does not have are skipped (with a warning).
+ * and namespaces the cluster does not have are skipped (with a warning). Kept up to date grant
+ * by grant: each subject of a binding counts the grants that call for it, so a delta touches
+ * only its bindings, in time proportional to the change.
  */
-export function desiredBindings(
-  state: AccessState,
-  cluster: { namespaces: string[]; roles: string[] },
-  log: Logger,
-): Map<string, DesiredBinding> {
-  const roles = new Set(cluster.roles);
-  const namespaces = new Set(cluster.namespaces);
-  const bindings = new Map<string, DesiredBinding>();
-  for (const g of state.grants) {
-    if (g.privilege === 'connect') continue;
-    const namespace = g.resource.split('.')[1];
-    if (!roles.has(g.privilege)) {
-      log.warn(
-        { role: g.privilege, resource: g.resource },
-        'a grant names a ClusterRole this cluster does not offer; skipped',
-      );
-      continue;
+export class BindingIndex {
+  readonly #roles: Set<string>;
+  readonly #namespaces: Set<string>;
+  readonly #log: Logger;
+  readonly #bindings = new Map<
+    string,
+    {
+      namespace?: string;
+      role: string;
+      subjects: Map<string, RbacV1Subject>;
+      counts: Map<string, number>;
     }
-    if (namespace !== undefined && !namespaces.has(namespace)) {
-      log.warn(
-        { namespace, resource: g.resource },
-        'a grant names a namespace this cluster does not have; skipped',
-      );
-      continue;
+  >();
+
+  constructor(cluster: { namespaces: string[]; roles: string[] }, log: Logger) {
+    this.#roles = new Set(cluster.roles);
+    this.#namespaces = new Set(cluster.namespaces);
+    this.#log = log;
+  }
+
+  /** Counts grant `g` in (+1) or out (-1); returns the key of the binding it changes. */
+  apply(g: Grant, sign: 1 | -1): string | undefined {
+    if (g.privilege === 'connect') return undefined;
+    const namespace = g.resource.split('.')[1];
+    if (!this.#roles.has(g.privilege)) {
+      if (sign > 0)
+        this.#log.warn(
+          { role: g.privilege, resource: g.resource },
+          'a grant names a ClusterRole this cluster does not offer; skipped',
+        );
+      return undefined;
+    }
+    if (namespace !== undefined && !this.#namespaces.has(namespace)) {
+      if (sign > 0)
+        this.#log.warn(
+          { namespace, resource: g.resource },
+          'a grant names a namespace this cluster does not have; skipped',
+        );
+      return undefined;
     }
     const subject: RbacV1Subject | undefined = g.userName
       ? { kind: 'User', apiGroup: RBAC_GROUP, name: g.userName }
       : g.groupName && !g.groupName.startsWith('system:')
         ? { kind: 'Group', apiGroup: RBAC_GROUP, name: g.groupName }
         : undefined;
-    if (!subject) continue;
+    if (!subject) return undefined;
     const key = bindingKey({ namespace, role: g.privilege });
-    const binding = bindings.get(key) ?? { namespace, role: g.privilege, subjects: [] };
-    if (!binding.subjects.some((s) => s.kind === subject.kind && s.name === subject.name))
-      binding.subjects.push(subject);
-    bindings.set(key, binding);
+    let binding = this.#bindings.get(key);
+    if (!binding) {
+      binding = { namespace, role: g.privilege, subjects: new Map(), counts: new Map() };
+      this.#bindings.set(key, binding);
+    }
+    const id = `${subject.kind}/${subject.name}`;
+    const count = (binding.counts.get(id) ?? 0) + sign;
+    if (count > 0) {
+      binding.counts.set(id, count);
+      binding.subjects.set(id, subject);
+    } else {
+      binding.counts.delete(id);
+      binding.subjects.delete(id);
+    }
+    if (binding.counts.size === 0) this.#bindings.delete(key);
+    return key;
   }
-  for (const b of bindings.values())
-    b.subjects.sort((a, z) => `${a.kind}/${a.name}`.localeCompare(`${z.kind}/${z.name}`));
-  return bindings;
+
+  /** The binding `key` calls for now (undefined: none), its subjects in code unit order. */
+  binding(key: string): DesiredBinding | undefined {
+    const b = this.#bindings.get(key);
+    if (!b) return undefined;
+    const ids = [...b.subjects.keys()].sort(byCodeUnit);
+    return { namespace: b.namespace, role: b.role, subjects: ids.map((id) => b.subjects.get(id)!) };
+  }
+
+  /** Every binding called for. */
+  all(): Map<string, DesiredBinding> {
+    const all = new Map<string, DesiredBinding>();
+    for (const key of this.#bindings.keys()) all.set(key, this.binding(key)!);
+    return all;
+  }
+
+  /** An index of every grant of `state`, yielding to the event loop between chunks. */
+  static async build(
+    state: AccessState,
+    cluster: { namespaces: string[]; roles: string[] },
+    log: Logger,
+  ): Promise<BindingIndex> {
+    const index = new BindingIndex(cluster, log);
+    let n = 0;
+    for (const g of state.grants.values()) {
+      index.apply(g, 1);
+      if (++n % CHUNK === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return index;
+  }
+}
+
+/** The bindings the grants of `state` call for (see BindingIndex). */
+export function desiredBindings(
+  state: AccessState,
+  cluster: { namespaces: string[]; roles: string[] },
+  log: Logger,
+): Map<string, DesiredBinding> {
+  const index = new BindingIndex(cluster, log);
+  for (const g of state.grants.values()) index.apply(g, 1);
+  return index.all();
 }
 
 export interface SyncResult {
@@ -83,9 +156,12 @@ export interface SyncResult {
   failed: number;
 }
 
-const sameSubjects = (a: RbacV1Subject[] | undefined, b: RbacV1Subject[]) =>
-  JSON.stringify((a ?? []).map((s) => [s.kind, s.name])) ===
-  JSON.stringify(b.map((s) => [s.kind, s.name]));
+/** Whether two bindings name the same subjects, in any order. */
+function sameSubjects(a: RbacV1Subject[] | undefined, b: RbacV1Subject[]): boolean {
+  if ((a ?? []).length !== b.length) return false;
+  const want = new Set(b.map((s) => `${s.kind}/${s.name}`));
+  return (a ?? []).every((s) => want.has(`${s.kind}/${s.name}`));
+}
 
 /** Runs at most `limit` tasks at a time. */
 async function inParallel<T>(
@@ -103,14 +179,16 @@ async function inParallel<T>(
 /**
  * Makes the cluster's bindings match `desired`: creates what is missing, replaces what differs,
  * deletes bindings this connector made that are no longer granted. It lists only objects with
- * its labels, so it never touches anyone else's. Failures are counted and logged; the caller
- * retries.
+ * its labels, so it never touches anyone else's. With `only`, just those bindings are looked at
+ * (the ones a delta changed; `desired` holds those still called for). Failures are counted and
+ * logged; the caller retries.
  */
 export async function syncBindings(
   kube: Kube,
   destination: string,
   desired: Map<string, DesiredBinding>,
   log: Logger,
+  only?: ReadonlySet<string>,
 ): Promise<SyncResult> {
   const labels = { [MANAGED_BY_LABEL]: MANAGED_BY, [DESTINATION_LABEL]: destination };
   const selector = `${MANAGED_BY_LABEL}=${MANAGED_BY},${DESTINATION_LABEL}=${destination}`;
@@ -121,6 +199,7 @@ export async function syncBindings(
   const existing = new Map<string, V1ClusterRoleBinding | V1RoleBinding>();
   for (const b of clusterBindings) existing.set(`/${b.metadata!.name}`, b);
   for (const b of roleBindings) existing.set(`${b.metadata!.namespace}/${b.metadata!.name}`, b);
+  if (only) for (const key of existing.keys()) if (!only.has(key)) existing.delete(key);
 
   const result: SyncResult = { created: 0, updated: 0, deleted: 0, failed: 0 };
   const attempt = async (what: string, fn: () => Promise<unknown>, counter: keyof SyncResult) => {

@@ -126,6 +126,12 @@ export async function startServer(
     const metrics = new ServerMetrics();
     metrics.watchDatabase(database.health);
     metrics.watchFeeds(changes);
+    const authenticator = new Authenticator({
+      db: database.db,
+      readDb: database.readDb,
+      clock,
+      changes,
+    });
     const replica: ReplicaPresence = new ReplicaPresence({
       db: database.db,
       clock,
@@ -134,7 +140,7 @@ export async function startServer(
     });
     const tunnels: TunnelRelay = new TunnelRelay({
       authorize: (key, destination) =>
-        authorizeTunnel({ read: database.readDb, write: database.db }, clock, key, destination),
+        authorizeTunnel(authenticator, database.readDb, key, destination),
       clock,
       log,
       tokens,
@@ -155,12 +161,7 @@ export async function startServer(
       db: database.db,
       readDb: database.readDb,
       settings: config.access,
-      authenticator: new Authenticator({
-        db: database.db,
-        readDb: database.readDb,
-        clock,
-        changes,
-      }),
+      authenticator,
       tokens,
       changes,
       snapshots: new AccessSnapshots({ db: database.readDb, clock }),

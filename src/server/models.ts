@@ -184,3 +184,13 @@ export interface DestinationAccess {
   /** Users removed recently (their sessions are among those ended). */
   removedUsers: string[];
 }
+
+/**
+ * One answer of the incremental feed. A snapshot is the state in pages, from the first page's
+ * `updateIndex`; a delta, what changed since the index asked about: `subjects` (users and
+ * groups) whose grants there are now `grants`, `users` whose access there is now as given,
+ * `usersWithoutAccess` who have none left, and sessions ended since.
+ */
+export type AccessChanges =
+  | ({ kind: 'snapshot'; next: string | null } & DestinationAccess)
+  | ({ kind: 'delta'; subjects: string[]; usersWithoutAccess: string[] } & DestinationAccess);

@@ -44,7 +44,9 @@ for (const engine of engines) {
 
     /** Commits a change, as a write operation does, then tells the notifier. */
     const change = async (...destinations: string[]) => {
-      await database.db.transaction().execute((tx) => recordChange(tx, destinations, clock.now()));
+      await database.db
+        .transaction()
+        .execute((tx) => recordChange(tx, destinations, clock.now(), [{ kind: 'all' }]));
       notifier.notify();
     };
 
@@ -89,8 +91,8 @@ for (const engine of engines) {
       const staging = notifier.subscribe('staging').wait(60_000);
       // One transaction: one read of the change log sees both.
       await database.db.transaction().execute(async (tx) => {
-        await recordChange(tx, [ANY_DESTINATION], clock.now());
-        await recordChange(tx, ['prod'], clock.now());
+        await recordChange(tx, [ANY_DESTINATION], clock.now(), [{ kind: 'all' }]);
+        await recordChange(tx, ['prod'], clock.now(), [{ kind: 'all' }]);
       });
       notifier.notify();
       const [p, s] = await within(Promise.all([prod, staging]), 'both woken');
@@ -113,10 +115,14 @@ for (const engine of engines) {
     it('read the log again for changes committed while it was being read', async () => {
       const prod = notifier.subscribe('prod').wait(60_000);
       const staging = notifier.subscribe('staging').wait(60_000);
-      await database.db.transaction().execute((tx) => recordChange(tx, ['prod'], clock.now()));
+      await database.db
+        .transaction()
+        .execute((tx) => recordChange(tx, ['prod'], clock.now(), [{ kind: 'all' }]));
       notifier.notify();
       // Committed as the first read is under way; its own notification finds a read running.
-      await database.db.transaction().execute((tx) => recordChange(tx, ['staging'], clock.now()));
+      await database.db
+        .transaction()
+        .execute((tx) => recordChange(tx, ['staging'], clock.now(), [{ kind: 'all' }]));
       notifier.notify();
       await within(Promise.all([prod, staging]), 'both woken');
     });

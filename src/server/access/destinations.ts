@@ -6,6 +6,7 @@ import {
   boundDestination,
   destinationScope,
   type Destination,
+  type AccessChanges,
   type DestinationAccess,
   type DestinationWithTunnel,
   type Page,
@@ -19,10 +20,10 @@ import {
 import { latestChangeIndex } from '../data/changes.js';
 import * as data from '../data/destinations.js';
 import { listGroupNamesOfUser } from '../data/groups.js';
-import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../data/db.js';
-import { authenticate } from './authenticate.js';
+import type { Authenticator } from './authenticate.js';
 import { actorOf, type Actor, type RequestContext } from './context.js';
+import { decodeCursor, snapshotPage } from './feed.js';
 import { withTunnels } from './tunnels.js';
 
 /** Roles that see every destination. */
@@ -224,12 +225,12 @@ export async function deleteDestination(ctx: RequestContext, id: string): Promis
  * a destination's traffic.
  */
 export async function authorizeTunnel(
-  dbs: { read: Db; write: Db },
-  clock: Clock,
+  authenticator: Pick<Authenticator, 'authenticate'>,
+  db: Db,
   presented: string,
   destination: string,
 ): Promise<Destination> {
-  const actor = await authenticate(dbs, clock, presented);
+  const actor = await authenticator.authenticate(presented);
   const bound = isConnectorKey(actor) ? boundDestination(actor.scopes) : undefined;
   assertThat(
     bound === destination,
@@ -241,7 +242,7 @@ export async function authorizeTunnel(
           : `this connector key is for destination ${bound}, not ${destination}`,
       ),
   );
-  const d = await data.getDestination(dbs.read, { byName: destination });
+  const d = await data.getDestination(db, { byName: destination });
   assertThat(
     d.connectionMode === 'tunnel',
     () =>
@@ -260,30 +261,50 @@ export const MAX_FEED_WAIT_MS = 5 * 60_000;
  * Who may reach a destination now. With `lastUpdateIndex`, waits until something that decides
  * access there changes (then answers with the new state) or until `waitMs` passes (undefined:
  * nothing changed). Revoked sessions cover the lifetime of any token they could have minted.
+ *
+ * With `changes` (the incremental feed), the state comes as a paged snapshot (without an index,
+ * with `page`, or when the index is too old or from another database), and after that as deltas:
+ * only what changed since `lastUpdateIndex`.
  */
 export async function getAccessFeed(
   ctx: RequestContext,
-  input: { destination: string; lastUpdateIndex?: number; waitMs: number },
-): Promise<DestinationAccess | undefined> {
+  input: {
+    destination: string;
+    lastUpdateIndex?: number;
+    waitMs: number;
+    changes?: boolean;
+    page?: string;
+  },
+): Promise<DestinationAccess | AccessChanges | undefined> {
   checkConnectorDestination(actorOf(ctx), input.destination);
   ctx.presence.seen(input.destination);
+  const { destination, lastUpdateIndex } = input;
+  if (input.changes && input.page !== undefined) {
+    const cursor = decodeCursor(input.page);
+    assertThat(cursor, () => new AppError('bad_request', 'page: not a page of this feed'));
+    return snapshotPage(ctx.db, destination, cursor, ctx.clock.now());
+  }
+  const changed = (index: number) =>
+    input.changes
+      ? ctx.snapshots.changes(destination, lastUpdateIndex, index)
+      : ctx.snapshots.get(destination, index);
   const deadline = ctx.clock.now() + Math.min(input.waitMs, MAX_FEED_WAIT_MS);
   for (;;) {
-    const subscription = ctx.changes.subscribe(input.destination);
-    const updateIndex = await latestChangeIndex(ctx.db, input.destination);
+    const subscription = ctx.changes.subscribe(destination);
+    const updateIndex = await latestChangeIndex(ctx.db, destination);
     // An index behind the client's means the client saw another database: resend everything.
-    if (input.lastUpdateIndex === undefined || updateIndex !== input.lastUpdateIndex) {
+    if (lastUpdateIndex === undefined || updateIndex !== lastUpdateIndex) {
       subscription.cancel();
-      return ctx.snapshots.get(input.destination, updateIndex);
+      return changed(updateIndex);
     }
     const remaining = deadline - ctx.clock.now();
     if (remaining <= 0 || ctx.changes.closed) {
       subscription.cancel();
       return undefined;
     }
-    const changed = await subscription.wait(remaining);
-    if (changed === undefined || ctx.changes.closed) return undefined;
-    if (changed > updateIndex) return ctx.snapshots.get(input.destination, changed);
+    const index = await subscription.wait(remaining);
+    if (index === undefined || ctx.changes.closed) return undefined;
+    if (index > updateIndex) return changed(index);
     // Woken by a change read as this request subscribed, one it had already seen: wait again.
   }
 }

@@ -2,7 +2,8 @@ import type { Clock } from '../../shared/clock.js';
 import type { Db } from '../data/db.js';
 import { getDestinationsAccess } from '../data/destinations.js';
 import { listRemovedUsers, listRevokedSessions } from '../data/revoked-sessions.js';
-import type { DestinationAccess } from '../models.js';
+import type { AccessChanges, DestinationAccess } from '../models.js';
+import { delta, firstSnapshotPage } from './feed.js';
 import { TOKEN_LIFETIME_MS } from './tokens.js';
 
 /** Destinations read together: a few queries each, and then their answers are written. */
@@ -35,6 +36,7 @@ export class AccessSnapshots {
   readonly #reading = new Map<string, Pending>();
   #draining = false;
   #revoked: { index: number; at: number; ended: EndedSessions } | undefined;
+  readonly #endedSinceCache = new Map<number, { index: number; ended: Promise<EndedSessions> }>();
 
   constructor(deps: { db: Db; clock: Clock }) {
     this.#db = deps.db;
@@ -84,6 +86,44 @@ export class AccessSnapshots {
     } finally {
       this.#draining = false;
     }
+  }
+
+  /**
+   * The incremental feed's answer for a connector at index `after` (undefined: it has none),
+   * read after change `index` committed: the changes since, or a snapshot's first page when
+   * a delta cannot say them.
+   */
+  async changes(
+    destination: string,
+    after: number | undefined,
+    index: number,
+  ): Promise<AccessChanges> {
+    const now = this.#clock.now();
+    if (after !== undefined && after < index) {
+      const changes = await delta(this.#db, destination, after, now, (since, upTo) =>
+        this.#endedSince(since, upTo),
+      );
+      if (changes) return changes;
+    }
+    return firstSnapshotPage(this.#db, destination, () => this.#clock.now());
+  }
+
+  /**
+   * Sessions ended since `since`, read after change `index`: many connectors woken by one
+   * ended session ask for the same.
+   */
+  #endedSince(since: number, index: number): Promise<EndedSessions> {
+    const cached = this.#endedSinceCache.get(since);
+    if (cached && cached.index >= index) return cached.ended;
+    const ended = Promise.all([
+      listRevokedSessions(this.#db, since),
+      listRemovedUsers(this.#db, since),
+    ]).then(([revokedSessions, removedUsers]) => ({ revokedSessions, removedUsers }));
+    // A few recent ones are enough: connectors at the same index ask at the same time.
+    if (this.#endedSinceCache.size >= 16) this.#endedSinceCache.clear();
+    this.#endedSinceCache.set(since, { index, ended });
+    ended.catch(() => this.#endedSinceCache.delete(since));
+    return ended;
   }
 
   async #read(batch: Array<[string, Pending]>): Promise<void> {

@@ -1,8 +1,9 @@
 import { NotFoundError } from '../../shared/errors.js';
-import type { Destination, Grant, Page } from '../models.js';
+import type { Destination, Grant, Page, SubjectKind } from '../models.js';
 import { recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
 import { listGrants } from './grants.js';
+import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
 
 // Every grant of a destination is one page of the feed; a destination with more is not sensible.
@@ -51,7 +52,7 @@ export async function listDestinations(
   if (opts.byUniqueId !== undefined) q = q.where('uniqueId', '=', opts.byUniqueId);
   if (opts.byNames !== undefined) {
     if (opts.byNames.length === 0) return { items: [] };
-    q = q.where('name', 'in', opts.byNames);
+    q = q.where(inList(db, 'name', opts.byNames));
   }
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('name', '>', after);
@@ -107,7 +108,7 @@ export async function createDestination(
     .values({ ...toRow(d), id: d.id, lastSeenAt: d.now, createdAt: d.now, updatedAt: d.now })
     .execute()
     .catch(translateDbError);
-  await recordChange(db, [d.name], d.now);
+  await recordChange(db, [d.name], d.now, [{ kind: 'all' }]);
 }
 
 /** Replaces a destination's fields (a rename moves its change stream to the new name). */
@@ -123,13 +124,16 @@ export async function updateDestination(
     .where('id', '=', id)
     .execute()
     .catch(translateDbError);
-  await recordChange(db, [before.name, d.name], d.now);
+  // Only a rename changes who has access there: its grants are another destination's.
+  await recordChange(db, [before.name, d.name], d.now, [
+    { kind: before.name === d.name ? 'destination' : 'all' },
+  ]);
 }
 
 export async function deleteDestination(db: Db, id: string, now: number): Promise<Destination> {
   const d = await getDestination(db, { byId: id });
   await db.deleteFrom('destinations').where('id', '=', id).execute();
-  await recordChange(db, [d.name], now);
+  await recordChange(db, [d.name], now, [{ kind: 'all' }]);
   return d;
 }
 
@@ -153,11 +157,26 @@ export async function listReachableDestinations(
     .selectFrom('grants')
     .select('destination')
     .distinct()
-    .where('subjectId', 'in', [userId, ...groups.map((g) => g.groupId)])
+    .where(inList(db, 'subjectId', [userId, ...groups.map((g) => g.groupId)]))
     .where('resource', '!=', 'infra')
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
     .execute();
   return rows.map((r) => r.destination);
+}
+
+/**
+ * The ids of the users (or groups) holding an active grant at any of `destinations`, as a
+ * subquery.
+ */
+export function grantHolders(db: Db, destinations: string[], now: number) {
+  return (kind: SubjectKind) =>
+    db
+      .selectFrom('grants')
+      .select('subjectId')
+      .where(inList(db, 'destination', destinations))
+      .where('subjectKind', '=', kind)
+      .where('managedBy', '!=', 'system')
+      .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]));
 }
 
 /** Who has access at one destination. */
@@ -166,18 +185,12 @@ export interface AccessAt {
   users: Array<{ id: string; name: string; groups: string[] }>;
 }
 
-/** Runs `fn` over `ids` in chunks: SQLite allows 32,766 variables per statement. */
-async function inChunks<T>(ids: string[], fn: (chunk: string[]) => Promise<T[]>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < ids.length; i += 1000) out.push(...(await fn(ids.slice(i, i + 1000))));
-  return out;
-}
-
 /**
  * Everyone with access at each of these destinations (a few hundred at most): the active grants
  * on it (and its namespaces), the users holding them directly or through a group, and for each
  * user the names of their groups that hold grants there (what the connector impersonates). Three
- * queries however many destinations, so that waking every connector's feed at once stays cheap.
+ * queries however many destinations, so that waking every connector's feed at once stays cheap;
+ * none binds a variable per user or grant.
  */
 export async function getDestinationsAccess(
   db: Db,
@@ -186,33 +199,36 @@ export async function getDestinationsAccess(
 ): Promise<Map<string, AccessAt>> {
   const grants = (await listGrants(db, { byDestinations: destinations, activeAt: now, limit: ALL }))
     .items;
-  const groupIds = [
-    ...new Set(grants.filter((g) => g.subjectKind === 'group').map((g) => g.subjectId)),
-  ];
-  const members = await inChunks(groupIds, (ids) =>
-    db
-      .selectFrom('groupMembers')
-      .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
-      .select(['groupMembers.groupId', 'groupMembers.userId', 'groups.name'])
-      .where('groupMembers.groupId', 'in', ids)
-      .execute(),
-  );
+  const holders = grantHolders(db, destinations, now);
+  const members = await db
+    .selectFrom('groupMembers')
+    .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
+    .select(['groupMembers.groupId', 'groupMembers.userId', 'groups.name'])
+    .where('groupMembers.groupId', 'in', holders('group'))
+    .execute();
   const membersOf = new Map<string, Array<{ userId: string; name: string }>>();
   for (const m of members) {
     const list = membersOf.get(m.groupId);
     if (list) list.push(m);
     else membersOf.set(m.groupId, [m]);
   }
-  const userIds = new Set(grants.filter((g) => g.subjectKind === 'user').map((g) => g.subjectId));
-  for (const m of members) userIds.add(m.userId);
-  // In the database's order of names (its collation), as the feed has always listed them; past
-  // one chunk, in code point order.
-  const users = await inChunks([...userIds], (ids) =>
-    db.selectFrom('users').select(['id', 'name']).where('id', 'in', ids).orderBy('name').execute(),
-  );
-  if (userIds.size > 1000) users.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // In the database's order of names (its collation), as the feed has always listed them.
+  const users = await db
+    .selectFrom('users')
+    .select(['id', 'name'])
+    .where((eb) =>
+      eb.or([
+        eb('id', 'in', holders('user')),
+        eb(
+          'id',
+          'in',
+          eb.selectFrom('groupMembers').select('userId').where('groupId', 'in', holders('group')),
+        ),
+      ]),
+    )
+    .orderBy('name')
+    .execute();
   const rank = new Map(users.map((u, i) => [u.id, i]));
-
   const result = new Map<string, AccessAt>();
   for (const destination of destinations) result.set(destination, { grants: [], users: [] });
   const groupsAt = new Map<string, Map<string, Set<string>>>();

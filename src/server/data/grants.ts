@@ -3,6 +3,7 @@ import { NotFoundError } from '../../shared/errors.js';
 import type { Grant, InfraRole, ManagedBy, Page, SubjectKind } from '../models.js';
 import { recordChange } from './changes.js';
 import type { Db } from './db.js';
+import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
 import { compiledOnce } from './compiled.js';
 
@@ -20,6 +21,8 @@ interface ListGrantsOptions {
   byDestination?: string;
   /** Grants on any of these destinations (their namespaces included). */
   byDestinations?: string[];
+  /** Grants held by any of these users or groups. */
+  bySubjectIds?: string[];
   includeSystem?: boolean;
   /** Leave out grants that expired before this time. */
   activeAt: number;
@@ -100,10 +103,11 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
     after: after ?? '',
     limit: opts.limit + 1,
   };
-  const { bySubjects: subjects, byDestinations: destinations } = opts;
-  if (subjects?.length === 0 || destinations?.length === 0) return { items: [] };
+  const { bySubjects: subjects, byDestinations: destinations, bySubjectIds: ids } = opts;
+  if (subjects?.length === 0 || destinations?.length === 0 || ids?.length === 0)
+    return { items: [] };
   let rows: Grant[];
-  if (subjects === undefined && destinations === undefined) {
+  if (subjects === undefined && destinations === undefined && ids === undefined) {
     rows = await listGrantsQuery(db, shape, params);
   } else {
     // The lists' lengths change the SQL text: built for each request.
@@ -117,7 +121,9 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
         ),
       );
     }
-    if (destinations !== undefined) q = q.where('grants.destination', 'in', destinations);
+    // One variable per list, however long (id-list.ts).
+    if (destinations !== undefined) q = q.where(inList(db, 'grants.destination', destinations));
+    if (ids !== undefined) q = q.where(inList(db, 'grants.subjectId', ids));
     rows = await q.execute();
   }
   return toPage(rows, opts.limit, (g) => g.id);
@@ -173,7 +179,7 @@ export async function createGrant(db: Db, g: NewGrant): Promise<boolean> {
     )
     .executeTakeFirst();
   const created = Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
-  if (created) await recordChange(db, [g.resource.split('.')[0]!], g.now);
+  if (created) await recordChange(db, [g.resource.split('.')[0]!], g.now, [g.subject]);
   return created;
 }
 
@@ -201,33 +207,30 @@ export async function deleteGrant(db: Db, id: string, now: number): Promise<void
   const deleted = await db
     .deleteFrom('grants')
     .where('id', '=', id)
-    .returning('destination')
+    .returning(['destination', 'subjectKind', 'subjectId'])
     .execute();
   if (deleted.length === 0) throw new NotFoundError('grant');
-  await recordChange(
-    db,
-    deleted.map((d) => d.destination),
-    now,
-  );
+  for (const d of deleted)
+    await recordChange(db, [d.destination], now, [{ kind: d.subjectKind, id: d.subjectId }]);
 }
 
 /** Deletes grants whose expiry has passed; returns them. */
 export async function deleteExpiredGrants(db: Db, now: number): Promise<Grant[]> {
   const expired = await selectGrants(db).where('grants.expiresAt', '<=', now).execute();
   if (expired.length > 0) {
-    await db
-      .deleteFrom('grants')
-      .where(
-        'id',
-        'in',
-        expired.map((g) => g.id),
-      )
-      .execute();
-    await recordChange(
-      db,
-      expired.map((g) => g.destination),
-      now,
-    );
+    await db.deleteFrom('grants').where('expiresAt', '<=', now).execute();
+    const byDestination = new Map<string, Map<string, SubjectKind>>();
+    for (const g of expired) {
+      const subjects = byDestination.get(g.destination) ?? new Map<string, SubjectKind>();
+      byDestination.set(g.destination, subjects.set(g.subjectId, g.subjectKind));
+    }
+    for (const [destination, subjects] of byDestination)
+      await recordChange(
+        db,
+        [destination],
+        now,
+        [...subjects].map(([id, kind]) => ({ kind, id })),
+      );
   }
   return expired;
 }

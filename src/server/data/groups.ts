@@ -1,6 +1,7 @@
 import { NotFoundError } from '../../shared/errors.js';
 import type { Group, ManagedBy, Page } from '../models.js';
-import { destinationsOfSubjects, recordChange } from './changes.js';
+import { destinationsOfSubjects, recordChange, type ChangeSubject } from './changes.js';
+import { inList } from './id-list.js';
 import { translateDbError, type Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -88,9 +89,28 @@ export async function setGroupManagedBy(
   await db.updateTable('groups').set({ managedBy, updatedAt: now }).where('id', '=', id).execute();
 }
 
+/** Memberships changed one by one in the change log; more, and connectors reread everything. */
+const MEMBERS_PER_CHANGE = 100;
+
+/** What a change to these members concerns, for the change log. */
+function membersChanged(userIds: string[]): ChangeSubject[] {
+  if (userIds.length > MEMBERS_PER_CHANGE) return [{ kind: 'all' }];
+  return userIds.map((id) => ({ kind: 'user', id }));
+}
+
 /** Deletes a group, its grants and its memberships. */
 export async function deleteGroup(db: Db, id: string, now: number): Promise<void> {
-  await recordChange(db, await destinationsOfSubjects(db, [id]), now);
+  const members = await db
+    .selectFrom('groupMembers')
+    .select('userId')
+    .distinct()
+    .where('groupId', '=', id)
+    .limit(MEMBERS_PER_CHANGE + 1)
+    .execute();
+  await recordChange(db, await destinationsOfSubjects(db, [id]), now, [
+    { kind: 'group', id },
+    ...membersChanged(members.map((m) => m.userId)),
+  ]);
   await db
     .deleteFrom('grants')
     .where('subjectKind', '=', 'group')
@@ -109,13 +129,17 @@ export async function addGroupMembers(
   now: number,
 ): Promise<void> {
   if (userIds.length === 0) return;
-  await db
-    .insertInto('groupMembers')
-    .values(userIds.map((userId) => ({ groupId, userId, source, createdAt: now })))
-    .onConflict((oc) => oc.columns(['groupId', 'userId', 'source']).doNothing())
-    .execute();
+  // In chunks: four variables a row, and a provider's group can have any number of members.
+  for (let i = 0; i < userIds.length; i += 1000)
+    await db
+      .insertInto('groupMembers')
+      .values(
+        userIds.slice(i, i + 1000).map((userId) => ({ groupId, userId, source, createdAt: now })),
+      )
+      .onConflict((oc) => oc.columns(['groupId', 'userId', 'source']).doNothing())
+      .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
-  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now);
+  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now, membersChanged(userIds));
 }
 
 /** Removes the memberships that one source added; memberships from other sources stay. */
@@ -130,11 +154,11 @@ export async function removeGroupMembers(
   await db
     .deleteFrom('groupMembers')
     .where('groupId', '=', groupId)
-    .where('userId', 'in', userIds)
+    .where(inList(db, 'userId', userIds))
     .where('source', '=', source)
     .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
-  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now);
+  await recordChange(db, await destinationsOfSubjects(db, [groupId]), now, membersChanged(userIds));
 }
 
 /** The groups a user is in (from any source). */

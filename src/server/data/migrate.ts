@@ -7,7 +7,8 @@ import * as m0003 from './migrations/0003-destinations.js';
 import * as m0004 from './migrations/0004-providers.js';
 import * as m0005 from './migrations/0005-derived-keys.js';
 import * as m0006 from './migrations/0006-removed-user-keys.js';
-import * as m0007 from './migrations/0007-tunnels.js';
+import * as m0007 from './migrations/0007-change-subjects.js';
+import * as m0008 from './migrations/0008-tunnels.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -17,7 +18,8 @@ const migrations: Record<string, Migration> = {
   '0004-providers': m0004,
   '0005-derived-keys': m0005,
   '0006-removed-user-keys': m0006,
-  '0007-tunnels': m0007,
+  '0007-change-subjects': m0007,
+  '0008-tunnels': m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -24,7 +24,7 @@ export async function recordRevokedSessions(
       .onConflict((oc) => oc.column('sessionId').doNothing())
       .execute();
   }
-  await recordChange(db, [ANY_DESTINATION], now);
+  await recordChange(db, [ANY_DESTINATION], now, [{ kind: 'sessions' }]);
 }
 
 /** Sessions ended since `since`. */

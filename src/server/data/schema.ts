@@ -114,7 +114,12 @@ export interface ChangesTable {
   idx: Generated<number>;
   destination: string;
   at: number;
+  kind: Generated<ChangeKind>;
+  subject: string | null;
 }
+
+/** What a change concerns: see migration 0007. */
+export type ChangeKind = 'user' | 'group' | 'sessions' | 'destination' | 'all';
 
 export interface RevokedSessionsTable {
   sessionId: string;

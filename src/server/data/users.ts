@@ -135,7 +135,7 @@ export async function deleteUser(db: Db, id: string, now: number): Promise<void>
     .where('userId', '=', id)
     .execute();
   await recordRevokedSessions(db, keys, now);
-  await recordChange(db, [ANY_DESTINATION], now);
+  await recordChange(db, [ANY_DESTINATION], now, [{ kind: 'user', id }]);
   await db
     .deleteFrom('grants')
     .where('subjectKind', '=', 'user')

@@ -66,9 +66,11 @@ export const getAccessFeed: H<'getAccessFeed'> = async (ctx, input) => {
     destination: input.destination,
     lastUpdateIndex: input.lastUpdateIndex,
     waitMs: parseDuration(input.wait)!,
+    changes: input.changes,
+    page: input.page,
   });
   if (!feed) throw new NotModified();
-  return {
+  const answer = {
     updateIndex: feed.updateIndex,
     destination: input.destination,
     grants: feed.grants.map(grantToApi),
@@ -76,6 +78,15 @@ export const getAccessFeed: H<'getAccessFeed'> = async (ctx, input) => {
     revokedSessions: feed.revokedSessions,
     removedUsers: feed.removedUsers,
   };
+  if (!('kind' in feed)) return { kind: 'full', ...answer };
+  return feed.kind === 'snapshot'
+    ? { kind: 'snapshot', ...answer, next: feed.next }
+    : {
+        kind: 'delta',
+        ...answer,
+        subjects: feed.subjects,
+        usersWithoutAccess: feed.usersWithoutAccess,
+      };
 };
 
 export const createToken: H<'createToken'> = async (ctx, input) => {

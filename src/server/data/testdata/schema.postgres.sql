@@ -36,6 +36,8 @@ table changes
   idx bigint not null default nextval('changes_idx_seq'::regclass)
   destination text not null
   at bigint not null
+  kind text not null default 'all'::text
+  subject text
 table credentials
   user_id text not null
   password_hash text not null
