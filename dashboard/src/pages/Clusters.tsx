@@ -15,6 +15,18 @@ import { useSession } from '../lib/session';
 
 export function ClusterStatus({ destination }: { destination: Destination }) {
   const seen = destination.lastSeen ? `last seen ${timeAgo(destination.lastSeen)}` : 'never seen';
+  if (destination.connection.mode === 'tunnel') {
+    const n = destination.tunnel.replicas.length;
+    return n > 0 ? (
+      <Badge tone="green" title={`tunnel open since ${formatTime(destination.tunnel.since!)}`}>
+        connected · tunnel{n > 1 ? ` to ${n} replicas` : ''}
+      </Badge>
+    ) : (
+      <Badge tone="red" title={seen}>
+        no tunnel · {seen}
+      </Badge>
+    );
+  }
   return destination.connected ? (
     <Badge tone="green" title={seen}>
       connected
@@ -145,9 +157,19 @@ export function ClusterPage({ id }: { id: string }) {
         <>
           <dl className="facts">
             <div>
-              <dt>Connector endpoint</dt>
+              <dt>{d.connection.mode === 'tunnel' ? 'Reached through' : 'Connector endpoint'}</dt>
               <dd>
                 <code>{d.connection.url}</code>
+                {d.connection.mode === 'tunnel' && (
+                  <span className="muted">
+                    {' '}
+                    (this server; the connector dials out
+                    {d.tunnel.replicas.length > 0
+                      ? `, tunnel open since ${formatTime(d.tunnel.since!)}`
+                      : ' and holds no tunnel now'}
+                    )
+                  </span>
+                )}
               </dd>
             </div>
             <div>

@@ -17,8 +17,10 @@ export function connectorCommands(name: string, key: string, serverUrl: string) 
     'cd deploy/connector',
     `sed -i 's|^INFRA_CONNECTOR_NAME=.*|INFRA_CONNECTOR_NAME=${name}|' connector.env`,
     `sed -i 's|^INFRA_CONNECTOR_SERVER_URL=.*|INFRA_CONNECTOR_SERVER_URL=${serverUrl}|' connector.env`,
-    '# set INFRA_CONNECTOR_SERVER_TRUSTED_FINGERPRINT (the server logs it at start) and',
-    '# INFRA_CONNECTOR_ENDPOINT (where kubectl will reach the connector) in connector.env too',
+    '# tunnel mode: the connector dials out to this server, the cluster needs no inbound route',
+    "sed -i 's|^INFRA_CONNECTOR_ENDPOINT=.*|INFRA_CONNECTOR_TUNNEL=true|' connector.env",
+    '# set INFRA_CONNECTOR_SERVER_TRUSTED_FINGERPRINT (the server logs it at start) in connector.env',
+    '# too; do not apply service.yaml (kubectl -k applies it: remove it from kustomization.yaml)',
     `printf '%s' '${key}' > access-key`,
     'kubectl apply -k .',
   ].join('\n');
@@ -28,7 +30,7 @@ export function connectorCommands(name: string, key: string, serverUrl: string) 
     `  --server-url ${serverUrl} \\`,
     '  --server-access-key env:CONNECTOR_ACCESS_KEY \\',
     '  --server-trusted-fingerprint <the fingerprint the server logged at start> \\',
-    '  --kubeconfig ~/.kube/config --endpoint https://<host kubectl reaches>:9443',
+    '  --kubeconfig ~/.kube/config --tunnel',
   ].join('\n');
   return { kustomize, binary };
 }

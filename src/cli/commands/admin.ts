@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { listAll, MAX_PAGE, type ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
+import type { Destination } from '../../api/destinations.js';
 import { CliError, explain, requireSession, withClient, type CliIO } from '../context.js';
 import { humanTime, printList, printValue, type OutputFormat } from '../output.js';
 
@@ -371,15 +372,24 @@ export const keys = {
   },
 };
 
+/** Connected or not; in tunnel mode, whether kubectl can get through, and through how many replicas. */
+function destinationStatus(d: Destination): string {
+  if (d.connection.mode === 'direct') return d.connected ? 'connected' : 'disconnected';
+  const n = d.tunnel.replicas.length;
+  if (n === 0) return d.connected ? 'connected, no tunnel' : 'disconnected, no tunnel';
+  return `tunnel to ${n} replica${n === 1 ? '' : 's'}`;
+}
+
 export const destinations = {
   async list(io: CliIO, opts: Output) {
     const items = await withClient(io, (c) => listAll(c.listDestinations, {}));
     printList(io.stdout, opts.output, items, {
-      headers: ['Name', 'URL', 'Status', 'Last seen'],
+      headers: ['Name', 'Mode', 'URL', 'Status', 'Last seen'],
       row: (d) => [
         d.name,
+        d.connection.mode,
         d.connection.url,
-        d.connected ? 'connected' : 'disconnected',
+        destinationStatus(d),
         humanTime(d.lastSeen),
       ],
       name: (d) => d.name,
