@@ -107,3 +107,56 @@ describe('loadConnectorConfig: failClosedAfter', () => {
     await assert.rejects(load({ failClosedAfter: 'soon' }), /failClosedAfter.*not a duration/);
   });
 });
+
+describe('loadConnectorConfig: direct or tunnel mode', () => {
+  const load = (flags: Record<string, string>, env: NodeJS.ProcessEnv = {}) =>
+    loadConnectorConfig({
+      env,
+      flags: {
+        name: 'prod',
+        'server.url': 'https://infra.example.com',
+        'server.accessKey': 'plaintext:AbCdEfGhIj.secret-0000000000000000',
+        ...flags,
+      },
+    });
+
+  it('listens on :9443 in direct mode, and nowhere in tunnel mode unless asked', async () => {
+    const direct = await load({});
+    assert.equal(direct.tunnel, false);
+    assert.equal(direct.addr.https?.port, 9443);
+    assert.match(direct.endpoint, /^https:\/\/.+:9443$/);
+    const tunnel = await load({ tunnel: 'true' });
+    assert.equal(tunnel.tunnel, true);
+    assert.equal(tunnel.addr.https, undefined);
+    assert.equal(tunnel.endpoint, '');
+    const both = await load({ tunnel: 'true', 'addr.https': '127.0.0.1:9555' });
+    assert.equal(both.addr.https?.port, 9555);
+  });
+
+  it('refuses an endpoint in tunnel mode: kubectl goes through the server', async () => {
+    await assert.rejects(
+      load({ tunnel: 'true', endpoint: 'https://prod.example.com:9443' }),
+      /endpoint.*leave endpoint out/,
+    );
+  });
+
+  it('takes HTTPS_PROXY, unless NO_PROXY names the server', async () => {
+    const proxied = await load({}, { HTTPS_PROXY: 'http://proxy.internal:3128' });
+    assert.equal(proxied.server.proxy?.host, 'proxy.internal:3128');
+    const lower = await load({}, { https_proxy: 'proxy.internal:3128' });
+    assert.equal(lower.server.proxy?.host, 'proxy.internal:3128');
+    for (const noProxy of [
+      'infra.example.com',
+      '.example.com',
+      'example.com',
+      '*',
+      'a, example.com:443',
+    ]) {
+      const direct = await load({}, { HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: noProxy });
+      assert.equal(direct.server.proxy, undefined, noProxy);
+    }
+    const other = await load({}, { HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: 'ample.com' });
+    assert.ok(other.server.proxy, 'a suffix matches whole labels only');
+    await assert.rejects(load({}, { HTTPS_PROXY: 'socks5://proxy:1080' }), /http:\/\/ proxy/);
+  });
+});
