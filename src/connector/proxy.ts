@@ -12,7 +12,7 @@ import { connect } from 'node:tls';
 import type { ConnectionLimits } from '../shared/config-loader.js';
 import { limitConnectionsPerAddress, timeoutOptions } from '../shared/listen.js';
 import type { Logger } from '../shared/logger.js';
-import { isStreamingRequest } from '../shared/tunnel.js';
+import { HOP_BY_HOP, isStreamingRequest } from '../shared/tunnel.js';
 import { decide, type AccessState, type OpenStreams } from './access.js';
 import {
   KeysUnavailable,
@@ -36,19 +36,6 @@ export interface ProxyDeps {
   limits: ConnectionLimits;
 }
 
-// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
 
 /** A Kubernetes Status object, so kubectl prints the message as it prints the apiserver's. */
 function status(code: number, message: string): string {

@@ -8,6 +8,19 @@ import { Duplex } from 'node:stream';
 // HTTP/1.1 bytes. HTTP/2 gives what a tunnel needs without a dependency: many streams on one
 // connection, per-stream flow control (bounded bytes in flight), pings and a graceful close.
 
+/** Headers of one connection, not of the request (RFC 9110 §7.6.1): relays never pass them on. */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
 /** The `Upgrade` token of a tunnel connection. */
 export const TUNNEL_PROTOCOL = 'infra-tunnel/1';
 /** Response header: the replica that answered. */

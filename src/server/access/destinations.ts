@@ -231,17 +231,12 @@ export async function authorizeTunnel(
   destination: string,
 ): Promise<Destination> {
   const actor = await authenticator.authenticate(presented);
-  const bound = isConnectorKey(actor) ? boundDestination(actor.scopes) : undefined;
   assertThat(
-    bound === destination,
+    isConnectorKey(actor),
     () =>
-      new AppError(
-        'forbidden',
-        bound === undefined
-          ? `only the connector key of destination ${destination} may open its tunnel (register the destination first)`
-          : `this connector key is for destination ${bound}, not ${destination}`,
-      ),
+      new AppError('forbidden', `only the connector key of ${destination} may open its tunnel`),
   );
+  checkConnectorDestination(actor, destination);
   const d = await data.getDestination(db, { byName: destination });
   assertThat(
     d.connectionMode === 'tunnel',

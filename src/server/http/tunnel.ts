@@ -14,6 +14,7 @@ import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import {
   HELD_HEADER,
+  HOP_BY_HOP,
   REPLICAS_HEADER,
   REPLICA_HEADER,
   TUNNEL_PROTOCOL,
@@ -36,18 +37,6 @@ const STREAMS_PER_TUNNEL = TUNNEL_SETTINGS.maxConcurrentStreams;
 const TUNNEL = /^\/api\/destinations\/([^/?#]+)\/tunnel(?:\?.*)?$/;
 const KUBE = /^\/api\/destinations\/([^/?#]+)\/kube(?=[/?]|$)/;
 
-// Headers of one connection, not of the request (RFC 9110 §7.6.1); `host` is kept.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 interface HeldTunnel {
   id: string;
