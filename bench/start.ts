@@ -6,7 +6,10 @@
  * (CommonJS files, ES modules, npm packages), counted in separate runs (the counting hook costs
  * time of its own).
  *
- *   npx tsx bench/start.ts [runs=15]
+ *   npx tsx bench/start.ts [runs=15] [other build...]
+ *
+ * Other builds (a directory with bin/infra.cjs and dist/, such as a checkout of the previous
+ * commit after `npm run build`) take turns with this one, for a before/after under the same load.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,8 +22,11 @@ import { freePort } from '../test/pebble.js';
 import { machine, percentiles, requireBuildAndWrk, root } from './lib.js';
 
 const runs = Number(process.argv[2] ?? 15);
+const trees = [root, ...process.argv.slice(3).map((d) => path.resolve(d))];
 requireBuildAndWrk();
 const bin = path.join(root, 'bin', 'infra.cjs');
+const binOf = (tree: string) => path.join(tree, 'bin', 'infra.cjs');
+const label = (tree: string) => (tree === root ? '' : ` [${tree}]`);
 const counter = path.join(root, 'bench', 'count-modules.mjs');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -39,14 +45,19 @@ function healthy(port: number): Promise<boolean> {
 }
 
 /** Milliseconds from spawning `infra server` on an existing state directory to a 200 on /healthz. */
-async function serverStart(stateDir: string, nodeArgs: string[] = [], env = {}): Promise<number> {
+async function serverStart(
+  stateDir: string,
+  nodeArgs: string[] = [],
+  env = {},
+  tree = root,
+): Promise<number> {
   const port = await freePort();
   const t = performance.now();
   const child = spawn(
     process.execPath,
     [
       ...nodeArgs,
-      bin,
+      binOf(tree),
       'server',
       '--state-dir',
       stateDir,
@@ -119,9 +130,14 @@ function cli(args: string[], nodeArgs: string[] = [], env = {}): Promise<number>
 
 const series: Array<[string, () => Promise<number>]> = [
   ["node -e ''", () => cli(['-e', ''])],
-  ['infra --version', () => cli([bin, '--version'])],
-  ['infra list (logged in, asks the server)', () => cli([bin, 'list'])],
-  ['infra server to /healthz 200 (existing state)', () => serverStart(stateDir)],
+  ...trees.flatMap((tree): Array<[string, () => Promise<number>]> => [
+    [`infra --version${label(tree)}`, () => cli([binOf(tree), '--version'])],
+    [`infra list (logged in, asks the server)${label(tree)}`, () => cli([binOf(tree), 'list'])],
+    [
+      `infra server to /healthz 200 (existing state)${label(tree)}`,
+      () => serverStart(stateDir, [], {}, tree),
+    ],
+  ]),
 ];
 const times = series.map((): number[] => []);
 for (let i = 0; i < runs + 2; i++) {
@@ -132,13 +148,19 @@ for (let i = 0; i < runs + 2; i++) {
 }
 for (const [k, [name]] of series.entries()) {
   console.log(`\n== ${name}\n${percentiles(times[k]!)}`);
-  if (k > 0) console.log(`ratio of medians to node -e '': ${(median(times[k]!) / median(times[0]!)).toFixed(2)}x`);
+  if (k > 0)
+    console.log(
+      `ratio of medians to node -e '': ${(median(times[k]!) / median(times[0]!)).toFixed(2)}x`,
+    );
 }
 
-console.log('\n== modules loaded');
-console.log(`infra --version: ${await modules((a, e) => cli([bin, '--version'], a, e))}`);
-console.log(`infra list: ${await modules((a, e) => cli([bin, 'list'], a, e))}`);
-console.log(`infra server: ${await modules((a, e) => serverStart(stateDir, a, e))}`);
+for (const tree of trees) {
+  console.log(`\n== modules loaded${label(tree)}`);
+  const b = binOf(tree);
+  console.log(`infra --version: ${await modules((a, e) => cli([b, '--version'], a, e))}`);
+  console.log(`infra list: ${await modules((a, e) => cli([b, 'list'], a, e))}`);
+  console.log(`infra server: ${await modules((a, e) => serverStart(stateDir, a, e, tree))}`);
+}
 
 await server.kill();
 rmSync(stateDir, { recursive: true, force: true });

@@ -1,20 +1,29 @@
 // Builds what `infra` runs from: the bundled CLI, server and connector (dist/), and the dashboard.
 // `--no-dashboard` skips the dashboard (the test runner only needs the CLI).
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = path.resolve(import.meta.dirname, '..');
 rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 
+// Pure ES module packages of many small files go into the bundle: node resolves, reads and links
+// each file of a package on its own, which cost `infra server` ~200 ms at start (kysely alone:
+// 130 ms from node_modules, 16 ms bundled). Nothing outside the bundle imports them.
+const bundled = new Set(['kysely', 'zod', 'jose']);
+const { dependencies } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const external = Object.keys(dependencies)
+  .filter((name) => !bundled.has(name))
+  .flatMap((name) => [name, `${name}/*`]);
+
 const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  // Dependencies load from node_modules; native ones (better-sqlite3) cannot be bundled anyway.
-  packages: 'external',
+  // Other dependencies load from node_modules; native ones (better-sqlite3) cannot be bundled.
+  external,
   logLevel: 'warning',
 };
 
