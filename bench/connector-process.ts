@@ -14,16 +14,21 @@
  *
  * INFRA_BENCH_PROFILE=<dir> writes a CPU profile of the connector there when it stops;
  * INFRA_BENCH_BUILD=<dir> runs the connector of another build (a checkout after `npm run build`).
+ * The connector starts with its certificate already in its state directory, as at every start
+ * but the first; INFRA_BENCH_FIRST_START=1 lets it issue one.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { createLogger } from '../src/shared/logger.js';
 import {
   createCertificateAuthority,
   issueServerCertificate,
 } from '../src/shared/tls/certificates.js';
+import { loadOrCreateSelfSigned } from '../src/shared/tls/self-signed.js';
 import { startFakeKube } from '../test/fake-kube/server.js';
 import { freePort } from '../test/pebble.js';
 import { startServerProcess } from '../test/server-process.js';
@@ -92,10 +97,22 @@ const connectorKey = (
 
 const port = await freePort();
 const metricsPort = await freePort();
+// The connector's certificate exists, as at any start but its very first (which issues it and
+// so loads @peculiar/x509: INFRA_BENCH_FIRST_START=1 measures that one).
+if (!process.env.INFRA_BENCH_FIRST_START) {
+  const quiet = createLogger({
+    level: 'error',
+    json: true,
+    destination: new Writable({ write: (_c, _e, cb) => cb() }),
+  });
+  await loadOrCreateSelfSigned(dir, ['127.0.0.1'], Date.now(), quiet, 'Infra Connector CA');
+}
 const connector: ChildProcess = spawn(
   process.execPath,
   [
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    // INFRA_BENCH_NODE_ARGS="--import ..." passes options to the connector's node.
+    ...(process.env.INFRA_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     path.join(build, 'bin', 'infra.cjs'),
     'connector',
     '--name',
@@ -121,7 +138,14 @@ const connector: ChildProcess = spawn(
     '--log-format',
     'json',
   ],
-  { stdio: ['ignore', 'inherit', 'inherit'], env: { PATH: process.env.PATH, HOME: dir } },
+  {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      INFRA_BENCH_MODULES: process.env.INFRA_BENCH_MODULES,
+    },
+  },
 );
 const pid = connector.pid!;
 const connectorUrl = `https://127.0.0.1:${port}`;
