@@ -111,7 +111,8 @@ const connector: ChildProcess = spawn(
   process.execPath,
   [
     ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
-    // INFRA_BENCH_NODE_ARGS="--import ..." passes options to the connector's node.
+    // INFRA_BENCH_NODE_ARGS="--import ..." passes options to its node (with INFRA_MODULES_OUT and
+    // test/count-modules.mjs: the modules it loads).
     ...(process.env.INFRA_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
     path.join(build, 'bin', 'infra.cjs'),
     'connector',
@@ -143,7 +144,7 @@ const connector: ChildProcess = spawn(
     env: {
       PATH: process.env.PATH,
       HOME: dir,
-      INFRA_BENCH_MODULES: process.env.INFRA_BENCH_MODULES,
+      INFRA_MODULES_OUT: process.env.INFRA_MODULES_OUT,
     },
   },
 );

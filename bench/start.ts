@@ -27,7 +27,7 @@ requireBuildAndWrk();
 const bin = path.join(root, 'bin', 'infra.cjs');
 const binOf = (tree: string) => path.join(tree, 'bin', 'infra.cjs');
 const label = (tree: string) => (tree === root ? '' : ` [${tree}]`);
-const counter = path.join(root, 'bench', 'count-modules.mjs');
+const counter = path.join(root, 'test', 'count-modules.mjs');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function healthy(port: number): Promise<boolean> {
@@ -82,7 +82,7 @@ async function serverStart(
 function modules(run: (extra: string[], env: Record<string, string>) => Promise<unknown>) {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'infra-bench-mods-')), 'modules');
   writeFileSync(file, '');
-  return run(['--import', counter], { INFRA_BENCH_MODULES: file }).then(() => {
+  return run(['--import', counter], { INFRA_MODULES_OUT: file }).then(() => {
     const line = readFileSync(file, 'utf8').trim().split('\n').pop()!;
     const m = JSON.parse(line) as { cjs: number; esm: number; packages: string[] };
     return `${m.cjs} CommonJS files, ${m.esm} ES modules, ${m.packages.length} packages: ${m.packages.join(' ')}`;

@@ -1,10 +1,10 @@
-// Counts the modules a process loads: `node --import ./bench/count-modules.mjs ...` with
-// INFRA_BENCH_MODULES=<file>. At exit, writes one JSON line there: the CommonJS files in the
+// Counts the modules a process loads: `node --import ./test/count-modules.mjs ...` with
+// INFRA_MODULES_OUT=<file>. At exit, writes one JSON line there: the CommonJS files in the
 // require cache, the ES modules the loader loaded, and the npm packages they come from.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { createRequire, register } from 'node:module';
 
-const out = process.env.INFRA_BENCH_MODULES;
+const out = process.env.INFRA_MODULES_OUT;
 if (out) {
   const esmList = `${out}.esm`;
   writeFileSync(esmList, '');
