@@ -4,10 +4,11 @@
  * process). Prints:
  *
  * - the connector's memory once idle (resident set, and heap from its /metrics);
- * - a small GET (8 connections, wrk) straight to the fake apiserver, through the connector, and,
- *   when `nginx` is installed (Debian: apt-get install nginx), through nginx doing the same job
- *   (TLS both sides, the connector's credentials and impersonation headers added, keep-alive
- *   upstream); for each proxy its CPU time per request, read from /proc;
+ * - a small GET (8 connections, wrk) straight to the fake apiserver, through the connector,
+ *   through a bare proxy on Node's https (the floor for any Node proxy), and, when `nginx` is
+ *   installed (Debian: apt-get install nginx), through nginx doing the same job (TLS both sides,
+ *   the connector's credentials and impersonation headers added, keep-alive upstream); for each
+ *   proxy its CPU time per request, read from /proc;
  * - the connector's memory after requests with N distinct users' tokens (default 10,000).
  *
  *   npx tsx bench/connector-process.ts [seconds=10] [users=10000]
@@ -221,14 +222,12 @@ await measure(
 
 // nginx doing the connector's job (without checking the token): TLS both sides, the caller's
 // credentials replaced with the connector's, impersonation headers added, keep-alive upstream.
-const nginxBin = spawnSync('sh', ['-c', 'command -v nginx']).stdout.toString().trim();
-let nginx: ChildProcess | undefined;
-if (nginxBin) {
+{
   const now = Date.now();
-  const ca = await createCertificateAuthority(now, 'bench nginx CA');
+  const ca = await createCertificateAuthority(now, 'bench proxy CA');
   const leaf = await issueServerCertificate(ca, ['127.0.0.1'], now, 2);
-  writeFileSync(path.join(dir, 'nginx.crt'), leaf.certificate + ca.certificate);
-  writeFileSync(path.join(dir, 'nginx.key'), leaf.privateKey);
+  writeFileSync(path.join(dir, 'proxy.crt'), leaf.certificate + ca.certificate);
+  writeFileSync(path.join(dir, 'proxy.key'), leaf.privateKey);
   const kubeCa = JSON.parse(kube.kubeconfig(kube.adminToken)) as {
     clusters: Array<{ cluster: Record<string, string> }>;
   };
@@ -236,8 +235,40 @@ if (nginxBin) {
     path.join(dir, 'kube-ca.crt'),
     Buffer.from(kubeCa.clusters[0]!.cluster['certificate-authority-data']!, 'base64'),
   );
+}
+const kubePort = new URL(kube.url).port;
+
+// The floor for a proxy on Node's own HTTP and TLS: a bare one (no token check, no metrics, the
+// same headers added), in a process of its own.
+{
+  const barePort = await freePort();
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import { Agent, createServer, request } from 'node:https';
+    const agent = new Agent({ keepAlive: true, maxSockets: 512, servername: '',
+      ca: readFileSync(${JSON.stringify(path.join(dir, 'kube-ca.crt'))}) });
+    createServer({ cert: readFileSync(${JSON.stringify(path.join(dir, 'proxy.crt'))}),
+        key: readFileSync(${JSON.stringify(path.join(dir, 'proxy.key'))}) }, (req, res) => {
+      const headers = { ...req.headers, host: '127.0.0.1:${kubePort}',
+        authorization: 'Bearer ${kube.adminToken}', 'impersonate-user': 'bench@example.com' };
+      const up = request({ host: '127.0.0.1', port: ${kubePort}, method: req.method, path: req.url,
+        headers, agent }, (upRes) => { res.writeHead(upRes.statusCode, upRes.headers); upRes.pipe(res); });
+      req.pipe(up);
+    }).listen(${barePort}, '127.0.0.1');`;
+  const bare = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+  const bareUrl = `https://127.0.0.1:${barePort}${target}`;
+  for (let i = 0; (await get(bareUrl, 'x').catch(() => ({ status: 0 }))).status !== 200; i++) {
+    if (i > 100) throw new Error('the bare Node proxy did not answer 200');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await measure('through a bare Node proxy (no token check)', bareUrl, [], [bare.pid!]);
+  bare.kill();
+}
+
+const nginxBin = spawnSync('sh', ['-c', 'command -v nginx']).stdout.toString().trim();
+let nginx: ChildProcess | undefined;
+if (nginxBin) {
   const nginxPort = await freePort();
-  const kubePort = new URL(kube.url).port;
   writeFileSync(
     path.join(dir, 'nginx.conf'),
     `worker_processes 1;
@@ -252,8 +283,8 @@ http {
   upstream kube { server 127.0.0.1:${kubePort}; keepalive 32; }
   server {
     listen 127.0.0.1:${nginxPort} ssl;
-    ssl_certificate ${dir}/nginx.crt;
-    ssl_certificate_key ${dir}/nginx.key;
+    ssl_certificate ${dir}/proxy.crt;
+    ssl_certificate_key ${dir}/proxy.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     location / {
       proxy_pass https://kube;

@@ -21,14 +21,14 @@ const bin = path.join(root, 'bin', 'infra.cjs');
 const counter = path.join(root, 'test', 'count-modules.mjs');
 
 /** Environment that makes a node process write the npm packages it loaded to a file at exit. */
-function counting(): { env: Record<string, string>; packages(): string[] } {
+function counting(): { env: Record<string, string>; packages(output?: string): string[] } {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'infra-modules-')), 'modules');
   writeFileSync(file, '');
   return {
     env: { NODE_OPTIONS: `--import=${counter}`, INFRA_MODULES_OUT: file },
-    packages: () => {
+    packages: (output = '') => {
       const line = readFileSync(file, 'utf8').trim().split('\n').pop();
-      assert.ok(line, 'the process wrote what it loaded');
+      assert.ok(line, `the process wrote what it loaded; its output:\n${output}`);
       return (JSON.parse(line) as { packages: string[] }).packages;
     },
   };
@@ -60,10 +60,12 @@ describe('what a process loads', () => {
     const first = await startServerProcess({});
     await first.kill();
     const c = counting();
-    // Listening: started, with its database, keys and certificate read.
+    // Listening: started, with its database, keys and certificate read. An answer shows it also
+    // handles SIGTERM by now (the exit writes the list).
     const again = await startServerProcess({ stateDir: first.stateDir, env: c.env });
+    await again.client().getVersion();
     await again.kill();
-    const loaded = c.packages();
+    const loaded = c.packages(again.output());
     assert.ok(loaded.includes('fastify') && loaded.includes('better-sqlite3'), loaded.join(' '));
     assert.deepEqual(
       UNUSED_BY_DEFAULT.filter((p) => loaded.includes(p)),
