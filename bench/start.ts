@@ -44,6 +44,11 @@ function healthy(port: number): Promise<boolean> {
   });
 }
 
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
+const serverCpu = new Map(trees.map((tree) => [tree, [] as number[]]));
+/** Whether runs count (not warm-ups, not module counting). */
+let recording = false;
+
 /** Milliseconds from spawning `infra server` on an existing state directory to a 200 on /healthz. */
 async function serverStart(
   stateDir: string,
@@ -74,6 +79,10 @@ async function serverStart(
     await new Promise((r) => setTimeout(r, 2));
   }
   const ms = performance.now() - t;
+  // CPU time (all threads) spent to get there: less sensitive than wall time to a busy machine.
+  const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  if (recording)
+    serverCpu.get(tree)!.push(((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000);
   child.kill('SIGTERM');
   await exited;
   return ms;
@@ -141,17 +150,24 @@ const series: Array<[string, () => Promise<number>]> = [
 ];
 const times = series.map((): number[] => []);
 for (let i = 0; i < runs + 2; i++) {
+  recording = i >= 2;
   for (const [k, [, run]] of series.entries()) {
     const ms = await run();
-    if (i >= 2) times[k]!.push(ms);
+    if (recording) times[k]!.push(ms);
   }
 }
+recording = false;
 for (const [k, [name]] of series.entries()) {
   console.log(`\n== ${name}\n${percentiles(times[k]!)}`);
   if (k > 0)
     console.log(
       `ratio of medians to node -e '': ${(median(times[k]!) / median(times[0]!)).toFixed(2)}x`,
     );
+}
+
+for (const tree of trees) {
+  const cpu = serverCpu.get(tree)!;
+  console.log(`\n== infra server CPU time to /healthz 200${label(tree)}\n${percentiles(cpu)}`);
 }
 
 for (const tree of trees) {
