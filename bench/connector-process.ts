@@ -173,6 +173,17 @@ async function memory(): Promise<string> {
 
 /** A user with `view` on prod, and a destination token for them. */
 async function userToken(name: string, group?: string): Promise<string> {
+  // A keep-alive connection the server closes as a request goes out: try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await makeUserToken(name, group);
+    } catch (err) {
+      if (attempt === 3 || !/ECONNRESET|socket hang up/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function makeUserToken(name: string, group?: string): Promise<string> {
   const user = await admin.createUser({ name });
   if (group) await admin.updateGroupUsers({ id: group, usersToAdd: [user.id] });
   else await admin.createGrant({ user: user.id, privilege: 'view', resource: 'prod' });
@@ -245,7 +256,8 @@ const kubePort = new URL(kube.url).port;
   const script = `
     import { readFileSync } from 'node:fs';
     import { Agent, createServer, request } from 'node:https';
-    const agent = new Agent({ keepAlive: true, maxSockets: 512, servername: '',
+    class OneAgent extends Agent { getName() { return 'kube'; } }
+    const agent = new OneAgent({ keepAlive: true, maxSockets: 512, servername: '',
       ca: readFileSync(${JSON.stringify(path.join(dir, 'kube-ca.crt'))}) });
     createServer({ cert: readFileSync(${JSON.stringify(path.join(dir, 'proxy.crt'))}),
         key: readFileSync(${JSON.stringify(path.join(dir, 'proxy.key'))}) }, (req, res) => {
@@ -351,6 +363,7 @@ if (userCount > 0) {
   let t = Date.now();
   await inParallel(names, 8, async (name) => {
     tokens.push(await userToken(name, group));
+    if (tokens.length % 1000 === 0) console.log(`${tokens.length} users...`);
   });
   console.log(`\n${userCount} users with tokens made in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   // Wait until the connector knows them all (its feed), then measure before using the tokens.

@@ -11,7 +11,16 @@ rmSync(path.join(root, 'dist'), { recursive: true, force: true });
 // Pure JavaScript packages of many small files go into the bundle: node resolves, reads and
 // compiles each file of a package on its own, which cost `infra server` ~200 ms at start (kysely
 // alone: 130 ms from node_modules, 16 ms bundled). Nothing outside the bundle imports them.
-const bundled = new Set(['kysely', 'zod', 'jose', 'yaml', 'commander']);
+const bundled = new Set([
+  'kysely',
+  'zod',
+  'jose',
+  'yaml',
+  'commander',
+  'fastify',
+  '@fastify/static',
+  'prom-client',
+]);
 const { dependencies } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const external = Object.keys(dependencies)
   .filter((name) => !bundled.has(name))

@@ -66,7 +66,7 @@ describe('what a process loads', () => {
     await again.client().getVersion();
     await again.kill();
     const loaded = c.packages(again.output());
-    assert.ok(loaded.includes('fastify') && loaded.includes('better-sqlite3'), loaded.join(' '));
+    assert.ok(loaded.includes('better-sqlite3') && loaded.includes('pino'), loaded.join(' '));
     assert.deepEqual(
       UNUSED_BY_DEFAULT.filter((p) => loaded.includes(p)),
       [],
@@ -140,7 +140,7 @@ describe('what a process loads', () => {
         await exited;
       }
       const loaded = c.packages();
-      assert.ok(loaded.includes('pino') && loaded.includes('prom-client'), loaded.join(' '));
+      assert.ok(loaded.includes('pino'), loaded.join(' '));
       assert.deepEqual(
         UNUSED_BY_DEFAULT.filter((p) => loaded.includes(p)),
         [],
