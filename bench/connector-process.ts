@@ -171,24 +171,31 @@ async function memory(): Promise<string> {
   return `RSS ${rssMiB(pid).toFixed(1)} MiB, JS heap used ${heap.toFixed(1)} MiB`;
 }
 
-/** A user with `view` on prod, and a destination token for them. */
-async function userToken(name: string, group?: string): Promise<string> {
-  // A keep-alive connection the server closes as a request goes out: try again.
+/** Calls `fn` again when the server closed the keep-alive connection as the request went out. */
+async function retried<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await makeUserToken(name, group);
+      return await fn();
     } catch (err) {
       if (attempt === 3 || !/ECONNRESET|socket hang up/.test((err as Error).message)) throw err;
     }
   }
 }
 
-async function makeUserToken(name: string, group?: string): Promise<string> {
-  const user = await admin.createUser({ name });
-  if (group) await admin.updateGroupUsers({ id: group, usersToAdd: [user.id] });
-  else await admin.createGrant({ user: user.id, privilege: 'view', resource: 'prod' });
-  const key = (await admin.createAccessKey({ userID: user.id, expiry: '24h' })).accessKey;
-  return (await server.client(key).createToken({ destination: 'prod' })).token;
+/** A user with `view` on prod (or in `group`), and a destination token for them. */
+async function userToken(name: string, group?: string): Promise<string> {
+  // A retried creation may have happened: then the user is there.
+  const user = await retried(() => admin.createUser({ name })).catch(async (err: unknown) => {
+    const [existing] = (await admin.listUsers({ name })).items;
+    if (!existing) throw err;
+    return existing;
+  });
+  if (group) await retried(() => admin.updateGroupUsers({ id: group, usersToAdd: [user.id] }));
+  else
+    await retried(() => admin.createGrant({ user: user.id, privilege: 'view', resource: 'prod' }));
+  const key = (await retried(() => admin.createAccessKey({ userID: user.id, expiry: '24h' })))
+    .accessKey;
+  return (await retried(() => server.client(key).createToken({ destination: 'prod' }))).token;
 }
 
 const token = await userToken('bench@example.com');
