@@ -1,26 +1,9 @@
-import type { Writable } from 'node:stream';
 import { createApiClient, type ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
+import { CliError, type CliIO } from './io.js';
 import { currentServer, findServer, readState, type CliState, type SavedServer } from './state.js';
 
-/** Where a command reads and writes: injectable, so tests run commands in-process. */
-export interface CliIO {
-  stdout: Writable;
-  stderr: Writable;
-  env: NodeJS.ProcessEnv;
-  /** Whether prompts may be shown (a terminal, and no --non-interactive). */
-  interactive: boolean;
-}
-
-/** A failure to report as one sentence (with the fix) and an exit code. */
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
-    super(message);
-    this.name = 'CliError';
-    this.exitCode = exitCode;
-  }
-}
+export { CliError, type CliIO };
 
 export const NOT_LOGGED_IN = 'Not logged in; run `infra login` first';
 export const SESSION_EXPIRED = 'Session expired; run `infra login` to start a new session';

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { Command, CommanderError, Option } from 'commander';
 import { productVersion } from '../shared/version.js';
-import { CliError, explain, type CliIO } from './context.js';
+import { CliError, type CliIO } from './io.js';
 import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
 export interface RunOptions {
@@ -353,7 +353,8 @@ export async function runCli(argv: string[], options: RunOptions = {}): Promise<
         return 0;
       return 2;
     }
-    const e = explain(err);
+    // A command failed: it loaded the API client already (explain's), so this costs nothing.
+    const e = err instanceof CliError ? err : (await import('./context.js')).explain(err);
     if (e.message) io.stderr.write(`infra: ${e.message}\n`);
     return e.exitCode;
   }

@@ -178,3 +178,27 @@ describe('TokenVerifier', async () => {
     assert.equal(fetches, before + 2);
   });
 });
+
+describe('TokenVerifier cache', () => {
+  it('forgets expired tokens as new ones arrive: memory follows the users of the last minutes', async () => {
+    const key = await signingKey('c1');
+    const verifier = new TokenVerifier({
+      audience: 'prod',
+      clock,
+      fetchJwks: async () => ({ keys: [key.jwk] }),
+    });
+    // 50 tokens (sessions), each verified (and cached) once.
+    for (let i = 0; i < 50; i++) {
+      await verifier.verify(await token(key, { sid: `ses_${i}` }));
+    }
+    assert.equal(verifier.cachedTokens, 50);
+    // Five minutes later they have all expired; the next user's token pushes them out.
+    clock.advance(300_000 + CLOCK_TOLERANCE_S * 1000 + 1000);
+    const fresh = await token(key, { sid: 'ses_new' });
+    assert.equal((await verifier.verify(fresh)).sessionId, 'ses_new');
+    assert.equal(verifier.cachedTokens, 1);
+    // The cached one still answers.
+    assert.equal((await verifier.verify(fresh)).sessionId, 'ses_new');
+    assert.equal(verifier.stats.hits, 1);
+  });
+});

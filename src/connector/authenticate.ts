@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   createLocalJWKSet,
   decodeProtectedHeader,
@@ -81,7 +81,7 @@ export class TokenVerifier {
 
   async verify(token: string): Promise<TokenClaims> {
     const now = this.#clock.now();
-    const cacheKey = createHash('sha256').update(token).digest('base64url');
+    const cacheKey = hash('sha256', token, 'base64url');
     const cached = this.#cache.get(cacheKey);
     if (cached) {
       if (cached.expiresAt > now - CLOCK_TOLERANCE_S * 1000) {
@@ -146,9 +146,28 @@ export class TokenVerifier {
       sessionId: payload.sid,
       expiresAt: payload.exp! * 1000,
     };
+    this.#dropExpired(now);
     if (this.#cache.size >= MAX_CACHED_TOKENS) this.#evictExpired(now);
     this.#cache.set(cacheKey, claims);
     return claims;
+  }
+
+  /**
+   * Drops expired tokens from the front of the cache (the oldest entries), stopping at the first
+   * live one: tokens all live five minutes, so the front is roughly the first to expire. Without
+   * this, expired tokens would stay until the cache is full, and the memory of a connector would
+   * grow with every token it ever saw (each user gets a new one every few minutes).
+   */
+  #dropExpired(now: number): void {
+    for (const [key, claims] of this.#cache) {
+      if (claims.expiresAt > now - CLOCK_TOLERANCE_S * 1000) return;
+      this.#cache.delete(key);
+    }
+  }
+
+  /** How many verified tokens are cached (tests check the cache stays bounded). */
+  get cachedTokens(): number {
+    return this.#cache.size;
   }
 
   #evictExpired(now: number): void {

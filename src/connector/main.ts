@@ -105,7 +105,7 @@ export async function startConnector(
     log,
     'Infra Connector CA',
   );
-  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanups: Array<() => Promise<void> | void> = [() => kube.close()];
   const close = async () => {
     for (const fn of cleanups.reverse()) await fn();
   };

@@ -7,6 +7,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerResponse,
 } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
 import type { ConnectionLimits } from '../shared/config-loader.js';
@@ -127,7 +128,8 @@ function upstreamHeaders(
   keep: string[] = [],
 ) {
   const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name in incoming) {
+    const value = incoming[name];
     if (value === undefined || name === 'authorization' || name.startsWith('impersonate-'))
       continue;
     if (HOP_BY_HOP.has(name) && !keep.includes(name)) continue;
@@ -138,6 +140,53 @@ function upstreamHeaders(
   headers['impersonate-user'] = headerValue(user);
   if (groups.length > 0) headers['impersonate-group'] = groups.map(headerValue);
   return headers;
+}
+
+/**
+ * The connection pool to the kube-apiserver. Node's agent keys its pool by a name built from
+ * each request's options, the CA and client key (PEM) included, three times per request; here
+ * every connection goes to one place with one TLS configuration, so the name is fixed, and so
+ * is the server name (SNI), which Node would otherwise derive from each request's Host header.
+ */
+class UpstreamAgent extends Agent {
+  constructor(upstream: Upstream) {
+    super({
+      keepAlive: true,
+      maxSockets: 512,
+      ...upstream.tls,
+      // As Node derives it: the host name, none for an IP address.
+      servername: upstream.tls.servername ?? (isIP(upstream.host) ? '' : upstream.host),
+    });
+  }
+
+  override getName(): string {
+    return 'kube-apiserver';
+  }
+}
+
+type Pem = string | Buffer | Array<string | Buffer> | undefined;
+function samePem(a: Pem, b: Pem): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    const [x, y] = [[a ?? []].flat(), [b ?? []].flat()];
+    return x.length === y.length && x.every((v, i) => samePem(v, y[i]));
+  }
+  const bytes = (v: unknown) => (typeof v === 'string' ? Buffer.from(v) : v);
+  const [x, y] = [bytes(a), bytes(b)];
+  return Buffer.isBuffer(x) && Buffer.isBuffer(y) && x.equals(y);
+}
+
+/** Whether connections made for `a` serve `b` too: same place, same TLS options. */
+function sameConnection(a: Upstream, b: Upstream): boolean {
+  return (
+    a.host === b.host &&
+    a.port === b.port &&
+    a.tls.rejectUnauthorized === b.tls.rejectUnauthorized &&
+    a.tls.servername === b.tls.servername &&
+    samePem(a.tls.ca as Pem, b.tls.ca as Pem) &&
+    samePem(a.tls.cert as Pem, b.tls.cert as Pem) &&
+    samePem(a.tls.key as Pem, b.tls.key as Pem)
+  );
 }
 
 /** The connector's proxy, served at its own HTTPS listener and to streams of its tunnels. */
@@ -157,13 +206,16 @@ export interface Proxy {
  * or SPDY) are piped through.
  */
 export function createProxy(deps: ProxyDeps): Proxy {
-  let agent: { agent: Agent; key: string } | undefined;
+  let agent: { agent: Agent; upstream: Upstream } | undefined;
   const agentFor = (upstream: Upstream) => {
-    const key = JSON.stringify(upstream.tls);
-    if (agent?.key !== key) {
-      agent?.agent.destroy();
-      agent = { agent: new Agent({ keepAlive: true, maxSockets: 512, ...upstream.tls }), key };
+    // The same Upstream object until its credentials are re-read (a minute): nothing to compare.
+    if (agent?.upstream === upstream) return agent.agent;
+    if (agent && sameConnection(agent.upstream, upstream)) {
+      agent.upstream = upstream;
+      return agent.agent;
     }
+    agent?.agent.destroy();
+    agent = { agent: new UpstreamAgent(upstream), upstream };
     return agent.agent;
   };
 
@@ -218,7 +270,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
     }
     up.on('response', (upRes) => {
       const headers: OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(upRes.headers)) {
+      for (const name in upRes.headers) {
+        const value = upRes.headers[name];
         if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
       }
       res.writeHead(upRes.statusCode ?? 502, headers);

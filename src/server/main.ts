@@ -19,7 +19,6 @@ import { DataEncryption, openKeyring } from './access/encryption.js';
 import { TokenService } from './access/tokens.js';
 import { ProviderService } from './access/provider-sync.js';
 import { reconcileProviders } from './access/providers.js';
-import { listenForChanges } from './data/listen.js';
 import { buildApp } from './http/app.js';
 import { createRedirectServer } from './http/redirect.js';
 import { checkReadiness } from './access/readiness.js';
@@ -118,8 +117,11 @@ export async function startServer(
       apiSecretReferences: config.apiSecretReferences,
     });
     await reconcileProviders(database.db, providers, clock, log, config.providers);
-    if (config.db.kind === 'postgres')
+    if (config.db.kind === 'postgres') {
+      // With the PostgreSQL driver it needs, loaded only for PostgreSQL.
+      const { listenForChanges } = await import('./data/listen.js');
       cleanups.push(await listenForChanges(config.db, () => changes.notify(), log));
+    }
 
     const tls = await ServerTls.prepare(config.tls, config.stateDir, { log, clock });
     cleanups.push(() => tls.stop());

@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type pinoPretty from 'pino-pretty';
 
 export type { Logger };
 export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
@@ -50,6 +51,8 @@ export function createLogger(options: LoggerOptions): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   if (json) return pino(base, destination);
+  // Loaded only for text logs (~30 ms at start), synchronously so that this stays a plain call.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof pinoPretty;
   return pino(
     base,
     // Colours only for a terminal: in a file they are escape codes.

@@ -42,7 +42,7 @@ export interface TokenClaims {
 
 interface ActiveKey {
   kid: string;
-  key: CryptoKey;
+  key(): Promise<CryptoKey>;
   createdAt: number;
 }
 
@@ -160,7 +160,7 @@ export class TokenService {
       .setNotBefore(iat)
       .setExpirationTime(exp)
       .setJti(randomString(16))
-      .sign(active.key);
+      .sign(await active.key());
     return { token, expiresAt: exp * 1000 };
   }
 
@@ -208,9 +208,12 @@ export class TokenService {
       const jwk = JSON.parse(
         await this.#keyring.openLatest(newest.privateJwk, context(newest.kid)),
       ) as JWK;
+      // Imported at the first token minted, not at start: the first use of WebCrypto costs
+      // ~80 ms, the better part of what a start with existing state still takes.
+      let key: Promise<CryptoKey> | undefined;
       this.#active = {
         kid: newest.kid,
-        key: (await importJWK(jwk, TOKEN_ALGORITHM)) as CryptoKey,
+        key: () => (key ??= importJWK(jwk, TOKEN_ALGORITHM) as Promise<CryptoKey>),
         createdAt: newest.createdAt,
       };
     }

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { AppError, ConflictError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Secret } from '../../shared/secrets.js';
@@ -52,12 +52,13 @@ const SQLITE_BUSY_WAIT_MS = 2000;
 
 // int8 (bigint) columns hold millisecond timestamps and counts, all well inside 2^53.
 const PG_INT8_OID = 20;
-const pgTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === PG_INT8_OID) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
-  },
-} as pg.CustomTypesConfig;
+const pgTypes = (types: typeof pg.types) =>
+  ({
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === PG_INT8_OID) return (value: string) => Number(value);
+      return types.getTypeParser(oid, format);
+    },
+  }) as pg.CustomTypesConfig;
 
 /**
  * Opens the configured database: SQLite (WAL, foreign keys on) or a PostgreSQL pool. Fails with a
@@ -195,13 +196,15 @@ async function openPostgres(
   config: Extract<DatabaseConfig, { kind: 'postgres' }>,
   log?: Logger,
 ): Promise<OpenDb> {
+  // The driver loads only for PostgreSQL: SQLite setups never pay for it at start.
+  const { default: pg } = await import('pg');
   const pool = new pg.Pool({
     ...pgConnection(config),
     ssl: config.ssl === false ? false : config.ssl,
     max: config.maxConnections,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 60_000,
-    types: pgTypes,
+    types: pgTypes(pg.types),
   });
   // An idle client that loses its connection emits here; the pool replaces it.
   pool.on('error', () => {});

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from '../../shared/logger.js';
 import { CHANGES_CHANNEL } from './changes.js';
 import { pgConnection, type DatabaseConfig } from './db.js';
@@ -20,6 +20,7 @@ export async function listenForChanges(
   let retry: NodeJS.Timeout | undefined;
   let delay = 250;
 
+  const { default: pg } = await import('pg');
   const connect = async (): Promise<void> => {
     const c = new pg.Client({
       ...pgConnection(config),

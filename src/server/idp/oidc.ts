@@ -1,4 +1,4 @@
-import * as oidc from 'openid-client';
+import type * as Oidc from 'openid-client';
 import { fetchGroups, validGroupNames, type ProviderGroups } from './groups.js';
 import { nameProblem, printable } from '../../shared/names.js';
 import { IdpError, type IdpIdentity, type IdpSecrets, type IdpSettings } from './provider.js';
@@ -6,6 +6,13 @@ import { IdpError, type IdpIdentity, type IdpSecrets, type IdpSettings } from '.
 /** Every call to a provider gives up after this long. */
 const TIMEOUT_SECONDS = 10;
 const METADATA_TTL_MS = 60 * 60_000;
+
+// openid-client (with its own jose) loads with the first provider that needs it: most servers
+// have none, and it costs their start ~60 ms.
+let loaded: typeof Oidc | undefined;
+async function openidClient(): Promise<typeof Oidc> {
+  return (loaded ??= await import('openid-client'));
+}
 
 export function defaultScopes(kind: IdpSettings['kind']): string[] {
   const scopes = ['openid', 'email', 'profile', 'offline_access'];
@@ -28,7 +35,8 @@ function causes(err: unknown): unknown[] {
 /** Sorts a failure from openid-client (or fetch) into what the caller should do about it. */
 export function classifyIdpError(err: unknown, what: string): IdpError {
   if (err instanceof IdpError) return err;
-  if (err instanceof oidc.ResponseBodyError) {
+  // Not loaded: nothing has asked a provider, so this is no openid-client error.
+  if (loaded && err instanceof loaded.ResponseBodyError) {
     const detail = err.error_description ? `${err.error}: ${err.error_description}` : err.error;
     if (err.status >= 500) return new IdpError('unreachable', `${what}: ${detail}`, { cause: err });
     // Only invalid_grant speaks of this user's grant; a client misconfigured at the provider
@@ -62,7 +70,7 @@ export function classifyIdpError(err: unknown, what: string): IdpError {
  * followed by reading the identity and its groups. Holds no secrets between calls.
  */
 export class OidcClient {
-  readonly #metadata = new Map<string, { value: oidc.ServerMetadata; at: number }>();
+  readonly #metadata = new Map<string, { value: Oidc.ServerMetadata; at: number }>();
   readonly #now: () => number;
 
   constructor(opts: { now: () => number }) {
@@ -78,11 +86,12 @@ export class OidcClient {
     issuer: string,
     clientId: string,
     opts: { fresh?: boolean } = {},
-  ): Promise<oidc.ServerMetadata> {
+  ): Promise<Oidc.ServerMetadata> {
+    const oidc = await openidClient();
     const cached = this.#metadata.get(issuer);
     if (!opts.fresh && cached && this.#now() - cached.at < METADATA_TTL_MS) return cached.value;
     const url = new URL(issuer);
-    let config: oidc.Configuration;
+    let config: Oidc.Configuration;
     try {
       config = await oidc.discovery(url, clientId, undefined, undefined, {
         execute: isLoopbackUrl(url) ? [oidc.allowInsecureRequests] : [],
@@ -101,7 +110,8 @@ export class OidcClient {
     return value;
   }
 
-  async #configuration(p: IdpSettings, clientSecret?: string): Promise<oidc.Configuration> {
+  async #configuration(p: IdpSettings, clientSecret?: string): Promise<Oidc.Configuration> {
+    const oidc = await openidClient();
     const metadata = await this.#serverMetadata(p.issuer, p.clientId);
     const config = new oidc.Configuration(metadata, p.clientId, clientSecret);
     if (isLoopbackUrl(new URL(p.issuer))) oidc.allowInsecureRequests(config);
@@ -116,6 +126,7 @@ export class OidcClient {
     p: IdpSettings,
     checks: { redirectUri: string; state: string; nonce: string; codeVerifier: string },
   ): Promise<URL> {
+    const oidc = await openidClient();
     const config = await this.#configuration(p);
     const params: Record<string, string> = {
       redirect_uri: checks.redirectUri,
@@ -139,6 +150,7 @@ export class OidcClient {
     callback: { redirectUri: string; code: string; state: string },
     checks: { nonce: string; codeVerifier: string },
   ): Promise<IdpIdentity> {
+    const oidc = await openidClient();
     const config = await this.#configuration(p, secrets.clientSecret);
     const url = new URL(callback.redirectUri);
     url.searchParams.set('code', callback.code);
@@ -147,7 +159,7 @@ export class OidcClient {
     // on the server, so the expected issuer is the one to report.
     if (config.serverMetadata().authorization_response_iss_parameter_supported)
       url.searchParams.set('iss', config.serverMetadata().issuer);
-    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    let tokens: Oidc.TokenEndpointResponse & Oidc.TokenEndpointResponseHelpers;
     try {
       tokens = await oidc.authorizationCodeGrant(config, url, {
         pkceCodeVerifier: checks.codeVerifier,
@@ -171,8 +183,9 @@ export class OidcClient {
     refreshToken: string,
     subject: string,
   ): Promise<IdpIdentity> {
+    const oidc = await openidClient();
     const config = await this.#configuration(p, secrets.clientSecret);
-    let tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers;
+    let tokens: Oidc.TokenEndpointResponse & Oidc.TokenEndpointResponseHelpers;
     try {
       tokens = await oidc.refreshTokenGrant(config, refreshToken);
     } catch (err) {
@@ -186,10 +199,11 @@ export class OidcClient {
   async #identity(
     p: IdpSettings,
     secrets: IdpSecrets,
-    config: oidc.Configuration,
-    tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    config: Oidc.Configuration,
+    tokens: Oidc.TokenEndpointResponse & Oidc.TokenEndpointResponseHelpers,
     knownSubject: string | undefined,
   ): Promise<IdpIdentity> {
+    const oidc = await openidClient();
     let claims: Record<string, unknown> | undefined = tokens.claims();
     const subject = (claims?.sub as string | undefined) ?? knownSubject;
     if (subject === undefined) throw new IdpError('invalid', 'the provider returned no ID token');

@@ -5,7 +5,7 @@ import type { Clock } from '../../shared/clock.js';
 import { ConfigError } from '../../shared/config-loader.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Secret } from '../../shared/secrets.js';
-import { AcmeCertificates, type AcmeSettings } from './acme.js';
+import type { AcmeCertificates, AcmeSettings } from './acme.js';
 import {
   fingerprintSha256,
   splitPemCertificates,
@@ -96,6 +96,8 @@ export class ServerTls {
 
     const names = config.hosts.filter((h) => !DEFAULT_HOSTS.includes(h) && /[A-Za-z]/.test(h));
     const tls = new ServerTls(config, fallback, deps.log);
+    // The ACME client (acme-client, axios, node-forge: ~180 ms at start) only when configured.
+    const { AcmeCertificates } = await import('./acme.js');
     tls.#acme = new AcmeCertificates(config.acme, names, stateDir, {
       ...deps,
       onCertificate: (pair) => tls.#replace(serving(pair, 'acme')),

@@ -1,11 +1,20 @@
 import { X509Certificate, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// @peculiar/x509 (with tsyringe and the asn1 packages, ~140 ms) loads only to issue a
+// certificate: a start with certificates already in the state directory never needs it.
+let loaded: Promise<typeof X509> | undefined;
+function x509Lib(): Promise<typeof X509> {
+  loaded ??= import('@peculiar/x509').then((x509) => {
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  });
+  return loaded;
+}
 
 const EC_KEY = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
@@ -22,13 +31,15 @@ async function generateKeys(): Promise<CryptoKeyPair> {
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return `${x509.PemConverter.encode(der, 'PRIVATE KEY')}\n`;
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN PRIVATE KEY-----\n${lines.join('\n')}\n-----END PRIVATE KEY-----\n`;
 }
 
 async function importPrivateKey(pem: string): Promise<CryptoKey> {
-  const der = x509.PemConverter.decode(pem)[0];
-  if (!der) throw new Error('no PEM block found');
+  const body = /-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/.exec(pem)?.[1];
+  if (!body) throw new Error('no PEM block found');
+  const der = Buffer.from(body.replace(/\s+/g, ''), 'base64');
   return webcrypto.subtle.importKey('pkcs8', der, EC_KEY, false, ['sign']);
 }
 
@@ -44,6 +55,7 @@ export async function createCertificateAuthority(
   now: number,
   name = 'Infra Server CA',
 ): Promise<KeyPairPem> {
+  const x509 = await x509Lib();
   const keys = await generateKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
@@ -74,6 +86,7 @@ export async function issueServerCertificate(
   now: number,
   validityDays: number,
 ): Promise<KeyPairPem> {
+  const x509 = await x509Lib();
   const caCert = new x509.X509Certificate(ca.certificate);
   const caKey = await importPrivateKey(ca.privateKey);
   const keys = await generateKeys();
