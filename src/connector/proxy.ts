@@ -37,7 +37,6 @@ export interface ProxyDeps {
   limits: ConnectionLimits;
 }
 
-
 /** A Kubernetes Status object, so kubectl prints the message as it prints the apiserver's. */
 function status(code: number, message: string): string {
   const reason =
