@@ -81,6 +81,24 @@ for (const engine of engines) {
       await Promise.all(streams.map((r) => r.finished));
     });
 
+    it('carries large answers and many requests at once', async () => {
+      for (let i = 0; i < 1500; i++) cluster.kube.addPod('web', `bulk-${i}`);
+      const { token } = await alice.client.createToken({ destination: 'prod' });
+      const get = () =>
+        rawRequest(cluster, `${kubePath('prod')}/api/v1/namespaces/web/pods`, {
+          authorization: `Bearer ${token}`,
+        });
+      const one = await get();
+      assert.equal(one.status, 200, one.body.slice(0, 300));
+      assert.ok(one.body.length > 500_000, `${one.body.length} bytes`);
+      assert.equal((JSON.parse(one.body) as { items: unknown[] }).items.length, 1501);
+      const many = await Promise.all(Array.from({ length: 40 }, get));
+      for (const res of many) {
+        assert.equal(res.status, 200);
+        assert.equal(res.body.length, one.body.length);
+      }
+    });
+
     it('ends streams through the tunnel the moment access goes, and refuses after', async () => {
       const [grant] = (await cluster.admin.listGrants({ user: alice.id, resource: 'prod' })).items;
       const watch = kubectlStream(ws, ['get', 'pods', '-n', 'default', '--watch']);

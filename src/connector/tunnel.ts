@@ -180,7 +180,7 @@ export class TunnelClient {
       ...tls,
     };
     if (proxy) {
-      const socket = await tlsThroughProxy(proxy, { host, port, servername: host, ...tls });
+      const socket = await tlsThroughProxy(proxy, { host, port, ...tls });
       options.createConnection = () => socket;
     }
     return new Promise<Dialled>((resolve, reject) => {
@@ -189,9 +189,11 @@ export class TunnelClient {
         const replica = String(res.headers[REPLICA_HEADER] ?? '');
         if (head.length > 0) socket.unshift(head);
         socket.setTimeout(0);
-        this.#h2.once('session', (session: ServerHttp2Session) =>
-          resolve({ kind: 'open', replica, replicas: replicasOf(res.headers), session }),
-        );
+        this.#h2.once('session', (session: ServerHttp2Session) => {
+          // HTTP/2 runs over a stream wrapping the socket: ending the session leaves it open.
+          session.once('close', () => socket.destroy());
+          resolve({ kind: 'open', replica, replicas: replicasOf(res.headers), session });
+        });
         this.#h2.emit('connection', detachedStream(socket));
       });
       req.once('response', (res) => {

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
@@ -81,7 +82,9 @@ export async function tlsThroughProxy(
 ): Promise<TLSSocket> {
   const socket = await connectThroughProxy(proxy, options.host, options.port);
   return new Promise((resolve, reject) => {
-    const tls = connect({ ...options, socket, servername: options.servername ?? options.host });
+    // SNI carries names only (RFC 6066), never an address.
+    const servername = options.servername ?? (isIP(options.host) ? undefined : options.host);
+    const tls = connect({ ...options, socket, servername });
     tls.once('secureConnect', () => resolve(tls));
     tls.once('error', reject);
   });

@@ -42,6 +42,7 @@ interface HeldTunnel {
   id: string;
   destination: string;
   session: ClientHttp2Session;
+  socket: Duplex;
   connectedAt: number;
   open: number;
 }
@@ -184,7 +185,10 @@ export class TunnelRelay {
   /** Closes every tunnel (the server stops): connectors reconnect to another replica. */
   close(): void {
     this.#closing = true;
-    for (const t of [...this.#held.values()].flat()) t.session.destroy();
+    for (const t of [...this.#held.values()].flat()) {
+      t.session.destroy();
+      t.socket.destroy();
+    }
     this.#held.clear();
   }
 
@@ -248,6 +252,7 @@ export class TunnelRelay {
       id: `tunnel-${randomBytes(8).toString('hex')}`,
       destination,
       session,
+      socket,
       connectedAt: this.#clock.now(),
       open: 0,
     };
@@ -257,6 +262,8 @@ export class TunnelRelay {
     keepAlive(session);
     session.on('error', (err) => this.#log.info({ destination, err: err.message }, 'tunnel error'));
     session.once('close', () => {
+      // HTTP/2 runs over a stream wrapping the socket: ending the session leaves the socket open.
+      socket.destroy();
       const left = (this.#held.get(destination) ?? []).filter((t) => t !== tunnel);
       if (left.length > 0) this.#held.set(destination, left);
       else this.#held.delete(destination);
