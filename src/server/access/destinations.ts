@@ -233,8 +233,7 @@ export async function authorizeTunnel(
   const actor = await authenticator.authenticate(presented);
   assertThat(
     isConnectorKey(actor),
-    () =>
-      new AppError('forbidden', `only the connector key of ${destination} may open its tunnel`),
+    () => new AppError('forbidden', `only the connector key of ${destination} may open its tunnel`),
   );
   checkConnectorDestination(actor, destination);
   const d = await data.getDestination(db, { byName: destination });

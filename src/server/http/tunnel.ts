@@ -37,7 +37,6 @@ const STREAMS_PER_TUNNEL = TUNNEL_SETTINGS.maxConcurrentStreams;
 const TUNNEL = /^\/api\/destinations\/([^/?#]+)\/tunnel(?:\?.*)?$/;
 const KUBE = /^\/api\/destinations\/([^/?#]+)\/kube(?=[/?]|$)/;
 
-
 interface HeldTunnel {
   id: string;
   destination: string;
