@@ -42,6 +42,13 @@ for (const engine of engines) {
       assert.equal(prod.tunnel.connected, true);
       assert.deepEqual(prod.tunnel.replicas, cluster.connector.tunnels());
       assert.ok(prod.tunnel.since);
+      await cluster.admin.createGrant({ user: alice.id, privilege: 'connect', resource: 'prod' });
+      const listed = await ws.run('destinations', 'list');
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(
+        listed.stdout,
+        /\nprod\s+tunnel\s+https:\/\/127\.0\.0\.1:\d+\/api\/destinations\/prod\/kube\s+tunnel to 1 replica\s/,
+      );
     });
 
     it('gets, watches, follows logs and execs through the tunnel, as the user', async () => {
@@ -100,7 +107,9 @@ for (const engine of engines) {
     });
 
     it('ends streams through the tunnel the moment access goes, and refuses after', async () => {
-      const [grant] = (await cluster.admin.listGrants({ user: alice.id, resource: 'prod' })).items;
+      const [grant] = (
+        await cluster.admin.listGrants({ user: alice.id, resource: 'prod', privilege: 'edit' })
+      ).items;
       const watch = kubectlStream(ws, ['get', 'pods', '-n', 'default', '--watch']);
       await until('the watch lists app-1', () => /app-1/.test(watch.output()));
       const before = new Set(cluster.kube.requests);
