@@ -189,6 +189,8 @@ export class TunnelClient {
         const replica = String(res.headers[REPLICA_HEADER] ?? '');
         if (head.length > 0) socket.unshift(head);
         socket.setTimeout(0);
+        // Many small frames each way: Nagle's delay would hold each request for the peer's ACK.
+        socket.setNoDelay(true);
         this.#h2.once('session', (session: ServerHttp2Session) => {
           // HTTP/2 runs over a stream wrapping the socket: ending the session leaves it open.
           session.once('close', () => socket.destroy());

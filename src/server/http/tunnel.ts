@@ -8,6 +8,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Clock } from '../../shared/clock.js';
 import { AppError } from '../../shared/errors.js';
@@ -242,6 +243,8 @@ export class TunnelRelay {
     const lines = Object.entries(switching).map(([k, v]) => `${k}: ${v}`);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\n${lines.join('\r\n')}\r\n\r\n`);
     if (head.length > 0) socket.unshift(head);
+    // Many small frames each way: Nagle's delay would hold each answer for the peer's ACK.
+    (socket as Socket).setNoDelay?.(true);
     const session = connect('http://tunnel', {
       createConnection: () => detachedStream(socket),
       settings: { initialWindowSize: TUNNEL_SETTINGS.initialWindowSize, enablePush: false },
