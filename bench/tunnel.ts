@@ -74,7 +74,16 @@ await cluster.close();
 const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-bench-tunnels-'));
 const configFile = path.join(stateDir, 'config.yaml');
 writeFileSync(configFile, ADMIN_CONFIG);
-const server = await startBuiltServer(['--config-file', configFile, '--state-dir', stateDir]);
+// Every tunnel comes from this one address here; in a fleet each cluster has its own (or a NAT
+// gateway's: then raise limits.connectionsPerIP, or set it to 0, as here).
+const server = await startBuiltServer([
+  '--config-file',
+  configFile,
+  '--state-dir',
+  stateDir,
+  '--limits-connections-per-ip',
+  '0',
+]);
 const ca = readFileSync(path.join(stateDir, 'tls', 'ca.crt'), 'utf8');
 const rss = () => {
   const status = readFileSync(`/proc/${server.process.pid}/status`, 'utf8');

@@ -68,14 +68,22 @@ export function configLeaves(schema: z.ZodType, prefix: string[] = []): ConfigLe
   }
 }
 
-/** `addr.https` → `ADDR_HTTPS`; `db.connectionString` → `DB_CONNECTION_STRING`. */
-function envName(prefix: string, leaf: string[]): string {
-  return `${prefix}_${leaf.map((p) => p.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join('_')}`;
+/** The words of a camel-case name; an acronym is one word (`connectionsPerIP`: connections, per, ip). */
+function words(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(' ');
 }
 
-/** `addr.https` → `addr-https`; `db.connectionString` → `db-connection-string`. */
+/** `addr.https` → `ADDR_HTTPS`; `limits.connectionsPerIP` → `LIMITS_CONNECTIONS_PER_IP`. */
+function envName(prefix: string, leaf: string[]): string {
+  return `${prefix}_${leaf.flatMap(words).join('_').toUpperCase()}`;
+}
+
+/** `addr.https` → `addr-https`; `limits.connectionsPerIP` → `limits-connections-per-ip`. */
 export function flagName(leaf: string[]): string {
-  return leaf.map((p) => p.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join('-');
+  return leaf.flatMap(words).join('-');
 }
 
 export interface ConfigSources {
