@@ -63,18 +63,26 @@ export function asSocket<T extends Http2Stream>(stream: T): T {
 
 /** Pings a session every TUNNEL_PING_MS; one unanswered for TUNNEL_PING_TIMEOUT_MS closes it. */
 export function keepAlive(session: {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
   ping(cb: (err: Error | null) => void): boolean;
   destroy(err?: Error): void;
   once(event: 'close', cb: () => void): unknown;
 }): void {
   const timer = setInterval(() => {
+    // A session can end between its last event and this tick: ping() would throw then.
+    if (session.closed || session.destroyed) return clearInterval(timer);
     const deadline = setTimeout(
       () => session.destroy(new Error('the tunnel did not answer a ping')),
       TUNNEL_PING_TIMEOUT_MS,
     );
     deadline.unref();
-    const sent = session.ping(() => clearTimeout(deadline));
-    if (!sent) clearTimeout(deadline);
+    try {
+      if (!session.ping(() => clearTimeout(deadline))) clearTimeout(deadline);
+    } catch {
+      clearTimeout(deadline);
+      clearInterval(timer);
+    }
   }, TUNNEL_PING_MS);
   timer.unref();
   session.once('close', () => clearInterval(timer));
