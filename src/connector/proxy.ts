@@ -13,7 +13,7 @@ import { connect } from 'node:tls';
 import type { ConnectionLimits } from '../shared/config-loader.js';
 import { limitConnectionsPerAddress, timeoutOptions } from '../shared/listen.js';
 import type { Logger } from '../shared/logger.js';
-import { HOP_BY_HOP, isStreamingRequest } from '../shared/tunnel.js';
+import { HOP_BY_HOP, isStreamingRequest, kubeStatus } from '../shared/tunnel.js';
 import { decide, type AccessState, type OpenStreams } from './access.js';
 import {
   KeysUnavailable,
@@ -35,28 +35,6 @@ export interface ProxyDeps {
   metrics: ConnectorMetrics;
   log: Logger;
   limits: ConnectionLimits;
-}
-
-/** A Kubernetes Status object, so kubectl prints the message as it prints the apiserver's. */
-function status(code: number, message: string): string {
-  const reason =
-    {
-      400: 'BadRequest',
-      401: 'Unauthorized',
-      403: 'Forbidden',
-      408: 'Timeout',
-      502: 'BadGateway',
-      503: 'ServiceUnavailable',
-    }[code] ?? 'Unknown';
-  return JSON.stringify({
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason,
-    code,
-  });
 }
 
 type Verdict =
@@ -230,7 +208,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     handle(req, res).catch((err: unknown) => {
       deps.log.error({ err }, 'proxy error');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(status(500, 'internal error in the Infra connector'));
+      res.end(kubeStatus(500, 'internal error in the Infra connector'));
     });
   };
 
@@ -239,7 +217,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     if (!verdict.ok) {
       res
         .writeHead(verdict.code, { 'content-type': 'application/json' })
-        .end(status(verdict.code, verdict.message));
+        .end(kubeStatus(verdict.code, verdict.message));
       req.resume();
       return;
     }
@@ -284,7 +262,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       if (!res.headersSent) {
         res
           .writeHead(502, { 'content-type': 'application/json' })
-          .end(status(502, 'the Kubernetes API server did not answer'));
+          .end(kubeStatus(502, 'the Kubernetes API server did not answer'));
       } else {
         res.destroy();
       }
@@ -305,7 +283,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
 
   async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const refuse = (code: number, message: string) => {
-      const body = status(code, message);
+      const body = kubeStatus(code, message);
       socket.end(
         `HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 403 ? 'Forbidden' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
@@ -372,7 +350,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? [408, 'the request headers did not arrive in time']
             : [400, 'the request is not valid HTTP/1.1'];
-      const body = status(code, message);
+      const body = kubeStatus(code, message);
       socket.write(
         `HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );

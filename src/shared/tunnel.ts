@@ -122,3 +122,25 @@ export function detachedStream(socket: Duplex): Duplex {
   socket.on('close', () => stream.destroy());
   return stream;
 }
+
+/** A Kubernetes Status object, so kubectl prints the message as it prints the apiserver's. */
+export function kubeStatus(code: number, message: string): string {
+  const reason =
+    {
+      400: 'BadRequest',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      408: 'Timeout',
+      502: 'BadGateway',
+      503: 'ServiceUnavailable',
+    }[code] ?? 'Unknown';
+  return JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  });
+}

@@ -25,6 +25,7 @@ import {
   detachedStream,
   isStreamingRequest,
   keepAlive,
+  kubeStatus,
 } from '../../shared/tunnel.js';
 import type { TokenService } from '../access/tokens.js';
 import type { TunnelRecord } from '../models.js';
@@ -54,19 +55,6 @@ export interface TunnelStats {
   streamsTotal: number;
   bytesToClusters: number;
   bytesFromClusters: number;
-}
-
-/** A Kubernetes Status object, so kubectl prints our refusal as it prints the apiserver's. */
-function kubeStatus(code: number, message: string): string {
-  return JSON.stringify({
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason: code === 401 ? 'Unauthorized' : code === 503 ? 'ServiceUnavailable' : 'BadRequest',
-    code,
-  });
 }
 
 function rawResponse(code: number, headers: Record<string, string | number>, body = ''): string {
