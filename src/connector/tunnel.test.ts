@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import {
   kubectl,
@@ -193,6 +194,20 @@ for (const engine of engines) {
         authorization: `Bearer ${unbound}`,
       });
       assert.equal(spare.status, 403, spare.body);
+      // Its own key, asking for another protocol: refused, and nothing is upgraded elsewhere.
+      const ownKey = readFileSync(cluster.connectorKeyFile, 'utf8').trim();
+      const wrongProtocol = await rawRequest(cluster, tunnelPath('prod'), {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        authorization: `Bearer ${ownKey}`,
+      });
+      assert.equal(wrongProtocol.status, 400, wrongProtocol.body);
+      const elsewhere = await rawRequest(cluster, '/api/users', {
+        ...upgrade,
+        authorization: `Bearer ${adminKey}`,
+      });
+      assert.equal(elsewhere.status, 400, elsewhere.body);
+      assert.equal(JSON.parse(elsewhere.body).code, 'bad_request');
       const [prod] = (await cluster.admin.listDestinations({ name: 'prod' })).items;
       assert.deepEqual(prod!.tunnel.replicas, cluster.connector.tunnels());
     });

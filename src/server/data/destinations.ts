@@ -179,6 +179,23 @@ export function grantHolders(db: Db, destinations: string[], now: number) {
       .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]));
 }
 
+/** Users holding a grant there, directly or through a group: `holders` from grantHolders. */
+export function selectUsersWithAccess(db: Db, holders: ReturnType<typeof grantHolders>) {
+  return db
+    .selectFrom('users')
+    .select(['id', 'name'])
+    .where((eb) =>
+      eb.or([
+        eb('id', 'in', holders('user')),
+        eb(
+          'id',
+          'in',
+          eb.selectFrom('groupMembers').select('userId').where('groupId', 'in', holders('group')),
+        ),
+      ]),
+    );
+}
+
 /** Who has access at one destination. */
 export interface AccessAt {
   grants: Grant[];
@@ -213,21 +230,7 @@ export async function getDestinationsAccess(
     else membersOf.set(m.groupId, [m]);
   }
   // In the database's order of names (its collation), as the feed has always listed them.
-  const users = await db
-    .selectFrom('users')
-    .select(['id', 'name'])
-    .where((eb) =>
-      eb.or([
-        eb('id', 'in', holders('user')),
-        eb(
-          'id',
-          'in',
-          eb.selectFrom('groupMembers').select('userId').where('groupId', 'in', holders('group')),
-        ),
-      ]),
-    )
-    .orderBy('name')
-    .execute();
+  const users = await selectUsersWithAccess(db, holders).orderBy('name').execute();
   const rank = new Map(users.map((u, i) => [u.id, i]));
   const result = new Map<string, AccessAt>();
   for (const destination of destinations) result.set(destination, { grants: [], users: [] });

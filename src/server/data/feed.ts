@@ -1,6 +1,6 @@
 import type { Grant, Page } from '../models.js';
 import type { Db } from './db.js';
-import { grantHolders } from './destinations.js';
+import { grantHolders, selectUsersWithAccess } from './destinations.js';
 import { listGrants } from './grants.js';
 import { inList } from './id-list.js';
 
@@ -42,19 +42,7 @@ export async function listUserAccess(
   opts: { ids?: string[]; after?: string; limit: number },
 ): Promise<UserAccess[]> {
   const holders = grantHolders(db, [destination], now);
-  let q = db
-    .selectFrom('users')
-    .select(['id', 'name'])
-    .where((eb) =>
-      eb.or([
-        eb('id', 'in', holders('user')),
-        eb(
-          'id',
-          'in',
-          eb.selectFrom('groupMembers').select('userId').where('groupId', 'in', holders('group')),
-        ),
-      ]),
-    );
+  let q = selectUsersWithAccess(db, holders);
   if (opts.ids !== undefined) {
     if (opts.ids.length === 0) return [];
     q = q.where(inList(db, 'id', opts.ids));
