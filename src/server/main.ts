@@ -117,6 +117,8 @@ export async function startServer(
       apiSecretReferences: config.apiSecretReferences,
     });
     await reconcileProviders(database.db, providers, clock, log, config.providers);
+    providers.start();
+    cleanups.push(() => providers.stop());
     if (config.db.kind === 'postgres') {
       // With the PostgreSQL driver it needs, loaded only for PostgreSQL.
       const { listenForChanges } = await import('./data/listen.js');

@@ -19,6 +19,20 @@ export function defaultScopes(kind: IdpSettings['kind']): string[] {
   return kind === 'okta' ? [...scopes, 'groups'] : scopes;
 }
 
+/**
+ * What the authorization request adds so the provider issues a refresh token. OIDC Core §11: a
+ * provider ignores `offline_access` unless the request also has `prompt=consent`, so a standard
+ * provider (`oidc`) gets it. Google ignores the scope and wants `access_type=offline` (and the
+ * consent prompt, or it issues a refresh token only at the first sign-in). Okta and Azure AD
+ * issue one for the scope alone; forcing their consent screen would fail where user consent is
+ * turned off.
+ */
+function offlineAccessParams(p: IdpSettings): Record<string, string> {
+  if (p.kind === 'google') return { access_type: 'offline', prompt: 'consent' };
+  if (p.kind === 'oidc' && p.scopes.includes('offline_access')) return { prompt: 'consent' };
+  return {};
+}
+
 function isLoopbackUrl(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
@@ -121,7 +135,10 @@ export class OidcClient {
     return config;
   }
 
-  /** Where to send the browser. Google needs `prompt=consent` to hand out a refresh token. */
+  /**
+   * Where to send the browser, asking for a refresh token the way the kind of provider wants
+   * (`offlineAccessParams`).
+   */
   async authorizationUrl(
     p: IdpSettings,
     checks: { redirectUri: string; state: string; nonce: string; codeVerifier: string },
@@ -136,7 +153,7 @@ export class OidcClient {
       code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
       code_challenge_method: 'S256',
     };
-    if (p.kind === 'google') Object.assign(params, { access_type: 'offline', prompt: 'consent' });
+    Object.assign(params, offlineAccessParams(p));
     return oidc.buildAuthorizationUrl(config, params);
   }
 
