@@ -3,7 +3,7 @@ import type { Provider as ApiProvider, ProviderDetails } from '../../api/provide
 import { toIsoString } from '../../shared/time.js';
 import * as login from '../access/provider-login.js';
 import * as access from '../access/providers.js';
-import type { Provider } from '../models.js';
+import type { Provider, ProviderDetails as Details } from '../models.js';
 import { pageToApi, sessionToApi } from './convert.js';
 import { withPrepare, type Handler } from './route.js';
 
@@ -24,7 +24,7 @@ function providerToApi(p: Provider): ApiProvider {
   };
 }
 
-function providerDetailsToApi(p: Provider, origin: string): ProviderDetails {
+function providerDetailsToApi(p: Details, origin: string): ProviderDetails {
   return {
     ...providerToApi(p),
     clientSecretRef: p.clientSecretRef,
@@ -32,6 +32,8 @@ function providerDetailsToApi(p: Provider, origin: string): ProviderDetails {
     domainAdminEmail: p.domainAdminEmail,
     serviceAccountKeySet: p.serviceAccountKeySet,
     redirectURIs: login.redirectUris(origin),
+    linkedUsers: p.linkedUsers,
+    usersWithoutRefreshToken: p.usersWithoutRefreshToken,
   };
 }
 
