@@ -72,16 +72,15 @@ for (const engine of engines) {
       assert.equal(held.usersWithoutRefreshToken, 0);
 
       // Without offline_access the provider issues none: the details say so, and the log.
-      const { id: _id, ...settings } = held;
       const scopes = ['openid', 'email', 'groups'];
-      await admin.updateProvider({ ...providerFields(settings), id: providerId, scopes });
+      await admin.updateProvider({ ...providerFields(held), id: providerId, scopes });
       await (await dashboardLogin(server, idp, providerId, 'carol')).login();
       const missing = await admin.getProvider({ id: providerId });
       assert.equal(missing.linkedUsers, 3);
       assert.equal(missing.usersWithoutRefreshToken, 1);
       assert.match(server.logs.text, /the provider issued no refresh token/);
       await admin.updateProvider({
-        ...providerFields(settings),
+        ...providerFields(held),
         id: providerId,
         scopes: [...scopes, 'offline_access'],
       });
