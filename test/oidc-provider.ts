@@ -18,7 +18,7 @@ export interface Account {
 }
 
 /** How the next token responses are altered (reset with `undefined`). */
-export type Tamper = 'signature' | 'audience' | 'expired' | undefined;
+export type Tamper = 'signature' | 'audience' | 'issuer' | 'nonce' | 'expired' | undefined;
 
 export interface TestIdp {
   issuer: string;
@@ -145,6 +145,8 @@ export async function startTestIdp(
     const claims = decodeJwt(body.id_token);
     const now = Math.floor(Date.now() / 1000);
     if (idp.tamper === 'audience') claims.aud = 'someone-else';
+    if (idp.tamper === 'issuer') claims.iss = 'https://impostor.example.com';
+    if (idp.tamper === 'nonce') claims.nonce = 'a-nonce-from-another-sign-in';
     if (idp.tamper === 'expired') Object.assign(claims, { iat: now - 7200, exp: now - 3600 });
     body.id_token = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: 'test-key' })

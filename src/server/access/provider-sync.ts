@@ -162,7 +162,7 @@ export class ProviderService {
    * read-only connection.
    */
   async takeLoginRequest(stateHash: string): Promise<data.LoginRequestRow | undefined> {
-    return data.takeLoginRequest(this.#db, stateHash, this.#clock.now());
+    return data.takeLoginRequest(this.#db, stateHash);
   }
 
   /**

@@ -288,19 +288,17 @@ export async function createLoginRequest(db: Db, r: LoginRequestRow): Promise<vo
   await db.insertInto('loginRequests').values(r).execute();
 }
 
-/** Takes a pending login out (single use); undefined when unknown or expired. */
+/** Takes a pending login out (single use); undefined when unknown. The caller checks expiry. */
 export async function takeLoginRequest(
   db: Db,
   stateHash: string,
-  now: number,
 ): Promise<LoginRequestRow | undefined> {
   const rows = await db
     .deleteFrom('loginRequests')
     .where('stateHash', '=', stateHash)
     .returningAll()
     .execute();
-  const row = rows[0];
-  return row && row.expiresAt > now ? row : undefined;
+  return rows[0];
 }
 
 interface DeviceRequestRow {

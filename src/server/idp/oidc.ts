@@ -74,8 +74,34 @@ export function classifyIdpError(err: unknown, what: string): IdpError {
     if (e instanceof Response)
       return new IdpError('invalid', `${what}: unexpected HTTP ${e.status}`, { cause: err });
   }
+  const check = failedCheck(err);
+  if (check)
+    return new IdpError('invalid', `${what}: ${check}`, { cause: err, problem: 'check_failed' });
   const message = err instanceof Error ? err.message : String(err);
   return new IdpError('invalid', `${what}: ${message}`, { cause: err });
+}
+
+/**
+ * Which check of the provider's answer failed, naming the claim (`aud`, `iss`, `nonce`, `exp`)
+ * and what was expected: openid-client's own message says only "unexpected JWT claim value".
+ */
+function failedCheck(err: unknown): string | undefined {
+  for (const e of causes(err)) {
+    if (e instanceof Error && /signature verification failed/i.test(e.message))
+      return 'the ID token signature does not verify with the provider’s published keys';
+    const code = (e as { code?: unknown }).code;
+    if (code !== 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' && code !== 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED')
+      continue;
+    // The innermost error names the claim; its cause holds the claim and what was expected.
+    const detail = causes(e).find((c) => typeof (c as { claim?: unknown }).claim === 'string') as
+      { claim: string; expected?: unknown; claims?: Record<string, unknown> } | undefined;
+    if (!detail) continue;
+    const got = detail.claims?.[detail.claim];
+    const expected =
+      detail.expected === undefined ? '' : `, expected ${JSON.stringify(detail.expected)}`;
+    return `the ID token's "${detail.claim}" claim failed its check (it is ${JSON.stringify(got)}${expected})`;
+  }
+  return undefined;
 }
 
 /**
@@ -286,6 +312,7 @@ function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
     throw new IdpError(
       'invalid',
       'the provider gave no usable email address for this user (request the email scope)',
+      { problem: 'email_missing' },
     );
   // The same rule as names given through the API: nothing invisible, one script per word.
   const email = claim.normalize('NFC');
@@ -294,9 +321,12 @@ function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
     throw new IdpError(
       'invalid',
       `the provider gave an email address that ${problem}: ${printable(email)}`,
+      { problem: 'email_missing' },
     );
   if (claims.email_verified === false || claims.email_verified === 'false')
-    throw new IdpError('invalid', `the provider says ${email} is not verified`);
+    throw new IdpError('invalid', `the provider says ${email} is not verified`, {
+      problem: 'email_unverified',
+    });
   return email.toLowerCase();
 }
 
