@@ -31,6 +31,13 @@ import { TunnelRelay } from './http/tunnel.js';
 import { ServerTls } from './tls/server-tls.js';
 import { keepSecretsFresh } from '../shared/secrets.js';
 
+/**
+ * Secrets the server applies once, at start (the TLS key it loaded, the users and connectors of
+ * the config file it reconciled): a new value read later takes effect at the next start.
+ */
+const APPLIED_AT_START =
+  /^(tls\.privateKey|users\[\d+\]\.(password|accessKey)|connectors\[\d+\]\.accessKey)$/;
+
 /** How often expired grants, keys and login throttles are removed. */
 const SWEEP_INTERVAL = 30_000;
 
@@ -237,6 +244,7 @@ export async function startServer(
       intervalMs: config.secretRefreshMs,
       log,
       after: () => keyring.reload(),
+      appliedAtStart: (setting) => APPLIED_AT_START.test(setting),
     });
     cleanups.push(stopRefresh);
 
