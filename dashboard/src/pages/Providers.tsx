@@ -255,9 +255,9 @@ function ProviderDialog({
     >
       {d && d.usersWithoutRefreshToken > 0 && (
         <Notice kind="warning">
-          For {d.usersWithoutRefreshToken} of its {d.linkedUsers} users, {d.name} {NO_REFRESH_TOKEN}
-          . Ask for the <code>offline_access</code> scope and allow refresh tokens for this client
-          at the provider.
+          {`For ${d.usersWithoutRefreshToken} of its ${d.linkedUsers} users, ${d.name} ${NO_REFRESH_TOKEN}. `}
+          Ask for the offline_access scope, and allow refresh tokens for this client at the
+          provider.
         </Notice>
       )}
       {!existing && (
