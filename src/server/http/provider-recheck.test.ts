@@ -29,7 +29,7 @@ for (const engine of engines) {
 
     before(async () => {
       ({ server, admin } = await startAdminServer(engine, {
-        settings: { providerSyncInterval: '1s' },
+        settings: { providerSyncInterval: '500ms' },
       }));
       // A standard provider: offline_access gives a refresh token only with prompt=consent.
       idp = await startTestIdp({
@@ -86,42 +86,44 @@ for (const engine of engines) {
       });
     });
 
-    it('backs off a provider that does not answer, logging once, and resumes when it does', async () => {
-      const alice = (await admin.listUsers({ name: 'alice@example.com' })).items[0]!;
-      // Take the provider down: a server on its port answers every request with a 503.
-      const port = Number(new URL(idp.issuer).port);
-      await idp.stop();
-      let requests = 0;
-      const down: Server = createServer((_req, res) => {
-        requests++;
-        res.writeHead(503).end();
-      });
-      await new Promise<void>((resolve) => down.listen(port, '127.0.0.1', resolve));
-      const failing = /identity provider corp is not answering/;
-      try {
-        await until(() => failing.test(server.logs.text), 'the provider to be found down');
-        const first = requests;
-        // Without a back-off, the two users with refresh tokens would be asked every second;
-        // with it, only probes go out (1 s, then 2 s, then 4 s after the first failure).
-        await new Promise((resolve) => setTimeout(resolve, 4000));
-        assert.ok(
-          requests - first <= 3,
-          `${requests - first} requests in 4 s after the first failure`,
+    // The back-off is the server's own state, the same on either engine.
+    if (engine === 'sqlite')
+      it('backs off a provider that does not answer, logging once, and resumes when it does', async () => {
+        const alice = (await admin.listUsers({ name: 'alice@example.com' })).items[0]!;
+        // Take the provider down: a server on its port answers every request with a 503.
+        const port = Number(new URL(idp.issuer).port);
+        await idp.stop();
+        let requests = 0;
+        const down: Server = createServer((_req, res) => {
+          requests++;
+          res.writeHead(503).end();
+        });
+        await new Promise<void>((resolve) => down.listen(port, '127.0.0.1', resolve));
+        const failing = /identity provider corp is not answering/;
+        try {
+          await until(() => failing.test(server.logs.text), 'the provider to be found down');
+          const first = requests;
+          // Without a back-off, the two users with refresh tokens would be asked twice a second;
+          // with it, only probes go out (0.5 s, then 1 s, then 2 s after the first failure).
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+          assert.ok(
+            requests - first <= 3,
+            `${requests - first} requests in 2 s after the first failure`,
+          );
+          assert.equal(count(server.logs.text, failing), 1);
+          assert.doesNotMatch(server.logs.text, /could not sync a user/);
+        } finally {
+          down.closeAllConnections();
+          await new Promise<void>((resolve) => down.close(() => resolve()));
+          await idp.start();
+        }
+        idp.accounts.set('alice', { email: 'alice@example.com', groups: [] });
+        await until(
+          async () => (await groupsOf(alice.id)).length === 0,
+          'the group removal to be synced after the provider came back',
         );
-        assert.equal(count(server.logs.text, failing), 1);
-        assert.doesNotMatch(server.logs.text, /could not sync a user/);
-      } finally {
-        down.closeAllConnections();
-        await new Promise<void>((resolve) => down.close(() => resolve()));
-        await idp.start();
-      }
-      idp.accounts.set('alice', { email: 'alice@example.com', groups: [] });
-      await until(
-        async () => (await groupsOf(alice.id)).length === 0,
-        'the group removal to be synced after the provider came back',
-      );
-      assert.equal(count(server.logs.text, /identity provider corp answers again/), 1);
-    });
+        assert.equal(count(server.logs.text, /identity provider corp answers again/), 1);
+      });
   });
 }
 
