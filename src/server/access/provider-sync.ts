@@ -20,6 +20,9 @@ import type { IdpIdentity, IdpSecrets, IdpSettings } from '../idp/provider.js';
 import type { ChangeNotifier } from './changes.js';
 import { apiReferenceProblem } from './secret-references.js';
 
+/** Why a provider fails for all its users: no answer, Infra's client refused, secrets unread. */
+type ProviderFailure = 'unreachable' | 'client_refused' | 'secrets';
+
 /** How many users are re-checked with their providers at once, per replica. */
 const RECHECK_CONCURRENCY = 4;
 /** How many due users one round of re-checks takes. */
@@ -52,7 +55,10 @@ export class ProviderService {
   /** When each user was last looked at, so most requests skip the database entirely. */
   readonly #checkedAt = new Map<string, number>();
   /** Providers that stopped answering, by id: how often in a row, and when to ask again. */
-  readonly #health = new Map<string, { failures: number; retryAt: number }>();
+  readonly #health = new Map<
+    string,
+    { failures: number; retryAt: number; cause: ProviderFailure }
+  >();
   #recheck:
     | { stopped: boolean; timer: NodeJS.Timeout | undefined; running: Promise<void> | undefined }
     | undefined;
@@ -212,6 +218,13 @@ export class ProviderService {
     // twice could look like token theft to the provider and cost the user their sessions.
     if (!(await data.claimProviderUserSync(this.#db, link, now))) return 'current';
     const provider = await data.getProvider(this.#db, { byId: link.providerId });
+    let secrets: IdpSecrets;
+    try {
+      secrets = await this.secretsOf(provider);
+    } catch (err) {
+      this.#failed(provider, 'secrets', `reading its secrets: ${(err as Error).message}`);
+      return 'current';
+    }
     let identity: IdpIdentity;
     try {
       const refreshToken = await this.#keyring.openLatest(
@@ -220,14 +233,16 @@ export class ProviderService {
       );
       identity = await this.oidc.refresh(
         this.settingsOf(provider),
-        await this.secretsOf(provider),
+        secrets,
         refreshToken,
         link.subject,
       );
     } catch (err) {
       const failure = classifyIdpError(err, `syncing ${link.email} with ${provider.name}`);
-      if (failure.failure === 'unreachable') {
-        this.#failed(provider, failure.message);
+      // Not about this user: the provider is down, or refuses Infra itself.
+      if (failure.failure === 'unreachable' || failure.problem === 'client_refused') {
+        const cause = failure.failure === 'unreachable' ? 'unreachable' : 'client_refused';
+        this.#failed(provider, cause, failure.message);
         return 'current';
       }
       this.#answered(provider);
@@ -265,22 +280,23 @@ export class ProviderService {
   }
 
   /**
-   * A provider did not answer: its users are not asked again until a back-off passes (doubling
-   * from the sync interval up to BACKOFF_MAX_MS), then one user is asked as a probe. Logged once
-   * when it starts failing, not for each user.
+   * A provider failed for everyone (no answer, Infra's client refused, its secrets unreadable):
+   * its users are not asked again until a back-off passes (doubling from the sync interval up to
+   * BACKOFF_MAX_MS), then one user is asked as a probe. Logged when it starts failing or fails
+   * another way, not for each user.
    */
-  #failed(provider: ProviderRow, reason: string): void {
+  #failed(provider: ProviderRow, cause: ProviderFailure, reason: string): void {
     const now = this.#clock.now();
     const previous = this.#health.get(provider.id);
     // Others asked at the same time failed the same way: one failure, not several.
     if (previous && previous.retryAt > now) return;
     const failures = (previous?.failures ?? 0) + 1;
     const delay = Math.min(this.#syncIntervalMs * 2 ** (failures - 1), BACKOFF_MAX_MS);
-    this.#health.set(provider.id, { failures, retryAt: now + delay });
-    if (!previous)
+    this.#health.set(provider.id, { failures, retryAt: now + delay, cause });
+    if (previous?.cause !== cause)
       this.#log.error(
         { provider: provider.name, reason },
-        `identity provider ${provider.name} is not answering: its users keep their sessions and groups, and re-checks back off (up to ${BACKOFF_MAX_MS / 60_000} minutes) until it answers`,
+        `identity provider ${provider.name} is failing: its users keep their sessions and groups, and re-checks back off (up to ${BACKOFF_MAX_MS / 60_000} minutes) until it works again`,
       );
   }
 
@@ -288,7 +304,7 @@ export class ProviderService {
     if (!this.#health.delete(provider.id)) return;
     this.#log.info(
       { provider: provider.name },
-      `identity provider ${provider.name} answers again: re-checks of its users resume`,
+      `identity provider ${provider.name} works again: re-checks of its users resume`,
     );
   }
 

@@ -99,7 +99,7 @@ for (const engine of engines) {
           res.writeHead(503).end();
         });
         await new Promise<void>((resolve) => down.listen(port, '127.0.0.1', resolve));
-        const failing = /identity provider corp is not answering/;
+        const failing = /identity provider corp is failing/;
         try {
           await until(() => failing.test(server.logs.text), 'the provider to be found down');
           const first = requests;
@@ -122,7 +122,7 @@ for (const engine of engines) {
           async () => (await groupsOf(alice.id)).length === 0,
           'the group removal to be synced after the provider came back',
         );
-        assert.equal(count(server.logs.text, /identity provider corp answers again/), 1);
+        assert.equal(count(server.logs.text, /identity provider corp works again/), 1);
       });
   });
 }

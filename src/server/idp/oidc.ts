@@ -56,7 +56,11 @@ export function classifyIdpError(err: unknown, what: string): IdpError {
     // Only invalid_grant speaks of this user's grant; a client misconfigured at the provider
     // (invalid_client, unauthorized_client) must not end everyone's sessions.
     const refused = err.error === 'invalid_grant';
-    return new IdpError(refused ? 'refused' : 'invalid', `${what}: ${detail}`, { cause: err });
+    const client = err.error === 'invalid_client' || err.error === 'unauthorized_client';
+    return new IdpError(refused ? 'refused' : 'invalid', `${what}: ${detail}`, {
+      cause: err,
+      problem: client ? 'client_refused' : undefined,
+    });
   }
   for (const e of causes(err)) {
     const name = (e as { name?: string }).name;

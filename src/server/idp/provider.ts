@@ -15,7 +15,7 @@ type IdpFailure = 'refused' | 'unreachable' | 'invalid';
  * What made an `invalid` answer invalid, when the person signing in can do something about it
  * (or should at least be told which kind of problem it is).
  */
-type IdpProblem = 'email_unverified' | 'email_missing' | 'check_failed';
+type IdpProblem = 'email_unverified' | 'email_missing' | 'check_failed' | 'client_refused';
 
 export class IdpError extends Error {
   readonly failure: IdpFailure;
