@@ -12,6 +12,7 @@ import { ClusterPage, ClustersPage } from './pages/Clusters';
 import { ConnectClusterPage } from './pages/ConnectCluster';
 import { GroupPage, GroupsPage } from './pages/Groups';
 import { LoginPage } from './pages/Login';
+import { MyAccessPage } from './pages/MyAccess';
 import { DevicePage, LoginCallbackPage } from './pages/ProviderLogin';
 import { ProvidersPage } from './pages/Providers';
 import { SettingsPage } from './pages/Settings';
@@ -44,6 +45,7 @@ const ROUTES: Route[] = [
   ['/clusters', () => <ClustersPage />],
   ['/clusters/connect', () => <ConnectClusterPage />],
   ['/clusters/:id', (p) => <ClusterPage id={p.id!} />],
+  ['/my-access', () => <MyAccessPage />],
   ['/providers', () => <ProvidersPage />],
   ['/access', () => <AccessPage />],
   ['/users', () => <UsersPage />],

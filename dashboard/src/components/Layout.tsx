@@ -16,6 +16,7 @@ interface NavItem {
 
 export const NAV: NavItem[] = [
   { to: '/clusters', label: 'Clusters', icon: 'clusters', adminOnly: false },
+  { to: '/my-access', label: 'My access', icon: 'terminal', adminOnly: false },
   { to: '/access', label: 'Access', icon: 'access', adminOnly: true },
   { to: '/users', label: 'Users', icon: 'user', adminOnly: true },
   { to: '/groups', label: 'Groups', icon: 'users', adminOnly: true },
