@@ -224,11 +224,15 @@ function buildProgram(io: CliIO): Command {
     .option('--user <email>', "A user's key (admins)")
     .action(async (name: string, opts) => (await admin()).keys.remove(io, name, opts));
 
-  const destinations = program.command('destinations').description('Connected clusters');
-  output(destinations.command('list').alias('ls').description('List clusters')).action(
-    async (opts) => (await admin()).destinations.list(io, opts),
+  // People say clusters (the dashboard does too); the API's word, destinations, stays an alias.
+  const clusters = program
+    .command('clusters')
+    .alias('destinations')
+    .description('Connected clusters (also: infra destinations)');
+  output(clusters.command('list').alias('ls').description('List clusters')).action(async (opts) =>
+    (await admin()).destinations.list(io, opts),
   );
-  destinations
+  clusters
     .command('remove <name>')
     .alias('rm')
     .description('Remove a cluster (admins)')

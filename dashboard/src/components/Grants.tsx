@@ -137,9 +137,9 @@ export function GrantsTable({
         >
           {isMine(revoking) && isAdminGrant(revoking) && (
             <Notice kind="warning">
-              <strong>This is you.</strong> You will lose admin: unless a group gives it to you
-              too, users, groups, access and settings close to you at once, and another admin must
-              give it back.
+              <strong>This is you.</strong> You will lose admin: unless a group gives it to you too,
+              users, groups, access and settings close to you at once, and another admin must give
+              it back.
             </Notice>
           )}
           {revoking.group && (

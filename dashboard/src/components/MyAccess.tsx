@@ -78,7 +78,11 @@ export function MyAccessTable({ list, caption }: { list: Paged<Grant>; caption: 
         </EmptyState>
       }
       columns={[
-        { header: 'Cluster', className: 'strong', cell: (g) => splitResource(g.resource).destination },
+        {
+          header: 'Cluster',
+          className: 'strong',
+          cell: (g) => splitResource(g.resource).destination,
+        },
         {
           header: 'Namespace',
           cell: (g) => splitResource(g.resource).namespace ?? <span>all (whole cluster)</span>,

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { call, type Destination } from '../api';
 import { Button } from '../components/Button';
+import { UnusedConnectorKeys } from '../components/ConnectorKeys';
 import { ConfirmDialog } from '../components/Dialog';
 import { Badge, EmptyState, ErrorNotice, Notice, SkeletonBlock } from '../components/Feedback';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
@@ -78,6 +79,7 @@ export function ClustersPage() {
         }
         actions={connect}
       />
+      {isAdmin && <UnusedConnectorKeys />}
       <PagedTable
         list={list}
         rowKey={(d) => d.id}

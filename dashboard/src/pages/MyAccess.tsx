@@ -17,9 +17,9 @@ export function MyAccessPage() {
       <section className="section stack">
         <h2>Get there</h2>
         <p>
-          Install the <code>infra</code> CLI, then log in to this server once. <code>infra use</code>{' '}
-          points kubectl at a cluster (or one of its namespaces); <code>infra list</code> shows them
-          all.
+          Install the <code>infra</code> CLI, then log in to this server once.{' '}
+          <code>infra use</code> points kubectl at a cluster (or one of its namespaces);{' '}
+          <code>infra list</code> shows them all.
         </p>
         <GetThere resource={first?.resource} />
       </section>

@@ -201,8 +201,8 @@ function AccessKeys() {
         >
           {revoking.current ? (
             <Notice kind="warning">
-              <strong>This is the session you are using.</strong> You are signed out of this
-              browser at once.
+              <strong>This is the session you are using.</strong> You are signed out of this browser
+              at once.
             </Notice>
           ) : (
             'Anything using this key stops working at once.'

@@ -399,9 +399,7 @@ export function UserPage({ id }: { id: string }) {
           confirmLabel="Reset password"
           onClose={() => setResetting(false)}
           onConfirm={async (signal) => {
-            const password = oneTimePassword(
-              settings.data?.passwordRequirements.minLength ?? 16,
-            );
+            const password = oneTimePassword(settings.data?.passwordRequirements.minLength ?? 16);
             await call('updateUser', { id: u.id, password }, { signal });
             setReset(password);
           }}

@@ -1,0 +1,168 @@
+/**
+ * Accessibility: axe-core on every page of the dashboard, at desktop and phone width, as an
+ * admin and as a user. One server and one browser for all of it.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { ApiClient } from '../../src/api/client.js';
+import { ADMIN, createSignedInUser, type SignedIn } from '../identity.js';
+import type { TestServer } from '../server.js';
+import {
+  DESKTOP,
+  PHONE,
+  launchBrowser,
+  pageErrors,
+  signIn,
+  startDashboardServer,
+  until,
+} from './browser.js';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+interface AxeNode {
+  target: string[];
+  failureSummary?: string;
+}
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: AxeNode[];
+}
+
+let browser: Browser;
+let server: TestServer;
+let admin: ApiClient;
+let user: SignedIn;
+const ids: Record<string, string> = {};
+
+before(async () => {
+  [browser, server] = await Promise.all([launchBrowser(), startDashboardServer()]);
+  admin = server.client({
+    accessKey: (await server.client().login({ passwordCredentials: ADMIN })).accessKey,
+  });
+  const prod = await admin.createDestination({
+    name: 'prod',
+    uniqueID: 'prod-cluster-ca',
+    connection: { url: 'https://prod.example.com:9443', ca: '' },
+    namespaces: ['web', 'db'],
+    roles: ['view', 'edit', 'admin', 'cluster-admin'],
+    version: '1.30.2',
+  });
+  user = await createSignedInUser(server, admin, 'dana@example.com');
+  const oncall = await admin.createGroup({ name: 'oncall' });
+  await admin.updateGroupUsers({ id: oncall.id, usersToAdd: [user.id] });
+  await admin.createGrant({ group: oncall.id, privilege: 'edit', resource: 'prod.web' });
+  await admin.createGrant({
+    user: user.id,
+    privilege: 'view',
+    resource: 'prod',
+    expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+  });
+  Object.assign(ids, { prod: prod.id, oncall: oncall.id, user: user.id });
+});
+after(async () => {
+  await browser.close();
+  await server.close();
+});
+
+/** A signed-in page that lets the test inject axe (the dashboard's CSP forbids inline scripts). */
+async function signedIn(
+  viewport: typeof DESKTOP,
+  who?: { name: string; password: string },
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({
+    baseURL: server.url,
+    ignoreHTTPSErrors: true,
+    bypassCSP: true,
+    viewport,
+  });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
+  if (who) await signIn(page, who.name, who.password);
+  return { context, page };
+}
+
+/** Opens `path`, waits for it to settle (no skeleton left), runs axe; returns what it found. */
+async function violations(page: Page, path: string): Promise<string[]> {
+  await page.goto(path);
+  await page.locator('h1').first().waitFor();
+  await until(`${path} has loaded`, async () => (await page.locator('.skeleton').count()) === 0);
+  await page.addScriptTag({ path: AXE });
+  const found = (await page.evaluate(
+    `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations)`,
+  )) as AxeViolation[];
+  return found.map(
+    (v) =>
+      `${path}: [${v.impact}] ${v.id}: ${v.help}\n${v.nodes
+        .slice(0, 5)
+        .map((n) => `    ${n.target.join(' ')}: ${n.failureSummary?.replace(/\n\s*/g, ' ')}`)
+        .join('\n')}`,
+  );
+}
+
+const ADMIN_PAGES = [
+  '/clusters',
+  '/clusters/connect',
+  () => `/clusters/${ids.prod}`,
+  '/my-access',
+  '/access',
+  '/users',
+  () => `/users/${ids.user}`,
+  '/groups',
+  () => `/groups/${ids.oncall}`,
+  '/providers',
+  '/audit',
+  '/settings',
+  '/no-such-page',
+];
+const USER_PAGES = [
+  '/clusters',
+  () => `/clusters/${ids.prod}`,
+  '/my-access',
+  '/settings',
+  '/access',
+  '/no-such-page',
+];
+
+describe('dashboard: accessibility (axe-core)', () => {
+  for (const [width, viewport] of [
+    ['1280', DESKTOP],
+    ['390', PHONE],
+  ] as const) {
+    it(`finds no violation on any page at ${width} px, signed out, as an admin and as a user`, async () => {
+      const problems: string[] = [];
+      const out = await signedIn(viewport);
+      problems.push(...(await violations(out.page, '/login')));
+      await out.context.close();
+      for (const [who, pages] of [
+        [ADMIN, ADMIN_PAGES],
+        [user, USER_PAGES],
+      ] as const) {
+        const { context, page } = await signedIn(viewport, who);
+        for (const p of pages)
+          problems.push(...(await violations(page, typeof p === 'string' ? p : p())));
+        // A dialog open over a page.
+        if (who === ADMIN) {
+          await page.goto('/users');
+          await page.getByRole('button', { name: 'Add user' }).first().click();
+          await page.getByRole('dialog').waitFor();
+          await page.addScriptTag({ path: AXE });
+          const found = (await page.evaluate(
+            `axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.help))`,
+          )) as string[];
+          problems.push(...found.map((f) => `/users (Add user dialog): ${f}`));
+        }
+        await context.close();
+      }
+      assert.deepEqual(problems, [], `axe found:\n${problems.join('\n')}`);
+    });
+  }
+
+  it('threw no uncaught exception in any page', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
