@@ -62,7 +62,7 @@ function AdminOnly({ pathname, children }: { pathname: string; children: ReactNo
   const item = NAV.find((n) => pathname === n.to || pathname.startsWith(`${n.to}/`));
   if (item?.adminOnly && isAdmin === false) {
     return (
-      <EmptyState icon="access" title="Admins only">
+      <EmptyState icon="access" title="Admins only" level={1}>
         This page is for admins of this Infra server. Ask one to grant you the admin role if you
         need it.
       </EmptyState>
@@ -88,7 +88,7 @@ function SignedIn() {
         {page ? (
           <AdminOnly pathname={pathname}>{page}</AdminOnly>
         ) : (
-          <EmptyState icon="info" title="Page not found">
+          <EmptyState icon="info" title="Page not found" level={1}>
             There is nothing at {pathname}. Use the navigation to find your way.
           </EmptyState>
         )}

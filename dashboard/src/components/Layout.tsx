@@ -119,9 +119,10 @@ export function Layout({ children }: { children: ReactNode }) {
             <span>Infra</span>
           </div>
           <div className="topbar-spacer" />
-          <div className="user-chip" aria-label="Signed in as">
+          <div className="user-chip">
             {user ? (
               <>
+                <span className="sr-only">Signed in as </span>
                 <span className="avatar" aria-hidden="true">
                   {initials(user.name)}
                 </span>
