@@ -37,6 +37,7 @@ let server: TestServer;
 let admin: ApiClient;
 let user: SignedIn;
 const ids: Record<string, string> = {};
+const consoleErrors: string[] = [];
 
 before(async () => {
   [browser, server] = await Promise.all([launchBrowser(), startDashboardServer()]);
@@ -82,6 +83,10 @@ async function signedIn(
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
+  // A failed load (a missing favicon, a refused call) shows as an error in the console.
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${page.url()}: ${m.text()}`);
+  });
   if (who) await signIn(page, who.name, who.password);
   return { context, page };
 }
@@ -182,7 +187,8 @@ describe('dashboard: accessibility (axe-core)', () => {
     });
   }
 
-  it('threw no uncaught exception in any page', () => {
+  it('threw no uncaught exception in any page, and logged no error', () => {
     assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleErrors, []);
   });
 });

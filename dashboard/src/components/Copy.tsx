@@ -67,7 +67,7 @@ export function CodeBlock({ code, label }: { code: string; label: string }) {
     <div className="codeblock">
       <div className="codeblock-head">
         <span>{label}</span>
-        <CopyButton text={code} />
+        <CopyButton text={code} name={`Copy: ${label}`} />
       </div>
       <pre tabIndex={0} aria-label={label}>
         <code>{code}</code>

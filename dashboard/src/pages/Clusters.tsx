@@ -125,12 +125,13 @@ export function ClusterPage({ id }: { id: string }) {
   const cluster = useQuery((signal) => call('getDestination', { id }, { signal }), [id]);
   const name = cluster.data?.name;
   useTitle(name ?? 'Cluster');
+  // Who has access is for admins: others would only get a 403.
   const grants = usePaged(
     (after, signal) =>
-      name
+      name && isAdmin
         ? call('listGrants', { destination: name, after, limit: 100 }, { signal })
         : Promise.resolve({ items: [], count: 0, limit: 100 }),
-    [name],
+    [name, isAdmin],
   );
   const [removing, setRemoving] = useState(false);
   const [granting, setGranting] = useState(false);
