@@ -61,7 +61,16 @@ export function GetThere({ resource }: { resource?: string }) {
 }
 
 /** A table of the caller's access: where, which role, through what, until when, the command. */
-export function MyAccessTable({ list, caption }: { list: Paged<Grant>; caption: string }) {
+export function MyAccessTable({
+  list,
+  caption,
+  where = 'any cluster',
+}: {
+  list: Paged<Grant>;
+  caption: string;
+  /** What the empty state says you have no role on. */
+  where?: string;
+}) {
   const rows = list.items.filter((g) => g.resource !== 'infra');
   return (
     <PagedTable
@@ -73,7 +82,7 @@ export function MyAccessTable({ list, caption }: { list: Paged<Grant>; caption: 
       errorTitle="Could not load your access"
       empty={
         <EmptyState icon="access" title="No access yet">
-          You have no role on any cluster yet. Ask an admin to grant you one, directly or through a
+          You have no role on {where} yet. Ask an admin to grant you one, directly or through a
           group.
         </EmptyState>
       }

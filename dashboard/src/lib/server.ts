@@ -14,13 +14,15 @@ export function serverUrl(): string {
 }
 
 /**
- * `infra login` for this server. A certificate the server generated itself is trusted by no
- * authority, so the command pins its fingerprint (the one this page was served with).
+ * The fingerprint clients should pin: the certificate this page was served with, unless it comes
+ * from ACME (publicly trusted, and renewed every few weeks, which would break a pin).
  */
+export function fingerprintToPin(settings: ServerSettings | undefined): string | undefined {
+  return settings && settings.tls.source !== 'acme' ? settings.tls.fingerprint : undefined;
+}
+
+/** `infra login` for this server, pinning its certificate when it is not publicly trusted. */
 export function loginCommand(settings: ServerSettings | undefined): string {
-  const pin =
-    settings?.tls.source === 'generated'
-      ? ` --tls-trusted-fingerprint ${settings.tls.fingerprint}`
-      : '';
-  return `infra login ${serverUrl()}${pin}`;
+  const pin = fingerprintToPin(settings);
+  return `infra login ${serverUrl()}${pin ? ` --tls-trusted-fingerprint ${pin}` : ''}`;
 }

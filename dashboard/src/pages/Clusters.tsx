@@ -210,7 +210,7 @@ export function ClusterPage({ id }: { id: string }) {
           )}
           <section className="section stack">
             <h2>Your access</h2>
-            <MyAccessTable list={mine} caption={`Your access to ${d.name}`} />
+            <MyAccessTable list={mine} caption={`Your access to ${d.name}`} where={d.name} />
             {myFirst && <GetThere resource={myFirst.resource} />}
           </section>
           <section className="section">

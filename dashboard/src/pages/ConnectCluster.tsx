@@ -9,7 +9,7 @@ import { PageHeader } from '../components/Layout';
 import { useSubmit, useTitle } from '../lib/hooks';
 import { useToast } from '../components/Toast';
 import { Link } from '../lib/router';
-import { serverUrl, useServerSettings } from '../lib/server';
+import { fingerprintToPin, serverUrl, useServerSettings } from '../lib/server';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
@@ -183,13 +183,12 @@ function Issued({
   const [discarding, setDiscarding] = useState(false);
   const toast = useToast();
   const settings = useServerSettings();
-  const tls = settings.data?.tls;
+  const fingerprint = fingerprintToPin(settings.data);
   const { kustomize, binary } = connectorCommands({
     name,
     key: accessKey,
     serverUrl: serverUrl(),
-    // An ACME certificate is publicly trusted and renewed (a pin would break); others are pinned.
-    fingerprint: tls && tls.source !== 'acme' ? tls.fingerprint : undefined,
+    fingerprint,
   });
 
   // Wait for the connector to register: one light query every few seconds until it shows up.
@@ -275,10 +274,10 @@ function Issued({
         <h2>Run the connector</h2>
         <p>
           Paste these as they are: they carry this server’s address
-          {tls && tls.source !== 'acme' && (
+          {fingerprint && (
             <>
               {' '}
-              and the fingerprint of its certificate (<code>{tls.fingerprint}</code>)
+              and the fingerprint of its certificate (<code>{fingerprint}</code>)
             </>
           )}
           . The connector dials out to this server (tunnel mode), so the cluster needs no inbound
