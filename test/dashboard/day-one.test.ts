@@ -235,18 +235,27 @@ describe('dashboard: connecting a cluster', () => {
     }
 
     // Leaving before a connector registers: the key is listed on Clusters, and can go.
+    const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
+    const edgeKeys = async () =>
+      (await admin.listAccessKeys({ userID: connector.id })).items.filter(
+        (k) => k.destination === 'edge',
+      );
     await page.getByRole('link', { name: 'Clusters', exact: true }).first().click();
     const unused = page.getByRole('region', { name: 'Connector keys never used' });
     await unused.getByText('for edge').waitFor();
     await unused.getByRole('button', { name: /^Delete edge-connector-/ }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete key' }).click();
     await unused.waitFor({ state: 'detached' });
-    const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
-    const keys = await admin.listAccessKeys({ userID: connector.id });
-    assert.deepEqual(
-      keys.items.filter((k) => k.destination === 'edge'),
-      [],
-    );
+    assert.deepEqual(await edgeKeys(), []);
+
+    // Or, changing one's mind on the page itself: Delete this key, and the form is back.
+    await page.goto('/clusters/connect');
+    await page.getByLabel('Cluster name').fill('edge');
+    await page.getByRole('button', { name: 'Create connector key' }).click();
+    await page.getByRole('button', { name: 'Delete this key' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete key' }).click();
+    await page.getByRole('button', { name: 'Create connector key' }).waitFor();
+    assert.deepEqual(await edgeKeys(), []);
     await context.close();
   });
 });
