@@ -184,6 +184,12 @@ describe('dashboard: accessibility (axe-core)', () => {
           await page.getByRole('dialog').waitFor();
           problems.push(...(await runAxe(page, `/users, Add user dialog, at ${width} px`)));
           await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+          // The connect page once it has made a key: the key, the commands, the wait.
+          await violations(page, '/clusters/connect');
+          await page.getByLabel('Cluster name').fill(`edge-${width}`);
+          await page.getByRole('button', { name: 'Create connector key' }).click();
+          await page.getByTestId('connect-status').waitFor();
+          problems.push(...(await runAxe(page, `/clusters/connect, key made, at ${width} px`)));
         } else if (viewport === PHONE) {
           // The phone menu, open.
           await page.getByRole('button', { name: 'Open navigation' }).click();
