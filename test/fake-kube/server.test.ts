@@ -343,9 +343,9 @@ describe('fake kube-apiserver with the real kubectl', { concurrency: true }, () 
     assert.equal(fake.execs.find((e) => e.namespace === 'stdin')?.stdin, 'hello\n');
   });
 
-  for (const [protocol, env] of [
-    ['SPDY', {}],
-    ['SPDY in a websocket', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' }],
+  for (const [protocol, env, verb] of [
+    ['SPDY', {}, 'create'],
+    ['SPDY in a websocket', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' }, 'get'],
   ] as const) {
     test(`port-forward over ${protocol}: the pod's port greets and echoes`, async () => {
       const ns = `forward-${protocol.length}`;
@@ -361,6 +361,11 @@ describe('fake kube-apiserver with the real kubectl', { concurrency: true }, () 
           `fake port-forward to ${ns}/web-1:8080 as kubernetes-admin\nping\n`,
         );
         assert.ok(fake.forwards.some((f) => f.namespace === ns && f.port === 8080));
+        // SPDY upgrades a POST; the websocket, a GET.
+        const upgrade = fake.requests.find((r) =>
+          r.url.startsWith(`/api/v1/namespaces/${ns}/pods/web-1/portforward`),
+        );
+        assert.equal(upgrade?.verb, verb);
       } finally {
         child.kill();
       }
