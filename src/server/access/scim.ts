@@ -320,6 +320,23 @@ function readPatch(body: unknown): ScimPatchOperation[] {
   });
 }
 
+/**
+ * Entra ID removes members with `{op: Remove, path: members, value: [{value: id}]}`; scim-patch
+ * removes only members equal to the whole value object (ours carry `display` and `$ref` too),
+ * so each becomes a removal by filter on `value`.
+ */
+function memberRemovalsByValue(op: ScimPatchOperation): ScimPatchOperation[] {
+  if (op.op !== 'remove' || op.path?.toLowerCase() !== 'members' || op.value === undefined)
+    return [op];
+  const values = Array.isArray(op.value) ? (op.value as unknown[]) : [op.value];
+  return values.map((v) => {
+    const id = isObject(v) ? v.value : undefined;
+    if (typeof id !== 'string' || /["\\]/.test(id))
+      throw invalid('each member to remove must be an object with a value (a user id)');
+    return { op: 'remove', path: `members[value eq "${id}"]` };
+  });
+}
+
 /** Applies PATCH operations to a resource (scim-patch), with its errors as SCIM errors. */
 function applyPatch(resource: ScimResource, ops: ScimPatchOperation[]): ScimResource {
   try {
@@ -830,7 +847,7 @@ export async function patchScimGroup(
 ): Promise<ScimResource> {
   const row = await groupOf(ctx, p, id);
   checkVersion(row.version, ifMatch);
-  const ops = readPatch(body);
+  const ops = readPatch(body).flatMap(memberRemovalsByValue);
   const current = await groupResource(ctx, row, { members: true });
   return updateGroup(ctx, p, row, readGroup(applyPatch(current, ops)));
 }

@@ -135,9 +135,17 @@ export async function isUserDeactivated(db: Db, userId: string): Promise<boolean
   return row !== undefined;
 }
 
-export async function saveScimUser(db: Db, row: Omit<ScimUserRow, 'name'>): Promise<void> {
+export async function saveScimUser(
+  db: Db,
+  row: Omit<ScimUserRow, 'name'> & { name?: string },
+): Promise<void> {
   const values = {
-    ...row,
+    userId: row.userId,
+    providerId: row.providerId,
+    externalId: row.externalId,
+    version: row.version,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
     active: row.active ? 1 : 0,
     attributes: JSON.stringify(row.attributes),
   };
@@ -246,9 +254,17 @@ export async function findScimGroupProvider(db: Db, groupId: string): Promise<st
   return row?.providerId;
 }
 
-export async function saveScimGroup(db: Db, row: Omit<ScimGroupRow, 'name'>): Promise<void> {
+export async function saveScimGroup(
+  db: Db,
+  row: Omit<ScimGroupRow, 'name'> & { name?: string },
+): Promise<void> {
   const values = {
-    ...row,
+    groupId: row.groupId,
+    providerId: row.providerId,
+    externalId: row.externalId,
+    version: row.version,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
     created: row.created ? 1 : 0,
     attributes: JSON.stringify(row.attributes),
   };
