@@ -148,7 +148,8 @@ for (const engine of engines) {
             break;
           case 'group push: add member':
             assert.deepEqual(await memberNames('okta-engineering'), ['jane.doe@example.com']);
-            // She signs in through the provider: the SCIM user is the one she becomes.
+            // She signs in through the provider: the SCIM user is the one she becomes. Her
+            // (empty) groups claim leaves the memberships SCIM gave alone (next step).
             session = (await (await dashboardLogin(server, idp, providers.okta.id, 'jane')).login())
               .accessKey;
             assert.equal(
@@ -514,6 +515,31 @@ for (const engine of engines) {
       assert.equal(took.status, 201, took.body);
       assert.equal(took.json<Json>().id, ops.id);
       assert.deepEqual((await memberNames('ops')).sort(), ['local@example.com', 'own@example.com']);
+    });
+
+    it('takes over who signed in through the provider, and keeps on deletion who has another way in', async () => {
+      const t = providers.okta.token;
+      idp.accounts.set('carol', { email: 'carol@example.com', groups: [] });
+      const carol = await (await dashboardLogin(server, idp, providers.okta.id, 'carol')).login();
+      const adopted = await scim(t, 'POST', '/Users', { userName: 'Carol@example.com' });
+      assert.equal(adopted.status, 201, adopted.body);
+      assert.equal(adopted.json<Json>().id, carol.userID);
+      // The other provider cannot: she is okta's.
+      assert.equal(
+        (await scim(providers.entra.token, 'POST', '/Users', { userName: 'carol@example.com' }))
+          .status,
+        409,
+      );
+
+      // An admin gave her a password: deprovisioning ends her sessions but keeps her.
+      await admin.updateUser({ id: carol.userID, password: 'a-password-of-carol' });
+      assert.equal((await scim(t, 'DELETE', `/Users/${carol.userID}`)).status, 204);
+      await assert.rejects(
+        server.client({ accessKey: carol.accessKey }).getUser({ id: 'self' }),
+        (err: unknown) => err instanceof ApiError && err.status === 401,
+      );
+      assert.equal((await admin.getUser({ id: carol.userID })).name, 'carol@example.com');
+      assert.equal((await scim(t, 'GET', `/Users/${carol.userID}`)).status, 404);
     });
 
     it('admits SCIM tokens to SCIM only, and admins’ keys not to SCIM', async () => {
