@@ -44,7 +44,6 @@ export const SCIM_SCHEMAS = {
 /** RFC 7644 §3.12's detail error keywords. */
 export type ScimType =
   | 'invalidFilter'
-  | 'tooMany'
   | 'uniqueness'
   | 'mutability'
   | 'invalidSyntax'
