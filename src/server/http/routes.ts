@@ -22,6 +22,7 @@ import {
   approveDevice,
   createDeviceRequest,
   createProvider,
+  createScimKey,
   deleteProvider,
   getDeviceStatus,
   getProvider,
@@ -82,4 +83,5 @@ export const handlers: Handlers = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createScimKey,
 };
