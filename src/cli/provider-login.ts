@@ -64,6 +64,7 @@ function loginFailure(err: unknown, provider: string): CliError {
     login_email_unverified: `${provider} says your email address is not verified; verify it there, then ${again}`,
     login_email_missing: `${provider} gave no usable email address for you; tell an admin (the provider must send the email claim)`,
     login_account_conflict: `Your email address is linked to another account at ${provider}; tell an admin`,
+    login_deactivated: `${provider} has deactivated your account, so Infra lets you in no more; ask an admin if this is a mistake`,
     upstream_failed: `${provider} did not answer the Infra server; try again shortly`,
   };
   const sentence = sentences[err.code];

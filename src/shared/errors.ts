@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'login_check_failed'
   | 'login_email_unverified'
   | 'login_email_missing'
-  | 'login_account_conflict';
+  | 'login_account_conflict'
+  | 'login_deactivated';
 
 /** A failure the caller can act on. Anything thrown that is not an AppError is a bug (a 500). */
 export class AppError extends Error {

@@ -42,6 +42,7 @@ const statusFor: Record<ErrorCode, number> = {
   login_email_unverified: 401,
   login_email_missing: 401,
   login_account_conflict: 401,
+  login_deactivated: 401,
 };
 
 // Errors raised by the framework before a handler runs (routing, body parsing).
