@@ -458,6 +458,11 @@ for (const engine of engines) {
         request: get('/api/audit/verify'),
         expect: statuses(401, 403, 403, 403, 200, 401),
       },
+      {
+        operation: 'exportAudit',
+        request: get('/api/audit/export?format=csv'),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
     ];
 
     it('covers every operation', () => {
