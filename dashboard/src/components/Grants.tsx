@@ -6,7 +6,7 @@ import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../
 import { Link } from '../lib/router';
 import { Button } from './Button';
 import { ConfirmDialog, FormDialog } from './Dialog';
-import { Badge, EmptyState, ErrorNotice, FormError } from './Feedback';
+import { Badge, EmptyState, ErrorNotice, FormError, Notice } from './Feedback';
 import { Field } from './Field';
 import { PagedTable, type Column } from './PagedTable';
 import { useToast } from './Toast';
@@ -179,6 +179,7 @@ export function GrantDialog({
   const [role, setRole] = useState('');
   const [expiry, setExpiry] = useState(0);
   const { busy, error, submit } = useSubmit();
+  const [existing, setExisting] = useState<Grant>();
 
   const list: Destination[] = destinations.data?.items ?? [];
   const dest = list.find((d) => d.name === target);
@@ -209,8 +210,13 @@ export function GrantDialog({
       },
       { signal },
     );
+    if (!created.wasCreated) {
+      // Nothing changed (and nothing was logged): say so, and leave the dialog open to change it.
+      setExisting(created);
+      return;
+    }
     onGranted(created);
-    toast(created.wasCreated ? 'Access granted' : 'That grant already exists');
+    toast('Access granted');
     onClose();
   };
 
@@ -233,13 +239,27 @@ export function GrantDialog({
     <FormDialog
       title={subject ? `Grant access to ${subject.name}` : 'Grant access'}
       onClose={onClose}
-      onSubmit={() => submit(grant)}
+      onSubmit={() => {
+        setExisting(undefined);
+        submit(grant);
+      }}
       submitLabel="Grant"
       busy={busy}
       disabled={!role || !target}
       size="lg"
     >
       <FormError title="Could not grant access" message={general} />
+      <div role="status">
+        {existing && (
+          <Notice>
+            <strong>
+              {existing.userName ?? existing.groupName} already has {existing.privilege} on{' '}
+              {existing.resource}.
+            </strong>{' '}
+            Nothing changed.
+          </Notice>
+        )}
+      </div>
       {!subject && (
         <div className="grid-2">
           <Field label="Grant to">

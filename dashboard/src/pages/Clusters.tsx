@@ -5,10 +5,10 @@ import { ConfirmDialog } from '../components/Dialog';
 import { Badge, EmptyState, ErrorNotice, Notice, SkeletonBlock } from '../components/Feedback';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
-import { PagedTable } from '../components/PagedTable';
+import { ListTotal, PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatTime, plural, timeAgo } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSearchBox, useTitle } from '../lib/hooks';
 import { grantableRoles, roleDescription } from '../lib/roles';
 import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
@@ -53,9 +53,12 @@ function Roles({ roles }: { roles: string[] }) {
 export function ClustersPage() {
   useTitle('Clusters');
   const { isAdmin } = useSession();
+  const search = useSearchBox('q');
+  const query = search.value;
   const list = usePaged<Destination>(
-    (after, signal) => call('listDestinations', { after, limit: 100 }, { signal }),
-    [],
+    (after, signal) =>
+      call('listDestinations', { search: query || undefined, after, limit: 100 }, { signal }),
+    [query],
   );
   const connect = isAdmin ? (
     <Button variant="primary" icon="plus" onClick={() => navigate('/clusters/connect')}>
@@ -75,6 +78,18 @@ export function ClustersPage() {
         }
         actions={connect}
       />
+      <div className="toolbar">
+        <label className="search">
+          <span className="sr-only">Search clusters</span>
+          <input
+            type="search"
+            placeholder="Search by name"
+            value={search.text}
+            onChange={(e) => search.setText(e.target.value)}
+          />
+        </label>
+      </div>
+      <ListTotal list={list} one="cluster" filtered={Boolean(query)} />
       <PagedTable
         list={list}
         rowKey={(d) => d.id}
@@ -82,11 +97,17 @@ export function ClustersPage() {
         noun="clusters"
         errorTitle="Could not load the clusters"
         empty={
-          <EmptyState icon="clusters" title="No clusters yet" action={connect}>
-            {isAdmin
-              ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
-              : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
-          </EmptyState>
+          query ? (
+            <EmptyState icon="search" title="No matching clusters">
+              No cluster’s name contains “{query}”.
+            </EmptyState>
+          ) : (
+            <EmptyState icon="clusters" title="No clusters yet" action={connect}>
+              {isAdmin
+                ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
+                : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
+            </EmptyState>
+          )
         }
         columns={[
           {
