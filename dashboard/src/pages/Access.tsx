@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useId, useState } from 'react';
 import { call, type Grant } from '../api';
 import { Button } from '../components/Button';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
@@ -26,6 +26,8 @@ export function AccessPage() {
   const [role, setRole] = useSearchParam('role');
   const [destination, setDestination] = useSearchParam('cluster');
   const [granting, setGranting] = useState(false);
+  // Labels by id: a label wrapping a select would take in its options' text (cluster-admin).
+  const ids = useId();
   const destinations = useQuery(() => call('listDestinations', { limit: 1000 }), []);
   const roles = grantableRoles([
     'admin',
@@ -75,17 +77,21 @@ export function AccessPage() {
             autoComplete="off"
           />
         </label>
-        <label className="inline-field">
-          <span>Users or groups</span>
-          <select value={subjectKind ?? ''} onChange={(e) => setKind(e.target.value)}>
+        <div className="inline-field">
+          <label htmlFor={`${ids}-kind`}>Users or groups</label>
+          <select
+            id={`${ids}-kind`}
+            value={subjectKind ?? ''}
+            onChange={(e) => setKind(e.target.value)}
+          >
             <option value="">Both</option>
             <option value="user">Users</option>
             <option value="group">Groups</option>
           </select>
-        </label>
-        <label className="inline-field">
-          <span>Role</span>
-          <select value={role} onChange={(e) => setRole(e.target.value)}>
+        </div>
+        <div className="inline-field">
+          <label htmlFor={`${ids}-role`}>Role</label>
+          <select id={`${ids}-role`} value={role} onChange={(e) => setRole(e.target.value)}>
             <option value="">All roles</option>
             {(roles.includes(role) || !role ? roles : [...roles, role]).map((r) => (
               <option key={r} value={r}>
@@ -93,10 +99,14 @@ export function AccessPage() {
               </option>
             ))}
           </select>
-        </label>
-        <label className="inline-field">
-          <span>Cluster</span>
-          <select value={destination} onChange={(e) => setDestination(e.target.value)}>
+        </div>
+        <div className="inline-field">
+          <label htmlFor={`${ids}-cluster`}>Cluster</label>
+          <select
+            id={`${ids}-cluster`}
+            value={destination}
+            onChange={(e) => setDestination(e.target.value)}
+          >
             <option value="">All</option>
             {(destinations.data?.items ?? []).map((d) => (
               <option key={d.id} value={d.name}>
@@ -105,7 +115,7 @@ export function AccessPage() {
             ))}
             <option value="infra">Infra itself</option>
           </select>
-        </label>
+        </div>
         {filtered && (
           <Button size="sm" variant="ghost" onClick={clearSearchParams}>
             Clear filters
