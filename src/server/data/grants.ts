@@ -108,10 +108,21 @@ function filterGrants(
   if (shape.byPrivilege) q = q.where('grants.privilege', '=', p.privilege!);
   if (shape.bySubjectKind) q = q.where('grants.subjectKind', '=', p.subjectKind!);
   if (shape.search) {
+    // The matching users and groups first (one scan of each table), then their grants by index.
     q = q.where((eb) =>
       eb.or([
-        likeIgnoringCase(db, 'users.name', p.pattern),
-        likeIgnoringCase(db, 'groups.name', p.pattern),
+        eb('grants.subjectId', 'in', (sub) =>
+          sub
+            .selectFrom('users')
+            .select('users.id')
+            .where(likeIgnoringCase(db, 'users.name', p.pattern)),
+        ),
+        eb('grants.subjectId', 'in', (sub) =>
+          sub
+            .selectFrom('groups')
+            .select('groups.id')
+            .where(likeIgnoringCase(db, 'groups.name', p.pattern)),
+        ),
       ]),
     );
   }
