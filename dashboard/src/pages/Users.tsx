@@ -155,7 +155,18 @@ export function UsersPage() {
           },
         ]}
       />
-      {adding && <AddUserDialog onClose={() => setAdding(false)} onAdded={() => list.refresh()} />}
+      {adding && (
+        <AddUserDialog
+          onClose={() => setAdding(false)}
+          onAdded={(u) =>
+            // Shown first, where it is seen, whatever its place in the order by name.
+            list.setItems((items) => [
+              { ...u, infraRoles: [], groups: [], totalGroups: 0, origin: 'local', providers: [] },
+              ...items,
+            ])
+          }
+        />
+      )}
       {removing && (
         <RemoveUserDialog
           user={removing}
