@@ -128,13 +128,9 @@ export function listOf<T extends z.ZodType>(item: T) {
   });
 }
 
-/** Search text: the items whose name contains it, ignoring case. */
-export const Search = z
-  .string()
-  .trim()
-  .max(256, 'must be at most 256 characters')
+/** Search text (`text`: no control or invisible characters): the items whose name contains it. */
+export const Search = text(256)
   .optional()
-  .transform((s) => (s === '' ? undefined : s))
   .describe('Only items whose name contains this, ignoring case');
 
 /** Repeated query parameters arrive as a string or an array; both become an array. */
