@@ -27,6 +27,7 @@ import {
   getDeviceStatus,
   getProvider,
   listProviders,
+  createScimKey,
   startProviderLogin,
   updateProvider,
 } from './providers.js';
@@ -82,6 +83,7 @@ export const endpoints = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createScimKey,
 };
 
 export type Endpoints = typeof endpoints;

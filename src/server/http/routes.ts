@@ -22,6 +22,7 @@ import {
   approveDevice,
   createDeviceRequest,
   createProvider,
+  createScimKey,
   deleteProvider,
   getDeviceStatus,
   getProvider,
@@ -83,4 +84,5 @@ export const handlers: Handlers = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createScimKey,
 };
