@@ -4,7 +4,7 @@ import {
   deleteAccessKeys,
   listAccessKeys,
 } from './access-keys.js';
-import { listAudit, verifyAudit } from './audit.js';
+import { exportAudit, listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
   createToken,
@@ -64,6 +64,7 @@ export const endpoints = {
   deleteAccessKeys,
   listAudit,
   verifyAudit,
+  exportAudit,
   listDestinations,
   getDestination,
   createDestination,

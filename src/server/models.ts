@@ -167,6 +167,8 @@ export interface AuditEntry {
 export interface Page<T> {
   items: T[];
   next?: string;
+  /** How many items the list's filters find over all pages (lists that count). */
+  total?: number;
 }
 
 export interface Destination {

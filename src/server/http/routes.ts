@@ -4,7 +4,7 @@ import {
   deleteAccessKeys,
   listAccessKeys,
 } from './access-keys.js';
-import { listAudit, verifyAudit } from './audit.js';
+import { exportAudit, listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
   createToken,
@@ -65,6 +65,7 @@ export const handlers: Handlers = {
   deleteAccessKeys,
   listAudit,
   verifyAudit,
+  exportAudit,
   listDestinations,
   getDestination,
   createDestination,
