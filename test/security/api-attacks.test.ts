@@ -181,6 +181,7 @@ function examples(f: Fixtures): Record<string, Example> {
     createToken: { body: { destination: 'attacked' } },
     createProvider: { body: provider },
     updateProvider: { params: { id: newId('provider') }, body: provider },
+    createScimKey: { params: { id: newId('provider') }, body: { expiry: '24h' } },
     startProviderLogin: {
       params: { id: newId('provider') },
       body: { redirectURL: 'http://127.0.0.1:5000/callback' },

@@ -307,6 +307,8 @@ for (const engine of engines) {
               inactivityTimeout: null,
               lastUsed: iso(t0),
               destination: null,
+              // The key this request came with.
+              current: true,
             },
           ],
           count: 1,
