@@ -30,6 +30,12 @@ import {
   startProviderLogin,
   updateProvider,
 } from './providers.js';
+import {
+  createSshCertificate,
+  createSshHostCertificate,
+  rotateSshAuthority,
+  syncSshHost,
+} from './ssh.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -72,6 +78,10 @@ export const endpoints = {
   createToken,
   getJwks,
   rotateSigningKey,
+  createSshCertificate,
+  createSshHostCertificate,
+  syncSshHost,
+  rotateSshAuthority,
   listProviders,
   getProvider,
   createProvider,
