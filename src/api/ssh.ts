@@ -57,6 +57,9 @@ export const SshHostState = z
     revokedSerials: z
       .array(z.string())
       .describe('Serials of unexpired certificates of ended sessions or removed users'),
+    hostAuthority: z
+      .string()
+      .describe('The host CA that signs now: a host certificate from another is to be renewed'),
   })
   .meta({ id: 'SshHostState' });
 

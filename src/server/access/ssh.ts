@@ -103,6 +103,13 @@ export class SshAuthorities {
     return key;
   }
 
+  /** The public key line of the active authority of `purpose` (made now if there is none). */
+  async activePublicKey(db: Db, purpose: 'user' | 'host'): Promise<string> {
+    await this.signer(db, purpose);
+    const rows = await data.listSshAuthorities(db, purpose, this.#clock.now());
+    return rows.filter((r) => r.retiredAt === null).at(-1)!.publicKey;
+  }
+
   /** Makes a new active authority of `purpose`; the old ones stay trusted a while. */
   async rotate(db: Db, purpose: 'user' | 'host'): Promise<string> {
     const now = this.#clock.now();
@@ -305,6 +312,7 @@ export interface SshHostState {
   users: Array<{ id: string; name: string; login: string; principal: string; role: SshRole }>;
   userAuthorities: string[];
   revokedSerials: string[];
+  hostAuthority: string;
 }
 
 /**
@@ -341,6 +349,7 @@ export async function syncSshHost(
     })),
     userAuthorities: await ctx.ssh.trusted(ctx.db, 'user'),
     revokedSerials: await data.listRevokedSshSerials(ctx.db, destination.name, now),
+    hostAuthority: await ctx.ssh.activePublicKey(ctx.db, 'host'),
   };
 }
 
