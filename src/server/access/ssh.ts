@@ -76,8 +76,16 @@ export class SshAuthorities {
     this.#log = deps.log;
   }
 
-  /** Public key lines of the trusted authorities of `purpose`, the active (newest) one first. */
-  async trusted(db: Db, purpose: 'user' | 'host'): Promise<string[]> {
+  /**
+   * Public key lines of the trusted authorities of `purpose`, the active (newest) one first;
+   * with `ensure`, one is made if there is none (a host trusts it before anyone is issued one).
+   */
+  async trusted(
+    db: Db,
+    purpose: 'user' | 'host',
+    opts: { ensure?: boolean } = {},
+  ): Promise<string[]> {
+    if (opts.ensure) await this.signer(db, purpose);
     const rows = await data.listSshAuthorities(
       db,
       purpose,
@@ -347,7 +355,7 @@ export async function syncSshHost(
       principal: sshPrincipal(logins.get(u.id)!, destination.name),
       role: u.role,
     })),
-    userAuthorities: await ctx.ssh.trusted(ctx.db, 'user'),
+    userAuthorities: await ctx.ssh.trusted(ctx.db, 'user', { ensure: true }),
     revokedSerials: await data.listRevokedSshSerials(ctx.db, destination.name, now),
     hostAuthority: await ctx.ssh.activePublicKey(ctx.db, 'host'),
   };
