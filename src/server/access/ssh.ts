@@ -311,7 +311,7 @@ export async function createSshCertificate(
     principal,
     role: held.role,
     destination,
-    hostAuthorities: await ctx.ssh.trusted(ctx.db, 'host'),
+    hostAuthorities: await ctx.ssh.trusted(ctx.db, 'host', { ensure: true }),
     expiresAt,
   };
 }
