@@ -2,7 +2,12 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
+import type { ApiClient } from '../src/api/client.js';
+import { loadConnectorConfig } from '../src/connector/config.js';
+import { startSshHostAgent, type RunningSshHostAgent } from '../src/connector/ssh-host.js';
+import { createLogger } from '../src/shared/logger.js';
 import { freePort } from './pebble.js';
+import { LogSink, type TestServer } from './server.js';
 
 /**
  * Where sshd's test directories go: not under /tmp, whose world-writable mode makes sshd
@@ -137,4 +142,76 @@ export function removeAccountsOf(destination: string): void {
       }
     }
   }
+}
+
+/** Polls `fn` until it returns something other than undefined or false (15 s at most). */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * A real sshd and the host agent (`infra connector --kind ssh`) for it, registered with the
+ * server as `name`. Resolves once sshd runs with the agent's drop-in and host certificate.
+ */
+export async function startSshHost(
+  server: TestServer,
+  admin: ApiClient,
+  name: string,
+  settings: Record<string, string> = {},
+): Promise<{
+  sshd: TestSshd;
+  agent: RunningSshHostAgent;
+  agentLogs: LogSink;
+  /** Until the agent has applied the server's latest change for the host. */
+  caughtUp(): Promise<void>;
+}> {
+  const sshd = await startSshd();
+  const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
+  const key = (
+    await admin.createAccessKey({ userID: connectorUser.id, name: `${name}-agent`, expiry: '24h' })
+  ).accessKey;
+  const config = await loadConnectorConfig({
+    env: {},
+    flags: {
+      name,
+      kind: 'ssh',
+      stateDir: path.join(sshd.dir, 'state'),
+      'addr.metrics': '',
+      'server.url': server.url,
+      'server.accessKey': `plaintext:${key}`,
+      'server.trustedFingerprint': server.running.fingerprint,
+      'ssh.address': `127.0.0.1:${sshd.port}`,
+      'ssh.hostKey': `${sshd.hostKeyFile}.pub`,
+      'ssh.sshdConfig': sshd.config,
+      'ssh.dropIn': path.join(sshd.dropInDir, 'infra.conf'),
+      'ssh.dir': path.join(sshd.dir, 'infra'),
+      'ssh.pidFile': sshd.pidFile,
+      ...settings,
+    },
+  });
+  const agentLogs = new LogSink();
+  const agent = await startSshHostAgent(config, {
+    log: createLogger({ level: 'debug', json: true, destination: agentLogs }),
+  });
+  const caughtUp = async () => {
+    const feed = await admin.getAccessFeed({ destination: name });
+    await waitFor('the agent to apply the latest change', () => {
+      const applied = agent.applied();
+      return applied !== undefined && applied.updateIndex >= feed.updateIndex;
+    });
+  };
+  await caughtUp();
+  await waitFor('sshd to run with the host certificate', () =>
+    /HostCertificate/.test(readFileSync(path.join(sshd.dropInDir, 'infra.conf'), 'utf8')),
+  );
+  return { sshd, agent, agentLogs, caughtUp };
 }

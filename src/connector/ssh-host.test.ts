@@ -6,28 +6,20 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn as spawnPty } from 'node-pty';
 import type { ApiClient } from '../api/client.js';
-import { createLogger } from '../shared/logger.js';
 import { infraBin, workstation } from '../../test/cli.js';
 import { startAdminServer, userWithKey, type UserWithKey } from '../../test/identity.js';
-import { LogSink, type TestServer } from '../../test/server.js';
-import { removeAccountsOf, sshClient, startSshd, type TestSshd } from '../../test/sshd.js';
-import { loadConnectorConfig } from './config.js';
-import { startSshHostAgent, type RunningSshHostAgent } from './ssh-host.js';
+import type { LogSink, TestServer } from '../../test/server.js';
+import {
+  removeAccountsOf,
+  sshClient,
+  startSshHost,
+  startSshd,
+  waitFor,
+  type TestSshd,
+} from '../../test/sshd.js';
+import type { RunningSshHostAgent } from './ssh-host.js';
 
 const ADMIN_GROUP = 'infra-test-admins';
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** A key pair of the test's own, a certificate for it from the server, and ssh's options. */
 class Client {
@@ -82,54 +74,17 @@ describe('SSH host agent with a real sshd', () => {
   let admin: ApiClient;
   let sshd: TestSshd;
   let agent: RunningSshHostAgent;
-  const agentLogs = new LogSink();
+  let agentLogs: LogSink;
+  let caughtUp: () => Promise<void>;
   let alice: UserWithKey;
   let bob: UserWithKey;
-
-  /** Until the agent has applied the server's latest change for the host. */
-  const caughtUp = async () => {
-    const feed = await admin.getAccessFeed({ destination: name });
-    await waitFor('the agent to apply the latest change', async () => {
-      const applied = agent.applied();
-      if (!applied || applied.updateIndex < feed.updateIndex) return undefined;
-      return true;
-    });
-  };
 
   before(async () => {
     execFileSync('groupadd', ['-f', ADMIN_GROUP]);
     ({ server, admin } = await startAdminServer('sqlite'));
-    sshd = await startSshd();
-    const connectorUser = (await admin.listUsers({ name: 'connector', showSystem: true }))
-      .items[0]!;
-    const key = (
-      await admin.createAccessKey({ userID: connectorUser.id, name: `${name}-agent`, expiry: '1h' })
-    ).accessKey;
-    const config = await loadConnectorConfig({
-      env: {},
-      flags: {
-        name,
-        kind: 'ssh',
-        stateDir: path.join(sshd.dir, 'state'),
-        'addr.metrics': '',
-        'server.url': server.url,
-        'server.accessKey': `plaintext:${key}`,
-        'server.trustedFingerprint': server.running.fingerprint,
-        'ssh.address': `127.0.0.1:${sshd.port}`,
-        'ssh.hostKey': `${sshd.hostKeyFile}.pub`,
-        'ssh.sshdConfig': sshd.config,
-        'ssh.dropIn': path.join(sshd.dropInDir, 'infra.conf'),
-        'ssh.dir': path.join(sshd.dir, 'infra'),
-        'ssh.pidFile': sshd.pidFile,
-        'ssh.adminGroup': ADMIN_GROUP,
-      },
-    });
-    agent = await startSshHostAgent(config, {
-      log: createLogger({ level: 'debug', json: true, destination: agentLogs }),
-    });
-    await waitFor('the host to register', async () =>
-      (await admin.listDestinations({ name })).items.length > 0 ? true : undefined,
-    );
+    ({ sshd, agent, agentLogs, caughtUp } = await startSshHost(server, admin, name, {
+      'ssh.adminGroup': ADMIN_GROUP,
+    }));
     alice = await userWithKey(server, admin, `alice-${suffix}@example.com`);
     bob = await userWithKey(server, admin, `bob-${suffix}@example.com`);
     await admin.createGrant({ user: alice.id, privilege: 'connect', resource: name });
@@ -137,12 +92,6 @@ describe('SSH host agent with a real sshd', () => {
     await admin.updateGroupUsers({ id: ops.id, usersToAdd: [bob.id] });
     await admin.createGrant({ group: ops.id, privilege: 'admin', resource: name });
     await caughtUp();
-    // The drop-in with the host certificate is in force once sshd has reloaded.
-    await waitFor('sshd to reload with the host certificate', () =>
-      /HostCertificate/.test(readFileSync(path.join(sshd.dropInDir, 'infra.conf'), 'utf8'))
-        ? true
-        : undefined,
-    );
   });
 
   after(async () => {
@@ -231,7 +180,7 @@ describe('SSH host agent with a real sshd', () => {
 
   it('issues certificates that end with the grant, and sshd refuses them once expired', async () => {
     const carol = await userWithKey(server, admin, `carol-${suffix}@example.com`);
-    const expiresAt = new Date(Date.now() + 3000).toISOString();
+    const expiresAt = new Date(Date.now() + 2000).toISOString();
     await admin.createGrant({ user: carol.id, privilege: 'connect', resource: name, expiresAt });
     const c = new Client();
     const issued = await c.certify(carol.client, name);
@@ -239,12 +188,7 @@ describe('SSH host agent with a real sshd', () => {
     await new Promise((r) => setTimeout(r, Date.parse(issued.expires) - Date.now() + 1100));
     const late = await sshClient(c.args(sshd.port, name, issued.login, ['true']));
     assert.equal(late.code, 255);
-    assert.match(
-      sshd.logs(),
-      new RegExp(
-        `ID ${issued.login.replace(/-.*/, '')}.*[Cc]ertificate invalid: expired|[Cc]ertificate invalid: expired`,
-      ),
-    );
+    assert.match(sshd.logs(), /[Cc]ertificate invalid: expired/);
   });
 
   it('refuses the certificate of a session that ended (revoked serial)', async () => {
