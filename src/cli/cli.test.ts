@@ -846,7 +846,7 @@ describe('infra CLI', () => {
     it('lists clusters and refuses what it does not understand with exit code 2', async () => {
       assert.match(
         (await ws.run('destinations', 'list')).stdout,
-        /^NAME\s+MODE\s+URL\s+STATUS\s+LAST SEEN\nprod\s+direct\s+https:\/\/prod.example.com:9443\s+connected/,
+        /^NAME\s+KIND\s+MODE\s+URL\s+STATUS\s+LAST SEEN\nprod\s+kubernetes\s+direct\s+https:\/\/prod.example.com:9443\s+connected/,
       );
       assert.equal((await ws.run('no-such-command')).code, 2);
       // Help for a mistyped command is the mistake pointed out, not the top-level help.

@@ -16,7 +16,7 @@ import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
 import { AccessSnapshots } from './access/snapshots.js';
 import { DataEncryption, openKeyring } from './access/encryption.js';
-import { SshAuthorities } from './access/ssh.js';
+import { SshAuthorities } from './access/ssh-authorities.js';
 import { TokenService } from './access/tokens.js';
 import { ProviderService } from './access/provider-sync.js';
 import { reconcileProviders } from './access/providers.js';

@@ -6,7 +6,7 @@ import type { ChangeNotifier } from './changes.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
-import type { SshAuthorities } from './ssh.js';
+import type { SshAuthorities } from './ssh-authorities.js';
 import type { TokenService } from './tokens.js';
 
 /** The authenticated caller of a request. */

@@ -11,7 +11,7 @@ import type { AccessSettings, Actor, AuditTarget, RequestContext } from './conte
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
-import type { SshAuthorities } from './ssh.js';
+import type { SshAuthorities } from './ssh-authorities.js';
 import type { TokenService } from './tokens.js';
 
 /** What every operation runs against. */
