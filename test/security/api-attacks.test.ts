@@ -37,6 +37,7 @@ import { engines } from '../engines.js';
 import { rawExchange, rawRequest } from '../http.js';
 import { ADMIN, startAdminServer } from '../identity.js';
 import type { TestServer } from '../server.js';
+import { generateSshCa } from '../../src/shared/ssh.js';
 
 type Identity = 'anonymous' | 'no role' | 'view' | 'connector' | 'admin';
 const identities: Identity[] = ['anonymous', 'no role', 'view', 'connector', 'admin'];
@@ -189,6 +190,10 @@ function examples(f: Fixtures): Record<string, Example> {
     approveDevice: { body: { userCode: 'BBBB-BBBB' } },
     deleteAccessKeys: { query: { name: 'no-such-key' } },
     getAccessFeed: { query: { destination: 'attacked' } },
+    createSshCertificate: { body: { destination: 'attacked-host', publicKey: SSH_KEY } },
+    syncSshHost: { body: { destination: 'attacked-host' } },
+    createSshHostCertificate: { body: { destination: 'attacked-host' } },
+    rotateSshAuthority: { body: { purpose: 'user' } },
   };
 }
 
@@ -201,6 +206,8 @@ interface Fixtures {
   destinationId: string;
 }
 
+/** An Ed25519 public key line (for SSH hosts and certificates). */
+const SSH_KEY = generateSshCa('attacked').publicKey;
 const BAD_PERCENT = '%E0%A4%A';
 /** A string under every length limit but the largest (a CA bundle, 64 KiB). */
 const HUGE = 'a'.repeat(100_000);
@@ -991,6 +998,13 @@ for (const engine of engines) {
         uniqueID: 'attacked-cluster',
         connection: { url: 'https://attacked.example.com', ca: '' },
       });
+      await admin.createDestination({
+        name: 'attacked-host',
+        uniqueID: 'attacked-host',
+        kind: 'ssh',
+        ssh: { address: 'attacked.example.com:22', hostKey: SSH_KEY },
+      });
+      await admin.createGrant({ user: plain.id, privilege: 'connect', resource: 'attacked-host' });
       const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
       keys.anonymous = undefined;
       keys['no role'] = (await admin.createAccessKey({ userID: plain.id, expiry: '1h' })).accessKey;
