@@ -100,7 +100,15 @@ export async function startSshHostAgent(
     };
     const [existing] = (await client.listDestinations({ uniqueID })).items;
     if (!existing) await client.createDestination(body);
-    else await client.updateDestination({ id: existing.id, ...body });
+    // Unchanged, nothing is written: an update is a change on the feed and an audit entry.
+    else if (
+      existing.name !== body.name ||
+      existing.kind !== 'ssh' ||
+      existing.ssh.address !== body.ssh.address ||
+      existing.ssh.hostKey !== body.ssh.hostKey ||
+      existing.version !== body.version
+    )
+      await client.updateDestination({ id: existing.id, ...body });
   };
 
   /** A host certificate is wanted when there is none, it is half spent, or another CA signs. */
