@@ -27,6 +27,7 @@ import {
   getDeviceStatus,
   getProvider,
   listProviders,
+  createScimKey,
   startProviderLogin,
   updateProvider,
 } from './providers.js';
@@ -91,6 +92,7 @@ export const endpoints = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createScimKey,
 };
 
 export type Endpoints = typeof endpoints;

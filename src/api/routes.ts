@@ -56,4 +56,5 @@ export const routes = {
   createDeviceRequest: { method: 'POST', path: '/api/device' },
   getDeviceStatus: { method: 'POST', path: '/api/device/status' },
   approveDevice: { method: 'POST', path: '/api/device/approve' },
+  createScimKey: { method: 'POST', path: '/api/providers/:id/scim-key' },
 } as const satisfies Record<string, { method: HttpMethod; path: string }>;

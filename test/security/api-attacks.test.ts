@@ -186,6 +186,7 @@ function examples(f: Fixtures): Record<string, Example> {
       params: { id: newId('provider') },
       body: { redirectURL: 'http://127.0.0.1:5000/callback' },
     },
+    createScimKey: { params: { id: newId('provider') }, body: { expiry: '1h' } },
     getDeviceStatus: { body: { deviceCode: 'device-code' } },
     approveDevice: { body: { userCode: 'BBBB-BBBB' } },
     deleteAccessKeys: { query: { name: 'no-such-key' } },

@@ -10,7 +10,8 @@ type Output = { output: OutputFormat };
 type ResultOutput = { output: Exclude<OutputFormat, 'name'> };
 
 async function userByName(client: ApiClient, name: string) {
-  const [user] = (await client.listUsers({ name, showSystem: name === 'connector' })).items;
+  const system = name === 'connector' || name === 'scim';
+  const [user] = (await client.listUsers({ name, showSystem: system })).items;
   if (!user) throw new CliError(`No user named ${name}; \`infra users list\` shows who exists`);
   return user;
 }
@@ -288,7 +289,7 @@ export const keys = {
     } & ResultOutput,
   ) {
     if (opts.destination !== undefined && !opts.connector)
-      throw new CliError('--destination is for connector keys: add --connector', 2);
+      throw new CliError('--cluster is for connector keys: add --connector', 2);
     const owner = opts.connector ? 'connector' : opts.user;
     const removal = (name: string) => `infra keys remove ${name}${owner ? ` --user ${owner}` : ''}`;
     const { key, older } = await withClient(io, async (c) => {
@@ -328,7 +329,7 @@ export const keys = {
     if (opts.output !== 'table') printValue(io.stdout, opts.output, key);
     else {
       io.stderr.write(
-        `Created key ${key.name} for ${key.userName}${key.destination ? ` (destination ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
+        `Created key ${key.name} for ${key.userName}${key.destination ? ` (cluster ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
       );
       io.stdout.write(`${key.accessKey}\n`);
     }
@@ -396,7 +397,7 @@ export const destinations = {
       ],
       name: (d) => d.name,
       empty:
-        'No clusters connected; connect one by running a connector with a key from `infra keys add --connector --destination NAME`',
+        'No clusters connected; connect one by running a connector with a key from `infra keys add --connector --cluster NAME`',
     });
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {

@@ -22,6 +22,7 @@ import {
   approveDevice,
   createDeviceRequest,
   createProvider,
+  createScimKey,
   deleteProvider,
   getDeviceStatus,
   getProvider,
@@ -92,4 +93,5 @@ export const handlers: Handlers = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createScimKey,
 };
