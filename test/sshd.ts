@@ -78,8 +78,11 @@ export async function startSshd(): Promise<TestSshd> {
       s.on('error', () => resolve(false));
     });
     if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline)
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
       throw new Error(`sshd did not start:\n${logs}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
