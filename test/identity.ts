@@ -67,3 +67,21 @@ export async function createSignedInUser(
     client: server.client({ accessKey: first.accessKey }),
   };
 }
+
+export interface UserWithKey {
+  id: string;
+  name: string;
+  key: string;
+  client: ApiClient;
+}
+
+/** A user made by an admin, with an access key of their own (no password, so no scrypt cost). */
+export async function userWithKey(
+  server: TestServer,
+  admin: ApiClient,
+  name: string,
+): Promise<UserWithKey> {
+  const { id } = await admin.createUser({ name });
+  const { accessKey } = await admin.createAccessKey({ userID: id, expiry: '1h' });
+  return { id, name, key: accessKey, client: server.client({ accessKey }) };
+}

@@ -53,6 +53,7 @@ const idNames: Record<IdKind, string> = {
   destination: 'a destination',
   provider: 'a provider',
   install: 'an install',
+  sshAuthority: 'an SSH certificate authority',
 };
 
 /** An id of one kind: `usr_…` for users, `grp_…` for groups. */

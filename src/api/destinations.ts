@@ -41,11 +41,33 @@ const ConnectionMode = z
   .enum(['direct', 'tunnel'])
   .describe('direct: kubectl reaches the connector at its URL; tunnel: through this server');
 
+const DestinationKind = z
+  .enum(['kubernetes', 'ssh'])
+  .describe('kubernetes: a cluster with a connector; ssh: a Linux host with the SSH host agent');
+
+/** `host:port` (a name, IPv4, or [IPv6]). */
+const SshAddress = z
+  .string()
+  .max(300)
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'must be host:port');
+
+const SshPublicKeyLine = z
+  .string()
+  .max(16_384)
+  .regex(/^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}( [^\n]*)?$/, 'must be an OpenSSH public key line');
+
 export const Destination = z
   .object({
     id: z.string(),
     name: z.string(),
     uniqueID: z.string().describe('Chosen by the connector; stable for a cluster'),
+    kind: DestinationKind,
+    ssh: z
+      .object({
+        address: z.string().describe('host:port where clients reach sshd'),
+        hostKey: z.string().describe("The host's public key (OpenSSH line)"),
+      })
+      .describe('SSH hosts: where sshd listens, and its host key'),
     connection: z.object({
       mode: ConnectionMode,
       url: z
@@ -78,6 +100,7 @@ export type Destination = z.infer<typeof Destination>;
 const DestinationFields = {
   name: DestinationName,
   uniqueID: text(256),
+  kind: DestinationKind.default('kubernetes'),
   connection: z
     .object({
       mode: ConnectionMode.default('direct'),
@@ -85,14 +108,33 @@ const DestinationFields = {
       ca: Pem.default(''),
     })
     .strict()
-    .refine((c) => c.mode === 'tunnel' || c.url !== '', {
-      message: 'url is required in direct mode',
-      path: ['url'],
-    }),
+    .prefault({}),
+  ssh: z.object({ address: SshAddress, hostKey: SshPublicKeyLine }).strict().optional(),
   namespaces: z.array(Namespace).max(10_000).default([]),
   roles: z.array(RoleName).max(1000).default([]),
   version: text(64).default('unknown'),
 };
+
+/** A cluster in direct mode needs the connector's URL; a host needs its address and key. */
+function checkKind(
+  d: { kind: string; connection: { mode: string; url: string }; ssh?: unknown },
+  ctx: z.RefinementCtx,
+) {
+  if (d.kind === 'kubernetes' && d.connection.mode === 'direct' && d.connection.url === '')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['connection', 'url'],
+      message: 'url is required in direct mode',
+    });
+  if (d.kind === 'ssh' && d.ssh === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ssh'],
+      message: 'an SSH host needs ssh.address and ssh.hostKey',
+    });
+  if (d.kind === 'kubernetes' && d.ssh !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['ssh'], message: 'only for kind ssh' });
+}
 
 export const listDestinations = endpoint({
   ...routes.listDestinations,
@@ -124,7 +166,7 @@ export const createDestination = endpoint({
   summary: 'Register a destination (connectors do this)',
   tag: 'Destinations',
   auth: { roles: ['admin', 'connector'] },
-  input: z.object(DestinationFields).strict(),
+  input: z.object(DestinationFields).strict().superRefine(checkKind),
   output: Destination,
 });
 
@@ -133,7 +175,10 @@ export const updateDestination = endpoint({
   summary: "Replace a destination's details (connectors do this)",
   tag: 'Destinations',
   auth: { roles: ['admin', 'connector'] },
-  input: z.object({ id: idOf('destination'), ...DestinationFields }).strict(),
+  input: z
+    .object({ id: idOf('destination'), ...DestinationFields })
+    .strict()
+    .superRefine(checkKind),
   output: Destination,
 });
 

@@ -31,6 +31,12 @@ import {
   startProviderLogin,
   updateProvider,
 } from './providers.js';
+import {
+  createSshCertificate,
+  createSshHostCertificate,
+  rotateSshAuthority,
+  syncSshHost,
+} from './ssh.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -74,6 +80,10 @@ export const endpoints = {
   createToken,
   getJwks,
   rotateSigningKey,
+  createSshCertificate,
+  createSshHostCertificate,
+  syncSshHost,
+  rotateSshAuthority,
   listProviders,
   getProvider,
   createProvider,

@@ -853,7 +853,7 @@ describe('infra CLI', () => {
       const listed = (await ws.run('clusters', 'list')).stdout;
       assert.match(
         listed,
-        /^NAME\s+MODE\s+URL\s+STATUS\s+LAST SEEN\nprod\s+direct\s+https:\/\/prod.example.com:9443\s+connected/,
+        /^NAME\s+KIND\s+MODE\s+URL\s+STATUS\s+LAST SEEN\nprod\s+kubernetes\s+direct\s+https:\/\/prod.example.com:9443\s+connected/,
       );
       // The API's word keeps working, for scripts written before (names: no "seconds ago").
       const names = (await ws.run('clusters', 'list', '-o', 'name')).stdout;

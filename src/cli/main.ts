@@ -122,6 +122,20 @@ function buildProgram(io: CliIO): Command {
       if (code !== 0) throw new CliError('', code);
     });
 
+  program
+    .command('ssh <host> [command...]')
+    .description(
+      'Log in to an SSH host with a short-lived certificate (`infra ssh HOST -- COMMAND` runs a command)',
+    )
+    .option('--refresh-only', 'Only renew the certificate if needed (for ~/.ssh/config)')
+    .action(async (host: string, command: string[], opts: { refreshOnly?: boolean }) =>
+      (await import('./commands/ssh.js')).ssh(io, host, command, opts),
+    );
+  program
+    .command('ssh-config')
+    .description('Print a ~/.ssh/config snippet so plain `ssh HOST` works for your SSH hosts')
+    .action(async () => (await import('./commands/ssh.js')).sshConfig(io));
+
   const admin = () => import('./commands/admin.js');
 
   const users = program.command('users').description('Manage users (admins)');
@@ -242,14 +256,14 @@ function buildProgram(io: CliIO): Command {
   const clusters = program
     .command('clusters')
     .alias('destinations')
-    .description('Connected clusters (also: infra destinations)');
-  output(clusters.command('list').alias('ls').description('List clusters')).action(async (opts) =>
-    (await admin()).destinations.list(io, opts),
+    .description('Connected clusters and SSH hosts (also: infra destinations)');
+  output(clusters.command('list').alias('ls').description('List clusters and hosts')).action(
+    async (opts) => (await admin()).destinations.list(io, opts),
   );
   clusters
     .command('remove <name>')
     .alias('rm')
-    .description('Remove a cluster (admins)')
+    .description('Remove a cluster or host (admins)')
     .option('--force', 'Succeed even if it does not exist')
     .action(async (name: string, opts) => (await admin()).destinations.remove(io, name, opts));
 

@@ -33,7 +33,8 @@ export async function listReachable(
     if (g.resource === 'infra') continue;
     const [destination, namespace] = g.resource.split('.') as [string, string | undefined];
     const d = byName.get(destination);
-    if (!d) continue;
+    // SSH hosts are reached with `infra ssh`, not kubectl.
+    if (!d || d.kind === 'ssh') continue;
     const name = namespace ? `infra:${destination}:${namespace}` : `infra:${destination}`;
     const entry = reach.get(name) ?? {
       context: {

@@ -27,6 +27,46 @@ export const ConnectorSettings = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be 1-63 letters, digits, - or _ (no dots)')
       .describe('Destination name of this cluster, as grants name it (prod, staging)'),
+    kind: z
+      .enum(['kubernetes', 'ssh'])
+      .default('kubernetes')
+      .describe(
+        'kubernetes: RBAC and the proxy for a cluster; ssh: the host agent of a Linux host',
+      ),
+    ssh: z
+      .object({
+        address: z
+          .string()
+          .default('')
+          .describe('host:port where clients reach sshd; default <hostname>:22'),
+        hostKey: z
+          .string()
+          .default('/etc/ssh/ssh_host_ed25519_key.pub')
+          .describe('The host public key to certify (its private key must be a HostKey of sshd)'),
+        sshdConfig: z.string().default('/etc/ssh/sshd_config').describe("sshd's main config file"),
+        dropIn: z
+          .string()
+          .default('/etc/ssh/sshd_config.d/infra.conf')
+          .describe(
+            'The drop-in written for sshd (sshd_config must Include it before other settings)',
+          ),
+        dir: z
+          .string()
+          .default('/etc/ssh/infra')
+          .describe('CA keys, principals files, revocation list and host certificate'),
+        pidFile: z
+          .string()
+          .default('/run/sshd.pid')
+          .describe('Where sshd writes its pid (to reload it)'),
+        sshd: z.string().default('/usr/sbin/sshd'),
+        adminGroup: z
+          .string()
+          .default('sudo')
+          .describe('Group that users granted admin join (sudo on Debian, wheel elsewhere)'),
+        shell: z.string().default('/bin/bash').describe('Login shell of the accounts made'),
+      })
+      .strict()
+      .prefault({}),
     tunnel: z
       .boolean()
       .default(false)
@@ -131,6 +171,13 @@ export const ConnectorSettings = z
         message: 'must be an https:// URL of the Infra server',
       });
     }
+    if (s.kind === 'ssh' && s.tunnel) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tunnel'],
+        message: 'an SSH host is reached directly: leave tunnel out',
+      });
+    }
     if (s.tunnel && s.endpoint !== '') {
       ctx.addIssue({
         code: 'custom',
@@ -155,8 +202,23 @@ export type ServerTrust =
   | { kind: 'fingerprint'; fingerprint: string }
   | { kind: 'skip' };
 
+/** The host agent's settings (`kind: ssh`). */
+export interface SshHostSettings {
+  address: string;
+  hostKey: string;
+  sshdConfig: string;
+  dropIn: string;
+  dir: string;
+  pidFile: string;
+  sshd: string;
+  adminGroup: string;
+  shell: string;
+}
+
 export interface ConnectorConfig {
   name: string;
+  kind: 'kubernetes' | 'ssh';
+  ssh: SshHostSettings;
   /** kubectl reaches the cluster through the server (the connector dials out), not at `endpoint`. */
   tunnel: boolean;
   /** Where kubectl reaches the connector in direct mode (sent to the server at registration). */
@@ -234,11 +296,14 @@ export async function loadConnectorConfig(
   } catch (err) {
     throw new ConfigError((err as Error).message, { cause: err });
   }
-  const https = s.addr.https ?? (s.tunnel ? undefined : parseListenAddress(':9443')!);
+  const ssh = s.kind === 'ssh';
+  const https = s.addr.https ?? (s.tunnel || ssh ? undefined : parseListenAddress(':9443')!);
   return Object.freeze({
     name: s.name,
+    kind: s.kind,
+    ssh: { ...s.ssh, address: s.ssh.address || `${hostname()}:22` },
     tunnel: s.tunnel,
-    endpoint: s.tunnel ? '' : s.endpoint || `https://${hostname()}:${https!.port}`,
+    endpoint: s.tunnel || ssh ? '' : s.endpoint || `https://${hostname()}:${https!.port}`,
     stateDir: expandPath(s.stateDir),
     logLevel: s.logLevel,
     logFormat: s.logFormat,

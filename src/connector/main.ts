@@ -46,7 +46,7 @@ export interface RunningConnector {
   close(): Promise<void>;
 }
 
-async function serverCa(
+export async function serverCa(
   config: ConnectorConfig,
   log: Logger,
 ): Promise<{ ca?: string; skipTlsVerify?: boolean }> {

@@ -16,6 +16,7 @@ import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
 import { AccessSnapshots } from './access/snapshots.js';
 import { DataEncryption, openKeyring } from './access/encryption.js';
+import { SshAuthorities } from './access/ssh-authorities.js';
 import { TokenService } from './access/tokens.js';
 import { ProviderService } from './access/provider-sync.js';
 import { reconcileProviders } from './access/providers.js';
@@ -111,6 +112,7 @@ export async function startServer(
     });
     await tokens.start();
     cleanups.push(() => tokens.stop());
+    const ssh = new SshAuthorities({ keyring, clock, log });
     const changes = new ChangeNotifier({ db: database.readDb, log });
     await changes.start();
     const providers = new ProviderService({
@@ -174,6 +176,7 @@ export async function startServer(
       settings: config.access,
       authenticator,
       tokens,
+      ssh,
       changes,
       snapshots: new AccessSnapshots({ db: database.readDb, clock }),
       presence: new DestinationPresence({ db: database.db, clock, log }),

@@ -179,6 +179,11 @@ export interface Destination {
   connectionCa: string;
   /** kubectl reaches the connector at its own URL (direct) or through this server (tunnel). */
   connectionMode: 'direct' | 'tunnel';
+  /** A Kubernetes cluster (with a connector) or a Linux host (with the SSH host agent). */
+  kind: 'kubernetes' | 'ssh';
+  /** SSH hosts: `host:port` where clients reach sshd, and the host's public key line. */
+  sshAddress: string;
+  sshHostKey: string;
   namespaces: string[];
   roles: string[];
   version: string;

@@ -14,6 +14,7 @@ const idKinds = {
   destination: 'dst',
   provider: 'prv',
   install: 'ins',
+  sshAuthority: 'sca',
 } as const;
 export type IdKind = keyof typeof idKinds;
 

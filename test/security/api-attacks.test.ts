@@ -37,6 +37,7 @@ import { engines } from '../engines.js';
 import { rawExchange, rawRequest } from '../http.js';
 import { ADMIN, startAdminServer } from '../identity.js';
 import type { TestServer } from '../server.js';
+import { generateSshCa } from '../../src/shared/ssh.js';
 
 type Identity = 'anonymous' | 'no role' | 'view' | 'connector' | 'admin';
 const identities: Identity[] = ['anonymous', 'no role', 'view', 'connector', 'admin'];
@@ -181,15 +182,19 @@ function examples(f: Fixtures): Record<string, Example> {
     createToken: { body: { destination: 'attacked' } },
     createProvider: { body: provider },
     updateProvider: { params: { id: newId('provider') }, body: provider },
-    createScimKey: { params: { id: newId('provider') }, body: { expiry: '24h' } },
     startProviderLogin: {
       params: { id: newId('provider') },
       body: { redirectURL: 'http://127.0.0.1:5000/callback' },
     },
+    createScimKey: { params: { id: newId('provider') }, body: { expiry: '1h' } },
     getDeviceStatus: { body: { deviceCode: 'device-code' } },
     approveDevice: { body: { userCode: 'BBBB-BBBB' } },
     deleteAccessKeys: { query: { name: 'no-such-key' } },
     getAccessFeed: { query: { destination: 'attacked' } },
+    createSshCertificate: { body: { destination: 'attacked-host', publicKey: SSH_KEY } },
+    syncSshHost: { body: { destination: 'attacked-host' } },
+    createSshHostCertificate: { body: { destination: 'attacked-host' } },
+    rotateSshAuthority: { body: { purpose: 'user' } },
   };
 }
 
@@ -202,6 +207,8 @@ interface Fixtures {
   destinationId: string;
 }
 
+/** An Ed25519 public key line (for SSH hosts and certificates). */
+const SSH_KEY = generateSshCa('attacked').publicKey;
 const BAD_PERCENT = '%E0%A4%A';
 /** A string under every length limit but the largest (a CA bundle, 64 KiB). */
 const HUGE = 'a'.repeat(100_000);
@@ -992,6 +999,13 @@ for (const engine of engines) {
         uniqueID: 'attacked-cluster',
         connection: { url: 'https://attacked.example.com', ca: '' },
       });
+      await admin.createDestination({
+        name: 'attacked-host',
+        uniqueID: 'attacked-host',
+        kind: 'ssh',
+        ssh: { address: 'attacked.example.com:22', hostKey: SSH_KEY },
+      });
+      await admin.createGrant({ user: plain.id, privilege: 'connect', resource: 'attacked-host' });
       const connector = (await admin.listUsers({ name: 'connector', showSystem: true })).items[0]!;
       keys.anonymous = undefined;
       keys['no role'] = (await admin.createAccessKey({ userID: plain.id, expiry: '1h' })).accessKey;

@@ -383,7 +383,8 @@ export const keys = {
 
 /** Connected or not; in tunnel mode, whether kubectl can get through, and through how many replicas. */
 function destinationStatus(d: Destination): string {
-  if (d.connection.mode === 'direct') return d.connected ? 'connected' : 'disconnected';
+  if (d.kind === 'ssh' || d.connection.mode === 'direct')
+    return d.connected ? 'connected' : 'disconnected';
   const n = d.tunnel.replicas.length;
   if (n === 0) return d.connected ? 'connected, no tunnel' : 'disconnected, no tunnel';
   return `tunnel to ${n} replica${n === 1 ? '' : 's'}`;
@@ -393,11 +394,12 @@ export const destinations = {
   async list(io: CliIO, opts: Output) {
     const items = await withClient(io, (c) => listAll(c.listDestinations, {}));
     printList(io.stdout, opts.output, items, {
-      headers: ['Name', 'Mode', 'URL', 'Status', 'Last seen'],
+      headers: ['Name', 'Kind', 'Mode', 'URL', 'Status', 'Last seen'],
       row: (d) => [
         d.name,
-        d.connection.mode,
-        d.connection.url,
+        d.kind,
+        d.kind === 'ssh' ? '' : d.connection.mode,
+        d.kind === 'ssh' ? `ssh://${d.ssh.address}` : d.connection.url,
         destinationStatus(d),
         humanTime(d.lastSeen),
       ],

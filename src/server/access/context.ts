@@ -6,6 +6,7 @@ import type { ChangeNotifier } from './changes.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
+import type { SshAuthorities } from './ssh-authorities.js';
 import type { TokenService } from './tokens.js';
 
 /** The authenticated caller of a request. */
@@ -50,6 +51,8 @@ export interface RequestContext {
   sourceIp: string;
   /** Signs destination tokens. */
   tokens: TokenService;
+  /** Signs SSH certificates. */
+  ssh: SshAuthorities;
   /** Wakes feed requests when access changes. */
   changes: ChangeNotifier;
   /** The feed's answers, read once per destination and change. */

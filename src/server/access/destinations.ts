@@ -1,6 +1,7 @@
 import type { JWK } from 'jose';
 import { AppError, UnauthenticatedError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
+import { parseSshPublicKey } from '../../shared/ssh.js';
 import {
   CONNECTOR_USER_ID,
   boundDestination,
@@ -80,7 +81,9 @@ export async function getDestination(
 export interface DestinationInput {
   name: string;
   uniqueID: string;
+  kind: 'kubernetes' | 'ssh';
   connection: { mode: 'direct' | 'tunnel'; url: string; ca: string };
+  ssh?: { address: string; hostKey: string };
   namespaces: string[];
   roles: string[];
   version: string;
@@ -94,6 +97,9 @@ function fields(input: DestinationInput): data.DestinationFields {
     connectionMode: input.connection.mode,
     connectionUrl: input.connection.mode === 'tunnel' ? '' : input.connection.url,
     connectionCa: input.connection.mode === 'tunnel' ? '' : input.connection.ca,
+    kind: input.kind,
+    sshAddress: input.ssh?.address ?? '',
+    sshHostKey: input.ssh?.hostKey ?? '',
     namespaces: [...new Set(input.namespaces)].sort(),
     roles: [...new Set(input.roles)].sort(),
     version: input.version,
@@ -167,10 +173,21 @@ async function claimDestination(ctx: RequestContext, name: string): Promise<void
   await updateAccessKeyScopes(ctx.db, actor.accessKeyId, [...scopes, scope]);
 }
 
+/** An SSH host's key must be one certificates can be made for. */
+function checkHostKey(input: DestinationInput): void {
+  if (input.kind !== 'ssh' || !input.ssh) return;
+  try {
+    parseSshPublicKey(input.ssh.hostKey);
+  } catch (err) {
+    throw new AppError('bad_request', `ssh.hostKey: ${(err as Error).message}`);
+  }
+}
+
 export async function createDestination(
   ctx: RequestContext,
   input: DestinationInput,
 ): Promise<DestinationWithTunnel> {
+  checkHostKey(input);
   await claimDestination(ctx, input.name);
   const now = ctx.clock.now();
   const id = newId('destination', now);
@@ -180,6 +197,7 @@ export async function createDestination(
 }
 
 function connectionDetails(input: DestinationInput): Record<string, unknown> {
+  if (input.kind === 'ssh') return { kind: 'ssh', address: input.ssh?.address };
   return input.connection.mode === 'tunnel' ? { mode: 'tunnel' } : { url: input.connection.url };
 }
 
@@ -196,6 +214,7 @@ export async function updateDestination(
   id: string,
   input: DestinationInput,
 ): Promise<DestinationWithTunnel> {
+  checkHostKey(input);
   const before = await data.getDestination(ctx.db, { byId: id });
   await claimDestination(ctx, before.name);
   if (input.name !== before.name) await claimDestination(ctx, input.name);

@@ -16,6 +16,7 @@ import type { AccessSettings, Actor, AuditTarget, RequestContext } from './conte
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
+import type { SshAuthorities } from './ssh-authorities.js';
 import type { TokenService } from './tokens.js';
 
 /** What every operation runs against. */
@@ -30,6 +31,7 @@ export interface OperationDeps {
   /** Checks access keys, believing a verified one until something changes. */
   authenticator: Authenticator;
   tokens: TokenService;
+  ssh: SshAuthorities;
   changes: ChangeNotifier;
   snapshots: AccessSnapshots;
   presence: DestinationPresence;
@@ -127,6 +129,7 @@ export async function runOperation<T>(
     log: request.log,
     settings: deps.settings,
     tokens: deps.tokens,
+    ssh: deps.ssh,
     changes: deps.changes,
     snapshots: deps.snapshots,
     presence: deps.presence,

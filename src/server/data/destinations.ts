@@ -27,6 +27,9 @@ const columns = [
   'connectionUrl',
   'connectionCa',
   'connectionMode',
+  'kind',
+  'sshAddress',
+  'sshHostKey',
   'namespaces',
   'roles',
   'version',
@@ -100,7 +103,8 @@ export type DestinationFields = Pick<
   | 'namespaces'
   | 'roles'
   | 'version'
->;
+> &
+  Partial<Pick<Destination, 'kind' | 'sshAddress' | 'sshHostKey'>>;
 
 function toRow(d: DestinationFields) {
   return {
@@ -109,6 +113,9 @@ function toRow(d: DestinationFields) {
     connectionUrl: d.connectionUrl,
     connectionCa: d.connectionCa,
     connectionMode: d.connectionMode,
+    kind: d.kind ?? 'kubernetes',
+    sshAddress: d.sshAddress ?? '',
+    sshHostKey: d.sshHostKey ?? '',
     namespaces: JSON.stringify(d.namespaces),
     roles: JSON.stringify(d.roles),
     version: d.version,

@@ -10,6 +10,7 @@ import * as m0006 from './migrations/0006-removed-user-keys.js';
 import * as m0007 from './migrations/0007-change-subjects.js';
 import * as m0008 from './migrations/0008-tunnels.js';
 import * as m0009 from './migrations/0009-scim.js';
+import * as m0013 from './migrations/0013-ssh.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-change-subjects': m0007,
   '0008-tunnels': m0008,
   '0009-scim': m0009,
+  '0013-ssh': m0013,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -30,6 +30,9 @@ export interface Database {
   destinationTunnels: DestinationTunnelsTable;
   scimUsers: ScimUsersTable;
   scimGroups: ScimGroupsTable;
+  sshAuthorities: SshAuthoritiesTable;
+  sshCertificates: SshCertificatesTable;
+  sshLogins: SshLoginsTable;
 }
 
 export interface ProvidersTable {
@@ -113,6 +116,10 @@ export interface DestinationsTable {
   connectionUrl: string;
   connectionCa: string;
   connectionMode: 'direct' | 'tunnel';
+  kind: Generated<'kubernetes' | 'ssh'>;
+  /** SSH hosts: `host:port` where clients reach sshd, and its host public key. */
+  sshAddress: Generated<string>;
+  sshHostKey: Generated<string>;
   /** JSON array of namespace names. */
   namespaces: string;
   /** JSON array of ClusterRole names. */
@@ -278,4 +285,32 @@ export interface LoginThrottleTable {
   windowStart: number;
   lockedUntil: number;
   updatedAt: number;
+}
+
+export interface SshAuthoritiesTable {
+  id: string;
+  purpose: 'user' | 'host';
+  /** An OpenSSH public key line. */
+  publicKey: string;
+  /** PKCS#8 PEM, sealed (encrypted at rest). */
+  privateKey: string;
+  createdAt: number;
+  retiredAt: number | null;
+}
+
+export interface SshCertificatesTable {
+  /** Decimal (a 64-bit serial does not fit a JavaScript number). */
+  serial: string;
+  userId: string;
+  /** The access key it was issued to. */
+  sessionId: string;
+  destination: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface SshLoginsTable {
+  userId: string;
+  login: string;
+  createdAt: number;
 }

@@ -49,12 +49,21 @@ export const PROVIDER_USER_REFRESH_TOKEN: SealedColumn = {
   context: (k) => `provider_users.refresh_token:${k.provider_id}/${k.user_id}`,
 };
 
+/** SSH certificate authorities' private keys (PKCS#8 PEM). */
+export const SSH_AUTHORITY_KEY: SealedColumn = {
+  table: 'ssh_authorities',
+  column: 'private_key',
+  key: ['id'],
+  context: (k) => `ssh_authorities.private_key:${k.id}`,
+};
+
 /** Every sealed column: what data-key rotation re-seals. Code seals with these contexts only. */
 export const sealedColumns: readonly SealedColumn[] = [
   SIGNING_KEY_JWK,
   PROVIDER_CLIENT_SECRET,
   PROVIDER_PRIVATE_CONFIG,
   PROVIDER_USER_REFRESH_TOKEN,
+  SSH_AUTHORITY_KEY,
 ];
 
 const BATCH = 200;

@@ -7,6 +7,7 @@ import { engines } from '../../../test/engines.js';
 import { rawRequest } from '../../../test/http.js';
 import { startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
+import { generateSshCa } from '../../shared/ssh.js';
 import type { TestServer } from '../../../test/server.js';
 import { scimRoutes } from './scim.js';
 
@@ -21,6 +22,9 @@ const OWN_REFUSALS = new Set<OperationName>([
   'getAccessFeed',
   'listGrants',
   'getDestination',
+  'createSshCertificate',
+  'syncSshHost',
+  'createSshHostCertificate',
 ]);
 const NO_PROVIDER = `prv_${'0'.repeat(24)}`;
 const UNREACHABLE_PROVIDER = {
@@ -80,7 +84,14 @@ for (const engine of engines) {
       ).id;
       for (const id of [userIds.user, userIds.view, userIds.admin]) {
         await admin.createGrant({ user: id, privilege: 'connect', resource: 'tok' });
+        await admin.createGrant({ user: id, privilege: 'connect', resource: 'sshhost' });
       }
+      await admin.createDestination({
+        name: 'sshhost',
+        uniqueID: 'sshhost',
+        kind: 'ssh',
+        ssh: { address: '127.0.0.1:22', hostKey: generateSshCa('host').publicKey },
+      });
       destinationId = (
         await admin.createDestination({
           name: 'matrix',
@@ -400,6 +411,33 @@ for (const engine of engines) {
       {
         operation: 'rotateSigningKey',
         request: async () => ({ path: '/api/signing-keys/rotate', body: {} }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'createSshCertificate',
+        variant: 'a host the caller has a grant on',
+        request: async () => ({
+          path: '/api/ssh/certificates',
+          body: { destination: 'sshhost', publicKey: generateSshCa('me').publicKey },
+        }),
+        expect: statuses(401, 201, 201, 403, 201, 401),
+      },
+      {
+        operation: 'syncSshHost',
+        request: async () => ({ path: '/api/ssh/hosts/sync', body: { destination: 'sshhost' } }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'createSshHostCertificate',
+        request: async () => ({
+          path: '/api/ssh/host-certificates',
+          body: { destination: 'sshhost' },
+        }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'rotateSshAuthority',
+        request: async () => ({ path: '/api/ssh/authorities/rotate', body: { purpose: 'user' } }),
         expect: statuses(401, 403, 403, 403, 201, 401),
       },
       {

@@ -104,6 +104,8 @@ for (const engine of engines) {
             id: undefined,
             name: 'prod',
             uniqueID: 'cluster-ca-sha256-1',
+            kind: 'kubernetes',
+            ssh: { address: '', hostKey: '' },
             connection: { mode: 'direct', url: 'https://prod.example.com:8443', ca: CA },
             namespaces: ['default', 'web'],
             roles: ['edit', 'view'],

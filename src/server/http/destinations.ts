@@ -17,6 +17,8 @@ function destinationToApi(d: DestinationWithTunnel, now: number, origin: string)
     id: d.id,
     name: d.name,
     uniqueID: d.uniqueId,
+    kind: d.kind,
+    ssh: { address: d.sshAddress, hostKey: d.sshHostKey },
     connection: {
       mode: d.connectionMode,
       // Through this server, as the caller reached it; kubectl trusts the server's certificate.

@@ -32,6 +32,12 @@ import {
 } from './providers.js';
 import type { Handlers } from './route.js';
 import { getSettings, getSetup, login, logout, setup } from './sessions.js';
+import {
+  createSshCertificate,
+  createSshHostCertificate,
+  rotateSshAuthority,
+  syncSshHost,
+} from './ssh.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -75,6 +81,10 @@ export const handlers: Handlers = {
   createToken,
   getJwks,
   rotateSigningKey,
+  createSshCertificate,
+  createSshHostCertificate,
+  syncSshHost,
+  rotateSshAuthority,
   listProviders,
   getProvider,
   createProvider,

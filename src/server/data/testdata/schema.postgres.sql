@@ -62,6 +62,9 @@ table destinations
   created_at bigint not null
   updated_at bigint not null
   connection_mode text not null default 'direct'::text
+  kind text not null default 'kubernetes'::text
+  ssh_address text not null default ''::text
+  ssh_host_key text not null default ''::text
 table device_requests
   device_code_hash text not null
   user_code text not null
@@ -184,6 +187,24 @@ table signing_keys
   private_jwk text not null
   created_at bigint not null
   retired_at bigint
+table ssh_authorities
+  id text not null
+  purpose text not null
+  public_key text not null
+  private_key text not null
+  created_at bigint not null
+  retired_at bigint
+table ssh_certificates
+  serial text not null
+  user_id text not null
+  session_id text not null
+  destination text not null
+  issued_at bigint not null
+  expires_at bigint not null
+table ssh_logins
+  user_id text not null
+  login text not null
+  created_at bigint not null
 table users
   id text not null
   name text not null
@@ -240,6 +261,10 @@ constraint scim_users.scim_users_user_id_fkey FOREIGN KEY (user_id) REFERENCES u
 constraint server_replicas.server_replicas_pkey PRIMARY KEY (id)
 constraint settings.settings_pkey PRIMARY KEY (name)
 constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
+constraint ssh_authorities.ssh_authorities_pkey PRIMARY KEY (id)
+constraint ssh_certificates.ssh_certificates_pkey PRIMARY KEY (serial)
+constraint ssh_logins.ssh_logins_login_key UNIQUE (login)
+constraint ssh_logins.ssh_logins_pkey PRIMARY KEY (user_id)
 constraint users.users_name_key UNIQUE (name)
 constraint users.users_pkey PRIMARY KEY (id)
 CREATE UNIQUE INDEX access_keys_key_id_key ON public.access_keys USING btree (key_id);
@@ -291,5 +316,10 @@ CREATE INDEX scim_users_provider_id_external_id ON public.scim_users USING btree
 CREATE UNIQUE INDEX server_replicas_pkey ON public.server_replicas USING btree (id);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);
 CREATE UNIQUE INDEX signing_keys_pkey ON public.signing_keys USING btree (kid);
+CREATE UNIQUE INDEX ssh_authorities_pkey ON public.ssh_authorities USING btree (id);
+CREATE INDEX ssh_certificates_destination ON public.ssh_certificates USING btree (destination, expires_at);
+CREATE UNIQUE INDEX ssh_certificates_pkey ON public.ssh_certificates USING btree (serial);
+CREATE UNIQUE INDEX ssh_logins_login_key ON public.ssh_logins USING btree (login);
+CREATE UNIQUE INDEX ssh_logins_pkey ON public.ssh_logins USING btree (user_id);
 CREATE UNIQUE INDEX users_name_key ON public.users USING btree (name);
 CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id);

@@ -6,7 +6,7 @@ CREATE TABLE "audit_log" ("seq" bigint primary key, "at" bigint not null, "actor
 CREATE TABLE changes (idx integer primary key autoincrement, destination text not null, at bigint not null, "kind" text default 'all' not null, "subject" text);
 CREATE TABLE "credentials" ("user_id" text primary key references "users" ("id") on delete cascade, "password_hash" text not null, "one_time" integer default 0 not null, "updated_at" bigint not null);
 CREATE TABLE "destination_tunnels" ("id" text primary key, "destination" text not null, "replica_id" text not null, "connected_at" bigint not null, "seen_at" bigint not null);
-CREATE TABLE "destinations" ("id" text primary key, "name" text not null unique, "unique_id" text not null unique, "connection_url" text not null, "connection_ca" text not null, "namespaces" text not null, "roles" text not null, "version" text not null, "last_seen_at" bigint, "created_at" bigint not null, "updated_at" bigint not null, "connection_mode" text default 'direct' not null);
+CREATE TABLE "destinations" ("id" text primary key, "name" text not null unique, "unique_id" text not null unique, "connection_url" text not null, "connection_ca" text not null, "namespaces" text not null, "roles" text not null, "version" text not null, "last_seen_at" bigint, "created_at" bigint not null, "updated_at" bigint not null, "connection_mode" text default 'direct' not null, "kind" text default 'kubernetes' not null, "ssh_address" text default '' not null, "ssh_host_key" text default '' not null);
 CREATE TABLE "device_requests" ("device_code_hash" text primary key, "user_code" text not null unique, "approved_by" text references "users" ("id") on delete cascade, "approved_key_id" text references "access_keys" ("id") on delete cascade, "source_ip" text not null, "expires_at" bigint not null, "created_at" bigint not null);
 CREATE TABLE "encryption_keys" ("id" text primary key, "provider" text not null, "wrapped" text not null, "created_at" bigint not null, "retired_at" bigint);
 CREATE TABLE "grants" ("id" text primary key, "subject_kind" text not null, "subject_id" text not null, "privilege" text not null, "resource" text not null, "destination" text not null, "expires_at" bigint, "managed_by" text default 'api' not null, "created_by" text, "created_at" bigint not null, constraint "grants_subject_privilege_resource" unique ("subject_kind", "subject_id", "privilege", "resource"));
@@ -25,6 +25,9 @@ CREATE TABLE "scim_users" ("user_id" text primary key references "users" ("id") 
 CREATE TABLE "server_replicas" ("id" text primary key, "started_at" bigint not null, "seen_at" bigint not null);
 CREATE TABLE "settings" ("name" text primary key, "value" text not null, "updated_at" bigint not null);
 CREATE TABLE "signing_keys" ("kid" text primary key, "algorithm" text not null, "public_jwk" text not null, "private_jwk" text not null, "created_at" bigint not null, "retired_at" bigint);
+CREATE TABLE "ssh_authorities" ("id" text primary key, "purpose" text not null, "public_key" text not null, "private_key" text not null, "created_at" bigint not null, "retired_at" bigint);
+CREATE TABLE "ssh_certificates" ("serial" text primary key, "user_id" text not null, "session_id" text not null, "destination" text not null, "issued_at" bigint not null, "expires_at" bigint not null);
+CREATE TABLE "ssh_logins" ("user_id" text primary key, "login" text not null unique, "created_at" bigint not null);
 CREATE TABLE "users" ("id" text primary key, "name" text not null unique, "kind" text default 'user' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null, "last_seen_at" bigint);
 CREATE INDEX "access_keys_parent_id" on "access_keys" ("parent_id");
 CREATE INDEX "audit_log_action" on "audit_log" ("action", "seq");
@@ -41,3 +44,4 @@ CREATE INDEX "removed_user_keys_ends_at" on "removed_user_keys" ("ends_at");
 CREATE INDEX "revoked_sessions_revoked_at" on "revoked_sessions" ("revoked_at");
 CREATE INDEX "scim_groups_provider_id_external_id" on "scim_groups" ("provider_id", "external_id");
 CREATE INDEX "scim_users_provider_id_external_id" on "scim_users" ("provider_id", "external_id");
+CREATE INDEX "ssh_certificates_destination" on "ssh_certificates" ("destination", "expires_at");
