@@ -53,6 +53,8 @@ const idNames: Record<IdKind, string> = {
   destination: 'a destination',
   provider: 'a provider',
   install: 'an install',
+  accessRequest: 'an access request',
+  requestPolicy: 'a request policy',
 };
 
 /** An id of one kind: `usr_…` for users, `grp_…` for groups. */

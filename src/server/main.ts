@@ -10,6 +10,7 @@ import { migrate } from './data/migrate.js';
 import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
+import { GrantExpiry } from './access/grant-expiry.js';
 import { prepareSetup } from './access/setup.js';
 import { Authenticator } from './access/authenticate.js';
 import { ChangeNotifier } from './access/changes.js';
@@ -159,6 +160,9 @@ export async function startServer(
       checkReadiness({ db: database.db, readDb: database.readDb, health: database.health, tokens });
     // Known once the listener is open (its port may be chosen by the system).
     let origin = config.url ?? '';
+    const expiry = new GrantExpiry({ db: database.db, clock, log, changes });
+    await expiry.start();
+    cleanups.push(() => expiry.stop());
     const app = await buildApp({
       db: database.db,
       readDb: database.readDb,
@@ -169,6 +173,7 @@ export async function startServer(
       snapshots: new AccessSnapshots({ db: database.readDb, clock }),
       presence: new DestinationPresence({ db: database.db, clock, log }),
       providers,
+      expiry,
       clock,
       log,
       metrics,

@@ -14,6 +14,8 @@ const idKinds = {
   destination: 'dst',
   provider: 'prv',
   install: 'ins',
+  accessRequest: 'req',
+  requestPolicy: 'rqp',
 } as const;
 export type IdKind = keyof typeof idKinds;
 

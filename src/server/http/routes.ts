@@ -4,6 +4,18 @@ import {
   deleteAccessKeys,
   listAccessKeys,
 } from './access-keys.js';
+import {
+  cancelAccessRequest,
+  createAccessRequest,
+  createRequestPolicy,
+  deleteRequestPolicy,
+  explainAccess,
+  getAccessRequest,
+  listAccessRequests,
+  listRequestPolicies,
+  reviewAccessRequest,
+  updateRequestPolicy,
+} from './access-requests.js';
 import { listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
@@ -82,4 +94,14 @@ export const handlers: Handlers = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  explainAccess,
+  listRequestPolicies,
+  createRequestPolicy,
+  updateRequestPolicy,
+  deleteRequestPolicy,
+  listAccessRequests,
+  getAccessRequest,
+  createAccessRequest,
+  reviewAccessRequest,
+  cancelAccessRequest,
 };
