@@ -3,7 +3,6 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
 import type { ChangeNotifier } from './changes.js';
-import type { GrantExpiry } from './grant-expiry.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
@@ -18,6 +17,12 @@ export interface Actor {
   accessKeyId: string;
   roles: ReadonlySet<InfraRole>;
   scopes: readonly string[];
+}
+
+/** Makes sure expiring grants are removed on time (GrantExpiry). */
+export interface ExpiryScheduler {
+  /** A grant expires at `at` (milliseconds). */
+  schedule(at: number): void;
 }
 
 /** Server settings the access layer applies. */
@@ -60,7 +65,7 @@ export interface RequestContext {
   /** Logins through identity providers and their group sync. */
   providers: ProviderService;
   /** Removes grants at their expiry: told of each grant made with one. */
-  expiry: Pick<GrantExpiry, 'schedule'>;
+  expiry: ExpiryScheduler;
   /** This server as the caller reached it (`https://host:port`), for links and redirect URIs. */
   origin: string;
   /** The browser's provider-login binding (a cookie), which ties a login to the browser that began it. */

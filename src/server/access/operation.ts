@@ -7,8 +7,13 @@ import type { Db } from '../data/db.js';
 import { PASSWORD_CHANGE_SCOPE } from '../models.js';
 import type { Authenticator } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
-import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
-import type { GrantExpiry } from './grant-expiry.js';
+import type {
+  AccessSettings,
+  Actor,
+  AuditTarget,
+  ExpiryScheduler,
+  RequestContext,
+} from './context.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
@@ -30,7 +35,7 @@ export interface OperationDeps {
   snapshots: AccessSnapshots;
   presence: DestinationPresence;
   providers: ProviderService;
-  expiry: Pick<GrantExpiry, 'schedule'>;
+  expiry: ExpiryScheduler;
 }
 
 /** An operation's declared access rule and how it runs. */
