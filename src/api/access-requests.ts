@@ -137,7 +137,7 @@ export type AccessRequest = z.infer<typeof AccessRequest>;
 
 export const listAccessRequests = endpoint({
   ...routes.listAccessRequests,
-  summary: "List access requests: yours (mine), those you may review (toReview), or all (admins)",
+  summary: 'List access requests: yours (mine), those you may review (toReview), or all (admins)',
   tag: 'Access requests',
   auth: { roles: ['admin', 'view'], orSelf: true },
   input: z
@@ -179,7 +179,11 @@ export const createAccessRequest = endpoint({
       resource: Resource.refine((r) => r !== 'infra', 'must be a destination or namespace'),
       duration: Duration.default('1h'),
       reason: text(1000).optional(),
-      policy: z.string().max(63).optional().describe('The policy to ask under (default: the first that allows it)'),
+      policy: z
+        .string()
+        .max(63)
+        .optional()
+        .describe('The policy to ask under (default: the first that allows it)'),
     })
     .strict(),
   output: AccessRequest,

@@ -25,14 +25,16 @@ const AccessPath = z.object({
   resource: z.string().describe("The grant's resource"),
   appliesToTarget: z
     .boolean()
-    .describe('A grant on the cluster applies to all its namespaces; one on a namespace, there only'),
+    .describe(
+      'A grant on the cluster applies to all its namespaces; one on a namespace, there only',
+    ),
   via: z.object({
     kind: z.enum(['user', 'group']),
     group: z.string().optional(),
     memberships: z
       .array(Membership)
       .optional()
-      .describe("group: how the user is in it (one entry per source)"),
+      .describe('group: how the user is in it (one entry per source)'),
   }),
   grant: z.object({
     id: z.string(),
@@ -81,7 +83,9 @@ export const Explanation = z
   .meta({ id: 'Explanation' });
 export type Explanation = z.infer<typeof Explanation>;
 
-const KubeVerb = z.string().regex(/^[a-z*]{1,32}$/, 'must be a Kubernetes verb such as get or create');
+const KubeVerb = z
+  .string()
+  .regex(/^[a-z*]{1,32}$/, 'must be a Kubernetes verb such as get or create');
 const KubeResource = z
   .string()
   .regex(/^[a-z0-9*.-]{1,100}(\/[a-z*]{1,50})?$/, 'must be a resource such as pods or pods/exec');

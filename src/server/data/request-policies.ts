@@ -50,9 +50,8 @@ export async function getRequestPolicy(
   by: { byId: string } | { byName: string },
 ): Promise<RequestPolicy> {
   const q = db.selectFrom('requestPolicies').selectAll();
-  const row = await ('byId' in by
-    ? q.where('id', '=', by.byId)
-    : q.where('name', '=', by.byName)
+  const row = await (
+    'byId' in by ? q.where('id', '=', by.byId) : q.where('name', '=', by.byName)
   ).executeTakeFirst();
   if (!row) throw new NotFoundError('request policy');
   return toPolicy(row);
@@ -64,11 +63,22 @@ export async function createRequestPolicy(db: Db, p: RequestPolicy): Promise<voi
 
 /** Replaces a policy's rules (its id, name and creation stay). */
 export async function updateRequestPolicy(db: Db, p: RequestPolicy): Promise<void> {
-  const { id, name: _name, createdAt: _createdAt, ...rest } = toRow(p);
+  const row = toRow(p);
   const result = await db
     .updateTable('requestPolicies')
-    .set(rest)
-    .where('id', '=', id)
+    .set({
+      roles: row.roles,
+      resources: row.resources,
+      requesters: row.requesters,
+      approvers: row.approvers,
+      approvalsRequired: row.approvalsRequired,
+      maxDuration: row.maxDuration,
+      pendingExpiry: row.pendingExpiry,
+      reasonRequired: row.reasonRequired,
+      managedBy: row.managedBy,
+      updatedAt: row.updatedAt,
+    })
+    .where('id', '=', p.id)
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new NotFoundError('request policy');
 }

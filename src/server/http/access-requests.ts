@@ -122,9 +122,7 @@ export const getAccessRequest: H<'getAccessRequest'> = async (ctx, input) =>
   requestToApi(await access.getAccessRequest(ctx, input.id));
 
 export const createAccessRequest: H<'createAccessRequest'> = async (ctx, input) =>
-  requestToApi(
-    await access.createAccessRequest(ctx, { ...input, duration: ms(input.duration) }),
-  );
+  requestToApi(await access.createAccessRequest(ctx, { ...input, duration: ms(input.duration) }));
 
 export const reviewAccessRequest: H<'reviewAccessRequest'> = async (ctx, input) =>
   requestToApi(await access.reviewAccessRequest(ctx, input));
