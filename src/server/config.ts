@@ -16,6 +16,9 @@ import {
 import { Email } from '../api/common.js';
 import { DestinationName, Privilege, Resource } from '../api/grants.js';
 import { GroupName } from '../api/groups.js';
+import { RequestPolicyFields } from '../api/access-requests.js';
+import type { DeclaredRequestPolicy } from './access/request-policies.js';
+import { parseDuration } from '../shared/duration.js';
 import { ProviderKind, ProviderName, ProviderUrl } from '../api/providers.js';
 import type { DeclaredConnector, DeclaredGrant, DeclaredUser } from './access/bootstrap.js';
 import type { ProviderInput } from './access/providers.js';
@@ -110,6 +113,10 @@ const ConfigGrant = z
   .refine((g) => (g.user === undefined) !== (g.group === undefined), {
     message: 'give exactly one of user or group',
   });
+
+const ConfigRequestPolicy = z
+  .object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), ...RequestPolicyFields })
+  .strict();
 
 const ConfigProvider = z
   .object({
@@ -257,6 +264,10 @@ export const ServerSettings = z
       .array(ConfigGrant)
       .default([])
       .describe('Grants declared here, reconciled at every start'),
+    requestPolicies: z
+      .array(ConfigRequestPolicy)
+      .default([])
+      .describe('Access request policies declared here, reconciled at every start'),
     connectors: z
       .array(ConfigConnector)
       .default([])
@@ -396,6 +407,7 @@ export interface ServerConfig {
   trustedProxies: string[];
   users: DeclaredUser[];
   grants: DeclaredGrant[];
+  requestPolicies: DeclaredRequestPolicy[];
   connectors: DeclaredConnector[];
   /** Declared providers; their secrets stay references until a login reads them (S7). */
   providers: ProviderInput[];
@@ -535,6 +547,12 @@ export async function loadServerConfig(
     trustedProxies: s.trustedProxies,
     users,
     grants: s.grants,
+    requestPolicies: s.requestPolicies.map((p) => ({
+      ...p,
+      // Validated as durations by the schema.
+      maxDuration: parseDuration(p.maxDuration)!,
+      pendingExpiry: parseDuration(p.pendingExpiry)!,
+    })),
     connectors,
     providers: s.providers.map(({ clientSecret, serviceAccountKey, ...p }) => ({
       ...p,

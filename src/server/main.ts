@@ -11,6 +11,7 @@ import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
 import { GrantExpiry } from './access/grant-expiry.js';
+import { reconcileRequestPolicies } from './access/request-policies.js';
 import { prepareSetup } from './access/setup.js';
 import { Authenticator } from './access/authenticate.js';
 import { ChangeNotifier } from './access/changes.js';
@@ -90,6 +91,7 @@ export async function startServer(
       grants: config.grants,
       connectors: config.connectors,
     });
+    await reconcileRequestPolicies(database.db, clock, log, config.requestPolicies);
     const setupToken = await prepareSetup(database.db, clock);
 
     const { roots, keyring } = await openKeyring(database.db, config, clock);

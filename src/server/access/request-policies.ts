@@ -1,4 +1,8 @@
+import type { Clock } from '../../shared/clock.js';
 import { AppError, assertThat } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { appendAudit, lockAuditHead } from '../data/audit.js';
+import type { Db } from '../data/db.js';
 import { newId } from '../../shared/ids.js';
 import * as data from '../data/request-policies.js';
 import type { RequestPolicy, SubjectNames } from '../models.js';
@@ -118,4 +122,69 @@ export async function deleteRequestPolicy(ctx: RequestContext, id: string): Prom
   assertApiManaged(existing);
   await data.deleteRequestPolicy(ctx.db, id);
   ctx.audit({ kind: 'requestPolicy', id, name: describe(existing) });
+}
+
+/** A policy as the config file declares it. */
+export type DeclaredRequestPolicy = PolicyInput & { name: string };
+
+/**
+ * Makes the config file's policies the ones managed by it: declared ones are created, or
+ * updated (a policy of that name made through the API is handed to the file), and ones the file
+ * no longer declares are removed.
+ */
+export async function reconcileRequestPolicies(
+  db: Db,
+  clock: Clock,
+  log: Logger,
+  declared: DeclaredRequestPolicy[],
+): Promise<void> {
+  const now = clock.now();
+  await db.transaction().execute(async (tx) => {
+    await lockAuditHead(tx);
+    const existing = new Map((await data.listRequestPolicies(tx)).map((p) => [p.name, p]));
+    const changes: Record<string, string[]> = {};
+    const note = (what: string, name: string) => (changes[what] ??= []).push(name);
+    for (const d of declared) {
+      const known = existing.get(d.name);
+      if (!known) {
+        await data.createRequestPolicy(tx, {
+          id: newId('requestPolicy', now),
+          ...d,
+          managedBy: 'config',
+          createdAt: now,
+          updatedAt: now,
+        });
+        note('requestPoliciesCreated', d.name);
+        continue;
+      }
+      const wanted: RequestPolicy = { ...known, ...d, managedBy: 'config', updatedAt: now };
+      if (
+        JSON.stringify({ ...wanted, updatedAt: 0 }) !== JSON.stringify({ ...known, updatedAt: 0 })
+      ) {
+        await data.updateRequestPolicy(tx, wanted);
+        note('requestPoliciesUpdated', d.name);
+      }
+    }
+    const names = new Set(declared.map((d) => d.name));
+    for (const p of existing.values()) {
+      if (p.managedBy === 'config' && !names.has(p.name)) {
+        await data.deleteRequestPolicy(tx, p.id);
+        note('requestPoliciesRemoved', p.name);
+      }
+    }
+    if (Object.keys(changes).length === 0) return;
+    await appendAudit(tx, {
+      at: now,
+      actorId: null,
+      actorName: 'config file',
+      action: 'reconcileRequestPolicies',
+      targetKind: 'config',
+      targetId: null,
+      targetName: null,
+      sourceIp: 'local',
+      result: 'success',
+      details: changes,
+    });
+    log.info({ changes }, 'applied the request policies of the config file');
+  });
 }
