@@ -14,6 +14,7 @@ import { GroupPage, GroupsPage } from './pages/Groups';
 import { LoginPage } from './pages/Login';
 import { DevicePage, LoginCallbackPage } from './pages/ProviderLogin';
 import { ProvidersPage } from './pages/Providers';
+import { RequestsPage } from './pages/Requests';
 import { SettingsPage } from './pages/Settings';
 import { SetupPage } from './pages/Setup';
 import { UserPage, UsersPage } from './pages/Users';
@@ -51,6 +52,7 @@ const ROUTES: Route[] = [
   ['/groups', () => <GroupsPage />],
   ['/groups/:id', (p) => <GroupPage id={p.id!} />],
   ['/audit', () => <AuditPage />],
+  ['/requests', () => <RequestsPage />],
   ['/settings', () => <SettingsPage />],
 ];
 
