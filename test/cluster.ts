@@ -211,9 +211,10 @@ export function kubectl(
 export function kubectlStream(
   ws: Workstation,
   args: string[],
+  env: Record<string, string> = {},
 ): { child: ChildProcess; output(): string; exited: Promise<number> } {
   const child = spawn('kubectl', [...args, '--cache-dir', path.join(ws.home, '.kube', 'cache')], {
-    env: { ...ws.env, KUBECONFIG: ws.kubeconfig },
+    env: { ...ws.env, ...env, KUBECONFIG: ws.kubeconfig },
   });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));

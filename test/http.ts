@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import {
   connect,
   type DetailedPeerCertificate,
@@ -180,4 +181,29 @@ export async function rawExchange(
   await conn.secure;
   conn.socket.write(request);
   return parseResponse(await conn.closed);
+}
+
+/** Resolves with everything read so far once it matches `pattern`. */
+export function readUntil(stream: Readable, pattern: RegExp): Promise<string> {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (pattern.test(text)) resolve(text);
+    });
+    stream.on('end', () => reject(new Error(`stream ended before ${pattern}: ${text}`)));
+  });
+}
+
+/** Connects to a local port, sends `text`, and resolves with what came back once it matches. */
+export function talk(port: number, text: string, until: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    socket.on('error', reject);
+    socket.once('connect', () => socket.write(text));
+    readUntil(socket, until).then((got) => {
+      socket.destroy();
+      resolve(got);
+    }, reject);
+  });
 }

@@ -22,7 +22,7 @@ export interface ClientOptions {
   /** Who is calling, for the User-Agent header: `cli`, `connector`... */
   component?: string;
   timeoutMs?: number;
-  /** Aborts every request of this client (to stop a long poll on shutdown). */
+  /** Aborts every request of this client (to stop a long poll on shutdown) and closes its connections. */
   signal?: AbortSignal;
   /** An HTTP proxy to reach the server through (CONNECT), from HTTPS_PROXY. */
   proxy?: URL;
@@ -61,6 +61,8 @@ export function createApiClient(options: ClientOptions): ApiClient {
   const agent = options.proxy
     ? new ProxyAgent(options.proxy, agentOptions)
     : new Agent(agentOptions);
+  // Connections kept alive for later requests would hold the server (or the proxy) open.
+  options.signal?.addEventListener('abort', () => agent.destroy(), { once: true });
   const userAgent = `Infra/${productVersion} (${options.component ?? 'client'}; ${process.platform}/${process.arch})`;
 
   async function call(name: OperationName, input: Record<string, unknown> = {}): Promise<unknown> {

@@ -115,12 +115,15 @@ export async function startConnector(
     let unsendable = '';
     const streams = new OpenStreams();
     const trust = await serverCa(config, log);
+    // Ends every request to the server at shutdown, and the connections kept alive for them.
+    const abort = new AbortController();
     const clientOptions = {
       baseUrl: config.server.url,
       // Asked at every request: a key rotated upstream takes effect at the next re-read.
       accessKey: () => config.server.accessKey.reveal(),
       component: 'connector',
       proxy: config.server.proxy,
+      signal: abort.signal,
       ...trust,
     };
     const client: ApiClient = createApiClient(clientOptions);
@@ -130,9 +133,8 @@ export async function startConnector(
       clock,
     });
     // Its callbacks run only after start(), once everything they use exists.
-    const abort = new AbortController();
     const follower = new AccessFollower({
-      client: (timeoutMs) => createApiClient({ ...clientOptions, timeoutMs, signal: abort.signal }),
+      client: (timeoutMs) => createApiClient({ ...clientOptions, timeoutMs }),
       destination: config.name,
       log,
       clock,

@@ -13,6 +13,7 @@ import { engines } from '../../test/engines.js';
 import { createSignedInUser, type SignedIn } from '../../test/identity.js';
 import type { Workstation } from '../../test/cli.js';
 import { kubePath, tunnelPath } from '../shared/tunnel.js';
+import { talk } from '../../test/http.js';
 import { TUNNEL_ONLY, rawRequest, until } from '../../test/tunnel.js';
 
 for (const engine of engines) {
@@ -87,6 +88,34 @@ for (const engine of engines) {
       await watch.exited;
       await logs.exited;
       await Promise.all(streams.map((r) => r.finished));
+    });
+
+    it('port-forwards through the tunnel, over SPDY and over SPDY in a websocket', async () => {
+      await cluster.admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'prod' });
+      await cluster.connectorCaughtUp();
+      assert.equal((await ws.run('use', 'prod')).code, 0);
+      const ways: Array<Record<string, string>> = [{}, { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' }];
+      for (const env of ways) {
+        const forward = kubectlStream(ws, ['port-forward', 'pod/app-1', ':5432'], env);
+        try {
+          await until('kubectl listens', () =>
+            /Forwarding from 127\.0\.0\.1:\d+/.test(forward.output()),
+          );
+          const port = Number(/127\.0\.0\.1:(\d+)/.exec(forward.output())![1]);
+          assert.equal(
+            await talk(port, 'ping\n', /ping\n$/),
+            `fake port-forward to default/app-1:5432 as ${alice.name}\nping\n`,
+          );
+        } finally {
+          forward.child.kill('SIGINT');
+          await forward.exited;
+        }
+      }
+      assert.equal(
+        cluster.kube.forwards.filter((f) => f.user.username === alice.name).length,
+        2,
+        'one connection each way, impersonating alice',
+      );
     });
 
     it('carries large answers and many requests at once', async () => {

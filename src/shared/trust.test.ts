@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { request } from 'node:https';
 import { createServer, type Server } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { startConnectProxy } from '../../test/connect-proxy.js';
 import {
   createCertificateAuthority,
   issueServerCertificate,
@@ -65,6 +66,23 @@ describe('trustByFingerprint', () => {
       certificateFingerprint(leaf.certificate),
       certificateFingerprint(ca.certificate),
     ]);
+  });
+
+  it('reads the chain through HTTPS_PROXY when one is set (a connector behind an egress proxy)', async () => {
+    const proxy = await startConnectProxy();
+    try {
+      const chain = await fetchCertificateChain(real.url, 5_000, { HTTPS_PROXY: proxy.url });
+      assert.equal(chain.length, 2);
+      assert.deepEqual(proxy.targets, [new URL(real.url).host]);
+      // NO_PROXY naming the host goes straight there.
+      await fetchCertificateChain(real.url, 5_000, {
+        HTTPS_PROXY: proxy.url,
+        NO_PROXY: '127.0.0.1',
+      });
+      assert.equal(proxy.targets.length, 1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('trusts the CA of a pinned certificate or a pinned CA, and the server verifies with it', async () => {

@@ -1,5 +1,7 @@
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { connect, type DetailedPeerCertificate } from 'node:tls';
+import { connectThroughProxy, proxyFor } from './https-proxy.js';
 
 function toPem(der: Buffer): string {
   const b64 = der
@@ -12,32 +14,42 @@ function toPem(der: Buffer): string {
 /**
  * The certificate chain a TLS server presents, leaf first, as PEM. The handshake is not
  * verified and nothing is sent over the connection: this only looks, so that the caller can
- * decide whether to trust what it saw (a pinned fingerprint, or a person's answer).
+ * decide whether to trust what it saw (a pinned fingerprint, or a person's answer). It goes
+ * through HTTPS_PROXY as every other request to the server does (`env` is for tests).
  */
-export function fetchCertificateChain(url: string, timeoutMs = 10_000): Promise<string[]> {
+export async function fetchCertificateChain(
+  url: string,
+  timeoutMs = 10_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
   const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || 443);
+  const proxy = proxyFor(u, env);
+  const socket = proxy ? await connectThroughProxy(proxy, host, port, timeoutMs) : undefined;
   return new Promise((resolve, reject) => {
-    const socket = connect({
-      host: u.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(u.port || 443),
-      servername: /^[\d.]+$|:/.test(u.hostname) ? undefined : u.hostname,
+    const tls = connect({
+      host,
+      port,
+      socket,
+      servername: isIP(host) ? undefined : host,
       rejectUnauthorized: false,
       timeout: timeoutMs,
     });
-    socket.once('secureConnect', () => {
+    tls.once('secureConnect', () => {
       const chain: string[] = [];
-      let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+      let cert: DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
       while (cert?.raw && !chain.includes(toPem(cert.raw))) {
         chain.push(toPem(cert.raw));
         cert = cert.issuerCertificate;
       }
-      socket.destroy();
+      tls.destroy();
       resolve(chain);
     });
-    socket.once('timeout', () =>
-      socket.destroy(new Error(`no TLS answer from ${u.host} within ${timeoutMs} ms`)),
+    tls.once('timeout', () =>
+      tls.destroy(new Error(`no TLS answer from ${u.host} within ${timeoutMs} ms`)),
     );
-    socket.once('error', reject);
+    tls.once('error', reject);
   });
 }
 

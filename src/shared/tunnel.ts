@@ -94,9 +94,9 @@ export function isStreamingRequest(url: string): boolean {
 }
 
 /**
- * The upgraded connection as a plain stream for HTTP/2 to run over. Node 20's HTTP/2 session
- * aborts the process (a native assertion) when given the TLS socket an HTTP/1.1 exchange has
- * just used; over a JavaScript stream it reads and writes through the socket's public API.
+ * The connector's upgraded connection as a plain stream for its HTTP/2 server to run over: given
+ * the TLS socket of Node 20's HTTP/1.1 client after an upgrade, the server end sees a protocol
+ * error; over a JavaScript stream it reads and writes through the socket's public API.
  */
 export function detachedStream(socket: Duplex): Duplex {
   const stream = new Duplex({

@@ -9,9 +9,8 @@ import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { rawRequest } from '../http.js';
+import { rawRequest, readUntil, talk } from '../http.js';
 import { startFakeKube, type FakeKube, type KubeObject, type RequestRecord } from './server.js';
 
 let fake: FakeKube;
@@ -35,8 +34,8 @@ interface Result {
 
 interface Kubectl {
   (args: string[], input?: string): Promise<Result>;
-  /** A long-running kubectl (watch, follow); the caller kills it. */
-  spawn(args: string[]): ReturnType<typeof spawn>;
+  /** A long-running kubectl (watch, follow, port-forward); the caller kills it. */
+  spawn(args: string[], env?: Record<string, string>): ReturnType<typeof spawn>;
 }
 
 /**
@@ -62,18 +61,9 @@ function as(user: string, groups: string[] = [], server = fake): Kubectl {
       );
       child.stdin?.end(input);
     });
-  return Object.assign(run, { spawn: (args: string[]) => spawn('kubectl', [...flags, ...args]) });
-}
-
-/** Resolves with everything read so far once it matches `pattern`. */
-function readUntil(stream: Readable, pattern: RegExp): Promise<string> {
-  let text = '';
-  return new Promise((resolve, reject) => {
-    stream.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (pattern.test(text)) resolve(text);
-    });
-    stream.on('end', () => reject(new Error(`stream ended before ${pattern}: ${text}`)));
+  return Object.assign(run, {
+    spawn: (args: string[], env: Record<string, string> = {}) =>
+      spawn('kubectl', [...flags, ...args], { env: { ...process.env, ...env } }),
   });
 }
 
@@ -352,6 +342,35 @@ describe('fake kube-apiserver with the real kubectl', { concurrency: true }, () 
     );
     assert.equal(fake.execs.find((e) => e.namespace === 'stdin')?.stdin, 'hello\n');
   });
+
+  for (const [protocol, env, verb] of [
+    ['SPDY', {}, 'create'],
+    ['SPDY in a websocket', { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'true' }, 'get'],
+  ] as const) {
+    test(`port-forward over ${protocol}: the pod's port greets and echoes`, async () => {
+      const ns = `forward-${protocol.length}`;
+      fake.addNamespace(ns);
+      fake.addPod(ns, 'web-1');
+      const kubectl = as('admin');
+      const child = kubectl.spawn(['port-forward', '-n', ns, 'pod/web-1', ':8080'], env);
+      try {
+        const ready = await readUntil(child.stdout!, /Forwarding from 127\.0\.0\.1:(\d+)/);
+        const port = Number(/127\.0\.0\.1:(\d+)/.exec(ready)![1]);
+        assert.equal(
+          await talk(port, 'ping\n', /ping\n$/),
+          `fake port-forward to ${ns}/web-1:8080 as kubernetes-admin\nping\n`,
+        );
+        assert.ok(fake.forwards.some((f) => f.namespace === ns && f.port === 8080));
+        // SPDY upgrades a POST; the websocket, a GET.
+        const upgrade = fake.requests.find((r) =>
+          r.url.startsWith(`/api/v1/namespaces/${ns}/pods/web-1/portforward`),
+        );
+        assert.equal(upgrade?.verb, verb);
+      } finally {
+        child.kill();
+      }
+    });
+  }
 
   test('binding a role one does not hold is refused as escalation', async () => {
     fake.addNamespace('escalation');

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import {
   createCertificateAuthority,
@@ -46,6 +46,7 @@ import {
   type StoreEvent,
 } from './store.js';
 import { table } from './tables.js';
+import { serveSpdy } from './spdy.js';
 import { acceptWebSocket, pickProtocol } from './websocket.js';
 import { isJson, isTrue, mediaTypes, notAcceptable, output, requestInfo } from './request.js';
 
@@ -101,6 +102,16 @@ export interface ExecRecord {
   stdin: string;
 }
 
+export interface PortForwardRecord {
+  namespace: string;
+  pod: string;
+  port: number;
+  user: UserInfo;
+}
+
+/** The websocket subprotocol kubectl tunnels port-forward's SPDY connection in. */
+const PORT_FORWARD_TUNNEL = 'SPDY/3.1+portforward.k8s.io';
+
 export interface FakeKube {
   /** `https://127.0.0.1:<port>`. */
   url: string;
@@ -117,6 +128,8 @@ export interface FakeKube {
   /** The first request (seen or yet to come) that `match` accepts. */
   waitForRequest(match: (r: RequestRecord) => boolean): Promise<RequestRecord>;
   readonly execs: readonly ExecRecord[];
+  /** The port-forward connections made, in order. */
+  readonly forwards: readonly PortForwardRecord[];
   /**
    * Copies of the stored objects of a resource, named as kubectl names them: `pods`,
    * `roles.rbac.authorization.k8s.io`.
@@ -205,6 +218,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     resolve: (r: RequestRecord) => void;
   }>();
   const execs: ExecRecord[] = [];
+  const forwards: PortForwardRecord[] = [];
   const logs = new Map<string, string[]>();
   const logFollowers = new Map<string, Set<(line: string) => void>>();
   const upgraded = new Set<Duplex>();
@@ -584,6 +598,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
 
     if (a.subresource === 'log') return podLog(ex, t, namespace, a.name);
     if (a.subresource === 'exec') return exec(ex, a, t, namespace);
+    if (a.subresource === 'portforward') return portForward(ex, a, t, namespace);
     if (a.subresource) throw noSuchResource();
     if (t.group === 'authorization.k8s.io' || t.group === 'authentication.k8s.io') {
       return review(ex, a, t, namespace);
@@ -925,6 +940,65 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     socket.once('close', () => clearTimeout(timer));
   }
 
+  /**
+   * Port-forward: SPDY/3.1 with the portforward.k8s.io streams, either tunnelled in a websocket
+   * (kubectl >= 1.31 first tries `SPDY/3.1+portforward.k8s.io`) or on the upgraded connection
+   * itself (its fallback). Every port of every pod runs the same "server": it greets the client,
+   * naming the pod, port and user, then echoes what it receives.
+   */
+  function portForward(ex: Exchange, a: Attributes, t: Target, namespace: string) {
+    const create = { ...a, verb: 'create' };
+    const d = rbac.authorize(create);
+    if (!d.allowed) throw accessDenied(create, d.reason);
+    registry.get(t, namespace, a.name);
+    if (ex.out.kind !== 'upgrade') throw badRequest('Upgrade request required');
+    const { socket, head } = ex.out;
+    const serve = (connection: Duplex) =>
+      serveSpdy(connection, (stream) => {
+        if (stream.headers.streamtype !== 'data') return;
+        const port = Number(stream.headers.port);
+        forwards.push({ namespace, pod: a.name, port, user: a.user });
+        stream.write(`fake port-forward to ${namespace}/${a.name}:${port} as ${a.user.username}\n`);
+        stream.onData((chunk) => stream.write(chunk));
+        stream.onEnd(() => stream.end());
+      });
+    if (/^websocket$/i.test(ex.req.headers.upgrade ?? '')) {
+      const protocol = pickProtocol(ex.req, [PORT_FORWARD_TUNNEL]);
+      if (!protocol) throw badRequest('websocket: no supported subprotocol offered');
+      upgraded.add(socket);
+      publish(ex, 101);
+      // The websocket's binary messages carry the SPDY connection's bytes.
+      const spdy = new PassThrough();
+      const toClient = new PassThrough();
+      const ws = acceptWebSocket(
+        ex.req,
+        socket,
+        head,
+        protocol,
+        (message) => spdy.write(message),
+        () => {
+          upgraded.delete(socket);
+          spdy.destroy();
+        },
+      );
+      toClient.on('data', (chunk: Buffer) => ws.send(chunk));
+      serve(Duplex.from({ readable: spdy, writable: toClient }));
+      return;
+    }
+    if (!/^SPDY\/3\.1$/i.test(ex.req.headers.upgrade ?? '')) {
+      throw badRequest('port-forward needs a websocket or SPDY/3.1 upgrade');
+    }
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+    publish(ex, 101);
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
+        'X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
+    );
+    if (head.length > 0) socket.unshift(head);
+    serve(socket);
+  }
+
   /** The access and identity reviews: computed on the spot, never stored. */
   async function review(ex: Exchange, a: Attributes, t: Target, namespace: string) {
     const body = (await readObject(ex)) as { spec?: Record<string, unknown> } | null;
@@ -1044,6 +1118,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
         else waiters.add({ match, resolve });
       }),
     execs,
+    forwards,
     objects: list,
     namespaces: () => list('namespaces'),
     pods: (ns) => list('pods', ns),

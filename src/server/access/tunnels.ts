@@ -3,11 +3,12 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
 import {
+  deleteReplicaTunnels,
   deleteServerReplica,
   deleteStaleReplicas,
   listServerReplicas,
   listTunnels,
-  replaceReplicaTunnels,
+  updateReplicaTunnels,
   upsertServerReplica,
 } from '../data/tunnels.js';
 import type { Destination, DestinationWithTunnel, TunnelRecord, TunnelState } from '../models.js';
@@ -59,6 +60,8 @@ export class ReplicaPresence {
   #failing = false;
   #pending: Promise<void> | undefined;
   #again = false;
+  /** The tunnels the database has for this replica, by id, as of the last write. */
+  #written = new Set<string>();
 
   constructor(deps: { db: Db; clock: Clock; log: Logger; held: () => TunnelRecord[] }) {
     this.#db = deps.db;
@@ -81,7 +84,10 @@ export class ReplicaPresence {
     this.#timer.unref();
   }
 
-  /** Writes the heartbeat now (also when a tunnel opens or closes); one write at a time. */
+  /**
+   * Writes the heartbeat now (also when a tunnel opens or closes); one write at a time. Tunnel
+   * rows are written only as they open and close; they count while the replica's row is fresh.
+   */
   beat(): Promise<void> {
     if (this.#pending) {
       this.#again = true;
@@ -100,8 +106,23 @@ export class ReplicaPresence {
   async #write(): Promise<void> {
     const now = this.#clock.now();
     try {
-      await upsertServerReplica(this.#db, { id: this.id, startedAt: this.#startedAt, now });
-      await replaceReplicaTunnels(this.#db, this.id, this.#held(), now);
+      const known = await upsertServerReplica(this.#db, {
+        id: this.id,
+        startedAt: this.#startedAt,
+        now,
+      });
+      if (!known) {
+        // Forgotten by the others (or new): whatever rows are left are not trusted.
+        await deleteReplicaTunnels(this.#db, this.id);
+        this.#written = new Set();
+      }
+      const held = this.#held();
+      const ids = new Set(held.map((t) => t.id));
+      await updateReplicaTunnels(this.#db, {
+        opened: held.filter((t) => !this.#written.has(t.id)),
+        closed: [...this.#written].filter((id) => !ids.has(id)),
+      });
+      this.#written = ids;
       const live = await listServerReplicas(this.#db, now - REPLICA_LIVE_MS);
       this.#live = live.includes(this.id) ? live : [...live, this.id];
       if (++this.#beats % 60 === 0) await deleteStaleReplicas(this.#db, now - REPLICA_FORGET_MS);

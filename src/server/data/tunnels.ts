@@ -1,16 +1,26 @@
 import type { TunnelRecord } from '../models.js';
 import type { Db } from './db.js';
 
-/** Records that this replica is alive (at start, then at every heartbeat). */
+/**
+ * Records that this replica is alive (at start, then at every heartbeat). False when its row was
+ * not there: a new replica, or one the others forgot while it could not reach the database.
+ */
 export async function upsertServerReplica(
   db: Db,
   replica: { id: string; startedAt: number; now: number },
-): Promise<void> {
+): Promise<boolean> {
+  const updated = await db
+    .updateTable('serverReplicas')
+    .set({ seenAt: replica.now })
+    .where('id', '=', replica.id)
+    .executeTakeFirst();
+  if (updated.numUpdatedRows > 0n) return true;
   await db
     .insertInto('serverReplicas')
     .values({ id: replica.id, startedAt: replica.startedAt, seenAt: replica.now })
     .onConflict((oc) => oc.column('id').doUpdateSet({ seenAt: replica.now }))
     .execute();
+  return false;
 }
 
 /** Replicas seen since `since`, oldest first. */
@@ -26,43 +36,53 @@ export async function listServerReplicas(db: Db, since: number): Promise<string[
 }
 
 /**
- * Records what this replica holds now: its tunnels are written as seen now, then its rows not
- * written (tunnels that closed) are removed, so a reader never sees a held tunnel missing.
+ * Records the tunnels this replica opened and closed since it last wrote: rows change only when
+ * tunnels do, however many a replica holds (they live as long as their replica's heartbeat).
  */
-export async function replaceReplicaTunnels(
+export async function updateReplicaTunnels(
   db: Db,
-  replicaId: string,
-  tunnels: TunnelRecord[],
-  now: number,
+  change: { opened: TunnelRecord[]; closed: string[] },
 ): Promise<void> {
   // In slices: the number of bound variables per statement is limited on both engines.
-  for (let i = 0; i < tunnels.length; i += 500) {
+  for (let i = 0; i < change.opened.length; i += 500) {
     await db
       .insertInto('destinationTunnels')
-      .values(tunnels.slice(i, i + 500).map((t) => ({ ...t, seenAt: now })))
-      .onConflict((oc) => oc.column('id').doUpdateSet({ seenAt: now }))
+      .values(change.opened.slice(i, i + 500).map((t) => ({ ...t, seenAt: t.connectedAt })))
+      .onConflict((oc) => oc.column('id').doNothing())
       .execute();
   }
-  await db
-    .deleteFrom('destinationTunnels')
-    .where('replicaId', '=', replicaId)
-    .where('seenAt', '<', now)
-    .execute();
+  for (let i = 0; i < change.closed.length; i += 500) {
+    await db
+      .deleteFrom('destinationTunnels')
+      .where('id', 'in', change.closed.slice(i, i + 500))
+      .execute();
+  }
 }
 
-/** Tunnels recorded as seen since `since`, for every destination. */
+/** Every tunnel row of one replica (to write them all again after it was forgotten). */
+export async function deleteReplicaTunnels(db: Db, replicaId: string): Promise<void> {
+  await db.deleteFrom('destinationTunnels').where('replicaId', '=', replicaId).execute();
+}
+
+/** Tunnels held by the replicas seen since `since`, for every destination. */
 export async function listTunnels(db: Db, since: number): Promise<TunnelRecord[]> {
   return db
-    .selectFrom('destinationTunnels')
-    .select(['id', 'destination', 'replicaId', 'connectedAt'])
-    .where('seenAt', '>=', since)
-    .orderBy('connectedAt')
+    .selectFrom('destinationTunnels as t')
+    .innerJoin('serverReplicas as r', 'r.id', 't.replicaId')
+    .select(['t.id', 't.destination', 't.replicaId', 't.connectedAt'])
+    .where('r.seenAt', '>=', since)
+    .orderBy('t.connectedAt')
     .execute();
 }
 
 /** Forgets replicas (and their tunnels) not seen since `before`: they stopped or died. */
 export async function deleteStaleReplicas(db: Db, before: number): Promise<void> {
-  await db.deleteFrom('destinationTunnels').where('seenAt', '<', before).execute();
+  await db
+    .deleteFrom('destinationTunnels')
+    .where('replicaId', 'in', (q) =>
+      q.selectFrom('serverReplicas').select('id').where('seenAt', '<', before),
+    )
+    .execute();
   await db.deleteFrom('serverReplicas').where('seenAt', '<', before).execute();
 }
 

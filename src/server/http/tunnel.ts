@@ -22,7 +22,6 @@ import {
   TUNNEL_SESSION_MEMORY_MB,
   TUNNEL_SETTINGS,
   asSocket,
-  detachedStream,
   isStreamingRequest,
   keepAlive,
   kubeStatus,
@@ -229,12 +228,20 @@ export class TunnelRelay {
     }
     const switching = { connection: 'Upgrade', upgrade: TUNNEL_PROTOCOL, ...live };
     const lines = Object.entries(switching).map(([k, v]) => `${k}: ${v}`);
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\n${lines.join('\r\n')}\r\n\r\n`);
+    // HTTP/2 takes the TLS socket itself (no JavaScript stream in between: less memory per idle
+    // tunnel), which is safe only once no write of ours is in flight on it: Node 20 aborts the
+    // process when a write started before the session completes under it.
+    await new Promise<void>((resolve, reject) =>
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\n${lines.join('\r\n')}\r\n\r\n`, (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    if (socket.destroyed) return;
     if (head.length > 0) socket.unshift(head);
     // Many small frames each way: Nagle's delay would hold each answer for the peer's ACK.
     (socket as Socket).setNoDelay?.(true);
     const session = connect('http://tunnel', {
-      createConnection: () => detachedStream(socket),
+      createConnection: () => socket,
       settings: { initialWindowSize: TUNNEL_SETTINGS.initialWindowSize, enablePush: false },
       maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
     });
@@ -252,7 +259,6 @@ export class TunnelRelay {
     keepAlive(session);
     session.on('error', (err) => this.#log.info({ destination, err: err.message }, 'tunnel error'));
     session.once('close', () => {
-      // HTTP/2 runs over a stream wrapping the socket: ending the session leaves the socket open.
       socket.destroy();
       const left = (this.#held.get(destination) ?? []).filter((t) => t !== tunnel);
       if (left.length > 0) this.#held.set(destination, left);
