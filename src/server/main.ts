@@ -11,6 +11,7 @@ import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
 import { GrantExpiry } from './access/grant-expiry.js';
+import { WebhookSender } from './access/webhook.js';
 import { reconcileRequestPolicies } from './access/request-policies.js';
 import { prepareSetup } from './access/setup.js';
 import { Authenticator } from './access/authenticate.js';
@@ -162,6 +163,8 @@ export async function startServer(
       checkReadiness({ db: database.db, readDb: database.readDb, health: database.health, tokens });
     // Known once the listener is open (its port may be chosen by the system).
     let origin = config.url ?? '';
+    const webhook = new WebhookSender(config.accessRequestWebhook, log);
+    cleanups.push(() => webhook.stop());
     const expiry = new GrantExpiry({ db: database.db, clock, log, changes });
     await expiry.start();
     cleanups.push(() => expiry.stop());
@@ -176,6 +179,7 @@ export async function startServer(
       presence: new DestinationPresence({ db: database.db, clock, log }),
       providers,
       expiry,
+      webhook,
       clock,
       log,
       metrics,

@@ -55,6 +55,29 @@ function view(r: AccessRequest, who: Reviewer, now: number): AccessRequestView {
   };
 }
 
+/** What a webhook receiver is told about a request (no ids of sessions, nothing secret). */
+function announce(ctx: RequestContext, event: string, r: AccessRequestView): void {
+  const data = {
+    id: r.id,
+    user: r.userName,
+    role: r.privilege,
+    resource: r.resource,
+    duration: formatDuration(r.duration),
+    reason: r.reason,
+    policy: r.policyName,
+    state: r.state,
+    approvals: r.reviews.filter((v) => v.decision === 'approve').length,
+    approvalsRequired: r.approvalsRequired,
+    reviews: r.reviews.map((v) => ({
+      reviewer: v.reviewerName,
+      decision: v.decision,
+      comment: v.comment,
+    })),
+    accessExpires: r.grantExpiresAt === null ? null : new Date(r.grantExpiresAt).toISOString(),
+  };
+  ctx.afterCommit(() => ctx.webhook.send(event, data));
+}
+
 function assertRequester(ctx: RequestContext): void {
   const actor = actorOf(ctx);
   assertThat(
@@ -143,7 +166,9 @@ export async function createAccessRequest(
       reason: input.reason ?? '',
     },
   });
-  return view(created, who, now);
+  const result = view(created, who, now);
+  announce(ctx, 'access_request.created', result);
+  return result;
 }
 
 /**
@@ -274,7 +299,9 @@ export async function reviewAccessRequest(
       state,
     },
   });
-  return view(await data.getAccessRequest(ctx.db, request.id), who, now);
+  const result = view(await data.getAccessRequest(ctx.db, request.id), who, now);
+  announce(ctx, 'access_request.reviewed', result);
+  return result;
 }
 
 /** The temporary grant an approved request gives. */
@@ -342,5 +369,7 @@ export async function cancelAccessRequest(
     name: describeRequest(request),
     details: { state: 'cancelled', was: request.state },
   });
-  return view(await data.getAccessRequest(ctx.db, id), who, now);
+  const result = view(await data.getAccessRequest(ctx.db, id), who, now);
+  announce(ctx, 'access_request.cancelled', result);
+  return result;
 }

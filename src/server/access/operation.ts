@@ -13,6 +13,7 @@ import type {
   AuditTarget,
   ExpiryScheduler,
   RequestContext,
+  WebhookNotifier,
 } from './context.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
@@ -36,6 +37,7 @@ export interface OperationDeps {
   presence: DestinationPresence;
   providers: ProviderService;
   expiry: ExpiryScheduler;
+  webhook: WebhookNotifier;
 }
 
 /** An operation's declared access rule and how it runs. */
@@ -115,6 +117,7 @@ export async function runOperation<T>(
   let auditTarget: AuditTarget | undefined;
   let unchanged = false;
   const rollbackWork: Array<(db: Db) => Promise<void>> = [];
+  const commitWork: Array<() => void> = [];
   const makeContext = (db: Db): RequestContext => ({
     db,
     clock: deps.clock,
@@ -126,6 +129,7 @@ export async function runOperation<T>(
     presence: deps.presence,
     providers: deps.providers,
     expiry: deps.expiry,
+    webhook: deps.webhook,
     actor,
     sourceIp: request.sourceIp,
     origin: request.origin,
@@ -140,6 +144,9 @@ export async function runOperation<T>(
     },
     unchanged() {
       unchanged = true;
+    },
+    afterCommit(work) {
+      commitWork.push(work);
     },
     afterRollback(work) {
       rollbackWork.push(work);
@@ -161,7 +168,7 @@ export async function runOperation<T>(
   }
 
   try {
-    return await deps.db
+    const result = await deps.db
       .transaction()
       .execute(async (tx) => {
         await lockAuditHead(tx);
@@ -172,6 +179,8 @@ export async function runOperation<T>(
         return result;
       })
       .finally(() => deps.changes.notify());
+    for (const work of commitWork) work();
+    return result;
   } catch (err) {
     for (const work of rollbackWork) await work(deps.db);
     const refused = err instanceof UnauthenticatedError || err instanceof ForbiddenError;
