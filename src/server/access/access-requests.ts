@@ -191,6 +191,7 @@ export async function listAccessRequests(
   const reviewing = [...who.policies.values()]
     .filter((p) => isAmong(p.approvers, who.person.name, who.person.groups))
     .map((p) => p.id);
+  // The newest thousand pending requests under the caller's policies: more would wait anyway.
   const pending = await data.listAccessRequests(ctx.db, {
     byStates: ['pending'],
     byPolicyIds: reviewing,
@@ -199,7 +200,7 @@ export async function listAccessRequests(
   const toReview = pending.items.map((r) => view(r, who, now)).filter((r) => r.canReview);
   if (input.toReview) return { page: { items: toReview }, pendingToReview: toReview.length };
   // The stored state lags for pending requests past their deadline: filter on the state as of now.
-  const stored =
+  const stored: AccessRequest['state'][] | undefined =
     input.state === undefined
       ? undefined
       : input.state === 'expired'
@@ -207,7 +208,7 @@ export async function listAccessRequests(
         : [input.state];
   const page = await data.listAccessRequests(ctx.db, {
     byUserId: input.mine ? who.id : undefined,
-    byStates: stored as AccessRequest['state'][] | undefined,
+    byStates: stored,
     after: input.after,
     limit: input.limit,
   });
