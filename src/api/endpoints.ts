@@ -39,6 +39,7 @@ import {
   getDeviceStatus,
   getProvider,
   listProviders,
+  createScimKey,
   startProviderLogin,
   updateProvider,
 } from './providers.js';
@@ -93,6 +94,7 @@ export const endpoints = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createScimKey,
   explainAccess,
   listRequestPolicies,
   createRequestPolicy,

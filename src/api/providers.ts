@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Paging, Time, idOf, listOf, text } from './common.js';
+import { Duration, Paging, Time, idOf, listOf, text } from './common.js';
 import { endpoint } from './endpoint.js';
 import { LoginResponse } from './login.js';
 import { routes } from './routes.js';
@@ -242,4 +242,25 @@ export const approveDevice = endpoint({
   auth: 'session',
   input: z.object({ userCode: UserCode }).strict(),
   output: undefined,
+});
+
+export const createScimKey = endpoint({
+  ...routes.createScimKey,
+  summary:
+    'Create a SCIM token for a provider (shown once): it provisions that provider’s users and groups at /api/scim/v2 and can do nothing else',
+  tag: 'Providers',
+  auth: { roles: ['admin'] },
+  input: z
+    .object({
+      id: idOf('provider'),
+      expiry: Duration.optional().describe('Lifetime; default one year'),
+    })
+    .strict(),
+  output: z.object({
+    id: z.string().describe('The access key’s id (`infra keys remove` takes its name)'),
+    name: z.string(),
+    expires: Time,
+    url: z.string().describe('The SCIM base URL to give the identity provider'),
+    accessKey: z.string().describe('The token; shown only now'),
+  }),
 });

@@ -52,6 +52,7 @@ export const routes = {
   createDeviceRequest: { method: 'POST', path: '/api/device' },
   getDeviceStatus: { method: 'POST', path: '/api/device/status' },
   approveDevice: { method: 'POST', path: '/api/device/approve' },
+  createScimKey: { method: 'POST', path: '/api/providers/:id/scim-key' },
   explainAccess: { method: 'GET', path: '/api/explain' },
   listRequestPolicies: { method: 'GET', path: '/api/request-policies' },
   createRequestPolicy: { method: 'POST', path: '/api/request-policies' },

@@ -272,6 +272,20 @@ function buildProgram(io: CliIO): Command {
       .description('Change a provider’s settings; what you do not pass stays')
       .option('--client-secret', 'Set a new client secret (asked for)'),
   ).action(async (name: string, opts) => (await providerCommands()).providers.edit(io, name, opts));
+  example(
+    output(
+      providers
+        .command('scim-key <name>')
+        .description(
+          'Create a SCIM token for the provider to provision users and groups (shown once)',
+        )
+        .option('--expiry <duration>', 'Lifetime (default 8760h, one year)'),
+      RESULT_FORMATS,
+    ),
+    'infra providers scim-key okta',
+  ).action(async (name: string, opts) =>
+    (await providerCommands()).providers.scimKey(io, name, opts),
+  );
   providers
     .command('remove <name>')
     .alias('rm')

@@ -214,6 +214,28 @@ describe('infra login --provider', () => {
     assert.equal((await ws.run('providers', 'remove', 'okta2', '--force')).code, 0);
   });
 
+  it('creates a SCIM token for a provider, shown once, that `keys remove` ends', async () => {
+    const ws = workstation();
+    assert.equal((await ws.run(...login, '--key', adminKey)).code, 0);
+    const created = await ws.run('providers', 'scim-key', 'corp', '--expiry', '720h');
+    assert.equal(created.code, 0, created.stderr);
+    const token = created.stdout.trim();
+    assert.match(token, /^\w{10}\.\w{24}$/);
+    const name = /Created SCIM token (scim-corp-\w+) for provider corp, expiring /.exec(
+      created.stderr,
+    )?.[1];
+    assert.ok(name, created.stderr);
+    assert.match(created.stderr, new RegExp(`SCIM base URL: ${server.url}/api/scim/v2\n`));
+    const client = server.client({ accessKey: token });
+    await assert.rejects(client.listUsers({}), /SCIM token can only provision/);
+    const removed = await ws.run('keys', 'remove', name, '--user', 'scim');
+    assert.equal(removed.code, 0, removed.stderr);
+    await assert.rejects(client.listUsers({}), /unauthenticated/);
+    const missing = await ws.run('providers', 'scim-key', 'nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /No provider named nope/);
+  });
+
   it('names the providers it knows when asked for another, and wants --provider with --device', async () => {
     const ws = workstation();
     const unknown = await ws.run(...login, '--provider', 'nope');

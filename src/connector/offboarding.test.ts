@@ -7,6 +7,7 @@ import { TestClock } from '../../test/clock.js';
 import { kubectl, startCluster, userWorkstation, type Cluster } from '../../test/cluster.js';
 import { engines } from '../../test/engines.js';
 import { startTestIdp, type TestIdp } from '../../test/oidc-provider.js';
+import { rawRequest } from '../../test/http.js';
 import { dashboardLogin } from '../../test/provider-login.js';
 import type { Workstation } from '../../test/cli.js';
 import { tokenCacheFile } from '../cli/token-cache.js';
@@ -20,6 +21,7 @@ for (const engine of engines) {
     let idp: TestIdp;
     let alice: ApiClient;
     let ws: Workstation;
+    let providerId: string;
 
     before(async () => {
       cluster = await startCluster(engine, { clock, connectorOnTestClock: true });
@@ -32,6 +34,7 @@ for (const engine of engines) {
         clientID: idp.clientId,
         clientSecret: idp.clientSecret,
       });
+      providerId = provider.id;
       const session = await (
         await dashboardLogin(cluster.server, idp, provider.id, 'alice')
       ).login();
@@ -77,6 +80,45 @@ for (const engine of engines) {
       await assert.rejects(alice.createToken({ destination: 'prod' }), /unauthenticated/);
       await cluster.connectorCaughtUp();
       const refused = await kubectl(ws, ['get', 'pods']);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /must be logged in|Unauthorized|infra login/);
+    });
+
+    it('a user deactivated through SCIM loses every session, and kubectl is refused', async () => {
+      const { accessKey: token } = await cluster.admin.createScimKey({ id: providerId });
+      const scim = (method: string, path: string, body: unknown) =>
+        rawRequest(`${cluster.server.url}/api/scim/v2${path}`, {
+          method,
+          ca: cluster.server.ca,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+          body: JSON.stringify(body),
+        });
+      const bob = (await scim('POST', '/Users', { userName: 'Bob@example.com' })).json<{
+        id: string;
+      }>().id;
+      const group = await scim('POST', '/Groups', {
+        displayName: 'scim-viewers',
+        members: [{ value: bob }],
+      });
+      assert.equal(group.status, 201, group.body);
+      const groupId = group.json<{ id: string }>().id;
+      await cluster.admin.createGrant({ group: groupId, privilege: 'view', resource: 'prod' });
+      idp.accounts.set('bob', { email: 'bob@example.com', groups: [] });
+      const session = await (await dashboardLogin(cluster.server, idp, providerId, 'bob')).login();
+      const bobWs = await userWorkstation(cluster, session.accessKey);
+      assert.equal((await bobWs.run('use', 'prod')).code, 0);
+      await cluster.connectorCaughtUp();
+      const allowed = await kubectl(bobWs, ['get', 'pods']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+
+      // Okta's deactivation: replace, no path.
+      const off = await scim('PATCH', `/Users/${bob}`, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', value: { active: false } }],
+      });
+      assert.equal(off.status, 200, off.body);
+      await cluster.connectorCaughtUp();
+      const refused = await kubectl(bobWs, ['get', 'pods']);
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /must be logged in|Unauthorized|infra login/);
     });

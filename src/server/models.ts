@@ -14,6 +14,9 @@ export type ManagedBy = 'api' | 'config' | 'system';
 /** The system user connectors act as (created by migration 0002). */
 export const CONNECTOR_USER_ID = 'usr_000000000000000000000001';
 
+/** The system user SCIM tokens belong to (created by migration 0009). */
+export const SCIM_USER_ID = 'usr_000000000000000000000002';
+
 export interface User {
   id: string;
   name: string;
@@ -117,6 +120,26 @@ export function destinationScope(name: string): string {
 /** The destination a key is bound to, if any. */
 export function boundDestination(scopes: readonly string[]): string | undefined {
   return scopes.find((s) => s.startsWith(DESTINATION_SCOPE))?.slice(DESTINATION_SCOPE.length);
+}
+
+/**
+ * A SCIM token's scope: the one provider whose users and groups it provisions. Such a key may
+ * use the SCIM endpoints and nothing else.
+ */
+const SCIM_SCOPE = 'scim:';
+
+export function scimScope(providerId: string): string {
+  return `${SCIM_SCOPE}${providerId}`;
+}
+
+/** The provider a SCIM token is bound to, if the key is one. */
+export function scimProvider(scopes: readonly string[]): string | undefined {
+  return scopes.find((s) => s.startsWith(SCIM_SCOPE))?.slice(SCIM_SCOPE.length);
+}
+
+/** The membership source of what a provider pushed through SCIM (`provider:<id>` is its logins'). */
+export function scimSource(providerId: string): string {
+  return `${SCIM_SCOPE}${providerId}`;
 }
 
 export interface AuditEntry {

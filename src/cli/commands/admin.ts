@@ -10,7 +10,8 @@ type Output = { output: OutputFormat };
 type ResultOutput = { output: Exclude<OutputFormat, 'name'> };
 
 async function userByName(client: ApiClient, name: string) {
-  const [user] = (await client.listUsers({ name, showSystem: name === 'connector' })).items;
+  const system = name === 'connector' || name === 'scim';
+  const [user] = (await client.listUsers({ name, showSystem: system })).items;
   if (!user) throw new CliError(`No user named ${name}; \`infra users list\` shows who exists`);
   return user;
 }

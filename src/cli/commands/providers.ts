@@ -135,6 +135,28 @@ export const providers = {
     printAdded(io, updated, 'Updated');
   },
 
+  /**
+   * Creates a SCIM token for the provider: printed once on stdout (the details on stderr), for
+   * the identity provider's provisioning settings.
+   */
+  async scimKey(io: CliIO, name: string, opts: { expiry?: string; output: OutputFormat }) {
+    const key = await withClient(io, async (c) =>
+      c.createScimKey({ id: (await providerByName(c, name)).id, expiry: opts.expiry }),
+    );
+    if (opts.output === 'json' || opts.output === 'yaml')
+      return printValue(io.stdout, opts.output, key);
+    io.stderr.write(
+      `Created SCIM token ${key.name} for provider ${name}, expiring ${key.expires}
+` +
+        `SCIM base URL: ${key.url}
+` +
+        `Give both to ${name}'s provisioning settings (docs/scim.md); the token is shown only now, and \`infra keys remove ${key.name} --user scim\` ends it.
+`,
+    );
+    io.stdout.write(`${key.accessKey}
+`);
+  },
+
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {
     await withClient(io, async (c) => {
       const [p] = (await c.listProviders({ name })).items;

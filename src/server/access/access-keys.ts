@@ -10,7 +10,14 @@ import { newId } from '../../shared/ids.js';
 import { generateAccessKey, hashSecret } from '../crypto/access-keys.js';
 import * as data from '../data/access-keys.js';
 import { getUser } from '../data/users.js';
-import { CONNECTOR_USER_ID, destinationScope, type AccessKey, type Page } from '../models.js';
+import { isUserDeactivated } from '../data/scim.js';
+import {
+  CONNECTOR_USER_ID,
+  SCIM_USER_ID,
+  destinationScope,
+  type AccessKey,
+  type Page,
+} from '../models.js';
 import { actorOf, resolveUserRef, type RequestContext } from './context.js';
 import { derivedFrom, type CredentialLimits } from './sessions.js';
 
@@ -62,6 +69,22 @@ export async function createAccessKey(
   const isSelf = userId === actor.userId;
   ctx.authorize(isSelf);
   const user = await getUser(ctx.db, { byId: userId });
+  assertThat(
+    user.id !== SCIM_USER_ID,
+    () =>
+      new AppError(
+        'bad_request',
+        'SCIM tokens are made per provider: POST /api/providers/:id/scim-key (`infra providers scim-key`)',
+      ),
+  );
+  assertThat(
+    !(await isUserDeactivated(ctx.db, user.id)),
+    () =>
+      new AppError(
+        'bad_request',
+        `${user.name} is deactivated by their identity provider (SCIM); it must reactivate them first`,
+      ),
+  );
   assertThat(
     input.destination === undefined || user.id === CONNECTOR_USER_ID,
     () =>

@@ -4,7 +4,7 @@ import { AppError, ForbiddenError, UnauthenticatedError } from '../../shared/err
 import type { Logger } from '../../shared/logger.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
-import { PASSWORD_CHANGE_SCOPE } from '../models.js';
+import { PASSWORD_CHANGE_SCOPE, scimProvider } from '../models.js';
 import type { Authenticator } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
 import type {
@@ -48,6 +48,8 @@ interface OperationSpec {
   /** Changes something: runs in a transaction and is audited. */
   writes: boolean;
   duringPasswordChange?: boolean;
+  /** A SCIM endpoint: the only kind a SCIM token may call. */
+  scim?: boolean;
 }
 
 /** `createAccessKey` → `create access key`, for "you do not have permission to ...". */
@@ -68,6 +70,12 @@ export async function authenticateFor(
   if (spec.auth === 'public') return undefined;
   if (presented === undefined) throw new UnauthenticatedError('no access key or session cookie');
   const actor = await deps.authenticator.authenticate(presented);
+  if (scimProvider(actor.scopes) !== undefined && spec.scim !== true) {
+    throw new AppError(
+      'forbidden',
+      'a SCIM token can only provision users and groups at /api/scim/v2; it cannot use the rest of the API',
+    );
+  }
   if (actor.scopes.includes(PASSWORD_CHANGE_SCOPE) && !spec.duringPasswordChange) {
     throw new AppError(
       'password_change_required',

@@ -294,6 +294,24 @@ async function applyProviderGroups(
   }
 }
 
+/**
+ * Ends what a user has through a provider, as a refused refresh does: every session and key
+ * (connectors refuse their tokens within a second), the memberships the provider's logins gave,
+ * and the link to the account (the next login through it makes a new one). For a SCIM
+ * deactivation or deletion; returns how many credentials ended.
+ */
+export async function endProviderAccess(
+  db: Db,
+  providerId: string,
+  userId: string,
+  now: number,
+): Promise<number> {
+  const ended = await deleteAccessKeys(db, { byUserId: userId }, now);
+  await applyProviderGroups(db, providerId, userId, [], now);
+  await data.deleteProviderUser(db, providerId, userId);
+  return ended.length;
+}
+
 /** Records what the provider said about the user: the link, the sealed refresh token, groups. */
 export async function linkProviderUser(
   db: Db,

@@ -2,7 +2,7 @@ import type { Clock } from '../../shared/clock.js';
 import { AppError, ValidationError, assertThat } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/logger.js';
-import { deleteAccessKeysOfProvider } from '../data/access-keys.js';
+import { deleteAccessKeysByScope, deleteAccessKeysOfProvider } from '../data/access-keys.js';
 import { lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { removeGroupMembers } from '../data/groups.js';
@@ -10,7 +10,8 @@ import * as data from '../data/providers.js';
 import type { ProviderRow } from '../data/providers.js';
 import { PROVIDER_CLIENT_SECRET, PROVIDER_PRIVATE_CONFIG } from '../data/sealed-columns.js';
 import { classifyIdpError, defaultScopes } from '../idp/oidc.js';
-import type { Page, Provider, ProviderKind } from '../models.js';
+import { listMembershipsBySource } from '../data/scim.js';
+import { scimScope, scimSource, type Page, type Provider, type ProviderKind } from '../models.js';
 import type { RequestContext } from './context.js';
 import type { ProviderService } from './provider-sync.js';
 
@@ -209,6 +210,11 @@ export async function deleteProvider(ctx: RequestContext, id: string): Promise<v
 /** Removes a provider (the API, or the config file no longer declaring it). */
 async function removeProvider(db: Db, p: ProviderRow, now: number): Promise<void> {
   await forgetProviderUsers(db, p, now);
+  // What it provisioned through SCIM: its tokens and memberships end; the users and groups stay
+  // (their SCIM records go with the provider's row).
+  await deleteAccessKeysByScope(db, scimScope(p.id), now);
+  for (const [groupId, userIds] of await listMembershipsBySource(db, scimSource(p.id)))
+    await removeGroupMembers(db, groupId, userIds, scimSource(p.id), now);
   await data.deleteProvider(db, p.id);
 }
 

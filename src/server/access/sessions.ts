@@ -5,6 +5,7 @@ import { decoyHash, hashPassword, needsRehash, verifyPassword } from '../crypto/
 import { createAccessKey, deleteAccessKey, getAccessKey } from '../data/access-keys.js';
 import { getCredential, setCredential } from '../data/credentials.js';
 import type { Db } from '../data/db.js';
+import { isUserDeactivated } from '../data/scim.js';
 import { findUser } from '../data/users.js';
 import { PASSWORD_CHANGE_SCOPE, type AccessKey, type IssuedVia, type User } from '../models.js';
 import { checkAccessKey } from './authenticate.js';
@@ -107,6 +108,9 @@ export async function signIn(
 ): Promise<Session> {
   const now = ctx.clock.now();
   ctx.audit({ kind: 'user', id: user.id, name: user.name, actor: user, details: login.details });
+  // Deactivated by their identity provider through SCIM: no way in until it reactivates them.
+  if (await isUserDeactivated(ctx.db, user.id))
+    throw new UnauthenticatedError('the identity provider deactivated this user (SCIM)');
   const limits = {
     expiresAt: now + ctx.settings.sessionDuration,
     inactivityTimeout: ctx.settings.sessionInactivityTimeout,

@@ -328,6 +328,16 @@ export async function deleteAccessKeysOfProvider(
   return deleted.map((r) => r.id);
 }
 
+/** Deletes the keys bound to exactly `scope` (a provider's SCIM tokens), with what they made. */
+export async function deleteAccessKeysByScope(
+  db: Db,
+  scope: string,
+  now: number,
+): Promise<string[]> {
+  const deleted = await deleteKeysAndDescendants(db, (eb) => eb('scopes', '=', scope), now);
+  return deleted.map((r) => r.id);
+}
+
 /**
  * Deletes keys that can no longer be used, with what was made from them; returns their ids.
  * Credentials that were still alive themselves (made from a key that idled out) are recorded

@@ -79,6 +79,27 @@ export async function createGroup(
   return { ...row, totalUsers: 0 };
 }
 
+/** Renames a group (a provider changed its displayName); grants and memberships stay. */
+export async function renameGroup(db: Db, id: string, name: string, now: number): Promise<void> {
+  await db
+    .updateTable('groups')
+    .set({ name, updatedAt: now })
+    .where('id', '=', id)
+    .execute()
+    .catch(translateDbError);
+  const members = await db
+    .selectFrom('groupMembers')
+    .select('userId')
+    .distinct()
+    .where('groupId', '=', id)
+    .limit(MEMBERS_PER_CHANGE + 1)
+    .execute();
+  await recordChange(db, await destinationsOfSubjects(db, [id]), now, [
+    { kind: 'group', id },
+    ...membersChanged(members.map((m) => m.userId)),
+  ]);
+}
+
 /** Hands a group over to the API or the config file. */
 export async function setGroupManagedBy(
   db: Db,

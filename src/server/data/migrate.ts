@@ -9,6 +9,7 @@ import * as m0005 from './migrations/0005-derived-keys.js';
 import * as m0006 from './migrations/0006-removed-user-keys.js';
 import * as m0007 from './migrations/0007-change-subjects.js';
 import * as m0008 from './migrations/0008-tunnels.js';
+import * as m0009 from './migrations/0009-scim.js';
 import * as m0015 from './migrations/0015-access-requests.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0006-removed-user-keys': m0006,
   '0007-change-subjects': m0007,
   '0008-tunnels': m0008,
+  '0009-scim': m0009,
   '0015-access-requests': m0015,
 };
 

@@ -207,6 +207,16 @@ export async function saveProviderUser(db: Db, u: ProviderUserRow): Promise<void
     .catch(translateDbError);
 }
 
+/** The providers a user is linked to (signed in through). */
+export async function listProviderUserLinks(db: Db, userId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('providerUsers')
+    .select('providerId')
+    .where('userId', '=', userId)
+    .execute();
+  return rows.map((r) => r.providerId);
+}
+
 export async function deleteProviderUsers(db: Db, providerId: string): Promise<void> {
   await db.deleteFrom('providerUsers').where('providerId', '=', providerId).execute();
 }

@@ -28,6 +28,8 @@ export interface Database {
   deviceRequests: DeviceRequestsTable;
   serverReplicas: ServerReplicasTable;
   destinationTunnels: DestinationTunnelsTable;
+  scimUsers: ScimUsersTable;
+  scimGroups: ScimGroupsTable;
   requestPolicies: RequestPoliciesTable;
   accessRequests: AccessRequestsTable;
   accessRequestReviews: AccessRequestReviewsTable;
@@ -59,6 +61,31 @@ export interface ProviderUsersTable {
   refreshToken: string | null;
   lastSyncAt: number;
   createdAt: number;
+}
+
+/** What a provider provisioned through SCIM: see migration 0009. */
+export interface ScimUsersTable {
+  userId: string;
+  providerId: string;
+  externalId: string | null;
+  active: number;
+  /** JSON: the resource as the provider last wrote it. */
+  attributes: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ScimGroupsTable {
+  groupId: string;
+  providerId: string;
+  externalId: string | null;
+  /** 1 when SCIM created the group, 0 when it took over an existing one. */
+  created: number;
+  attributes: string;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
 }
 
 export interface LoginRequestsTable {

@@ -123,6 +123,20 @@ export async function updateUser(
 }
 
 /**
+ * Renames a user (a provider changed their userName). Connectors impersonate users by name, so
+ * they hear of it.
+ */
+export async function renameUser(db: Db, id: string, name: string, now: number): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ name, updatedAt: now })
+    .where('id', '=', id)
+    .execute()
+    .catch(translateDbError);
+  await recordChange(db, [ANY_DESTINATION], now, [{ kind: 'user', id }]);
+}
+
+/**
  * Deletes a user; keys, memberships and the credential go with it (foreign keys). Their
  * sessions are recorded as ended, so tokens minted with them stop working at once, and their
  * keys as a removed user's, so that whoever holds one is told why it stopped working.

@@ -21,6 +21,7 @@ import { clientErrorResponse, errorResponse, readinessResponse, refuseTunnels } 
 import { checkHost, checkOneHost, useOriginForm } from './host.js';
 import { registerRoutes } from './route.js';
 import { handlers } from './routes.js';
+import { registerScim } from './scim.js';
 
 /** Largest accepted request body. The API takes small JSON documents only. */
 export const BODY_LIMIT = 1024 * 1024;
@@ -173,6 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerRoutes(app, endpoints, handlers, deps);
+  await registerScim(app, deps);
 
   const dashboard = deps.dashboardDir && existsSync(path.join(deps.dashboardDir, 'index.html'));
   if (dashboard) {

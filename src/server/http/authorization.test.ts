@@ -6,7 +6,9 @@ import { TestClock } from '../../../test/clock.js';
 import { engines } from '../../../test/engines.js';
 import { rawRequest } from '../../../test/http.js';
 import { startAdminServer } from '../../../test/identity.js';
+import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import type { TestServer } from '../../../test/server.js';
+import { scimRoutes } from './scim.js';
 
 // Operations that refuse in their own words (system users, setup done) rather than by role.
 // Connector keys in this matrix are fresh, so bound to no destination: the operations that
@@ -60,11 +62,13 @@ for (const engine of engines) {
     let groupId: string;
     let grantId: string;
     let destinationId: string;
+    let idp: TestIdp;
     let policyId: string;
     let other: ApiClient;
 
     before(async () => {
       const started = await startAdminServer(engine, { clock });
+      idp = await startTestIdp();
       server = started.server;
       admin = started.admin;
       userIds.admin = started.adminId;
@@ -109,7 +113,10 @@ for (const engine of engines) {
         })
       ).id;
     });
-    after(() => server.close());
+    after(async () => {
+      await server.close();
+      await idp.close();
+    });
 
     /** A fresh key for the identity, so that rows which end sessions do not affect the next. */
     async function keyFor(id: Identity): Promise<string | undefined> {
@@ -498,6 +505,12 @@ for (const engine of engines) {
         expect: statuses(401, 404, 404, 403, 404, 401),
       },
       {
+        operation: 'createScimKey',
+        variant: 'a provider that does not exist',
+        request: async () => ({ path: `/api/providers/${NO_PROVIDER}/scim-key`, body: {} }),
+        expect: statuses(401, 403, 403, 403, 404, 401),
+      },
+      {
         operation: 'explainAccess',
         variant: 'self',
         request: get('/api/explain?user=self&destination=tok'),
@@ -596,6 +609,79 @@ for (const engine of engines) {
         expect: statuses(401, 403, 403, 403, 200, 401),
       },
     ];
+
+    // Scopes are checked in one place, before any query: one engine shows it (the SCIM data
+    // paths run on both in scim.test.ts).
+    if (engine === 'sqlite') {
+      it('refuses a SCIM token every operation that takes a credential', async () => {
+        const provider = await admin.createScimKey({ id: await anyProvider() });
+        for (const row of rows) {
+          if (row.expect.anonymous !== 401) continue;
+          const e = endpoints[row.operation];
+          const { path, body } = await row.request('admin');
+          const res = await rawRequest(`${server.url}${path}`, {
+            method: e.method,
+            ca: server.ca,
+            headers: {
+              authorization: `Bearer ${provider.accessKey}`,
+              ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+            },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          assert.equal(res.status, 403, `${row.operation}: ${res.body}`);
+          assert.match(res.json<{ message: string }>().message, /^a SCIM token can only provision/);
+        }
+      });
+
+      it('admits only a SCIM token to the SCIM endpoints', async () => {
+        // One key each: a SCIM endpoint refuses these before doing anything, so none ends.
+        const keys: Record<string, string | undefined> = {
+          scim: (await admin.createScimKey({ id: await anyProvider() })).accessKey,
+        };
+        for (const id of identities) keys[id] = await keyFor(id);
+        for (const route of scimRoutes) {
+          const url = route.url.replace(':id', 'usr_000000000000000000000000');
+          const seen: Record<string, number> = {};
+          for (const id of [...identities, 'scim'] as const) {
+            const key = keys[id];
+            const res = await rawRequest(`${server.url}/api/scim/v2${url}`, {
+              method: route.method,
+              ca: server.ca,
+              headers: {
+                ...(key ? { authorization: `Bearer ${key}` } : {}),
+                ...(route.method === 'POST' || route.method === 'PUT' || route.method === 'PATCH'
+                  ? { 'content-type': 'application/scim+json' }
+                  : {}),
+              },
+              body: ['POST', 'PUT', 'PATCH'].includes(route.method) ? '{}' : undefined,
+            });
+            seen[id] = res.status;
+          }
+          const byScim = seen.scim!;
+          assert.ok(byScim !== 401 && byScim !== 403, `${route.name}: ${byScim}`);
+          assert.deepEqual(
+            seen,
+            { ...statuses(401, 403, 403, 403, 403, 401), scim: byScim },
+            route.name,
+          );
+        }
+      });
+    }
+
+    let providerId: string | undefined;
+    /** A provider for SCIM tokens (creating one needs a reachable issuer: the server's own). */
+    async function anyProvider(): Promise<string> {
+      providerId ??= (
+        await admin.createProvider({
+          name: 'scim-matrix',
+          kind: 'oidc',
+          url: idp.issuer,
+          clientID: idp.clientId,
+          clientSecret: idp.clientSecret,
+        })
+      ).id;
+      return providerId;
+    }
 
     it('covers every operation', () => {
       const covered = new Set(rows.map((r) => r.operation));

@@ -15,6 +15,7 @@ const statusFor: Record<ErrorCode, number> = {
   request_timeout: 408,
   conflict: 409,
   expired: 410,
+  precondition_failed: 412,
   payload_too_large: 413,
   uri_too_long: 414,
   unsupported_media_type: 415,

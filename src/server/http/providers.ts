@@ -3,6 +3,7 @@ import type { Provider as ApiProvider, ProviderDetails } from '../../api/provide
 import { toIsoString } from '../../shared/time.js';
 import * as login from '../access/provider-login.js';
 import * as access from '../access/providers.js';
+import { createScimKey as createScimKeyOp } from '../access/scim.js';
 import type { Provider } from '../models.js';
 import { pageToApi, sessionToApi } from './convert.js';
 import { withPrepare, type Handler } from './route.js';
@@ -93,3 +94,14 @@ export const getDeviceStatus: H<'getDeviceStatus'> = async (ctx, input) => {
 
 export const approveDevice: H<'approveDevice'> = async (ctx, input) =>
   login.approveDevice(ctx, input.userCode);
+
+export const createScimKey: H<'createScimKey'> = async (ctx, input) => {
+  const key = await createScimKeyOp(ctx, input);
+  return {
+    id: key.id,
+    name: key.name,
+    expires: toIsoString(key.expiresAt),
+    url: key.url,
+    accessKey: key.accessKey,
+  };
+};

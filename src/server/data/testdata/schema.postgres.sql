@@ -187,6 +187,24 @@ table revoked_sessions
   session_id text not null
   user_id text not null
   revoked_at bigint not null
+table scim_groups
+  group_id text not null
+  provider_id text not null
+  external_id text
+  created integer not null
+  attributes text not null
+  version integer not null
+  created_at bigint not null
+  updated_at bigint not null
+table scim_users
+  user_id text not null
+  provider_id text not null
+  external_id text
+  active integer not null
+  attributes text not null
+  version integer not null
+  created_at bigint not null
+  updated_at bigint not null
 table server_replicas
   id text not null
   started_at bigint not null
@@ -253,6 +271,12 @@ constraint removed_user_keys.removed_user_keys_pkey PRIMARY KEY (key_id)
 constraint request_policies.request_policies_name_key UNIQUE (name)
 constraint request_policies.request_policies_pkey PRIMARY KEY (id)
 constraint revoked_sessions.revoked_sessions_pkey PRIMARY KEY (session_id)
+constraint scim_groups.scim_groups_group_id_fkey FOREIGN KEY (group_id) REFERENCES groups(id) ON DELETE CASCADE
+constraint scim_groups.scim_groups_pkey PRIMARY KEY (group_id)
+constraint scim_groups.scim_groups_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES providers(id) ON DELETE CASCADE
+constraint scim_users.scim_users_pkey PRIMARY KEY (user_id)
+constraint scim_users.scim_users_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES providers(id) ON DELETE CASCADE
+constraint scim_users.scim_users_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint server_replicas.server_replicas_pkey PRIMARY KEY (id)
 constraint settings.settings_pkey PRIMARY KEY (name)
 constraint signing_keys.signing_keys_pkey PRIMARY KEY (kid)
@@ -306,6 +330,10 @@ CREATE UNIQUE INDEX request_policies_name_key ON public.request_policies USING b
 CREATE UNIQUE INDEX request_policies_pkey ON public.request_policies USING btree (id);
 CREATE UNIQUE INDEX revoked_sessions_pkey ON public.revoked_sessions USING btree (session_id);
 CREATE INDEX revoked_sessions_revoked_at ON public.revoked_sessions USING btree (revoked_at);
+CREATE UNIQUE INDEX scim_groups_pkey ON public.scim_groups USING btree (group_id);
+CREATE INDEX scim_groups_provider_id_external_id ON public.scim_groups USING btree (provider_id, external_id);
+CREATE UNIQUE INDEX scim_users_pkey ON public.scim_users USING btree (user_id);
+CREATE INDEX scim_users_provider_id_external_id ON public.scim_users USING btree (provider_id, external_id);
 CREATE UNIQUE INDEX server_replicas_pkey ON public.server_replicas USING btree (id);
 CREATE UNIQUE INDEX settings_pkey ON public.settings USING btree (name);
 CREATE UNIQUE INDEX signing_keys_pkey ON public.signing_keys USING btree (kid);

@@ -23,6 +23,8 @@ CREATE TABLE "providers" ("id" text primary key, "name" text not null unique, "k
 CREATE TABLE "removed_user_keys" ("key_id" text primary key, "secret_hash" text not null, "ends_at" bigint not null);
 CREATE TABLE "request_policies" ("id" text primary key, "name" text not null unique, "roles" text not null, "resources" text not null, "requesters" text not null, "approvers" text not null, "approvals_required" integer not null, "max_duration" bigint not null, "pending_expiry" bigint not null, "reason_required" integer not null, "managed_by" text not null, "created_at" bigint not null, "updated_at" bigint not null);
 CREATE TABLE "revoked_sessions" ("session_id" text primary key, "user_id" text not null, "revoked_at" bigint not null);
+CREATE TABLE "scim_groups" ("group_id" text primary key references "groups" ("id") on delete cascade, "provider_id" text not null references "providers" ("id") on delete cascade, "external_id" text, "created" integer not null, "attributes" text not null, "version" integer not null, "created_at" bigint not null, "updated_at" bigint not null);
+CREATE TABLE "scim_users" ("user_id" text primary key references "users" ("id") on delete cascade, "provider_id" text not null references "providers" ("id") on delete cascade, "external_id" text, "active" integer not null, "attributes" text not null, "version" integer not null, "created_at" bigint not null, "updated_at" bigint not null);
 CREATE TABLE "server_replicas" ("id" text primary key, "started_at" bigint not null, "seen_at" bigint not null);
 CREATE TABLE "settings" ("name" text primary key, "value" text not null, "updated_at" bigint not null);
 CREATE TABLE "signing_keys" ("kid" text primary key, "algorithm" text not null, "public_jwk" text not null, "private_jwk" text not null, "created_at" bigint not null, "retired_at" bigint);
@@ -42,3 +44,5 @@ CREATE INDEX "group_members_user_id" on "group_members" ("user_id");
 CREATE INDEX "provider_users_user_id" on "provider_users" ("user_id");
 CREATE INDEX "removed_user_keys_ends_at" on "removed_user_keys" ("ends_at");
 CREATE INDEX "revoked_sessions_revoked_at" on "revoked_sessions" ("revoked_at");
+CREATE INDEX "scim_groups_provider_id_external_id" on "scim_groups" ("provider_id", "external_id");
+CREATE INDEX "scim_users_provider_id_external_id" on "scim_users" ("provider_id", "external_id");
