@@ -12,6 +12,7 @@ import { ClusterPage, ClustersPage } from './pages/Clusters';
 import { ConnectClusterPage } from './pages/ConnectCluster';
 import { GroupPage, GroupsPage } from './pages/Groups';
 import { LoginPage } from './pages/Login';
+import { MyAccessPage } from './pages/MyAccess';
 import { DevicePage, LoginCallbackPage } from './pages/ProviderLogin';
 import { ProvidersPage } from './pages/Providers';
 import { RequestsPage } from './pages/Requests';
@@ -45,6 +46,7 @@ const ROUTES: Route[] = [
   ['/clusters', () => <ClustersPage />],
   ['/clusters/connect', () => <ConnectClusterPage />],
   ['/clusters/:id', (p) => <ClusterPage id={p.id!} />],
+  ['/my-access', () => <MyAccessPage />],
   ['/providers', () => <ProvidersPage />],
   ['/access', () => <AccessPage />],
   ['/users', () => <UsersPage />],
@@ -62,7 +64,7 @@ function AdminOnly({ pathname, children }: { pathname: string; children: ReactNo
   const item = NAV.find((n) => pathname === n.to || pathname.startsWith(`${n.to}/`));
   if (item?.adminOnly && isAdmin === false) {
     return (
-      <EmptyState icon="access" title="Admins only">
+      <EmptyState icon="access" title="Admins only" level={1}>
         This page is for admins of this Infra server. Ask one to grant you the admin role if you
         need it.
       </EmptyState>
@@ -88,7 +90,7 @@ function SignedIn() {
         {page ? (
           <AdminOnly pathname={pathname}>{page}</AdminOnly>
         ) : (
-          <EmptyState icon="info" title="Page not found">
+          <EmptyState icon="info" title="Page not found" level={1}>
             There is nothing at {pathname}. Use the navigation to find your way.
           </EmptyState>
         )}

@@ -27,6 +27,7 @@ export const AccessKey = z
       .string()
       .nullable()
       .describe('Connector keys: the one destination this key may register and follow'),
+    current: z.boolean().describe('The key (or session) the request that lists it came with'),
   })
   .meta({ id: 'AccessKey' });
 export type AccessKey = z.infer<typeof AccessKey>;

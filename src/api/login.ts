@@ -92,13 +92,23 @@ export const setup = endpoint({
 
 export const getSettings = endpoint({
   ...routes.getSettings,
-  summary: 'Server settings clients need, such as the password policy',
+  summary: 'Server settings clients need: the password policy, the TLS certificate to pin',
   tag: 'Sessions',
   auth: 'public',
   input: z.object({}).strict(),
   output: z
     .object({
       passwordRequirements: z.object({ minLength: z.number().int(), maxLength: z.number().int() }),
+      tls: z
+        .object({
+          fingerprint: z
+            .string()
+            .describe('SHA-256 fingerprint of the certificate served now (AB:CD:…), to pin'),
+          source: z
+            .enum(['generated', 'configured', 'acme'])
+            .describe('generated: self-signed by the server, so clients must pin it'),
+        })
+        .describe("This server's TLS certificate (public: every TLS handshake shows it)"),
     })
     .meta({ id: 'Settings' }),
 });

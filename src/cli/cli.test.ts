@@ -750,7 +750,7 @@ describe('infra CLI', () => {
       );
       assertGolden(
         golden('grants-list.txt'),
-        (await ws.run('grants', 'list', '--destination', 'staging')).stdout,
+        (await ws.run('grants', 'list', '--cluster', 'staging')).stdout,
       );
       const revoked = await ws.run('grants', 'remove', 'oncall', 'staging', '--group');
       assert.equal(revoked.stderr, 'Revoked 1 grant of oncall on staging\n');
@@ -797,22 +797,22 @@ describe('infra CLI', () => {
         (await ws.run('keys', 'remove', 'prod-connector', '--user', 'connector')).code,
         0,
       );
-      const bound = await ws.run('keys', 'add', '--connector', '--destination', 'staging');
+      const bound = await ws.run('keys', 'add', '--connector', '--cluster', 'staging');
       assert.equal(bound.code, 0, bound.stderr);
       assert.match(
         bound.stderr,
-        /^Created key staging-connector for connector \(destination staging only\)/,
+        /^Created key staging-connector for connector \(cluster staging only\)/,
       );
       const [key] = JSON.parse(
         (await ws.run('keys', 'list', '--user', 'connector', '--format', 'json')).stdout,
       ) as Array<{ name: string; destination: string }>;
       assert.deepEqual([key?.name, key?.destination], ['staging-connector', 'staging']);
       // The documented rotation: the same command again adds a second key; the first still works.
-      const rotated = await ws.run('keys', 'add', '--connector', '--destination', 'staging');
+      const rotated = await ws.run('keys', 'add', '--connector', '--cluster', 'staging');
       assert.equal(rotated.code, 0, rotated.stderr);
       assert.match(
         rotated.stderr,
-        /^Created key staging-connector-2 for connector \(destination staging only\), expiring \S+\nstaging-connector still works; once the connector runs with the new key, remove it: `infra keys remove staging-connector --user connector`\n$/,
+        /^Created key staging-connector-2 for connector \(cluster staging only\), expiring \S+\nstaging-connector still works; once the connector runs with the new key, remove it: `infra keys remove staging-connector --user connector`\n$/,
       );
       const third = await ws.run('keys', 'add', '--connector', '--destination', 'staging');
       assert.match(
@@ -837,17 +837,22 @@ describe('infra CLI', () => {
       assert.equal(yaml.name, 'as-yaml');
       assert.match(yaml.accessKey, /^[0-9A-Za-z]{10}\.[0-9A-Za-z]{24}$/);
       await ws.run('keys', 'remove', 'as-yaml', '--user', 'connector');
-      const mine = await ws.run('keys', 'add', '--destination', 'staging');
+      const mine = await ws.run('keys', 'add', '--cluster', 'staging');
       assert.equal(mine.code, 2);
-      assert.match(mine.stderr, /--destination is for connector keys: add --connector/);
+      assert.match(mine.stderr, /--cluster is for connector keys: add --connector/);
       await ws.run('keys', 'remove', 'staging-connector', '--user', 'connector');
     });
 
     it('lists clusters and refuses what it does not understand with exit code 2', async () => {
+      const listed = (await ws.run('clusters', 'list')).stdout;
       assert.match(
-        (await ws.run('destinations', 'list')).stdout,
+        listed,
         /^NAME\s+MODE\s+URL\s+STATUS\s+LAST SEEN\nprod\s+direct\s+https:\/\/prod.example.com:9443\s+connected/,
       );
+      // The API's word keeps working, for scripts written before (names: no "seconds ago").
+      const names = (await ws.run('clusters', 'list', '-o', 'name')).stdout;
+      assert.match(names, /^prod\n/);
+      assert.equal((await ws.run('destinations', 'ls', '-o', 'name')).stdout, names);
       assert.equal((await ws.run('no-such-command')).code, 2);
       // Help for a mistyped command is the mistake pointed out, not the top-level help.
       for (const argv of [

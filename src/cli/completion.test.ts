@@ -64,6 +64,9 @@ describe('infra completion', () => {
     };
     assert.deepEqual(await complete('l'), ['login', 'logout', 'list']);
     assert.deepEqual(await complete('groups', 'a'), ['add', 'adduser']);
+    // People's word is offered; the API's, destinations, still completes what follows it.
+    assert.deepEqual(await complete('c'), ['clusters', 'completion', 'connector']);
+    assert.deepEqual(await complete('destinations', 'l'), ['list']);
     assert.deepEqual(await complete('use', ''), ['prod', 'prod.web', 'staging']);
     assert.deepEqual(await complete('use', 'prod'), ['prod', 'prod.web']);
     assert.deepEqual(await complete('use', 'prod', ''), [], 'one destination only');

@@ -18,6 +18,16 @@ function example(cmd: Command, text: string): Command {
 }
 
 /** What commands that create or change something can print: no `name`, it would hide secrets. */
+/** `--destination`, the API's word, still accepted (unlisted) where `--cluster` is the option. */
+function destinationAlias(): Option {
+  return new Option('--destination <name>', 'Older name of --cluster').hideHelp();
+}
+
+/** Options with `--cluster` (or its older name) as the API's `destination`. */
+function clusterOption<T extends { cluster?: string; destination?: string }>(opts: T): T {
+  return { ...opts, destination: opts.cluster ?? opts.destination };
+}
+
 const RESULT_FORMATS: readonly OutputFormat[] = ['table', 'json', 'yaml'];
 
 /**
@@ -180,12 +190,13 @@ function buildProgram(io: CliIO): Command {
       (await admin()).grants.add(io, subject, resource, opts),
     );
   output(grants.command('list').alias('ls').description('List grants'))
-    .option('--destination <name>', 'Grants on this cluster and its namespaces')
+    .option('--cluster <name>', 'Grants on this cluster and its namespaces')
+    .addOption(destinationAlias())
     .option('--user <email>', "A user's grants")
     .option('--group <name>', "A group's grants")
     .option('--role <role>', 'Only this role')
     .option('--inherited', "With --user: also the grants of the user's groups")
-    .action(async (opts) => (await admin()).grants.list(io, opts));
+    .action(async (opts) => (await admin()).grants.list(io, clusterOption(opts)));
   grants
     .command('remove <subject> <resource>')
     .alias('rm')
@@ -200,18 +211,21 @@ function buildProgram(io: CliIO): Command {
   const keys = program.command('keys').description('Manage access keys');
   const keyAdd = example(
     keys.command('add').description('Create an access key (yours, a user’s, or the connector’s)'),
-    'infra keys add --connector --destination prod',
+    'infra keys add --connector --cluster prod',
   )
     .option('--user <email>', 'For this user (admins)')
     .option('--connector', 'For the connector system user (admins)')
     .option(
-      '--destination <cluster>',
+      '--cluster <name>',
       'With --connector: the one cluster the key may register (else its first registration)',
     )
+    .addOption(destinationAlias())
     .option('--name <name>', 'Key name')
     .option('--expiry <duration>', 'Lifetime, such as 720h')
     .option('--inactivity-timeout <duration>', 'End the key after this long unused');
-  output(keyAdd, RESULT_FORMATS).action(async (opts) => (await admin()).keys.add(io, opts));
+  output(keyAdd, RESULT_FORMATS).action(async (opts) =>
+    (await admin()).keys.add(io, clusterOption(opts)),
+  );
   output(keys.command('list').alias('ls').description('List access keys'))
     .option('--user <email>', "A user's keys")
     .option('--all', "Everyone's keys (admins)")
@@ -224,11 +238,15 @@ function buildProgram(io: CliIO): Command {
     .option('--user <email>', "A user's key (admins)")
     .action(async (name: string, opts) => (await admin()).keys.remove(io, name, opts));
 
-  const destinations = program.command('destinations').description('Connected clusters');
-  output(destinations.command('list').alias('ls').description('List clusters')).action(
-    async (opts) => (await admin()).destinations.list(io, opts),
+  // People say clusters (the dashboard does too); the API's word, destinations, stays an alias.
+  const clusters = program
+    .command('clusters')
+    .alias('destinations')
+    .description('Connected clusters (also: infra destinations)');
+  output(clusters.command('list').alias('ls').description('List clusters')).action(async (opts) =>
+    (await admin()).destinations.list(io, opts),
   );
-  destinations
+  clusters
     .command('remove <name>')
     .alias('rm')
     .description('Remove a cluster (admins)')

@@ -71,7 +71,7 @@ describe('dashboard: users', () => {
     await page.getByRole('dialog', { name: 'User added' }).waitFor();
     const oneTimePassword = await secretValue();
     assert.ok(oneTimePassword.length >= 8);
-    await page.getByRole('button', { name: 'Copy' }).waitFor();
+    await page.getByRole('button', { name: 'Copy', exact: true }).waitFor();
     await screenshot(page, 'users-one-time-password');
     // The password works (once).
     await server

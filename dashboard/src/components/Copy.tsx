@@ -11,8 +11,19 @@ async function copyText(text: string): Promise<boolean> {
   }
 }
 
-/** Copies `text`; says "Copied" for a moment (also to screen readers). */
-export function CopyButton({ text, label = 'Copy' }: { text: string; label?: string }) {
+/**
+ * Copies `text`; says "Copied" for a moment (also to screen readers). `name` tells one button
+ * from others like it (a copy button on each row).
+ */
+export function CopyButton({
+  text,
+  label = 'Copy',
+  name,
+}: {
+  text: string;
+  label?: string;
+  name?: string;
+}) {
   const [state, setState] = useState<'idle' | 'copied' | 'failed'>('idle');
   const timer = useRef<ReturnType<typeof setTimeout>>(undefined);
   useEffect(() => () => clearTimeout(timer.current), []);
@@ -20,6 +31,7 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
     <button
       type="button"
       className="btn btn-secondary btn-sm copy-btn"
+      aria-label={name}
       onClick={async () => {
         setState((await copyText(text)) ? 'copied' : 'failed');
         clearTimeout(timer.current);
@@ -55,7 +67,7 @@ export function CodeBlock({ code, label }: { code: string; label: string }) {
     <div className="codeblock">
       <div className="codeblock-head">
         <span>{label}</span>
-        <CopyButton text={code} />
+        <CopyButton text={code} name={`Copy: ${label}`} />
       </div>
       <pre tabIndex={0} aria-label={label}>
         <code>{code}</code>

@@ -75,18 +75,22 @@ export function EmptyState({
   title,
   children,
   action,
+  level = 2,
 }: {
   icon: IconName;
   title: string;
   children?: ReactNode;
   action?: ReactNode;
+  /** The title's heading level: 1 when it is the whole page (not found); else 2, below the page's h1. */
+  level?: 1 | 2;
 }) {
+  const Heading = level === 1 ? 'h1' : 'h2';
   return (
     <div className="empty">
       <div className="empty-icon">
         <Icon name={icon} size={24} />
       </div>
-      <h3>{title}</h3>
+      <Heading className="empty-title">{title}</Heading>
       {children && <p>{children}</p>}
       {action}
     </div>

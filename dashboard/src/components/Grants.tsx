@@ -4,9 +4,10 @@ import { formatTime, timeLeft } from '../lib/format';
 import { useQuery, useSubmit, type Paged } from '../lib/hooks';
 import { grantableRoles, INFRA_ROLES, roleDescription, splitResource } from '../lib/roles';
 import { Link } from '../lib/router';
+import { useSession } from '../lib/session';
 import { Button } from './Button';
 import { ConfirmDialog, FormDialog } from './Dialog';
-import { Badge, EmptyState, ErrorNotice, FormError } from './Feedback';
+import { Badge, EmptyState, ErrorNotice, FormError, Notice } from './Feedback';
 import { Field } from './Field';
 import { PagedTable, type Column } from './PagedTable';
 import { useToast } from './Toast';
@@ -70,6 +71,9 @@ export function GrantsTable({
 }) {
   const [revoking, setRevoking] = useState<Grant>();
   const toast = useToast();
+  const { user: me, reload: reloadSession } = useSession();
+  const isMine = (g: Grant) => g.user !== undefined && g.user === me?.id;
+  const isAdminGrant = (g: Grant) => g.resource === 'infra' && g.privilege === 'admin';
   const columns: Array<Column<Grant>> = [
     { header: 'Who', cell: (g) => <GrantSubject grant={g} /> },
     {
@@ -115,21 +119,44 @@ export function GrantsTable({
       />
       {revoking && (
         <ConfirmDialog
-          title="Revoke access?"
+          title={
+            isMine(revoking) && isAdminGrant(revoking)
+              ? 'Remove your own admin role?'
+              : revoking.group
+                ? `Revoke access from every member of ${revoking.groupName ?? 'the group'}?`
+                : 'Revoke access?'
+          }
           confirmLabel="Revoke"
           onClose={() => setRevoking(undefined)}
           onConfirm={async (signal) => {
             await call('deleteGrant', { id: revoking.id }, { signal });
             list.setItems((items) => items.filter((g) => g.id !== revoking.id));
             toast('Access revoked');
+            if (isMine(revoking) && isAdminGrant(revoking)) reloadSession();
           }}
         >
-          <strong>{revoking.userName ?? revoking.groupName}</strong> will lose the{' '}
-          <strong>{revoking.privilege}</strong> role on{' '}
-          <strong>
-            <GrantResource resource={revoking.resource} />
-          </strong>{' '}
-          within a second. Their access through other grants stays.
+          {isMine(revoking) && isAdminGrant(revoking) && (
+            <Notice kind="warning">
+              <strong>This is you.</strong> You will lose admin: unless a group gives it to you too,
+              users, groups, access and settings close to you at once, and another admin must give
+              it back.
+            </Notice>
+          )}
+          {revoking.group && (
+            <Notice kind="warning">
+              This grant is the group’s: <strong>every member</strong> of{' '}
+              <strong>{revoking.groupName}</strong> loses it, not only the person whose page this
+              is.
+            </Notice>
+          )}
+          <p>
+            <strong>{revoking.userName ?? revoking.groupName}</strong> will lose the{' '}
+            <strong>{revoking.privilege}</strong> role on{' '}
+            <strong>
+              <GrantResource resource={revoking.resource} />
+            </strong>{' '}
+            within a second. Their access through other grants stays.
+          </p>
         </ConfirmDialog>
       )}
     </>

@@ -16,6 +16,7 @@ interface NavItem {
 
 export const NAV: NavItem[] = [
   { to: '/clusters', label: 'Clusters', icon: 'clusters', adminOnly: false },
+  { to: '/my-access', label: 'My access', icon: 'terminal', adminOnly: false },
   { to: '/requests', label: 'Access requests', icon: 'key', adminOnly: false },
   { to: '/access', label: 'Access', icon: 'access', adminOnly: true },
   { to: '/users', label: 'Users', icon: 'user', adminOnly: true },
@@ -32,6 +33,8 @@ export function Layout({ children }: { children: ReactNode }) {
   const [menuOpen, setMenuOpen] = useState(false);
   const [loggingOut, setLoggingOut] = useState(false);
   const mainRef = useRef<HTMLElement>(null);
+  const menuButtonRef = useRef<HTMLButtonElement>(null);
+  const sidebarRef = useRef<HTMLElement>(null);
   const first = useRef(true);
   const version = useQuery(() => call('getVersion'), []);
   // Reviewers see how many access requests wait for them, on every page (read again on each).
@@ -52,10 +55,25 @@ export function Layout({ children }: { children: ReactNode }) {
     window.scrollTo(0, 0);
   }, [pathname]);
 
+  // The open phone menu holds focus, like a dialog: Tab cycles through its links and the
+  // button that closes it; Escape closes it and gives focus back to that button.
   useEffect(() => {
     if (!menuOpen) return;
+    const button = menuButtonRef.current;
+    const links = () => [...(sidebarRef.current?.querySelectorAll<HTMLElement>('a[href]') ?? [])];
+    links()[0]?.focus();
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === 'Escape') setMenuOpen(false);
+      if (e.key === 'Escape') {
+        setMenuOpen(false);
+        button?.focus();
+        return;
+      }
+      if (e.key !== 'Tab' || !button) return;
+      const cycle = [button, ...links()];
+      const at = cycle.indexOf(document.activeElement as HTMLElement);
+      const next = (at + (e.shiftKey ? -1 : 1) + cycle.length) % cycle.length;
+      e.preventDefault();
+      cycle[at < 0 ? 0 : next]!.focus();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
@@ -77,7 +95,7 @@ export function Layout({ children }: { children: ReactNode }) {
       <a href="#main" className="skip-link">
         Skip to content
       </a>
-      <aside className="sidebar" id="sidebar" aria-label="Main">
+      <aside className="sidebar" id="sidebar" aria-label="Main" ref={sidebarRef}>
         <div className="brand">
           <Logo />
           <span>Infra</span>
@@ -117,6 +135,7 @@ export function Layout({ children }: { children: ReactNode }) {
       <div className="main-col">
         <header className="topbar">
           <button
+            ref={menuButtonRef}
             type="button"
             className="icon-btn menu-btn"
             aria-label={menuOpen ? 'Close navigation' : 'Open navigation'}
@@ -131,9 +150,10 @@ export function Layout({ children }: { children: ReactNode }) {
             <span>Infra</span>
           </div>
           <div className="topbar-spacer" />
-          <div className="user-chip" aria-label="Signed in as">
+          <div className="user-chip">
             {user ? (
               <>
+                <span className="sr-only">Signed in as </span>
                 <span className="avatar" aria-hidden="true">
                   {initials(user.name)}
                 </span>

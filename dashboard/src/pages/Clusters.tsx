@@ -1,10 +1,12 @@
 import { useState } from 'react';
 import { call, type Destination } from '../api';
 import { Button } from '../components/Button';
+import { UnusedConnectorKeys } from '../components/ConnectorKeys';
 import { ConfirmDialog } from '../components/Dialog';
 import { Badge, EmptyState, ErrorNotice, Notice, SkeletonBlock } from '../components/Feedback';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
+import { GetThere, MyAccessTable, rolesOn, useMyGrants } from '../components/MyAccess';
 import { PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatTime, plural, timeAgo } from '../lib/format';
@@ -57,6 +59,8 @@ export function ClustersPage() {
     (after, signal) => call('listDestinations', { after, limit: 100 }, { signal }),
     [],
   );
+  // Everyone sees their own roles; admins also see what each cluster offers.
+  const mine = useMyGrants();
   const connect = isAdmin ? (
     <Button variant="primary" icon="plus" onClick={() => navigate('/clusters/connect')}>
       Connect a cluster
@@ -75,6 +79,7 @@ export function ClustersPage() {
         }
         actions={connect}
       />
+      {isAdmin && <UnusedConnectorKeys />}
       <PagedTable
         list={list}
         rowKey={(d) => d.id}
@@ -99,7 +104,13 @@ export function ClustersPage() {
           },
           { header: 'Status', cell: (d) => <ClusterStatus destination={d} /> },
           { header: 'Namespaces', cell: (d) => plural(d.namespaces.length, 'namespace') },
-          { header: 'Roles', className: 'wrap', cell: (d) => <Roles roles={d.roles} /> },
+          isAdmin
+            ? { header: 'Roles', className: 'wrap', cell: (d) => <Roles roles={d.roles} /> }
+            : {
+                header: 'Your roles',
+                className: 'wrap',
+                cell: (d) => rolesOn(mine.items, d.name).join(', ') || '—',
+              },
           { header: 'Version', className: 'muted', cell: (d) => d.version },
         ]}
       />
@@ -114,16 +125,19 @@ export function ClusterPage({ id }: { id: string }) {
   const cluster = useQuery((signal) => call('getDestination', { id }, { signal }), [id]);
   const name = cluster.data?.name;
   useTitle(name ?? 'Cluster');
+  // Who has access is for admins: others would only get a 403.
   const grants = usePaged(
     (after, signal) =>
-      name
+      name && isAdmin
         ? call('listGrants', { destination: name, after, limit: 100 }, { signal })
         : Promise.resolve({ items: [], count: 0, limit: 100 }),
-    [name],
+    [name, isAdmin],
   );
   const [removing, setRemoving] = useState(false);
   const [granting, setGranting] = useState(false);
   const d = cluster.data;
+  const mine = useMyGrants(name ?? null);
+  const myFirst = mine.items[0];
 
   return (
     <>
@@ -194,8 +208,13 @@ export function ClusterPage({ id }: { id: string }) {
               catches up.
             </Notice>
           )}
+          <section className="section stack">
+            <h2>Your access</h2>
+            <MyAccessTable list={mine} caption={`Your access to ${d.name}`} where={d.name} />
+            {myFirst && <GetThere resource={myFirst.resource} />}
+          </section>
           <section className="section">
-            <h2>Roles</h2>
+            <h2>Roles it offers</h2>
             <ul className="role-list">
               {grantableRoles(d.roles).map((r) => (
                 <li key={r}>

@@ -2,25 +2,69 @@ import { useEffect, useState } from 'react';
 import { call, fieldError, formError, type Destination } from '../api';
 import { Button } from '../components/Button';
 import { CodeBlock, SecretValue } from '../components/Copy';
+import { ConfirmDialog } from '../components/Dialog';
 import { FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { useSubmit, useTitle } from '../lib/hooks';
+import { useToast } from '../components/Toast';
 import { Link } from '../lib/router';
+import { fingerprintToPin, serverUrl, useServerSettings } from '../lib/server';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
-/** The commands that start a connector for `name` with `key`, in the cluster and outside it. */
-export function connectorCommands(name: string, key: string, serverUrl: string) {
+// The connector's manifests as deploy/connector ships them, built into the dashboard so the
+// commands below recreate them anywhere: no checkout of Infra needed.
+const MANIFESTS = import.meta.glob<string>('../../../deploy/connector/*.yaml', {
+  query: '?raw',
+  import: 'default',
+  eager: true,
+});
+
+/** A shell line that writes `text` to `file` (a quoted heredoc: nothing in it is expanded). */
+function writeFile(file: string, text: string): string {
+  return `cat > ${file} <<'EOF'\n${text.trimEnd()}\nEOF`;
+}
+
+/** What the connector needs to find and trust this server. */
+export interface ConnectTarget {
+  name: string;
+  key: string;
+  serverUrl: string;
+  /** The server certificate's fingerprint, to pin; undefined for a publicly trusted one. */
+  fingerprint: string | undefined;
+}
+
+/**
+ * The commands that start a connector for `name` with `key`, in tunnel mode (the connector dials
+ * out, so the cluster needs no inbound route): in the cluster, a script that writes the
+ * manifests and applies them with kustomize; or anywhere, the binary.
+ */
+export function connectorCommands({ name, key, serverUrl, fingerprint }: ConnectTarget) {
+  const files = Object.entries(MANIFESTS).map(([file, text]) => ({
+    file: file.slice(file.lastIndexOf('/') + 1),
+    text,
+  }));
+  const env = [
+    `INFRA_CONNECTOR_NAME=${name}`,
+    `INFRA_CONNECTOR_SERVER_URL=${serverUrl}`,
+    ...(fingerprint ? [`INFRA_CONNECTOR_SERVER_TRUSTED_FINGERPRINT=${fingerprint}`] : []),
+    'INFRA_CONNECTOR_TUNNEL=true',
+  ].join('\n');
   const kustomize = [
-    '# from a checkout of Infra (or a copy of its deploy/connector directory)',
-    'cd deploy/connector',
-    `sed -i 's|^INFRA_CONNECTOR_NAME=.*|INFRA_CONNECTOR_NAME=${name}|' connector.env`,
-    `sed -i 's|^INFRA_CONNECTOR_SERVER_URL=.*|INFRA_CONNECTOR_SERVER_URL=${serverUrl}|' connector.env`,
-    '# tunnel mode: the connector dials out to this server, the cluster needs no inbound route',
-    "sed -i 's|^INFRA_CONNECTOR_ENDPOINT=.*|INFRA_CONNECTOR_TUNNEL=true|' connector.env",
-    '# set INFRA_CONNECTOR_SERVER_TRUSTED_FINGERPRINT (the server logs it at start) in connector.env',
-    '# too; do not apply service.yaml (kubectl -k applies it: remove it from kustomization.yaml)',
+    `mkdir -p infra-connector-${name} && cd infra-connector-${name}`,
+    ...files
+      // Tunnel mode: nothing dials in, so no Service.
+      .filter((f) => f.file !== 'service.yaml')
+      .map((f) =>
+        writeFile(
+          f.file,
+          f.file === 'kustomization.yaml'
+            ? f.text.replace(/^\s*- service\.yaml\n/m, '').replace(/^(#.*\n)+/, '')
+            : f.text,
+        ),
+      ),
+    writeFile('connector.env', env),
     `printf '%s' '${key}' > access-key`,
     'kubectl apply -k .',
   ].join('\n');
@@ -29,7 +73,7 @@ export function connectorCommands(name: string, key: string, serverUrl: string) 
     `infra connector --name ${name} \\`,
     `  --server-url ${serverUrl} \\`,
     '  --server-access-key env:CONNECTOR_ACCESS_KEY \\',
-    '  --server-trusted-fingerprint <the fingerprint the server logged at start> \\',
+    ...(fingerprint ? [`  --server-trusted-fingerprint ${fingerprint} \\`] : []),
     '  --kubeconfig ~/.kube/config --tunnel',
   ].join('\n');
   return { kustomize, binary };
@@ -44,7 +88,7 @@ export function ConnectClusterPage() {
   const [name, setName] = useState('');
   const { busy, error, submit } = useSubmit();
   const [localError, setLocalError] = useState<string>();
-  const [issued, setIssued] = useState<{ name: string; key: string }>();
+  const [issued, setIssued] = useState<{ name: string; key: string; keyId: string }>();
 
   const create = () => {
     if (!NAME.test(name)) {
@@ -67,7 +111,7 @@ export function ConnectClusterPage() {
         },
         { signal },
       );
-      setIssued({ name, key: key.accessKey });
+      setIssued({ name, key: key.accessKey, keyId: key.id });
     });
   };
 
@@ -112,16 +156,40 @@ export function ConnectClusterPage() {
           </div>
         </form>
       ) : (
-        <Issued name={issued.name} accessKey={issued.key} />
+        <Issued
+          name={issued.name}
+          accessKey={issued.key}
+          keyId={issued.keyId}
+          onDiscarded={() => setIssued(undefined)}
+        />
       )}
     </>
   );
 }
 
-function Issued({ name, accessKey }: { name: string; accessKey: string }) {
+function Issued({
+  name,
+  accessKey,
+  keyId,
+  onDiscarded,
+}: {
+  name: string;
+  accessKey: string;
+  keyId: string;
+  onDiscarded: () => void;
+}) {
   const [destination, setDestination] = useState<Destination>();
   const [pollError, setPollError] = useState(false);
-  const { kustomize, binary } = connectorCommands(name, accessKey, window.location.origin);
+  const [discarding, setDiscarding] = useState(false);
+  const toast = useToast();
+  const settings = useServerSettings();
+  const fingerprint = fingerprintToPin(settings.data);
+  const { kustomize, binary } = connectorCommands({
+    name,
+    key: accessKey,
+    serverUrl: serverUrl(),
+    fingerprint,
+  });
 
   // Wait for the connector to register: one light query every few seconds until it shows up.
   useEffect(() => {
@@ -182,6 +250,15 @@ function Issued({ name, accessKey }: { name: string; accessKey: string }) {
                 : 'This turns green when the connector registers. It usually takes a few seconds after it starts.'}
               {pollError && ' (The server did not answer the last check; still trying.)'}
             </p>
+            <p>
+              Changed your mind? Delete the key rather than leave it unused (unused connector keys
+              are also listed on the Clusters page).
+            </p>
+            <div>
+              <Button variant="danger-ghost" icon="trash" onClick={() => setDiscarding(true)}>
+                Delete this key
+              </Button>
+            </div>
           </>
         )}
       </section>
@@ -196,12 +273,35 @@ function Issued({ name, accessKey }: { name: string; accessKey: string }) {
       <section className="card stack">
         <h2>Run the connector</h2>
         <p>
-          In the cluster, with the manifests in deploy/connector (least privilege, own namespace):
+          Paste these as they are: they carry this server’s address
+          {fingerprint && (
+            <>
+              {' '}
+              and the fingerprint of its certificate (<code>{fingerprint}</code>)
+            </>
+          )}
+          . The connector dials out to this server (tunnel mode), so the cluster needs no inbound
+          route.
         </p>
+        <p>In the cluster, with kubectl (least privilege, in its own namespace):</p>
         <CodeBlock label="Install in the cluster (kustomize)" code={kustomize} />
         <p>Or anywhere that can reach the cluster's API, with an admin kubeconfig:</p>
         <CodeBlock label="Run outside the cluster" code={binary} />
       </section>
+      {discarding && (
+        <ConfirmDialog
+          title="Delete the connector key?"
+          confirmLabel="Delete key"
+          onClose={() => setDiscarding(false)}
+          onConfirm={async (signal) => {
+            await call('deleteAccessKey', { id: keyId }, { signal });
+            toast('Connector key deleted');
+            onDiscarded();
+          }}
+        >
+          A connector started with it can no longer register {name}.
+        </ConfirmDialog>
+      )}
     </div>
   );
 }

@@ -3,7 +3,7 @@ import { call, fieldError, formError, type AccessKey, type Grant } from '../api'
 import { Button } from '../components/Button';
 import { SecretValue } from '../components/Copy';
 import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
-import { EmptyState, FormError, Notice } from '../components/Feedback';
+import { Badge, EmptyState, FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { GrantSubject } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
@@ -12,6 +12,7 @@ import { PasswordPolicy, passwordChecks } from '../components/PasswordPolicy';
 import { useToast } from '../components/Toast';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
 import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
+import { navigate } from '../lib/router';
 import { useSession } from '../lib/session';
 
 /** My password, my access keys, and (admins) who administers this server. */
@@ -146,6 +147,12 @@ function AccessKeys() {
               <>
                 <code>{k.name}</code>
                 {k.issuedVia === 'password' && <span className="muted"> (sign-in)</span>}
+                {k.current && (
+                  <>
+                    {' '}
+                    <Badge tone="green">this session</Badge>
+                  </>
+                )}
               </>
             ),
           },
@@ -189,13 +196,17 @@ function AccessKeys() {
             await call('deleteAccessKey', { id: revoking.id }, { signal });
             keys.setItems((items) => items.filter((k) => k.id !== revoking.id));
             toast('Key revoked');
+            if (revoking.current) navigate('/login', { replace: true });
           }}
         >
-          Anything using this key stops working at once
-          {revoking.issuedVia === 'password'
-            ? ' (if it is this browser’s session, you are signed out)'
-            : ''}
-          .
+          {revoking.current ? (
+            <Notice kind="warning">
+              <strong>This is the session you are using.</strong> You are signed out of this browser
+              at once.
+            </Notice>
+          ) : (
+            'Anything using this key stops working at once.'
+          )}
         </ConfirmDialog>
       )}
     </section>

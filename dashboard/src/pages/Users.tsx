@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import { call, fieldError, formError, type Group, type User } from '../api';
 import { Button } from '../components/Button';
-import { SecretValue } from '../components/Copy';
 import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
 import {
   Badge,
@@ -16,10 +15,12 @@ import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { PagedTable } from '../components/PagedTable';
+import { oneTimePassword, SendToPerson } from '../components/SendToPerson';
 import { useToast } from '../components/Toast';
 import { formatDate, formatTime, initials, timeAgo } from '../lib/format';
 import { useDebounced, usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
+import { useServerSettings } from '../lib/server';
 import { useSession } from '../lib/session';
 
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
@@ -166,18 +167,31 @@ function RemoveUserDialog({
   onClose: () => void;
   onRemoved: () => void;
 }) {
+  const { user: me } = useSession();
+  const isSelf = me?.id === user.id;
   return (
     <ConfirmDialog
-      title={`Remove ${user.name}?`}
-      confirmLabel="Remove user"
+      title={isSelf ? 'Remove yourself?' : `Remove ${user.name}?`}
+      confirmLabel={isSelf ? 'Remove myself' : 'Remove user'}
       onClose={onClose}
       onConfirm={async (signal) => {
         await call('deleteUser', { id: user.id }, { signal });
         onRemoved();
+        if (isSelf) navigate('/login', { replace: true });
       }}
     >
-      Their sessions and access keys stop working at once, and their group memberships and grants
-      are deleted. This cannot be undone.
+      {isSelf ? (
+        <Notice kind="warning">
+          <strong>This is you.</strong> You are signed out at once and cannot sign in again: your
+          sessions, access keys, group memberships and grants are deleted, admin included. This
+          cannot be undone.
+        </Notice>
+      ) : (
+        <>
+          Their sessions and access keys stop working at once, and their group memberships and
+          grants are deleted. This cannot be undone.
+        </>
+      )}
     </ConfirmDialog>
   );
 }
@@ -191,15 +205,7 @@ function AddUserDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (u:
   if (created) {
     return (
       <DoneDialog title="User added" onClose={onClose}>
-        <p>
-          Send <strong>{created.name}</strong> this one-time password. They choose their own the
-          first time they sign in.
-        </p>
-        <SecretValue label="One-time password" value={created.password} />
-        <Notice kind="warning">
-          It is shown only now: Infra keeps only a hash. If it is lost, remove the user and add them
-          again.
-        </Notice>
+        <SendToPerson name={created.name} password={created.password} />
       </DoneDialog>
     );
   }
@@ -248,8 +254,11 @@ export function UserPage({ id }: { id: string }) {
     [id],
   );
   const [removing, setRemoving] = useState(false);
+  const [resetting, setResetting] = useState(false);
+  const [reset, setReset] = useState<string>();
   const [granting, setGranting] = useState(false);
   const [joining, setJoining] = useState(false);
+  const settings = useServerSettings();
   const [leaving, setLeaving] = useState<Group>();
   const u = user.data;
 
@@ -262,9 +271,16 @@ export function UserPage({ id }: { id: string }) {
         actions={
           u &&
           u.managedBy === 'api' && (
-            <Button variant="danger-ghost" icon="trash" onClick={() => setRemoving(true)}>
-              Remove user
-            </Button>
+            <>
+              {u.id !== me?.id && (
+                <Button icon="key" onClick={() => setResetting(true)}>
+                  Reset password
+                </Button>
+              )}
+              <Button variant="danger-ghost" icon="trash" onClick={() => setRemoving(true)}>
+                Remove user
+              </Button>
+            </>
           )
         }
       />
@@ -376,6 +392,26 @@ export function UserPage({ id }: { id: string }) {
         >
           {u.name} loses the access the group {leaving.name} gives.
         </ConfirmDialog>
+      )}
+      {resetting && u && (
+        <ConfirmDialog
+          title={`Reset the password of ${u.name}?`}
+          confirmLabel="Reset password"
+          onClose={() => setResetting(false)}
+          onConfirm={async (signal) => {
+            const password = oneTimePassword(settings.data?.passwordRequirements.minLength ?? 16);
+            await call('updateUser', { id: u.id, password }, { signal });
+            setReset(password);
+          }}
+        >
+          Their password stops working and their sessions end at once. You get a one-time password
+          to send them; they choose their own at their next sign-in. Their groups and grants stay.
+        </ConfirmDialog>
+      )}
+      {reset && u && (
+        <DoneDialog title="Password reset" onClose={() => setReset(undefined)}>
+          <SendToPerson name={u.name} password={reset} />
+        </DoneDialog>
       )}
       {removing && u && (
         <RemoveUserDialog

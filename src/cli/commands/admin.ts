@@ -289,7 +289,7 @@ export const keys = {
     } & ResultOutput,
   ) {
     if (opts.destination !== undefined && !opts.connector)
-      throw new CliError('--destination is for connector keys: add --connector', 2);
+      throw new CliError('--cluster is for connector keys: add --connector', 2);
     const owner = opts.connector ? 'connector' : opts.user;
     const removal = (name: string) => `infra keys remove ${name}${owner ? ` --user ${owner}` : ''}`;
     const { key, older } = await withClient(io, async (c) => {
@@ -329,7 +329,7 @@ export const keys = {
     if (opts.output !== 'table') printValue(io.stdout, opts.output, key);
     else {
       io.stderr.write(
-        `Created key ${key.name} for ${key.userName}${key.destination ? ` (destination ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
+        `Created key ${key.name} for ${key.userName}${key.destination ? ` (cluster ${key.destination} only)` : ''}, expiring ${key.expires}\n`,
       );
       io.stdout.write(`${key.accessKey}\n`);
     }
@@ -395,7 +395,7 @@ export const destinations = {
       ],
       name: (d) => d.name,
       empty:
-        'No clusters connected; connect one by running a connector with a key from `infra keys add --connector --destination NAME`',
+        'No clusters connected; connect one by running a connector with a key from `infra keys add --connector --cluster NAME`',
     });
   },
   async remove(io: CliIO, name: string, opts: { force?: boolean }) {

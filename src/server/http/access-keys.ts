@@ -6,7 +6,9 @@ import type { Handler } from './route.js';
 type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
 
 export const listAccessKeys: H<'listAccessKeys'> = async (ctx, input) =>
-  pageToApi(await access.listAccessKeys(ctx, input), input.limit, accessKeyToApi);
+  pageToApi(await access.listAccessKeys(ctx, input), input.limit, (k) =>
+    accessKeyToApi(k, ctx.actor?.accessKeyId),
+  );
 
 export const createAccessKey: H<'createAccessKey'> = async (ctx, input) => {
   const { key, accessKey } = await access.createAccessKey(ctx, input);

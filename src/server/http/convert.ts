@@ -59,7 +59,8 @@ export function grantToApi(g: Grant): ApiGrant {
   };
 }
 
-export function accessKeyToApi(k: AccessKey): ApiAccessKey {
+/** `currentId`: the key the request came with, which the dashboard marks as "this session". */
+export function accessKeyToApi(k: AccessKey, currentId?: string): ApiAccessKey {
   return {
     id: k.id,
     name: k.name,
@@ -71,6 +72,7 @@ export function accessKeyToApi(k: AccessKey): ApiAccessKey {
     inactivityTimeout: k.inactivityTimeout > 0 ? formatDuration(k.inactivityTimeout) : null,
     lastUsed: isoOrNull(k.lastUsedAt),
     destination: boundDestination(k.scopes) ?? null,
+    current: k.id === currentId,
   };
 }
 

@@ -26,6 +26,15 @@ interface HttpContext extends RequestContext {
   setLoginBinding(value: string | undefined, maxAgeSeconds: number): void;
   /** Overrides the endpoint's success status (createGrant answers 200 for an existing grant). */
   setStatus(status: number): void;
+  /** The TLS certificate this server serves now (connectors pin its fingerprint). */
+  serverCertificate(): ServerCertificate;
+}
+
+/** What clients may know of the serving certificate (never its key). */
+export interface ServerCertificate {
+  /** SHA-256 of the leaf, `AB:CD:…`. */
+  fingerprint: string;
+  source: 'generated' | 'configured' | 'acme';
 }
 
 /**
@@ -198,7 +207,7 @@ export function registerRoutes(
   app: FastifyInstance,
   endpoints: Endpoints,
   handlers: Handlers,
-  deps: OperationDeps & { publicOrigin(): string },
+  deps: OperationDeps & { publicOrigin(): string; tls: { current: ServerCertificate } },
 ): void {
   const pacer = new Pacer(FEEDS_PER_TURN);
   for (const name of Object.keys(endpoints) as OperationName[]) {
@@ -264,6 +273,10 @@ export function registerRoutes(
                 },
                 setStatus(s) {
                   status = s;
+                },
+                serverCertificate() {
+                  const { fingerprint, source } = deps.tls.current;
+                  return { fingerprint, source };
                 },
               } satisfies Omit<HttpContext, keyof RequestContext>),
               parsed.data,

@@ -99,6 +99,7 @@ describe('answers written from the response schema', () => {
       inactivityTimeout: null,
       lastUsed: null,
       destination: null,
+      current: false,
       secretHash: 'never',
     };
     const keys = { items: [key], count: 1, limit: 10 };

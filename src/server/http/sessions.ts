@@ -38,4 +38,5 @@ export const getSettings: H<'getSettings'> = async (ctx) => ({
     minLength: ctx.settings.passwordMinLength,
     maxLength: PASSWORD_MAX_LENGTH,
   },
+  tls: ctx.serverCertificate(),
 });
