@@ -63,9 +63,14 @@ export async function startCluster(
     connectorKeyInFile?: boolean;
     /** More connector settings, by dotted path (`limits.idleTimeout`). */
     connectorSettings?: Record<string, string>;
+    /** Server settings, by dotted path (`providerSyncInterval`). */
+    serverSettings?: Record<string, string>;
   } = {},
 ): Promise<Cluster> {
-  const { server, admin } = await startAdminServer(engine, { clock: options.clock });
+  const { server, admin } = await startAdminServer(engine, {
+    clock: options.clock,
+    settings: options.serverSettings,
+  });
   const connected = await startConnectedKube({
     admin,
     serverUrl: server.url,

@@ -18,7 +18,7 @@ export interface Account {
 }
 
 /** How the next token responses are altered (reset with `undefined`). */
-export type Tamper = 'signature' | 'audience' | 'expired' | undefined;
+export type Tamper = 'signature' | 'audience' | 'issuer' | 'nonce' | 'expired' | undefined;
 
 export interface TestIdp {
   issuer: string;
@@ -37,7 +37,17 @@ export interface TestIdp {
 const CLIENT_ID = 'infra';
 const CLIENT_SECRET = 'infra-client-secret-for-tests';
 
-export async function startTestIdp(opts: { redirectUris?: string[] } = {}): Promise<TestIdp> {
+export async function startTestIdp(
+  opts: {
+    redirectUris?: string[];
+    /**
+     * When a refresh token is issued: `scope` for the offline_access scope alone (as Okta and
+     * Azure AD do); `spec` as OIDC Core §11 says, only when the request also has prompt=consent
+     * (oidc-provider's own rule). Default `scope`.
+     */
+    refreshTokens?: 'scope' | 'spec';
+  } = {},
+): Promise<TestIdp> {
   const accounts = new Map<string, Account>();
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
@@ -86,9 +96,11 @@ export async function startTestIdp(opts: { redirectUris?: string[] } = {}): Prom
         },
       };
     },
-    async issueRefreshToken() {
-      return true;
-    },
+    ...(opts.refreshTokens !== 'spec' && {
+      async issueRefreshToken() {
+        return true;
+      },
+    }),
   });
   // The CLI's loopback redirect may use any port (RFC 8252 §7.3); oidc-provider allows that
   // only for native clients, which cannot also have the dashboard's https redirect.
@@ -133,6 +145,8 @@ export async function startTestIdp(opts: { redirectUris?: string[] } = {}): Prom
     const claims = decodeJwt(body.id_token);
     const now = Math.floor(Date.now() / 1000);
     if (idp.tamper === 'audience') claims.aud = 'someone-else';
+    if (idp.tamper === 'issuer') claims.iss = 'https://impostor.example.com';
+    if (idp.tamper === 'nonce') claims.nonce = 'a-nonce-from-another-sign-in';
     if (idp.tamper === 'expired') Object.assign(claims, { iat: now - 7200, exp: now - 3600 });
     body.id_token = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: 'test-key' })

@@ -10,12 +10,12 @@ import type { ApiErrorBody } from '../../src/api/errors.js';
 import type { Grant } from '../../src/api/grants.js';
 import type { Group } from '../../src/api/groups.js';
 import type { LoginResponse } from '../../src/api/login.js';
-import type { User } from '../../src/api/users.js';
+import type { User, UserListItem } from '../../src/api/users.js';
 import { apiRequest } from '../../src/api/request.js';
 import { routes } from '../../src/api/routes.js';
 import { apiVersion } from '../../src/shared/version.js';
 
-export type { AccessKey, Destination, Grant, Group, LoginResponse, User };
+export type { AccessKey, Destination, Grant, Group, LoginResponse, User, UserListItem };
 export type Input<N extends OperationName> = EndpointInput<Endpoints[N]>;
 export type Output<N extends OperationName> = EndpointOutput<Endpoints[N]>;
 export type AuditEntry = Output<'listAudit'>['items'][number];
@@ -25,6 +25,8 @@ export type FieldErrors = NonNullable<ApiErrorBody['fieldErrors']>;
 export interface Page<T> {
   items: T[];
   count: number;
+  /** Lists that count: the items the filters find over all pages. */
+  totalCount?: number;
   limit: number;
   next?: string;
 }

@@ -17,6 +17,21 @@ export const AuditEntry = z
   })
   .meta({ id: 'AuditEntry' });
 
+/** What the audit log can be filtered by, in the list and the export. */
+const AuditFilters = {
+  actor: idOf('user').optional(),
+  actorName: text(254)
+    .optional()
+    .describe("Only entries whose actor's name contains this, ignoring case"),
+  action: text(64).optional(),
+  target: text(64).optional().describe('Id of the changed object'),
+  targetName: text(512)
+    .optional()
+    .describe("Only entries whose target's name contains this, ignoring case"),
+  since: Time.optional(),
+  until: Time.optional(),
+};
+
 export const listAudit = endpoint({
   ...routes.listAudit,
   summary: 'The audit log, newest first',
@@ -24,11 +39,7 @@ export const listAudit = endpoint({
   auth: { roles: ['admin'] },
   input: z
     .object({
-      actor: idOf('user').optional(),
-      action: text(64).optional(),
-      target: text(64).optional().describe('Id of the changed object'),
-      since: Time.optional(),
-      until: Time.optional(),
+      ...AuditFilters,
       ...Paging,
     })
     .strict(),
@@ -38,6 +49,25 @@ export const listAudit = endpoint({
     limit: z.number().int(),
     next: z.string().optional(),
   }),
+});
+
+export const exportAudit = endpoint({
+  ...routes.exportAudit,
+  summary: 'Every entry the filters find, newest first, as CSV or JSON lines (streamed)',
+  tag: 'Audit',
+  auth: { roles: ['admin'] },
+  input: z
+    .object({
+      ...AuditFilters,
+      format: z
+        .enum(['csv', 'jsonl'], { error: 'must be csv or jsonl' })
+        .default('jsonl')
+        .describe('jsonl: one entry as JSON per line; csv: a header row, then one row per entry'),
+    })
+    .strict(),
+  output: undefined,
+  status: 200,
+  produces: ['application/x-ndjson', 'text/csv'],
 });
 
 export const verifyAudit = endpoint({

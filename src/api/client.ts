@@ -90,6 +90,8 @@ export function createApiClient(options: ClientOptions): ApiClient {
       body,
     );
     if (status === 304) throw new NotModified();
+    // A download (the audit export) is text, not JSON.
+    if (e.produces && status < 400) return text;
     // Only the delay-seconds form: the server sends no dates.
     const retryAfterSeconds = /^\d+$/.test(retryAfter ?? '') ? Number(retryAfter) : undefined;
     let json: unknown;

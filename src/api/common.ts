@@ -111,15 +111,29 @@ export const Paging = {
     .describe('Cursor: the `next` value of the previous page'),
 };
 
-/** A page of a list. `next`, when present, fetches the following page (`?after=<next>`). */
+/**
+ * A page of a list. `next`, when present, fetches the following page (`?after=<next>`). `count`
+ * is the number of items on this page; `totalCount`, on lists that count, the number the
+ * filters find over all pages.
+ */
 export function listOf<T extends z.ZodType>(item: T) {
   return z.object({
     items: z.array(item),
-    count: z.number().int(),
+    count: z.number().int().describe('Items on this page'),
+    totalCount: z
+      .number()
+      .int()
+      .optional()
+      .describe('Items the filters find over all pages (users, groups, grants, destinations)'),
     limit: z.number().int(),
     next: z.string().optional(),
   });
 }
+
+/** Search text (`text`: no control or invisible characters): the items whose name contains it. */
+export const Search = text(256)
+  .optional()
+  .describe('Only items whose name contains this, ignoring case');
 
 /** Repeated query parameters arrive as a string or an array; both become an array. */
 export function many<T extends z.ZodType>(item: T) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration, Flag, Paging, Time, idOf, listOf, text } from './common.js';
+import { Duration, Flag, Paging, Search, Time, idOf, listOf, text } from './common.js';
 import { endpoint } from './endpoint.js';
 import { DestinationName, Grant } from './grants.js';
 import { routes } from './routes.js';
@@ -100,7 +100,12 @@ export const listDestinations = endpoint({
   tag: 'Destinations',
   auth: 'session',
   input: z
-    .object({ name: DestinationName.optional(), uniqueID: text(256).optional(), ...Paging })
+    .object({
+      name: DestinationName.optional(),
+      search: Search.describe('Only destinations whose name contains this, ignoring case'),
+      uniqueID: text(256).optional(),
+      ...Paging,
+    })
     .strict(),
   output: listOf(Destination),
 });

@@ -30,6 +30,8 @@ export interface Endpoint<I extends z.ZodObject = z.ZodObject, O extends z.ZodTy
   duringPasswordChange?: boolean;
   /** A POST that changes no stored state (minting a token): no transaction, no audit entry. */
   readOnly?: boolean;
+  /** A download, not JSON: the media types the body may have (the handler picks one). */
+  produces?: readonly string[];
 }
 
 export function endpoint<I extends z.ZodObject, O extends z.ZodType>(

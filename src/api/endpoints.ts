@@ -15,7 +15,7 @@ import {
   reviewAccessRequest,
   updateRequestPolicy,
 } from './access-requests.js';
-import { listAudit, verifyAudit } from './audit.js';
+import { exportAudit, listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
   createToken,
@@ -76,6 +76,7 @@ export const endpoints = {
   deleteAccessKeys,
   listAudit,
   verifyAudit,
+  exportAudit,
   listDestinations,
   getDestination,
   createDestination,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Email, Flag, Paging, Time, UserRef, idOf, listOf } from './common.js';
+import { Email, Flag, Paging, Search, Time, UserRef, idOf, listOf } from './common.js';
 import { endpoint } from './endpoint.js';
 import { GroupName } from './groups.js';
 import { routes } from './routes.js';
@@ -112,6 +112,11 @@ export const listGrants = endpoint({
       group: idOf('group').optional().describe('Grants of this group (members may ask)'),
       resource: Resource.optional(),
       privilege: Privilege.optional(),
+      kind: z
+        .enum(['user', 'group'], { error: 'must be user or group' })
+        .optional()
+        .describe('Grants of users only, or of groups only'),
+      search: Search.describe('Only grants whose user or group name contains this, ignoring case'),
       destination: DestinationName.optional().describe(
         'Grants on the destination and its namespaces',
       ),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Paging, Time, UserRef, idOf, listOf, name } from './common.js';
+import { Paging, Search, Time, UserRef, idOf, listOf, name } from './common.js';
 import { endpoint } from './endpoint.js';
 import { routes } from './routes.js';
 
@@ -37,6 +37,7 @@ export const listGroups = endpoint({
   input: z
     .object({
       name: GroupName.optional(),
+      search: Search.describe('Only groups whose name contains this, ignoring case'),
       userID: UserRef.optional().describe('Only groups this user is in; `self` is always allowed'),
       ...Paging,
     })
@@ -83,5 +84,8 @@ export const updateGroupUsers = endpoint({
       usersToRemove: z.array(idOf('user')).max(1000).default([]),
     })
     .strict(),
-  output: Group,
+  output: Group.extend({
+    usersAdded: z.array(z.string()).describe('Users who were not members and now are'),
+    usersRemoved: z.array(z.string()).describe('Users who were members and no longer are'),
+  }),
 });

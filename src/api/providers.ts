@@ -69,6 +69,13 @@ export const ProviderDetails = Provider.extend({
   domainAdminEmail: z.string().nullable().describe('Google: the admin the service account acts as'),
   serviceAccountKeySet: z.boolean().describe('Google: a service account key is configured'),
   redirectURIs: z.array(z.string()).describe('Register these with the identity provider'),
+  linkedUsers: z.number().int().describe('Users who signed in through this provider'),
+  usersWithoutRefreshToken: z
+    .number()
+    .int()
+    .describe(
+      'Linked users the provider issued no refresh token for: they are re-checked (groups, removal upstream) only when they sign in again',
+    ),
 }).meta({ id: 'ProviderDetails' });
 export type ProviderDetails = z.infer<typeof ProviderDetails>;
 

@@ -34,6 +34,7 @@ export const routes = {
   deleteAccessKeys: { method: 'DELETE', path: '/api/access-keys' },
   listAudit: { method: 'GET', path: '/api/audit' },
   verifyAudit: { method: 'GET', path: '/api/audit/verify' },
+  exportAudit: { method: 'GET', path: '/api/audit/export' },
   listDestinations: { method: 'GET', path: '/api/destinations' },
   getDestination: { method: 'GET', path: '/api/destinations/:id' },
   createDestination: { method: 'POST', path: '/api/destinations' },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Email, Flag, Paging, Time, UserRef, idOf, listOf, many, text } from './common.js';
+import { Email, Flag, Paging, Search, Time, UserRef, idOf, listOf, many, text } from './common.js';
 import { endpoint } from './endpoint.js';
 import { routes } from './routes.js';
 
@@ -15,6 +15,20 @@ export const User = z
   .meta({ id: 'User' });
 export type User = z.infer<typeof User>;
 
+/** A user in the list, with who they are at a glance. */
+export const UserListItem = User.extend({
+  infraRoles: z.array(z.string()).describe('Roles on infra, held directly or through a group'),
+  groups: z.array(z.string()).describe('The first few of their groups, by name'),
+  totalGroups: z.number().int(),
+  origin: z
+    .enum(['local', 'provider', 'config', 'system'])
+    .describe(
+      'config: declared in the config file; provider: signs in through an identity provider; local: has a password here',
+    ),
+  providers: z.array(z.string()).describe('Identity providers they signed in through'),
+}).meta({ id: 'UserListItem' });
+export type UserListItem = z.infer<typeof UserListItem>;
+
 const allowed = { roles: ['admin', 'view', 'connector'] } as const;
 
 export const listUsers = endpoint({
@@ -28,13 +42,14 @@ export const listUsers = endpoint({
         .transform((s) => s.toLowerCase())
         .optional()
         .describe('Exact name (email; `connector` for the system user)'),
+      search: Search.describe('Only users whose email contains this, ignoring case'),
       group: idOf('group').optional().describe('Only members of this group'),
       ids: many(idOf('user')).optional(),
       showSystem: Flag.optional().describe('Include the connector system user'),
       ...Paging,
     })
     .strict(),
-  output: listOf(User),
+  output: listOf(UserListItem),
 });
 
 export const createUser = endpoint({

@@ -668,7 +668,13 @@ describe('infra CLI', () => {
         /^Added user bob@example.com\nOne-time password: [0-9A-Za-z]{16}\n$/,
       );
       assert.equal((await ws.run('groups', 'add', 'oncall')).code, 0);
-      assert.equal((await ws.run('groups', 'adduser', 'bob@example.com', 'oncall')).code, 0);
+      const joined = await ws.run('groups', 'adduser', 'bob@example.com', 'oncall');
+      assert.deepEqual([joined.code, joined.stderr], [0, 'Added bob@example.com to oncall\n']);
+      const again = await ws.run('groups', 'adduser', 'bob@example.com', 'oncall');
+      assert.deepEqual(
+        [again.code, again.stderr],
+        [0, 'bob@example.com is already a member of oncall; nothing changed\n'],
+      );
       assertGolden(golden('groups-list.txt'), (await ws.run('groups', 'list')).stdout);
       assert.equal((await ws.run('groups', 'list', '-o', 'name')).stdout, 'oncall\n');
       assert.deepEqual(

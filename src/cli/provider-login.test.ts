@@ -95,6 +95,46 @@ describe('infra login --provider', () => {
     assert.equal(state.servers[0]?.session?.name, 'alice@example.com');
   });
 
+  for (const [cause, account, tamper, page, said] of [
+    [
+      'an unverified email',
+      'eve',
+      undefined,
+      /corp says your email address is not verified; verify it there/,
+      /corp says your email address is not verified; verify it there, then run `infra login --provider corp` again/,
+    ],
+    [
+      'an ID token for another client',
+      'alice',
+      'audience',
+      /security check/,
+      /corp's answer failed a security check on the server, so you are not signed in; tell an admin/,
+    ],
+  ] as const) {
+    it(`says why the server refused the sign-in: ${cause}`, async () => {
+      idp.accounts.set('eve', { email: 'eve@example.com', emailVerified: false, groups: [] });
+      const ws = workstation();
+      const infra = startInfra(ws, [...login, '--provider', 'corp']);
+      const [url] = await infra.waitFor(/http:\/\/127\.0\.0\.1:\d+\/auth\?\S+/);
+      const back = await idp.signIn(url, account);
+      idp.tamper = tamper;
+      try {
+        // The browser's page waits for the server: it never says "Signed in" for a refusal.
+        const res = await fetch(back);
+        const text = await res.text();
+        assert.equal(res.status, 400);
+        assert.match(text, /Sign-in failed/);
+        assert.match(text, page);
+        assert.doesNotMatch(text, /Signed in/);
+      } finally {
+        idp.tamper = undefined;
+      }
+      assert.equal(await infra.exited, 1);
+      assert.match(infra.stderr, said);
+      assert.doesNotMatch(infra.stderr, /the server log says why/);
+    });
+  }
+
   it('reports a sign-in the provider refused', async () => {
     const ws = workstation();
     const infra = startInfra(ws, [...login, '--provider', 'corp']);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { listAll, type ApiClient } from '../api/client.js';
 import { ApiError } from '../api/errors.js';
 import type { LoginResponse } from '../api/login.js';
-import { CliError, type CliIO } from './context.js';
+import { CliError, explain, type CliIO } from './context.js';
 
 /** A provider login must finish within the server's lifetime of a started login. */
 const WAIT_MS = 10 * 60_000;
@@ -43,15 +43,43 @@ function openBrowser(io: CliIO, url: string): boolean {
   }
 }
 
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 const PAGE = (title: string, text: string) =>
   `<!doctype html><meta charset="utf-8"><title>${title}</title>` +
   `<body style="font-family:system-ui;margin:3em"><h1>${title}</h1><p>${text}</p></body>`;
 
+/** What the CLI says when the server refused a provider login, by the server's code. */
+function loginFailure(err: unknown, provider: string): CliError {
+  if (!(err instanceof ApiError)) return explain(err);
+  const again = `run \`infra login --provider ${provider}\` again`;
+  const sentences: Record<string, string> = {
+    login_unknown: `The server does not know this sign-in, or it was already finished; ${again}`,
+    login_expired: `The sign-in took longer than the server allows (10 minutes); ${again}`,
+    login_other_browser: `The sign-in was finished somewhere other than where it started; ${again}`,
+    login_refused: `${provider} refused the sign-in (its code was already used or had expired); ${again}`,
+    login_check_failed: `${provider}'s answer failed a security check on the server, so you are not signed in; tell an admin (the server log names the check)`,
+    login_email_unverified: `${provider} says your email address is not verified; verify it there, then ${again}`,
+    login_email_missing: `${provider} gave no usable email address for you; tell an admin (the provider must send the email claim)`,
+    login_account_conflict: `Your email address is linked to another account at ${provider}; tell an admin`,
+    login_deactivated: `${provider} has deactivated your account, so Infra lets you in no more; ask an admin if this is a mistake`,
+    upstream_failed: `${provider} did not answer the Infra server; try again shortly`,
+  };
+  const sentence = sentences[err.code];
+  return sentence ? new CliError(sentence) : explain(err);
+}
+
+interface Callback {
+  state: string;
+  code: string;
+  /** Answers the browser, once the server has accepted the login or refused it. */
+  reply(status: number, title: string, text: string): Promise<void>;
+}
+
 /** Waits for the provider to send the browser back to our loopback listener. */
-function awaitCallback(
-  server: Server,
-  expectedState: string,
-): Promise<{ state: string; code: string }> {
+function awaitCallback(server: Server, expectedState: string): Promise<Callback> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new CliError('Gave up waiting for the browser sign-in (10 minutes)')),
@@ -82,10 +110,13 @@ function awaitCallback(
         reject(new CliError(`The identity provider did not sign you in: ${why}`));
         return;
       }
-      res
-        .writeHead(200)
-        .end(PAGE('Signed in', 'You can close this tab and go back to your terminal.'));
-      resolve({ state, code });
+      // The page waits for the server's answer: "Signed in" only once it is true.
+      resolve({
+        state,
+        code,
+        reply: (status, title, text) =>
+          new Promise((done) => res.writeHead(status).end(PAGE(title, text), () => done())),
+      });
     });
   });
 }
@@ -127,8 +158,17 @@ export async function loginWithProvider(
           `(No browser here? Run \`infra login --provider ${provider.name} --device\` instead.)\n`,
       );
     }
-    const { code } = await callback;
-    return await client.login({ oidc: { state, code } });
+    const { code, reply } = await callback;
+    let session: LoginResponse;
+    try {
+      session = await client.login({ oidc: { state, code } });
+    } catch (err) {
+      const failure = loginFailure(err, provider.name);
+      await reply(400, 'Sign-in failed', `${escapeHtml(failure.message)}.`);
+      throw failure;
+    }
+    await reply(200, 'Signed in', 'You can close this tab and go back to your terminal.');
+    return session;
   } finally {
     listener.closeAllConnections();
     listener.close();

@@ -22,7 +22,7 @@ describe('the connector re-reads its access key', () => {
     });
     writeFileSync(cluster.connectorKeyFile, `${replacement.accessKey}\n`);
     await cluster.connector.reload();
-    assert.match(cluster.connectorLogs.text, /secrets re-read; new values in use/);
+    assert.match(cluster.connectorLogs.text, /secrets re-read; in use now: server\.accessKey/);
     assert.doesNotMatch(cluster.connectorLogs.text, new RegExp(replacement.accessKey));
 
     // With the old key gone, only the re-read key lets the connector hear of this grant.

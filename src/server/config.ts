@@ -309,7 +309,7 @@ export const ServerSettings = z
       .describe('Identity providers declared here, reconciled at every start'),
     providerSyncInterval: durationSetting
       .prefault('5m')
-      .describe("Re-check a provider user's groups and standing at most this often"),
+      .describe("Re-check every provider user's groups and standing this often"),
     secrets: z
       .array(SecretStorageDeclaration)
       .default([])

@@ -34,6 +34,13 @@ import { TunnelRelay } from './http/tunnel.js';
 import { ServerTls } from './tls/server-tls.js';
 import { keepSecretsFresh } from '../shared/secrets.js';
 
+/**
+ * Secrets the server applies once, at start (the TLS key it loaded, the users and connectors of
+ * the config file it reconciled): a new value read later takes effect at the next start.
+ */
+const APPLIED_AT_START =
+  /^(tls\.privateKey|users\[\d+\]\.(password|accessKey)|connectors\[\d+\]\.accessKey)$/;
+
 /** How often expired grants, keys and login throttles are removed. */
 const SWEEP_INTERVAL = 30_000;
 
@@ -121,6 +128,8 @@ export async function startServer(
       apiSecretReferences: config.apiSecretReferences,
     });
     await reconcileProviders(database.db, providers, clock, log, config.providers);
+    providers.start();
+    cleanups.push(() => providers.stop());
     if (config.db.kind === 'postgres') {
       // With the PostgreSQL driver it needs, loaded only for PostgreSQL.
       const { listenForChanges } = await import('./data/listen.js');
@@ -246,6 +255,7 @@ export async function startServer(
       intervalMs: config.secretRefreshMs,
       log,
       after: () => keyring.reload(),
+      appliedAtStart: (setting) => APPLIED_AT_START.test(setting),
     });
     cleanups.push(stopRefresh);
 

@@ -104,6 +104,13 @@ export interface Provider {
   updatedAt: number;
 }
 
+/** An admin's view of a provider: also how many users it keeps current. */
+export interface ProviderDetails extends Provider {
+  linkedUsers: number;
+  /** Linked users it issued no refresh token for: re-checked only when they sign in again. */
+  usersWithoutRefreshToken: number;
+}
+
 /** Scope of a session that may only change its one-time password. */
 export const PASSWORD_CHANGE_SCOPE = 'password-change';
 
@@ -162,6 +169,8 @@ export interface AuditEntry {
 export interface Page<T> {
   items: T[];
   next?: string;
+  /** How many items the list's filters find over all pages (lists that count). */
+  total?: number;
 }
 
 export interface Destination {

@@ -33,8 +33,9 @@ describe('re-reading secrets', () => {
       assert.equal(secret.reveal(), 'first-password-value');
       writeFileSync(pw, 'second-password-value');
       await until(() => secret.reveal() === 'second-password-value', 'the new value');
+      // The password of a config-file user is applied at start: the log says when it applies.
       await until(
-        () => server.logs.text.includes('"settings":["users[0].password"]'),
+        () => server.logs.text.includes('"atNextStart":["users[0].password"]'),
         'the log line naming the setting',
       );
       rmSync(pw);
@@ -89,8 +90,9 @@ describe('re-reading secrets', () => {
       await until(() => /listening on https/.test(out), 'the server to listen', 60_000);
       writeFileSync(pw, 'after-sighup-value');
       child.kill('SIGHUP');
-      await until(() => /secrets re-read; new values in use/.test(out), 'the re-read after SIGHUP');
-      assert.match(out, /"settings":\["users\[0\]\.password"\]/);
+      await until(() => /secrets re-read/.test(out), 'the re-read after SIGHUP');
+      assert.match(out, /secrets re-read; applied at the next start: users\[0\]\.password"/);
+      assert.doesNotMatch(out, /in use now/);
       assert.equal(out.includes('sighup-value'), false);
     } finally {
       child.kill('SIGTERM');
@@ -151,6 +153,7 @@ describe('re-reading the PostgreSQL password', () => {
       }
 
       await server.running.reload();
+      assert.match(server.logs.text, /secrets re-read; in use now: db\.password"/);
       await dropConnections();
       assert.ok((await signIn()).accessKey);
       assert.equal(server.logs.text.includes('pw-two-value'), false);

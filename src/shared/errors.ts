@@ -24,7 +24,17 @@ export type ErrorCode =
   // Specific refusals clients act on: switch on these, never on message text.
   | 'no_grant'
   | 'password_change_required'
-  | 'user_removed';
+  | 'user_removed'
+  // Why a provider login failed, each with a sentence safe to show the person signing in.
+  | 'login_unknown'
+  | 'login_expired'
+  | 'login_other_browser'
+  | 'login_refused'
+  | 'login_check_failed'
+  | 'login_email_unverified'
+  | 'login_email_missing'
+  | 'login_account_conflict'
+  | 'login_deactivated';
 
 /** A failure the caller can act on. Anything thrown that is not an AppError is a bug (a 500). */
 export class AppError extends Error {
@@ -76,6 +86,15 @@ export class ConflictError extends AppError {
 export class UnauthenticatedError extends AppError {
   constructor(message = 'unauthenticated', options?: { cause?: unknown }) {
     super('unauthenticated', message, options);
+  }
+}
+
+/** Why a provider login failed: the person is told (the sentence is safe), and it is audited. */
+export type LoginFailure = Extract<ErrorCode, `login_${string}`>;
+
+export class LoginRefusedError extends AppError {
+  constructor(code: LoginFailure, message: string) {
+    super(code, message);
   }
 }
 

@@ -229,11 +229,21 @@ export function keepSecretsFresh(opts: {
   intervalMs: number;
   log: Logger;
   after?: () => Promise<void>;
+  /** Settings applied once, at start: a new value of theirs takes effect at the next start. */
+  appliedAtStart?: (setting: string) => boolean;
 }): { reload(): Promise<void>; stop(): void } {
   const { secrets, log } = opts;
   const reload = async () => {
     const { changed, failed } = await secrets.refresh();
-    if (changed.length > 0) log.info({ settings: changed }, 'secrets re-read; new values in use');
+    if (changed.length > 0) {
+      const later = changed.filter((s) => opts.appliedAtStart?.(s) ?? false);
+      const now = changed.filter((s) => !later.includes(s));
+      const parts = [
+        ...(now.length > 0 ? [`in use now: ${now.join(', ')}`] : []),
+        ...(later.length > 0 ? [`applied at the next start: ${later.join(', ')}`] : []),
+      ];
+      log.info({ inUseNow: now, atNextStart: later }, `secrets re-read; ${parts.join('; ')}`);
+    }
     for (const f of failed)
       log.error({ setting: f.setting }, `${f.message}; keeping the value it had`);
     await opts.after?.();

@@ -420,7 +420,7 @@ describe('dashboard: audit log', () => {
     assert.ok(created.some((r) => r.includes('bob@example.com')));
     assert.ok(created.length >= 6);
 
-    await page.getByLabel('Target id').fill('usr_nothing_matches');
+    await page.getByLabel('Target', { exact: true }).fill('usr_nothing_matches');
     await page.getByRole('heading', { name: 'No matching entries' }).waitFor();
   });
 });

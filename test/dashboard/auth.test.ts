@@ -53,6 +53,9 @@ describe('dashboard: first-admin setup', () => {
     const policy = page.getByRole('list', { name: 'Password requirements' });
     await page.getByLabel('Password', { exact: true }).fill('short');
     assert.match(await policy.innerText(), /At least 8 characters\s*\(not met yet\)/);
+    // Submitting it anyway says why, next to the field.
+    await page.getByRole('button', { name: 'Create admin and sign in' }).click();
+    await page.getByText('Not accepted yet: at least 8 characters; both passwords match').waitFor();
     await page.getByLabel('Password', { exact: true }).fill('first-admin-password');
     await page.getByLabel('Confirm password').fill('first-admin-password');
     assert.match(await policy.innerText(), /At least 8 characters\s*\(met\)/);

@@ -4,6 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { ApiClient } from '../../src/api/client.js';
 import { ADMIN } from '../identity.js';
 import { startTestIdp, type TestIdp } from '../oidc-provider.js';
+import { dashboardLogin } from '../provider-login.js';
 import type { TestServer } from '../server.js';
 import {
   launchBrowser,
@@ -129,6 +130,39 @@ describe('dashboard: identity providers', () => {
     const [alice] = (await admin.listUsers({ name: 'alice@example.com' })).items;
     assert.ok(alice);
     await context.close();
+  });
+
+  it('warns about users the provider issued no refresh token for', async () => {
+    // An app at the provider that does not hand out refresh tokens for the scope alone.
+    const stingy = await startTestIdp({
+      redirectUris: [`${server.url}/login/callback`],
+      refreshTokens: 'spec',
+    });
+    try {
+      stingy.accounts.set('bob', { email: 'bob@example.com', groups: [] });
+      const provider = await admin.createProvider({
+        name: 'stingy',
+        kind: 'okta',
+        url: stingy.issuer,
+        clientID: stingy.clientId,
+        clientSecret: stingy.clientSecret,
+      });
+      await (await dashboardLogin(server, stingy, provider.id, 'bob')).login();
+      const { context, page } = await newPage(browser, server);
+      await signIn(page);
+      await page.goto('/providers');
+      const row = page.getByRole('row', { name: /stingy/ });
+      await row.getByText('1 without refresh token').waitFor();
+      await screenshot(page, 'providers-users');
+      await page.getByRole('button', { name: 'Edit stingy' }).click();
+      const edit = page.getByRole('dialog', { name: 'Edit stingy' });
+      await edit.getByText('For 1 of its 1 users, stingy issued no refresh token').waitFor();
+      await screenshot(page, 'providers-no-refresh-token');
+      await context.close();
+      await admin.deleteProvider({ id: provider.id });
+    } finally {
+      await stingy.close();
+    }
   });
 
   it('shows what the provider said when it refuses, with a way back', async () => {

@@ -130,18 +130,24 @@ export function LoadMore({
   loading,
   onClick,
   shown,
+  total,
   noun,
 }: {
   hasMore: boolean;
   loading: boolean;
   onClick: () => void;
   shown: number;
+  /** All there are, when the list counts them. */
+  total?: number;
   noun: string;
 }) {
   if (!hasMore) return null;
   return (
     <div className="load-more">
-      <span className="muted">Showing {shown.toLocaleString('en')}</span>
+      <span className="muted">
+        Showing {shown.toLocaleString('en')}
+        {total !== undefined && ` of ${total.toLocaleString('en')}`}
+      </span>
       <Button size="sm" busy={loading} onClick={onClick}>
         Load more {noun}
       </Button>

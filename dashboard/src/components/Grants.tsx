@@ -206,6 +206,7 @@ export function GrantDialog({
   const [role, setRole] = useState('');
   const [expiry, setExpiry] = useState(0);
   const { busy, error, submit } = useSubmit();
+  const [existing, setExisting] = useState<Grant>();
 
   const list: Destination[] = destinations.data?.items ?? [];
   const dest = list.find((d) => d.name === target);
@@ -236,8 +237,13 @@ export function GrantDialog({
       },
       { signal },
     );
+    if (!created.wasCreated) {
+      // Nothing changed (and nothing was logged): say so, and leave the dialog open to change it.
+      setExisting(created);
+      return;
+    }
     onGranted(created);
-    toast(created.wasCreated ? 'Access granted' : 'That grant already exists');
+    toast('Access granted');
     onClose();
   };
 
@@ -260,13 +266,27 @@ export function GrantDialog({
     <FormDialog
       title={subject ? `Grant access to ${subject.name}` : 'Grant access'}
       onClose={onClose}
-      onSubmit={() => submit(grant)}
+      onSubmit={() => {
+        setExisting(undefined);
+        submit(grant);
+      }}
       submitLabel="Grant"
       busy={busy}
       disabled={!role || !target}
       size="lg"
     >
       <FormError title="Could not grant access" message={general} />
+      <div role="status">
+        {existing && (
+          <Notice>
+            <strong>
+              {existing.userName ?? existing.groupName} already has {existing.privilege} on{' '}
+              {existing.resource}.
+            </strong>{' '}
+            Nothing changed.
+          </Notice>
+        )}
+      </div>
       {!subject && (
         <div className="grid-2">
           <Field label="Grant to">

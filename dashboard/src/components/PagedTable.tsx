@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react';
 import type { Paged } from '../lib/hooks';
+import { plural } from '../lib/format';
 import { ErrorNotice, LoadMore, SkeletonRows } from './Feedback';
 
 export interface Column<T> {
@@ -10,6 +11,25 @@ export interface Column<T> {
   cell(item: T): ReactNode;
   className?: string;
   title?(item: T): string | undefined;
+}
+
+/** How many items a list's filters find: "1,204 users", "1 matching group". */
+export function ListTotal({
+  list,
+  one,
+  filtered,
+}: {
+  list: { total: number | undefined; loading: boolean };
+  /** The item, singular ("user"); an `s` makes the plural. */
+  one: string;
+  filtered: boolean;
+}) {
+  if (list.total === undefined || list.loading) return null;
+  return (
+    <p className="list-total" role="status">
+      {plural(list.total, filtered ? `matching ${one}` : one)}
+    </p>
+  );
 }
 
 /**
@@ -96,6 +116,7 @@ export function PagedTable<T>({
         loading={list.loadingMore}
         onClick={list.loadMore}
         shown={list.items.length}
+        total={list.total}
         noun={noun}
       />
     </>

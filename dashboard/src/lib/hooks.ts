@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type DependencyList } from 'react';
 import type { Page } from '../api';
+import { navigate, useLocation } from './router';
 
 export interface Query<T> {
   data: T | undefined;
@@ -61,6 +62,8 @@ export interface Paged<T> {
   error: unknown;
   /** Another page exists. */
   hasMore: boolean;
+  /** How many items the filters find over all pages, for lists that count. */
+  total: number | undefined;
   /** Fetches the next page, unless a request is already under way. */
   loadMore(): void;
   /** Fetches the first page again, showing the loading state. */
@@ -82,6 +85,7 @@ export function usePaged<T>(
 ): Paged<T> {
   const [items, setItems] = useState<T[]>([]);
   const [next, setNext] = useState<string>();
+  const [total, setTotal] = useState<number>();
   const [loading, setLoading] = useState(true);
   const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<unknown>();
@@ -132,12 +136,14 @@ export function usePaged<T>(
       (page) => {
         setItems(page.items);
         setNext(page.next);
+        setTotal(page.totalCount);
         setError(undefined);
         setLoading(false);
       },
       (err) => {
         setItems([]);
         setNext(undefined);
+        setTotal(undefined);
         setError(err);
         setLoading(false);
       },
@@ -157,6 +163,7 @@ export function usePaged<T>(
       (page) => {
         setItems((old) => [...old, ...page.items]);
         setNext(page.next);
+        setTotal(page.totalCount);
         setError(undefined);
         setLoadingMore(false);
       },
@@ -181,6 +188,7 @@ export function usePaged<T>(
       (page) => {
         setItems(page.items);
         setNext(page.next);
+        setTotal(page.totalCount);
         setError(undefined);
       },
       () => {
@@ -196,6 +204,7 @@ export function usePaged<T>(
     loadingMore,
     error,
     hasMore: next !== undefined,
+    total,
     loadMore,
     reload,
     setItems: update,
@@ -250,6 +259,62 @@ export function useDebounced<T>(value: T, ms: number): T {
     return () => clearTimeout(t);
   }, [value, ms]);
   return settled;
+}
+
+/**
+ * A filter kept in the address's query (`?role=edit`): a reload keeps it, and each change is a
+ * history entry, so Back undoes it. Empty means absent.
+ */
+export function useSearchParam(name: string): [string, (value: string) => void] {
+  const { search } = useLocation();
+  const value = search.get(name) ?? '';
+  const set = useCallback(
+    (next: string) => {
+      const params = new URLSearchParams(window.location.search);
+      if (next) params.set(name, next);
+      else params.delete(name);
+      const query = params.toString();
+      navigate(`${window.location.pathname}${query ? `?${query}` : ''}`);
+    },
+    [name],
+  );
+  return [value, set];
+}
+
+export interface SearchBox {
+  /** What is typed. */
+  text: string;
+  setText(text: string): void;
+  /** What the address says, once typing has paused: what to search for. */
+  value: string;
+}
+
+/**
+ * A search box kept in the address's query: the query follows the typing once it pauses (one
+ * history entry per search, not per key), and the box follows the address on Back and Forward.
+ */
+export function useSearchBox(name: string, ms = 300): SearchBox {
+  const [value, setValue] = useSearchParam(name);
+  const [text, setText] = useState(value);
+  const settled = useDebounced(text, ms);
+  const shown = useRef(value);
+  useEffect(() => {
+    if (value === shown.current) return;
+    shown.current = value;
+    setText(value);
+  }, [value]);
+  useEffect(() => {
+    const typed = settled.trim();
+    if (typed === shown.current) return;
+    shown.current = typed;
+    setValue(typed);
+  }, [settled, setValue]);
+  return { text, setText, value };
+}
+
+/** Removes every filter from the address (the "Clear filters" button). */
+export function clearSearchParams(): void {
+  navigate(window.location.pathname);
 }
 
 /** Sets the document title for a page. */

@@ -1,11 +1,12 @@
-import { useState } from 'react';
+import { routes } from '../../../src/api/routes.js';
+import { apiRequest } from '../../../src/api/request.js';
 import { call, type AuditEntry } from '../api';
 import { Button } from '../components/Button';
 import { Badge, EmptyState } from '../components/Feedback';
 import { PageHeader } from '../components/Layout';
 import { PagedTable } from '../components/PagedTable';
 import { formatTime, humanizeAction, timeAgo } from '../lib/format';
-import { useDebounced, usePaged, useTitle } from '../lib/hooks';
+import { clearSearchParams, usePaged, useSearchBox, useSearchParam, useTitle } from '../lib/hooks';
 
 const ACTIONS = [
   'setup',
@@ -39,39 +40,64 @@ function fromDate(value: string, endOfDay: boolean): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-/** The audit log, newest first: filter by action, target id and date range. */
+/** Ids carry their kind (`usr_…`, `grp_…`): a target typed like one is looked up by id. */
+const ID = /^[a-z]{3}_[A-Za-z0-9]+$/;
+
+/**
+ * The audit log, newest first: filter by who acted and what they changed (by name, or a target
+ * by id), by action and by date range, all kept in the address; export what the filters find.
+ */
 export function AuditPage() {
   useTitle('Audit log');
-  const [action, setAction] = useState('');
-  const [target, setTarget] = useState('');
-  const [since, setSince] = useState('');
-  const [until, setUntil] = useState('');
-  const targetQuery = useDebounced(target.trim(), 300);
+  const [action, setAction] = useSearchParam('action');
+  const actor = useSearchBox('who');
+  const target = useSearchBox('target');
+  const [since, setSince] = useSearchParam('from');
+  const [until, setUntil] = useSearchParam('to');
+  const filters = {
+    action: action || undefined,
+    actorName: actor.value || undefined,
+    ...(ID.test(target.value)
+      ? { target: target.value }
+      : { targetName: target.value || undefined }),
+    since: fromDate(since, false),
+    until: fromDate(until, true),
+  };
   const list = usePaged<AuditEntry>(
-    (after, signal) =>
-      call(
-        'listAudit',
-        {
-          action: action || undefined,
-          target: targetQuery || undefined,
-          since: fromDate(since, false),
-          until: fromDate(until, true),
-          after,
-          limit: 100,
-        },
-        { signal },
-      ),
-    [action, targetQuery, since, until],
+    (after, signal) => call('listAudit', { ...filters, after, limit: 100 }, { signal }),
+    [action, actor.value, target.value, since, until],
   );
-  const filtered = Boolean(action || targetQuery || since || until);
+  const filtered = Boolean(action || actor.value || target.value || since || until);
+  const exportUrl = (format: 'csv' | 'jsonl') =>
+    apiRequest(routes.exportAudit, { ...filters, format }).path;
 
   return (
     <>
       <PageHeader
         title="Audit log"
         description="Every change made through the API, newest first. Entries are hash-chained and cannot be edited."
+        actions={
+          <>
+            <a className="btn btn-secondary" href={exportUrl('csv')} download>
+              Export CSV
+            </a>
+            <a className="btn btn-secondary" href={exportUrl('jsonl')} download>
+              Export JSON lines
+            </a>
+          </>
+        }
       />
       <form className="toolbar filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
+        <label className="inline-field">
+          <span>Who</span>
+          <input
+            type="search"
+            value={actor.text}
+            onChange={(e) => actor.setText(e.target.value)}
+            placeholder="alice@…"
+            autoComplete="off"
+          />
+        </label>
         <label className="inline-field">
           <span>Action</span>
           <select value={action} onChange={(e) => setAction(e.target.value)}>
@@ -84,11 +110,12 @@ export function AuditPage() {
           </select>
         </label>
         <label className="inline-field">
-          <span>Target id</span>
+          <span>Target</span>
           <input
-            value={target}
-            onChange={(e) => setTarget(e.target.value)}
-            placeholder="usr_…"
+            type="search"
+            value={target.text}
+            onChange={(e) => target.setText(e.target.value)}
+            placeholder="Name or id"
             autoComplete="off"
           />
         </label>
@@ -101,16 +128,7 @@ export function AuditPage() {
           <input type="date" value={until} onChange={(e) => setUntil(e.target.value)} />
         </label>
         {filtered && (
-          <Button
-            size="sm"
-            variant="ghost"
-            onClick={() => {
-              setAction('');
-              setTarget('');
-              setSince('');
-              setUntil('');
-            }}
-          >
+          <Button size="sm" variant="ghost" onClick={clearSearchParams}>
             Clear filters
           </Button>
         )}

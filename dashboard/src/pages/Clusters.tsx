@@ -7,10 +7,10 @@ import { Badge, EmptyState, ErrorNotice, Notice, SkeletonBlock } from '../compon
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { GetThere, MyAccessTable, rolesOn, useMyGrants } from '../components/MyAccess';
-import { PagedTable } from '../components/PagedTable';
+import { ListTotal, PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatTime, plural, timeAgo } from '../lib/format';
-import { usePaged, useQuery, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSearchBox, useTitle } from '../lib/hooks';
 import { grantableRoles, roleDescription } from '../lib/roles';
 import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
@@ -55,9 +55,12 @@ function Roles({ roles }: { roles: string[] }) {
 export function ClustersPage() {
   useTitle('Clusters');
   const { isAdmin } = useSession();
+  const search = useSearchBox('q');
+  const query = search.value;
   const list = usePaged<Destination>(
-    (after, signal) => call('listDestinations', { after, limit: 100 }, { signal }),
-    [],
+    (after, signal) =>
+      call('listDestinations', { search: query || undefined, after, limit: 100 }, { signal }),
+    [query],
   );
   // Everyone sees their own roles; admins also see what each cluster offers.
   const mine = useMyGrants();
@@ -80,6 +83,18 @@ export function ClustersPage() {
         actions={connect}
       />
       {isAdmin && <UnusedConnectorKeys />}
+      <div className="toolbar">
+        <label className="search">
+          <span className="sr-only">Search clusters</span>
+          <input
+            type="search"
+            placeholder="Search by name"
+            value={search.text}
+            onChange={(e) => search.setText(e.target.value)}
+          />
+        </label>
+      </div>
+      <ListTotal list={list} one="cluster" filtered={Boolean(query)} />
       <PagedTable
         list={list}
         rowKey={(d) => d.id}
@@ -87,11 +102,17 @@ export function ClustersPage() {
         noun="clusters"
         errorTitle="Could not load the clusters"
         empty={
-          <EmptyState icon="clusters" title="No clusters yet" action={connect}>
-            {isAdmin
-              ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
-              : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
-          </EmptyState>
+          query ? (
+            <EmptyState icon="search" title="No matching clusters">
+              No cluster’s name contains “{query}”.
+            </EmptyState>
+          ) : (
+            <EmptyState icon="clusters" title="No clusters yet" action={connect}>
+              {isAdmin
+                ? 'Connect a Kubernetes cluster: Infra gives you a key and the commands to run in it.'
+                : 'You have no access to a cluster yet. Ask an admin to grant you a role on one.'}
+            </EmptyState>
+          )
         }
         columns={[
           {

@@ -6,19 +6,23 @@ import { Badge, EmptyState, ErrorNotice, FormError } from '../components/Feedbac
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
-import { PagedTable } from '../components/PagedTable';
+import { ListTotal, PagedTable } from '../components/PagedTable';
 import { useToast } from '../components/Toast';
 import { formatDate, plural } from '../lib/format';
-import { usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSearchBox, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
 import { Person } from './Users';
 
+/** Groups, searched on the server by any part of the name (kept in the address). */
 export function GroupsPage() {
   useTitle('Groups');
   const [creating, setCreating] = useState(false);
+  const search = useSearchBox('q');
+  const query = search.value;
   const list = usePaged<Group>(
-    (after, signal) => call('listGroups', { after, limit: 100 }, { signal }),
-    [],
+    (after, signal) =>
+      call('listGroups', { search: query || undefined, after, limit: 100 }, { signal }),
+    [query],
   );
   const create = (
     <Button variant="primary" icon="plus" onClick={() => setCreating(true)}>
@@ -32,6 +36,18 @@ export function GroupsPage() {
         description="Grant a role to a group once; everyone in it gets the access."
         actions={create}
       />
+      <div className="toolbar">
+        <label className="search">
+          <span className="sr-only">Search groups</span>
+          <input
+            type="search"
+            placeholder="Search by name"
+            value={search.text}
+            onChange={(e) => search.setText(e.target.value)}
+          />
+        </label>
+      </div>
+      <ListTotal list={list} one="group" filtered={Boolean(query)} />
       <PagedTable
         list={list}
         rowKey={(g) => g.id}
@@ -39,10 +55,16 @@ export function GroupsPage() {
         noun="groups"
         errorTitle="Could not load the groups"
         empty={
-          <EmptyState icon="users" title="No groups yet" action={create}>
-            Groups such as “oncall” or “developers” make access easy to manage as people come and
-            go.
-          </EmptyState>
+          query ? (
+            <EmptyState icon="search" title="No matching groups">
+              No group’s name contains “{query}”.
+            </EmptyState>
+          ) : (
+            <EmptyState icon="users" title="No groups yet" action={create}>
+              Groups such as “oncall” or “developers” make access easy to manage as people come and
+              go.
+            </EmptyState>
+          )
         }
         columns={[
           {
@@ -133,12 +155,12 @@ export function GroupPage({ id }: { id: string }) {
         {editable && (
           <AddMember
             groupId={id}
-            onAdded={(u) => {
+            onAdded={(u, added) => {
               members.setItems((items) =>
                 items.some((x) => x.id === u.id) ? items : [...items, u],
               );
               group.reload();
-              toast(`${u.name} added`);
+              toast(added ? `${u.name} added` : `${u.name} is already a member; nothing changed`);
             }}
           />
         )}
@@ -225,7 +247,14 @@ export function GroupPage({ id }: { id: string }) {
 }
 
 /** Adds a member by email (the API finds users by exact name, so any number of users works). */
-function AddMember({ groupId, onAdded }: { groupId: string; onAdded: (u: User) => void }) {
+function AddMember({
+  groupId,
+  onAdded,
+}: {
+  groupId: string;
+  /** `added` is false when they were a member already. */
+  onAdded: (u: User, added: boolean) => void;
+}) {
   const [email, setEmail] = useState('');
   const { busy, error, submit } = useSubmit();
   return (
@@ -240,8 +269,12 @@ function AddMember({ groupId, onAdded }: { groupId: string; onAdded: (u: User) =
           if (!user) {
             throw new Error(`No user has the email ${name}. Add them on the Users page first.`);
           }
-          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] }, { signal });
-          onAdded(user);
+          const group = await call(
+            'updateGroupUsers',
+            { id: groupId, usersToAdd: [user.id] },
+            { signal },
+          );
+          onAdded(user, group.usersAdded.length > 0);
           setEmail('');
         });
       }}

@@ -76,18 +76,17 @@ export function LoginCallbackPage() {
     );
   }
   if (error !== undefined) {
-    const expired = error instanceof ApiError && (error.status === 401 || error.status === 400);
+    const code = error instanceof ApiError ? error.code : '';
+    // The server's sentence says why; a failure of this attempt alone is fixed by starting again.
+    const startAgain = ['login_unknown', 'login_expired', 'login_refused', 'login_other_browser'];
     return (
       <AuthCard title="Could not sign you in">
         <div className="stack">
           <div className="notice notice-error" role="alert">
             <div className="notice-body">
               <strong>{errorMessage(error)}</strong>
-              <p className="muted">
-                {expired
-                  ? 'The sign-in took too long or was already used. Start it again.'
-                  : 'Try again in a moment.'}
-              </p>
+              {!code.startsWith('login_') && <p className="muted">Try again in a moment.</p>}
+              {startAgain.includes(code) && <p className="muted">Start the sign-in again.</p>}
             </div>
           </div>
           {back}

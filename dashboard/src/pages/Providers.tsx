@@ -3,7 +3,7 @@ import { call, fieldError, formError, type Input, type Output } from '../api';
 import { Button } from '../components/Button';
 import { CopyButton } from '../components/Copy';
 import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
-import { Badge, EmptyState, FormError } from '../components/Feedback';
+import { Badge, EmptyState, FormError, Notice } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { PagedTable } from '../components/PagedTable';
@@ -61,6 +61,26 @@ function RedirectURIs({ uris }: { uris: string[] }) {
   );
 }
 
+const NO_REFRESH_TOKEN =
+  'issued no refresh token: groups and removal upstream reach them only when they sign in again';
+
+/** How many users came through a provider, and a warning for those Infra cannot keep current. */
+function LinkedUsers({ id }: { id: string }) {
+  const details = useQuery((signal) => call('getProvider', { id }, { signal }), [id]);
+  const d = details.data;
+  if (!d) return null;
+  return (
+    <>
+      {d.linkedUsers}{' '}
+      {d.usersWithoutRefreshToken > 0 && (
+        <Badge tone="amber" title={`The provider ${NO_REFRESH_TOKEN}`}>
+          {d.usersWithoutRefreshToken} without refresh token
+        </Badge>
+      )}
+    </>
+  );
+}
+
 /** Identity providers: people sign in with Okta, Azure AD, Google or any OIDC provider. */
 export function ProvidersPage() {
   useTitle('Providers');
@@ -107,6 +127,7 @@ export function ProvidersPage() {
           },
           { header: 'Kind', cell: (p) => KINDS[p.kind].label },
           { header: 'Issuer', className: 'wrap', cell: (p) => <code>{p.url}</code> },
+          { header: 'Users', cell: (p) => <LinkedUsers id={p.id} /> },
           { header: 'Added', cell: (p) => formatDate(p.created) },
           {
             actions: true,
@@ -232,6 +253,13 @@ function ProviderDialog({
       busy={busy}
       size="lg"
     >
+      {d && d.usersWithoutRefreshToken > 0 && (
+        <Notice kind="warning">
+          {`For ${d.usersWithoutRefreshToken} of its ${d.linkedUsers} users, ${d.name} ${NO_REFRESH_TOKEN}. `}
+          Ask for the offline_access scope, and allow refresh tokens for this client at the
+          provider.
+        </Notice>
+      )}
       {!existing && (
         <fieldset className="kind-picker">
           <legend>Provider</legend>

@@ -25,6 +25,10 @@ export function SetupPage() {
 
   const checks = passwordChecks(state.data?.rules, password, name, confirm);
   const ready = checks.every((c) => c.ok) && name.includes('@');
+  // Said next to the field once they try, not only by the ticks of the list below it.
+  const unmet = checks.filter((c) => !c.ok).map((c) => c.label.toLowerCase());
+  const passwordProblem =
+    touched && unmet.length > 0 ? `Not accepted yet: ${unmet.join('; ')}` : undefined;
 
   const setUp = () => {
     setTouched(true);
@@ -114,7 +118,7 @@ export function SetupPage() {
             autoFocus
           />
         </Field>
-        <Field label="Password" error={fieldError(error, 'password')}>
+        <Field label="Password" error={fieldError(error, 'password') ?? passwordProblem}>
           <input
             type="password"
             autoComplete="new-password"

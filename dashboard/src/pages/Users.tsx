@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { call, fieldError, formError, type Group, type User } from '../api';
+import { call, fieldError, formError, type Group, type User, type UserListItem } from '../api';
 import { Button } from '../components/Button';
 import { ConfirmDialog, DoneDialog, FormDialog } from '../components/Dialog';
 import {
@@ -14,16 +14,14 @@ import {
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
-import { PagedTable } from '../components/PagedTable';
+import { ListTotal, PagedTable } from '../components/PagedTable';
 import { oneTimePassword, SendToPerson } from '../components/SendToPerson';
 import { useToast } from '../components/Toast';
 import { formatDate, formatTime, initials, timeAgo } from '../lib/format';
-import { useDebounced, usePaged, useQuery, useSubmit, useTitle } from '../lib/hooks';
+import { usePaged, useQuery, useSearchBox, useSubmit, useTitle } from '../lib/hooks';
 import { Link, navigate } from '../lib/router';
 import { useServerSettings } from '../lib/server';
 import { useSession } from '../lib/session';
-
-const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
 /** A user's email with their initials, linked to their page. */
 export function Person({ id, name }: { id: string; name: string }) {
@@ -37,24 +35,42 @@ export function Person({ id, name }: { id: string; name: string }) {
   );
 }
 
+/** Where a user comes from: the config file, identity providers, or a password here. */
+function Origin({ user }: { user: UserListItem }) {
+  if (user.origin === 'config') return <Badge>config file</Badge>;
+  const local = user.origin === 'local' ? ['local'] : [];
+  return <>{[...local, ...user.providers].join(', ')}</>;
+}
+
+/** The first few of a user's groups, and how many more. */
+function GroupNames({ user }: { user: UserListItem }) {
+  if (user.totalGroups === 0) return <span className="muted">none</span>;
+  const more = user.totalGroups - user.groups.length;
+  return (
+    <>
+      {user.groups.join(', ')}
+      {more > 0 && ` +${more} more`}
+    </>
+  );
+}
+
 /**
- * Users, newest pages loaded on demand. Search filters what is loaded by any part of the email;
- * a full email address also asks the server, which finds that user among any number.
+ * Users, a page at a time, searched on the server by any part of the email (so among any
+ * number); the search is kept in the address. Each row says who the user is: role on Infra,
+ * groups, and where they come from.
  */
 export function UsersPage() {
   useTitle('Users');
-  const [search, setSearch] = useState('');
-  const query = useDebounced(search.trim().toLowerCase(), 200);
-  const exact = EMAIL.test(query);
+  const search = useSearchBox('q');
+  const query = search.value.toLowerCase();
   const [adding, setAdding] = useState(false);
   const [removing, setRemoving] = useState<User>();
   const toast = useToast();
-  const list = usePaged<User>(
+  const list = usePaged<UserListItem>(
     (after, signal) =>
-      call('listUsers', { name: exact ? query : undefined, after, limit: 100 }, { signal }),
-    [exact ? query : ''],
+      call('listUsers', { search: query || undefined, after, limit: 100 }, { signal }),
+    [query],
   );
-  const shown = query && !exact ? list.items.filter((u) => u.name.includes(query)) : list.items;
 
   return (
     <>
@@ -73,14 +89,14 @@ export function UsersPage() {
           <input
             type="search"
             placeholder="Search by email"
-            value={search}
-            onChange={(e) => setSearch(e.target.value)}
+            value={search.text}
+            onChange={(e) => search.setText(e.target.value)}
           />
         </label>
       </div>
+      <ListTotal list={list} one="user" filtered={Boolean(query)} />
       <PagedTable
         list={list}
-        rows={shown}
         rowKey={(u) => u.id}
         caption="Users"
         noun="users"
@@ -88,8 +104,7 @@ export function UsersPage() {
         empty={
           query ? (
             <EmptyState icon="search" title="No matching users">
-              No user {exact ? 'has the email' : 'loaded so far matches'} “{query}”.
-              {!exact && list.hasMore && ' Type the full email to search every user.'}
+              No user’s email contains “{query}”.
             </EmptyState>
           ) : (
             <EmptyState
@@ -106,15 +121,18 @@ export function UsersPage() {
           )
         }
         columns={[
+          { header: 'Email', cell: (u) => <Person id={u.id} name={u.name} /> },
           {
-            header: 'Email',
-            cell: (u) => (
-              <>
-                <Person id={u.id} name={u.name} />{' '}
-                {u.managedBy === 'config' && <Badge>config</Badge>}
-              </>
-            ),
+            header: 'Role on Infra',
+            cell: (u) =>
+              u.infraRoles.length > 0 ? (
+                u.infraRoles.join(', ')
+              ) : (
+                <span className="muted">none</span>
+              ),
           },
+          { header: 'Groups', className: 'wrap', cell: (u) => <GroupNames user={u} /> },
+          { header: 'From', cell: (u) => <Origin user={u} /> },
           {
             header: 'Last seen',
             cell: (u) =>
@@ -141,7 +159,13 @@ export function UsersPage() {
       {adding && (
         <AddUserDialog
           onClose={() => setAdding(false)}
-          onAdded={(u) => list.setItems((items) => [u, ...items])}
+          onAdded={(u) =>
+            // Shown first, where it is seen, whatever its place in the order by name.
+            list.setItems((items) => [
+              { ...u, infraRoles: [], groups: [], totalGroups: 0, origin: 'local', providers: [] },
+              ...items,
+            ])
+          }
         />
       )}
       {removing && (
@@ -149,7 +173,7 @@ export function UsersPage() {
           user={removing}
           onClose={() => setRemoving(undefined)}
           onRemoved={() => {
-            list.setItems((items) => items.filter((x) => x.id !== removing.id));
+            list.refresh();
             toast(`${removing.name} removed`);
           }}
         />
@@ -446,9 +470,17 @@ function JoinGroupDialog({
       onClose={onClose}
       onSubmit={() =>
         submit(async (signal) => {
-          await call('updateGroupUsers', { id: groupId, usersToAdd: [user.id] }, { signal });
+          const group = await call(
+            'updateGroupUsers',
+            { id: groupId, usersToAdd: [user.id] },
+            { signal },
+          );
           onJoined();
-          toast('Added to the group');
+          toast(
+            group.usersAdded.length > 0
+              ? `Added to ${group.name}`
+              : `${user.name} is already a member of ${group.name}; nothing changed`,
+          );
           onClose();
         })
       }

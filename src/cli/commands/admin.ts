@@ -108,18 +108,26 @@ export const groups = {
     });
   },
   async adduser(io: CliIO, user: string, group: string) {
-    await withClient(io, async (c) => {
+    const result = await withClient(io, async (c) => {
       const [u, g] = await Promise.all([userByName(c, user), groupByName(c, group)]);
-      await c.updateGroupUsers({ id: g.id, usersToAdd: [u.id] });
+      return c.updateGroupUsers({ id: g.id, usersToAdd: [u.id] });
     });
-    io.stderr.write(`Added ${user} to ${group}\n`);
+    io.stderr.write(
+      result.usersAdded.length > 0
+        ? `Added ${user} to ${group}\n`
+        : `${user} is already a member of ${group}; nothing changed\n`,
+    );
   },
   async removeuser(io: CliIO, user: string, group: string) {
-    await withClient(io, async (c) => {
+    const result = await withClient(io, async (c) => {
       const [u, g] = await Promise.all([userByName(c, user), groupByName(c, group)]);
-      await c.updateGroupUsers({ id: g.id, usersToRemove: [u.id] });
+      return c.updateGroupUsers({ id: g.id, usersToRemove: [u.id] });
     });
-    io.stderr.write(`Removed ${user} from ${group}\n`);
+    io.stderr.write(
+      result.usersRemoved.length > 0
+        ? `Removed ${user} from ${group}\n`
+        : `${user} is not a member of ${group} (added by an admin); nothing changed\n`,
+    );
   },
 };
 

@@ -237,9 +237,15 @@ for (const engine of engines) {
               updated: iso(t0),
               lastSeenAt: iso(t0),
               managedBy: 'config',
+              infraRoles: ['admin'],
+              groups: [],
+              totalGroups: 0,
+              origin: 'config',
+              providers: [],
             },
           ],
           count: 1,
+          totalCount: 1,
           limit: 100,
         });
         const grants = await admin.listGrants();
@@ -488,6 +494,11 @@ for (const engine of engines) {
               updated: iso(t0),
               lastSeenAt: iso(t0),
               managedBy: 'config',
+              infraRoles: ['admin'],
+              groups: [],
+              totalGroups: 0,
+              origin: 'config',
+              providers: [],
             },
             {
               id: aliceId,
@@ -496,9 +507,15 @@ for (const engine of engines) {
               updated: iso(t0),
               lastSeenAt: null,
               managedBy: 'config',
+              infraRoles: [],
+              groups: [],
+              totalGroups: 0,
+              origin: 'config',
+              providers: [],
             },
           ],
           count: 2,
+          totalCount: 2,
           limit: 100,
         });
         const groups = await admin.listGroups();
@@ -516,6 +533,7 @@ for (const engine of engines) {
             },
           ],
           count: 1,
+          totalCount: 1,
           limit: 100,
         });
         const common = { created: iso(t0), createdBy: null, expiresAt: null, managedBy: 'config' };
@@ -1144,6 +1162,11 @@ for (const engine of engines) {
               updated: users.items[0]!.updated,
               lastSeenAt: null,
               managedBy: 'config',
+              infraRoles: ['view'],
+              groups: [],
+              totalGroups: 0,
+              origin: 'config',
+              providers: [],
             },
             {
               id: session.userID,
@@ -1152,9 +1175,15 @@ for (const engine of engines) {
               updated: iso(t1),
               lastSeenAt: iso(t1),
               managedBy: 'api',
+              infraRoles: ['admin'],
+              groups: [],
+              totalGroups: 0,
+              origin: 'local',
+              providers: [],
             },
           ],
           count: 2,
+          totalCount: 2,
           limit: 100,
         });
         assert.deepEqual(grantsOf(await root.listGrants({ user: 'self' })), [

@@ -40,7 +40,7 @@ function seesAll(ctx: RequestContext): boolean {
  */
 export async function listDestinations(
   ctx: RequestContext,
-  input: { name?: string; uniqueID?: string; after?: string; limit: number },
+  input: { name?: string; search?: string; uniqueID?: string; after?: string; limit: number },
 ): Promise<Page<DestinationWithTunnel>> {
   const actor = actorOf(ctx);
   const bound = isConnectorKey(actor) ? boundDestination(actor.scopes) : undefined;
@@ -52,8 +52,10 @@ export async function listDestinations(
         : await data.listReachableDestinations(ctx.db, actor.userId, ctx.clock.now());
   const page = await data.listDestinations(ctx.db, {
     byName: input.name,
+    search: input.search,
     byUniqueId: input.uniqueID,
     byNames,
+    count: true,
     after: input.after,
     limit: input.limit,
   });

@@ -218,6 +218,18 @@ for (const engine of engines) {
       );
     });
 
+    it('says which root key wrapped the data when another kind is configured (KMS, then native)', async () => {
+      await fresh();
+      await openKeyring(database.db, { keyProvider: kmsKey(kmsKeys.a) }, clock);
+      const row = (await database.db.selectFrom('encryptionKeys').selectAll().execute())[0]!;
+      const file = path.join(tmp(), 'root.key');
+      await assert.rejects(openKeyring(database.db, { keyProvider: nativeFile(file) }, clock), {
+        message: `data key ${row.id} of this database is wrapped by an awskms root key, but the configured root key is native key file ${file}; configure the awskms root key it was made with as keyProvider (or as previousKeyProvider while moving to a new one)`,
+      });
+      // Nothing was made for the wrong key.
+      assert.throws(() => statSync(file), { code: 'ENOENT' });
+    });
+
     it('moves to a new root key: previousKeyProvider opens, the data keys are re-wrapped', async () => {
       await fresh();
       const file = path.join(tmp(), 'root.key');

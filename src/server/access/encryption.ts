@@ -3,8 +3,9 @@ import type { Logger } from '../../shared/logger.js';
 import type { Keyring } from '../crypto/keyring.js';
 import type { Db } from '../data/db.js';
 import {
-  countEncryptionKeys,
+  dataKeysByProvider,
   loadKeyring,
+  rootKeyMismatch,
   rotateDataKey,
   type RootKeys,
 } from '../data/encryption-keys.js';
@@ -15,6 +16,12 @@ import {
   type SealedColumn,
 } from '../data/sealed-columns.js';
 import { loadRootKey, type RootKeyConfig } from './root-key.js';
+
+/** Which root key a configuration names, without reading a native key file. */
+async function describeRootKey(config: RootKeyConfig): Promise<string> {
+  if (config.kind === 'native' && 'file' in config) return `native key file ${config.file}`;
+  return (await loadRootKey(config, false)).description;
+}
 
 /** How often the data keys are re-read, to pick up a rotation made elsewhere. */
 const RELOAD_MS = 60_000;
@@ -35,7 +42,16 @@ export async function openKeyring(
   config: { keyProvider: RootKeyConfig; previousKeyProvider?: RootKeyConfig },
   clock: Clock,
 ): Promise<{ roots: RootKeys; keyring: Keyring }> {
-  const hasKeys = (await countEncryptionKeys(db)) > 0;
+  const wrapped = await dataKeysByProvider(db);
+  const hasKeys = wrapped.size > 0;
+  // Before any root key is loaded: a native key file missing because the database was made
+  // with another kind of root key is a configuration mistake, not a file to restore.
+  const configured = [config.keyProvider, config.previousKeyProvider].filter(
+    (c) => c !== undefined,
+  );
+  const [first] = wrapped;
+  if (first && !configured.some((c) => wrapped.has(c.kind)))
+    throw rootKeyMismatch(first[1], first[0], await Promise.all(configured.map(describeRootKey)));
   const roots: RootKeys = {
     current: await loadRootKey(config.keyProvider, !hasKeys || !!config.previousKeyProvider),
     previous: config.previousKeyProvider

@@ -14,6 +14,8 @@ interface ListGrantsInput {
   group?: string;
   resource?: string;
   privilege?: string;
+  kind?: 'user' | 'group';
+  search?: string;
   destination?: string;
   showInherited?: boolean;
   showSystem?: boolean;
@@ -55,6 +57,9 @@ export async function listGrants(
     bySubjects: subjects,
     byResource: input.resource,
     byPrivilege: input.privilege,
+    bySubjectKind: input.kind,
+    search: input.search,
+    count: true,
     byDestination,
     includeSystem: input.showSystem,
     activeAt: ctx.clock.now(),
@@ -151,12 +156,9 @@ export async function createGrant(
   input: GrantInput,
 ): Promise<{ grant: Grant; created: boolean }> {
   const result = await addGrant(ctx, input);
-  ctx.audit({
-    kind: 'grant',
-    id: result.grant.id,
-    name: describe(result.grant),
-    details: { created: result.created },
-  });
+  // Granting what exists changes nothing: the answer says so, and the log stays quiet.
+  if (!result.created) ctx.unchanged();
+  else ctx.audit({ kind: 'grant', id: result.grant.id, name: describe(result.grant) });
   return result;
 }
 
@@ -193,7 +195,12 @@ export async function updateGrants(
   input: { grantsToAdd: GrantInput[]; grantsToRemove: Array<{ id: string } | GrantInput> },
 ): Promise<{ added: Grant[]; removed: string[] }> {
   const added: Grant[] = [];
-  for (const g of input.grantsToAdd) added.push((await addGrant(ctx, g)).grant);
+  const created: string[] = [];
+  for (const g of input.grantsToAdd) {
+    const result = await addGrant(ctx, g);
+    added.push(result.grant);
+    if (result.created) created.push(result.grant.id);
+  }
   const removed: string[] = [];
   for (const r of input.grantsToRemove) {
     let grant: Grant | undefined;
@@ -216,9 +223,7 @@ export async function updateGrants(
     removed.push(grant.id);
   }
   if (removed.length > 0) await assertAdminRemains(ctx);
-  ctx.audit({
-    kind: 'grant',
-    details: { added: added.map((g) => g.id), removed },
-  });
+  if (created.length === 0 && removed.length === 0) ctx.unchanged();
+  else ctx.audit({ kind: 'grant', details: { added: created, removed } });
   return { added, removed };
 }

@@ -8,12 +8,14 @@ import { actorOf, resolveUserRef, type RequestContext } from './context.js';
 
 export async function listGroups(
   ctx: RequestContext,
-  opts: { name?: string; userID?: string; after?: string; limit: number },
+  opts: { name?: string; search?: string; userID?: string; after?: string; limit: number },
 ): Promise<Page<Group>> {
   const userId = opts.userID === undefined ? undefined : resolveUserRef(ctx, opts.userID);
   ctx.authorize(userId !== undefined && userId === actorOf(ctx).userId);
   return data.listGroups(ctx.db, {
     byName: opts.name,
+    search: opts.search,
+    count: true,
     byUserId: userId,
     after: opts.after,
     limit: opts.limit,
@@ -56,7 +58,7 @@ export async function deleteGroup(ctx: RequestContext, id: string): Promise<void
 export async function updateGroupUsers(
   ctx: RequestContext,
   input: { id: string; usersToAdd: string[]; usersToRemove: string[] },
-): Promise<Group> {
+): Promise<Group & { usersAdded: string[]; usersRemoved: string[] }> {
   const group = await data.getGroup(ctx.db, { byId: input.id });
   const mentioned = [...new Set([...input.usersToAdd, ...input.usersToRemove])];
   const found = await listUsers(ctx.db, { byIds: mentioned, limit: mentioned.length || 1 });
@@ -70,15 +72,22 @@ export async function updateGroupUsers(
     },
   ].filter((f) => f.errors.length > 0);
   if (fieldErrors.length > 0) throw new ValidationError(fieldErrors);
+  // Only what changes is done and logged: adding a member twice, or removing a non-member,
+  // changes nothing (memberships from other sources are theirs to change).
+  const before = new Set(await data.listGroupMemberIds(ctx.db, group.id, mentioned, 'api'));
+  const usersAdded = [...new Set(input.usersToAdd)].filter((id) => !before.has(id));
+  const usersRemoved = [...new Set(input.usersToRemove)].filter((id) => before.has(id));
   const now = ctx.clock.now();
-  await data.addGroupMembers(ctx.db, group.id, input.usersToAdd, 'api', now);
-  await data.removeGroupMembers(ctx.db, group.id, input.usersToRemove, 'api', now);
-  if (input.usersToRemove.length > 0) await assertAdminRemains(ctx);
-  ctx.audit({
-    kind: 'group',
-    id: group.id,
-    name: group.name,
-    details: { usersAdded: input.usersToAdd, usersRemoved: input.usersToRemove },
-  });
-  return data.getGroup(ctx.db, { byId: group.id });
+  await data.addGroupMembers(ctx.db, group.id, usersAdded, 'api', now);
+  await data.removeGroupMembers(ctx.db, group.id, usersRemoved, 'api', now);
+  if (usersRemoved.length > 0) await assertAdminRemains(ctx);
+  if (usersAdded.length === 0 && usersRemoved.length === 0) ctx.unchanged();
+  else
+    ctx.audit({
+      kind: 'group',
+      id: group.id,
+      name: group.name,
+      details: { usersAdded, usersRemoved },
+    });
+  return { ...(await data.getGroup(ctx.db, { byId: group.id })), usersAdded, usersRemoved };
 }

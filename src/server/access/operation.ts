@@ -1,6 +1,11 @@
 import type { InfraRole } from '../../api/roles.js';
 import type { Clock } from '../../shared/clock.js';
-import { AppError, ForbiddenError, UnauthenticatedError } from '../../shared/errors.js';
+import {
+  AppError,
+  ForbiddenError,
+  LoginRefusedError,
+  UnauthenticatedError,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
@@ -191,7 +196,10 @@ export async function runOperation<T>(
     return result;
   } catch (err) {
     for (const work of rollbackWork) await work(deps.db);
-    const refused = err instanceof UnauthenticatedError || err instanceof ForbiddenError;
+    const refused =
+      err instanceof UnauthenticatedError ||
+      err instanceof LoginRefusedError ||
+      err instanceof ForbiddenError;
     // Refusals are audited when the caller is known or the operation named a target (a failed
     // login); anonymous noise against random endpoints is not.
     if (refused && (actor !== undefined || auditTarget !== undefined)) {

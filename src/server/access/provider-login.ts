@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   AppError,
+  LoginRefusedError,
   NotFoundError,
   RateLimitedError,
   UnauthenticatedError,
@@ -14,7 +15,7 @@ import * as data from '../data/providers.js';
 import type { ProviderRow } from '../data/providers.js';
 import { createUser, findUser, getUser } from '../data/users.js';
 import { classifyIdpError } from '../idp/oidc.js';
-import type { IdpIdentity, IdpSecrets } from '../idp/provider.js';
+import type { IdpError, IdpIdentity, IdpSecrets } from '../idp/provider.js';
 import { actorOf, type RequestContext } from './context.js';
 import { REFUSED_GROUPS, linkProviderUser } from './provider-sync.js';
 import { signIn, type Session } from './sessions.js';
@@ -162,7 +163,18 @@ export async function exchangeProviderLogin(
   if (!request)
     return {
       ok: false,
-      error: new UnauthenticatedError('this provider login is unknown or expired; start again'),
+      error: new LoginRefusedError(
+        'login_unknown',
+        'this sign-in is unknown, was already finished, or expired a while ago; start again',
+      ),
+    };
+  if (request.expiresAt <= ctx.clock.now())
+    return {
+      ok: false,
+      error: new LoginRefusedError(
+        'login_expired',
+        `this sign-in was started more than ${LOGIN_REQUEST_TTL_MS / 60_000} minutes ago; start again`,
+      ),
     };
   if (
     request.browserBinding !== null &&
@@ -170,15 +182,19 @@ export async function exchangeProviderLogin(
   )
     return {
       ok: false,
-      error: new UnauthenticatedError(
-        'this sign-in was started in another browser; start it again here',
+      error: new LoginRefusedError(
+        'login_other_browser',
+        'this sign-in was started in another browser (or its cookie was blocked); start it again here',
       ),
     };
   let provider: ProviderRow;
   try {
     provider = await data.getProvider(ctx.db, { byId: request.providerId });
   } catch {
-    return { ok: false, error: new UnauthenticatedError('the provider of this login was removed') };
+    return {
+      ok: false,
+      error: new LoginRefusedError('login_unknown', 'the provider of this sign-in was removed'),
+    };
   }
   let secrets: IdpSecrets;
   try {
@@ -207,11 +223,38 @@ export async function exchangeProviderLogin(
   } catch (err) {
     const failure = classifyIdpError(err, `login through ${provider.name}`);
     ctx.log.warn({ provider: provider.name, reason: failure.message }, 'provider login failed');
-    const error =
-      failure.failure === 'unreachable'
-        ? new AppError('upstream_failed', `${provider.name} did not answer; try again shortly`)
-        : new UnauthenticatedError(`${provider.name} refused the login: ${failure.message}`);
-    return { ok: false, error, provider };
+    return { ok: false, error: loginFailure(provider.name, failure), provider };
+  }
+}
+
+/**
+ * What the person signing in is told about a failed exchange: a code and a sentence that say
+ * what to do, never the provider's details (those go to the log, for an admin).
+ */
+function loginFailure(provider: string, failure: IdpError): AppError {
+  if (failure.failure === 'unreachable')
+    return new AppError('upstream_failed', `${provider} did not answer; try again shortly`);
+  if (failure.failure === 'refused')
+    return new LoginRefusedError(
+      'login_refused',
+      `${provider} refused the sign-in (it may have been used already or taken too long); start again`,
+    );
+  switch (failure.problem) {
+    case 'email_unverified':
+      return new LoginRefusedError(
+        'login_email_unverified',
+        `${provider} says your email address is not verified; verify it there, then sign in again`,
+      );
+    case 'email_missing':
+      return new LoginRefusedError(
+        'login_email_missing',
+        `${provider} did not give a usable email address for you; tell an admin (the provider must send the email claim)`,
+      );
+    default:
+      return new LoginRefusedError(
+        'login_check_failed',
+        `${provider}'s answer failed a security check, so you were not signed in; tell an admin (the server log names the check)`,
+      );
   }
 }
 
@@ -250,8 +293,9 @@ export async function loginWithProvider(
     assertThat(
       identity.emailVerified,
       () =>
-        new UnauthenticatedError(
-          `${provider.name} does not say ${identity.email} is verified, so it cannot sign in as the existing user of that name`,
+        new LoginRefusedError(
+          'login_email_unverified',
+          `${provider.name} does not say ${identity.email} is verified, so it cannot sign in as the existing user of that name; verify it there, then sign in again`,
         ),
     );
     const linked = await data.findProviderUser(ctx.db, {
@@ -261,8 +305,9 @@ export async function loginWithProvider(
     assertThat(
       linked === undefined,
       () =>
-        new UnauthenticatedError(
-          `${identity.email} is linked to another account at ${provider.name}`,
+        new LoginRefusedError(
+          'login_account_conflict',
+          `${identity.email} is linked to another account at ${provider.name}; tell an admin`,
         ),
     );
   }

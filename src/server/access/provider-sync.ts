@@ -20,6 +20,18 @@ import type { IdpIdentity, IdpSecrets, IdpSettings } from '../idp/provider.js';
 import type { ChangeNotifier } from './changes.js';
 import { apiReferenceProblem } from './secret-references.js';
 
+/** Why a provider fails for all its users: no answer, Infra's client refused, secrets unread. */
+type ProviderFailure = 'unreachable' | 'client_refused' | 'secrets';
+
+/** How many users are re-checked with their providers at once, per replica. */
+const RECHECK_CONCURRENCY = 4;
+/** How many due users one round of re-checks takes. */
+const RECHECK_BATCH = 200;
+/** The least time between rounds, so a busy round never spins. */
+const RECHECK_MIN_WAIT_MS = 250;
+/** The longest a provider that does not answer is left alone before it is asked again. */
+const BACKOFF_MAX_MS = 5 * 60_000;
+
 function refreshTokenContext(providerId: string, userId: string): string {
   return PROVIDER_USER_REFRESH_TOKEN.context({ provider_id: providerId, user_id: userId });
 }
@@ -42,6 +54,14 @@ export class ProviderService {
   readonly #inFlight = new Map<string, Promise<'current' | 'offboarded'>>();
   /** When each user was last looked at, so most requests skip the database entirely. */
   readonly #checkedAt = new Map<string, number>();
+  /** Providers that stopped answering, by id: how often in a row, and when to ask again. */
+  readonly #health = new Map<
+    string,
+    { failures: number; retryAt: number; cause: ProviderFailure }
+  >();
+  #recheck:
+    | { stopped: boolean; timer: NodeJS.Timeout | undefined; running: Promise<void> | undefined }
+    | undefined;
   readonly oidc: OidcClient;
 
   constructor(opts: {
@@ -148,7 +168,7 @@ export class ProviderService {
    * read-only connection.
    */
   async takeLoginRequest(stateHash: string): Promise<data.LoginRequestRow | undefined> {
-    return data.takeLoginRequest(this.#db, stateHash, this.#clock.now());
+    return data.takeLoginRequest(this.#db, stateHash);
   }
 
   /**
@@ -180,56 +200,192 @@ export class ProviderService {
   async #syncUser(userId: string, now: number): Promise<'current' | 'offboarded'> {
     const links = await data.listProviderUsersToSync(this.#db, userId, now - this.#syncIntervalMs);
     for (const link of links) {
-      if (link.refreshToken === null) continue;
-      // Another request or replica is syncing this link already; using the same refresh token
-      // twice could look like token theft to the provider and cost the user their sessions.
-      if (!(await data.claimProviderUserSync(this.#db, link, now))) continue;
-      const provider = await data.getProvider(this.#db, { byId: link.providerId });
-      let identity: IdpIdentity;
-      try {
-        const refreshToken = await this.#keyring.openLatest(
-          link.refreshToken,
-          refreshTokenContext(link.providerId, userId),
-        );
-        identity = await this.oidc.refresh(
-          this.settingsOf(provider),
-          await this.secretsOf(provider),
-          refreshToken,
-          link.subject,
-        );
-      } catch (err) {
-        const failure = classifyIdpError(err, `syncing ${link.email} with ${provider.name}`);
-        if (failure.failure === 'refused') {
-          this.#log.warn(
-            { provider: provider.name, user: link.email, reason: failure.message },
-            'the identity provider refused the user: ending their sessions',
-          );
-          await this.#offboard(provider, link);
-          return 'offboarded';
-        }
-        this.#log.error(
-          { provider: provider.name, user: link.email, reason: failure.message },
-          'could not sync a user with the identity provider; keeping what we know',
-        );
-        continue;
-      }
-      if (identity.groupsError)
-        this.#log.warn(
-          { provider: provider.name, user: link.email, reason: identity.groupsError },
-          'could not read groups; keeping the last known ones',
-        );
-      if (identity.refusedGroups.length > 0)
-        this.#log.warn(
-          { provider: provider.name, user: link.email, refused: identity.refusedGroups },
-          REFUSED_GROUPS,
-        );
-      await this.#db.transaction().execute(async (tx) => {
-        await lockAuditHead(tx);
-        await linkProviderUser(tx, this, provider, link.userId, identity, now);
-      });
-      this.#changes.notify();
+      if ((await this.#syncLink(link, now)) === 'offboarded') return 'offboarded';
     }
     return 'current';
+  }
+
+  /**
+   * Re-checks one link with its provider, unless another request or replica has claimed it or
+   * the provider is backing off. Never throws for the provider's sake: a failing provider
+   * changes nothing here.
+   */
+  async #syncLink(link: ProviderUserRow, now: number): Promise<'current' | 'offboarded'> {
+    if (link.refreshToken === null) return 'current';
+    const health = this.#health.get(link.providerId);
+    if (health && health.retryAt > now) return 'current';
+    // Another request or replica is syncing this link already; using the same refresh token
+    // twice could look like token theft to the provider and cost the user their sessions.
+    if (!(await data.claimProviderUserSync(this.#db, link, now))) return 'current';
+    const provider = await data.getProvider(this.#db, { byId: link.providerId });
+    let secrets: IdpSecrets;
+    try {
+      secrets = await this.secretsOf(provider);
+    } catch (err) {
+      this.#failed(provider, 'secrets', `reading its secrets: ${(err as Error).message}`);
+      return 'current';
+    }
+    let identity: IdpIdentity;
+    try {
+      const refreshToken = await this.#keyring.openLatest(
+        link.refreshToken,
+        refreshTokenContext(link.providerId, link.userId),
+      );
+      identity = await this.oidc.refresh(
+        this.settingsOf(provider),
+        secrets,
+        refreshToken,
+        link.subject,
+      );
+    } catch (err) {
+      const failure = classifyIdpError(err, `syncing ${link.email} with ${provider.name}`);
+      // Not about this user: the provider is down, or refuses Infra itself.
+      if (failure.failure === 'unreachable' || failure.problem === 'client_refused') {
+        const cause = failure.failure === 'unreachable' ? 'unreachable' : 'client_refused';
+        this.#failed(provider, cause, failure.message);
+        return 'current';
+      }
+      this.#answered(provider);
+      if (failure.failure === 'refused') {
+        this.#log.warn(
+          { provider: provider.name, user: link.email, reason: failure.message },
+          'the identity provider refused the user: ending their sessions',
+        );
+        await this.#offboard(provider, link);
+        return 'offboarded';
+      }
+      this.#log.error(
+        { provider: provider.name, user: link.email, reason: failure.message },
+        'could not sync a user with the identity provider; keeping what we know',
+      );
+      return 'current';
+    }
+    this.#answered(provider);
+    if (identity.groupsError)
+      this.#log.warn(
+        { provider: provider.name, user: link.email, reason: identity.groupsError },
+        'could not read groups; keeping the last known ones',
+      );
+    if (identity.refusedGroups.length > 0)
+      this.#log.warn(
+        { provider: provider.name, user: link.email, refused: identity.refusedGroups },
+        REFUSED_GROUPS,
+      );
+    await this.#db.transaction().execute(async (tx) => {
+      await lockAuditHead(tx);
+      await linkProviderUser(tx, this, provider, link.userId, identity, now);
+    });
+    this.#changes.notify();
+    return 'current';
+  }
+
+  /**
+   * A provider failed for everyone (no answer, Infra's client refused, its secrets unreadable):
+   * its users are not asked again until a back-off passes (doubling from the sync interval up to
+   * BACKOFF_MAX_MS), then one user is asked as a probe. Logged when it starts failing or fails
+   * another way, not for each user.
+   */
+  #failed(provider: ProviderRow, cause: ProviderFailure, reason: string): void {
+    const now = this.#clock.now();
+    const previous = this.#health.get(provider.id);
+    // Others asked at the same time failed the same way: one failure, not several.
+    if (previous && previous.retryAt > now) return;
+    const failures = (previous?.failures ?? 0) + 1;
+    const delay = Math.min(this.#syncIntervalMs * 2 ** (failures - 1), BACKOFF_MAX_MS);
+    this.#health.set(provider.id, { failures, retryAt: now + delay, cause });
+    if (previous?.cause !== cause)
+      this.#log.error(
+        { provider: provider.name, reason },
+        `identity provider ${provider.name} is failing: its users keep their sessions and groups, and re-checks back off (up to ${BACKOFF_MAX_MS / 60_000} minutes) until it works again`,
+      );
+  }
+
+  #answered(provider: ProviderRow): void {
+    if (!this.#health.delete(provider.id)) return;
+    this.#log.info(
+      { provider: provider.name },
+      `identity provider ${provider.name} works again: re-checks of its users resume`,
+    );
+  }
+
+  /**
+   * Re-checks every linked user with their provider once per sync interval, active or not: a
+   * removal or a group change upstream takes effect here within the interval even for someone
+   * who only runs kubectl. Wakes when the next link falls due. Replicas share the work through
+   * the database (each link is claimed by one of them per interval).
+   */
+  start(): void {
+    if (this.#recheck) return;
+    this.#recheck = { stopped: false, timer: undefined, running: undefined };
+    this.#scheduleRecheck(0);
+  }
+
+  /** Stops the re-checks and waits for one under way. */
+  async stop(): Promise<void> {
+    const recheck = this.#recheck;
+    if (!recheck) return;
+    recheck.stopped = true;
+    clearTimeout(recheck.timer);
+    await recheck.running;
+  }
+
+  #scheduleRecheck(delayMs: number): void {
+    const recheck = this.#recheck!;
+    if (recheck.stopped) return;
+    recheck.timer = setTimeout(() => {
+      recheck.running = this.#recheckDue().then(
+        (next) => this.#scheduleRecheck(next),
+        (err: unknown) => {
+          this.#log.error({ err }, 'could not re-check users with their identity providers');
+          this.#scheduleRecheck(this.#syncIntervalMs);
+        },
+      );
+    }, delayMs);
+    recheck.timer.unref();
+  }
+
+  /** One round of re-checks; returns how long to wait before the next. */
+  async #recheckDue(): Promise<number> {
+    const now = this.#clock.now();
+    const paused = [...this.#health].filter(([, h]) => h.retryAt > now).map(([id]) => id);
+    const due = await data.listProviderUsersDue(this.#db, {
+      before: now - this.#syncIntervalMs,
+      skipProviders: paused,
+      limit: RECHECK_BATCH,
+    });
+    // A provider coming out of its back-off gets one probe; the rest wait for its answer.
+    const probed = new Set<string>();
+    const batch = due.filter((link) => {
+      if (!this.#health.has(link.providerId)) return true;
+      if (probed.has(link.providerId)) return false;
+      probed.add(link.providerId);
+      return true;
+    });
+    let next = 0;
+    const worker = async () => {
+      for (let link = batch[next++]; link !== undefined; link = batch[next++]) {
+        if (this.#recheck?.stopped) return;
+        await this.#syncLink(link, this.#clock.now()).catch((err: unknown) =>
+          this.#log.error(
+            { err, user: link!.email },
+            'could not re-check a user with their identity provider',
+          ),
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: RECHECK_CONCURRENCY }, worker));
+    if (due.length === RECHECK_BATCH || batch.length < due.length) return RECHECK_MIN_WAIT_MS;
+    const after = this.#clock.now();
+    const stillPaused = [...this.#health].filter(([, h]) => h.retryAt > after);
+    const oldest = await data.oldestProviderUserSync(
+      this.#db,
+      stillPaused.map(([id]) => id),
+    );
+    const wakeAt = Math.min(
+      oldest === undefined ? Infinity : oldest + this.#syncIntervalMs,
+      ...stillPaused.map(([, h]) => h.retryAt),
+    );
+    return Math.max(RECHECK_MIN_WAIT_MS, Math.min(wakeAt - after, this.#syncIntervalMs));
   }
 
   /** The provider no longer knows the user: all sessions end, its groups go, connectors hear. */

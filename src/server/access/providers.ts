@@ -11,7 +11,14 @@ import type { ProviderRow } from '../data/providers.js';
 import { PROVIDER_CLIENT_SECRET, PROVIDER_PRIVATE_CONFIG } from '../data/sealed-columns.js';
 import { classifyIdpError, defaultScopes } from '../idp/oidc.js';
 import { listMembershipsBySource } from '../data/scim.js';
-import { scimScope, scimSource, type Page, type Provider, type ProviderKind } from '../models.js';
+import {
+  scimScope,
+  scimSource,
+  type Page,
+  type Provider,
+  type ProviderDetails,
+  type ProviderKind,
+} from '../models.js';
 import type { RequestContext } from './context.js';
 import type { ProviderService } from './provider-sync.js';
 
@@ -110,8 +117,18 @@ export async function listProviders(
   return { ...page, items: page.items.map(toProvider) };
 }
 
-export async function getProvider(ctx: RequestContext, id: string): Promise<Provider> {
-  return toProvider(await data.getProvider(ctx.db, { byId: id }));
+/** What an admin sees of a provider: also whether it lets Infra keep its users current. */
+async function details(db: Db, p: ProviderRow): Promise<ProviderDetails> {
+  const counts = await data.countProviderUsers(db, p.id);
+  return {
+    ...toProvider(p),
+    linkedUsers: counts.linked,
+    usersWithoutRefreshToken: counts.withoutRefreshToken,
+  };
+}
+
+export async function getProvider(ctx: RequestContext, id: string): Promise<ProviderDetails> {
+  return details(ctx.db, await data.getProvider(ctx.db, { byId: id }));
 }
 
 /** Network work before the transaction: the issuer must answer with a valid discovery document. */
@@ -153,7 +170,10 @@ function checkKindFields(input: ProviderInput): void {
   );
 }
 
-export async function createProvider(ctx: RequestContext, input: ProviderInput): Promise<Provider> {
+export async function createProvider(
+  ctx: RequestContext,
+  input: ProviderInput,
+): Promise<ProviderDetails> {
   checkKindFields(input);
   ctx.providers.checkApiReferences(input);
   const now = ctx.clock.now();
@@ -164,7 +184,7 @@ export async function createProvider(ctx: RequestContext, input: ProviderInput):
   });
   await data.createProvider(ctx.db, row);
   ctx.audit({ kind: 'provider', id: row.id, name: row.name, details: { kind: row.kind } });
-  return toProvider(row);
+  return details(ctx.db, row);
 }
 
 function assertNotDeclared(p: ProviderRow, change: string): void {
@@ -182,7 +202,7 @@ export async function updateProvider(
   ctx: RequestContext,
   id: string,
   input: ProviderInput,
-): Promise<Provider> {
+): Promise<ProviderDetails> {
   checkKindFields(input);
   const current = await data.getProvider(ctx.db, { byId: id });
   assertNotDeclared(current, 'change');
@@ -196,7 +216,7 @@ export async function updateProvider(
   if (row.issuer !== current.issuer) await forgetProviderUsers(ctx.db, current, row.updatedAt);
   await data.updateProvider(ctx.db, row);
   ctx.audit({ kind: 'provider', id, name: row.name, details: { kind: row.kind } });
-  return toProvider(row);
+  return details(ctx.db, row);
 }
 
 /** Removes a provider: the sessions that came through it end and the groups it synced go. */

@@ -110,7 +110,10 @@ export async function signIn(
   ctx.audit({ kind: 'user', id: user.id, name: user.name, actor: user, details: login.details });
   // Deactivated by their identity provider through SCIM: no way in until it reactivates them.
   if (await isUserDeactivated(ctx.db, user.id))
-    throw new UnauthenticatedError('the identity provider deactivated this user (SCIM)');
+    throw new AppError(
+      'login_deactivated',
+      'your identity provider has deactivated your account; ask an admin if this is a mistake',
+    );
   const limits = {
     expiresAt: now + ctx.settings.sessionDuration,
     inactivityTimeout: ctx.settings.sessionInactivityTimeout,

@@ -30,11 +30,18 @@ export async function checkLoginThrottle(
   const states = await getThrottles(db, [userKey(attempt), ipKey(attempt)]);
   const lockedUntil = Math.max(0, ...states.map((s) => s.lockedUntil));
   if (lockedUntil > now) {
+    const seconds = Math.ceil((lockedUntil - now) / 1000);
     throw new RateLimitedError(
-      Math.ceil((lockedUntil - now) / 1000),
-      'too many failed sign-in attempts; wait before trying again',
+      seconds,
+      `too many failed sign-in attempts; try again in ${waitPhrase(seconds)}`,
     );
   }
+}
+
+/** `4 minutes`, `30 seconds`, `1 second`: a wait as people say it, rounded up. */
+export function waitPhrase(seconds: number): string {
+  const [n, unit] = seconds < 60 ? [seconds, 'second'] : [Math.ceil(seconds / 60), 'minute'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
 /**

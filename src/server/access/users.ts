@@ -9,31 +9,42 @@ import {
 } from '../data/access-keys.js';
 import { getCredential, setCredential } from '../data/credentials.js';
 import * as data from '../data/users.js';
+import type { UserSummary } from '../data/users.js';
 import { PASSWORD_CHANGE_SCOPE, type Page, type User } from '../models.js';
 import { assertAdminRemains } from './admins.js';
 import { actorOf, resolveUserRef, type RequestContext } from './context.js';
 import { checkPasswordPolicy } from './passwords.js';
 import { checkLoginThrottle, clearLoginFailures, recordLoginFailure } from './throttle.js';
 
-export function listUsers(
+/** A page of users with who each is at a glance (roles on infra, groups, origin), and the total. */
+export async function listUsers(
   ctx: RequestContext,
   opts: {
     name?: string;
+    search?: string;
     group?: string;
     ids?: string[];
     showSystem?: boolean;
     after?: string;
     limit: number;
   },
-): Promise<Page<User>> {
-  return data.listUsers(ctx.db, {
+): Promise<Page<User & { summary: UserSummary }>> {
+  const page = await data.listUsers(ctx.db, {
     byName: opts.name,
+    search: opts.search,
     byGroupId: opts.group,
     byIds: opts.ids,
     includeSystem: opts.showSystem,
+    count: true,
     after: opts.after,
     limit: opts.limit,
   });
+  const summaries = await data.summarizeUsers(
+    ctx.db,
+    page.items.map((u) => u.id),
+    ctx.clock.now(),
+  );
+  return { ...page, items: page.items.map((u) => ({ ...u, summary: summaries.get(u.id)! })) };
 }
 
 export async function getUser(ctx: RequestContext, ref: string): Promise<User> {

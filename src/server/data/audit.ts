@@ -4,6 +4,7 @@ import type { AuditEntry, Page } from '../models.js';
 import type { Db } from './db.js';
 import { isPostgres } from './engine.js';
 import { afterKey, toPage } from './pages.js';
+import { containsPattern, likeIgnoringCase } from './search.js';
 
 type NewAuditEntry = Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>;
 
@@ -62,10 +63,19 @@ export async function appendAudit(tx: Db, entry: NewAuditEntry): Promise<AuditEn
   return { ...entry, seq, prevHash: prev.hash, hash };
 }
 
-interface ListAuditOptions {
+export interface AuditFilters {
   byActorId?: string;
+  /** Entries whose actor's name contains this, ignoring case. */
+  byActorName?: string;
   byAction?: string;
   byTargetId?: string;
+  /** Entries whose target's name contains this, ignoring case. */
+  byTargetName?: string;
+  since?: number;
+  until?: number;
+}
+
+interface ListAuditOptions extends AuditFilters {
   since?: number;
   until?: number;
   /** Cursor: `next` of the previous page (pages go newest first). */
@@ -76,8 +86,12 @@ interface ListAuditOptions {
 export async function listAudit(db: Db, opts: ListAuditOptions): Promise<Page<AuditEntry>> {
   let q = db.selectFrom('auditLog').selectAll();
   if (opts.byActorId !== undefined) q = q.where('actorId', '=', opts.byActorId);
+  if (opts.byActorName !== undefined)
+    q = q.where(likeIgnoringCase(db, 'actorName', containsPattern(opts.byActorName)));
   if (opts.byAction !== undefined) q = q.where('action', '=', opts.byAction);
   if (opts.byTargetId !== undefined) q = q.where('targetId', '=', opts.byTargetId);
+  if (opts.byTargetName !== undefined)
+    q = q.where(likeIgnoringCase(db, 'targetName', containsPattern(opts.byTargetName)));
   if (opts.since !== undefined) q = q.where('at', '>=', opts.since);
   if (opts.until !== undefined) q = q.where('at', '<', opts.until);
   const after = afterKey(opts.after);
@@ -100,6 +114,22 @@ export async function listAudit(db: Db, opts: ListAuditOptions): Promise<Page<Au
     details: JSON.parse(r.details) as Record<string, unknown>,
   }));
   return toPage(entries, opts.limit, (e) => String(e.seq));
+}
+
+/** Rows an export reads at a time: memory stays bounded whatever the log's length. */
+const EXPORT_BATCH = 1000;
+
+/**
+ * Every entry the filters find, newest first, read a batch at a time. Entries appended while it
+ * runs are after the first batch's newest and are left out: the export is the log as it was.
+ */
+export async function* readAudit(db: Db, filters: AuditFilters): AsyncGenerator<AuditEntry> {
+  let after: string | undefined;
+  do {
+    const page = await listAudit(db, { ...filters, after, limit: EXPORT_BATCH });
+    yield* page.items;
+    after = page.next;
+  } while (after !== undefined);
 }
 
 export interface AuditVerification {

@@ -5,6 +5,7 @@ import { translateDbError, type Db } from './db.js';
 import { listGrants } from './grants.js';
 import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
+import { containsPattern, likeIgnoringCase } from './search.js';
 
 // Every grant of a destination is one page of the feed; a destination with more is not sensible.
 const ALL = 1_000_000;
@@ -36,31 +37,46 @@ const columns = [
 
 interface ListDestinationsOptions {
   byName?: string;
+  /** Names containing this, ignoring case. */
+  search?: string;
   byUniqueId?: string;
   /** Only these destination names (what a user may reach). */
   byNames?: string[];
+  /** Also count every destination the filters find (`total`). */
+  count?: boolean;
   after?: string;
   limit: number;
+}
+
+/** The destinations a list's filters find, in no order. */
+function filterDestinations(db: Db, opts: ListDestinationsOptions) {
+  let q = db.selectFrom('destinations');
+  if (opts.byName !== undefined) q = q.where('name', '=', opts.byName);
+  if (opts.search !== undefined)
+    q = q.where(likeIgnoringCase(db, 'name', containsPattern(opts.search)));
+  if (opts.byUniqueId !== undefined) q = q.where('uniqueId', '=', opts.byUniqueId);
+  if (opts.byNames !== undefined) q = q.where(inList(db, 'name', opts.byNames));
+  return q;
 }
 
 export async function listDestinations(
   db: Db,
   opts: ListDestinationsOptions,
 ): Promise<Page<Destination>> {
-  let q = db.selectFrom('destinations').select(columns);
-  if (opts.byName !== undefined) q = q.where('name', '=', opts.byName);
-  if (opts.byUniqueId !== undefined) q = q.where('uniqueId', '=', opts.byUniqueId);
-  if (opts.byNames !== undefined) {
-    if (opts.byNames.length === 0) return { items: [] };
-    q = q.where(inList(db, 'name', opts.byNames));
-  }
+  if (opts.byNames?.length === 0) return { items: [], ...(opts.count ? { total: 0 } : {}) };
+  let q = filterDestinations(db, opts).select(columns);
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('name', '>', after);
   const rows = await q
     .orderBy('name')
     .limit(opts.limit + 1)
     .execute();
-  return toPage(rows.map(toDestination), opts.limit, (d) => d.name);
+  const page = toPage(rows.map(toDestination), opts.limit, (d) => d.name);
+  if (!opts.count) return page;
+  const count = await filterDestinations(db, opts)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirst();
+  return { ...page, total: Number(count?.n ?? 0) };
 }
 
 export async function getDestination(

@@ -13,6 +13,31 @@ export interface RootKeys {
   previous?: RootKey;
 }
 
+/** The oldest data key wrapped by each root key provider (`native`, `vault`, `awskms`). */
+export async function dataKeysByProvider(db: Db): Promise<Map<string, string>> {
+  const rows = await db
+    .selectFrom('encryptionKeys')
+    .select(['id', 'provider'])
+    .orderBy('createdAt')
+    .orderBy('id')
+    .execute();
+  const byProvider = new Map<string, string>();
+  for (const r of rows) if (!byProvider.has(r.provider)) byProvider.set(r.provider, r.id);
+  return byProvider;
+}
+
+/** A data key wrapped by a kind of root key that is not configured: which kind, and which is. */
+export function rootKeyMismatch(
+  dataKeyId: string,
+  provider: string,
+  configured: readonly string[],
+): AppError {
+  return new AppError(
+    'unavailable',
+    `data key ${dataKeyId} of this database is wrapped by ${/^[aeiou]/.test(provider) ? 'an' : 'a'} ${provider} root key, but the configured root key is ${configured.join(' and ')}; configure the ${provider} root key it was made with as keyProvider (or as previousKeyProvider while moving to a new one)`,
+  );
+}
+
 export async function countEncryptionKeys(db: Db): Promise<number> {
   const row = await db
     .selectFrom('encryptionKeys')
@@ -123,12 +148,12 @@ async function unwrapOne(
 function wrongRootKey(row: EncryptionKeysTable, roots: RootKeys, cause: unknown): AppError {
   const tried = [roots.current, roots.previous].filter((r) => r !== undefined);
   const matching = tried.filter((r) => r.provider === row.provider);
-  if (matching.length === 0) {
-    return new AppError(
-      'unavailable',
-      `data key ${row.id} of this database is wrapped by a ${row.provider} root key, but the configured root key is ${tried.map((r) => r.description).join(' and ')}; configure the ${row.provider} root key it was made with as keyProvider (or as previousKeyProvider while moving to a new one)`,
+  if (matching.length === 0)
+    return rootKeyMismatch(
+      row.id,
+      row.provider,
+      tried.map((r) => r.description),
     );
-  }
   // A native key that fails is simply the wrong key; a remote one may say why (403, not found).
   const reason = cause instanceof Error && row.provider !== 'native' ? ` (${cause.message})` : '';
   return new AppError(

@@ -5,6 +5,7 @@ import { recordChange } from './changes.js';
 import type { Db } from './db.js';
 import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
+import { containsPattern, likeIgnoringCase } from './search.js';
 import { compiledOnce } from './compiled.js';
 
 export interface Subject {
@@ -17,6 +18,12 @@ interface ListGrantsOptions {
   bySubjects?: Subject[];
   byResource?: string;
   byPrivilege?: string;
+  /** Grants of users only, or of groups only. */
+  bySubjectKind?: SubjectKind;
+  /** Grants whose user or group name contains this, ignoring case. */
+  search?: string;
+  /** Also count every grant the filters find (`total`). */
+  count?: boolean;
   /** Grants on a destination: the destination itself and its namespaces. */
   byDestination?: string;
   /** Grants on any of these destinations (their namespaces included). */
@@ -31,7 +38,7 @@ interface ListGrantsOptions {
   limit: number;
 }
 
-function selectGrants(db: Db) {
+function joinSubjects(db: Db) {
   return db
     .selectFrom('grants')
     .leftJoin('users', (j) =>
@@ -39,7 +46,13 @@ function selectGrants(db: Db) {
     )
     .leftJoin('groups', (j) =>
       j.onRef('groups.id', '=', 'grants.subjectId').on('grants.subjectKind', '=', 'group'),
-    )
+    );
+}
+
+type JoinedGrants = ReturnType<typeof joinSubjects>;
+
+function withGrantColumns(q: JoinedGrants) {
+  return q
     .select([
       'grants.id',
       'grants.subjectKind',
@@ -56,10 +69,16 @@ function selectGrants(db: Db) {
     .select((eb) => eb.fn.coalesce('users.name', 'groups.name', sql.lit('')).as('subjectName'));
 }
 
+function selectGrants(db: Db) {
+  return withGrantColumns(joinSubjects(db));
+}
+
 interface GrantsShape {
   system: boolean;
   byResource: boolean;
   byPrivilege: boolean;
+  bySubjectKind: boolean;
+  search: boolean;
   byDestination: boolean;
   after: boolean;
 }
@@ -68,24 +87,74 @@ interface GrantsParams {
   activeAt: number;
   resource: string | undefined;
   privilege: string | undefined;
+  subjectKind: SubjectKind | undefined;
+  pattern: string;
   destination: string | undefined;
   after: string;
   limit: number;
 }
 
-function selectGrantsPage(db: Db, p: GrantsParams, shape: GrantsShape) {
-  let q = selectGrants(db).where((eb) =>
+/** The grants a list's filters find, in no order; `narrow` adds filters built per request. */
+function filterGrants(
+  db: Db,
+  p: GrantsParams,
+  shape: GrantsShape,
+  narrow: (q: JoinedGrants) => JoinedGrants = (q) => q,
+) {
+  let q = narrow(joinSubjects(db)).where((eb) =>
     eb.or([eb('grants.expiresAt', 'is', null), eb('grants.expiresAt', '>', p.activeAt)]),
   );
   if (!shape.system) q = q.where('grants.managedBy', '!=', 'system');
   if (shape.byResource) q = q.where('grants.resource', '=', p.resource!);
   if (shape.byPrivilege) q = q.where('grants.privilege', '=', p.privilege!);
+  if (shape.bySubjectKind) q = q.where('grants.subjectKind', '=', p.subjectKind!);
+  if (shape.search) {
+    // The matching users and groups first (one scan of each table), then their grants by index.
+    q = q.where((eb) =>
+      eb.or([
+        eb('grants.subjectId', 'in', (sub) =>
+          sub
+            .selectFrom('users')
+            .select('users.id')
+            .where(likeIgnoringCase(db, 'users.name', p.pattern)),
+        ),
+        eb('grants.subjectId', 'in', (sub) =>
+          sub
+            .selectFrom('groups')
+            .select('groups.id')
+            .where(likeIgnoringCase(db, 'groups.name', p.pattern)),
+        ),
+      ]),
+    );
+  }
   if (shape.byDestination) q = q.where('grants.destination', '=', p.destination!);
+  return q;
+}
+
+function selectGrantsPage(
+  db: Db,
+  p: GrantsParams,
+  shape: GrantsShape,
+  narrow?: (q: JoinedGrants) => JoinedGrants,
+) {
+  let q = withGrantColumns(filterGrants(db, p, shape, narrow));
   if (shape.after) q = q.where('grants.id', '>', p.after);
   return q.orderBy('grants.id').limit(p.limit);
 }
 
+function countGrants(
+  db: Db,
+  p: GrantsParams,
+  shape: GrantsShape,
+  narrow?: (q: JoinedGrants) => JoinedGrants,
+) {
+  return filterGrants(db, p, shape, narrow).select((eb) =>
+    eb.fn.countAll<number | string>().as('n'),
+  );
+}
+
 const listGrantsQuery = compiledOnce(selectGrantsPage);
+const countGrantsQuery = compiledOnce(countGrants);
 
 export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<Grant>> {
   const after = afterKey(opts.after);
@@ -93,6 +162,8 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
     system: opts.includeSystem === true,
     byResource: opts.byResource !== undefined,
     byPrivilege: opts.byPrivilege !== undefined,
+    bySubjectKind: opts.bySubjectKind !== undefined,
+    search: opts.search !== undefined,
     byDestination: opts.byDestination !== undefined,
     after: after !== undefined,
   };
@@ -100,34 +171,44 @@ export async function listGrants(db: Db, opts: ListGrantsOptions): Promise<Page<
     activeAt: opts.activeAt,
     resource: opts.byResource,
     privilege: opts.byPrivilege,
+    subjectKind: opts.bySubjectKind,
+    pattern: containsPattern(opts.search ?? ''),
     destination: opts.byDestination,
     after: after ?? '',
     limit: opts.limit + 1,
   };
   const { bySubjects: subjects, byDestinations: destinations, bySubjectIds: ids } = opts;
   if (subjects?.length === 0 || destinations?.length === 0 || ids?.length === 0)
-    return { items: [] };
+    return { items: [], ...(opts.count ? { total: 0 } : {}) };
+  const countShape = { ...shape, after: false };
   let rows: Grant[];
+  let counted: Array<{ n: number | string }> | undefined;
   if (subjects === undefined && destinations === undefined && ids === undefined) {
     rows = await listGrantsQuery(db, shape, params);
+    if (opts.count) counted = await countGrantsQuery(db, countShape, params);
   } else {
     // The lists' lengths change the SQL text: built for each request.
-    let q = selectGrantsPage(db, params, shape);
-    if (subjects !== undefined) {
-      q = q.where((eb) =>
-        eb.or(
-          subjects.map((s) =>
-            eb.and([eb('grants.subjectKind', '=', s.kind), eb('grants.subjectId', '=', s.id)]),
+    const narrow = (q: JoinedGrants): JoinedGrants => {
+      let n = q;
+      if (subjects !== undefined) {
+        n = n.where((eb) =>
+          eb.or(
+            subjects.map((s) =>
+              eb.and([eb('grants.subjectKind', '=', s.kind), eb('grants.subjectId', '=', s.id)]),
+            ),
           ),
-        ),
-      );
-    }
-    // One variable per list, however long (id-list.ts).
-    if (destinations !== undefined) q = q.where(inList(db, 'grants.destination', destinations));
-    if (ids !== undefined) q = q.where(inList(db, 'grants.subjectId', ids));
-    rows = await q.execute();
+        );
+      }
+      // One variable per list, however long (id-list.ts).
+      if (destinations !== undefined) n = n.where(inList(db, 'grants.destination', destinations));
+      if (ids !== undefined) n = n.where(inList(db, 'grants.subjectId', ids));
+      return n;
+    };
+    rows = await selectGrantsPage(db, params, shape, narrow).execute();
+    if (opts.count) counted = await countGrants(db, params, countShape, narrow).execute();
   }
-  return toPage(rows, opts.limit, (g) => g.id);
+  const page = toPage(rows, opts.limit, (g) => g.id);
+  return counted === undefined ? page : { ...page, total: Number(counted[0]?.n ?? 0) };
 }
 
 export async function getGrant(db: Db, by: { byId: string }): Promise<Grant> {

@@ -1,12 +1,19 @@
+import type { SelectQueryBuilder } from 'kysely';
 import { NotFoundError } from '../../shared/errors.js';
 import type { Group, ManagedBy, Page } from '../models.js';
 import { destinationsOfSubjects, recordChange, type ChangeSubject } from './changes.js';
 import { inList } from './id-list.js';
 import { translateDbError, type Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
+import type { Database } from './schema.js';
+import { containsPattern, likeIgnoringCase } from './search.js';
 
 interface ListGroupsOptions {
   byName?: string;
+  /** Names containing this, ignoring case. */
+  search?: string;
+  /** Also count every group the filters find (`total`). */
+  count?: boolean;
   byUserId?: string;
   managedBy?: ManagedBy;
   after?: string;
@@ -14,8 +21,11 @@ interface ListGroupsOptions {
 }
 
 function selectGroups(db: Db) {
-  return db
-    .selectFrom('groups')
+  return withGroupColumns(db.selectFrom('groups'));
+}
+
+function withGroupColumns(q: SelectQueryBuilder<Database, 'groups', object>) {
+  return q
     .select([
       'groups.id',
       'groups.name',
@@ -36,9 +46,12 @@ function toGroup(row: Omit<Group, 'totalUsers'> & { totalUsers: number | string 
   return { ...row, totalUsers: Number(row.totalUsers ?? 0) };
 }
 
-export async function listGroups(db: Db, opts: ListGroupsOptions): Promise<Page<Group>> {
-  let q = selectGroups(db);
+/** The groups a list's filters find, in no order. */
+function filterGroups(db: Db, opts: ListGroupsOptions) {
+  let q = db.selectFrom('groups');
   if (opts.byName !== undefined) q = q.where('groups.name', '=', opts.byName);
+  if (opts.search !== undefined)
+    q = q.where(likeIgnoringCase(db, 'groups.name', containsPattern(opts.search)));
   if (opts.managedBy !== undefined) q = q.where('groups.managedBy', '=', opts.managedBy);
   if (opts.byUserId !== undefined) {
     const userId = opts.byUserId;
@@ -46,13 +59,23 @@ export async function listGroups(db: Db, opts: ListGroupsOptions): Promise<Page<
       sub.selectFrom('groupMembers').select('groupId').where('userId', '=', userId),
     );
   }
+  return q;
+}
+
+export async function listGroups(db: Db, opts: ListGroupsOptions): Promise<Page<Group>> {
+  let q = withGroupColumns(filterGroups(db, opts));
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('groups.name', '>', after);
   const rows = await q
     .orderBy('groups.name')
     .limit(opts.limit + 1)
     .execute();
-  return toPage(rows.map(toGroup), opts.limit, (g) => g.name);
+  const page = toPage(rows.map(toGroup), opts.limit, (g) => g.name);
+  if (!opts.count) return page;
+  const count = await filterGroups(db, opts)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirst();
+  return { ...page, total: Number(count?.n ?? 0) };
 }
 
 export async function getGroup(db: Db, by: { byId: string } | { byName: string }): Promise<Group> {
@@ -180,6 +203,24 @@ export async function removeGroupMembers(
     .execute();
   await db.updateTable('groups').set({ updatedAt: now }).where('id', '=', groupId).execute();
   await recordChange(db, await destinationsOfSubjects(db, [groupId]), now, membersChanged(userIds));
+}
+
+/** Which of these users are members of the group through one source. */
+export async function listGroupMemberIds(
+  db: Db,
+  groupId: string,
+  userIds: string[],
+  source: string,
+): Promise<string[]> {
+  if (userIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('groupMembers')
+    .select('userId')
+    .where('groupId', '=', groupId)
+    .where('source', '=', source)
+    .where(inList(db, 'userId', userIds))
+    .execute();
+  return rows.map((r) => r.userId);
 }
 
 /** The groups a user is in (from any source). */

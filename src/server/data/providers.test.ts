@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { engines, openTestDb } from '../../../test/engines.js';
 import type { OpenDb } from './db.js';
-import { claimProviderUserSync, createProvider, saveProviderUser } from './providers.js';
+import {
+  claimProviderUserSync,
+  countProviderUsers,
+  createProvider,
+  listProviderUsersDue,
+  oldestProviderUserSync,
+  saveProviderUser,
+} from './providers.js';
 import { createUser } from './users.js';
 
 for (const engine of engines) {
@@ -55,6 +62,38 @@ for (const engine of engines) {
         3_000,
       );
       assert.equal(next, true, 'the next sync, after reading the new time');
+    });
+
+    it('lists the links due for a re-check: with a refresh token, oldest first, skipping providers', async () => {
+      const { db } = database;
+      await createUser(db, { id: 'usr_b', name: 'b@example.com', managedBy: 'api', now: 1 });
+      await createUser(db, { id: 'usr_c', name: 'c@example.com', managedBy: 'api', now: 1 });
+      const row = (userId: string, lastSyncAt: number, refreshToken: string | null) => ({
+        providerId: 'prv_a',
+        userId,
+        subject: `sub-${userId}`,
+        email: `${userId}@example.com`,
+        groups: [],
+        refreshToken,
+        lastSyncAt,
+        createdAt: 1,
+      });
+      await saveProviderUser(db, row('usr_a', 500, 'sealed'));
+      await saveProviderUser(db, row('usr_b', 100, 'sealed'));
+      await saveProviderUser(db, row('usr_c', 50, null));
+      const due = (before: number, skipProviders: string[] = []) =>
+        listProviderUsersDue(db, { before, skipProviders, limit: 10 }).then((r) =>
+          r.map((l) => l.userId),
+        );
+      assert.deepEqual(await due(1_000), ['usr_b', 'usr_a']);
+      assert.deepEqual(await due(200), ['usr_b']);
+      assert.deepEqual(await due(1_000, ['prv_a']), []);
+      assert.equal(await oldestProviderUserSync(db, []), 100);
+      assert.equal(await oldestProviderUserSync(db, ['prv_a']), undefined);
+      assert.deepEqual(await countProviderUsers(db, 'prv_a'), {
+        linked: 3,
+        withoutRefreshToken: 1,
+      });
     });
   });
 }

@@ -171,6 +171,58 @@ export async function listProviderUsersToSync(
 }
 
 /**
+ * Links holding a refresh token whose last sync is older than `before`, oldest first, leaving
+ * out the providers in `skipProviders`.
+ */
+export async function listProviderUsersDue(
+  db: Db,
+  opts: { before: number; skipProviders: string[]; limit: number },
+): Promise<ProviderUserRow[]> {
+  let q = db
+    .selectFrom('providerUsers')
+    .selectAll()
+    .where('refreshToken', 'is not', null)
+    .where('lastSyncAt', '<', opts.before);
+  if (opts.skipProviders.length > 0) q = q.where('providerId', 'not in', opts.skipProviders);
+  const rows = await q.orderBy('lastSyncAt').limit(opts.limit).execute();
+  return rows.map((r) => ({ ...r, groups: JSON.parse(r.groups) as string[] }));
+}
+
+/** When the link that has waited longest for a sync was last synced (links with a token). */
+export async function oldestProviderUserSync(
+  db: Db,
+  skipProviders: string[],
+): Promise<number | undefined> {
+  let q = db
+    .selectFrom('providerUsers')
+    .select((eb) => eb.fn.min<number | string | null>('lastSyncAt').as('oldest'))
+    .where('refreshToken', 'is not', null);
+  if (skipProviders.length > 0) q = q.where('providerId', 'not in', skipProviders);
+  const { oldest } = await q.executeTakeFirstOrThrow();
+  return oldest === null ? undefined : Number(oldest);
+}
+
+/** How many users a provider is linked to, and how many of them without a refresh token. */
+export async function countProviderUsers(
+  db: Db,
+  providerId: string,
+): Promise<{ linked: number; withoutRefreshToken: number }> {
+  const row = await db
+    .selectFrom('providerUsers')
+    .select((eb) => [
+      eb.fn.countAll<number | string>().as('linked'),
+      eb.fn
+        .sum<number | string | null>(
+          eb.case().when('refreshToken', 'is', null).then(1).else(0).end(),
+        )
+        .as('missing'),
+    ])
+    .where('providerId', '=', providerId)
+    .executeTakeFirstOrThrow();
+  return { linked: Number(row.linked), withoutRefreshToken: Number(row.missing ?? 0) };
+}
+
+/**
  * Claims the next sync of a link: true for exactly one caller across replicas (the one whose
  * update still finds the last sync time it read). Refresh tokens may be single use.
  */
@@ -246,19 +298,17 @@ export async function createLoginRequest(db: Db, r: LoginRequestRow): Promise<vo
   await db.insertInto('loginRequests').values(r).execute();
 }
 
-/** Takes a pending login out (single use); undefined when unknown or expired. */
+/** Takes a pending login out (single use); undefined when unknown. The caller checks expiry. */
 export async function takeLoginRequest(
   db: Db,
   stateHash: string,
-  now: number,
 ): Promise<LoginRequestRow | undefined> {
   const rows = await db
     .deleteFrom('loginRequests')
     .where('stateHash', '=', stateHash)
     .returningAll()
     .execute();
-  const row = rows[0];
-  return row && row.expiresAt > now ? row : undefined;
+  return rows[0];
 }
 
 interface DeviceRequestRow {

@@ -1,17 +1,25 @@
+import type { ExpressionBuilder } from 'kysely';
 import { NotFoundError } from '../../shared/errors.js';
 import type { ManagedBy, Page, User } from '../models.js';
 import { ANY_DESTINATION, recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
+import { inList } from './id-list.js';
+import type { Database } from './schema.js';
 import { recordRemovedUserKeys } from './removed-user-keys.js';
 import { recordRevokedSessions } from './revoked-sessions.js';
 import { afterKey, toPage } from './pages.js';
 import { compiledOnce } from './compiled.js';
+import { containsPattern, likeIgnoringCase } from './search.js';
 
 interface ListUsersOptions {
   byName?: string;
+  /** Names containing this, ignoring case. */
+  search?: string;
   byGroupId?: string;
   byIds?: string[];
   includeSystem?: boolean;
+  /** Also count every user the filters find (`total`). */
+  count?: boolean;
   /** Cursor: `next` of the previous page. */
   after?: string;
   limit: number;
@@ -30,42 +38,56 @@ const columns = [
 interface UsersShape {
   system: boolean;
   byName: boolean;
+  search: boolean;
   byGroup: boolean;
   after: boolean;
 }
 
 interface UsersParams {
   name: string | undefined;
+  pattern: string;
   groupId: string | undefined;
   after: string;
   limit: number;
 }
 
-function selectUsers(db: Db, p: UsersParams, shape: UsersShape) {
-  let q = db.selectFrom('users').select(columns);
+/** The users a list's filters find, in no order. */
+function filterUsers(db: Db, p: UsersParams, shape: UsersShape) {
+  let q = db.selectFrom('users');
   if (!shape.system) q = q.where('kind', '=', 'user');
   if (shape.byName) q = q.where('name', '=', p.name!);
+  if (shape.search) q = q.where(likeIgnoringCase(db, 'name', p.pattern));
   if (shape.byGroup) {
     q = q.where('id', 'in', (sub) =>
       sub.selectFrom('groupMembers').select('userId').where('groupId', '=', p.groupId!),
     );
   }
+  return q;
+}
+
+function selectUsers(db: Db, p: UsersParams, shape: UsersShape) {
+  let q = filterUsers(db, p, shape).select(columns);
   if (shape.after) q = q.where('name', '>', p.after);
   return q.orderBy('name').limit(p.limit);
 }
 
 const listUsersQuery = compiledOnce(selectUsers);
+const countUsersQuery = compiledOnce((db: Db, p: UsersParams, shape: UsersShape) =>
+  filterUsers(db, p, shape).select((eb) => eb.fn.countAll<number | string>().as('n')),
+);
 
 export async function listUsers(db: Db, opts: ListUsersOptions): Promise<Page<User>> {
   const after = afterKey(opts.after);
   const shape = {
     system: opts.includeSystem === true,
     byName: opts.byName !== undefined,
+    search: opts.search !== undefined,
     byGroup: opts.byGroupId !== undefined,
     after: after !== undefined,
   };
   const params = {
     name: opts.byName,
+    pattern: containsPattern(opts.search ?? ''),
     groupId: opts.byGroupId,
     after: after ?? '',
     limit: opts.limit + 1,
@@ -78,7 +100,17 @@ export async function listUsers(db: Db, opts: ListUsersOptions): Promise<Page<Us
         await selectUsers(db, params, shape)
           .where('id', 'in', byIds.length > 0 ? byIds : [''])
           .execute();
-  return toPage(rows, opts.limit, (u) => u.name);
+  const page = toPage(rows, opts.limit, (u) => u.name);
+  if (!opts.count) return page;
+  const countShape = { ...shape, after: false };
+  const [count] =
+    byIds === undefined
+      ? await countUsersQuery(db, countShape, params)
+      : await filterUsers(db, params, countShape)
+          .where('id', 'in', byIds.length > 0 ? byIds : [''])
+          .select((eb) => eb.fn.countAll<number | string>().as('n'))
+          .execute();
+  return { ...page, total: Number(count?.n ?? 0) };
 }
 
 export async function getUser(db: Db, by: { byId: string } | { byName: string }): Promise<User> {
@@ -176,4 +208,81 @@ export async function updateUserLastSeen(
     .where('id', '=', id)
     .where((eb) => eb.or([eb('lastSeenAt', 'is', null), eb('lastSeenAt', '<=', now - every)]))
     .execute();
+}
+
+/** Who a user is, at a glance: for the users list. */
+export interface UserSummary {
+  /** Roles on `infra`, held directly or through a group. */
+  infraRoles: string[];
+  /** Names of the user's groups, sorted. */
+  groups: string[];
+  /** Identity providers the user has signed in through. */
+  providers: string[];
+  /** Whether the user has a password here. */
+  hasPassword: boolean;
+}
+
+/** Summaries of these users, in four queries whatever their number. */
+export async function summarizeUsers(
+  db: Db,
+  ids: string[],
+  now: number,
+): Promise<Map<string, UserSummary>> {
+  const summaries = new Map<string, UserSummary>(
+    ids.map((id) => [id, { infraRoles: [], groups: [], providers: [], hasPassword: false }]),
+  );
+  if (ids.length === 0) return summaries;
+  const active = (eb: ExpressionBuilder<Database, 'grants'>) =>
+    eb.or([eb('grants.expiresAt', 'is', null), eb('grants.expiresAt', '>', now)]);
+  const [groups, direct, inherited, providers, credentials] = await Promise.all([
+    db
+      .selectFrom('groupMembers')
+      .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
+      .select(['groupMembers.userId', 'groups.name'])
+      .distinct()
+      .where(inList(db, 'groupMembers.userId', ids))
+      .orderBy('groups.name')
+      .execute(),
+    db
+      .selectFrom('grants')
+      .select(['grants.subjectId as userId', 'grants.privilege'])
+      .where('grants.resource', '=', 'infra')
+      .where('grants.subjectKind', '=', 'user')
+      .where(inList(db, 'grants.subjectId', ids))
+      .where(active)
+      .execute(),
+    db
+      .selectFrom('grants')
+      .innerJoin('groupMembers', 'groupMembers.groupId', 'grants.subjectId')
+      .select(['groupMembers.userId', 'grants.privilege'])
+      .where('grants.resource', '=', 'infra')
+      .where('grants.subjectKind', '=', 'group')
+      .where(inList(db, 'groupMembers.userId', ids))
+      .where(active)
+      .execute(),
+    db
+      .selectFrom('providerUsers')
+      .innerJoin('providers', 'providers.id', 'providerUsers.providerId')
+      .select(['providerUsers.userId', 'providers.name'])
+      .where(inList(db, 'providerUsers.userId', ids))
+      .orderBy('providers.name')
+      .execute(),
+    db
+      .selectFrom('credentials')
+      .select('userId')
+      .where(inList(db, 'credentials.userId', ids))
+      .execute(),
+  ]);
+  for (const g of groups) summaries.get(g.userId)?.groups.push(g.name);
+  for (const r of [...direct, ...inherited]) {
+    const roles = summaries.get(r.userId)?.infraRoles;
+    if (roles && !roles.includes(r.privilege)) roles.push(r.privilege);
+  }
+  for (const p of providers) summaries.get(p.userId)?.providers.push(p.name);
+  for (const c of credentials) {
+    const s = summaries.get(c.userId);
+    if (s) s.hasPassword = true;
+  }
+  for (const s of summaries.values()) s.infraRoles.sort();
+  return summaries;
 }

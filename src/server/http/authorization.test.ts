@@ -608,6 +608,11 @@ for (const engine of engines) {
         request: get('/api/audit/verify'),
         expect: statuses(401, 403, 403, 403, 200, 401),
       },
+      {
+        operation: 'exportAudit',
+        request: get('/api/audit/export?format=csv'),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
     ];
 
     // Scopes are checked in one place, before any query: one engine shows it (the SCIM data

@@ -2,10 +2,11 @@ import type { AccessKey as ApiAccessKey } from '../../api/access-keys.js';
 import type { Grant as ApiGrant } from '../../api/grants.js';
 import type { Group as ApiGroup } from '../../api/groups.js';
 import type { LoginResponse } from '../../api/login.js';
-import type { User as ApiUser } from '../../api/users.js';
+import type { User as ApiUser, UserListItem as ApiUserListItem } from '../../api/users.js';
 import { formatDuration } from '../../shared/duration.js';
 import { toIsoString } from '../../shared/time.js';
 import type { Session } from '../access/sessions.js';
+import type { UserSummary } from '../data/users.js';
 import {
   boundDestination,
   type AccessKey,
@@ -27,6 +28,28 @@ export function userToApi(u: User): ApiUser {
     updated: iso(u.updatedAt),
     lastSeenAt: isoOrNull(u.lastSeenAt),
     managedBy: u.managedBy,
+  };
+}
+
+/** How many of a user's groups the users list names; the rest are counted. */
+const GROUPS_SHOWN = 3;
+
+export function userListItemToApi(u: User & { summary: UserSummary }): ApiUserListItem {
+  const s = u.summary;
+  return {
+    ...userToApi(u),
+    infraRoles: s.infraRoles,
+    groups: s.groups.slice(0, GROUPS_SHOWN),
+    totalGroups: s.groups.length,
+    origin:
+      u.kind === 'system'
+        ? 'system'
+        : u.managedBy === 'config'
+          ? 'config'
+          : s.providers.length > 0 && !s.hasPassword
+            ? 'provider'
+            : 'local',
+    providers: s.providers,
   };
 }
 
@@ -100,11 +123,12 @@ export function sessionToApi(s: Session): LoginResponse {
   };
 }
 
-/** A page in the wire shape: items converted, count and limit filled in. */
+/** A page in the wire shape: items converted, count, total and limit filled in. */
 export function pageToApi<T, U>(page: Page<T>, limit: number, convert: (item: T) => U) {
   return {
     items: page.items.map(convert),
     count: page.items.length,
+    ...(page.total !== undefined ? { totalCount: page.total } : {}),
     limit,
     ...(page.next ? { next: page.next } : {}),
   };

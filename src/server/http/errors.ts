@@ -2,7 +2,12 @@ import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ApiErrorBody } from '../../api/errors.js';
 import type { Readiness } from '../access/readiness.js';
-import { AppError, ValidationError, type ErrorCode } from '../../shared/errors.js';
+import {
+  AppError,
+  LoginRefusedError,
+  ValidationError,
+  type ErrorCode,
+} from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** The one place an error code becomes an HTTP status. */
@@ -29,6 +34,15 @@ const statusFor: Record<ErrorCode, number> = {
   no_grant: 403,
   password_change_required: 403,
   user_removed: 401,
+  login_unknown: 401,
+  login_expired: 410,
+  login_other_browser: 401,
+  login_refused: 401,
+  login_check_failed: 401,
+  login_email_unverified: 401,
+  login_email_missing: 401,
+  login_account_conflict: 401,
+  login_deactivated: 401,
 };
 
 // Errors raised by the framework before a handler runs (routing, body parsing).
@@ -89,6 +103,8 @@ export function errorResponse(
       log.info({ reqId: requestId, reason: err.message }, 'request not authenticated');
       return { status, body: { code: err.code, message: 'unauthenticated' }, headers: {} };
     }
+    if (err instanceof LoginRefusedError)
+      log.info({ reqId: requestId, code: err.code, reason: err.message }, 'provider login refused');
     // An unavailable database is logged once per episode where it is noticed, not per request.
     if (status >= 500 && err.code !== 'unavailable')
       log.error({ reqId: requestId, err }, err.message);

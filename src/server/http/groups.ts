@@ -17,5 +17,7 @@ export const getGroup: H<'getGroup'> = async (ctx, input) =>
 export const deleteGroup: H<'deleteGroup'> = async (ctx, input) =>
   access.deleteGroup(ctx, input.id);
 
-export const updateGroupUsers: H<'updateGroupUsers'> = async (ctx, input) =>
-  groupToApi(await access.updateGroupUsers(ctx, input));
+export const updateGroupUsers: H<'updateGroupUsers'> = async (ctx, input) => {
+  const group = await access.updateGroupUsers(ctx, input);
+  return { ...groupToApi(group), usersAdded: group.usersAdded, usersRemoved: group.usersRemoved };
+};

@@ -70,7 +70,14 @@ export function buildOpenApiDocument(endpoints: Record<string, Endpoint>): JsonS
             description: 'Success',
             content: { 'application/json': { schema: toSchema(e.output, 'output') } },
           }
-        : { description: 'Success, no content' },
+        : e.produces
+          ? {
+              description: 'Success: a download',
+              content: Object.fromEntries(
+                e.produces.map((type) => [type, { schema: { type: 'string' } }]),
+              ),
+            }
+          : { description: 'Success, no content' },
       default: { description: 'Error', content: { 'application/json': { schema: errorRef } } },
     };
     const openApiPath = e.path.replace(/:([A-Za-z]+)/g, '{$1}');

@@ -417,7 +417,7 @@ for (const engine of engines) {
         assert.ok(token.token);
         const now = (await admin.listGroups({ userID: session.userID })).items.map((g) => g.name);
         assert.deepEqual(now, before);
-        assert.match(server.logs.text, /could not sync a user with the identity provider/);
+        assert.match(server.logs.text, /identity provider test-idp is failing/);
       } finally {
         await idp.start();
       }

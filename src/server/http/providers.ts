@@ -4,7 +4,7 @@ import { toIsoString } from '../../shared/time.js';
 import * as login from '../access/provider-login.js';
 import * as access from '../access/providers.js';
 import { createScimKey as createScimKeyOp } from '../access/scim.js';
-import type { Provider } from '../models.js';
+import type { Provider, ProviderDetails as Details } from '../models.js';
 import { pageToApi, sessionToApi } from './convert.js';
 import { withPrepare, type Handler } from './route.js';
 
@@ -25,7 +25,7 @@ function providerToApi(p: Provider): ApiProvider {
   };
 }
 
-function providerDetailsToApi(p: Provider, origin: string): ProviderDetails {
+function providerDetailsToApi(p: Details, origin: string): ProviderDetails {
   return {
     ...providerToApi(p),
     clientSecretRef: p.clientSecretRef,
@@ -33,6 +33,8 @@ function providerDetailsToApi(p: Provider, origin: string): ProviderDetails {
     domainAdminEmail: p.domainAdminEmail,
     serviceAccountKeySet: p.serviceAccountKeySet,
     redirectURIs: login.redirectUris(origin),
+    linkedUsers: p.linkedUsers,
+    usersWithoutRefreshToken: p.usersWithoutRefreshToken,
   };
 }
 

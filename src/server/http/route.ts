@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import {
@@ -79,6 +80,18 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Thrown by a handler whose answer is "nothing changed" (304, no body). */
 export class NotModified extends Error {}
+
+/** A handler's answer that is a file to save, sent as it is produced rather than held whole. */
+export class Download {
+  readonly type: string;
+  readonly filename: string;
+  readonly body: AsyncIterable<string>;
+  constructor(type: string, filename: string, body: AsyncIterable<string>) {
+    this.type = type;
+    this.filename = filename;
+    this.body = body;
+  }
+}
 
 /** The session cookie: `__Host-` makes browsers insist on Secure, Path=/ and no Domain. */
 const SESSION_COOKIE = '__Host-infra-session';
@@ -292,6 +305,12 @@ export function registerRoutes(
           throw err;
         }
         reply.code(status);
+        if (result instanceof Download) {
+          return reply
+            .type(result.type)
+            .header('content-disposition', `attachment; filename="${result.filename}"`)
+            .send(Readable.from(result.body));
+        }
         if (serialize === undefined) return reply.send();
         // Only declared fields leave the server, whatever the handler returned.
         return reply.type(JSON_TYPE).send(serialize(result));

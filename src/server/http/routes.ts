@@ -16,7 +16,7 @@ import {
   reviewAccessRequest,
   updateRequestPolicy,
 } from './access-requests.js';
-import { listAudit, verifyAudit } from './audit.js';
+import { exportAudit, listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
   createToken,
@@ -77,6 +77,7 @@ export const handlers: Handlers = {
   deleteAccessKeys,
   listAudit,
   verifyAudit,
+  exportAudit,
   listDestinations,
   getDestination,
   createDestination,

@@ -170,7 +170,8 @@ for (const engine of engines) {
             const login = await dashboardLogin(server, idp, providers.okta.id, 'jane');
             await assert.rejects(
               login.login(),
-              (err: unknown) => err instanceof ApiError && err.status === 401,
+              (err: unknown) =>
+                err instanceof ApiError && err.status === 401 && err.code === 'login_deactivated',
             );
             break;
           }

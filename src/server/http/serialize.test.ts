@@ -30,7 +30,21 @@ describe('answers written from the response schema', () => {
       kind: 'user',
       passwordHash: '$argon2id$secret',
     };
-    const page = { items: [user, { ...user, lastSeenAt: at }], count: 2, limit: 2, cursor: 'x' };
+    const listed = {
+      ...user,
+      infraRoles: ['view'],
+      groups: ['ops'],
+      totalGroups: 1,
+      origin: 'local',
+      providers: [],
+    };
+    const page = {
+      items: [listed, { ...listed, lastSeenAt: at }],
+      count: 2,
+      totalCount: 9,
+      limit: 2,
+      cursor: 'x',
+    };
     const sent = written(listUsers.output!, page);
     assert.deepEqual(sent, viaZod(listUsers.output!, page));
     assert.ok(!JSON.stringify(sent).includes('secret'));
@@ -41,7 +55,13 @@ describe('answers written from the response schema', () => {
       'updated',
       'lastSeenAt',
       'managedBy',
+      'infraRoles',
+      'groups',
+      'totalGroups',
+      'origin',
+      'providers',
     ]);
+    assert.equal((sent as { totalCount: number }).totalCount, 9);
 
     const created = { ...user, oneTimePassword: 'otp', secretHash: 'abc' };
     assert.deepEqual(written(createUser.output!, created), viaZod(createUser.output!, created));

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { ApiError } from '../../api/errors.js';
 import { TestClock } from '../../../test/clock.js';
 import { engines } from '../../../test/engines.js';
+import { waitPhrase } from '../access/throttle.js';
 import { rawRequest } from '../../../test/http.js';
 import { ADMIN, createSignedInUser, startAdminServer } from '../../../test/identity.js';
 import type { TestServer } from '../../../test/server.js';
@@ -324,8 +325,12 @@ for (const engine of engines) {
       assert.equal(locked.headers['retry-after'], '1');
       assert.deepEqual(locked.json(), {
         code: 'rate_limited',
-        message: 'too many failed sign-in attempts; wait before trying again',
+        message: 'too many failed sign-in attempts; try again in 1 second',
       });
+      // Longer locks are said in minutes, rounded up.
+      assert.equal(waitPhrase(2), '2 seconds');
+      assert.equal(waitPhrase(60), '1 minute');
+      assert.equal(waitPhrase(181), '4 minutes');
       assert.equal((await attempt('wrong-again')).status, 429);
       clock.advance(1000);
       assert.equal((await attempt('wrong-guess')).status, 401);

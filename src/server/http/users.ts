@@ -1,12 +1,12 @@
 import type { Handler } from './route.js';
 import type { Endpoints } from '../../api/endpoints.js';
 import * as access from '../access/users.js';
-import { pageToApi, userToApi } from './convert.js';
+import { pageToApi, userListItemToApi, userToApi } from './convert.js';
 
 type H<K extends keyof Endpoints> = Handler<Endpoints[K]>;
 
 export const listUsers: H<'listUsers'> = async (ctx, input) =>
-  pageToApi(await access.listUsers(ctx, input), input.limit, userToApi);
+  pageToApi(await access.listUsers(ctx, input), input.limit, userListItemToApi);
 
 export const createUser: H<'createUser'> = async (ctx, input) => {
   const { user, oneTimePassword } = await access.createUser(ctx, input.name);

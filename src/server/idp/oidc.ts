@@ -19,6 +19,20 @@ export function defaultScopes(kind: IdpSettings['kind']): string[] {
   return kind === 'okta' ? [...scopes, 'groups'] : scopes;
 }
 
+/**
+ * What the authorization request adds so the provider issues a refresh token. OIDC Core §11: a
+ * provider ignores `offline_access` unless the request also has `prompt=consent`, so a standard
+ * provider (`oidc`) gets it. Google ignores the scope and wants `access_type=offline` (and the
+ * consent prompt, or it issues a refresh token only at the first sign-in). Okta and Azure AD
+ * issue one for the scope alone; forcing their consent screen would fail where user consent is
+ * turned off.
+ */
+function offlineAccessParams(p: IdpSettings): Record<string, string> {
+  if (p.kind === 'google') return { access_type: 'offline', prompt: 'consent' };
+  if (p.kind === 'oidc' && p.scopes.includes('offline_access')) return { prompt: 'consent' };
+  return {};
+}
+
 function isLoopbackUrl(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
@@ -42,7 +56,11 @@ export function classifyIdpError(err: unknown, what: string): IdpError {
     // Only invalid_grant speaks of this user's grant; a client misconfigured at the provider
     // (invalid_client, unauthorized_client) must not end everyone's sessions.
     const refused = err.error === 'invalid_grant';
-    return new IdpError(refused ? 'refused' : 'invalid', `${what}: ${detail}`, { cause: err });
+    const client = err.error === 'invalid_client' || err.error === 'unauthorized_client';
+    return new IdpError(refused ? 'refused' : 'invalid', `${what}: ${detail}`, {
+      cause: err,
+      problem: client ? 'client_refused' : undefined,
+    });
   }
   for (const e of causes(err)) {
     const name = (e as { name?: string }).name;
@@ -60,8 +78,34 @@ export function classifyIdpError(err: unknown, what: string): IdpError {
     if (e instanceof Response)
       return new IdpError('invalid', `${what}: unexpected HTTP ${e.status}`, { cause: err });
   }
+  const check = failedCheck(err);
+  if (check)
+    return new IdpError('invalid', `${what}: ${check}`, { cause: err, problem: 'check_failed' });
   const message = err instanceof Error ? err.message : String(err);
   return new IdpError('invalid', `${what}: ${message}`, { cause: err });
+}
+
+/**
+ * Which check of the provider's answer failed, naming the claim (`aud`, `iss`, `nonce`, `exp`)
+ * and what was expected: openid-client's own message says only "unexpected JWT claim value".
+ */
+function failedCheck(err: unknown): string | undefined {
+  for (const e of causes(err)) {
+    if (e instanceof Error && /signature verification failed/i.test(e.message))
+      return 'the ID token signature does not verify with the provider’s published keys';
+    const code = (e as { code?: unknown }).code;
+    if (code !== 'OAUTH_JWT_CLAIM_COMPARISON_FAILED' && code !== 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED')
+      continue;
+    // The innermost error names the claim; its cause holds the claim and what was expected.
+    const detail = causes(e).find((c) => typeof (c as { claim?: unknown }).claim === 'string') as
+      { claim: string; expected?: unknown; claims?: Record<string, unknown> } | undefined;
+    if (!detail) continue;
+    const got = detail.claims?.[detail.claim];
+    const expected =
+      detail.expected === undefined ? '' : `, expected ${JSON.stringify(detail.expected)}`;
+    return `the ID token's "${detail.claim}" claim failed its check (it is ${JSON.stringify(got)}${expected})`;
+  }
+  return undefined;
 }
 
 /**
@@ -121,7 +165,10 @@ export class OidcClient {
     return config;
   }
 
-  /** Where to send the browser. Google needs `prompt=consent` to hand out a refresh token. */
+  /**
+   * Where to send the browser, asking for a refresh token the way the kind of provider wants
+   * (`offlineAccessParams`).
+   */
   async authorizationUrl(
     p: IdpSettings,
     checks: { redirectUri: string; state: string; nonce: string; codeVerifier: string },
@@ -136,7 +183,7 @@ export class OidcClient {
       code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
       code_challenge_method: 'S256',
     };
-    if (p.kind === 'google') Object.assign(params, { access_type: 'offline', prompt: 'consent' });
+    Object.assign(params, offlineAccessParams(p));
     return oidc.buildAuthorizationUrl(config, params);
   }
 
@@ -269,6 +316,7 @@ function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
     throw new IdpError(
       'invalid',
       'the provider gave no usable email address for this user (request the email scope)',
+      { problem: 'email_missing' },
     );
   // The same rule as names given through the API: nothing invisible, one script per word.
   const email = claim.normalize('NFC');
@@ -277,9 +325,12 @@ function emailOf(p: IdpSettings, claims: Record<string, unknown>): string {
     throw new IdpError(
       'invalid',
       `the provider gave an email address that ${problem}: ${printable(email)}`,
+      { problem: 'email_missing' },
     );
   if (claims.email_verified === false || claims.email_verified === 'false')
-    throw new IdpError('invalid', `the provider says ${email} is not verified`);
+    throw new IdpError('invalid', `the provider says ${email} is not verified`, {
+      problem: 'email_unverified',
+    });
   return email.toLowerCase();
 }
 

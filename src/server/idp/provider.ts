@@ -11,11 +11,23 @@ import type { ProviderKind } from '../models.js';
  */
 type IdpFailure = 'refused' | 'unreachable' | 'invalid';
 
+/**
+ * What made an `invalid` answer invalid, when the person signing in can do something about it
+ * (or should at least be told which kind of problem it is).
+ */
+type IdpProblem = 'email_unverified' | 'email_missing' | 'check_failed' | 'client_refused';
+
 export class IdpError extends Error {
   readonly failure: IdpFailure;
-  constructor(failure: IdpFailure, message: string, options?: { cause?: unknown }) {
+  readonly problem: IdpProblem | undefined;
+  constructor(
+    failure: IdpFailure,
+    message: string,
+    options?: { cause?: unknown; problem?: IdpProblem },
+  ) {
     super(message, options);
     this.failure = failure;
+    this.problem = options?.problem;
     this.name = 'IdpError';
   }
 }
