@@ -15,6 +15,7 @@ import { LoginPage } from './pages/Login';
 import { MyAccessPage } from './pages/MyAccess';
 import { DevicePage, LoginCallbackPage } from './pages/ProviderLogin';
 import { ProvidersPage } from './pages/Providers';
+import { RequestsPage } from './pages/Requests';
 import { SettingsPage } from './pages/Settings';
 import { SetupPage } from './pages/Setup';
 import { UserPage, UsersPage } from './pages/Users';
@@ -53,6 +54,7 @@ const ROUTES: Route[] = [
   ['/groups', () => <GroupsPage />],
   ['/groups/:id', (p) => <GroupPage id={p.id!} />],
   ['/audit', () => <AuditPage />],
+  ['/requests', () => <RequestsPage />],
   ['/settings', () => <SettingsPage />],
 ];
 

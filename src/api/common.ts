@@ -54,6 +54,8 @@ const idNames: Record<IdKind, string> = {
   provider: 'a provider',
   install: 'an install',
   sshAuthority: 'an SSH certificate authority',
+  accessRequest: 'an access request',
+  requestPolicy: 'a request policy',
 };
 
 /** An id of one kind: `usr_…` for users, `grp_…` for groups. */

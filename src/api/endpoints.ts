@@ -4,6 +4,17 @@ import {
   deleteAccessKeys,
   listAccessKeys,
 } from './access-keys.js';
+import {
+  cancelAccessRequest,
+  createAccessRequest,
+  createRequestPolicy,
+  deleteRequestPolicy,
+  getAccessRequest,
+  listAccessRequests,
+  listRequestPolicies,
+  reviewAccessRequest,
+  updateRequestPolicy,
+} from './access-requests.js';
 import { exportAudit, listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
@@ -16,6 +27,7 @@ import {
   rotateSigningKey,
   updateDestination,
 } from './destinations.js';
+import { explainAccess } from './explain.js';
 import { createGrant, deleteGrant, getGrant, listGrants, updateGrants } from './grants.js';
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroupUsers } from './groups.js';
 import { getSettings, getSetup, login, logout, setup } from './login.js';
@@ -94,6 +106,16 @@ export const endpoints = {
   getDeviceStatus,
   approveDevice,
   createScimKey,
+  explainAccess,
+  listRequestPolicies,
+  createRequestPolicy,
+  updateRequestPolicy,
+  deleteRequestPolicy,
+  listAccessRequests,
+  getAccessRequest,
+  createAccessRequest,
+  reviewAccessRequest,
+  cancelAccessRequest,
 };
 
 export type Endpoints = typeof endpoints;

@@ -49,6 +49,10 @@ export const Grant = z
     createdBy: z.string().nullable().describe('Id of the user who created it'),
     expiresAt: Time.nullable(),
     managedBy: z.enum(['api', 'config', 'system']),
+    request: z
+      .string()
+      .optional()
+      .describe('The access request whose approval made it (a temporary grant)'),
   })
   .meta({ id: 'Grant' });
 export type Grant = z.infer<typeof Grant>;

@@ -327,6 +327,84 @@ function buildProgram(io: CliIO): Command {
       (await providerCommands()).providers.remove(io, name, opts),
     );
 
+  const requestCommands = () => import('./commands/requests.js');
+  example(
+    output(
+      program
+        .command('explain <user> <destination>')
+        .description(
+          'Why a user has (or lacks) access to a cluster or namespace, and what would give it',
+        )
+        .option('--verb <verb>', 'A Kubernetes verb to check, such as create')
+        .option('--resource <resource>', 'The resource for --verb, such as pods/exec'),
+    ).action(async (user: string, destination: string, opts) =>
+      (await requestCommands()).explainAccess(io, user, destination, opts),
+    ),
+    'infra explain alice@example.com prod.web --verb create --resource pods/exec',
+  );
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  const request = program
+    .command('request')
+    .description('Ask for temporary access, and review what others ask for');
+  example(
+    request
+      .command('create <destination>')
+      .description('Ask for a role on a cluster or namespace for a while')
+      .option('--role <role>', 'The role, such as edit')
+      .option('--for <duration>', 'How long, such as 1h (default 1h)')
+      .option('--reason <text>', 'Why (an incident, a ticket)')
+      .option('--policy <name>', 'The request policy to ask under'),
+    'infra request create prod.web --role edit --for 1h --reason "INC-123"',
+  ).action(async (destination: string, opts) =>
+    (await requestCommands()).requests.create(io, destination, opts),
+  );
+  output(request.command('list').alias('ls').description('List your requests'))
+    .option('--review', 'The requests waiting for your review')
+    .option('--all', "Everyone's requests (admins)")
+    .option('--state <state>', 'pending, approved, denied, expired or cancelled')
+    .action(async (opts) => (await requestCommands()).requests.list(io, opts));
+  example(
+    request
+      .command('review <id>')
+      .description('Approve or deny a request (never your own)')
+      .option('--approve', 'Approve it')
+      .option('--deny', 'Deny it')
+      .option('--comment <text>', 'A note for the requester'),
+    'infra request review req_0123 --approve --comment "go ahead"',
+  ).action(async (id: string, opts) => (await requestCommands()).requests.review(io, id, opts));
+  request
+    .command('cancel <id>')
+    .description('Withdraw a pending request, or end the access it gave')
+    .action(async (id: string) => (await requestCommands()).requests.cancel(io, id));
+
+  const policies = program
+    .command('policies')
+    .description('Manage what may be requested, by whom, approved by whom (admins)');
+  example(
+    policies
+      .command('add <name>')
+      .description('Add a request policy')
+      .option('--role <pattern>', 'A role that may be requested (repeat)', collect)
+      .option('--resource <pattern>', 'Where, such as prod.* (repeat)', collect)
+      .option('--requester <email>', 'A user who may ask (repeat)', collect)
+      .option('--requester-group <name>', 'A group whose members may ask (repeat)', collect)
+      .option('--approver <email>', 'A user who may approve (repeat)', collect)
+      .option('--approver-group <name>', 'A group whose members may approve (repeat)', collect)
+      .option('--approvals <n>', 'Approvals needed (default 1)')
+      .option('--max-duration <duration>', 'Longest access asked for (default 1h)')
+      .option('--pending-expiry <duration>', 'Undecided requests expire after (default 1h)')
+      .option('--reason-required', 'Requests must give a reason'),
+    "infra policies add prod-oncall --role edit --resource 'prod.*' --requester-group oncall --approver-group sre",
+  ).action(async (name: string, opts) => (await requestCommands()).policies.add(io, name, opts));
+  output(policies.command('list').alias('ls').description('List request policies')).action(
+    async (opts) => (await requestCommands()).policies.list(io, opts),
+  );
+  policies
+    .command('remove <name>')
+    .alias('rm')
+    .description('Remove a request policy')
+    .action(async (name: string) => (await requestCommands()).policies.remove(io, name));
+
   example(
     program
       .command('completion <shell>')

@@ -16,6 +16,10 @@ import {
 import { Email } from '../api/common.js';
 import { DestinationName, Privilege, Resource } from '../api/grants.js';
 import { GroupName } from '../api/groups.js';
+import { RequestPolicyFields } from '../api/access-requests.js';
+import type { DeclaredRequestPolicy } from './access/request-policies.js';
+import type { WebhookConfig } from './access/webhook.js';
+import { parseDuration } from '../shared/duration.js';
 import { ProviderKind, ProviderName, ProviderUrl } from '../api/providers.js';
 import type { DeclaredConnector, DeclaredGrant, DeclaredUser } from './access/bootstrap.js';
 import type { ProviderInput } from './access/providers.js';
@@ -110,6 +114,21 @@ const ConfigGrant = z
   .refine((g) => (g.user === undefined) !== (g.group === undefined), {
     message: 'give exactly one of user or group',
   });
+
+/** https, or http to a loopback address (a local relay). */
+function webhookUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    if (u.username || u.password) return false;
+    return u.protocol === 'https:' || (u.protocol === 'http:' && isLoopback(u.hostname));
+  } catch {
+    return false;
+  }
+}
+
+const ConfigRequestPolicy = z
+  .object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/), ...RequestPolicyFields })
+  .strict();
 
 const ConfigProvider = z
   .object({
@@ -257,6 +276,21 @@ export const ServerSettings = z
       .array(ConfigGrant)
       .default([])
       .describe('Grants declared here, reconciled at every start'),
+    accessRequestWebhook: z
+      .object({
+        url: z
+          .string()
+          .refine(webhookUrl, 'must be an https:// URL (http:// only on this machine)')
+          .describe('Where access request events are POSTed'),
+        secret: secretReference.describe('Signs each delivery (Infra-Signature: HMAC-SHA256)'),
+      })
+      .strict()
+      .optional()
+      .describe('Tell a chat or pager about access requests'),
+    requestPolicies: z
+      .array(ConfigRequestPolicy)
+      .default([])
+      .describe('Access request policies declared here, reconciled at every start'),
     connectors: z
       .array(ConfigConnector)
       .default([])
@@ -396,6 +430,8 @@ export interface ServerConfig {
   trustedProxies: string[];
   users: DeclaredUser[];
   grants: DeclaredGrant[];
+  requestPolicies: DeclaredRequestPolicy[];
+  accessRequestWebhook?: WebhookConfig;
   connectors: DeclaredConnector[];
   /** Declared providers; their secrets stay references until a login reads them (S7). */
   providers: ProviderInput[];
@@ -535,6 +571,16 @@ export async function loadServerConfig(
     trustedProxies: s.trustedProxies,
     users,
     grants: s.grants,
+    requestPolicies: s.requestPolicies.map((p) => ({
+      ...p,
+      // Validated as durations by the schema.
+      maxDuration: parseDuration(p.maxDuration)!,
+      pendingExpiry: parseDuration(p.pendingExpiry)!,
+    })),
+    accessRequestWebhook: s.accessRequestWebhook && {
+      url: s.accessRequestWebhook.url,
+      secret: await secret('accessRequestWebhook.secret', s.accessRequestWebhook.secret),
+    },
     connectors,
     providers: s.providers.map(({ clientSecret, serviceAccountKey, ...p }) => ({
       ...p,

@@ -10,6 +10,9 @@ import { migrate } from './data/migrate.js';
 import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
+import { GrantExpiry } from './access/grant-expiry.js';
+import { WebhookSender } from './access/webhook.js';
+import { reconcileRequestPolicies } from './access/request-policies.js';
 import { prepareSetup } from './access/setup.js';
 import { Authenticator } from './access/authenticate.js';
 import { ChangeNotifier } from './access/changes.js';
@@ -97,6 +100,7 @@ export async function startServer(
       grants: config.grants,
       connectors: config.connectors,
     });
+    await reconcileRequestPolicies(database.db, clock, log, config.requestPolicies);
     const setupToken = await prepareSetup(database.db, clock);
 
     const { roots, keyring } = await openKeyring(database.db, config, clock);
@@ -170,6 +174,11 @@ export async function startServer(
       checkReadiness({ db: database.db, readDb: database.readDb, health: database.health, tokens });
     // Known once the listener is open (its port may be chosen by the system).
     let origin = config.url ?? '';
+    const webhook = new WebhookSender(config.accessRequestWebhook, log);
+    cleanups.push(() => webhook.stop());
+    const expiry = new GrantExpiry({ db: database.db, clock, log, changes });
+    await expiry.start();
+    cleanups.push(() => expiry.stop());
     const app = await buildApp({
       db: database.db,
       readDb: database.readDb,
@@ -181,6 +190,8 @@ export async function startServer(
       snapshots: new AccessSnapshots({ db: database.readDb, clock }),
       presence: new DestinationPresence({ db: database.db, clock, log }),
       providers,
+      expiry,
+      webhook,
       clock,
       log,
       metrics,

@@ -50,6 +50,8 @@ export interface Grant {
   managedBy: ManagedBy;
   createdBy: string | null;
   createdAt: number;
+  /** The access request whose approval made it (a temporary grant), if any. */
+  requestId: string | null;
 }
 
 /** How a session or key came to be. */
@@ -231,3 +233,62 @@ export interface DestinationAccess {
 export type AccessChanges =
   | ({ kind: 'snapshot'; next: string | null } & DestinationAccess)
   | ({ kind: 'delta'; subjects: string[]; usersWithoutAccess: string[] } & DestinationAccess);
+
+/** Users and groups, by name (as policies name them). */
+export interface SubjectNames {
+  users: string[];
+  groups: string[];
+}
+
+/** What may be requested, by whom, and who approves (see docs/access-requests.md). */
+export interface RequestPolicy {
+  id: string;
+  name: string;
+  /** Patterns of roles that may be requested (`edit`, `*`). */
+  roles: string[];
+  /** Patterns of resources (`prod.*`: any namespace of prod; `prod`: the whole cluster). */
+  resources: string[];
+  requesters: SubjectNames;
+  approvers: SubjectNames;
+  approvalsRequired: number;
+  /** Longest access a request may ask for, in milliseconds. */
+  maxDuration: number;
+  /** How long a request waits for its reviews before it expires, in milliseconds. */
+  pendingExpiry: number;
+  reasonRequired: boolean;
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type AccessRequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+
+export interface AccessReview {
+  reviewerId: string;
+  reviewerName: string;
+  decision: 'approve' | 'deny';
+  comment: string;
+  createdAt: number;
+}
+
+export interface AccessRequest {
+  id: string;
+  userId: string;
+  userName: string;
+  policyId: string;
+  policyName: string;
+  privilege: string;
+  resource: string;
+  /** How long the access lasts once approved, in milliseconds. */
+  duration: number;
+  reason: string;
+  state: AccessRequestState;
+  createdAt: number;
+  /** When it expires while pending. */
+  expiresAt: number;
+  decidedAt: number | null;
+  /** The grant its approval made (removed when it expires). */
+  grantId: string | null;
+  grantExpiresAt: number | null;
+  reviews: AccessReview[];
+}

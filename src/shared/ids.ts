@@ -15,6 +15,8 @@ const idKinds = {
   provider: 'prv',
   install: 'ins',
   sshAuthority: 'sca',
+  accessRequest: 'req',
+  requestPolicy: 'rqp',
 } as const;
 export type IdKind = keyof typeof idKinds;
 

@@ -120,6 +120,8 @@ const ID_KINDS: Record<string, IdKind> = {
   'access-keys': 'accessKey',
   destinations: 'destination',
   providers: 'provider',
+  'request-policies': 'requestPolicy',
+  'access-requests': 'accessRequest',
 };
 
 /**
@@ -151,6 +153,16 @@ function examples(f: Fixtures): Record<string, Example> {
     clientSecret: 'secret',
     scopes: ['openid', 'email'],
     groupsClaim: 'groups',
+  };
+  const policy = {
+    roles: ['view'],
+    resources: ['attacked.*'],
+    requesters: { users: ['plain@example.com'], groups: ['attackers'] },
+    approvers: { users: ['viewer@example.com'], groups: [] },
+    approvalsRequired: 1,
+    maxDuration: '2h',
+    pendingExpiry: '1h',
+    reasonRequired: false,
   };
   return {
     setup: { body: { token: 'token', name: 'first@example.com', password: 'first-password-1' } },
@@ -195,6 +207,19 @@ function examples(f: Fixtures): Record<string, Example> {
     syncSshHost: { body: { destination: 'attacked-host' } },
     createSshHostCertificate: { body: { destination: 'attacked-host' } },
     rotateSshAuthority: { body: { purpose: 'user' } },
+    explainAccess: {
+      query: { user: 'self', destination: 'attacked.default', verb: 'get', resource: 'pods' },
+    },
+    createRequestPolicy: { body: { name: 'hostile', ...policy } },
+    updateRequestPolicy: { params: { id: newId('requestPolicy') }, body: policy },
+    createAccessRequest: {
+      body: { role: 'view', resource: 'attacked.default', duration: '1h', reason: 'INC-1' },
+    },
+    reviewAccessRequest: {
+      params: { id: newId('accessRequest') },
+      body: { decision: 'approve', comment: 'ok' },
+    },
+    cancelAccessRequest: { params: { id: newId('accessRequest') }, body: {} },
   };
 }
 

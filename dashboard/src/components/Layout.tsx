@@ -17,6 +17,7 @@ interface NavItem {
 export const NAV: NavItem[] = [
   { to: '/clusters', label: 'Clusters', icon: 'clusters', adminOnly: false },
   { to: '/my-access', label: 'My access', icon: 'terminal', adminOnly: false },
+  { to: '/requests', label: 'Access requests', icon: 'key', adminOnly: false },
   { to: '/access', label: 'Access', icon: 'access', adminOnly: true },
   { to: '/users', label: 'Users', icon: 'user', adminOnly: true },
   { to: '/groups', label: 'Groups', icon: 'users', adminOnly: true },
@@ -36,6 +37,12 @@ export function Layout({ children }: { children: ReactNode }) {
   const sidebarRef = useRef<HTMLElement>(null);
   const first = useRef(true);
   const version = useQuery(() => call('getVersion'), []);
+  // Reviewers see how many access requests wait for them, on every page (read again on each).
+  const toReview = useQuery(
+    (signal) => call('listAccessRequests', { toReview: 'true', limit: 1 }, { signal }),
+    [pathname],
+  );
+  const waiting = toReview.data?.pendingToReview ?? 0;
 
   // After a navigation, move focus to the page so screen readers start there; close the menu.
   useEffect(() => {
@@ -102,6 +109,12 @@ export function Layout({ children }: { children: ReactNode }) {
                   <Link to={n.to} className="nav-link" aria-current={active ? 'page' : undefined}>
                     <Icon name={n.icon} />
                     {n.label}
+                    {n.to === '/requests' && waiting > 0 && (
+                      <span className="badge badge-blue nav-count" title="Waiting for your review">
+                        {waiting}
+                        <span className="sr-only"> waiting for your review</span>
+                      </span>
+                    )}
                   </Link>
                 </li>
               );

@@ -9,6 +9,7 @@ import {
   trustByFingerprint,
 } from '../../shared/trust.js';
 import { CliError, clientFor, explain, type CliIO, type Session } from '../context.js';
+import { humanTime } from '../output.js';
 import { refreshKubeconfig } from '../refresh.js';
 import {
   currentServer,
@@ -219,6 +220,34 @@ export async function login(
   if (usable.length > 0) {
     io.stderr.write(
       `You can reach: ${usable.map((r) => r.context.name.replace(/^infra:/, '').replace(':', '.')).join(', ')}. Use \`infra use\` to pick one.\n`,
+    );
+  }
+  await mentionRequests(io, live);
+}
+
+/** Pending and live approved access requests, and those waiting for the user's review. */
+async function mentionRequests(io: CliIO, live: Session): Promise<void> {
+  const now = Date.now();
+  const answer = await live.client.listAccessRequests({ mine: 'true', limit: 100 }).catch(
+    // A server without access requests, or a hiccup: login itself went fine.
+    () => undefined,
+  );
+  if (!answer) return;
+  const current = answer.items.filter(
+    (r) =>
+      r.state === 'pending' ||
+      (r.state === 'approved' && r.accessExpires && Date.parse(r.accessExpires) > now),
+  );
+  for (const r of current) {
+    io.stderr.write(
+      r.state === 'pending'
+        ? `Your request for ${r.role} on ${r.resource} (${r.id}) waits for review.\n`
+        : `Your request for ${r.role} on ${r.resource} was approved: access ${humanTime(r.accessExpires, now).replace(/^in /, 'for ')} more.\n`,
+    );
+  }
+  if (answer.pendingToReview > 0) {
+    io.stderr.write(
+      `${answer.pendingToReview} access request${answer.pendingToReview === 1 ? ' waits' : 's wait'} for your review: \`infra request list --review\`.\n`,
     );
   }
 }

@@ -20,6 +20,17 @@ export interface Actor {
   scopes: readonly string[];
 }
 
+/** Makes sure expiring grants are removed on time (GrantExpiry). */
+export interface ExpiryScheduler {
+  /** A grant expires at `at` (milliseconds). */
+  schedule(at: number): void;
+}
+
+/** Sends an event to the configured webhook, if any, in the background. */
+export interface WebhookNotifier {
+  send(event: string, data: unknown): void;
+}
+
 /** Server settings the access layer applies. */
 export interface AccessSettings {
   sessionDuration: number;
@@ -61,6 +72,10 @@ export interface RequestContext {
   presence: DestinationPresence;
   /** Logins through identity providers and their group sync. */
   providers: ProviderService;
+  /** Removes grants at their expiry: told of each grant made with one. */
+  expiry: ExpiryScheduler;
+  /** Tells an outside system about access requests (see WebhookSender). */
+  webhook: WebhookNotifier;
   /** This server as the caller reached it (`https://host:port`), for links and redirect URIs. */
   origin: string;
   /** The browser's provider-login binding (a cookie), which ties a login to the browser that began it. */
@@ -73,6 +88,8 @@ export interface RequestContext {
   audit(target: AuditTarget): void;
   /** The write changed nothing after all (a device still waiting): no audit entry. */
   unchanged(): void;
+  /** Runs once the request's transaction committed (to tell the outside world). */
+  afterCommit(fn: () => void): void;
   /** Runs after the request's transaction rolled back (to record a failed login, say). */
   afterRollback(fn: (db: Db) => Promise<void>): void;
 }

@@ -347,13 +347,18 @@ export async function createToken(
         `you have no grant on destination ${destination}; ask an admin for one`,
       ),
   );
-  return ctx.tokens.mint({
-    userId: actor.userId,
-    name: actor.name,
-    groups: await listGroupNamesOfUser(ctx.db, actor.userId),
-    destination,
-    sessionId: actor.accessKeyId,
-  });
+  // Under temporary grants only, the token ends with them: a credential never outlives access.
+  const endsAt = await data.accessEndsAt(ctx.db, actor.userId, destination, ctx.clock.now());
+  return ctx.tokens.mint(
+    {
+      userId: actor.userId,
+      name: actor.name,
+      groups: await listGroupNamesOfUser(ctx.db, actor.userId),
+      destination,
+      sessionId: actor.accessKeyId,
+    },
+    endsAt,
+  );
 }
 
 /** The public keys connectors verify destination tokens with (current and recent). */

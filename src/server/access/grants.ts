@@ -147,6 +147,7 @@ async function addGrant(
     privilege: input.privilege,
     resource: input.resource,
   });
+  if (expiresAt !== null) ctx.expiry.schedule(expiresAt);
   return { grant: grant!, created };
 }
 

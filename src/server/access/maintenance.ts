@@ -4,6 +4,8 @@ import { deleteExpiredAccessKeys } from '../data/access-keys.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { deleteExpiredGrants } from '../data/grants.js';
+import { expireAccessRequests } from '../data/access-requests.js';
+import { describeRequest } from './access-requests.js';
 import { deleteExpiredLoginRequests } from '../data/providers.js';
 import { deleteStaleThrottles } from '../data/throttle.js';
 import { pruneChanges } from '../data/changes.js';
@@ -13,7 +15,8 @@ import { pruneRevokedSessions } from '../data/revoked-sessions.js';
 const DAY = 86_400_000;
 
 /**
- * Removes what has run out: grants past `expiresAt` (audited, as the server's own change), keys
+ * Removes what has run out: grants past `expiresAt` (audited, as the server's own change; a timer
+ * removes each at its expiry, see GrantExpiry), pending access requests past their deadline, keys
  * past their expiry or inactivity deadline (and what is kept of removed users' keys once these
  * would have ended), provider logins and device requests nobody finished, and login throttles
  * nobody has touched for a day.
@@ -23,32 +26,70 @@ export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<
   const now = clock.now();
   await db.transaction().execute(async (tx) => {
     await lockAuditHead(tx);
-    const grants = await deleteExpiredGrants(tx, now);
-    for (const g of grants) {
-      await appendAudit(tx, {
-        at: now,
-        actorId: null,
-        actorName: 'server',
-        action: 'expireGrant',
-        targetKind: 'grant',
-        targetId: g.id,
-        targetName: `${g.subjectKind} ${g.subjectName}: ${g.privilege} on ${g.resource}`,
-        sourceIp: 'local',
-        result: 'success',
-        details: { expiresAt: new Date(g.expiresAt!).toISOString() },
-      });
-    }
+    const grants = await expireGrants(tx, now);
+    const requests = await expirePendingRequests(tx, now);
     const keys = await deleteExpiredAccessKeys(tx, now);
     await deleteStaleThrottles(tx, now - DAY);
     await deleteExpiredLoginRequests(tx, now);
     await pruneChanges(tx, now - DAY);
     await pruneRevokedSessions(tx, now - DAY);
     await pruneRemovedUserKeys(tx, now);
-    if (grants.length + keys.length > 0) {
+    if (grants + keys.length + requests > 0) {
       log.info(
-        { grants: grants.length, accessKeys: keys.length },
-        'removed expired grants and access keys',
+        { grants, accessKeys: keys.length, accessRequests: requests },
+        'removed expired grants and access keys, expired pending access requests',
       );
     }
   });
+}
+
+/** Removes the grants due at `now` in a transaction of their own; returns how many. */
+export async function removeExpiredGrants(db: Db, now: number): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    await lockAuditHead(tx);
+    return expireGrants(tx, now);
+  });
+}
+
+/** Deletes the grants due at `now`, each audited as the server's own change. */
+async function expireGrants(tx: Db, now: number): Promise<number> {
+  const grants = await deleteExpiredGrants(tx, now);
+  for (const g of grants) {
+    await appendAudit(tx, {
+      at: now,
+      actorId: null,
+      actorName: 'server',
+      action: 'expireGrant',
+      targetKind: 'grant',
+      targetId: g.id,
+      targetName: `${g.subjectKind} ${g.subjectName}: ${g.privilege} on ${g.resource}`,
+      sourceIp: 'local',
+      result: 'success',
+      details: {
+        expiresAt: new Date(g.expiresAt!).toISOString(),
+        ...(g.requestId ? { request: g.requestId } : {}),
+      },
+    });
+  }
+  return grants.length;
+}
+
+/** Marks pending access requests past their deadline expired, each audited. */
+async function expirePendingRequests(tx: Db, now: number): Promise<number> {
+  const expired = await expireAccessRequests(tx, now);
+  for (const r of expired) {
+    await appendAudit(tx, {
+      at: now,
+      actorId: null,
+      actorName: 'server',
+      action: 'expireAccessRequest',
+      targetKind: 'accessRequest',
+      targetId: r.id,
+      targetName: describeRequest(r),
+      sourceIp: 'local',
+      result: 'success',
+      details: { state: 'expired' },
+    });
+  }
+  return expired.length;
 }

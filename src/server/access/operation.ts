@@ -12,7 +12,14 @@ import type { Db } from '../data/db.js';
 import { PASSWORD_CHANGE_SCOPE, scimProvider } from '../models.js';
 import type { Authenticator } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
-import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
+import type {
+  AccessSettings,
+  Actor,
+  AuditTarget,
+  ExpiryScheduler,
+  RequestContext,
+  WebhookNotifier,
+} from './context.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
@@ -36,6 +43,8 @@ export interface OperationDeps {
   snapshots: AccessSnapshots;
   presence: DestinationPresence;
   providers: ProviderService;
+  expiry: ExpiryScheduler;
+  webhook: WebhookNotifier;
 }
 
 /** An operation's declared access rule and how it runs. */
@@ -123,6 +132,7 @@ export async function runOperation<T>(
   let auditTarget: AuditTarget | undefined;
   let unchanged = false;
   const rollbackWork: Array<(db: Db) => Promise<void>> = [];
+  const commitWork: Array<() => void> = [];
   const makeContext = (db: Db): RequestContext => ({
     db,
     clock: deps.clock,
@@ -134,6 +144,8 @@ export async function runOperation<T>(
     snapshots: deps.snapshots,
     presence: deps.presence,
     providers: deps.providers,
+    expiry: deps.expiry,
+    webhook: deps.webhook,
     actor,
     sourceIp: request.sourceIp,
     origin: request.origin,
@@ -148,6 +160,9 @@ export async function runOperation<T>(
     },
     unchanged() {
       unchanged = true;
+    },
+    afterCommit(work) {
+      commitWork.push(work);
     },
     afterRollback(work) {
       rollbackWork.push(work);
@@ -169,7 +184,7 @@ export async function runOperation<T>(
   }
 
   try {
-    return await deps.db
+    const result = await deps.db
       .transaction()
       .execute(async (tx) => {
         await lockAuditHead(tx);
@@ -180,6 +195,8 @@ export async function runOperation<T>(
         return result;
       })
       .finally(() => deps.changes.notify());
+    for (const work of commitWork) work();
+    return result;
   } catch (err) {
     for (const work of rollbackWork) await work(deps.db);
     const refused =

@@ -140,13 +140,20 @@ export class TokenService {
     return this.#published;
   }
 
-  async mint(claims: TokenClaims): Promise<{ token: string; expiresAt: number }> {
+  /**
+   * Signs a destination token. With `notAfter` (when the caller's access there ends: their
+   * grants there are all temporary), the token expires by then at the latest.
+   */
+  async mint(
+    claims: TokenClaims,
+    notAfter = Infinity,
+  ): Promise<{ token: string; expiresAt: number }> {
     if (!this.#active || this.#loadedAt === 0 || this.#clock.now() - this.#loadedAt > REFRESH_MS)
       await this.#load();
     const active = this.#active!;
     const now = this.#clock.now();
     const iat = Math.floor(now / 1000);
-    const exp = iat + TOKEN_LIFETIME_MS / 1000;
+    const exp = Math.min(iat + TOKEN_LIFETIME_MS / 1000, Math.floor(notAfter / 1000));
     const token = await new SignJWT({
       name: claims.name,
       groups: claims.groups,

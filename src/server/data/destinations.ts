@@ -188,6 +188,32 @@ export async function listReachableDestinations(
 }
 
 /**
+ * When a user's access to a destination ends: the last expiry of the grants giving it, or
+ * Infinity when one of them does not expire (or there are none).
+ */
+export async function accessEndsAt(
+  db: Db,
+  userId: string,
+  destination: string,
+  now: number,
+): Promise<number> {
+  const groups = await db
+    .selectFrom('groupMembers')
+    .select('groupId')
+    .where('userId', '=', userId)
+    .execute();
+  const rows = await db
+    .selectFrom('grants')
+    .select('expiresAt')
+    .where(inList(db, 'subjectId', [userId, ...groups.map((g) => g.groupId)]))
+    .where('destination', '=', destination)
+    .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
+    .execute();
+  if (rows.length === 0 || rows.some((r) => r.expiresAt === null)) return Infinity;
+  return Math.max(...rows.map((r) => Number(r.expiresAt)));
+}
+
+/**
  * The ids of the users (or groups) holding an active grant at any of `destinations`, as a
  * subquery.
  */

@@ -64,6 +64,7 @@ function withGrantColumns(q: JoinedGrants) {
       'grants.managedBy',
       'grants.createdBy',
       'grants.createdAt',
+      'grants.requestId',
     ])
     .select((eb) => eb.fn.coalesce('users.name', 'groups.name', sql.lit('')).as('subjectName'));
 }
@@ -236,6 +237,8 @@ interface NewGrant {
   expiresAt: number | null;
   managedBy: ManagedBy;
   createdBy: string | null;
+  /** The access request whose approval makes it. */
+  requestId?: string;
   now: number;
 }
 
@@ -254,6 +257,7 @@ export async function createGrant(db: Db, g: NewGrant): Promise<boolean> {
       managedBy: g.managedBy,
       createdBy: g.createdBy,
       createdAt: g.now,
+      requestId: g.requestId ?? null,
     })
     .onConflict((oc) =>
       oc.columns(['subjectKind', 'subjectId', 'privilege', 'resource']).doNothing(),
@@ -293,6 +297,36 @@ export async function deleteGrant(db: Db, id: string, now: number): Promise<void
   if (deleted.length === 0) throw new NotFoundError('grant');
   for (const d of deleted)
     await recordChange(db, [d.destination], now, [{ kind: d.subjectKind, id: d.subjectId }]);
+}
+
+/**
+ * Extends a temporary grant to `expiresAt` (never shortens it) for the request that asked again;
+ * returns whether it changed.
+ */
+export async function extendGrant(
+  db: Db,
+  g: { id: string; expiresAt: number; requestId: string; now: number },
+): Promise<boolean> {
+  const updated = await db
+    .updateTable('grants')
+    .set({ expiresAt: g.expiresAt, requestId: g.requestId })
+    .where('id', '=', g.id)
+    .where('expiresAt', '<', g.expiresAt)
+    .returning(['destination', 'subjectKind', 'subjectId'])
+    .execute();
+  for (const d of updated)
+    await recordChange(db, [d.destination], g.now, [{ kind: d.subjectKind, id: d.subjectId }]);
+  return updated.length > 0;
+}
+
+/** When the next grant expires (after `now`), or undefined when none will. */
+export async function nextGrantExpiry(db: Db, now: number): Promise<number | undefined> {
+  const row = await db
+    .selectFrom('grants')
+    .select((eb) => eb.fn.min('expiresAt').as('next'))
+    .where('expiresAt', '>', now)
+    .executeTakeFirst();
+  return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
 }
 
 /** Deletes grants whose expiry has passed; returns them. */

@@ -256,3 +256,24 @@ export async function listGroupNamesOfUser(db: Db, userId: string): Promise<stri
     .execute();
   return rows.map((r) => r.name);
 }
+
+/** A user's memberships, one per group and source (an admin, a provider, SCIM), by group name. */
+export async function listMembershipsOfUser(
+  db: Db,
+  userId: string,
+): Promise<Array<{ groupId: string; groupName: string; source: string; createdAt: number }>> {
+  const rows = await db
+    .selectFrom('groupMembers')
+    .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
+    .select([
+      'groupMembers.groupId',
+      'groups.name as groupName',
+      'groupMembers.source',
+      'groupMembers.createdAt',
+    ])
+    .where('groupMembers.userId', '=', userId)
+    .orderBy('groups.name')
+    .orderBy('groupMembers.source')
+    .execute();
+  return rows.map((r) => ({ ...r, createdAt: Number(r.createdAt) }));
+}

@@ -33,6 +33,9 @@ export interface Database {
   sshAuthorities: SshAuthoritiesTable;
   sshCertificates: SshCertificatesTable;
   sshLogins: SshLoginsTable;
+  requestPolicies: RequestPoliciesTable;
+  accessRequests: AccessRequestsTable;
+  accessRequestReviews: AccessRequestReviewsTable;
 }
 
 export interface ProvidersTable {
@@ -236,6 +239,54 @@ export interface GrantsTable {
   expiresAt: number | null;
   managedBy: ManagedBy;
   createdBy: string | null;
+  createdAt: number;
+  /** The access request whose approval made it (a temporary grant). */
+  requestId: Generated<string | null>;
+}
+
+export interface RequestPoliciesTable {
+  id: string;
+  name: string;
+  /** JSON arrays of patterns (`*` matches anything). */
+  roles: string;
+  resources: string;
+  /** JSON `{ users: string[], groups: string[] }`, by name. */
+  requesters: string;
+  approvers: string;
+  approvalsRequired: number;
+  maxDuration: number;
+  pendingExpiry: number;
+  reasonRequired: number;
+  managedBy: ManagedBy;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface AccessRequestsTable {
+  id: string;
+  userId: string;
+  policyId: string;
+  privilege: string;
+  resource: string;
+  duration: number;
+  reason: string;
+  state: AccessRequestState;
+  createdAt: number;
+  /** When a pending request expires. */
+  expiresAt: number;
+  decidedAt: number | null;
+  grantId: string | null;
+  grantExpiresAt: number | null;
+}
+
+export type AccessRequestState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+
+export interface AccessRequestReviewsTable {
+  requestId: string;
+  reviewerId: string;
+  reviewerName: string;
+  decision: 'approve' | 'deny';
+  comment: string;
   createdAt: number;
 }
 

@@ -25,6 +25,8 @@ const OWN_REFUSALS = new Set<OperationName>([
   'createSshCertificate',
   'syncSshHost',
   'createSshHostCertificate',
+  'createAccessRequest',
+  'reviewAccessRequest',
 ]);
 const NO_PROVIDER = `prv_${'0'.repeat(24)}`;
 const UNREACHABLE_PROVIDER = {
@@ -65,6 +67,8 @@ for (const engine of engines) {
     let grantId: string;
     let destinationId: string;
     let idp: TestIdp;
+    let policyId: string;
+    let other: ApiClient;
 
     before(async () => {
       const started = await startAdminServer(engine, { clock });
@@ -91,6 +95,26 @@ for (const engine of engines) {
         uniqueID: 'sshhost',
         kind: 'ssh',
         ssh: { address: '127.0.0.1:22', hostKey: generateSshCa('host').publicKey },
+      });
+      policyId = (
+        await admin.createRequestPolicy({
+          name: 'matrix',
+          roles: ['view'],
+          resources: ['req.*'],
+          requesters: {
+            users: [
+              'plain@example.com',
+              'viewer@example.com',
+              'admin@example.com',
+              'other@example.com',
+            ],
+            groups: [],
+          },
+          approvers: { users: ['viewer@example.com'], groups: [] },
+        })
+      ).id;
+      other = server.client({
+        accessKey: (await admin.createAccessKey({ userID: otherUserId, expiry: '1h' })).accessKey,
       });
       destinationId = (
         await admin.createDestination({
@@ -129,6 +153,26 @@ for (const engine of engines) {
           })
         ).id,
       key: async () => (await admin.createAccessKey({ userID: otherUserId, expiry: '1h' })).id,
+      namespace: () => `req.ns${Math.random().toString(36).slice(2, 10)}`,
+      policy: async () =>
+        (
+          await admin.createRequestPolicy({
+            name: `p-${Math.random().toString(36).slice(2, 10)}`,
+            roles: ['view'],
+            resources: ['x'],
+            approvers: { users: ['admin@example.com'], groups: [] },
+            requesters: { users: [], groups: [] },
+          })
+        ).id,
+      /** A pending request by another user. */
+      request: async () =>
+        (await other.createAccessRequest({ role: 'view', resource: fresh.namespace() })).id,
+    };
+    const POLICY_RULES = {
+      roles: ['view'],
+      resources: ['req.*'],
+      requesters: { users: [], groups: [] },
+      approvers: { users: ['viewer@example.com'], groups: [] },
     };
     const get = (path: string) => async () => ({ path });
 
@@ -503,6 +547,99 @@ for (const engine of engines) {
         variant: 'a provider that does not exist',
         request: async () => ({ path: `/api/providers/${NO_PROVIDER}/scim-key`, body: {} }),
         expect: statuses(401, 403, 403, 403, 404, 401),
+      },
+      {
+        operation: 'explainAccess',
+        variant: 'self',
+        request: get('/api/explain?user=self&destination=tok'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'explainAccess',
+        variant: 'another user',
+        request: get('/api/explain?user=other%40example.com&destination=tok'),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'listRequestPolicies',
+        request: get('/api/request-policies'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'createRequestPolicy',
+        request: async () => ({
+          path: '/api/request-policies',
+          body: { name: `p-${Math.random().toString(36).slice(2, 10)}`, ...POLICY_RULES },
+        }),
+        expect: statuses(401, 403, 403, 403, 201, 401),
+      },
+      {
+        operation: 'updateRequestPolicy',
+        request: async () => ({
+          path: `/api/request-policies/${policyId}`,
+          body: {
+            ...POLICY_RULES,
+            requesters: {
+              users: [
+                'plain@example.com',
+                'viewer@example.com',
+                'admin@example.com',
+                'other@example.com',
+              ],
+              groups: [],
+            },
+          },
+        }),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'deleteRequestPolicy',
+        request: async () => ({ path: `/api/request-policies/${await fresh.policy()}` }),
+        expect: statuses(401, 403, 403, 403, 204, 401),
+      },
+      {
+        operation: 'listAccessRequests',
+        variant: 'everyone',
+        request: get('/api/access-requests'),
+        expect: statuses(401, 403, 200, 403, 200, 401),
+      },
+      {
+        operation: 'listAccessRequests',
+        variant: 'mine',
+        request: get('/api/access-requests?mine=true'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'getAccessRequest',
+        variant: "another user's, reviewed by viewer",
+        request: async () => ({ path: `/api/access-requests/${await fresh.request()}` }),
+        expect: statuses(401, 403, 200, 403, 200, 401),
+      },
+      {
+        operation: 'createAccessRequest',
+        request: async () => ({
+          path: '/api/access-requests',
+          body: { role: 'view', resource: fresh.namespace() },
+        }),
+        expect: statuses(401, 201, 201, 403, 201, 401),
+      },
+      {
+        operation: 'reviewAccessRequest',
+        variant: "another user's, viewer approves",
+        request: async () => ({
+          path: `/api/access-requests/${await fresh.request()}/reviews`,
+          body: { decision: 'approve' },
+        }),
+        expect: statuses(401, 403, 200, 403, 403, 401),
+      },
+      {
+        operation: 'cancelAccessRequest',
+        variant: "another user's",
+        request: async () => ({
+          path: `/api/access-requests/${await fresh.request()}/cancel`,
+          body: {},
+        }),
+        expect: statuses(401, 403, 403, 403, 200, 401),
       },
       {
         operation: 'verifyAudit',

@@ -78,6 +78,7 @@ export function grantToApi(g: Grant): ApiGrant {
     createdBy: g.createdBy,
     expiresAt: isoOrNull(g.expiresAt),
     managedBy: g.managedBy,
+    ...(g.requestId ? { request: g.requestId } : {}),
   };
 }
 

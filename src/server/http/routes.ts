@@ -4,6 +4,18 @@ import {
   deleteAccessKeys,
   listAccessKeys,
 } from './access-keys.js';
+import {
+  cancelAccessRequest,
+  createAccessRequest,
+  createRequestPolicy,
+  deleteRequestPolicy,
+  explainAccess,
+  getAccessRequest,
+  listAccessRequests,
+  listRequestPolicies,
+  reviewAccessRequest,
+  updateRequestPolicy,
+} from './access-requests.js';
 import { exportAudit, listAudit, verifyAudit } from './audit.js';
 import {
   createDestination,
@@ -95,4 +107,14 @@ export const handlers: Handlers = {
   getDeviceStatus,
   approveDevice,
   createScimKey,
+  explainAccess,
+  listRequestPolicies,
+  createRequestPolicy,
+  updateRequestPolicy,
+  deleteRequestPolicy,
+  listAccessRequests,
+  getAccessRequest,
+  createAccessRequest,
+  reviewAccessRequest,
+  cancelAccessRequest,
 };

@@ -14,6 +14,27 @@ table access_keys
   last_used_at bigint
   provider_id text
   parent_id text
+table access_request_reviews
+  request_id text not null
+  reviewer_id text not null
+  reviewer_name text not null
+  decision text not null
+  comment text not null
+  created_at bigint not null
+table access_requests
+  id text not null
+  user_id text not null
+  policy_id text not null
+  privilege text not null
+  resource text not null
+  duration bigint not null
+  reason text not null
+  state text not null
+  created_at bigint not null
+  expires_at bigint not null
+  decided_at bigint
+  grant_id text
+  grant_expires_at bigint
 table audit_head
   id integer not null
   seq bigint not null
@@ -90,6 +111,7 @@ table grants
   managed_by text not null default 'api'::text
   created_by text
   created_at bigint not null
+  request_id text
 table group_members
   group_id text not null
   user_id text not null
@@ -150,6 +172,20 @@ table removed_user_keys
   key_id text not null
   secret_hash text not null
   ends_at bigint not null
+table request_policies
+  id text not null
+  name text not null
+  roles text not null
+  resources text not null
+  requesters text not null
+  approvers text not null
+  approvals_required integer not null
+  max_duration bigint not null
+  pending_expiry bigint not null
+  reason_required integer not null
+  managed_by text not null
+  created_at bigint not null
+  updated_at bigint not null
 table revoked_sessions
   session_id text not null
   user_id text not null
@@ -218,6 +254,8 @@ constraint access_keys.access_keys_parent_id_fkey FOREIGN KEY (parent_id) REFERE
 constraint access_keys.access_keys_pkey PRIMARY KEY (id)
 constraint access_keys.access_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint access_keys.access_keys_user_id_name UNIQUE (user_id, name)
+constraint access_request_reviews.access_request_reviews_pkey PRIMARY KEY (request_id, reviewer_id)
+constraint access_requests.access_requests_pkey PRIMARY KEY (id)
 constraint audit_head.audit_head_pkey PRIMARY KEY (id)
 constraint audit_log.audit_log_pkey PRIMARY KEY (seq)
 constraint changes.changes_pkey PRIMARY KEY (idx)
@@ -251,6 +289,8 @@ constraint provider_users.provider_users_user_id_fkey FOREIGN KEY (user_id) REFE
 constraint providers.providers_name_key UNIQUE (name)
 constraint providers.providers_pkey PRIMARY KEY (id)
 constraint removed_user_keys.removed_user_keys_pkey PRIMARY KEY (key_id)
+constraint request_policies.request_policies_name_key UNIQUE (name)
+constraint request_policies.request_policies_pkey PRIMARY KEY (id)
 constraint revoked_sessions.revoked_sessions_pkey PRIMARY KEY (session_id)
 constraint scim_groups.scim_groups_group_id_fkey FOREIGN KEY (group_id) REFERENCES groups(id) ON DELETE CASCADE
 constraint scim_groups.scim_groups_pkey PRIMARY KEY (group_id)
@@ -271,6 +311,10 @@ CREATE UNIQUE INDEX access_keys_key_id_key ON public.access_keys USING btree (ke
 CREATE INDEX access_keys_parent_id ON public.access_keys USING btree (parent_id);
 CREATE UNIQUE INDEX access_keys_pkey ON public.access_keys USING btree (id);
 CREATE UNIQUE INDEX access_keys_user_id_name ON public.access_keys USING btree (user_id, name);
+CREATE UNIQUE INDEX access_request_reviews_pkey ON public.access_request_reviews USING btree (request_id, reviewer_id);
+CREATE UNIQUE INDEX access_requests_pkey ON public.access_requests USING btree (id);
+CREATE INDEX access_requests_state ON public.access_requests USING btree (state, expires_at);
+CREATE INDEX access_requests_user_id ON public.access_requests USING btree (user_id);
 CREATE UNIQUE INDEX audit_head_pkey ON public.audit_head USING btree (id);
 CREATE INDEX audit_log_action ON public.audit_log USING btree (action, seq);
 CREATE INDEX audit_log_actor_id ON public.audit_log USING btree (actor_id, seq);
@@ -307,6 +351,8 @@ CREATE UNIQUE INDEX providers_name_key ON public.providers USING btree (name);
 CREATE UNIQUE INDEX providers_pkey ON public.providers USING btree (id);
 CREATE INDEX removed_user_keys_ends_at ON public.removed_user_keys USING btree (ends_at);
 CREATE UNIQUE INDEX removed_user_keys_pkey ON public.removed_user_keys USING btree (key_id);
+CREATE UNIQUE INDEX request_policies_name_key ON public.request_policies USING btree (name);
+CREATE UNIQUE INDEX request_policies_pkey ON public.request_policies USING btree (id);
 CREATE UNIQUE INDEX revoked_sessions_pkey ON public.revoked_sessions USING btree (session_id);
 CREATE INDEX revoked_sessions_revoked_at ON public.revoked_sessions USING btree (revoked_at);
 CREATE UNIQUE INDEX scim_groups_pkey ON public.scim_groups USING btree (group_id);

@@ -1,0 +1,200 @@
+import { sql } from 'kysely';
+import { NotFoundError } from '../../shared/errors.js';
+import type { AccessRequest, AccessRequestState, AccessReview, Page } from '../models.js';
+import type { Db } from './db.js';
+import { inList } from './id-list.js';
+import { afterKey, toPage } from './pages.js';
+
+function selectRequests(db: Db) {
+  return db
+    .selectFrom('accessRequests')
+    .leftJoin('users', 'users.id', 'accessRequests.userId')
+    .leftJoin('requestPolicies', 'requestPolicies.id', 'accessRequests.policyId')
+    .selectAll('accessRequests')
+    .select((eb) => eb.fn.coalesce('users.name', sql.lit('')).as('userName'))
+    .select((eb) => eb.fn.coalesce('requestPolicies.name', sql.lit('')).as('policyName'));
+}
+
+type Row = Awaited<ReturnType<ReturnType<typeof selectRequests>['executeTakeFirstOrThrow']>>;
+
+const num = (v: number | null) => (v === null ? null : Number(v));
+
+function toRequest(row: Row, reviews: AccessReview[]): AccessRequest {
+  return {
+    id: row.id,
+    userId: row.userId,
+    userName: row.userName,
+    policyId: row.policyId,
+    policyName: row.policyName,
+    privilege: row.privilege,
+    resource: row.resource,
+    duration: Number(row.duration),
+    reason: row.reason,
+    state: row.state,
+    createdAt: Number(row.createdAt),
+    expiresAt: Number(row.expiresAt),
+    decidedAt: num(row.decidedAt),
+    grantId: row.grantId,
+    grantExpiresAt: num(row.grantExpiresAt),
+    reviews,
+  };
+}
+
+async function withReviews(db: Db, rows: Row[]): Promise<AccessRequest[]> {
+  if (rows.length === 0) return [];
+  const reviews = await db
+    .selectFrom('accessRequestReviews')
+    .selectAll()
+    .where(
+      inList(
+        db,
+        'requestId',
+        rows.map((r) => r.id),
+      ),
+    )
+    .orderBy('createdAt')
+    .execute();
+  const byRequest = new Map<string, AccessReview[]>();
+  for (const r of reviews) {
+    const list = byRequest.get(r.requestId) ?? [];
+    list.push({
+      reviewerId: r.reviewerId,
+      reviewerName: r.reviewerName,
+      decision: r.decision,
+      comment: r.comment,
+      createdAt: Number(r.createdAt),
+    });
+    byRequest.set(r.requestId, list);
+  }
+  return rows.map((row) => toRequest(row, byRequest.get(row.id) ?? []));
+}
+
+export interface NewAccessRequest {
+  id: string;
+  userId: string;
+  policyId: string;
+  privilege: string;
+  resource: string;
+  duration: number;
+  reason: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export async function createAccessRequest(db: Db, r: NewAccessRequest): Promise<void> {
+  await db
+    .insertInto('accessRequests')
+    .values({ ...r, state: 'pending', decidedAt: null, grantId: null, grantExpiresAt: null })
+    .execute();
+}
+
+export async function getAccessRequest(db: Db, id: string): Promise<AccessRequest> {
+  const row = await selectRequests(db).where('accessRequests.id', '=', id).executeTakeFirst();
+  if (!row) throw new NotFoundError('access request');
+  return (await withReviews(db, [row]))[0]!;
+}
+
+interface ListAccessRequestsOptions {
+  byUserId?: string;
+  byStates?: AccessRequestState[];
+  /** Requests under any of these policies. */
+  byPolicyIds?: string[];
+  after?: string;
+  limit: number;
+}
+
+/** Newest first. */
+export async function listAccessRequests(
+  db: Db,
+  opts: ListAccessRequestsOptions,
+): Promise<Page<AccessRequest>> {
+  if (opts.byPolicyIds?.length === 0 || opts.byStates?.length === 0) return { items: [] };
+  let q = selectRequests(db);
+  if (opts.byUserId !== undefined) q = q.where('accessRequests.userId', '=', opts.byUserId);
+  if (opts.byStates !== undefined) q = q.where('accessRequests.state', 'in', opts.byStates);
+  if (opts.byPolicyIds !== undefined)
+    q = q.where(inList(db, 'accessRequests.policyId', opts.byPolicyIds));
+  const after = afterKey(opts.after);
+  if (after !== undefined) q = q.where('accessRequests.id', '<', after);
+  const rows = await q
+    .orderBy('accessRequests.id', 'desc')
+    .limit(opts.limit + 1)
+    .execute();
+  const page = toPage(rows, opts.limit, (r) => r.id);
+  return { ...page, items: await withReviews(db, page.items) };
+}
+
+/** Moves a request on from `from`; returns whether it was still there to move. */
+export async function setAccessRequestState(
+  db: Db,
+  id: string,
+  from: AccessRequestState,
+  to: {
+    state: AccessRequestState;
+    decidedAt: number;
+    grantId?: string;
+    grantExpiresAt?: number;
+  },
+): Promise<boolean> {
+  const result = await db
+    .updateTable('accessRequests')
+    .set({
+      state: to.state,
+      decidedAt: to.decidedAt,
+      grantId: to.grantId ?? null,
+      grantExpiresAt: to.grantExpiresAt ?? null,
+    })
+    .where('id', '=', id)
+    .where('state', '=', from)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function addAccessReview(
+  db: Db,
+  requestId: string,
+  review: AccessReview,
+): Promise<void> {
+  await db
+    .insertInto('accessRequestReviews')
+    .values({ requestId, ...review })
+    .execute();
+}
+
+/** Marks the pending requests past their deadline expired; returns them. */
+export async function expireAccessRequests(db: Db, now: number): Promise<AccessRequest[]> {
+  const due = await selectRequests(db)
+    .where('accessRequests.state', '=', 'pending')
+    .where('accessRequests.expiresAt', '<=', now)
+    .execute();
+  if (due.length === 0) return [];
+  await db
+    .updateTable('accessRequests')
+    .set({ state: 'expired', decidedAt: now })
+    .where(
+      inList(
+        db,
+        'id',
+        due.map((r) => r.id),
+      ),
+    )
+    .execute();
+  return (await withReviews(db, due)).map((r) => ({ ...r, state: 'expired', decidedAt: now }));
+}
+
+/** How many pending requests (not yet expired) there are under these policies. */
+export async function countPendingRequests(
+  db: Db,
+  policyIds: string[],
+  now: number,
+): Promise<number> {
+  if (policyIds.length === 0) return 0;
+  const row = await db
+    .selectFrom('accessRequests')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('state', '=', 'pending')
+    .where('expiresAt', '>', now)
+    .where(inList(db, 'policyId', policyIds))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser } from 'playwright-core';
+import type { ApiClient } from '../../src/api/client.js';
+import { ADMIN, createSignedInUser, type SignedIn } from '../identity.js';
+import type { TestServer } from '../server.js';
+import {
+  launchBrowser,
+  newPage,
+  pageErrors,
+  rowTexts,
+  screenshot,
+  signIn,
+  startDashboardServer,
+} from './browser.js';
+
+describe('dashboard: access requests', () => {
+  let browser: Browser;
+  let server: TestServer;
+  let admin: ApiClient;
+  let dev: SignedIn;
+  let rita: SignedIn;
+
+  before(async () => {
+    browser = await launchBrowser();
+    server = await startDashboardServer('sqlite');
+    const session = await server.client().login({ passwordCredentials: ADMIN });
+    admin = server.client({ accessKey: session.accessKey });
+    dev = await createSignedInUser(server, admin, 'dev@example.com');
+    rita = await createSignedInUser(server, admin, 'rita@example.com');
+    await admin.createRequestPolicy({
+      name: 'prod-web',
+      roles: ['edit'],
+      resources: ['prod.*'],
+      requesters: { users: [dev.name], groups: [] },
+      approvers: { users: [rita.name], groups: [] },
+    });
+  });
+  after(async () => {
+    await browser.close();
+    await server.close();
+  });
+
+  it('lets a requester ask and a reviewer, told by a count in the navigation, approve', async () => {
+    const requester = await newPage(browser, server);
+    await signIn(requester.page, dev.name, dev.password);
+    await requester.page.getByRole('link', { name: 'Access requests' }).click();
+    await requester.page.getByLabel('Cluster or namespace').fill('prod.web');
+    await requester.page.getByLabel('Role').fill('edit');
+    await requester.page.getByLabel('Reason').fill('INC-9');
+    await requester.page.getByRole('button', { name: 'Request', exact: true }).click();
+    await requester.page.getByText('Request sent for review').waitFor();
+    assert.deepEqual(
+      (await rowTexts(requester.page)).map((r) => r.replace(/\s+/g, ' ').trim()),
+      ['edit on prod.web 1h INC-9 just now pending 0/1 Withdraw'],
+    );
+
+    const reviewer = await newPage(browser, server);
+    await signIn(reviewer.page, rita.name, rita.password);
+    await reviewer.page
+      .getByRole('link', { name: 'Access requests 1 waiting for your review' })
+      .click();
+    await reviewer.page.getByRole('heading', { name: 'Waiting for your review' }).waitFor();
+    await screenshot(reviewer.page, 'access-requests-review');
+    await reviewer.page.getByLabel('Comment on the request of dev@example.com').fill('go');
+    await reviewer.page.getByRole('button', { name: 'Approve' }).click();
+    await reviewer.page.getByText('Approved: dev@example.com has edit on prod.web').waitFor();
+    await reviewer.page.getByRole('heading', { name: 'Waiting for your review' }).waitFor({
+      state: 'detached',
+    });
+
+    await requester.page.reload();
+    await requester.page.getByText(/^active, /).waitFor();
+    const grants = await dev.client.listGrants({ user: 'self' });
+    assert.deepEqual(
+      grants.items.map((g) => [g.privilege, g.resource, g.expiresAt !== null]),
+      [['edit', 'prod.web', true]],
+    );
+    await requester.context.close();
+    await reviewer.context.close();
+    assert.deepEqual(pageErrors, []);
+  });
+});
