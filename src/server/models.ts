@@ -27,6 +27,18 @@ export interface User {
   lastSeenAt: number | null;
 }
 
+/** Who a user is, at a glance: for the users list. */
+export interface UserSummary {
+  /** Roles on `infra`, held directly or through a group. */
+  infraRoles: string[];
+  /** Names of the user's groups, sorted. */
+  groups: string[];
+  /** Identity providers the user has signed in through. */
+  providers: string[];
+  /** Whether the user has a password here. */
+  hasPassword: boolean;
+}
+
 export interface Group {
   id: string;
   name: string;

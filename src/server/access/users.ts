@@ -9,8 +9,7 @@ import {
 } from '../data/access-keys.js';
 import { getCredential, setCredential } from '../data/credentials.js';
 import * as data from '../data/users.js';
-import type { UserSummary } from '../data/users.js';
-import { PASSWORD_CHANGE_SCOPE, type Page, type User } from '../models.js';
+import { PASSWORD_CHANGE_SCOPE, type Page, type User, type UserSummary } from '../models.js';
 import { assertAdminRemains } from './admins.js';
 import { actorOf, resolveUserRef, type RequestContext } from './context.js';
 import { checkPasswordPolicy } from './passwords.js';

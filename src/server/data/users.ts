@@ -1,6 +1,6 @@
 import type { ExpressionBuilder } from 'kysely';
 import { NotFoundError } from '../../shared/errors.js';
-import type { ManagedBy, Page, User } from '../models.js';
+import type { ManagedBy, Page, User, UserSummary } from '../models.js';
 import { ANY_DESTINATION, recordChange } from './changes.js';
 import { translateDbError, type Db } from './db.js';
 import { inList } from './id-list.js';
@@ -208,18 +208,6 @@ export async function updateUserLastSeen(
     .where('id', '=', id)
     .where((eb) => eb.or([eb('lastSeenAt', 'is', null), eb('lastSeenAt', '<=', now - every)]))
     .execute();
-}
-
-/** Who a user is, at a glance: for the users list. */
-export interface UserSummary {
-  /** Roles on `infra`, held directly or through a group. */
-  infraRoles: string[];
-  /** Names of the user's groups, sorted. */
-  groups: string[];
-  /** Identity providers the user has signed in through. */
-  providers: string[];
-  /** Whether the user has a password here. */
-  hasPassword: boolean;
 }
 
 /** Summaries of these users, in four queries whatever their number. */

@@ -6,7 +6,6 @@ import type { User as ApiUser, UserListItem as ApiUserListItem } from '../../api
 import { formatDuration } from '../../shared/duration.js';
 import { toIsoString } from '../../shared/time.js';
 import type { Session } from '../access/sessions.js';
-import type { UserSummary } from '../data/users.js';
 import {
   boundDestination,
   type AccessKey,
@@ -15,6 +14,7 @@ import {
   type Group,
   type Page,
   type User,
+  type UserSummary,
 } from '../models.js';
 
 const iso = toIsoString;
