@@ -49,7 +49,7 @@ for (const engine of engines) {
       assert.equal(listed.code, 0, listed.stderr);
       assert.match(
         listed.stdout,
-        /\nprod\s+tunnel\s+https:\/\/127\.0\.0\.1:\d+\/api\/destinations\/prod\/kube\s+tunnel to 1 replica\s/,
+        /\nprod\s+kubernetes\s+tunnel\s+https:\/\/127\.0\.0\.1:\d+\/api\/destinations\/prod\/kube\s+tunnel to 1 replica\s/,
       );
     });
 

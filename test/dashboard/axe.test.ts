@@ -190,6 +190,12 @@ describe('dashboard: accessibility (axe-core)', () => {
           await page.getByRole('button', { name: 'Create connector key' }).click();
           await page.getByTestId('connect-status').waitFor();
           problems.push(...(await runAxe(page, `/clusters/connect, key made, at ${width} px`)));
+          // A user's page with an answer to "why does this user have access?".
+          await violations(page, `/users/${ids.user}`);
+          await page.getByLabel('Cluster or namespace').fill('prod.web');
+          await page.getByRole('button', { name: 'Explain', exact: true }).click();
+          await page.locator('.explanation').waitFor();
+          problems.push(...(await runAxe(page, `a user's page, explained, at ${width} px`)));
         } else if (viewport === PHONE) {
           // The phone menu, open.
           await page.getByRole('button', { name: 'Open navigation' }).click();

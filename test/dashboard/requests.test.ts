@@ -80,4 +80,54 @@ describe('dashboard: access requests', () => {
     await reviewer.context.close();
     assert.deepEqual(pageErrors, []);
   });
+
+  it("explains on a user's page and a cluster's page why someone has access, or what would give it", async () => {
+    await admin.createDestination({
+      name: 'prod',
+      uniqueID: 'prod-explained',
+      connection: { url: 'https://prod.example.com:9443', ca: '' },
+      namespaces: ['web'],
+      roles: ['view', 'edit', 'admin', 'cluster-admin'],
+      version: '1.30.2',
+    });
+    const oncall = await admin.createGroup({ name: 'oncall-explained' });
+    await admin.updateGroupUsers({ id: oncall.id, usersToAdd: [dev.id] });
+    await admin.createGrant({ group: oncall.id, privilege: 'edit', resource: 'prod.web' });
+
+    const { page } = await newPage(browser, server);
+    await signIn(page);
+    await page.goto(`/users/${dev.id}`);
+    await page.getByLabel('Cluster or namespace').fill('prod.web');
+    await page.getByLabel('Verb').fill('create');
+    await page.getByLabel('Resource').fill('pods/exec');
+    await page.getByRole('button', { name: 'Explain', exact: true }).click();
+    const answer = page.locator('.explanation');
+    await answer.waitFor();
+    const text = (await answer.innerText()).replace(/\s+/g, ' ');
+    assert.match(text, /dev@example\.com can reach prod\.web\. create pods\/exec: allowed\./);
+    assert.match(
+      text,
+      /edit prod\.web group oncall-explained \(added by an admin\) no end RoleBinding/,
+    );
+
+    // On the cluster's page, about someone with no access: the nearest grant, and how to get it.
+    const prod = (await admin.listDestinations({ name: 'prod' })).items[0]!;
+    await page.goto(`/clusters/${prod.id}`);
+    await page.getByLabel('User (email)').fill(rita.name);
+    await page.getByLabel('Namespace').fill('web');
+    await page.getByRole('button', { name: 'Explain', exact: true }).click();
+    await answer.waitFor();
+    const denied = (await answer.innerText()).replace(/\s+/g, ' ');
+    assert.match(denied, /rita@example\.com cannot reach prod\.web\./);
+    assert.match(denied, /No request policy lets them ask for it: an admin grants it\./);
+    assert.match(denied, /infra grants add/);
+    // A name that is nobody's is said next to the field, and nothing else changes.
+    await page.getByLabel('User (email)').fill('nobody@example.com');
+    await page.getByRole('button', { name: 'Explain', exact: true }).click();
+    await page
+      .getByText(/Could not explain|no user|not found/i)
+      .first()
+      .waitFor();
+    assert.deepEqual(pageErrors, []);
+  });
 });

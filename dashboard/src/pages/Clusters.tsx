@@ -4,6 +4,7 @@ import { Button } from '../components/Button';
 import { UnusedConnectorKeys } from '../components/ConnectorKeys';
 import { ConfirmDialog } from '../components/Dialog';
 import { Badge, EmptyState, ErrorNotice, Notice, SkeletonBlock } from '../components/Feedback';
+import { ExplainAccess } from '../components/Explain';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { GetThere, MyAccessTable, rolesOn, useMyGrants } from '../components/MyAccess';
@@ -271,6 +272,16 @@ export function ClusterPage({ id }: { id: string }) {
                   </NoGrants>
                 }
               />
+            </section>
+          )}
+          {isAdmin && (
+            <section className="section stack">
+              <h2>Why does someone have access?</h2>
+              <p className="muted">
+                Every grant that lets a person in, through which group and how they joined it, and
+                what would give them access if nothing does (as <code>infra explain</code>).
+              </p>
+              <ExplainAccess destination={d.name} />
             </section>
           )}
         </>

@@ -11,6 +11,7 @@ import {
   Notice,
   SkeletonBlock,
 } from '../components/Feedback';
+import { ExplainAccess } from '../components/Explain';
 import { Field } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
@@ -385,6 +386,17 @@ export function UserPage({ id }: { id: string }) {
           empty={<NoGrants>Neither this user nor their groups have a role anywhere yet.</NoGrants>}
         />
       </section>
+      {u && (
+        <section className="section stack">
+          <h2>Why does this user have access?</h2>
+          <p className="muted">
+            Every grant that lets {u.name} into a cluster or namespace, through which group and how
+            they joined it, and what would give them access if nothing does (as{' '}
+            <code>infra explain</code>).
+          </p>
+          <ExplainAccess user={u.id} />
+        </section>
+      )}
       {granting && u && (
         <GrantDialog
           subject={{ kind: 'user', id: u.id, name: u.name }}
