@@ -1,4 +1,4 @@
-import { call, type Grant } from '../api';
+import { call, type Destination, type Grant } from '../api';
 import { usePaged, type Paged } from '../lib/hooks';
 import { roleDescription, splitResource } from '../lib/roles';
 import { loginCommand, useServerSettings } from '../lib/server';
@@ -41,22 +41,36 @@ export function rolesOn(grants: readonly Grant[], destination: string): string[]
     });
 }
 
-/** `infra use` for a grant's resource (`prod`, or `prod.web` for a namespace). */
-function switchCommand(resource: string): string {
-  return `infra use ${resource}`;
+/**
+ * What gets the caller there: `infra ssh` for an SSH host, `infra use` for a cluster (`prod`, or
+ * `prod.web` for a namespace).
+ */
+function switchCommand(resource: string, sshHosts?: ReadonlySet<string>): string {
+  return sshHosts?.has(resource) ? `infra ssh ${resource}` : `infra use ${resource}`;
+}
+
+/** The names of the SSH hosts among the destinations the caller may reach (loaded so far). */
+export function useSshHosts(): ReadonlySet<string> {
+  const list = usePaged<Destination>(
+    (after, signal) => call('listDestinations', { after, limit: 100 }, { signal }),
+    [],
+  );
+  return new Set(list.items.filter((d) => d.kind === 'ssh').map((d) => d.name));
 }
 
 /**
  * The commands from nothing to kubectl: log in to this server, switch to a cluster (or a
  * namespace of one), then kubectl. `resource` defaults to a placeholder line listing them all.
  */
-export function GetThere({ resource }: { resource?: string }) {
+export function GetThere({ resource, ssh = false }: { resource?: string; ssh?: boolean }) {
   const settings = useServerSettings();
-  const code = [
-    loginCommand(settings.data),
-    ...(resource ? [switchCommand(resource)] : ['infra list', 'infra use <cluster>']),
-    'kubectl get pods',
-  ].join('\n');
+  const code = ssh
+    ? [loginCommand(settings.data), `infra ssh ${resource ?? '<host>'}`].join('\n')
+    : [
+        loginCommand(settings.data),
+        ...(resource ? [switchCommand(resource)] : ['infra list', 'infra use <cluster>']),
+        'kubectl get pods',
+      ].join('\n');
   return <CodeBlock label="Get there from a terminal" code={code} />;
 }
 
@@ -65,11 +79,14 @@ export function MyAccessTable({
   list,
   caption,
   where = 'any cluster',
+  sshHosts,
 }: {
   list: Paged<Grant>;
   caption: string;
   /** What the empty state says you have no role on. */
   where?: string;
+  /** Destinations that are SSH hosts: their command is `infra ssh`. */
+  sshHosts?: ReadonlySet<string>;
 }) {
   const rows = list.items.filter((g) => g.resource !== 'infra');
   return (
@@ -111,10 +128,10 @@ export function MyAccessTable({
           header: 'Command',
           cell: (g) => (
             <span className="inline-command">
-              <code>{switchCommand(g.resource)}</code>
+              <code>{switchCommand(g.resource, sshHosts)}</code>
               <CopyButton
-                text={switchCommand(g.resource)}
-                name={`Copy ${switchCommand(g.resource)}`}
+                text={switchCommand(g.resource, sshHosts)}
+                name={`Copy ${switchCommand(g.resource, sshHosts)}`}
               />
             </span>
           ),

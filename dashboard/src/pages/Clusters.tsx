@@ -77,8 +77,8 @@ export function ClustersPage() {
         title="Clusters"
         description={
           <>
-            Kubernetes clusters connected to Infra. People reach them with <code>infra login</code>{' '}
-            and kubectl.
+            Kubernetes clusters and SSH hosts connected to Infra. People reach clusters with{' '}
+            <code>infra login</code> and kubectl, hosts with <code>infra ssh</code>.
           </>
         }
         actions={connect}
@@ -124,8 +124,12 @@ export function ClustersPage() {
               </Link>
             ),
           },
+          { header: 'Kind', cell: (d) => (d.kind === 'ssh' ? 'SSH host' : 'Kubernetes') },
           { header: 'Status', cell: (d) => <ClusterStatus destination={d} /> },
-          { header: 'Namespaces', cell: (d) => plural(d.namespaces.length, 'namespace') },
+          {
+            header: 'Namespaces',
+            cell: (d) => (d.kind === 'ssh' ? '—' : plural(d.namespaces.length, 'namespace')),
+          },
           isAdmin
             ? { header: 'Roles', className: 'wrap', cell: (d) => <Roles roles={d.roles} /> }
             : {
@@ -192,22 +196,31 @@ export function ClusterPage({ id }: { id: string }) {
       ) : (
         <>
           <dl className="facts">
-            <div>
-              <dt>{d.connection.mode === 'tunnel' ? 'Reached through' : 'Connector endpoint'}</dt>
-              <dd>
-                <code>{d.connection.url}</code>
-                {d.connection.mode === 'tunnel' && (
-                  <span className="muted">
-                    {' '}
-                    (this server; the connector dials out
-                    {d.tunnel.replicas.length > 0
-                      ? `, tunnel open since ${formatTime(d.tunnel.since!)}`
-                      : ' and holds no tunnel now'}
-                    )
-                  </span>
-                )}
-              </dd>
-            </div>
+            {d.kind === 'ssh' && d.ssh ? (
+              <div>
+                <dt>SSH host</dt>
+                <dd>
+                  <code>{d.ssh.address}</code>
+                </dd>
+              </div>
+            ) : (
+              <div>
+                <dt>{d.connection.mode === 'tunnel' ? 'Reached through' : 'Connector endpoint'}</dt>
+                <dd>
+                  <code>{d.connection.url}</code>
+                  {d.connection.mode === 'tunnel' && (
+                    <span className="muted">
+                      {' '}
+                      (this server; the connector dials out
+                      {d.tunnel.replicas.length > 0
+                        ? `, tunnel open since ${formatTime(d.tunnel.since!)}`
+                        : ' and holds no tunnel now'}
+                      )
+                    </span>
+                  )}
+                </dd>
+              </div>
+            )}
             <div>
               <dt>Last seen</dt>
               <dd title={d.lastSeen ? formatTime(d.lastSeen) : undefined}>
@@ -215,7 +228,7 @@ export function ClusterPage({ id }: { id: string }) {
               </dd>
             </div>
             <div>
-              <dt>Kubernetes</dt>
+              <dt>{d.kind === 'ssh' ? 'Host agent' : 'Kubernetes'}</dt>
               <dd>{d.version}</dd>
             </div>
             <div>
@@ -232,8 +245,13 @@ export function ClusterPage({ id }: { id: string }) {
           )}
           <section className="section stack">
             <h2>Your access</h2>
-            <MyAccessTable list={mine} caption={`Your access to ${d.name}`} where={d.name} />
-            {myFirst && <GetThere resource={myFirst.resource} />}
+            <MyAccessTable
+              list={mine}
+              caption={`Your access to ${d.name}`}
+              where={d.name}
+              sshHosts={d.kind === 'ssh' ? new Set([d.name]) : undefined}
+            />
+            {myFirst && <GetThere resource={myFirst.resource} ssh={d.kind === 'ssh'} />}
           </section>
           <section className="section">
             <h2>Roles it offers</h2>
