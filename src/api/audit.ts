@@ -21,7 +21,7 @@ export const listAudit = endpoint({
   ...routes.listAudit,
   summary: 'The audit log, newest first',
   tag: 'Audit',
-  auth: { roles: ['admin'] },
+  auth: { roles: ['admin', 'auditor'] },
   input: z
     .object({
       actor: idOf('user').optional(),
@@ -44,7 +44,7 @@ export const verifyAudit = endpoint({
   ...routes.verifyAudit,
   summary: 'Recompute the hash chain of the whole audit log',
   tag: 'Audit',
-  auth: { roles: ['admin'] },
+  auth: { roles: ['admin', 'auditor'] },
   input: z.object({}).strict(),
   output: z.object({
     valid: z.boolean(),

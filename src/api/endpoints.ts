@@ -30,6 +30,13 @@ import {
   startProviderLogin,
   updateProvider,
 } from './providers.js';
+import {
+  createKubeEvents,
+  createKubeRecordingChunk,
+  getKubeRecording,
+  listKubeEvents,
+  listKubeRecordings,
+} from './kube-audit.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -81,6 +88,11 @@ export const endpoints = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createKubeEvents,
+  listKubeEvents,
+  createKubeRecordingChunk,
+  listKubeRecordings,
+  getKubeRecording,
 };
 
 export type Endpoints = typeof endpoints;

@@ -52,4 +52,9 @@ export const routes = {
   createDeviceRequest: { method: 'POST', path: '/api/device' },
   getDeviceStatus: { method: 'POST', path: '/api/device/status' },
   approveDevice: { method: 'POST', path: '/api/device/approve' },
+  createKubeEvents: { method: 'POST', path: '/api/destinations/:destination/kube-events' },
+  listKubeEvents: { method: 'GET', path: '/api/kube-events' },
+  createKubeRecordingChunk: { method: 'POST', path: '/api/destinations/:destination/recordings' },
+  listKubeRecordings: { method: 'GET', path: '/api/recordings' },
+  getKubeRecording: { method: 'GET', path: '/api/recordings/:id' },
 } as const satisfies Record<string, { method: HttpMethod; path: string }>;

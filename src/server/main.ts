@@ -16,6 +16,8 @@ import { ChangeNotifier } from './access/changes.js';
 import { DestinationPresence } from './access/presence.js';
 import { AccessSnapshots } from './access/snapshots.js';
 import { DataEncryption, openKeyring } from './access/encryption.js';
+import { removeOldKubeAudit } from './access/kube-audit.js';
+import { KubeAuditStore } from './access/kube-audit-store.js';
 import { TokenService } from './access/tokens.js';
 import { ProviderService } from './access/provider-sync.js';
 import { reconcileProviders } from './access/providers.js';
@@ -117,6 +119,8 @@ export async function startServer(
       apiSecretReferences: config.apiSecretReferences,
     });
     await reconcileProviders(database.db, providers, clock, log, config.providers);
+    const kubeAudit = new KubeAuditStore({ keyring, export: config.kubeAudit.export, log });
+    cleanups.push(() => kubeAudit.close());
     if (config.db.kind === 'postgres') {
       // With the PostgreSQL driver it needs, loaded only for PostgreSQL.
       const { listenForChanges } = await import('./data/listen.js');
@@ -169,6 +173,7 @@ export async function startServer(
       snapshots: new AccessSnapshots({ db: database.readDb, clock }),
       presence: new DestinationPresence({ db: database.db, clock, log }),
       providers,
+      kubeAudit,
       clock,
       log,
       metrics,
@@ -225,6 +230,10 @@ export async function startServer(
       removeExpired(database.db, clock, log).then(
         () => changes.notify(),
         (err: unknown) => log.error({ err }, 'could not remove expired grants and keys'),
+      );
+      removeOldKubeAudit(database.db, clock.now(), config.kubeAudit.retentionMs).catch(
+        (err: unknown) =>
+          log.error({ err }, 'could not remove Kubernetes audit events past their retention'),
       );
     }, SWEEP_INTERVAL);
     sweep.unref();

@@ -8,6 +8,7 @@ import { PASSWORD_CHANGE_SCOPE } from '../models.js';
 import type { Authenticator } from './authenticate.js';
 import type { ChangeNotifier } from './changes.js';
 import type { AccessSettings, Actor, AuditTarget, RequestContext } from './context.js';
+import type { KubeAuditStore } from './kube-audit-store.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
@@ -29,6 +30,7 @@ export interface OperationDeps {
   snapshots: AccessSnapshots;
   presence: DestinationPresence;
   providers: ProviderService;
+  kubeAudit: KubeAuditStore;
 }
 
 /** An operation's declared access rule and how it runs. */
@@ -118,6 +120,7 @@ export async function runOperation<T>(
     snapshots: deps.snapshots,
     presence: deps.presence,
     providers: deps.providers,
+    kubeAudit: deps.kubeAudit,
     actor,
     sourceIp: request.sourceIp,
     origin: request.origin,

@@ -9,6 +9,7 @@ import * as m0005 from './migrations/0005-derived-keys.js';
 import * as m0006 from './migrations/0006-removed-user-keys.js';
 import * as m0007 from './migrations/0007-change-subjects.js';
 import * as m0008 from './migrations/0008-tunnels.js';
+import * as m0014 from './migrations/0014-kube-audit.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0006-removed-user-keys': m0006,
   '0007-change-subjects': m0007,
   '0008-tunnels': m0008,
+  '0014-kube-audit': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

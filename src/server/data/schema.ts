@@ -28,6 +28,9 @@ export interface Database {
   deviceRequests: DeviceRequestsTable;
   serverReplicas: ServerReplicasTable;
   destinationTunnels: DestinationTunnelsTable;
+  kubeEvents: KubeEventsTable;
+  kubeRecordings: KubeRecordingsTable;
+  kubeRecordingChunks: KubeRecordingChunksTable;
 }
 
 export interface ProvidersTable {
@@ -251,4 +254,44 @@ export interface LoginThrottleTable {
   windowStart: number;
   lockedUntil: number;
   updatedAt: number;
+}
+
+export interface KubeEventsTable {
+  /** `<auditID>/<stage>`: one row per event, however often it is delivered. */
+  id: string;
+  at: number;
+  destination: string;
+  userId: string;
+  userName: string;
+  verb: string;
+  namespace: string;
+  resource: string;
+  status: number | null;
+  /** The whole audit.k8s.io Event (JSON). */
+  event: string;
+}
+
+export interface KubeRecordingsTable {
+  id: string;
+  destination: string;
+  userId: string;
+  userName: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  /** JSON array. */
+  command: string;
+  /** exec or attach. */
+  subresource: string;
+  stdinRecorded: number;
+  startedAt: number;
+  endedAt: number | null;
+  exitCode: number | null;
+}
+
+export interface KubeRecordingChunksTable {
+  recordingId: string;
+  seq: number;
+  /** Asciicast lines, sealed (KUBE_RECORDING_CHUNK). */
+  data: string;
 }

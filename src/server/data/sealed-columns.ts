@@ -49,12 +49,21 @@ export const PROVIDER_USER_REFRESH_TOKEN: SealedColumn = {
   context: (k) => `provider_users.refresh_token:${k.provider_id}/${k.user_id}`,
 };
 
+/** A chunk of a recorded exec or attach session (asciicast lines). */
+export const KUBE_RECORDING_CHUNK: SealedColumn = {
+  table: 'kube_recording_chunks',
+  column: 'data',
+  key: ['recording_id', 'seq'],
+  context: (k) => `kube_recording_chunks.data:${k.recording_id}/${k.seq}`,
+};
+
 /** Every sealed column: what data-key rotation re-seals. Code seals with these contexts only. */
 export const sealedColumns: readonly SealedColumn[] = [
   SIGNING_KEY_JWK,
   PROVIDER_CLIENT_SECRET,
   PROVIDER_PRIVATE_CONFIG,
   PROVIDER_USER_REFRESH_TOKEN,
+  KUBE_RECORDING_CHUNK,
 ];
 
 const BATCH = 200;

@@ -31,6 +31,13 @@ import {
 } from './providers.js';
 import type { Handlers } from './route.js';
 import { getSettings, getSetup, login, logout, setup } from './sessions.js';
+import {
+  createKubeEvents,
+  createKubeRecordingChunk,
+  getKubeRecording,
+  listKubeEvents,
+  listKubeRecordings,
+} from './kube-audit.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -82,4 +89,9 @@ export const handlers: Handlers = {
   createDeviceRequest,
   getDeviceStatus,
   approveDevice,
+  createKubeEvents,
+  listKubeEvents,
+  createKubeRecordingChunk,
+  listKubeRecordings,
+  getKubeRecording,
 };
