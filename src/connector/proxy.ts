@@ -45,7 +45,7 @@ export interface ProxyDeps {
   recordStdin: boolean;
 }
 
-type Verdict =
+export type Verdict =
   | { ok: true; claims: TokenClaims; user: string; groups: string[]; state: AccessState }
   /** `claims`: the caller was identified, then refused (their request is audited). */
   | { ok: false; code: number; message: string; claims?: TokenClaims };
@@ -176,12 +176,15 @@ function sameConnection(a: Upstream, b: Upstream): boolean {
   );
 }
 
-/** The facts of a request its audit events are made of, as far as the verdict tells them. */
-function auditedRequest(
+/**
+ * The facts of a request its audit events are made of, as far as the verdict tells them: one
+ * object per request, completed (`code`, `at`) and queued as its ResponseComplete event.
+ */
+export function auditedRequest(
   req: IncomingMessage,
   verdict: Verdict,
   receivedAt: number,
-): Omit<ProxiedRequest, 'stage' | 'code' | 'at'> | undefined {
+): ProxiedRequest | undefined {
   const claims = verdict.ok ? verdict.claims : verdict.claims;
   if (!claims) return undefined;
   return {
@@ -193,8 +196,18 @@ function auditedRequest(
     impersonated: verdict.ok,
     sourceIP: req.socket.remoteAddress,
     userAgent: req.headers['user-agent'],
+    stage: 'ResponseComplete',
+    code: 0,
     receivedAt,
+    at: 0,
   };
+}
+
+/** Queues a request's ResponseComplete event. */
+function complete(audit: ProxyDeps['audit'], audited: ProxiedRequest, code: number): void {
+  audited.code = code;
+  audited.at = Date.now();
+  audit.record(audited);
 }
 
 /** The connector's proxy, served at its own HTTPS listener and to streams of its tunnels. */
@@ -252,14 +265,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         .writeHead(verdict.code, { 'content-type': 'application/json' })
         .end(kubeStatus(verdict.code, verdict.message));
       req.resume();
-      if (audited) {
-        deps.audit.record({
-          ...audited,
-          stage: 'ResponseComplete',
-          code: verdict.code,
-          at: Date.now(),
-        });
-      }
+      if (audited) complete(deps.audit, audited, verdict.code);
       return;
     }
     const upstream = await deps.upstream();
@@ -273,9 +279,9 @@ export function createProxy(deps: ProxyDeps): Proxy {
     });
     let untrack: (() => void) | undefined;
     const streaming = isStreamingRequest(req.url ?? '');
-    // A stream's start and end events share one auditID.
-    const auditID = streaming ? randomUUID() : undefined;
     if (streaming) {
+      // A stream's start and end events share one auditID.
+      audited!.auditID = randomUUID();
       untrack = deps.streams.add(
         {
           claims: verdict.claims,
@@ -301,7 +307,6 @@ export function createProxy(deps: ProxyDeps): Proxy {
         res.flushHeaders();
         deps.audit.record({
           ...audited!,
-          auditID,
           stage: 'ResponseStarted',
           code: res.statusCode,
           at: Date.now(),
@@ -322,13 +327,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     req.on('aborted', () => up.destroy());
     res.on('close', () => {
       if (!res.writableFinished) up.destroy();
-      deps.audit.record({
-        ...audited!,
-        auditID,
-        stage: 'ResponseComplete',
-        code: res.statusCode,
-        at: Date.now(),
-      });
+      complete(deps.audit, audited!, res.statusCode);
     });
     req.pipe(up);
   }
@@ -352,14 +351,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     const audited = auditedRequest(req, verdict, receivedAt);
     if (!verdict.ok) {
       refuse(verdict.code, verdict.message);
-      if (audited) {
-        deps.audit.record({
-          ...audited,
-          stage: 'ResponseComplete',
-          code: verdict.code,
-          at: Date.now(),
-        });
-      }
+      if (audited) complete(deps.audit, audited, verdict.code);
       return;
     }
     const upstream = await deps.upstream();
@@ -368,19 +360,14 @@ export function createProxy(deps: ProxyDeps): Proxy {
       'upgrade',
     ]);
     const auditID = randomUUID();
+    audited!.auditID = auditID;
     // The kube-apiserver's answer: 101 opens the stream (its start event), anything else ends it.
     let code = 502;
     let ended = false;
     const observe = upgradeObserver((status, response) => {
       code = status;
       if (status !== 101) return;
-      deps.audit.record({
-        ...audited!,
-        auditID,
-        stage: 'ResponseStarted',
-        code: status,
-        at: Date.now(),
-      });
+      deps.audit.record({ ...audited!, stage: 'ResponseStarted', code: status, at: Date.now() });
       return sessionTaps(deps, req, auditID, verdict.claims.userId, verdict.user, response);
     });
     const upSocket = connect({
@@ -406,13 +393,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       if (ended) return;
       ended = true;
       observe.end();
-      deps.audit.record({
-        ...audited!,
-        auditID,
-        stage: 'ResponseComplete',
-        code,
-        at: Date.now(),
-      });
+      complete(deps.audit, audited!, code);
     };
     upSocket.once('secureConnect', () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
