@@ -86,6 +86,7 @@ export const listKubeEvents = endpoint({
   input: z
     .object({
       user: UserRef.optional().describe('Requests of this user (`self` is always allowed)'),
+      userName: text(254).optional().describe('Requests of the user with this name'),
       destination: DestinationName.optional(),
       namespace: text(253).optional(),
       verb: text(32).optional(),
@@ -154,6 +155,7 @@ export const listKubeRecordings = endpoint({
   input: z
     .object({
       user: UserRef.optional().describe('Sessions of this user (`self` is always allowed)'),
+      userName: text(254).optional().describe('Sessions of the user with this name'),
       destination: DestinationName.optional(),
       namespace: text(253).optional(),
       since: Time.optional(),

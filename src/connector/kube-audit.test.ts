@@ -119,6 +119,12 @@ describe('Kubernetes request audit through the connector', { timeout: 90_000 }, 
     assert.equal(deleted.objectRef?.name, 'web-1');
     assert.equal(deleted.responseStatus?.code, 200);
 
+    // The same through the CLI, as alice (her own requests).
+    const cli = await ws.run('audit', 'kube', '--verb', 'delete', '--since', '1h');
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^TIME +USER +CLUSTER +VERB +RESOURCE +STATUS +STAGE\n/);
+    assert.match(cli.stdout, /alice@example\.com +prod +delete +web: pods web-1 +200 +done\n$/);
+
     // A watch: a start and an end event with one auditID.
     const end = one('watch', 'pods');
     const start = events.find((e) => e.auditID === end.auditID && e.stage === 'ResponseStarted');
@@ -201,6 +207,14 @@ describe('Kubernetes request audit through the connector', { timeout: 90_000 }, 
       [],
     );
     assert.deepEqual(events.at(-1)?.slice(1), ['m', 'exit status 0']);
+
+    // Alice plays her own session; a fast speed keeps this short.
+    const played = await ws.run('recordings', 'play', recording.id, '--speed', '1000');
+    assert.equal(played.code, 0, played.stderr);
+    assert.match(played.stdout, /fake exec as alice@example.com[\s\S]*typed secret/);
+    assert.match(played.stderr, /ended with exit status 0/);
+    const listed = await ws.run('recordings', 'list', '-o', 'name');
+    assert.equal(listed.stdout, `${recording.id}\n`);
 
     // The exec request's own events: started (101) and complete, with the recording's id.
     const exec = (await aliceEvents()).filter((e) => e.auditID === recording.id);

@@ -55,6 +55,7 @@ export function listKubeEvents(
   ctx: RequestContext,
   input: {
     user?: string;
+    userName?: string;
     destination?: string;
     namespace?: string;
     verb?: string;
@@ -68,6 +69,7 @@ export function listKubeEvents(
 ): Promise<Page<KubeEventRecord>> {
   return data.listKubeEvents(ctx.db, {
     byUserId: ownUser(ctx, input.user),
+    byUserName: input.userName,
     byDestination: input.destination,
     byNamespace: input.namespace,
     byVerb: input.verb,
@@ -128,6 +130,7 @@ export function listKubeRecordings(
   ctx: RequestContext,
   input: {
     user?: string;
+    userName?: string;
     destination?: string;
     namespace?: string;
     since?: string;
@@ -138,6 +141,7 @@ export function listKubeRecordings(
 ): Promise<Page<KubeRecording>> {
   return data.listKubeRecordings(ctx.db, {
     byUserId: ownUser(ctx, input.user),
+    byUserName: input.userName,
     byDestination: input.destination,
     byNamespace: input.namespace,
     since: input.since === undefined ? undefined : Date.parse(input.since),

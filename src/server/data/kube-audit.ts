@@ -26,6 +26,7 @@ export async function createKubeEvents(
 
 interface ListKubeEventsOptions {
   byUserId?: string;
+  byUserName?: string;
   byDestination?: string;
   byNamespace?: string;
   byVerb?: string;
@@ -57,6 +58,7 @@ export async function listKubeEvents(
 ): Promise<Page<KubeEventRecord>> {
   let q = db.selectFrom('kubeEvents').selectAll();
   if (opts.byUserId !== undefined) q = q.where('userId', '=', opts.byUserId);
+  if (opts.byUserName !== undefined) q = q.where('userName', '=', opts.byUserName);
   if (opts.byDestination !== undefined) q = q.where('destination', '=', opts.byDestination);
   if (opts.byNamespace !== undefined) q = q.where('namespace', '=', opts.byNamespace);
   if (opts.byVerb !== undefined) q = q.where('verb', '=', opts.byVerb);
@@ -150,6 +152,7 @@ function recordingFromRow(r: {
 
 interface ListKubeRecordingsOptions {
   byUserId?: string;
+  byUserName?: string;
   byDestination?: string;
   byNamespace?: string;
   since?: number;
@@ -164,6 +167,7 @@ export async function listKubeRecordings(
 ): Promise<Page<KubeRecording>> {
   let q = db.selectFrom('kubeRecordings').selectAll();
   if (opts.byUserId !== undefined) q = q.where('userId', '=', opts.byUserId);
+  if (opts.byUserName !== undefined) q = q.where('userName', '=', opts.byUserName);
   if (opts.byDestination !== undefined) q = q.where('destination', '=', opts.byDestination);
   if (opts.byNamespace !== undefined) q = q.where('namespace', '=', opts.byNamespace);
   if (opts.since !== undefined) q = q.where('startedAt', '>=', opts.since);
