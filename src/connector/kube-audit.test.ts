@@ -44,7 +44,11 @@ describe('Kubernetes request audit through the connector', { timeout: 90_000 }, 
     );
     assert.equal((await ws.run('use', 'prod.web')).code, 0);
   });
-  after(() => cluster.close());
+  // After a restart the server is another object than the one `cluster.close` knows.
+  after(async () => {
+    await cluster.close();
+    await cluster.server.close();
+  });
 
   /** Alice's events so far, oldest first. */
   async function aliceEvents(): Promise<KubeEvent[]> {
