@@ -33,9 +33,14 @@ export interface TestServer {
   log: Logger;
   /** A client trusting the server's CA, optionally with an access key. */
   client(options?: Partial<ClientOptions>): ApiClient;
-  /** Stops the server and starts it again on the same state directory and database. */
+  /**
+   * Stops the server and starts it again on the same state directory and database; `whileAway`
+   * runs in between.
+   */
   restart(
-    options?: Pick<TestServerOptions, 'settings' | 'env' | 'clock' | 'configFile'>,
+    options?: Pick<TestServerOptions, 'settings' | 'env' | 'clock' | 'configFile'> & {
+      whileAway?: () => Promise<void>;
+    },
   ): Promise<TestServer>;
   close(): Promise<void>;
 }
@@ -131,9 +136,10 @@ async function start(options: TestServerOptions, owned: Owned): Promise<TestServ
     logs,
     log,
     client: (clientOptions = {}) => createApiClient({ baseUrl: running.url, ca, ...clientOptions }),
-    async restart(next = {}) {
+    async restart({ whileAway, ...next } = {}) {
       closed = true;
       await running.close();
+      await whileAway?.();
       return start({ ...options, ...next }, owned);
     },
     async close() {

@@ -36,7 +36,7 @@ export const listAudit = endpoint({
   ...routes.listAudit,
   summary: 'The audit log, newest first',
   tag: 'Audit',
-  auth: { roles: ['admin'] },
+  auth: { roles: ['admin', 'auditor'] },
   input: z
     .object({
       ...AuditFilters,
@@ -74,7 +74,7 @@ export const verifyAudit = endpoint({
   ...routes.verifyAudit,
   summary: 'Recompute the hash chain of the whole audit log',
   tag: 'Audit',
-  auth: { roles: ['admin'] },
+  auth: { roles: ['admin', 'auditor'] },
   input: z.object({}).strict(),
   output: z.object({
     valid: z.boolean(),

@@ -49,6 +49,13 @@ import {
   rotateSshAuthority,
   syncSshHost,
 } from './ssh.js';
+import {
+  createKubeEvents,
+  createKubeRecordingChunk,
+  getKubeRecording,
+  listKubeEvents,
+  listKubeRecordings,
+} from './kube-audit.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -116,6 +123,11 @@ export const endpoints = {
   createAccessRequest,
   reviewAccessRequest,
   cancelAccessRequest,
+  createKubeEvents,
+  listKubeEvents,
+  createKubeRecordingChunk,
+  listKubeRecordings,
+  getKubeRecording,
 };
 
 export type Endpoints = typeof endpoints;

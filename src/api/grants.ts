@@ -77,12 +77,12 @@ function exactlyOneSubject(v: Record<string, unknown>, ctx: z.RefinementCtx) {
   if (
     v.resource === 'infra' &&
     v.privilege !== undefined &&
-    !['admin', 'view'].includes(v.privilege as string)
+    !['admin', 'view', 'auditor'].includes(v.privilege as string)
   ) {
     ctx.addIssue({
       code: 'custom',
       path: ['privilege'],
-      message: 'on infra, the role must be admin or view',
+      message: 'on infra, the role must be admin, view or auditor',
     });
   }
 }

@@ -68,4 +68,9 @@ export const routes = {
   createAccessRequest: { method: 'POST', path: '/api/access-requests' },
   reviewAccessRequest: { method: 'POST', path: '/api/access-requests/:id/reviews' },
   cancelAccessRequest: { method: 'POST', path: '/api/access-requests/:id/cancel' },
+  createKubeEvents: { method: 'POST', path: '/api/destinations/:destination/kube-events' },
+  listKubeEvents: { method: 'GET', path: '/api/kube-events' },
+  createKubeRecordingChunk: { method: 'POST', path: '/api/destinations/:destination/recordings' },
+  listKubeRecordings: { method: 'GET', path: '/api/recordings' },
+  getKubeRecording: { method: 'GET', path: '/api/recordings/:id' },
 } as const satisfies Record<string, { method: HttpMethod; path: string }>;

@@ -267,6 +267,50 @@ function buildProgram(io: CliIO): Command {
     .option('--force', 'Succeed even if it does not exist')
     .action(async (name: string, opts) => (await admin()).destinations.remove(io, name, opts));
 
+  const kubeAudit = () => import('./commands/kube-audit.js');
+  const audit = program.command('audit').description('What people did (admins and auditors)');
+  example(
+    output(
+      audit
+        .command('kube')
+        .description(
+          'Requests to clusters through Infra, newest first (yours, unless admin or auditor)',
+        )
+        .option('--user <email>', 'Requests of this user')
+        .option('--cluster <name>', 'Requests to this cluster')
+        .option('--namespace <name>', 'In this namespace')
+        .option('--verb <verb>', 'get, list, watch, create, update, patch, delete, ...')
+        .option('--resource <resource>', 'pods, secrets, deployments, ...')
+        .option('--status <code>', 'HTTP status, such as 403')
+        .option('--since <time>', 'From this time (RFC 3339), or this long ago (2h, 3d)')
+        .option('--until <time>', 'Until this time, or this long ago')
+        .option('--limit <n>', 'At most this many', '100'),
+    ).action(async (opts) => (await kubeAudit()).kubeEvents(io, opts)),
+    'infra audit kube --user alice@example.com --cluster prod --since 1d',
+  );
+  const recordings = program
+    .command('recordings')
+    .description('Recorded kubectl exec and attach sessions');
+  output(
+    recordings
+      .command('list')
+      .alias('ls')
+      .description('List recorded sessions, newest first')
+      .option('--user <email>', 'Sessions of this user')
+      .option('--cluster <name>', 'Sessions on this cluster')
+      .option('--namespace <name>', 'In this namespace')
+      .option('--limit <n>', 'At most this many', '100'),
+  ).action(async (opts) => (await kubeAudit()).listRecordings(io, opts));
+  example(
+    recordings
+      .command('play <id>')
+      .description('Play a session in this terminal, as it happened')
+      .option('--speed <n>', 'Play this many times faster', '1')
+      .addOption(new Option('-o, --output <format>', 'Print it instead').choices(['json', 'yaml']))
+      .action(async (id: string, opts) => (await kubeAudit()).playRecording(io, id, opts)),
+    'infra recordings play 1b4e28ba-2fa1-41d2-883f-0016d3cca427 --speed 4',
+  );
+
   const providers = program
     .command('providers')
     .description('Manage identity providers: Okta, Azure AD, Google, any OIDC (admins)');

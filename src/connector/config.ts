@@ -128,6 +128,26 @@ export const ConnectorSettings = z
     secretRefreshInterval: durationSetting
       .prefault('10m')
       .describe('Re-read the access key from its storage this often (also on SIGHUP); 0 is off'),
+    audit: z
+      .object({
+        recordStdin: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Also record what people type in exec and attach sessions (passwords typed at a prompt included)',
+          ),
+        bufferMegabytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(256)
+          .describe(
+            'Disk kept for request events and recordings while the server is away; the oldest are dropped beyond it',
+          ),
+      })
+      .strict()
+      .prefault({}),
     server: z
       .object({
         url: z
@@ -239,6 +259,8 @@ export interface ConnectorConfig {
   /** Re-reads `server.accessKey` (rotated upstream): on SIGHUP and every `secretRefreshMs`. */
   secrets: SecretResolver;
   secretRefreshMs: number;
+  /** Kubernetes request audit and exec recording. */
+  audit: { recordStdin: boolean; bufferBytes: number };
 }
 
 export const connectorEnvPrefix = 'INFRA_CONNECTOR';
@@ -315,5 +337,6 @@ export async function loadConnectorConfig(
     server: { url: s.server.url.replace(/\/+$/, ''), accessKey, trust, proxy },
     secrets,
     secretRefreshMs: s.secretRefreshInterval,
+    audit: { recordStdin: s.audit.recordStdin, bufferBytes: s.audit.bufferMegabytes * 1024 * 1024 },
   });
 }

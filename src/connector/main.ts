@@ -1,5 +1,6 @@
 import type { JSONWebKeySet } from 'jose';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import { createApiClient, type ApiClient } from '../api/client.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { formatDuration } from '../shared/duration.js';
@@ -15,6 +16,7 @@ import { OpenStreams, type AccessState } from './access.js';
 import { TokenVerifier } from './authenticate.js';
 import type { ConnectorConfig } from './config.js';
 import { AccessFollower, jitter, nextDelay } from './follow.js';
+import { KubeAuditLog } from './kube-audit.js';
 import { Kube, type Upstream } from './kube.js';
 import { ConnectorMetrics } from './metrics.js';
 import { createProxy } from './proxy.js';
@@ -26,6 +28,8 @@ import { keepSecretsFresh } from '../shared/secrets.js';
 
 /** How often namespaces and roles are re-read and the registration refreshed. */
 const REGISTRATION_INTERVAL_MS = 60_000;
+/** A delivery of audit events the server has not answered in this long is kept for later. */
+const AUDIT_TIMEOUT_MS = 10_000;
 /** Upstream credentials are re-read this often (tokens from exec plugins or projected files rotate). */
 const UPSTREAM_REFRESH_MS = 60_000;
 
@@ -166,6 +170,18 @@ export async function startConnector(
     const metrics = new ConnectorMetrics(verifier.stats, follower, clock);
     const failClosedMessage = `the Infra connector for ${config.name} has not reached the Infra server for ${formatDuration(config.failClosedAfterMs)} and refuses every request until it does (failClosedAfter); try again later`;
 
+    const audit = new KubeAuditLog({
+      client: createApiClient({ ...clientOptions, timeoutMs: AUDIT_TIMEOUT_MS }),
+      destination: config.name,
+      dir: path.join(config.stateDir, 'audit-buffer'),
+      bufferBytes: config.audit.bufferBytes,
+      log,
+      metrics,
+    });
+    audit.start();
+    // Stopped after the listeners close, so the last requests' events are kept too.
+    cleanups.push(() => audit.stop());
+
     let upstream: { value: Upstream; at: number } | undefined;
     const proxy = createProxy({
       destination: config.name,
@@ -182,6 +198,8 @@ export async function startConnector(
       metrics,
       log,
       limits: config.limits,
+      audit,
+      recordStdin: config.audit.recordStdin,
     });
     cleanups.push(() => proxy.close());
     let port: number | undefined;

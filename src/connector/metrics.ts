@@ -12,6 +12,7 @@ export class ConnectorMetrics {
   readonly feedIndex: Gauge;
   readonly openStreams: Gauge;
   readonly bindingWrites: Counter<'result'>;
+  readonly #auditDropped: Counter<'kind'>;
 
   constructor(
     tokenStats: { hits: number; misses: number },
@@ -80,6 +81,12 @@ export class ConnectorMetrics {
       labelNames: ['result'],
       registers,
     });
+    this.#auditDropped = new Counter({
+      name: 'connector_audit_dropped_total',
+      help: 'Kubernetes request events (kind=events) and recording chunks (kind=chunk) dropped: the disk buffer was full, or the server refused them',
+      labelNames: ['kind'],
+      registers,
+    });
     new Counter({
       name: 'connector_token_cache_hits_total',
       help: 'Requests whose token was already verified',
@@ -98,6 +105,10 @@ export class ConnectorMetrics {
         this.inc(tokenStats.misses);
       },
     });
+  }
+
+  dropped(kind: 'events' | 'chunk', count: number): void {
+    this.#auditDropped.inc({ kind }, count);
   }
 
   observe(code: number, seconds: number): void {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Agent, createServer, request, type Server, type ServerOptions } from 'node:https';
 import { createServer as createPlainServer } from 'node:http';
 import {
@@ -21,6 +22,9 @@ import {
   type TokenClaims,
   type TokenVerifier,
 } from './authenticate.js';
+import { BINARY_CHANNEL_PROTOCOLS, ExecRecording, webSocketTaps } from './exec-recording.js';
+import type { KubeAuditLog, ProxiedRequest } from './kube-audit.js';
+import { parseKubeRequest } from './kube-request.js';
 import type { Upstream } from './kube.js';
 import type { ConnectorMetrics } from './metrics.js';
 
@@ -35,11 +39,16 @@ export interface ProxyDeps {
   metrics: ConnectorMetrics;
   log: Logger;
   limits: ConnectionLimits;
+  /** Where each request's audit event, and each exec or attach session's recording, goes. */
+  audit: Pick<KubeAuditLog, 'record' | 'recordChunk'>;
+  /** Record what people type in exec and attach sessions too. */
+  recordStdin: boolean;
 }
 
-type Verdict =
+export type Verdict =
   | { ok: true; claims: TokenClaims; user: string; groups: string[]; state: AccessState }
-  | { ok: false; code: number; message: string };
+  /** `claims`: the caller was identified, then refused (their request is audited). */
+  | { ok: false; code: number; message: string; claims?: TokenClaims };
 
 /** Whether the request may go through, and as whom. */
 async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise<Verdict> {
@@ -77,7 +86,8 @@ async function authorize(deps: ProxyDeps, headers: IncomingHttpHeaders): Promise
   }
   const state = deps.state();
   const decision = decide(state, claims, deps.destination);
-  if (!decision.allowed) return { ok: false, code: decision.status, message: decision.message };
+  if (!decision.allowed)
+    return { ok: false, code: decision.status, message: decision.message, claims };
   return { ok: true, claims, user: decision.user, groups: decision.groups, state: state! };
 }
 
@@ -166,6 +176,40 @@ function sameConnection(a: Upstream, b: Upstream): boolean {
   );
 }
 
+/**
+ * The facts of a request its audit events are made of, as far as the verdict tells them: one
+ * object per request, completed (`code`, `at`) and queued as its ResponseComplete event.
+ */
+export function auditedRequest(
+  req: IncomingMessage,
+  verdict: Verdict,
+  receivedAt: number,
+): ProxiedRequest | undefined {
+  const claims = verdict.ok ? verdict.claims : verdict.claims;
+  if (!claims) return undefined;
+  return {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    userId: claims.userId,
+    userName: verdict.ok ? verdict.user : claims.name,
+    groups: verdict.ok ? verdict.groups : [],
+    impersonated: verdict.ok,
+    sourceIP: req.socket.remoteAddress,
+    userAgent: req.headers['user-agent'],
+    stage: 'ResponseComplete',
+    code: 0,
+    receivedAt,
+    at: 0,
+  };
+}
+
+/** Queues a request's ResponseComplete event. */
+function complete(audit: ProxyDeps['audit'], audited: ProxiedRequest, code: number): void {
+  audited.code = code;
+  audited.at = Date.now();
+  audit.record(audited);
+}
+
 /** The connector's proxy, served at its own HTTPS listener and to streams of its tunnels. */
 export interface Proxy {
   /** The HTTPS server kubectl connects to in direct mode (the connector's certificate). */
@@ -213,12 +257,15 @@ export function createProxy(deps: ProxyDeps): Proxy {
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const receivedAt = Date.now();
     const verdict = await authorize(deps, req.headers);
+    const audited = auditedRequest(req, verdict, receivedAt);
     if (!verdict.ok) {
       res
         .writeHead(verdict.code, { 'content-type': 'application/json' })
         .end(kubeStatus(verdict.code, verdict.message));
       req.resume();
+      if (audited) complete(deps.audit, audited, verdict.code);
       return;
     }
     const upstream = await deps.upstream();
@@ -233,6 +280,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
     let untrack: (() => void) | undefined;
     const streaming = isStreamingRequest(req.url ?? '');
     if (streaming) {
+      // A stream's start and end events share one auditID.
+      audited!.auditID = randomUUID();
       untrack = deps.streams.add(
         {
           claims: verdict.claims,
@@ -254,7 +303,15 @@ export function createProxy(deps: ProxyDeps): Proxy {
       res.writeHead(upRes.statusCode ?? 502, headers);
       // A watch answers its headers long before its first event: send them now. Other answers
       // go out with their body, in one write.
-      if (streaming) res.flushHeaders();
+      if (streaming) {
+        res.flushHeaders();
+        deps.audit.record({
+          ...audited!,
+          stage: 'ResponseStarted',
+          code: res.statusCode,
+          at: Date.now(),
+        });
+      }
       upRes.pipe(res);
     });
     up.on('error', (err) => {
@@ -270,6 +327,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     req.on('aborted', () => up.destroy());
     res.on('close', () => {
       if (!res.writableFinished) up.destroy();
+      complete(deps.audit, audited!, res.statusCode);
     });
     req.pipe(up);
   }
@@ -288,9 +346,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
         `HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 403 ? 'Forbidden' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     };
+    const receivedAt = Date.now();
     const verdict = await authorize(deps, req.headers);
+    const audited = auditedRequest(req, verdict, receivedAt);
     if (!verdict.ok) {
       refuse(verdict.code, verdict.message);
+      if (audited) complete(deps.audit, audited, verdict.code);
       return;
     }
     const upstream = await deps.upstream();
@@ -298,6 +359,17 @@ export function createProxy(deps: ProxyDeps): Proxy {
       'connection',
       'upgrade',
     ]);
+    const auditID = randomUUID();
+    audited!.auditID = auditID;
+    // The kube-apiserver's answer: 101 opens the stream (its start event), anything else ends it.
+    let code = 502;
+    let ended = false;
+    const observe = upgradeObserver((status, response) => {
+      code = status;
+      if (status !== 101) return;
+      deps.audit.record({ ...audited!, stage: 'ResponseStarted', code: status, at: Date.now() });
+      return sessionTaps(deps, req, auditID, verdict.claims.userId, verdict.user, response);
+    });
     const upSocket = connect({
       host: upstream.host,
       port: upstream.port,
@@ -318,6 +390,10 @@ export function createProxy(deps: ProxyDeps): Proxy {
       untrack();
       upSocket.destroy();
       socket.destroy();
+      if (ended) return;
+      ended = true;
+      observe.end();
+      complete(deps.audit, audited!, code);
     };
     upSocket.once('secureConnect', () => {
       const lines = [`${req.method} ${req.url} HTTP/1.1`];
@@ -326,7 +402,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
       }
       // Header strings hold one byte per character (as Node read them, or `headerValue`).
       upSocket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
-      if (head.length > 0) upSocket.write(head);
+      if (head.length > 0) {
+        upSocket.write(head);
+        observe.fromClient(head);
+      }
+      upSocket.on('data', observe.fromServer);
+      socket.on('data', observe.fromClient);
       upSocket.pipe(socket);
       socket.pipe(upSocket);
     });
@@ -380,4 +461,100 @@ export function createProxy(deps: ProxyDeps): Proxy {
       agent?.agent.destroy();
     },
   };
+}
+
+/** Watches an upgrade's bytes: the kube-apiserver's answer, then the session, if recorded. */
+interface UpgradeObserver {
+  fromClient(chunk: Buffer): void;
+  fromServer(chunk: Buffer): void;
+  end(): void;
+}
+
+type SessionTaps = UpgradeObserver;
+
+/**
+ * Reads the kube-apiserver's answer to an upgrade (status line and headers) as it passes by,
+ * tells `onAnswer`, and hands everything after it to the taps `onAnswer` returns, if any.
+ */
+function upgradeObserver(
+  onAnswer: (status: number, headers: IncomingHttpHeaders) => SessionTaps | undefined,
+): UpgradeObserver {
+  let answer: Buffer | undefined = Buffer.alloc(0);
+  let taps: SessionTaps | undefined;
+  const early: Buffer[] = [];
+  return {
+    fromServer(chunk) {
+      if (answer === undefined) return taps?.fromServer(chunk);
+      answer = Buffer.concat([answer, chunk]);
+      const end = answer.indexOf('\r\n\r\n');
+      if (end < 0) {
+        // An answer without an end in sight is not ours to read.
+        if (answer.length > 65_536) answer = undefined;
+        return;
+      }
+      const lines = answer.subarray(0, end).toString('latin1').split('\r\n');
+      const rest = answer.subarray(end + 4);
+      answer = undefined;
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 502);
+      const headers: IncomingHttpHeaders = {};
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon > 0)
+          headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      taps = onAnswer(status, headers);
+      if (!taps) return;
+      for (const c of early) taps.fromClient(c);
+      early.length = 0;
+      if (rest.length > 0) taps.fromServer(rest);
+    },
+    fromClient(chunk) {
+      // What the client sends before the answer arrives (its first frames) is read after it.
+      if (answer !== undefined) early.push(chunk);
+      else taps?.fromClient(chunk);
+    },
+    end() {
+      taps?.end();
+    },
+  };
+}
+
+/** Taps that record an interactive exec or attach session; none for anything else. */
+function sessionTaps(
+  deps: ProxyDeps,
+  req: IncomingMessage,
+  id: string,
+  userId: string,
+  userName: string,
+  response: IncomingHttpHeaders,
+): SessionTaps | undefined {
+  const { objectRef } = parseKubeRequest(req.method ?? 'GET', req.url ?? '/');
+  const subresource = objectRef?.subresource;
+  if (objectRef?.resource !== 'pods' || (subresource !== 'exec' && subresource !== 'attach'))
+    return undefined;
+  const query = new URL(req.url ?? '/', 'https://connector').searchParams;
+  const protocol = String(response['sec-websocket-protocol'] ?? '');
+  if (!BINARY_CHANNEL_PROTOCOLS.has(protocol)) {
+    deps.log.warn(
+      { protocol: protocol || String(response['x-stream-protocol-version'] ?? '') },
+      `${subresource} session not recorded: its stream protocol is not one the connector reads`,
+    );
+    return undefined;
+  }
+  const recording = new ExecRecording(
+    {
+      id,
+      destination: deps.destination,
+      user: { username: userName, uid: userId },
+      namespace: objectRef.namespace ?? '',
+      pod: objectRef.name ?? '',
+      container: query.get('container') ?? '',
+      command: query.getAll('command'),
+      subresource,
+      recordStdin: deps.recordStdin,
+    },
+    (chunk) => deps.audit.recordChunk(chunk),
+  );
+  const taps = webSocketTaps(recording);
+  return { ...taps, end: () => recording.end() };
 }

@@ -28,6 +28,7 @@ import type { DatabaseConfig } from './data/db.js';
 import type { TlsConfig } from './tls/server-tls.js';
 import { logFormats, logLevels, type LogFormat, type LogLevel } from '../shared/logger.js';
 import type { AccessSettings } from './access/context.js';
+import type { KubeAuditExport } from './access/kube-audit-store.js';
 import { parseSecretReference, type Secret, type SecretResolver } from '../shared/secrets.js';
 import { CONFIG_FILE_ONLY_KINDS } from './access/secret-references.js';
 import {
@@ -330,6 +331,20 @@ export const ServerSettings = z
     secretRefreshInterval: durationSetting
       .prefault('10m')
       .describe('Re-read secrets this often (also on SIGHUP); 0 turns the timer off'),
+    kubeAudit: z
+      .object({
+        retention: durationSetting
+          .prefault('2160h')
+          .describe('Keep Kubernetes request events and exec recordings this long'),
+        export: z
+          .string()
+          .default('')
+          .describe(
+            'Also write each Kubernetes request event as a JSON line: stdout, or a file path; empty is off',
+          ),
+      })
+      .strict()
+      .prefault({}),
     keyProvider: KeyProvider.prefault({}).describe('The root key that wraps the data keys'),
     previousKeyProvider: KeyProvider.optional().describe(
       'While changing the root key: the one the data keys are wrapped with now',
@@ -403,6 +418,13 @@ export const ServerSettings = z
         });
       }
     }
+    if (s.kubeAudit.retention < 3_600_000) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['kubeAudit', 'retention'],
+        message: 'keep Kubernetes audit events for at least 1h (the default is 2160h, 90 days)',
+      });
+    }
     if (s.db.connectionString && s.db.host) {
       ctx.addIssue({
         code: 'custom',
@@ -443,6 +465,7 @@ export interface ServerConfig {
   secretRefreshMs: number;
   keyProvider: RootKeyConfig;
   previousKeyProvider?: RootKeyConfig;
+  kubeAudit: { retentionMs: number; export: KubeAuditExport };
 }
 
 const serverEnvPrefix = 'INFRA_SERVER';
@@ -591,11 +614,21 @@ export async function loadServerConfig(
     apiSecretReferences: s.apiSecretReferences,
     secrets,
     secretRefreshMs: s.secretRefreshInterval,
+    kubeAudit: {
+      retentionMs: s.kubeAudit.retention,
+      export: kubeAuditExport(s.kubeAudit.export, base),
+    },
     keyProvider: await keyProvider('keyProvider', s.keyProvider),
     previousKeyProvider: s.previousKeyProvider
       ? await keyProvider('previousKeyProvider', s.previousKeyProvider)
       : undefined,
   });
+}
+
+function kubeAuditExport(setting: string, base: string): KubeAuditExport {
+  if (setting === '') return { kind: 'none' };
+  if (setting === 'stdout') return { kind: 'stdout' };
+  return { kind: 'file', path: path.resolve(base, expandPath(setting)) };
 }
 
 /**

@@ -20,6 +20,8 @@ import { DestinationPresence } from './access/presence.js';
 import { AccessSnapshots } from './access/snapshots.js';
 import { DataEncryption, openKeyring } from './access/encryption.js';
 import { SshAuthorities } from './access/ssh-authorities.js';
+import { removeOldKubeAudit } from './access/kube-audit.js';
+import { KubeAuditStore } from './access/kube-audit-store.js';
 import { TokenService } from './access/tokens.js';
 import { ProviderService } from './access/provider-sync.js';
 import { reconcileProviders } from './access/providers.js';
@@ -132,6 +134,8 @@ export async function startServer(
     await reconcileProviders(database.db, providers, clock, log, config.providers);
     providers.start();
     cleanups.push(() => providers.stop());
+    const kubeAudit = new KubeAuditStore({ keyring, export: config.kubeAudit.export, log });
+    cleanups.push(() => kubeAudit.close());
     if (config.db.kind === 'postgres') {
       // With the PostgreSQL driver it needs, loaded only for PostgreSQL.
       const { listenForChanges } = await import('./data/listen.js');
@@ -192,6 +196,7 @@ export async function startServer(
       providers,
       expiry,
       webhook,
+      kubeAudit,
       clock,
       log,
       metrics,
@@ -248,6 +253,10 @@ export async function startServer(
       removeExpired(database.db, clock, log).then(
         () => changes.notify(),
         (err: unknown) => log.error({ err }, 'could not remove expired grants and keys'),
+      );
+      removeOldKubeAudit(database.db, clock.now(), config.kubeAudit.retentionMs).catch(
+        (err: unknown) =>
+          log.error({ err }, 'could not remove Kubernetes audit events past their retention'),
       );
     }, SWEEP_INTERVAL);
     sweep.unref();

@@ -304,3 +304,37 @@ export interface AccessRequest {
   grantExpiresAt: number | null;
   reviews: AccessReview[];
 }
+
+/** A request to a cluster as its connector recorded it: an audit.k8s.io Event. */
+export interface KubeEventRecord {
+  /** `<auditID>/<stage>`. */
+  id: string;
+  /** The stage's time (ms). */
+  at: number;
+  destination: string;
+  userId: string;
+  userName: string;
+  verb: string;
+  namespace: string;
+  resource: string;
+  status: number | null;
+  /** The whole event, as the connector sent it plus its destination. */
+  event: Record<string, unknown>;
+}
+
+/** A recorded exec or attach session (its asciicast is kept apart, in sealed chunks). */
+export interface KubeRecording {
+  id: string;
+  destination: string;
+  userId: string;
+  userName: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  command: string[];
+  subresource: string;
+  stdinRecorded: boolean;
+  startedAt: number;
+  endedAt: number | null;
+  exitCode: number | null;
+}

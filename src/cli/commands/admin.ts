@@ -140,8 +140,8 @@ interface GrantOpts {
 /** `prod.web` on a known destination: checks the cluster, namespace and role exist. */
 async function checkGrantTarget(client: ApiClient, resource: string, role: string): Promise<void> {
   if (resource === 'infra') {
-    if (!['admin', 'view'].includes(role))
-      throw new CliError('On infra the role must be admin or view');
+    if (!['admin', 'view', 'auditor'].includes(role))
+      throw new CliError('On infra the role must be admin, view or auditor');
     return;
   }
   const [destination, namespace] = resource.split('.') as [string, string | undefined];

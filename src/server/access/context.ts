@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../data/db.js';
 import type { ChangeNotifier } from './changes.js';
+import type { KubeAuditStore } from './kube-audit-store.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
@@ -76,6 +77,8 @@ export interface RequestContext {
   expiry: ExpiryScheduler;
   /** Tells an outside system about access requests (see WebhookSender). */
   webhook: WebhookNotifier;
+  /** Seals exec recordings and exports Kubernetes audit events. */
+  kubeAudit: KubeAuditStore;
   /** This server as the caller reached it (`https://host:port`), for links and redirect URIs. */
   origin: string;
   /** The browser's provider-login binding (a cookie), which ties a login to the browser that began it. */

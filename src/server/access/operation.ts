@@ -20,6 +20,7 @@ import type {
   RequestContext,
   WebhookNotifier,
 } from './context.js';
+import type { KubeAuditStore } from './kube-audit-store.js';
 import type { DestinationPresence } from './presence.js';
 import type { ProviderService } from './provider-sync.js';
 import type { AccessSnapshots } from './snapshots.js';
@@ -45,6 +46,7 @@ export interface OperationDeps {
   providers: ProviderService;
   expiry: ExpiryScheduler;
   webhook: WebhookNotifier;
+  kubeAudit: KubeAuditStore;
 }
 
 /** An operation's declared access rule and how it runs. */
@@ -146,6 +148,7 @@ export async function runOperation<T>(
     providers: deps.providers,
     expiry: deps.expiry,
     webhook: deps.webhook,
+    kubeAudit: deps.kubeAudit,
     actor,
     sourceIp: request.sourceIp,
     origin: request.origin,

@@ -12,6 +12,7 @@ import * as m0008 from './migrations/0008-tunnels.js';
 import * as m0009 from './migrations/0009-scim.js';
 import * as m0013 from './migrations/0013-ssh.js';
 import * as m0015 from './migrations/0015-access-requests.js';
+import * as m0014 from './migrations/0014-kube-audit.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0009-scim': m0009,
   '0013-ssh': m0013,
   '0015-access-requests': m0015,
+  '0014-kube-audit': m0014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -36,6 +36,9 @@ export interface Database {
   requestPolicies: RequestPoliciesTable;
   accessRequests: AccessRequestsTable;
   accessRequestReviews: AccessRequestReviewsTable;
+  kubeEvents: KubeEventsTable;
+  kubeRecordings: KubeRecordingsTable;
+  kubeRecordingChunks: KubeRecordingChunksTable;
 }
 
 export interface ProvidersTable {
@@ -364,4 +367,44 @@ export interface SshLoginsTable {
   userId: string;
   login: string;
   createdAt: number;
+}
+
+export interface KubeEventsTable {
+  /** `<auditID>/<stage>`: one row per event, however often it is delivered. */
+  id: string;
+  at: number;
+  destination: string;
+  userId: string;
+  userName: string;
+  verb: string;
+  namespace: string;
+  resource: string;
+  status: number | null;
+  /** The whole audit.k8s.io Event (JSON). */
+  event: string;
+}
+
+export interface KubeRecordingsTable {
+  id: string;
+  destination: string;
+  userId: string;
+  userName: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  /** JSON array. */
+  command: string;
+  /** exec or attach. */
+  subresource: string;
+  stdinRecorded: number;
+  startedAt: number;
+  endedAt: number | null;
+  exitCode: number | null;
+}
+
+export interface KubeRecordingChunksTable {
+  recordingId: string;
+  seq: number;
+  /** Asciicast lines, sealed (KUBE_RECORDING_CHUNK). */
+  data: string;
 }

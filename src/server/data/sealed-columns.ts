@@ -57,6 +57,14 @@ export const SSH_AUTHORITY_KEY: SealedColumn = {
   context: (k) => `ssh_authorities.private_key:${k.id}`,
 };
 
+/** A chunk of a recorded exec or attach session (asciicast lines). */
+export const KUBE_RECORDING_CHUNK: SealedColumn = {
+  table: 'kube_recording_chunks',
+  column: 'data',
+  key: ['recording_id', 'seq'],
+  context: (k) => `kube_recording_chunks.data:${k.recording_id}/${k.seq}`,
+};
+
 /** Every sealed column: what data-key rotation re-seals. Code seals with these contexts only. */
 export const sealedColumns: readonly SealedColumn[] = [
   SIGNING_KEY_JWK,
@@ -64,6 +72,7 @@ export const sealedColumns: readonly SealedColumn[] = [
   PROVIDER_PRIVATE_CONFIG,
   PROVIDER_USER_REFRESH_TOKEN,
   SSH_AUTHORITY_KEY,
+  KUBE_RECORDING_CHUNK,
 ];
 
 const BATCH = 200;

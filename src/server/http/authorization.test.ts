@@ -27,7 +27,23 @@ const OWN_REFUSALS = new Set<OperationName>([
   'createSshHostCertificate',
   'createAccessRequest',
   'reviewAccessRequest',
+  'createKubeEvents',
+  'createKubeRecordingChunk',
 ]);
+const NO_RECORDING = '00000000-0000-4000-8000-000000000000';
+const KUBE_EVENT = {
+  kind: 'Event',
+  apiVersion: 'audit.k8s.io/v1',
+  level: 'Metadata',
+  auditID: NO_RECORDING,
+  stage: 'ResponseComplete',
+  requestURI: '/api/v1/namespaces/default/pods',
+  verb: 'list',
+  user: { username: 'someone@example.com' },
+  sourceIPs: [],
+  requestReceivedTimestamp: '2026-01-02T03:04:05.000000Z',
+  stageTimestamp: '2026-01-02T03:04:05.000000Z',
+};
 const NO_PROVIDER = `prv_${'0'.repeat(24)}`;
 const UNREACHABLE_PROVIDER = {
   name: 'unreachable',
@@ -650,6 +666,62 @@ for (const engine of engines) {
         operation: 'exportAudit',
         request: get('/api/audit/export?format=csv'),
         expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'createKubeEvents',
+        variant: 'a destination the connector key is not bound to',
+        request: async () => ({
+          path: '/api/destinations/matrix/kube-events',
+          body: { events: [KUBE_EVENT] },
+        }),
+        expect: statuses(401, 403, 403, 403, 403, 401),
+      },
+      {
+        operation: 'createKubeRecordingChunk',
+        variant: 'a destination the connector key is not bound to',
+        request: async () => ({
+          path: '/api/destinations/matrix/recordings',
+          body: {
+            id: NO_RECORDING,
+            seq: 0,
+            data: '',
+            recording: {
+              user: { username: 'someone@example.com' },
+              namespace: 'default',
+              pod: 'p',
+              container: 'c',
+              command: ['sh'],
+              subresource: 'exec',
+              stdinRecorded: false,
+              startedAt: '2026-01-02T03:04:05.000Z',
+            },
+          },
+        }),
+        expect: statuses(401, 403, 403, 403, 403, 401),
+      },
+      {
+        operation: 'listKubeEvents',
+        variant: 'everyone signed in sees at least their own',
+        request: get('/api/kube-events'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'listKubeEvents',
+        variant: "another user's",
+        request: async () => ({ path: `/api/kube-events?user=${otherUserId}` }),
+        expect: statuses(401, 403, 403, 403, 200, 401),
+      },
+      {
+        operation: 'listKubeRecordings',
+        variant: 'everyone signed in sees at least their own',
+        request: get('/api/recordings'),
+        expect: statuses(401, 200, 200, 200, 200, 401),
+      },
+      {
+        operation: 'getKubeRecording',
+        variant: 'one that does not exist',
+        request: get(`/api/recordings/${NO_RECORDING}`),
+        expect: statuses(401, 403, 403, 403, 404, 401),
       },
     ];
 

@@ -313,7 +313,7 @@ const grantCases: BadCase[] = [
   post('grants', 'wrong type', 'POST', '/api/grants', { ...grantBase, privilege: 7 }, 'privilege', WRONG_TYPE),
   post('grants', 'over-long privilege', 'POST', '/api/grants', { ...grantBase, privilege: long(300) }, 'privilege'),
   post('grants', 'control character', 'POST', '/api/grants', { ...grantBase, privilege: 'view\n' }, 'privilege'),
-  post('grants', 'role infra does not have', 'POST', '/api/grants', { ...grantBase, privilege: 'cluster-admin', resource: 'infra' }, 'privilege', 'on infra, the role must be admin or view'),
+  post('grants', 'role infra does not have', 'POST', '/api/grants', { ...grantBase, privilege: 'cluster-admin', resource: 'infra' }, 'privilege', 'on infra, the role must be admin, view or auditor'),
   post('grants', 'empty string', 'POST', '/api/grants', { ...grantBase, resource: '' }, 'resource'),
   post('grants', 'malformed resource', 'POST', '/api/grants', { ...grantBase, resource: 'a.b.c' }, 'resource'),
   post('grants', 'over-long resource', 'POST', '/api/grants', { ...grantBase, resource: long(300) }, 'resource'),

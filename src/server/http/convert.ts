@@ -1,6 +1,7 @@
 import type { AccessKey as ApiAccessKey } from '../../api/access-keys.js';
 import type { Grant as ApiGrant } from '../../api/grants.js';
 import type { Group as ApiGroup } from '../../api/groups.js';
+import type { KubeRecording as ApiKubeRecording } from '../../api/kube-audit.js';
 import type { LoginResponse } from '../../api/login.js';
 import type { User as ApiUser, UserListItem as ApiUserListItem } from '../../api/users.js';
 import { formatDuration } from '../../shared/duration.js';
@@ -12,6 +13,7 @@ import {
   type AuditEntry,
   type Grant,
   type Group,
+  type KubeRecording,
   type Page,
   type User,
   type UserSummary,
@@ -131,5 +133,22 @@ export function pageToApi<T, U>(page: Page<T>, limit: number, convert: (item: T)
     ...(page.total !== undefined ? { totalCount: page.total } : {}),
     limit,
     ...(page.next ? { next: page.next } : {}),
+  };
+}
+
+export function recordingToApi(r: KubeRecording): ApiKubeRecording {
+  return {
+    id: r.id,
+    destination: r.destination,
+    user: { username: r.userName, uid: r.userId },
+    namespace: r.namespace,
+    pod: r.pod,
+    container: r.container,
+    command: r.command,
+    subresource: r.subresource as ApiKubeRecording['subresource'],
+    stdinRecorded: r.stdinRecorded,
+    startedAt: iso(r.startedAt),
+    ...(r.endedAt !== null && { endedAt: iso(r.endedAt) }),
+    ...(r.exitCode !== null && { exitCode: r.exitCode }),
   };
 }

@@ -50,6 +50,13 @@ import {
   rotateSshAuthority,
   syncSshHost,
 } from './ssh.js';
+import {
+  createKubeEvents,
+  createKubeRecordingChunk,
+  getKubeRecording,
+  listKubeEvents,
+  listKubeRecordings,
+} from './kube-audit.js';
 import { getOpenApi, getVersion } from './system.js';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './users.js';
 
@@ -117,4 +124,9 @@ export const handlers: Handlers = {
   createAccessRequest,
   reviewAccessRequest,
   cancelAccessRequest,
+  createKubeEvents,
+  listKubeEvents,
+  createKubeRecordingChunk,
+  listKubeRecordings,
+  getKubeRecording,
 };

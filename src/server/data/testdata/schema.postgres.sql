@@ -123,6 +123,35 @@ table groups
   managed_by text not null default 'api'::text
   created_at bigint not null
   updated_at bigint not null
+table kube_events
+  id text not null
+  at bigint not null
+  destination text not null
+  user_id text not null
+  user_name text not null
+  verb text not null
+  namespace text not null
+  resource text not null
+  status integer
+  event text not null
+table kube_recording_chunks
+  recording_id text not null
+  seq integer not null
+  data text not null
+table kube_recordings
+  id text not null
+  destination text not null
+  user_id text not null
+  user_name text not null
+  namespace text not null
+  pod text not null
+  container text not null
+  command text not null
+  subresource text not null
+  stdin_recorded integer not null
+  started_at bigint not null
+  ended_at bigint
+  exit_code integer
 table login_requests
   state_hash text not null
   provider_id text not null
@@ -277,6 +306,9 @@ constraint group_members.group_members_pkey PRIMARY KEY (group_id, user_id, sour
 constraint group_members.group_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE
 constraint groups.groups_name_key UNIQUE (name)
 constraint groups.groups_pkey PRIMARY KEY (id)
+constraint kube_events.kube_events_pkey PRIMARY KEY (id)
+constraint kube_recording_chunks.kube_recording_chunks_pkey PRIMARY KEY (recording_id, seq)
+constraint kube_recordings.kube_recordings_pkey PRIMARY KEY (id)
 constraint login_requests.login_requests_pkey PRIMARY KEY (state_hash)
 constraint login_requests.login_requests_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES providers(id) ON DELETE CASCADE
 constraint login_throttle.login_throttle_pkey PRIMARY KEY (key)
@@ -340,6 +372,13 @@ CREATE UNIQUE INDEX group_members_pkey ON public.group_members USING btree (grou
 CREATE INDEX group_members_user_id ON public.group_members USING btree (user_id);
 CREATE UNIQUE INDEX groups_name_key ON public.groups USING btree (name);
 CREATE UNIQUE INDEX groups_pkey ON public.groups USING btree (id);
+CREATE INDEX kube_events_at ON public.kube_events USING btree (at, id);
+CREATE INDEX kube_events_destination ON public.kube_events USING btree (destination, at);
+CREATE UNIQUE INDEX kube_events_pkey ON public.kube_events USING btree (id);
+CREATE INDEX kube_events_user ON public.kube_events USING btree (user_id, at);
+CREATE UNIQUE INDEX kube_recording_chunks_pkey ON public.kube_recording_chunks USING btree (recording_id, seq);
+CREATE UNIQUE INDEX kube_recordings_pkey ON public.kube_recordings USING btree (id);
+CREATE INDEX kube_recordings_started ON public.kube_recordings USING btree (started_at, id);
 CREATE UNIQUE INDEX login_requests_pkey ON public.login_requests USING btree (state_hash);
 CREATE UNIQUE INDEX login_throttle_pkey ON public.login_throttle USING btree (key);
 CREATE UNIQUE INDEX migrations_pkey ON public.migrations USING btree (name);

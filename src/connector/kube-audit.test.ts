@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { KubeEvent } from '../api/kube-audit.js';
+import {
+  kubectl,
+  kubectlStream,
+  startCluster,
+  userWorkstation,
+  type Cluster,
+} from '../../test/cluster.js';
+import { createSignedInUser, type SignedIn } from '../../test/identity.js';
+import type { Workstation } from '../../test/cli.js';
+
+// Real kubectl through the connector to the fake apiserver: what alice does is recorded as
+// audit.k8s.io events, delivered to the server, and her exec session as a recording.
+
+/** Polls `check` until it returns a value, for at most `ms`. */
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('Kubernetes request audit through the connector', { timeout: 90_000 }, () => {
+  let cluster: Cluster;
+  let alice: SignedIn;
+  let ws: Workstation;
+
+  before(async () => {
+    cluster = await startCluster('sqlite');
+    alice = await createSignedInUser(cluster.server, cluster.admin, 'alice@example.com');
+    await cluster.admin.createGrant({ user: alice.id, privilege: 'edit', resource: 'prod.web' });
+    await cluster.connectorCaughtUp();
+    ws = await userWorkstation(
+      cluster,
+      (await alice.client.createAccessKey({ expiry: '24h' })).accessKey,
+    );
+    assert.equal((await ws.run('use', 'prod.web')).code, 0);
+  });
+  // After a restart the server is another object than the one `cluster.close` knows.
+  after(async () => {
+    await cluster.close();
+    await cluster.server.close();
+  });
+
+  /** Alice's events so far, oldest first. */
+  async function aliceEvents(): Promise<KubeEvent[]> {
+    const page = await cluster.admin.listKubeEvents({ user: alice.id, limit: 1000 });
+    return page.items.reverse();
+  }
+
+  it('records list, get, watch, delete and a refused request with their objectRef and status', async () => {
+    assert.equal((await kubectl(ws, ['get', 'pods'])).code, 0);
+    assert.equal((await kubectl(ws, ['get', 'pod', 'web-1', '-o', 'name'])).code, 0);
+    const denied = await kubectl(ws, ['get', 'secrets', '-n', 'default']);
+    assert.match(denied.stderr, /forbidden/);
+    const watch = kubectlStream(ws, ['get', 'pods', '--watch', '--request-timeout', '15s']);
+    await until('the watch prints', 15_000, async () =>
+      /web-1/.test(watch.output()) ? true : undefined,
+    );
+    watch.child.kill();
+    await watch.exited;
+    assert.equal((await kubectl(ws, ['delete', 'pod', 'web-1', '--wait=false'])).code, 0);
+
+    const events = await until('the events reach the server', 15_000, async () => {
+      const all = await aliceEvents();
+      const done = all.filter((e) => e.verb === 'watch' && e.stage === 'ResponseComplete');
+      return done.length > 0 && all.some((e) => e.verb === 'delete') ? all : undefined;
+    });
+    // Discovery is not audited.
+    assert.deepEqual(
+      events.filter((e) => /^\/(api|apis)(\/[^/]+){0,2}(\?.*)?$/.test(e.requestURI)),
+      [],
+    );
+    const one = (verb: string, resource: string) => {
+      const found = events.find(
+        (e) =>
+          e.verb === verb && e.objectRef?.resource === resource && e.stage === 'ResponseComplete',
+      );
+      assert.ok(
+        found,
+        `${verb} ${resource} in ${events.map((e) => `${e.verb} ${e.requestURI}`).join(', ')}`,
+      );
+      return found;
+    };
+    const list = one('list', 'pods');
+    assert.deepEqual(list.objectRef, { resource: 'pods', namespace: 'web', apiVersion: 'v1' });
+    assert.equal(list.responseStatus?.code, 200);
+    assert.equal(list.destination, 'prod');
+    assert.equal(list.user.username, 'alice@example.com');
+    assert.equal(list.user.uid, alice.id);
+    assert.deepEqual(list.impersonatedUser, { username: 'alice@example.com', groups: [] });
+    assert.deepEqual(list.sourceIPs, ['127.0.0.1']);
+    assert.match(list.userAgent ?? '', /^kubectl\//);
+    assert.equal(list.kind, 'Event');
+    assert.equal(list.apiVersion, 'audit.k8s.io/v1');
+
+    const get = one('get', 'pods');
+    assert.deepEqual(get.objectRef, {
+      resource: 'pods',
+      namespace: 'web',
+      name: 'web-1',
+      apiVersion: 'v1',
+    });
+    assert.equal(get.responseStatus?.code, 200);
+
+    const refused = one('list', 'secrets');
+    assert.deepEqual(refused.objectRef, {
+      resource: 'secrets',
+      namespace: 'default',
+      apiVersion: 'v1',
+    });
+    assert.equal(refused.responseStatus?.code, 403);
+
+    const deleted = one('delete', 'pods');
+    assert.equal(deleted.objectRef?.name, 'web-1');
+    assert.equal(deleted.responseStatus?.code, 200);
+
+    // The same through the CLI, as alice (her own requests).
+    const cli = await ws.run('audit', 'kube', '--verb', 'delete', '--since', '1h');
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^TIME +USER +CLUSTER +VERB +RESOURCE +STATUS +STAGE\n/);
+    assert.match(cli.stdout, /alice@example\.com +prod +delete +web: pods web-1 +200 +done\n$/);
+
+    // A watch: a start and an end event with one auditID.
+    const end = one('watch', 'pods');
+    const start = events.find((e) => e.auditID === end.auditID && e.stage === 'ResponseStarted');
+    assert.ok(start);
+    assert.equal(start.responseStatus?.code, 200);
+    assert.ok(Date.parse(end.stageTimestamp) >= Date.parse(start.stageTimestamp));
+
+    // Searches: by verb and status, and by namespace and resource.
+    const forbidden = await cluster.admin.listKubeEvents({ status: 403, user: alice.id });
+    assert.deepEqual(
+      forbidden.items.map((e) => e.objectRef?.resource),
+      ['secrets'],
+    );
+    const deletes = await cluster.admin.listKubeEvents({
+      verb: 'delete',
+      namespace: 'web',
+      resource: 'pods',
+      destination: 'prod',
+    });
+    assert.deepEqual(
+      deletes.items.map((e) => e.auditID),
+      [deleted.auditID],
+    );
+  });
+
+  it('records an exec session, output and exit status, without what was typed', async () => {
+    cluster.kube.addPod('web', 'web-2');
+    const child = spawn(
+      'kubectl',
+      ['--cache-dir', path.join(ws.home, '.kube', 'cache'), 'exec', '-i', 'web-2', '--'].concat([
+        'sh',
+        '-c',
+        'cat',
+      ]),
+      { env: { ...ws.env, KUBECONFIG: ws.kubeconfig } },
+    );
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdin.end('typed secret\n');
+    const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+    assert.equal(code, 0, output);
+    assert.match(output, /typed secret/);
+
+    const recording = await until('the recording reaches the server', 15_000, async () => {
+      const page = await cluster.admin.listKubeRecordings({ user: alice.id });
+      return page.items.find((r) => r.pod === 'web-2' && r.endedAt !== undefined);
+    });
+    assert.equal(recording.namespace, 'web');
+    assert.equal(recording.destination, 'prod');
+    assert.deepEqual(recording.command, ['sh', '-c', 'cat']);
+    assert.equal(recording.subresource, 'exec');
+    assert.equal(recording.exitCode, 0);
+    assert.equal(recording.stdinRecorded, false);
+
+    const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
+    const [headerLine, ...lines] = cast.trimEnd().split('\n');
+    const header = JSON.parse(headerLine!) as Record<string, unknown>;
+    assert.equal(header.version, 2);
+    assert.equal(header.command, 'sh -c cat');
+    assert.deepEqual(header.infra, {
+      user: 'alice@example.com',
+      destination: 'prod',
+      namespace: 'web',
+      pod: 'web-2',
+      container: 'main',
+      command: ['sh', '-c', 'cat'],
+      subresource: 'exec',
+    });
+    const events = lines.map((l) => JSON.parse(l) as [number, string, string]);
+    const out = events
+      .filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join('');
+    assert.match(out, /fake exec as alice@example.com/);
+    // The fake echoes stdin on stdout: the output is recorded, the keystrokes are not.
+    assert.match(out, /typed secret/);
+    assert.deepEqual(
+      events.filter((e) => e[1] === 'i'),
+      [],
+    );
+    assert.deepEqual(events.at(-1)?.slice(1), ['m', 'exit status 0']);
+
+    // Alice plays her own session; a fast speed keeps this short.
+    const played = await ws.run('recordings', 'play', recording.id, '--speed', '1000');
+    assert.equal(played.code, 0, played.stderr);
+    assert.match(played.stdout, /fake exec as alice@example.com[\s\S]*typed secret/);
+    assert.match(played.stderr, /ended with exit status 0/);
+    const listed = await ws.run('recordings', 'list', '-o', 'name');
+    assert.equal(listed.stdout, `${recording.id}\n`);
+
+    // The exec request's own events: started (101) and complete, with the recording's id.
+    const exec = (await aliceEvents()).filter((e) => e.auditID === recording.id);
+    assert.deepEqual(
+      exec.map((e) => [e.stage, e.objectRef?.subresource, e.responseStatus?.code]),
+      [
+        ['ResponseStarted', 'exec', 101],
+        ['ResponseComplete', 'exec', 101],
+      ],
+    );
+  });
+
+  it('keeps events on disk while the server is away and delivers them once, later', async () => {
+    const buffer = path.join(cluster.connectorKeyFile, '..', 'audit-buffer');
+    const port = new URL(cluster.server.url).port;
+    const before = (await aliceEvents()).length;
+    cluster.server = await cluster.server.restart({
+      settings: { 'addr.https': `127.0.0.1:${port}` },
+      whileAway: async () => {
+        for (let i = 0; i < 3; i++) {
+          const res = await kubectl(ws, ['get', 'pod', 'web-2', '-o', 'name']);
+          assert.equal(res.code, 0, res.stderr);
+        }
+        await until('the events wait on disk', 10_000, async () =>
+          readdirSync(buffer).some((f) => f.endsWith('.json')) ? true : undefined,
+        );
+      },
+    });
+    const events = await until('the buffered events arrive', 20_000, async () => {
+      const all = await aliceEvents();
+      return all.length >= before + 3 ? all : undefined;
+    });
+    const gets = events.slice(before).filter((e) => e.verb === 'get');
+    assert.equal(gets.length, 3);
+    assert.equal(new Set(events.map((e) => `${e.auditID}/${e.stage}`)).size, events.length);
+    await until('the disk buffer empties', 10_000, async () =>
+      readdirSync(buffer).some((f) => f.endsWith('.json')) ? undefined : true,
+    );
+  });
+});
