@@ -10,9 +10,9 @@ import * as m0006 from './migrations/0006-removed-user-keys.js';
 import * as m0007 from './migrations/0007-change-subjects.js';
 import * as m0008 from './migrations/0008-tunnels.js';
 import * as m0009 from './migrations/0009-scim.js';
-import * as m0013 from './migrations/0013-ssh.js';
-import * as m0015 from './migrations/0015-access-requests.js';
-import * as m0014 from './migrations/0014-kube-audit.js';
+import * as m0010 from './migrations/0010-ssh.js';
+import * as m0011 from './migrations/0011-kube-audit.js';
+import * as m0012 from './migrations/0012-access-requests.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -25,9 +25,9 @@ const migrations: Record<string, Migration> = {
   '0007-change-subjects': m0007,
   '0008-tunnels': m0008,
   '0009-scim': m0009,
-  '0013-ssh': m0013,
-  '0015-access-requests': m0015,
-  '0014-kube-audit': m0014,
+  '0010-ssh': m0010,
+  '0011-kube-audit': m0011,
+  '0012-access-requests': m0012,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
