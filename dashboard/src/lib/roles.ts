@@ -29,6 +29,10 @@ export function grantableRoles(destinationRoles: readonly string[]): string[] {
 export const INFRA_ROLES = [
   { role: 'admin', description: 'Manage everything: users, groups, access, clusters and keys' },
   { role: 'view', description: 'Read users, groups, grants and access keys' },
+  {
+    role: 'auditor',
+    description: 'Read the audit log, every Kubernetes request and exec recording; nothing else',
+  },
 ] as const;
 
 /** `prod.web` → {destination: 'prod', namespace: 'web'}. */
