@@ -16,6 +16,7 @@ import { MyAccessPage } from './pages/MyAccess';
 import { DevicePage, LoginCallbackPage } from './pages/ProviderLogin';
 import { ProvidersPage } from './pages/Providers';
 import { RequestsPage } from './pages/Requests';
+import { ActivityPage, RecordingPage } from './pages/Activity';
 import { SettingsPage } from './pages/Settings';
 import { SetupPage } from './pages/Setup';
 import { UserPage, UsersPage } from './pages/Users';
@@ -55,6 +56,8 @@ const ROUTES: Route[] = [
   ['/groups/:id', (p) => <GroupPage id={p.id!} />],
   ['/audit', () => <AuditPage />],
   ['/requests', () => <RequestsPage />],
+  ['/activity', () => <ActivityPage />],
+  ['/activity/recordings/:id', (p) => <RecordingPage id={p.id!} />],
   ['/settings', () => <SettingsPage />],
 ];
 

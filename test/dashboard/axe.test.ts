@@ -135,6 +135,7 @@ const ADMIN_PAGES = [
   () => `/groups/${ids.oncall}`,
   '/providers',
   '/audit',
+  '/activity',
   '/settings',
   '/no-such-page',
 ];
@@ -142,6 +143,7 @@ const USER_PAGES = [
   '/clusters',
   () => `/clusters/${ids.prod}`,
   '/my-access',
+  '/activity',
   '/settings',
   '/access',
   '/no-such-page',

@@ -22,6 +22,7 @@ export const NAV: NavItem[] = [
   { to: '/users', label: 'Users', icon: 'user', adminOnly: true },
   { to: '/groups', label: 'Groups', icon: 'users', adminOnly: true },
   { to: '/providers', label: 'Providers', icon: 'key', adminOnly: true },
+  { to: '/activity', label: 'Cluster activity', icon: 'terminal', adminOnly: false },
   { to: '/audit', label: 'Audit log', icon: 'audit', adminOnly: true },
   { to: '/settings', label: 'Settings', icon: 'settings', adminOnly: false },
 ];

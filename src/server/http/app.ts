@@ -58,7 +58,8 @@ const SECURITY_HEADERS = {
 
 const DASHBOARD_CSP = [
   "default-src 'self'",
-  "script-src 'self'",
+  // WebAssembly only (not eval): the recordings' player runs its terminal in it.
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data:",
   "connect-src 'self'",
