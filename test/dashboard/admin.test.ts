@@ -248,7 +248,7 @@ describe('dashboard: clusters', () => {
     const row = page.locator('main tbody tr', { hasText: 'prod' });
     assert.match(
       await row.innerText(),
-      /prod\s+connected\s+2 namespaces\s+view, edit, admin, cluster-admin/,
+      /prod\s+Kubernetes\s+connected\s+2 namespaces\s+view, edit, admin, cluster-admin/,
     );
     await row.getByRole('link', { name: 'prod' }).click();
     await page.getByRole('heading', { name: 'Roles' }).waitFor();

@@ -25,6 +25,7 @@
  * test/security/README.md.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
@@ -199,6 +200,47 @@ function examples(f: Fixtures): Record<string, Example> {
       body: { redirectURL: 'http://127.0.0.1:5000/callback' },
     },
     createScimKey: { params: { id: newId('provider') }, body: { expiry: '1h' } },
+    createKubeEvents: {
+      params: { destination: 'attacked' },
+      body: {
+        events: [
+          {
+            kind: 'Event',
+            apiVersion: 'audit.k8s.io/v1',
+            level: 'Metadata',
+            auditID: randomUUID(),
+            stage: 'ResponseComplete',
+            requestURI: '/api/v1/namespaces/default/pods',
+            verb: 'list',
+            user: { username: 'plain@example.com', groups: ['attackers'] },
+            sourceIPs: ['127.0.0.1'],
+            userAgent: 'kubectl',
+            objectRef: { resource: 'pods', namespace: 'default', apiVersion: 'v1' },
+            responseStatus: { metadata: {}, code: 200 },
+            requestReceivedTimestamp: '2026-01-02T03:04:05.000000Z',
+            stageTimestamp: '2026-01-02T03:04:05.000000Z',
+          },
+        ],
+      },
+    },
+    createKubeRecordingChunk: {
+      params: { destination: 'attacked' },
+      body: {
+        id: randomUUID(),
+        seq: 0,
+        data: '{"version":2,"width":80,"height":24}\n',
+        recording: {
+          user: { username: 'plain@example.com' },
+          namespace: 'default',
+          pod: 'web-1',
+          container: 'app',
+          command: ['sh'],
+          subresource: 'exec',
+          stdinRecorded: false,
+          startedAt: '2026-01-02T03:04:05.000Z',
+        },
+      },
+    },
     getDeviceStatus: { body: { deviceCode: 'device-code' } },
     approveDevice: { body: { userCode: 'BBBB-BBBB' } },
     deleteAccessKeys: { query: { name: 'no-such-key' } },
@@ -404,11 +446,16 @@ function stringFieldsOf(example: unknown, prefix: FieldPath = []): FieldPath[] {
   return [];
 }
 
-/** The id kind of an operation's path parameters. */
-function idKindOf(op: Operation): IdKind {
-  const kind = ID_KINDS[op.template.split('/')[2] ?? ''];
+/**
+ * Well-formed ids for an operation's path parameters that name nothing (a recording is named
+ * by the UUID of its exec request, everything else by an id of its kind), and one of another kind.
+ */
+function idsOf(op: Operation): { nobody: () => string; other: string } {
+  const segment = op.template.split('/')[2] ?? '';
+  if (segment === 'recordings') return { nobody: () => randomUUID(), other: newId('user') };
+  const kind = ID_KINDS[segment];
   assert.ok(kind, `${op.id} (${op.template}): add the kind of id its path takes to ID_KINDS`);
-  return kind;
+  return { nobody: () => newId(kind), other: newId(kind === 'user' ? 'group' : 'user') };
 }
 
 /** The operation's path with each parameter set (already encoded), and a query. */
@@ -638,9 +685,9 @@ function attacksOn(
   const out: Attack[] = [];
   const nextIdentity = rotation(opIndex, keys);
   const writes = op.method !== 'GET';
-  const idKind = op.pathParams.length > 0 ? idKindOf(op) : undefined;
+  const ids = op.pathParams.length > 0 ? idsOf(op) : undefined;
   // Well-formed ids that name nothing: an admin's request that got past validation finds nothing.
-  const nobody = () => (idKind ? newId(idKind) : '');
+  const nobody = () => ids?.nobody() ?? '';
   // The request each attack varies: a body no operation accepts (every input schema refuses
   // unknown fields), and for DELETE a query no operation accepts.
   const json = (body: unknown) => JSON.stringify(body);
@@ -752,14 +799,13 @@ function attacksOn(
   }
 
   // Path parameters that are not ids.
-  if (idKind) {
-    const otherKind: IdKind = idKind === 'user' ? 'group' : 'user';
+  if (ids) {
     for (const [what, value] of [
       ['an encoded ../', '..%2f..%2f..%2fetc%2fpasswd'],
       ['..', '..'],
       ['an encoded ..', '%2e%2e'],
-      ['an encoded NUL', `${newId(idKind)}%00`],
-      ['a right-to-left override', `${newId(idKind)}%E2%80%AE`],
+      ['an encoded NUL', `${ids.nobody()}%00`],
+      ['a right-to-left override', `${ids.nobody()}%E2%80%AE`],
       ['CR LF', 'x%0d%0aSet-Cookie:%20a=b'],
       ['bad percent-encoding', BAD_PERCENT],
       ['bytes that are not UTF-8', '%FF%FE'],
@@ -768,11 +814,11 @@ function attacksOn(
       ['4096 characters', 'a'.repeat(4096)],
       ['5000 characters', 'a'.repeat(5000)],
       ['self', 'self'],
-      ['an id of another kind', newId(otherKind)],
+      ['an id of another kind', ids.other],
       ['SQL', "x'%20or%20'1'='1"],
       ['a template', '%7Bid%7D'],
       ['non-ASCII letters', '%C3%BC%E9%81%8B'],
-      ['an id with an upper-case body', newId(idKind).toUpperCase()],
+      ['an id with an upper-case body', ids.nobody().toUpperCase()],
     ] as const) {
       add(`path parameter: ${what}`, { path: pathOf(op, value, baseQuery) });
     }
@@ -937,7 +983,7 @@ function pathAttacks(ops: Operation[], keys: Record<Identity, string | undefined
     const nextIdentity = rotation(start++, keys);
     const declared = new Set(onPath.map((o) => o.method));
     const op = onPath[0]!;
-    const path = pathOf(op, () => (op.pathParams.length > 0 ? newId(idKindOf(op)) : ''));
+    const path = pathOf(op, () => (op.pathParams.length > 0 ? idsOf(op).nobody() : ''));
     const add = (what: string, method: string, wire?: Attack['wire']) => {
       const identity = nextIdentity();
       const key = keys[identity];
@@ -1128,7 +1174,7 @@ for (const engine of engines) {
         const path = (query: Record<string, string>) =>
           pathOf(
             op,
-            (name) => example.params?.[name] ?? newId(idKindOf(op)),
+            (name) => example.params?.[name] ?? idsOf(op).nobody(),
             Object.entries(query)
               .map(([k, v]) => `${k}=${percentEncoded(v)}`)
               .join('&'),
