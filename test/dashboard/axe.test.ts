@@ -136,6 +136,7 @@ const ADMIN_PAGES = [
   '/providers',
   '/audit',
   '/activity',
+  '/requests',
   '/settings',
   '/no-such-page',
 ];

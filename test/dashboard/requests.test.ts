@@ -130,4 +130,52 @@ describe('dashboard: access requests', () => {
       .waitFor();
     assert.deepEqual(pageErrors, []);
   });
+
+  it('lets an admin add and remove request policies, with errors next to the field', async () => {
+    const { page } = await newPage(browser, server);
+    await signIn(page);
+    await page.goto('/requests');
+    await page.getByRole('button', { name: 'Add policy' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name', { exact: true }).fill('db-oncall');
+    await dialog.getByLabel('Roles', { exact: true }).fill('edit, view');
+    await dialog.getByLabel('Clusters and namespaces').fill('db.*');
+    await dialog.getByLabel('Who may ask: groups').fill('oncall');
+    // No approver: refused, said at the field, nothing made.
+    await dialog.getByRole('button', { name: 'Add policy' }).click();
+    await dialog.getByText('name at least one approver').waitFor();
+    assert.equal(
+      (await admin.listRequestPolicies()).items.filter((p) => p.name === 'db-oncall').length,
+      0,
+    );
+    await dialog.getByLabel('Approvers: users').fill(rita.name);
+    await dialog.getByLabel('Approvals needed').fill('1');
+    await dialog.getByRole('button', { name: 'Add policy' }).click();
+    await page.getByText('Policy added').waitFor();
+    const [made] = (await admin.listRequestPolicies()).items.filter((p) => p.name === 'db-oncall');
+    assert.deepEqual(
+      [made?.roles, made?.resources, made?.requesters, made?.approvers, made?.reasonRequired],
+      [
+        ['edit', 'view'],
+        ['db.*'],
+        { users: [], groups: ['oncall'] },
+        { users: [rita.name], groups: [] },
+        true,
+      ],
+    );
+    const row = page.getByRole('row', { name: /db-oncall/ });
+    assert.match(
+      (await row.innerText()).replace(/\s+/g, ' '),
+      /edit, view on db\.\* group oncall rita@example\.com \(1 needed\) 1h/,
+    );
+
+    await page.getByRole('button', { name: 'Remove the policy db-oncall' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove policy' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(
+      (await admin.listRequestPolicies()).items.filter((p) => p.name === 'db-oncall').length,
+      0,
+    );
+    assert.deepEqual(pageErrors, []);
+  });
 });

@@ -4,7 +4,9 @@ import { Button } from '../components/Button';
 import { Badge, EmptyState, ErrorNotice, FormError, SkeletonRows } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
+import { RequestPolicies } from '../components/RequestPolicies';
 import { useToast } from '../components/Toast';
+import { useSession } from '../lib/session';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
 import { useQuery, useSubmit, useTitle } from '../lib/hooks';
 
@@ -162,6 +164,7 @@ function ReviewRow({ request: r, onDone }: { request: AccessRequest; onDone: () 
  */
 export function RequestsPage() {
   useTitle('Access requests');
+  const { isAdmin } = useSession();
   const toast = useToast();
   const toReview = useQuery(
     (signal) => call('listAccessRequests', { toReview: 'true' }, { signal }),
@@ -224,6 +227,7 @@ export function RequestsPage() {
         />
       )}
       <AskForm onDone={reload} />
+      {isAdmin && <RequestPolicies />}
       <section className="card section stack" aria-labelledby="mine-title">
         <h2 id="mine-title">My requests</h2>
         {mine.error !== undefined ? (
