@@ -63,6 +63,14 @@ for (const engine of engines) {
       const seen = cluster.kube.requests.filter((r) => r.impersonation.user === alice.name);
       assert.ok(seen.length > 0);
       for (const r of seen) assert.equal(r.authenticatedAs, CONNECTOR_SA);
+      // The audit event names kubectl's address (the server tells it through the tunnel).
+      await until('the connector audits the list', async () =>
+        (await cluster.admin.listKubeEvents({ user: alice.id, verb: 'list' })).items.some(
+          (e) => e.objectRef?.resource === 'pods',
+        ),
+      );
+      const [listed] = (await cluster.admin.listKubeEvents({ user: alice.id, verb: 'list' })).items;
+      assert.deepEqual(listed?.sourceIPs, ['127.0.0.1']);
 
       const watch = kubectlStream(ws, ['get', 'pods', '-n', 'default', '--watch']);
       await until('the watch lists app-1', () => /app-1/.test(watch.output()));

@@ -1,9 +1,11 @@
+import { isIP } from 'node:net';
 import { createServer, type ServerHttp2Session } from 'node:http2';
 import { request, type RequestOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../shared/logger.js';
 import { tlsThroughProxy } from '../shared/https-proxy.js';
 import {
+  CLIENT_ADDRESS_HEADER,
   HELD_HEADER,
   REPLICAS_HEADER,
   REPLICA_HEADER,
@@ -68,8 +70,14 @@ export class TunnelClient {
 
   constructor(options: TunnelOptions) {
     this.#o = options;
-    this.#h2.on('stream', (stream) => {
+    this.#h2.on('stream', (stream, headers) => {
       stream.respond({ ':status': 200 });
+      // The server says where kubectl's connection came from (it saw it; the tunnel is
+      // authenticated), so audit events and logs name kubectl's address, not the tunnel's.
+      const address = headers[CLIENT_ADDRESS_HEADER];
+      if (typeof address === 'string' && isIP(address)) {
+        Object.defineProperty(stream, 'remoteAddress', { value: address });
+      }
       this.#o.serve(asSocket(stream));
     });
   }

@@ -27,6 +27,8 @@ export const TUNNEL_PROTOCOL = 'infra-tunnel/1';
 export const REPLICA_HEADER = 'infra-replica';
 /** Response header: the live replicas, comma-separated, for the connector to hold one tunnel each. */
 export const REPLICAS_HEADER = 'infra-replicas';
+/** Stream header: the address kubectl's connection to the server came from. */
+export const CLIENT_ADDRESS_HEADER = 'infra-client-address';
 /** Request header: the replicas the connector already holds a tunnel to. */
 export const HELD_HEADER = 'infra-tunnel-held';
 

@@ -14,6 +14,7 @@ import type { Clock } from '../../shared/clock.js';
 import { AppError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import {
+  CLIENT_ADDRESS_HEADER,
   HELD_HEADER,
   HOP_BY_HOP,
   REPLICAS_HEADER,
@@ -315,7 +316,11 @@ export class TunnelRelay {
   #stream(tunnel: HeldTunnel, req: IncomingMessage): ClientHttp2Stream {
     const stream = asSocket(
       tunnel.session.request(
-        { ':method': 'POST', ':path': '/', 'infra-client-address': req.socket.remoteAddress ?? '' },
+        {
+          ':method': 'POST',
+          ':path': '/',
+          [CLIENT_ADDRESS_HEADER]: req.socket.remoteAddress ?? '',
+        },
         { endStream: false },
       ),
     );
