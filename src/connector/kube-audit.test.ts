@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { spawn as spawnPty } from 'node-pty';
 import type { KubeEvent } from '../api/kube-audit.js';
 import {
   kubectl,
@@ -228,6 +229,53 @@ describe('Kubernetes request audit through the connector', { timeout: 90_000 }, 
         ['ResponseStarted', 'exec', 101],
         ['ResponseComplete', 'exec', 101],
       ],
+    );
+  });
+
+  it('records an interactive exec -it session with its terminal size changes', async () => {
+    cluster.kube.addPod('web', 'web-3');
+    const kubectlPath = execFileSync('which', ['kubectl'], { encoding: 'utf8' }).trim();
+    const terminal = spawnPty(
+      kubectlPath,
+      ['--cache-dir', path.join(ws.home, '.kube', 'cache'), 'exec', '-it', 'web-3', '--', 'sh'],
+      { cols: 80, rows: 24, env: { ...ws.env, KUBECONFIG: ws.kubeconfig } },
+    );
+    let screen = '';
+    terminal.onData((d) => (screen += d));
+    const exited = new Promise<void>((resolve) => terminal.onExit(() => resolve()));
+    await until('the session starts', 15_000, async () =>
+      /fake exec as alice/.test(screen) ? true : undefined,
+    );
+    terminal.write('hello pty\r');
+    await until('the fake echoes what was typed', 15_000, async () =>
+      /hello pty/.test(screen) ? true : undefined,
+    );
+    terminal.resize(100, 30);
+    // The resize travels on its own channel; give it a moment before the session ends.
+    await new Promise((r) => setTimeout(r, 300));
+    terminal.kill();
+    await exited;
+
+    const recording = await until('the recording reaches the server', 15_000, async () => {
+      const page = await cluster.admin.listKubeRecordings({ user: alice.id });
+      return page.items.find((r) => r.pod === 'web-3' && r.endedAt !== undefined);
+    });
+    const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
+    const events = cast
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((l) => JSON.parse(l) as [number, string, string]);
+    assert.ok(
+      events.some((e) => e[1] === 'r' && e[2] === '100x30'),
+      `no resize to 100x30 in ${JSON.stringify(events.filter((e) => e[1] === 'r'))}`,
+    );
+    assert.match(
+      events
+        .filter((e) => e[1] === 'o')
+        .map((e) => e[2])
+        .join(''),
+      /hello pty/,
     );
   });
 
