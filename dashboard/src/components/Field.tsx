@@ -1,4 +1,5 @@
 import { cloneElement, useId, type ReactElement, type ReactNode } from 'react';
+import type { SearchBox } from '../lib/hooks';
 import { Icon } from './Icon';
 
 interface FieldProps {
@@ -45,5 +46,29 @@ export function Field({ label, hint, error, children, optional }: FieldProps) {
         </div>
       )}
     </div>
+  );
+}
+
+/** A labelled search box of a filter bar, its text kept in the address (`useSearchBox`). */
+export function FilterSearch({
+  label,
+  box,
+  placeholder,
+}: {
+  label: string;
+  box: SearchBox;
+  placeholder?: string;
+}) {
+  return (
+    <label className="inline-field">
+      <span>{label}</span>
+      <input
+        type="search"
+        value={box.text}
+        onChange={(e) => box.setText(e.target.value)}
+        placeholder={placeholder}
+        autoComplete="off"
+      />
+    </label>
   );
 }

@@ -2,6 +2,7 @@ import { useId, useState } from 'react';
 import { call, type Grant } from '../api';
 import { Button } from '../components/Button';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
+import { FilterSearch } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { ListTotal } from '../components/PagedTable';
 import {
@@ -67,16 +68,7 @@ export function AccessPage() {
         }
       />
       <form className="toolbar filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
-        <label className="inline-field">
-          <span>Who</span>
-          <input
-            type="search"
-            value={who.text}
-            onChange={(e) => who.setText(e.target.value)}
-            placeholder="Email or group name"
-            autoComplete="off"
-          />
-        </label>
+        <FilterSearch label="Who" box={who} placeholder="Email or group name" />
         <div className="inline-field">
           <label htmlFor={`${ids}-kind`}>Users or groups</label>
           <select

@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'react';
 import { call, type Output } from '../api';
 import { Button } from '../components/Button';
 import { Badge, EmptyState, ErrorNotice, SkeletonBlock } from '../components/Feedback';
+import { FilterSearch } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { PagedTable } from '../components/PagedTable';
 import { formatTime, timeAgo } from '../lib/format';
@@ -96,36 +97,9 @@ export function ActivityPage() {
         }
       />
       <form className="toolbar filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
-        {isAdmin && (
-          <label className="inline-field">
-            <span>Who</span>
-            <input
-              type="search"
-              value={who.text}
-              onChange={(e) => who.setText(e.target.value)}
-              placeholder="alice@example.com"
-              autoComplete="off"
-            />
-          </label>
-        )}
-        <label className="inline-field">
-          <span>Cluster</span>
-          <input
-            type="search"
-            value={cluster.text}
-            onChange={(e) => cluster.setText(e.target.value)}
-            autoComplete="off"
-          />
-        </label>
-        <label className="inline-field">
-          <span>Namespace</span>
-          <input
-            type="search"
-            value={namespace.text}
-            onChange={(e) => namespace.setText(e.target.value)}
-            autoComplete="off"
-          />
-        </label>
+        {isAdmin && <FilterSearch label="Who" box={who} placeholder="alice@example.com" />}
+        <FilterSearch label="Cluster" box={cluster} />
+        <FilterSearch label="Namespace" box={namespace} />
         <label className="inline-field">
           <span>Verb</span>
           <select value={verb} onChange={(e) => setVerb(e.target.value)}>
@@ -137,16 +111,7 @@ export function ActivityPage() {
             ))}
           </select>
         </label>
-        <label className="inline-field">
-          <span>Resource</span>
-          <input
-            type="search"
-            value={resource.text}
-            onChange={(e) => resource.setText(e.target.value)}
-            placeholder="pods, secrets…"
-            autoComplete="off"
-          />
-        </label>
+        <FilterSearch label="Resource" box={resource} placeholder="pods, secrets…" />
         {filtered && (
           <Button size="sm" variant="ghost" onClick={clearSearchParams}>
             Clear filters

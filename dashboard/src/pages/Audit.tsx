@@ -3,6 +3,7 @@ import { apiRequest } from '../../../src/api/request.js';
 import { call, type AuditEntry } from '../api';
 import { Button } from '../components/Button';
 import { Badge, EmptyState } from '../components/Feedback';
+import { FilterSearch } from '../components/Field';
 import { PageHeader } from '../components/Layout';
 import { PagedTable } from '../components/PagedTable';
 import { formatTime, humanizeAction, timeAgo } from '../lib/format';
@@ -88,16 +89,7 @@ export function AuditPage() {
         }
       />
       <form className="toolbar filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
-        <label className="inline-field">
-          <span>Who</span>
-          <input
-            type="search"
-            value={actor.text}
-            onChange={(e) => actor.setText(e.target.value)}
-            placeholder="alice@…"
-            autoComplete="off"
-          />
-        </label>
+        <FilterSearch label="Who" box={actor} placeholder="alice@…" />
         <label className="inline-field">
           <span>Action</span>
           <select value={action} onChange={(e) => setAction(e.target.value)}>
@@ -109,16 +101,7 @@ export function AuditPage() {
             ))}
           </select>
         </label>
-        <label className="inline-field">
-          <span>Target</span>
-          <input
-            type="search"
-            value={target.text}
-            onChange={(e) => target.setText(e.target.value)}
-            placeholder="Name or id"
-            autoComplete="off"
-          />
-        </label>
+        <FilterSearch label="Target" box={target} placeholder="Name or id" />
         <label className="inline-field">
           <span>From</span>
           <input type="date" value={since} onChange={(e) => setSince(e.target.value)} />

@@ -68,18 +68,37 @@ export function listKubeEvents(
   },
 ): Promise<Page<KubeEventRecord>> {
   return data.listKubeEvents(ctx.db, {
+    ...sharedFilters(ctx, input),
+    byVerb: input.verb,
+    byResource: input.resource,
+    byStatus: input.status,
+  });
+}
+
+/** The filters events and recordings share: whose (others than admins and auditors: their own), where, when, and the page. */
+function sharedFilters(
+  ctx: RequestContext,
+  input: {
+    user?: string;
+    userName?: string;
+    destination?: string;
+    namespace?: string;
+    since?: string;
+    until?: string;
+    after?: string;
+    limit: number;
+  },
+) {
+  return {
     byUserId: ownUser(ctx, input.user),
     byUserName: input.userName,
     byDestination: input.destination,
     byNamespace: input.namespace,
-    byVerb: input.verb,
-    byResource: input.resource,
-    byStatus: input.status,
     since: input.since === undefined ? undefined : Date.parse(input.since),
     until: input.until === undefined ? undefined : Date.parse(input.until),
     after: input.after,
     limit: input.limit,
-  });
+  };
 }
 
 /** Removes what is older than the retention. */
@@ -139,16 +158,7 @@ export function listKubeRecordings(
     limit: number;
   },
 ): Promise<Page<KubeRecording>> {
-  return data.listKubeRecordings(ctx.db, {
-    byUserId: ownUser(ctx, input.user),
-    byUserName: input.userName,
-    byDestination: input.destination,
-    byNamespace: input.namespace,
-    since: input.since === undefined ? undefined : Date.parse(input.since),
-    until: input.until === undefined ? undefined : Date.parse(input.until),
-    after: input.after,
-    limit: input.limit,
-  });
+  return data.listKubeRecordings(ctx.db, sharedFilters(ctx, input));
 }
 
 /** A recording and its asciicast. To others than admins and auditors, missing ones are 403s too. */
