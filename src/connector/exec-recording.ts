@@ -1,5 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { RecordingChunk } from './kube-audit.js';
+import { SpdyReader } from './spdy-frames.js';
 import { WebSocketReader } from './websocket-frames.js';
 
 /** The stream channels of Kubernetes' remote command protocols. */
@@ -62,6 +63,8 @@ export class ExecRecording {
   #headerWritten = false;
   #exitCode: number | undefined;
   #ended = false;
+  /** The stream could no longer be read: the session goes on, unrecorded from then on. */
+  #lost = false;
   readonly #timer: NodeJS.Timeout;
 
   constructor(facts: SessionFacts, send: (chunk: RecordingChunk) => void) {
@@ -73,7 +76,7 @@ export class ExecRecording {
 
   /** A message on one of the protocol's channels, from the client or from the pod. */
   message(channel: number, data: Buffer): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#lost) return;
     switch (channel) {
       case STDIN:
         if (this.#facts.recordStdin) this.#event('i', this.#decode(channel, data));
@@ -92,6 +95,13 @@ export class ExecRecording {
         this.#event('r', `${size.width}x${size.height}`);
       }
     }
+  }
+
+  /** The protocol's bytes stopped making sense: the recording says so and records no more. */
+  unreadable(reason: string): void {
+    if (this.#ended || this.#lost) return;
+    this.#event('m', `recording stopped: ${reason}`);
+    this.#lost = true;
   }
 
   /** The session is over: the last chunk goes out with its end time and exit status. */
@@ -184,8 +194,18 @@ function parseSize(text: string): { width: number; height: number } | undefined 
   }
 }
 
-/** The channel.k8s.io WebSocket subprotocols whose messages are `<channel byte><data>`. */
-export const BINARY_CHANNEL_PROTOCOLS = new Set([
+/** Both directions of a recorded connection, as they pass through, and its end. */
+export interface SessionTaps {
+  fromClient(chunk: Buffer): void;
+  fromServer(chunk: Buffer): void;
+  end(): void;
+}
+
+/**
+ * The remote command protocol versions the connector reads: as WebSocket subprotocols their
+ * messages are `<channel byte><data>`; over SPDY each channel is a stream.
+ */
+export const CHANNEL_PROTOCOLS = new Set([
   'v5.channel.k8s.io',
   'v4.channel.k8s.io',
   'v3.channel.k8s.io',
@@ -197,15 +217,76 @@ export const BINARY_CHANNEL_PROTOCOLS = new Set([
  * Taps both directions of a WebSocket exec or attach connection for `recording`: bytes from
  * the client (after the request) and from the kube-apiserver (after its 101 answer).
  */
-export function webSocketTaps(recording: ExecRecording): {
-  fromClient(chunk: Buffer): void;
-  fromServer(chunk: Buffer): void;
-} {
+export function webSocketTaps(recording: ExecRecording): SessionTaps {
   const onMessage = (m: Buffer) => {
     // v5: channel 255 is a control message (close a stream), not data.
     if (m.length > 0 && m[0] !== 255) recording.message(m[0]!, m.subarray(1));
   };
-  const client = new WebSocketReader(onMessage);
-  const server = new WebSocketReader(onMessage);
-  return { fromClient: (c) => client.push(c), fromServer: (c) => server.push(c) };
+  const unreadable = (reason: string) => recording.unreadable(reason);
+  const client = new WebSocketReader(onMessage, unreadable);
+  const server = new WebSocketReader(onMessage, unreadable);
+  return {
+    fromClient: (c) => client.push(c),
+    fromServer: (c) => server.push(c),
+    end: () => recording.end(),
+  };
+}
+
+const STREAM_CHANNELS = new Map([
+  ['stdin', STDIN],
+  ['stdout', STDOUT],
+  ['stderr', STDERR],
+  ['error', STATUS],
+  ['resize', RESIZE],
+]);
+
+/**
+ * Taps both directions of a SPDY exec or attach connection for `recording`. kubectl opens one
+ * stream per channel, named by its `streamtype` header. The error stream's Status and the
+ * resize stream's sizes (one JSON object per line) may span data frames, so they are put
+ * together before they are read.
+ */
+export function spdyTaps(recording: ExecRecording): SessionTaps {
+  const channels = new Map<number, number>();
+  let status = '';
+  let statusRead = false;
+  let sizes = '';
+  const readStatus = () => {
+    if (statusRead || status === '') return;
+    statusRead = true;
+    recording.message(STATUS, Buffer.from(status));
+  };
+  const data = (id: number, payload: Buffer, fin: boolean) => {
+    const channel = channels.get(id);
+    if (channel === STATUS) {
+      // A Status is a few hundred bytes; a longer one is not a Status.
+      if (status.length < 65_536) status += payload.toString('utf8');
+      if (fin) readStatus();
+    } else if (channel === RESIZE) {
+      sizes += payload.toString('utf8');
+      const lines = sizes.split('\n');
+      sizes = lines.pop()!.slice(0, 4096);
+      for (const line of lines) if (line.trim()) recording.message(RESIZE, Buffer.from(line));
+    } else if (channel !== undefined && payload.length > 0) {
+      recording.message(channel, payload);
+    }
+  };
+  const unreadable = (reason: string) => recording.unreadable(reason);
+  const client = new SpdyReader({
+    stream(id, headers) {
+      const channel = STREAM_CHANNELS.get(headers.streamtype ?? '');
+      if (channel !== undefined) channels.set(id, channel);
+    },
+    data,
+    unreadable,
+  });
+  const server = new SpdyReader({ data, unreadable });
+  return {
+    fromClient: (c) => client.push(c),
+    fromServer: (c) => server.push(c),
+    end() {
+      readStatus();
+      recording.end();
+    },
+  };
 }

@@ -155,139 +155,148 @@ describe('Kubernetes request audit through the connector', { timeout: 90_000 }, 
     );
   });
 
-  it('records an exec session, output and exit status, without what was typed', async () => {
-    cluster.kube.addPod('web', 'web-2');
-    const child = spawn(
-      'kubectl',
-      ['--cache-dir', path.join(ws.home, '.kube', 'cache'), 'exec', '-i', 'web-2', '--'].concat([
-        'sh',
-        '-c',
-        'cat',
-      ]),
-      { env: { ...ws.env, KUBECONFIG: ws.kubeconfig } },
-    );
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.stdin.end('typed secret\n');
-    const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-    assert.equal(code, 0, output);
-    assert.match(output, /typed secret/);
+  // kubectl speaks WebSocket first; SPDY is its fallback, and what older clients speak.
+  for (const [protocol, suffix, env] of [
+    ['a WebSocket', 'ws', {}],
+    ['SPDY', 'spdy', { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }],
+  ] as const) {
+    it(`records an exec session over ${protocol}, output and exit status, without what was typed`, async () => {
+      const pod = `web-2-${suffix}`;
+      cluster.kube.addPod('web', pod);
+      const child = spawn(
+        'kubectl',
+        ['--cache-dir', path.join(ws.home, '.kube', 'cache'), 'exec', '-i', pod, '--'].concat([
+          'sh',
+          '-c',
+          'cat',
+        ]),
+        { env: { ...ws.env, ...env, KUBECONFIG: ws.kubeconfig } },
+      );
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      child.stdin.end('typed secret\n');
+      const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+      assert.equal(code, 0, output);
+      assert.match(output, /typed secret/);
 
-    const recording = await until('the recording reaches the server', 15_000, async () => {
-      const page = await cluster.admin.listKubeRecordings({ user: alice.id });
-      return page.items.find((r) => r.pod === 'web-2' && r.endedAt !== undefined);
-    });
-    assert.equal(recording.namespace, 'web');
-    assert.equal(recording.destination, 'prod');
-    assert.deepEqual(recording.command, ['sh', '-c', 'cat']);
-    assert.equal(recording.subresource, 'exec');
-    assert.equal(recording.exitCode, 0);
-    assert.equal(recording.stdinRecorded, false);
+      const recording = await until('the recording reaches the server', 15_000, async () => {
+        const page = await cluster.admin.listKubeRecordings({ user: alice.id });
+        return page.items.find((r) => r.pod === pod && r.endedAt !== undefined);
+      });
+      assert.equal(recording.namespace, 'web');
+      assert.equal(recording.destination, 'prod');
+      assert.deepEqual(recording.command, ['sh', '-c', 'cat']);
+      assert.equal(recording.subresource, 'exec');
+      assert.equal(recording.exitCode, 0);
+      assert.equal(recording.stdinRecorded, false);
 
-    const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
-    const [headerLine, ...lines] = cast.trimEnd().split('\n');
-    const header = JSON.parse(headerLine!) as Record<string, unknown>;
-    assert.equal(header.version, 2);
-    assert.equal(header.command, 'sh -c cat');
-    assert.deepEqual(header.infra, {
-      user: 'alice@example.com',
-      destination: 'prod',
-      namespace: 'web',
-      pod: 'web-2',
-      container: 'main',
-      command: ['sh', '-c', 'cat'],
-      subresource: 'exec',
-    });
-    const events = lines.map((l) => JSON.parse(l) as [number, string, string]);
-    const out = events
-      .filter((e) => e[1] === 'o')
-      .map((e) => e[2])
-      .join('');
-    assert.match(out, /fake exec as alice@example.com/);
-    // The fake echoes stdin on stdout: the output is recorded, the keystrokes are not.
-    assert.match(out, /typed secret/);
-    assert.deepEqual(
-      events.filter((e) => e[1] === 'i'),
-      [],
-    );
-    assert.deepEqual(events.at(-1)?.slice(1), ['m', 'exit status 0']);
-
-    // Alice plays her own session; a fast speed keeps this short.
-    const played = await ws.run('recordings', 'play', recording.id, '--speed', '1000');
-    assert.equal(played.code, 0, played.stderr);
-    assert.match(played.stdout, /fake exec as alice@example.com[\s\S]*typed secret/);
-    assert.match(played.stderr, /ended with exit status 0/);
-    const listed = await ws.run('recordings', 'list', '-o', 'name');
-    assert.equal(listed.stdout, `${recording.id}\n`);
-
-    // The exec request's own events: started (101) and complete, with the recording's id.
-    const exec = (await aliceEvents()).filter((e) => e.auditID === recording.id);
-    assert.deepEqual(
-      exec.map((e) => [e.stage, e.objectRef?.subresource, e.responseStatus?.code]),
-      [
-        ['ResponseStarted', 'exec', 101],
-        ['ResponseComplete', 'exec', 101],
-      ],
-    );
-  });
-
-  it('records an interactive exec -it session with its terminal size changes', async () => {
-    cluster.kube.addPod('web', 'web-3');
-    const kubectlPath = execFileSync('which', ['kubectl'], { encoding: 'utf8' }).trim();
-    const terminal = spawnPty(
-      kubectlPath,
-      ['--cache-dir', path.join(ws.home, '.kube', 'cache'), 'exec', '-it', 'web-3', '--', 'sh'],
-      { cols: 80, rows: 24, env: { ...ws.env, KUBECONFIG: ws.kubeconfig } },
-    );
-    let screen = '';
-    terminal.onData((d) => (screen += d));
-    const exited = new Promise<void>((resolve) => terminal.onExit(() => resolve()));
-    await until('the session starts', 15_000, async () =>
-      /fake exec as alice/.test(screen) ? true : undefined,
-    );
-    terminal.write('hello pty\r');
-    await until('the fake echoes what was typed', 15_000, async () =>
-      /hello pty/.test(screen) ? true : undefined,
-    );
-    terminal.resize(100, 30);
-    // The resize travels on its own channel; give it a moment before the session ends.
-    await new Promise((r) => setTimeout(r, 300));
-    terminal.kill();
-    await exited;
-
-    const recording = await until('the recording reaches the server', 15_000, async () => {
-      const page = await cluster.admin.listKubeRecordings({ user: alice.id });
-      return page.items.find((r) => r.pod === 'web-3' && r.endedAt !== undefined);
-    });
-    const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
-    const events = cast
-      .trimEnd()
-      .split('\n')
-      .slice(1)
-      .map((l) => JSON.parse(l) as [number, string, string]);
-    assert.ok(
-      events.some((e) => e[1] === 'r' && e[2] === '100x30'),
-      `no resize to 100x30 in ${JSON.stringify(events.filter((e) => e[1] === 'r'))}`,
-    );
-    assert.match(
-      events
+      const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
+      const [headerLine, ...lines] = cast.trimEnd().split('\n');
+      const header = JSON.parse(headerLine!) as Record<string, unknown>;
+      assert.equal(header.version, 2);
+      assert.equal(header.command, 'sh -c cat');
+      assert.deepEqual(header.infra, {
+        user: 'alice@example.com',
+        destination: 'prod',
+        namespace: 'web',
+        pod,
+        container: 'main',
+        command: ['sh', '-c', 'cat'],
+        subresource: 'exec',
+      });
+      const events = lines.map((l) => JSON.parse(l) as [number, string, string]);
+      const out = events
         .filter((e) => e[1] === 'o')
         .map((e) => e[2])
-        .join(''),
-      /hello pty/,
-    );
-  });
+        .join('');
+      assert.match(out, /fake exec as alice@example.com/);
+      // The fake echoes stdin on stdout: the output is recorded, the keystrokes are not.
+      assert.match(out, /typed secret/);
+      assert.deepEqual(
+        events.filter((e) => e[1] === 'i'),
+        [],
+      );
+      assert.deepEqual(events.at(-1)?.slice(1), ['m', 'exit status 0']);
+
+      // Alice plays her own session; a fast speed keeps this short.
+      const played = await ws.run('recordings', 'play', recording.id, '--speed', '1000');
+      assert.equal(played.code, 0, played.stderr);
+      assert.match(played.stdout, /fake exec as alice@example.com[\s\S]*typed secret/);
+      assert.match(played.stderr, /ended with exit status 0/);
+      const listed = await ws.run('recordings', 'list', '-o', 'name');
+      assert.ok(listed.stdout.split('\n').includes(recording.id), listed.stdout);
+
+      // The exec request's own events: started (101) and complete, with the recording's id.
+      const exec = (await aliceEvents()).filter((e) => e.auditID === recording.id);
+      assert.deepEqual(
+        exec.map((e) => [e.stage, e.objectRef?.subresource, e.responseStatus?.code]),
+        [
+          ['ResponseStarted', 'exec', 101],
+          ['ResponseComplete', 'exec', 101],
+        ],
+      );
+    });
+
+    it(`records an interactive exec -it session over ${protocol} with its terminal size changes`, async () => {
+      const pod = `web-3-${suffix}`;
+      cluster.kube.addPod('web', pod);
+      const kubectlPath = execFileSync('which', ['kubectl'], { encoding: 'utf8' }).trim();
+      const terminal = spawnPty(
+        kubectlPath,
+        ['--cache-dir', path.join(ws.home, '.kube', 'cache'), 'exec', '-it', pod, '--', 'sh'],
+        { cols: 80, rows: 24, env: { ...ws.env, ...env, KUBECONFIG: ws.kubeconfig } },
+      );
+      let screen = '';
+      terminal.onData((d) => (screen += d));
+      const exited = new Promise<void>((resolve) => terminal.onExit(() => resolve()));
+      await until('the session starts', 15_000, async () =>
+        /fake exec as alice/.test(screen) ? true : undefined,
+      );
+      terminal.write('hello pty\r');
+      await until('the fake echoes what was typed', 15_000, async () =>
+        /hello pty/.test(screen) ? true : undefined,
+      );
+      terminal.resize(100, 30);
+      // The resize travels on its own channel; give it a moment before the session ends.
+      await new Promise((r) => setTimeout(r, 300));
+      terminal.kill();
+      await exited;
+
+      const recording = await until('the recording reaches the server', 15_000, async () => {
+        const page = await cluster.admin.listKubeRecordings({ user: alice.id });
+        return page.items.find((r) => r.pod === pod && r.endedAt !== undefined);
+      });
+      const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
+      const events = cast
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map((l) => JSON.parse(l) as [number, string, string]);
+      assert.ok(
+        events.some((e) => e[1] === 'r' && e[2] === '100x30'),
+        `no resize to 100x30 in ${JSON.stringify(events.filter((e) => e[1] === 'r'))}`,
+      );
+      assert.match(
+        events
+          .filter((e) => e[1] === 'o')
+          .map((e) => e[2])
+          .join(''),
+        /hello pty/,
+      );
+    });
+  }
 
   it('keeps events on disk while the server is away and delivers them once, later', async () => {
     const buffer = path.join(cluster.connectorKeyFile, '..', 'audit-buffer');
     const port = new URL(cluster.server.url).port;
+    cluster.kube.addPod('web', 'web-4');
     const before = (await aliceEvents()).length;
     cluster.server = await cluster.server.restart({
       settings: { 'addr.https': `127.0.0.1:${port}` },
       whileAway: async () => {
         for (let i = 0; i < 3; i++) {
-          const res = await kubectl(ws, ['get', 'pod', 'web-2', '-o', 'name']);
+          const res = await kubectl(ws, ['get', 'pod', 'web-4', '-o', 'name']);
           assert.equal(res.code, 0, res.stderr);
         }
         await until('the events wait on disk', 10_000, async () =>

@@ -22,7 +22,13 @@ import {
   type TokenClaims,
   type TokenVerifier,
 } from './authenticate.js';
-import { BINARY_CHANNEL_PROTOCOLS, ExecRecording, webSocketTaps } from './exec-recording.js';
+import {
+  CHANNEL_PROTOCOLS,
+  ExecRecording,
+  spdyTaps,
+  webSocketTaps,
+  type SessionTaps,
+} from './exec-recording.js';
 import type { KubeAuditLog, ProxiedRequest } from './kube-audit.js';
 import { parseKubeRequest } from './kube-request.js';
 import type { Upstream } from './kube.js';
@@ -464,13 +470,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
 }
 
 /** Watches an upgrade's bytes: the kube-apiserver's answer, then the session, if recorded. */
-interface UpgradeObserver {
-  fromClient(chunk: Buffer): void;
-  fromServer(chunk: Buffer): void;
-  end(): void;
-}
-
-type SessionTaps = UpgradeObserver;
+type UpgradeObserver = SessionTaps;
 
 /**
  * Reads the kube-apiserver's answer to an upgrade (status line and headers) as it passes by,
@@ -533,10 +533,14 @@ function sessionTaps(
   if (objectRef?.resource !== 'pods' || (subresource !== 'exec' && subresource !== 'attach'))
     return undefined;
   const query = new URL(req.url ?? '/', 'https://connector').searchParams;
-  const protocol = String(response['sec-websocket-protocol'] ?? '');
-  if (!BINARY_CHANNEL_PROTOCOLS.has(protocol)) {
+  // A WebSocket names its protocol in the subprotocol header, SPDY in its own.
+  const spdy = /^SPDY\/3\.1$/i.test(String(response.upgrade ?? ''));
+  const protocol = String(
+    (spdy ? response['x-stream-protocol-version'] : response['sec-websocket-protocol']) ?? '',
+  );
+  if (!CHANNEL_PROTOCOLS.has(protocol)) {
     deps.log.warn(
-      { protocol: protocol || String(response['x-stream-protocol-version'] ?? '') },
+      { protocol },
       `${subresource} session not recorded: its stream protocol is not one the connector reads`,
     );
     return undefined;
@@ -555,6 +559,5 @@ function sessionTaps(
     },
     (chunk) => deps.audit.recordChunk(chunk),
   );
-  const taps = webSocketTaps(recording);
-  return { ...taps, end: () => recording.end() };
+  return spdy ? spdyTaps(recording) : webSocketTaps(recording);
 }

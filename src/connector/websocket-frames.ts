@@ -1,3 +1,6 @@
+/** client-go writes at most 32 KiB per message; 16 MiB is SPDY's own frame limit. */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 /**
  * Reads RFC 6455 frames from one direction of a WebSocket connection as they pass through, and
  * hands on each whole data message (fragments joined, masks removed). It only watches: the
@@ -6,13 +9,18 @@
 export class WebSocketReader {
   #buffered: Buffer = Buffer.alloc(0);
   #fragments: Buffer[] = [];
+  #fragmentBytes = 0;
+  #broken = false;
   readonly #onMessage: (message: Buffer) => void;
+  readonly #onUnreadable: (reason: string) => void;
 
-  constructor(onMessage: (message: Buffer) => void) {
+  constructor(onMessage: (message: Buffer) => void, onUnreadable: (reason: string) => void) {
     this.#onMessage = onMessage;
+    this.#onUnreadable = onUnreadable;
   }
 
   push(chunk: Buffer): void {
+    if (this.#broken) return;
     this.#buffered = this.#buffered.length === 0 ? chunk : Buffer.concat([this.#buffered, chunk]);
     for (;;) {
       const b = this.#buffered;
@@ -31,6 +39,14 @@ export class WebSocketReader {
         length = Number(b.readBigUInt64BE(2));
         offset = 10;
       }
+      // What is held for one message is bounded; a larger one is not a terminal's.
+      if (length + this.#fragmentBytes > MAX_MESSAGE_BYTES) {
+        this.#broken = true;
+        this.#buffered = Buffer.alloc(0);
+        this.#fragments = [];
+        this.#onUnreadable(`a message of more than ${MAX_MESSAGE_BYTES} bytes`);
+        return;
+      }
       const mask = masked ? b.subarray(offset, offset + 4) : undefined;
       if (mask) offset += 4;
       if (b.length < offset + length) return;
@@ -40,9 +56,11 @@ export class WebSocketReader {
       // Control frames (close, ping, pong) may come between fragments; only data counts.
       if (op >= 0x8) continue;
       this.#fragments.push(payload);
+      this.#fragmentBytes += payload.length;
       if (fin) {
         const message = Buffer.concat(this.#fragments);
         this.#fragments = [];
+        this.#fragmentBytes = 0;
         this.#onMessage(message);
       }
     }

@@ -33,7 +33,7 @@ interface Result {
 }
 
 interface Kubectl {
-  (args: string[], input?: string): Promise<Result>;
+  (args: string[], input?: string, env?: Record<string, string>): Promise<Result>;
   /** A long-running kubectl (watch, follow, port-forward); the caller kills it. */
   spawn(args: string[], env?: Record<string, string>): ReturnType<typeof spawn>;
 }
@@ -50,12 +50,12 @@ function as(user: string, groups: string[] = [], server = fake): Kubectl {
   writeFileSync(config, server.kubeconfig(token));
   // Flags first: everything after `exec … --` is the command.
   const flags = ['--kubeconfig', config, '--cache-dir', path.join(home, 'cache')];
-  const run = (args: string[], input?: string) =>
+  const run = (args: string[], input?: string, env: Record<string, string> = {}) =>
     new Promise<Result>((resolve) => {
       const child = execFile(
         'kubectl',
         [...flags, ...args],
-        { timeout: 20_000 },
+        { timeout: 20_000, env: { ...process.env, ...env } },
         (err, stdout, stderr) =>
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );
@@ -331,17 +331,33 @@ describe('fake kube-apiserver with the real kubectl', { concurrency: true }, () 
     assert.deepEqual(fake.execs.find((e) => e.namespace === 'team')?.command, ['id']);
   });
 
-  test('exec -i echoes stdin after the identity line', async () => {
-    fake.addNamespace('stdin');
-    fake.addPod('stdin', 'web-1');
-    const r = await as('admin')(['exec', '-i', '-n', 'stdin', 'web-1', '--', 'cat'], 'hello\n');
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(
-      r.stdout,
-      /^fake exec as kubernetes-admin groups=\["system:masters","system:authenticated"\]\nhello\n$/,
-    );
-    assert.equal(fake.execs.find((e) => e.namespace === 'stdin')?.stdin, 'hello\n');
-  });
+  for (const [protocol, env, method] of [
+    ['a websocket', {}, 'GET'],
+    ['SPDY', { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, 'POST'],
+  ] as const) {
+    test(`exec -i over ${protocol} echoes stdin after the identity line`, async () => {
+      const ns = `stdin-${protocol === 'SPDY' ? 'spdy' : 'ws'}`;
+      fake.addNamespace(ns);
+      fake.addPod(ns, 'web-1');
+      const kubectl = as('admin');
+      const r = await kubectl(['exec', '-i', '-n', ns, 'web-1', '--', 'cat'], 'hello\n', env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stdout,
+        /^fake exec as kubernetes-admin groups=\["system:masters","system:authenticated"\]\nhello\n$/,
+      );
+      assert.equal(fake.execs.find((e) => e.namespace === ns)?.stdin, 'hello\n');
+      // SPDY upgrades a POST; the websocket, a GET.
+      const upgrade = fake.requests.find((r) =>
+        r.url.includes(`/namespaces/${ns}/pods/web-1/exec`),
+      );
+      assert.equal(upgrade?.method, method);
+      // Without stdin the command prints and ends on its own.
+      const once = await kubectl(['exec', '-n', ns, 'web-1', '--', 'id'], undefined, env);
+      assert.equal(once.code, 0, once.stderr);
+      assert.match(once.stdout, /^fake exec as kubernetes-admin/);
+    });
+  }
 
   for (const [protocol, env, verb] of [
     ['SPDY', {}, 'create'],

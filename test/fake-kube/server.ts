@@ -46,7 +46,7 @@ import {
   type StoreEvent,
 } from './store.js';
 import { table } from './tables.js';
-import { serveSpdy } from './spdy.js';
+import { serveSpdy, type SpdyStream } from './spdy.js';
 import { acceptWebSocket, pickProtocol } from './websocket.js';
 import { isJson, isTrue, mediaTypes, notAcceptable, output, requestInfo } from './request.js';
 
@@ -108,6 +108,9 @@ export interface PortForwardRecord {
   port: number;
   user: UserInfo;
 }
+
+/** The remote command protocols the fake's exec speaks, over a websocket or SPDY. */
+const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 
 /** The websocket subprotocol kubectl tunnels port-forward's SPDY connection in. */
 const PORT_FORWARD_TUNNEL = 'SPDY/3.1+portforward.k8s.io';
@@ -877,13 +880,18 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     const pod = registry.get(t, namespace, a.name);
     const name = container(pod, q.get('container'));
     if (ex.out.kind !== 'upgrade') throw badRequest('Upgrade request required');
-    if (!/^websocket$/i.test(ex.req.headers.upgrade ?? '')) {
-      throw badRequest(
-        'fake-kube speaks the websocket stream protocols only (kubectl >= 1.30), not SPDY',
-      );
+    const spdy = /^SPDY\/3\.1$/i.test(ex.req.headers.upgrade ?? '');
+    if (!spdy && !/^websocket$/i.test(ex.req.headers.upgrade ?? '')) {
+      throw badRequest('exec needs a websocket or SPDY/3.1 upgrade');
     }
-    const protocol = pickProtocol(ex.req, ['v5.channel.k8s.io', 'v4.channel.k8s.io']);
-    if (!protocol) throw badRequest('websocket: no supported subprotocol offered');
+    // As the kubelet: the first version the client offers that is also ours.
+    const protocol = spdy
+      ? String(ex.req.headers['x-stream-protocol-version'] ?? '')
+          .split(',')
+          .map((p) => p.trim())
+          .find((p) => EXEC_PROTOCOLS.includes(p))
+      : pickProtocol(ex.req, EXEC_PROTOCOLS);
+    if (!protocol) throw badRequest('no supported stream protocol offered');
     const record: ExecRecord = {
       namespace,
       pod: a.name,
@@ -896,6 +904,17 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     const { socket, head } = ex.out;
     upgraded.add(socket);
     publish(ex, 101);
+    const greeting = `fake exec as ${a.user.username} groups=${JSON.stringify(a.user.groups)}\n`;
+    if (spdy) {
+      socket.once('close', () => upgraded.delete(socket));
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
+          `X-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
+      );
+      if (head.length > 0) socket.unshift(head);
+      spdyExec(socket, q, record, greeting);
+      return;
+    }
     const channel = (n: number, data: Buffer | string) =>
       Buffer.concat([Buffer.from([n]), Buffer.from(data)]);
     const wants = (s: string) => isTrue(q.get(s));
@@ -929,15 +948,52 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     const start = () => {
       if (started) return;
       started = true;
-      if (wants('stdout')) {
-        ws.send(
-          channel(1, `fake exec as ${a.user.username} groups=${JSON.stringify(a.user.groups)}\n`),
-        );
-      }
+      if (wants('stdout')) ws.send(channel(1, greeting));
       if (!wants('stdin')) finish();
     };
     const timer = wants('stdin') ? undefined : setTimeout(start, PROCESS_START_MS);
     socket.once('close', () => clearTimeout(timer));
+  }
+
+  /**
+   * Exec over SPDY/3.1 (kubectl's fallback, or KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false): the
+   * client opens a stream per channel, named by `streamtype`. The "process" starts once every
+   * stream the request asks for is open, as the kubelet waits for them; it echoes stdin until
+   * the client half-closes it, then answers a Success Status on the error stream.
+   */
+  function spdyExec(socket: Duplex, q: URLSearchParams, record: ExecRecord, greeting: string) {
+    const wants = (s: string) => isTrue(q.get(s));
+    const tty = wants('tty');
+    const expected =
+      1 + Number(wants('stdin')) + Number(wants('stdout')) + Number(wants('stderr')) + Number(tty);
+    const streams = new Map<string, SpdyStream>();
+    let started = false;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      const error = streams.get('error');
+      error?.write(JSON.stringify({ metadata: {}, status: 'Success' }));
+      for (const s of streams.values()) s.end();
+    };
+    const start = () => {
+      if (started) return;
+      started = true;
+      streams.get('stdout')?.write(greeting);
+      if (!wants('stdin')) finish();
+    };
+    serveSpdy(socket, (stream) => {
+      const type = stream.headers.streamtype ?? '';
+      streams.set(type, stream);
+      if (type === 'stdin') {
+        stream.onData((data) => {
+          record.stdin += data.toString();
+          streams.get('stdout')?.write(data);
+        });
+        stream.onEnd(finish);
+      }
+      if (streams.size === expected) start();
+    });
   }
 
   /**
