@@ -86,7 +86,9 @@ export const listKubeEvents = endpoint({
   input: z
     .object({
       user: UserRef.optional().describe('Requests of this user (`self` is always allowed)'),
-      userName: text(254).optional().describe('Requests of the user with this name'),
+      userName: text(254)
+        .optional()
+        .describe('Requests of users whose name contains this, ignoring case'),
       destination: DestinationName.optional(),
       namespace: text(253).optional(),
       verb: text(32).optional(),
@@ -155,7 +157,9 @@ export const listKubeRecordings = endpoint({
   input: z
     .object({
       user: UserRef.optional().describe('Sessions of this user (`self` is always allowed)'),
-      userName: text(254).optional().describe('Sessions of the user with this name'),
+      userName: text(254)
+        .optional()
+        .describe('Sessions of users whose name contains this, ignoring case'),
       destination: DestinationName.optional(),
       namespace: text(253).optional(),
       since: Time.optional(),

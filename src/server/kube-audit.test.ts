@@ -122,6 +122,9 @@ for (const engine of engines) {
       const ids = async (input: Parameters<ApiClient['listKubeEvents']>[0]) =>
         (await admin.listKubeEvents(input)).items.map((e) => e.user.username + ' ' + e.verb);
       assert.deepEqual(await ids({ user: bob.id }), ['bob@example.com list']);
+      // A name search: part of the name, any case; `%` and `_` are literal.
+      assert.deepEqual(await ids({ userName: 'BOB@' }), ['bob@example.com list']);
+      assert.deepEqual(await ids({ userName: 'b%b' }), []);
       assert.deepEqual(await ids({ status: 403 }), ['bob@example.com list']);
       assert.deepEqual(await ids({ verb: 'delete' }), ['alice@example.com delete']);
       assert.deepEqual(await ids({ namespace: 'default', resource: 'secrets' }), [
@@ -214,6 +217,11 @@ for (const engine of engines) {
         [id],
       );
       assert.equal((await bob.client.listKubeRecordings({})).items.length, 0);
+      assert.deepEqual(
+        (await admin.listKubeRecordings({ userName: 'Alice' })).items.map((r) => r.id),
+        [id],
+      );
+      assert.equal((await admin.listKubeRecordings({ userName: 'bob' })).items.length, 0);
       assert.equal(await refusal(bob.client.getKubeRecording({ id })), 403);
       assert.equal((await auditor.client.getKubeRecording({ id })).cast, got.cast);
       assert.equal(await refusal(admin.getKubeRecording({ id: randomUUID() })), 404);

@@ -97,7 +97,7 @@ export function ActivityPage() {
         }
       />
       <form className="toolbar filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
-        {isAdmin && <FilterSearch label="Who" box={who} placeholder="alice@example.com" />}
+        {isAdmin && <FilterSearch label="Who" box={who} placeholder="alice" />}
         <FilterSearch label="Cluster" box={cluster} />
         <FilterSearch label="Namespace" box={namespace} />
         <label className="inline-field">

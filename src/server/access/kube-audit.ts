@@ -34,7 +34,8 @@ export async function createKubeEvents(
   // The same event twice in one batch counts once.
   const unique = [...new Map(records.map((r) => [r.id, r])).values()];
   const stored = await data.createKubeEvents(ctx.db, unique);
-  ctx.kubeAudit.exportEvents(stored);
+  // Only what is committed goes out: a batch that rolls back is sent again by the connector.
+  ctx.afterCommit(() => ctx.kubeAudit.exportEvents(stored));
   return { accepted: stored.length, duplicates: input.events.length - stored.length };
 }
 

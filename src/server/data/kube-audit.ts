@@ -2,6 +2,7 @@ import type { Keyring } from '../crypto/keyring.js';
 import type { KubeEventRecord, KubeRecording, Page } from '../models.js';
 import type { Db } from './db.js';
 import { afterKey, toPage } from './pages.js';
+import { containsPattern, likeIgnoringCase } from './search.js';
 import { KUBE_RECORDING_CHUNK } from './sealed-columns.js';
 import { ValidationError } from '../../shared/errors.js';
 
@@ -58,7 +59,8 @@ export async function listKubeEvents(
 ): Promise<Page<KubeEventRecord>> {
   let q = db.selectFrom('kubeEvents').selectAll();
   if (opts.byUserId !== undefined) q = q.where('userId', '=', opts.byUserId);
-  if (opts.byUserName !== undefined) q = q.where('userName', '=', opts.byUserName);
+  if (opts.byUserName !== undefined)
+    q = q.where(likeIgnoringCase(db, 'userName', containsPattern(opts.byUserName)));
   if (opts.byDestination !== undefined) q = q.where('destination', '=', opts.byDestination);
   if (opts.byNamespace !== undefined) q = q.where('namespace', '=', opts.byNamespace);
   if (opts.byVerb !== undefined) q = q.where('verb', '=', opts.byVerb);
@@ -167,7 +169,8 @@ export async function listKubeRecordings(
 ): Promise<Page<KubeRecording>> {
   let q = db.selectFrom('kubeRecordings').selectAll();
   if (opts.byUserId !== undefined) q = q.where('userId', '=', opts.byUserId);
-  if (opts.byUserName !== undefined) q = q.where('userName', '=', opts.byUserName);
+  if (opts.byUserName !== undefined)
+    q = q.where(likeIgnoringCase(db, 'userName', containsPattern(opts.byUserName)));
   if (opts.byDestination !== undefined) q = q.where('destination', '=', opts.byDestination);
   if (opts.byNamespace !== undefined) q = q.where('namespace', '=', opts.byNamespace);
   if (opts.since !== undefined) q = q.where('startedAt', '>=', opts.since);
