@@ -15,7 +15,10 @@ export function describeRequest(r: Pick<AccessRequest, 'userName' | 'privilege' 
   return `${r.userName}: ${r.privilege} on ${r.resource}`;
 }
 
-/** A pending request past its deadline is expired, whether or not the sweep has marked it. */
+/**
+ * A pending request past its deadline is expired, even in the few milliseconds before
+ * RequestExpiry marks it so (or, when the server was down at the deadline, until it restarts).
+ */
 function asOf(r: AccessRequest, now: number): AccessRequest {
   return r.state === 'pending' && r.expiresAt <= now ? { ...r, state: 'expired' } : r;
 }
@@ -56,8 +59,8 @@ function view(r: AccessRequest, who: Reviewer, now: number): AccessRequestView {
 }
 
 /** What a webhook receiver is told about a request (no ids of sessions, nothing secret). */
-function announce(ctx: RequestContext, event: string, r: AccessRequestView): void {
-  const data = {
+export function requestEvent(r: AccessRequest, approvalsRequired: number) {
+  return {
     id: r.id,
     user: r.userName,
     role: r.privilege,
@@ -67,7 +70,7 @@ function announce(ctx: RequestContext, event: string, r: AccessRequestView): voi
     policy: r.policyName,
     state: r.state,
     approvals: r.reviews.filter((v) => v.decision === 'approve').length,
-    approvalsRequired: r.approvalsRequired,
+    approvalsRequired,
     reviews: r.reviews.map((v) => ({
       reviewer: v.reviewerName,
       decision: v.decision,
@@ -75,6 +78,10 @@ function announce(ctx: RequestContext, event: string, r: AccessRequestView): voi
     })),
     accessExpires: r.grantExpiresAt === null ? null : new Date(r.grantExpiresAt).toISOString(),
   };
+}
+
+function announce(ctx: RequestContext, event: string, r: AccessRequestView): void {
+  const data = requestEvent(r, r.approvalsRequired);
   ctx.afterCommit(() => ctx.webhook.send(event, data));
 }
 
@@ -154,6 +161,7 @@ export async function createAccessRequest(
     createdAt: now,
     expiresAt: now + policy.pendingExpiry,
   });
+  ctx.afterCommit(() => ctx.requestExpiry.schedule(now + policy.pendingExpiry));
   const created = await data.getAccessRequest(ctx.db, id);
   ctx.audit({
     kind: 'accessRequest',

@@ -161,40 +161,38 @@ export async function addAccessReview(
     .execute();
 }
 
-/** Marks the pending requests past their deadline expired; returns them. */
+/**
+ * Marks the pending requests past their deadline expired; returns those this call moved. The
+ * update is conditional on the state, so when replicas race each expiry is returned once.
+ */
 export async function expireAccessRequests(db: Db, now: number): Promise<AccessRequest[]> {
-  const due = await selectRequests(db)
-    .where('accessRequests.state', '=', 'pending')
-    .where('accessRequests.expiresAt', '<=', now)
-    .execute();
-  if (due.length === 0) return [];
-  await db
+  const moved = await db
     .updateTable('accessRequests')
     .set({ state: 'expired', decidedAt: now })
+    .where('state', '=', 'pending')
+    .where('expiresAt', '<=', now)
+    .returning('id')
+    .execute();
+  if (moved.length === 0) return [];
+  const rows = await selectRequests(db)
     .where(
       inList(
         db,
-        'id',
-        due.map((r) => r.id),
+        'accessRequests.id',
+        moved.map((r) => r.id),
       ),
     )
     .execute();
-  return (await withReviews(db, due)).map((r) => ({ ...r, state: 'expired', decidedAt: now }));
+  return withReviews(db, rows);
 }
 
-/** How many pending requests (not yet expired) there are under these policies. */
-export async function countPendingRequests(
-  db: Db,
-  policyIds: string[],
-  now: number,
-): Promise<number> {
-  if (policyIds.length === 0) return 0;
+/** When the next pending request expires (after `now`), or undefined when none will. */
+export async function nextAccessRequestExpiry(db: Db, now: number): Promise<number | undefined> {
   const row = await db
     .selectFrom('accessRequests')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .select((eb) => eb.fn.min('expiresAt').as('next'))
     .where('state', '=', 'pending')
     .where('expiresAt', '>', now)
-    .where(inList(db, 'policyId', policyIds))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+    .executeTakeFirst();
+  return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
 }
