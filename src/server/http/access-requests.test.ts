@@ -204,6 +204,51 @@ for (const engine of engines) {
       );
     });
 
+    it('pages through every request waiting for a review, leaving out those seen', async () => {
+      const pat = await createSignedInUser(server, admin, 'pat@example.com');
+      await admin.createRequestPolicy({
+        name: 'paged',
+        roles: ['view'],
+        resources: ['paged.*'],
+        requesters: { users: [], groups: ['devs'] },
+        approvers: { users: [pat.name], groups: [] },
+        approvalsRequired: 2,
+      });
+      const ask = (who: SignedIn, ns: string) =>
+        who.client.createAccessRequest({ role: 'view', resource: `paged.${ns}` });
+      const seen = await ask(dev, 'a');
+      const waiting = [
+        (await ask(dev, 'b')).id,
+        (await ask(dev2, 'c')).id,
+        (await ask(dev, 'd')).id,
+      ];
+      await pat.client.reviewAccessRequest({ id: seen.id, decision: 'approve' });
+      const first = await pat.client.listAccessRequests({ toReview: 'true', limit: 2 });
+      assert.deepEqual(
+        [first.count, first.totalCount, first.pendingToReview, first.next !== undefined],
+        [2, 3, 3, true],
+      );
+      const second = await pat.client.listAccessRequests({
+        toReview: 'true',
+        limit: 2,
+        after: first.next,
+      });
+      assert.deepEqual([second.count, second.next], [1, undefined]);
+      const listed = [...first.items, ...second.items];
+      assert.deepEqual(
+        listed.map((r) => r.id),
+        [...waiting].sort().reverse(),
+        'newest (largest id) first, each once',
+      );
+      assert.ok(listed.every((r) => r.canReview));
+      // Past its deadline a request leaves the list, and the count, even before it is marked.
+      clock.advance(3_600_000);
+      assert.deepEqual(
+        (await pat.client.listAccessRequests({ toReview: 'true' })).pendingToReview,
+        0,
+      );
+    });
+
     it('lets requesters cancel, ending access early', async () => {
       const r = await dev.client.createAccessRequest({ role: 'edit', resource: 'prod.jobs' });
       await assert.rejects(outsider.client.cancelAccessRequest({ id: r.id }), { status: 403 });
