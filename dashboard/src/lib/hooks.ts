@@ -70,6 +70,7 @@ export interface Paged<T> {
   reload(): void;
   /** Fetches the first page again quietly, keeping what is shown until it arrives. */
   refresh(): void;
+  /** Changes the items shown (one removed, one added); `total` follows the change in length. */
   setItems(update: (items: T[]) => T[]): void;
 }
 
@@ -196,7 +197,17 @@ export function usePaged<T>(
       },
     );
   }, [reload, start]);
-  const update = useCallback((u: (items: T[]) => T[]) => setItems((old) => u(old)), []);
+  // What the page has added or removed moves the count over all pages by as much.
+  const shown = useRef(items);
+  shown.current = items;
+  const update = useCallback((u: (items: T[]) => T[]) => {
+    const before = shown.current;
+    const after = u(before);
+    shown.current = after;
+    setItems(after);
+    const added = after.length - before.length;
+    if (added !== 0) setTotal((t) => (t === undefined ? t : Math.max(0, t + added)));
+  }, []);
   return {
     items,
     refresh,
