@@ -124,15 +124,39 @@ export async function findScimUserProvider(db: Db, userId: string): Promise<stri
   return row?.providerId;
 }
 
-/** Whether a provider deactivated the user (no sign-in until it reactivates them). */
+/**
+ * Whether a provider deactivated the user: no sign-in until it reactivates them, or, once that
+ * provider is removed, until an admin removes them.
+ */
 export async function isUserDeactivated(db: Db, userId: string): Promise<boolean> {
   const row = await db
-    .selectFrom('scimUsers')
-    .select('userId')
-    .where('userId', '=', userId)
-    .where('active', '=', 0)
+    .selectFrom('users')
+    .leftJoin('scimUsers', 'scimUsers.userId', 'users.id')
+    .select('users.id')
+    .where('users.id', '=', userId)
+    .where((eb) =>
+      eb.or([eb('scimUsers.active', '=', 0), eb('users.deactivatedBy', 'is not', null)]),
+    )
     .executeTakeFirst();
   return row !== undefined;
+}
+
+/** Keeps the marks of the users a provider deactivated, before its SCIM records go with it. */
+export async function keepDeactivations(
+  db: Db,
+  provider: { id: string; name: string },
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ deactivatedBy: provider.name })
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('scimUsers')
+        .select('userId')
+        .where('providerId', '=', provider.id)
+        .where('active', '=', 0),
+    )
+    .execute();
 }
 
 export async function saveScimUser(

@@ -596,5 +596,53 @@ for (const engine of engines) {
       assert.equal((await scim(accessKey, 'GET', '/Users')).status, 401);
       assert.deepEqual(await memberNames('temp-group'), []);
     });
+
+    it('keeps whom a removed provider had deactivated from signing in, until an admin removes them', async () => {
+      const p = await admin.createProvider({
+        name: 'leaving',
+        kind: 'oidc',
+        url: idp.issuer,
+        clientID: idp.clientId,
+        clientSecret: idp.clientSecret,
+      });
+      const { accessKey } = await admin.createScimKey({ id: p.id, expiry: '24h' });
+      const ids: string[] = [];
+      for (const userName of ['left@example.com', 'stays@example.com'])
+        ids.push((await scim(accessKey, 'POST', '/Users', { userName })).json<Json>().id as string);
+      const [left, stays] = ids as [string, string];
+      const deactivate = await scim(accessKey, 'PATCH', `/Users/${left}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', value: { active: false } }],
+      });
+      assert.equal(deactivate.status, 200, deactivate.body);
+      // An admin gives both a password, then removes the provider.
+      for (const id of ids) await admin.updateUser({ id, password: `${id}-password` });
+      await admin.deleteProvider({ id: p.id });
+
+      const login = (name: string, id: string) =>
+        server.client().login({ passwordCredentials: { name, password: `${id}-password` } });
+      await assert.rejects(
+        login('left@example.com', left),
+        (err: unknown) =>
+          err instanceof ApiError && err.status === 401 && err.code === 'login_deactivated',
+      );
+      await assert.rejects(
+        admin.createAccessKey({ userID: left, expiry: '1h' }),
+        (err: unknown) => err instanceof ApiError && err.status === 400,
+      );
+      // Whom it had not deactivated is unaffected.
+      assert.equal((await login('stays@example.com', stays)).userID, stays);
+      // Removing the user is the way out; the name can then be used again.
+      await admin.deleteUser({ id: left });
+      const again = await admin.createUser({ name: 'left@example.com' });
+      assert.equal(
+        (
+          await server.client().login({
+            passwordCredentials: { name: 'left@example.com', password: again.oneTimePassword },
+          })
+        ).userID,
+        again.id,
+      );
+    });
   });
 }
