@@ -169,6 +169,9 @@ interface ResourceType<K extends ScimKind, Input extends ResourceInput> {
   remove(ctx: RequestContext, p: ScimProvider, row: ScimRows[K], now: number): Promise<string>;
 }
 
+/** Either resource type, as the operations take it. */
+type AnyType = ResourceType<ScimKind, ResourceInput>;
+
 /** A resource's next record, and what the audit log says of the change. */
 interface Change<K extends ScimKind> {
   row: ScimRows[K];
@@ -192,10 +195,10 @@ function extensionSchemas(attributes: ScimResource): string[] {
 }
 
 /** A resource as SCIM shows it: the attributes the provider sent, then what Infra holds. */
-function resource<K extends ScimKind>(
+function resource(
   ctx: RequestContext,
-  type: ResourceType<K, ResourceInput>,
-  row: ScimRows[K],
+  type: AnyType,
+  row: ScimRow,
   attributes: Record<string, unknown>,
   held: Record<string, unknown>,
 ): ScimResource {
@@ -333,7 +336,7 @@ function attributeKey(attrPath: string, schema: string): string {
 }
 
 /** Lowers the values a filter compares the (caseless) name with; the library compares exactly. */
-function lowerNames(f: Filter, type: ResourceType<ScimKind, ResourceInput>): Filter {
+function lowerNames(f: Filter, type: AnyType): Filter {
   switch (f.op) {
     case 'and':
     case 'or':
@@ -392,16 +395,21 @@ function excludes(excluded: string | undefined, attribute: string): boolean {
 
 // --- the operations, written once for users and groups ---
 
-/** Either resource type, as the operations below take it. */
-type AnyType = ResourceType<ScimKind, ResourceInput>;
-
-async function rowOf(type: AnyType, ctx: RequestContext, p: ScimProvider, id: string) {
+/** The provider's resource of that id, of the version the client read if it says (If-Match). */
+async function rowOf(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  id: string,
+  ifMatch?: string,
+): Promise<ScimRows[ScimKind]> {
   const row = await data.findScimResource(ctx.db, type.kind, p.id, id);
   if (!row)
     throw new NotFoundError(
       type.kind,
       `no ${type.kind} ${printable(id.slice(0, 100))} ${type.held} by ${p.name}`,
     );
+  checkVersion(row.version, ifMatch);
   return row;
 }
 
@@ -494,8 +502,7 @@ async function replaceResource(
   body: unknown,
   ifMatch: string | undefined,
 ): Promise<ScimResource> {
-  const row = await rowOf(type, ctx, p, id);
-  checkVersion(row.version, ifMatch);
+  const row = await rowOf(type, ctx, p, id, ifMatch);
   return update(type, ctx, p, row, type.read(body));
 }
 
@@ -507,8 +514,7 @@ async function patchResource(
   body: unknown,
   ifMatch: string | undefined,
 ): Promise<ScimResource> {
-  const row = await rowOf(type, ctx, p, id);
-  checkVersion(row.version, ifMatch);
+  const row = await rowOf(type, ctx, p, id, ifMatch);
   const ops = type.readPatch(body);
   const current = await type.render(ctx, row, { members: true });
   return update(type, ctx, p, row, type.read(applyPatch(current, ops)));
@@ -548,8 +554,7 @@ async function deleteResource(
   id: string,
   ifMatch: string | undefined,
 ): Promise<void> {
-  const row = await rowOf(type, ctx, p, id);
-  checkVersion(row.version, ifMatch);
+  const row = await rowOf(type, ctx, p, id, ifMatch);
   const how = await type.remove(ctx, p, row, ctx.clock.now());
   await assertAdminRemains(ctx);
   ctx.audit({ kind: type.kind, id, name: row.name, details: { provider: p.name, scim: how } });
