@@ -428,14 +428,15 @@ async function listResources(
   const list = (opts: ScimListOptions) => data.listScimResources(ctx.db, type.kind, p.id, opts);
   const opts = { members: !excludes(input.excludedAttributes, 'members') };
   const render = (row: ScimRows[ScimKind]) => type.render(ctx, row, opts);
-  const indexed: Record<string, keyof ScimListOptions> = {
-    [type.nameAttribute.toLowerCase()]: 'byName',
-    externalid: 'byExternalId',
-    id: 'byId',
-  };
+  // A Map: an object's lookup would find `constructor` (every object has one) an index too.
+  const indexed = new Map<string, keyof ScimListOptions>([
+    [type.nameAttribute.toLowerCase(), 'byName'],
+    ['externalid', 'byExternalId'],
+    ['id', 'byId'],
+  ]);
   const by =
     f?.op === 'eq' && typeof f.compValue === 'string'
-      ? indexed[attributeKey(f.attrPath, type.schema)]
+      ? indexed.get(attributeKey(f.attrPath, type.schema))
       : undefined;
   let total: number;
   let resources: ScimResource[];

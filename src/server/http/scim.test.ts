@@ -415,6 +415,17 @@ for (const engine of engines) {
       const none = (await scim(t, 'GET', '/Users?count=0')).json<Json>();
       assert.equal(none.totalResults, 3);
       assert.deepEqual(none.Resources, []);
+      // An attribute nobody has matches nobody, whatever its name (`constructor` once listed all).
+      for (const attribute of ['constructor', 'nickName'])
+        for (const p of ['/Users', '/Groups']) {
+          const res = await scim(
+            t,
+            'GET',
+            `${p}?filter=${encodeURIComponent(`${attribute} eq "x"`)}`,
+          );
+          assert.equal(res.status, 200, res.body);
+          assert.equal(res.json<Json>().totalResults, 0, `${p} ${attribute}`);
+        }
     });
 
     it('serves the discovery documents', async () => {
