@@ -591,10 +591,27 @@ function nextVersion<Row extends ScimRow>(row: Row, input: ResourceInput, now: n
   return { ...row, name, externalId, attributes, version: row.version + 1, updatedAt: now };
 }
 
-/** A write that can meet another user or group of the same name: SCIM's uniqueness error. */
-async function unique<T>(kind: ScimKind, name: string, write: Promise<T>): Promise<T> {
+/**
+ * Renames the Infra user or group. One the config file declares keeps the name it has there (the
+ * next start would remove it under the new name, and make it afresh); a name taken is not unique.
+ */
+async function rename(
+  kind: ScimKind,
+  ctx: RequestContext,
+  row: ScimRow,
+  name: string,
+  now: number,
+): Promise<void> {
+  const by = { byId: row.id };
+  const target = kind === 'user' ? await getUser(ctx.db, by) : await getGroup(ctx.db, by);
+  if (target.managedBy === 'config')
+    throw new ScimError(
+      'bad_request',
+      `${kind} ${row.name} is declared in the server's config file; it cannot be renamed`,
+      'mutability',
+    );
   try {
-    return await write;
+    await (kind === 'user' ? renameUser : renameGroup)(ctx.db, row.id, name, now);
   } catch (err) {
     if (err instanceof ConflictError) throw notUnique(`a ${kind} named ${name} already exists`);
     throw err;
@@ -693,7 +710,7 @@ const USERS: ResourceType<'user', UserInput> = {
     const now = ctx.clock.now();
     const changes: string[] = [];
     if (input.name !== row.name) {
-      await unique('user', input.name, renameUser(ctx.db, row.id, input.name, now));
+      await rename('user', ctx, row, input.name, now);
       changes.push(`renamed from ${row.name}`);
     }
     let ended = 0;
@@ -853,16 +870,7 @@ const GROUPS: ResourceType<'group', GroupInput> = {
     if (added.length === 0 && removed.length === 0 && sameState(row, input)) return undefined;
     await checkMembers(ctx, p, added);
     const now = ctx.clock.now();
-    if (input.name !== row.name) {
-      const group = await getGroup(ctx.db, { byId: row.id });
-      if (group.managedBy === 'config')
-        throw new ScimError(
-          'bad_request',
-          `group ${row.name} is declared in the server's config file; it cannot be renamed`,
-          'mutability',
-        );
-      await unique('group', input.name, renameGroup(ctx.db, row.id, input.name, now));
-    }
+    if (input.name !== row.name) await rename('group', ctx, row, input.name, now);
     await addGroupMembers(ctx.db, row.id, added, source, now);
     await removeGroupMembers(ctx.db, row.id, removed, source, now);
     if (removed.length > 0) await assertAdminRemains(ctx);

@@ -6,7 +6,7 @@ import type { ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
 import { engines } from '../../../test/engines.js';
 import { rawRequest, type RawResponse } from '../../../test/http.js';
-import { startAdminServer } from '../../../test/identity.js';
+import { ADMIN, startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import { dashboardLogin } from '../../../test/provider-login.js';
 import type { TestServer } from '../../../test/server.js';
@@ -654,6 +654,32 @@ for (const engine of engines) {
         ).userID,
         again.id,
       );
+    });
+
+    // Last: okta keeps the config file's admin.
+    it('keeps the name the config file gives a user it took over, as it does a group', async () => {
+      const t = providers.okta.token;
+      idp.accounts.set('admin', { email: ADMIN.name, groups: [] });
+      await (await dashboardLogin(server, idp, providers.okta.id, 'admin')).login();
+      const taken = await scim(t, 'POST', '/Users', { userName: ADMIN.name });
+      assert.equal(taken.status, 201, taken.body);
+      const id = taken.json<Json>().id as string;
+      const renamed = await scim(t, 'PUT', `/Users/${id}`, { userName: 'boss@example.com' });
+      assert.equal(renamed.status, 400, renamed.body);
+      assert.deepEqual(renamed.json<Json>(), {
+        schemas: [ERROR],
+        status: '400',
+        scimType: 'mutability',
+        detail: `user ${ADMIN.name} is declared in the server's config file; it cannot be renamed`,
+      });
+      assert.equal((await admin.getUser({ id })).name, ADMIN.name);
+      // What the file does not hold still changes.
+      const updated = await scim(t, 'PUT', `/Users/${id}`, {
+        userName: ADMIN.name.toUpperCase(),
+        displayName: 'The Admin',
+      });
+      assert.equal(updated.status, 200, updated.body);
+      assert.equal(updated.json<Json>().displayName, 'The Admin');
     });
   });
 }
