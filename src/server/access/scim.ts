@@ -890,7 +890,6 @@ const GROUPS: ResourceType<'group', GroupInput> = {
    */
   async remove(ctx, p, row, now) {
     const source = scimSource(p.id);
-    const members = await data.listMembersBySource(ctx.db, row.id, source);
     const group = await getGroup(ctx.db, { byId: row.id });
     const deleted =
       row.created &&
@@ -900,6 +899,7 @@ const GROUPS: ResourceType<'group', GroupInput> = {
       await deleteGroupRow(ctx.db, row.id, now);
       return 'deleted';
     }
+    const members = await data.listMembersBySource(ctx.db, row.id, source);
     const ids = members.map((m) => m.id);
     await removeGroupMembers(ctx.db, row.id, ids, source, now);
     await data.deleteScimResource(ctx.db, 'group', row.id);
@@ -907,7 +907,7 @@ const GROUPS: ResourceType<'group', GroupInput> = {
   },
 };
 
-// --- the operations by the names the routes and the audit log give them, type bound ---
+// --- the operations, each bound to its resource type, by the names the routes give them ---
 
 export const listScimUsers = listResources.bind(null, USERS);
 export const getScimUser = getResource.bind(null, USERS);
