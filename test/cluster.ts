@@ -195,20 +195,27 @@ export interface KubectlResult {
 export function kubectl(
   ws: Workstation,
   args: string[],
-  options: { timeoutMs?: number; kubeconfig?: string } = {},
+  options: {
+    timeoutMs?: number;
+    kubeconfig?: string;
+    /** What kubectl reads on stdin (none: stdin is closed at once). */
+    input?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<KubectlResult> {
   const cacheDir = path.join(ws.home, '.kube', 'cache');
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       'kubectl',
       [...args, '--cache-dir', cacheDir, '--request-timeout', '15s'],
       {
-        env: { ...ws.env, KUBECONFIG: options.kubeconfig ?? ws.kubeconfig },
+        env: { ...ws.env, ...options.env, KUBECONFIG: options.kubeconfig ?? ws.kubeconfig },
         timeout: options.timeoutMs ?? 30_000,
       },
       (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
+    child.stdin?.end(options.input);
   });
 }
 

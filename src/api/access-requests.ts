@@ -83,7 +83,7 @@ export const createRequestPolicy = endpoint({
 
 export const updateRequestPolicy = endpoint({
   ...routes.updateRequestPolicy,
-  summary: "Replace a request policy's rules (pending requests keep the policy's new rules)",
+  summary: "Replace a request policy's rules (its name stays; pending requests follow them)",
   tag: 'Access requests',
   auth: { roles: ['admin'] },
   input: z

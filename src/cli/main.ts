@@ -424,22 +424,38 @@ function buildProgram(io: CliIO): Command {
   const policies = program
     .command('policies')
     .description('Manage what may be requested, by whom, approved by whom (admins)');
-  example(
-    policies
-      .command('add <name>')
-      .description('Add a request policy')
+  /** A policy's rules as options; `defaults` says what an option left out means. */
+  const policyRules = (cmd: Command, defaults: (text: string) => string) =>
+    cmd
       .option('--role <pattern>', 'A role that may be requested (repeat)', collect)
       .option('--resource <pattern>', 'Where, such as prod.* (repeat)', collect)
       .option('--requester <email>', 'A user who may ask (repeat)', collect)
       .option('--requester-group <name>', 'A group whose members may ask (repeat)', collect)
       .option('--approver <email>', 'A user who may approve (repeat)', collect)
       .option('--approver-group <name>', 'A group whose members may approve (repeat)', collect)
-      .option('--approvals <n>', 'Approvals needed (default 1)')
-      .option('--max-duration <duration>', 'Longest access asked for (default 1h)')
-      .option('--pending-expiry <duration>', 'Undecided requests expire after (default 1h)')
-      .option('--reason-required', 'Requests must give a reason'),
+      .option('--approvals <n>', defaults('Approvals needed (default 1)'))
+      .option('--max-duration <duration>', defaults('Longest access asked for (default 1h)'))
+      .option(
+        '--pending-expiry <duration>',
+        defaults('Undecided requests expire after (default 1h)'),
+      )
+      .option('--reason-required', 'Requests must give a reason');
+  example(
+    policyRules(policies.command('add <name>').description('Add a request policy'), (text) => text),
     "infra policies add prod-oncall --role edit --resource 'prod.*' --requester-group oncall --approver-group sre",
   ).action(async (name: string, opts) => (await requestCommands()).policies.add(io, name, opts));
+  example(
+    policyRules(
+      policies
+        .command('edit <name>')
+        .alias('update')
+        .description(
+          'Change a request policy; what you do not pass stays (a repeated option replaces its list)',
+        ),
+      (text) => text.replace(/ \(default .*\)$/, ''),
+    ).option('--no-reason-required', 'Requests need not give a reason'),
+    'infra policies edit prod-oncall --approver-group sre --approver-group security --approvals 2',
+  ).action(async (name: string, opts) => (await requestCommands()).policies.edit(io, name, opts));
   output(policies.command('list').alias('ls').description('List request policies')).action(
     async (opts) => (await requestCommands()).policies.list(io, opts),
   );

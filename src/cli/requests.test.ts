@@ -32,7 +32,7 @@ describe('infra request and infra policies', () => {
   });
   after(() => server.close());
 
-  it('adds a policy, requests under it, reviews, lists and cancels', async () => {
+  it('adds a policy, requests under it, reviews, lists, cancels and edits the policy', async () => {
     const added = await admin.run(
       'policies',
       'add',
@@ -94,6 +94,38 @@ describe('infra request and infra policies', () => {
     assert.deepEqual(
       [cancelled.code, cancelled.stderr],
       [0, `Cancelled ${id} (edit on prod.web)\n`],
+    );
+
+    const edited = await admin.run(
+      'policies',
+      'edit',
+      'prod-web',
+      '--approver-group',
+      'sre',
+      '--approvals',
+      '2',
+      '--max-duration',
+      '3h',
+      '--no-reason-required',
+    );
+    assert.deepEqual([edited.code, edited.stderr], [0, 'Updated request policy prod-web\n']);
+    const after = await dev.run('policies', 'list', '-o', 'json');
+    const [p] = JSON.parse(after.stdout) as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      [p?.roles, p?.requesters, p?.approvers, p?.approvalsRequired, p?.maxDuration],
+      [
+        ['edit'],
+        { users: ['dev@example.com'], groups: [] },
+        { users: ['rita@example.com'], groups: ['sre'] },
+        2,
+        '3h',
+      ],
+    );
+    assert.equal(p?.reasonRequired, false);
+    const unknown = await admin.run('policies', 'update', 'nope', '--approvals', '1');
+    assert.deepEqual(
+      [unknown.code, unknown.stderr],
+      [1, 'infra: No request policy named nope; nothing changed\n'],
     );
     const removed = await admin.run('policies', 'remove', 'prod-web');
     assert.equal(removed.code, 0, removed.stderr);

@@ -238,6 +238,24 @@ describe('Kubernetes request audit through the connector', { timeout: 90_000 }, 
       );
     });
 
+    it(`records an attach session over ${protocol}`, async () => {
+      const pod = `web-5-${suffix}`;
+      cluster.kube.addPod('web', pod);
+      const attached = await kubectl(ws, ['attach', '-i', pod], {
+        input: 'to the container\n',
+        env,
+      });
+      assert.equal(attached.code, 0, attached.stderr);
+      const recording = await until('the recording reaches the server', 15_000, async () => {
+        const page = await cluster.admin.listKubeRecordings({ user: alice.id });
+        return page.items.find((r) => r.pod === pod && r.endedAt !== undefined);
+      });
+      assert.equal(recording.subresource, 'attach');
+      assert.deepEqual(recording.command, []);
+      const { cast } = await cluster.admin.getKubeRecording({ id: recording.id });
+      assert.match(cast, /fake attach as alice@example.com[\s\S]*to the container/);
+    });
+
     it(`records an interactive exec -it session over ${protocol} with its terminal size changes`, async () => {
       const pod = `web-3-${suffix}`;
       cluster.kube.addPod('web', pod);

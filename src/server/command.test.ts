@@ -259,4 +259,31 @@ describe('infra server shutdown', () => {
     assert.match(out, /"msg":"stopped"/);
     await assert.rejects(rawRequest(`https://127.0.0.1:${port}/healthz`), /ECONNREFUSED/);
   });
+
+  it('stops gracefully on a SIGTERM that comes while it is still starting', async () => {
+    const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-state-'));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/main.ts', 'server', ...base, '--state-dir', stateDir],
+      { cwd: root, env: { PATH: process.env.PATH, HOME: stateDir } },
+    );
+    let out = '';
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      // 'close', not 'exit': the last log lines may still be in the pipe at exit.
+      child.on('close', (code, signal) => resolve([code, signal])),
+    );
+    let signalled = false;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      // Migrations are done; the signing key, the certificate and the listener are still to come.
+      if (!signalled && /database migrated/.test(out)) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    });
+    assert.deepEqual(await exited, [0, null], out);
+    assert.match(out, /listening on https:/);
+    assert.match(out, /"signal":"SIGTERM".*shutting down/);
+    assert.match(out, /"msg":"stopped"/);
+  });
 });

@@ -11,6 +11,7 @@ import { ensureSetting } from './data/settings.js';
 import { reconcileConfig } from './access/bootstrap.js';
 import { removeExpired } from './access/maintenance.js';
 import { GrantExpiry } from './access/grant-expiry.js';
+import { RequestExpiry, expireDueRequests } from './access/request-expiry.js';
 import { WebhookSender } from './access/webhook.js';
 import { reconcileRequestPolicies } from './access/request-policies.js';
 import { prepareSetup } from './access/setup.js';
@@ -181,8 +182,11 @@ export async function startServer(
     const webhook = new WebhookSender(config.accessRequestWebhook, log);
     cleanups.push(() => webhook.stop());
     const expiry = new GrantExpiry({ db: database.db, clock, log, changes });
-    await expiry.start();
+    expiry.start();
     cleanups.push(() => expiry.stop());
+    const requestExpiry = new RequestExpiry({ db: database.db, clock, log, webhook });
+    requestExpiry.start();
+    cleanups.push(() => requestExpiry.stop());
     const app = await buildApp({
       db: database.db,
       readDb: database.readDb,
@@ -195,6 +199,7 @@ export async function startServer(
       presence: new DestinationPresence({ db: database.db, clock, log }),
       providers,
       expiry,
+      requestExpiry,
       webhook,
       kubeAudit,
       clock,
@@ -253,6 +258,10 @@ export async function startServer(
       removeExpired(database.db, clock, log).then(
         () => changes.notify(),
         (err: unknown) => log.error({ err }, 'could not remove expired grants and keys'),
+      );
+      // Requests whose timer was on a replica that stopped, or on none (made before a restart).
+      expireDueRequests(database.db, clock.now(), webhook).catch((err: unknown) =>
+        log.error({ err }, 'could not expire pending access requests'),
       );
       removeOldKubeAudit(database.db, clock.now(), config.kubeAudit.retentionMs).catch(
         (err: unknown) =>

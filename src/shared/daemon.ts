@@ -21,7 +21,13 @@ interface DaemonSpec<C extends LogSettings> {
   /** The environment variable that sets the log level (to show stack traces on failure). */
   logLevelEnv: string;
   load(sources: Omit<ConfigSources, 'file'> & { file?: string }): Promise<C>;
-  start(config: C, log: Logger): Promise<{ close(): Promise<void>; reload?(): Promise<void> }>;
+  start(config: C, log: Logger): Promise<Running>;
+}
+
+/** A started daemon: how to stop it, and to re-read its secrets if it has any. */
+interface Running {
+  close(): Promise<void>;
+  reload?(): Promise<void>;
 }
 
 /**
@@ -77,7 +83,17 @@ export async function runDaemon<C extends LogSettings>(
       level: config.logLevel,
       json: config.logFormat === undefined ? undefined : config.logFormat === 'json',
     });
-    const running = await spec.start(config, log);
+    // A stop asked for while starting (an orchestrator's SIGTERM) is kept and carried out once
+    // the start is done: there is nothing to finish before that, but nothing may be lost either.
+    let early: NodeJS.Signals | undefined;
+    const keep = (signal: NodeJS.Signals) => (early ??= signal);
+    process.on('SIGTERM', keep).on('SIGINT', keep);
+    let running: Running;
+    try {
+      running = await spec.start(config, log);
+    } finally {
+      process.off('SIGTERM', keep).off('SIGINT', keep);
+    }
     // SIGHUP re-reads secrets (rotated upstream) without a restart.
     const reload = () => {
       if (!running.reload) {
@@ -89,7 +105,7 @@ export async function runDaemon<C extends LogSettings>(
     };
     process.on('SIGHUP', reload);
     try {
-      await waitForSignal(log, () => running.close());
+      await waitForSignal(log, () => running.close(), early);
     } finally {
       process.off('SIGHUP', reload);
     }
@@ -106,7 +122,11 @@ export async function runDaemon<C extends LogSettings>(
   }
 }
 
-function waitForSignal(log: Logger, close: () => Promise<void>): Promise<void> {
+function waitForSignal(
+  log: Logger,
+  close: () => Promise<void>,
+  early: NodeJS.Signals | undefined,
+): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -134,5 +154,6 @@ function waitForSignal(log: Logger, close: () => Promise<void>): Promise<void> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (early) stop(early);
   });
 }

@@ -62,6 +62,15 @@ before(async () => {
     resource: 'prod',
     expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
   });
+  // A request waiting for the admin's review, and a policy they can edit, on /requests.
+  await admin.createRequestPolicy({
+    name: 'prod-oncall',
+    roles: ['admin'],
+    resources: ['prod.*'],
+    requesters: { users: [], groups: ['oncall'] },
+    approvers: { users: [ADMIN.name], groups: [] },
+  });
+  await user.client.createAccessRequest({ role: 'admin', resource: 'prod.web', reason: 'INC-1' });
   Object.assign(ids, { prod: prod.id, oncall: oncall.id, user: user.id });
 });
 after(async () => {
@@ -147,6 +156,7 @@ const USER_PAGES = [
   '/activity',
   '/settings',
   '/access',
+  '/requests',
   '/no-such-page',
 ];
 
@@ -199,6 +209,12 @@ describe('dashboard: accessibility (axe-core)', () => {
           await page.getByRole('button', { name: 'Explain', exact: true }).click();
           await page.locator('.explanation').waitFor();
           problems.push(...(await runAxe(page, `a user's page, explained, at ${width} px`)));
+          // A request policy being edited, over the requests waiting for review.
+          await violations(page, '/requests');
+          await page.getByRole('button', { name: 'Edit the policy prod-oncall' }).click();
+          await page.getByRole('dialog').waitFor();
+          problems.push(...(await runAxe(page, `/requests, Edit policy dialog, at ${width} px`)));
+          await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
         } else if (viewport === PHONE) {
           // The phone menu, open.
           await page.getByRole('button', { name: 'Open navigation' }).click();

@@ -12,6 +12,7 @@ import {
   screenshot,
   signIn,
   startDashboardServer,
+  until,
 } from './browser.js';
 
 describe('dashboard: access requests', () => {
@@ -50,6 +51,7 @@ describe('dashboard: access requests', () => {
     await requester.page.getByLabel('Reason').fill('INC-9');
     await requester.page.getByRole('button', { name: 'Request', exact: true }).click();
     await requester.page.getByText('Request sent for review').waitFor();
+    await requester.page.getByRole('row', { name: /prod\.web/ }).waitFor();
     assert.deepEqual(
       (await rowTexts(requester.page)).map((r) => r.replace(/\s+/g, ' ').trim()),
       ['edit on prod.web 1h INC-9 just now pending 0/1 Withdraw'],
@@ -176,6 +178,74 @@ describe('dashboard: access requests', () => {
       (await admin.listRequestPolicies()).items.filter((p) => p.name === 'db-oncall').length,
       0,
     );
+    assert.deepEqual(pageErrors, []);
+  });
+  it('lets an admin edit a request policy in place, with errors next to the field', async () => {
+    const before = await admin.createRequestPolicy({
+      name: 'db-edit',
+      roles: ['edit'],
+      resources: ['db.*'],
+      requesters: { users: [], groups: ['oncall'] },
+      approvers: { users: [rita.name], groups: [] },
+    });
+    const { page } = await newPage(browser, server);
+    await signIn(page);
+    await page.goto('/requests');
+    await page.getByRole('button', { name: 'Edit the policy db-edit' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit the policy db-edit' });
+    assert.equal(await dialog.getByLabel('Clusters and namespaces').inputValue(), 'db.*');
+    assert.equal(await dialog.getByLabel('Approvers: users').inputValue(), rita.name);
+    // No approver left: refused, said at the field, nothing changed.
+    await dialog.getByLabel('Approvers: users').fill('');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.getByText('name at least one approver').waitFor();
+    assert.equal(await dialog.getByLabel('Approvers: users').getAttribute('aria-invalid'), 'true');
+    await dialog.getByLabel('Approvers: groups').fill('sre');
+    await dialog.getByLabel('Longest access').fill('soon');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await dialog.getByText('must be a duration such as 72h or 30m').waitFor();
+    assert.equal(await dialog.getByLabel('Longest access').getAttribute('aria-invalid'), 'true');
+    const unchanged = (await admin.listRequestPolicies()).items.find((p) => p.name === 'db-edit');
+    assert.deepEqual(unchanged, before);
+
+    await dialog.getByLabel('Longest access').fill('4h');
+    await dialog.getByLabel('Approvals needed').fill('2');
+    await dialog.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByText('db-edit saved').waitFor();
+    const after = (await admin.listRequestPolicies()).items.find((p) => p.name === 'db-edit');
+    assert.deepEqual(
+      [after?.id, after?.approvers, after?.approvalsRequired, after?.maxDuration, after?.roles],
+      [before.id, { users: [], groups: ['sre'] }, 2, '4h', ['edit']],
+    );
+    const row = page.getByRole('row', { name: /db-edit/ });
+    await until('the list shows the change', async () =>
+      /group sre \(2 needed\) 4h/.test((await row.innerText()).replace(/\s+/g, ' ')),
+    );
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('pages through the requests waiting for review until the last one', async () => {
+    await admin.createRequestPolicy({
+      name: 'many',
+      roles: ['view'],
+      resources: ['many.*'],
+      requesters: { users: [dev.name], groups: [] },
+      approvers: { users: [rita.name], groups: [] },
+    });
+    // One more than a page.
+    for (let i = 0; i <= 50; i++)
+      await dev.client.createAccessRequest({ role: 'view', resource: `many.ns${i}` });
+    const { page } = await newPage(browser, server);
+    await signIn(page, rita.name, rita.password);
+    await page.goto('/requests');
+    const rows = page
+      .getByRole('table', { name: 'Requests waiting for your review' })
+      .locator('tbody tr');
+    await page.getByText('Showing 50 of 51').waitFor();
+    assert.equal(await rows.count(), 50);
+    await page.getByRole('button', { name: 'Load more requests' }).click();
+    await until('the last request is listed', async () => (await rows.count()) === 51);
+    await page.getByRole('row', { name: /view on many\.ns0\b/ }).waitFor();
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -352,6 +352,10 @@ describe('fake kube-apiserver with the real kubectl', { concurrency: true }, () 
         r.url.includes(`/namespaces/${ns}/pods/web-1/exec`),
       );
       assert.equal(upgrade?.method, method);
+      // Attach speaks the same protocols; the fake's container greets and echoes likewise.
+      const attached = await kubectl(['attach', '-i', '-n', ns, 'web-1'], 'again\n', env);
+      assert.equal(attached.code, 0, attached.stderr);
+      assert.match(attached.stdout, /^fake attach as kubernetes-admin .*\nagain\n$/);
       // Without stdin the command prints and ends on its own.
       const once = await kubectl(['exec', '-n', ns, 'web-1', '--', 'id'], undefined, env);
       assert.equal(once.code, 0, once.stderr);

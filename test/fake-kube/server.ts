@@ -600,7 +600,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     }
 
     if (a.subresource === 'log') return podLog(ex, t, namespace, a.name);
-    if (a.subresource === 'exec') return exec(ex, a, t, namespace);
+    if (a.subresource === 'exec' || a.subresource === 'attach') return exec(ex, a, t, namespace);
     if (a.subresource === 'portforward') return portForward(ex, a, t, namespace);
     if (a.subresource) throw noSuchResource();
     if (t.group === 'authorization.k8s.io' || t.group === 'authentication.k8s.io') {
@@ -867,8 +867,9 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
   }
 
   /**
-   * Exec over the websocket stream protocols (v5 and v4 channel.k8s.io). The "command" prints
-   * who ran it, then echoes stdin until the client closes it (v5) or goes away.
+   * Exec and attach over the websocket stream protocols (v5 and v4 channel.k8s.io) or SPDY.
+   * The "command" (or the container attached to) prints who ran it, then echoes stdin until the
+   * client closes it or goes away.
    */
   function exec(ex: Exchange, a: Attributes, t: Target, namespace: string) {
     // The websocket upgrade is a GET, authorized as `get`; since 1.35 (the
@@ -904,7 +905,7 @@ export async function startFakeKube(options: FakeKubeOptions = {}): Promise<Fake
     const { socket, head } = ex.out;
     upgraded.add(socket);
     publish(ex, 101);
-    const greeting = `fake exec as ${a.user.username} groups=${JSON.stringify(a.user.groups)}\n`;
+    const greeting = `fake ${a.subresource} as ${a.user.username} groups=${JSON.stringify(a.user.groups)}\n`;
     if (spdy) {
       socket.once('close', () => upgraded.delete(socket));
       socket.write(

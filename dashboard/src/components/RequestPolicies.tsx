@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { call, errorMessage, fieldError, formError, type Output } from '../api';
+import { ApiError, call, errorMessage, formError, type Output } from '../api';
 import { Button } from './Button';
 import { ConfirmDialog, FormDialog } from './Dialog';
 import { Badge, EmptyState, ErrorNotice, SkeletonRows } from './Feedback';
@@ -21,60 +21,99 @@ function who(s: { users: string[]; groups: string[] }): string {
   return [...s.users, ...s.groups.map((g) => `group ${g}`)].join(', ') || 'nobody';
 }
 
+/** The policy's rules the form has inputs for (the API's field names). */
 const FIELDS = [
   'name',
   'roles',
   'resources',
   'requesters',
+  'requesters.users',
+  'requesters.groups',
   'approvers',
+  'approvers.users',
+  'approvers.groups',
   'approvalsRequired',
   'maxDuration',
   'pendingExpiry',
 ];
 
-function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: () => void }) {
+/** A server error's field, without the index of a list item (`roles.1` is about `roles`). */
+const fieldOf = (field: string) => field.replace(/\.\d+$/, '');
+
+/** The server's problems with any of `fields` (or an item of one of these lists). */
+function problemsAt(error: unknown, ...fields: string[]): string | undefined {
+  if (!(error instanceof ApiError)) return undefined;
+  const found = error.fieldErrors
+    .filter((f) => fields.includes(fieldOf(f.field)))
+    .flatMap((f) => f.errors);
+  return found.length > 0 ? found.join('; ') : undefined;
+}
+
+/**
+ * Adds a policy, or edits one in place (`policy`): every rule is sent, the name stays. Problems
+ * the server finds show at their field.
+ */
+function PolicyDialog({
+  policy,
+  onClose,
+  onSaved,
+}: {
+  policy?: Policy;
+  onClose: () => void;
+  onSaved: () => void;
+}) {
   const [name, setName] = useState('');
-  const [roles, setRoles] = useState('edit');
-  const [resources, setResources] = useState('');
-  const [requesterUsers, setRequesterUsers] = useState('');
-  const [requesterGroups, setRequesterGroups] = useState('');
-  const [approverUsers, setApproverUsers] = useState('');
-  const [approverGroups, setApproverGroups] = useState('');
-  const [approvals, setApprovals] = useState('1');
-  const [maxDuration, setMaxDuration] = useState('1h');
-  const [reasonRequired, setReasonRequired] = useState(true);
+  const [roles, setRoles] = useState(policy?.roles.join(', ') ?? 'edit');
+  const [resources, setResources] = useState(policy?.resources.join(', ') ?? '');
+  const [requesterUsers, setRequesterUsers] = useState(policy?.requesters.users.join(', ') ?? '');
+  const [requesterGroups, setRequesterGroups] = useState(
+    policy?.requesters.groups.join(', ') ?? '',
+  );
+  const [approverUsers, setApproverUsers] = useState(policy?.approvers.users.join(', ') ?? '');
+  const [approverGroups, setApproverGroups] = useState(policy?.approvers.groups.join(', ') ?? '');
+  const [approvals, setApprovals] = useState(String(policy?.approvalsRequired ?? 1));
+  const [maxDuration, setMaxDuration] = useState(policy?.maxDuration ?? '1h');
+  const [pendingExpiry, setPendingExpiry] = useState(policy?.pendingExpiry ?? '1h');
+  const [reasonRequired, setReasonRequired] = useState(policy?.reasonRequired ?? true);
   const { busy, error, submit } = useSubmit();
-  const add = () =>
+  const save = () =>
     submit(async (signal) => {
-      await call(
-        'createRequestPolicy',
-        {
-          name: name.trim(),
-          roles: list(roles),
-          resources: list(resources),
-          requesters: { users: list(requesterUsers), groups: list(requesterGroups) },
-          approvers: { users: list(approverUsers), groups: list(approverGroups) },
-          approvalsRequired: Number(approvals),
-          maxDuration: maxDuration.trim(),
-          reasonRequired,
-        },
-        { signal },
-      );
-      onAdded();
+      const rules = {
+        roles: list(roles),
+        resources: list(resources),
+        requesters: { users: list(requesterUsers), groups: list(requesterGroups) },
+        approvers: { users: list(approverUsers), groups: list(approverGroups) },
+        approvalsRequired: Number(approvals),
+        maxDuration: maxDuration.trim(),
+        pendingExpiry: pendingExpiry.trim(),
+        reasonRequired,
+      };
+      if (policy) await call('updateRequestPolicy', { id: policy.id, ...rules }, { signal });
+      else await call('createRequestPolicy', { name: name.trim(), ...rules }, { signal });
+      onSaved();
     });
-  const problem = (f: string) => fieldError(error, f);
+  const problem = (...fields: string[]) => problemsAt(error, ...fields);
+  // Problems with no input of their own (or no field at all) show under the form.
+  const elsewhere = formError(
+    error,
+    error instanceof ApiError
+      ? error.fieldErrors.map((f) => f.field).filter((f) => FIELDS.includes(fieldOf(f)))
+      : [],
+  );
   return (
     <FormDialog
-      title="Add a request policy"
+      title={policy ? `Edit the policy ${policy.name}` : 'Add a request policy'}
       onClose={onClose}
-      onSubmit={add}
-      submitLabel="Add policy"
+      onSubmit={save}
+      submitLabel={policy ? 'Save changes' : 'Add policy'}
       busy={busy}
       size="lg"
     >
-      <Field label="Name" error={problem('name')}>
-        <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
-      </Field>
+      {!policy && (
+        <Field label="Name" error={problem('name')}>
+          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
+        </Field>
+      )}
       <Field
         label="Roles"
         hint="Comma-separated: edit, view (or * for any)"
@@ -97,7 +136,7 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
         label="Who may ask: users"
         optional
         hint="Emails, comma-separated"
-        error={problem('requesters')}
+        error={problem('requesters', 'requesters.users')}
       >
         <input
           value={requesterUsers}
@@ -105,7 +144,7 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
           autoComplete="off"
         />
       </Field>
-      <Field label="Who may ask: groups" optional>
+      <Field label="Who may ask: groups" optional error={problem('requesters.groups')}>
         <input
           value={requesterGroups}
           onChange={(e) => setRequesterGroups(e.target.value)}
@@ -116,7 +155,7 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
         label="Approvers: users"
         optional
         hint="Nobody approves their own request"
-        error={problem('approvers')}
+        error={problem('approvers', 'approvers.users')}
       >
         <input
           value={approverUsers}
@@ -124,7 +163,7 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
           autoComplete="off"
         />
       </Field>
-      <Field label="Approvers: groups" optional>
+      <Field label="Approvers: groups" optional error={problem('approvers.groups')}>
         <input
           value={approverGroups}
           onChange={(e) => setApproverGroups(e.target.value)}
@@ -147,6 +186,17 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
           autoComplete="off"
         />
       </Field>
+      <Field
+        label="Undecided requests expire after"
+        hint="30m, 1h…"
+        error={problem('pendingExpiry')}
+      >
+        <input
+          value={pendingExpiry}
+          onChange={(e) => setPendingExpiry(e.target.value)}
+          autoComplete="off"
+        />
+      </Field>
       <label className="checkbox">
         <input
           type="checkbox"
@@ -155,9 +205,9 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
         />
         A reason is required
       </label>
-      {formError(error, FIELDS) && (
+      {elsewhere && (
         <p className="field-error" role="alert">
-          {formError(error, FIELDS)}
+          {elsewhere}
         </p>
       )}
     </FormDialog>
@@ -165,13 +215,14 @@ function AddPolicyDialog({ onClose, onAdded }: { onClose: () => void; onAdded: (
 }
 
 /**
- * Request policies, for admins: what may be asked for, by whom, approved by whom; add and remove
- * (those the config file declares are changed there).
+ * Request policies, for admins: what may be asked for, by whom, approved by whom; add, edit and
+ * remove (those the config file declares are changed there).
  */
 export function RequestPolicies() {
   const toast = useToast();
   const policies = useQuery((signal) => call('listRequestPolicies', {}, { signal }), []);
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<Policy>();
   const [removing, setRemoving] = useState<Policy>();
   const items = policies.data?.items;
   return (
@@ -233,6 +284,15 @@ export function RequestPolicies() {
                       {p.managedBy === 'api' && (
                         <Button
                           size="sm"
+                          aria-label={`Edit the policy ${p.name}`}
+                          onClick={() => setEditing(p)}
+                        >
+                          Edit
+                        </Button>
+                      )}
+                      {p.managedBy === 'api' && (
+                        <Button
+                          size="sm"
                           variant="danger-ghost"
                           icon="trash"
                           aria-label={`Remove the policy ${p.name}`}
@@ -250,11 +310,22 @@ export function RequestPolicies() {
         </div>
       )}
       {adding && (
-        <AddPolicyDialog
+        <PolicyDialog
           onClose={() => setAdding(false)}
-          onAdded={() => {
+          onSaved={() => {
             setAdding(false);
             toast('Policy added');
+            policies.reload();
+          }}
+        />
+      )}
+      {editing && (
+        <PolicyDialog
+          policy={editing}
+          onClose={() => setEditing(undefined)}
+          onSaved={() => {
+            toast(`${editing.name} saved`);
+            setEditing(undefined);
             policies.reload();
           }}
         />

@@ -1,14 +1,15 @@
 import { useState } from 'react';
 import { call, errorMessage, fieldError, formError, type Output } from '../api';
 import { Button } from '../components/Button';
-import { Badge, EmptyState, ErrorNotice, FormError, SkeletonRows } from '../components/Feedback';
+import { Badge, EmptyState, ErrorNotice, FormError, LoadMore } from '../components/Feedback';
 import { Field } from '../components/Field';
 import { PageHeader } from '../components/Layout';
+import { PagedTable } from '../components/PagedTable';
 import { RequestPolicies } from '../components/RequestPolicies';
 import { useToast } from '../components/Toast';
 import { useSession } from '../lib/session';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
-import { useQuery, useSubmit, useTitle } from '../lib/hooks';
+import { usePaged, useSubmit, useTitle } from '../lib/hooks';
 
 type AccessRequest = Output<'listAccessRequests'>['items'][number];
 
@@ -158,23 +159,27 @@ function ReviewRow({ request: r, onDone }: { request: AccessRequest; onDone: () 
   );
 }
 
+/** Requests per page: the review rows each hold a comment box. */
+const PAGE = 50;
+
 /**
  * Access requests: ask for temporary access, see where your requests stand, and review what
- * others ask for (the requests waiting for you are counted in the navigation too).
+ * others ask for (the requests waiting for you are counted in the navigation too). Both lists
+ * page: "Load more" reaches every request.
  */
 export function RequestsPage() {
   useTitle('Access requests');
   const { isAdmin } = useSession();
   const toast = useToast();
-  const toReview = useQuery(
-    (signal) => call('listAccessRequests', { toReview: 'true' }, { signal }),
+  const toReview = usePaged<AccessRequest>(
+    (after, signal) =>
+      call('listAccessRequests', { toReview: 'true', after, limit: PAGE }, { signal }),
     [],
   );
-  const mine = useQuery((signal) => call('listAccessRequests', { mine: 'true' }, { signal }), []);
-  const reload = () => {
-    toReview.reload();
-    mine.reload();
-  };
+  const mine = usePaged<AccessRequest>(
+    (after, signal) => call('listAccessRequests', { mine: 'true', after, limit: PAGE }, { signal }),
+    [],
+  );
   const cancel = async (r: AccessRequest) => {
     try {
       await call('cancelAccessRequest', { id: r.id });
@@ -182,16 +187,20 @@ export function RequestsPage() {
     } catch (err) {
       toast(errorMessage(err));
     }
-    reload();
+    mine.refresh();
   };
-  const reviewItems = toReview.data?.items ?? [];
+  // A request the caller reviewed leaves their list, decided or not; the pages after it stay.
+  const reviewed = (r: AccessRequest) => {
+    toReview.setItems((items) => items.filter((i) => i.id !== r.id));
+    mine.refresh();
+  };
   return (
     <>
       <PageHeader
         title="Access requests"
         description="Ask for a role on a cluster for a while; an approver named by a request policy decides. You never approve your own requests."
       />
-      {reviewItems.length > 0 && (
+      {(toReview.items.length > 0 || toReview.hasMore) && (
         <section className="card section stack" aria-labelledby="review-title">
           <h2 id="review-title">Waiting for your review</h2>
           <div className="table-wrap">
@@ -211,83 +220,79 @@ export function RequestsPage() {
                 </tr>
               </thead>
               <tbody>
-                {reviewItems.map((r) => (
-                  <ReviewRow key={r.id} request={r} onDone={reload} />
+                {toReview.items.map((r) => (
+                  <ReviewRow key={r.id} request={r} onDone={() => reviewed(r)} />
                 ))}
               </tbody>
             </table>
           </div>
+          {toReview.error !== undefined && (
+            <ErrorNotice title="Could not load more requests to review" error={toReview.error} />
+          )}
+          <LoadMore
+            hasMore={toReview.hasMore}
+            loading={toReview.loadingMore}
+            onClick={toReview.loadMore}
+            shown={toReview.items.length}
+            total={toReview.total}
+            noun="requests"
+          />
         </section>
       )}
-      {toReview.error !== undefined && (
+      {toReview.error !== undefined && toReview.items.length === 0 && (
         <ErrorNotice
           title="Could not load the requests to review"
           error={toReview.error}
           onRetry={toReview.reload}
         />
       )}
-      <AskForm onDone={reload} />
+      <AskForm onDone={() => mine.refresh()} />
       {isAdmin && <RequestPolicies />}
       <section className="card section stack" aria-labelledby="mine-title">
         <h2 id="mine-title">My requests</h2>
-        {mine.error !== undefined ? (
-          <ErrorNotice
-            title="Could not load your requests"
-            error={mine.error}
-            onRetry={mine.reload}
-          />
-        ) : mine.data?.items.length === 0 ? (
-          <EmptyState icon="access" title="No requests yet">
-            Ask for access above when you need more than you have.
-          </EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <caption className="sr-only">My access requests</caption>
-              <thead>
-                <tr>
-                  <th>What</th>
-                  <th>For</th>
-                  <th>Reason</th>
-                  <th>Asked</th>
-                  <th>State</th>
-                  <th>
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {mine.data === undefined ? (
-                  <SkeletonRows rows={2} columns={6} />
-                ) : (
-                  mine.data.items.map((r) => (
-                    <tr key={r.id}>
-                      <td>
-                        <strong>{r.role}</strong> on {r.resource}
-                      </td>
-                      <td>{r.duration}</td>
-                      <td className="wrap">{r.reason}</td>
-                      <td title={formatTime(r.created)}>{timeAgo(r.created)}</td>
-                      <td>
-                        <StateBadge request={r} />
-                      </td>
-                      <td className="row-actions">
-                        {(r.state === 'pending' ||
-                          (r.state === 'approved' &&
-                            r.accessExpires &&
-                            Date.parse(r.accessExpires) > Date.now())) && (
-                          <Button size="sm" variant="danger-ghost" onClick={() => void cancel(r)}>
-                            {r.state === 'pending' ? 'Withdraw' : 'End access'}
-                          </Button>
-                        )}
-                      </td>
-                    </tr>
-                  ))
-                )}
-              </tbody>
-            </table>
-          </div>
-        )}
+        <PagedTable
+          list={mine}
+          rowKey={(r) => r.id}
+          caption="My access requests"
+          noun="requests"
+          errorTitle="Could not load your requests"
+          skeletonRows={2}
+          empty={
+            <EmptyState icon="access" title="No requests yet">
+              Ask for access above when you need more than you have.
+            </EmptyState>
+          }
+          columns={[
+            {
+              header: 'What',
+              cell: (r) => (
+                <>
+                  <strong>{r.role}</strong> on {r.resource}
+                </>
+              ),
+            },
+            { header: 'For', cell: (r) => r.duration },
+            { header: 'Reason', className: 'wrap', cell: (r) => r.reason },
+            {
+              header: 'Asked',
+              title: (r) => formatTime(r.created),
+              cell: (r) => timeAgo(r.created),
+            },
+            { header: 'State', cell: (r) => <StateBadge request={r} /> },
+            {
+              actions: true,
+              cell: (r) =>
+                (r.state === 'pending' ||
+                  (r.state === 'approved' &&
+                    r.accessExpires &&
+                    Date.parse(r.accessExpires) > Date.now())) && (
+                  <Button size="sm" variant="danger-ghost" onClick={() => void cancel(r)}>
+                    {r.state === 'pending' ? 'Withdraw' : 'End access'}
+                  </Button>
+                ),
+            },
+          ]}
+        />
       </section>
     </>
   );

@@ -232,6 +232,34 @@ export const policies = {
     );
     io.stderr.write(`Added request policy ${p.name}\n`);
   },
+  /** Changes the rules given; the others stay (a repeated option replaces that whole list). */
+  async edit(io: CliIO, name: string, opts: PolicyOpts) {
+    const approvals = opts.approvals === undefined ? undefined : Number(opts.approvals);
+    if (approvals !== undefined && !Number.isInteger(approvals))
+      throw new CliError('--approvals must be a whole number', 2);
+    await withClient(io, async (c) => {
+      const p = (await c.listRequestPolicies()).items.find((x) => x.name === name);
+      if (!p) throw new CliError(`No request policy named ${name}; nothing changed`);
+      await c.updateRequestPolicy({
+        id: p.id,
+        roles: opts.role ?? p.roles,
+        resources: opts.resource ?? p.resources,
+        requesters: {
+          users: opts.requester ?? p.requesters.users,
+          groups: opts.requesterGroup ?? p.requesters.groups,
+        },
+        approvers: {
+          users: opts.approver ?? p.approvers.users,
+          groups: opts.approverGroup ?? p.approvers.groups,
+        },
+        approvalsRequired: approvals ?? p.approvalsRequired,
+        maxDuration: opts.maxDuration ?? p.maxDuration,
+        pendingExpiry: opts.pendingExpiry ?? p.pendingExpiry,
+        reasonRequired: opts.reasonRequired ?? p.reasonRequired,
+      });
+    });
+    io.stderr.write(`Updated request policy ${name}\n`);
+  },
   async list(io: CliIO, opts: Output) {
     const items = await withClient(io, async (c) => (await c.listRequestPolicies()).items);
     printList(io.stdout, opts.output, items, {

@@ -15,7 +15,10 @@ export function describeRequest(r: Pick<AccessRequest, 'userName' | 'privilege' 
   return `${r.userName}: ${r.privilege} on ${r.resource}`;
 }
 
-/** A pending request past its deadline is expired, whether or not the sweep has marked it. */
+/**
+ * A pending request past its deadline is expired, even in the few milliseconds before
+ * RequestExpiry marks it so (or, when the server was down at the deadline, until it restarts).
+ */
 function asOf(r: AccessRequest, now: number): AccessRequest {
   return r.state === 'pending' && r.expiresAt <= now ? { ...r, state: 'expired' } : r;
 }
@@ -56,8 +59,8 @@ function view(r: AccessRequest, who: Reviewer, now: number): AccessRequestView {
 }
 
 /** What a webhook receiver is told about a request (no ids of sessions, nothing secret). */
-function announce(ctx: RequestContext, event: string, r: AccessRequestView): void {
-  const data = {
+export function requestEvent(r: AccessRequest, approvalsRequired: number) {
+  return {
     id: r.id,
     user: r.userName,
     role: r.privilege,
@@ -67,7 +70,7 @@ function announce(ctx: RequestContext, event: string, r: AccessRequestView): voi
     policy: r.policyName,
     state: r.state,
     approvals: r.reviews.filter((v) => v.decision === 'approve').length,
-    approvalsRequired: r.approvalsRequired,
+    approvalsRequired,
     reviews: r.reviews.map((v) => ({
       reviewer: v.reviewerName,
       decision: v.decision,
@@ -75,6 +78,10 @@ function announce(ctx: RequestContext, event: string, r: AccessRequestView): voi
     })),
     accessExpires: r.grantExpiresAt === null ? null : new Date(r.grantExpiresAt).toISOString(),
   };
+}
+
+function announce(ctx: RequestContext, event: string, r: AccessRequestView): void {
+  const data = requestEvent(r, r.approvalsRequired);
   ctx.afterCommit(() => ctx.webhook.send(event, data));
 }
 
@@ -127,15 +134,13 @@ export async function createAccessRequest(
     !standing || standing.expiresAt !== null,
     () => new AppError('bad_request', `you already have ${input.role} on ${input.resource}`),
   );
-  const mine = await data.listAccessRequests(ctx.db, {
+  const waiting = await data.countAccessRequests(ctx.db, {
     byUserId: actor.userId,
-    byStates: ['pending'],
-    limit: 1000,
+    byAccess: { privilege: input.role, resource: input.resource },
+    byStates: { states: ['pending'], now },
   });
   assertThat(
-    !mine.items.some(
-      (r) => r.privilege === input.role && r.resource === input.resource && r.expiresAt > now,
-    ),
+    waiting === 0,
     () =>
       new AppError(
         'conflict',
@@ -154,6 +159,7 @@ export async function createAccessRequest(
     createdAt: now,
     expiresAt: now + policy.pendingExpiry,
   });
+  ctx.afterCommit(() => ctx.requestExpiry.schedule(now + policy.pendingExpiry));
   const created = await data.getAccessRequest(ctx.db, id);
   ctx.audit({
     kind: 'accessRequest',
@@ -173,7 +179,8 @@ export async function createAccessRequest(
 
 /**
  * A caller's requests (`mine`), the pending ones they may review (`toReview`), or every request
- * (admins and viewers); with how many wait for the caller's review.
+ * (admins and viewers); with how many wait for the caller's review. Each list pages through all
+ * it finds; states are as of now (a pending request past its deadline is expired).
  */
 export async function listAccessRequests(
   ctx: RequestContext,
@@ -188,34 +195,32 @@ export async function listAccessRequests(
   const now = ctx.clock.now();
   const who = await reviewer(ctx);
   ctx.authorize(input.mine === true || input.toReview === true);
-  const reviewing = [...who.policies.values()]
-    .filter((p) => isAmong(p.approvers, who.person.name, who.person.groups))
-    .map((p) => p.id);
-  // The newest thousand pending requests under the caller's policies: more would wait anyway.
-  const pending = await data.listAccessRequests(ctx.db, {
-    byStates: ['pending'],
-    byPolicyIds: reviewing,
-    limit: 1000,
-  });
-  const toReview = pending.items.map((r) => view(r, who, now)).filter((r) => r.canReview);
-  if (input.toReview) return { page: { items: toReview }, pendingToReview: toReview.length };
-  // The stored state lags for pending requests past their deadline: filter on the state as of now.
-  const stored: AccessRequest['state'][] | undefined =
-    input.state === undefined
-      ? undefined
-      : input.state === 'expired'
-        ? ['pending', 'expired']
-        : [input.state];
+  const toReview = {
+    byStates: { states: ['pending' as const], now },
+    byPolicyIds: [...who.policies.values()]
+      .filter((p) => isAmong(p.approvers, who.person.name, who.person.groups))
+      .map((p) => p.id),
+    notSeenBy: who.id,
+  };
+  const pendingToReview = await data.countAccessRequests(ctx.db, toReview);
   const page = await data.listAccessRequests(ctx.db, {
-    byUserId: input.mine ? who.id : undefined,
-    byStates: stored,
+    ...(input.toReview
+      ? toReview
+      : {
+          byUserId: input.mine ? who.id : undefined,
+          byStates: input.state === undefined ? undefined : { states: [input.state], now },
+        }),
     after: input.after,
     limit: input.limit,
   });
-  const items = page.items
-    .map((r) => view(r, who, now))
-    .filter((r) => input.state === undefined || r.state === input.state);
-  return { page: { ...page, items }, pendingToReview: toReview.length };
+  return {
+    page: {
+      ...page,
+      items: page.items.map((r) => view(r, who, now)),
+      ...(input.toReview && { total: pendingToReview }),
+    },
+    pendingToReview,
+  };
 }
 
 export async function getAccessRequest(

@@ -21,9 +21,9 @@ export interface Actor {
   scopes: readonly string[];
 }
 
-/** Makes sure expiring grants are removed on time (GrantExpiry). */
+/** Makes sure something with a deadline is handled on time (GrantExpiry, RequestExpiry). */
 export interface ExpiryScheduler {
-  /** A grant expires at `at` (milliseconds). */
+  /** Something expires at `at` (milliseconds). */
   schedule(at: number): void;
 }
 
@@ -75,6 +75,8 @@ export interface RequestContext {
   providers: ProviderService;
   /** Removes grants at their expiry: told of each grant made with one. */
   expiry: ExpiryScheduler;
+  /** Expires pending access requests at their deadline: told of each request made. */
+  requestExpiry: ExpiryScheduler;
   /** Tells an outside system about access requests (see WebhookSender). */
   webhook: WebhookNotifier;
   /** Seals exec recordings and exports Kubernetes audit events. */

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { TestClock } from '../../../test/clock.js';
 import { engines, openTestDb } from '../../../test/engines.js';
 import { systemClock } from '../../shared/clock.js';
 import { newId } from '../../shared/ids.js';
@@ -14,7 +13,7 @@ import { createRequestPolicy } from '../data/request-policies.js';
 import { createUser } from '../data/users.js';
 import { ChangeNotifier } from './changes.js';
 import { GrantExpiry } from './grant-expiry.js';
-import { removeExpired } from './maintenance.js';
+import { RequestExpiry, expireDueRequests } from './request-expiry.js';
 
 const quiet = createLogger({
   level: 'error',
@@ -69,7 +68,7 @@ for (const engine of engines) {
       const changes = new ChangeNotifier({ db, log: quiet });
       await changes.start();
       const expiry = new GrantExpiry({ db, clock: systemClock, log: quiet, changes });
-      await expiry.start();
+      expiry.start();
       try {
         assert.ok(
           await until(async () => !(await privileges()).includes('before-start'), 5000),
@@ -94,19 +93,19 @@ for (const engine of engines) {
       }
     });
 
-    it('expires pending requests past their deadline, with an audit entry', async () => {
+    /** A policy, and a request under it pending until `expiresAt`. */
+    async function pendingRequest(expiresAt: number): Promise<string> {
       const db = database.db;
-      const clock = new TestClock();
-      const now = clock.now();
+      const now = Date.now();
       const policyId = newId('requestPolicy', now);
       await createRequestPolicy(db, {
         id: policyId,
-        name: 'p',
+        name: `p-${policyId}`,
         roles: ['edit'],
         resources: ['prod'],
         requesters: { users: ['temp@example.com'], groups: [] },
         approvers: { users: [], groups: ['sre'] },
-        approvalsRequired: 1,
+        approvalsRequired: 2,
         maxDuration: 3_600_000,
         pendingExpiry: 3_600_000,
         reasonRequired: false,
@@ -124,18 +123,78 @@ for (const engine of engines) {
         duration: 60_000,
         reason: '',
         createdAt: now,
-        expiresAt: now + 3_600_000,
+        expiresAt,
       });
-      await removeExpired(db, clock, quiet);
-      assert.equal((await getAccessRequest(db, id)).state, 'pending');
-      clock.advance(3_600_000);
-      await removeExpired(db, clock, quiet);
-      assert.equal((await getAccessRequest(db, id)).state, 'expired');
-      const audit = await listAudit(db, { byTargetId: id, limit: 10 });
-      assert.deepEqual(
-        audit.items.map((e) => [e.action, e.actorName, e.targetName]),
-        [['expireAccessRequest', 'server', 'temp@example.com: edit on prod']],
+      return id;
+    }
+    const expiryAudit = async (id: string) =>
+      (await listAudit(database.db, { byTargetId: id, limit: 10 })).items.map((e) => [
+        e.action,
+        e.actorName,
+        e.targetName,
+      ]);
+
+    it('expires each pending request at its deadline, with its audit entry and webhook event', async () => {
+      const db = database.db;
+      const sent: Array<{ event: string; data: { id: string; state: string } }> = [];
+      const webhook = {
+        send: (event: string, data: unknown) =>
+          sent.push({ event, data: data as { id: string; state: string } }),
+      };
+      const early = await pendingRequest(Date.now() + 300);
+      const far = await pendingRequest(Date.now() + 3_600_000);
+      const expiry = new RequestExpiry({ db, clock: systemClock, log: quiet, webhook });
+      expiry.start();
+      try {
+        const state = async (id: string) => (await getAccessRequest(db, id)).state;
+        assert.ok(
+          await until(async () => (await state(early)) === 'expired', 5000),
+          'the request made before start did not expire',
+        );
+        const at = Date.now() + 300;
+        const scheduled = await pendingRequest(at);
+        expiry.schedule(at);
+        assert.ok(
+          await until(async () => (await state(scheduled)) === 'expired', 5000),
+          'the scheduled request did not expire',
+        );
+        assert.equal(await state(far), 'pending');
+        for (const id of [early, scheduled])
+          assert.deepEqual(await expiryAudit(id), [
+            ['expireAccessRequest', 'server', 'temp@example.com: edit on prod'],
+          ]);
+        assert.deepEqual(
+          sent.map((s) => [s.event, s.data.id, s.data.state]),
+          [
+            ['access_request.expired', early, 'expired'],
+            ['access_request.expired', scheduled, 'expired'],
+          ],
+        );
+      } finally {
+        expiry.stop();
+      }
+    });
+
+    it('records and announces an expiry once when replicas race for it', async () => {
+      const db = database.db;
+      const sent: string[] = [];
+      const webhook = { send: (event: string) => sent.push(event) };
+      const due = [await pendingRequest(Date.now() - 1), await pendingRequest(Date.now() - 1)];
+      const now = Date.now();
+      const counts = await Promise.all([
+        expireDueRequests(db, now, webhook),
+        expireDueRequests(db, now, webhook),
+        expireDueRequests(db, now, webhook),
+      ]);
+      assert.equal(
+        counts.reduce((a, b) => a + b),
+        2,
       );
+      assert.deepEqual(sent, ['access_request.expired', 'access_request.expired']);
+      for (const id of due) {
+        assert.equal((await getAccessRequest(db, id)).state, 'expired');
+        assert.equal((await expiryAudit(id)).length, 1);
+      }
     });
   });
 }

@@ -4,8 +4,6 @@ import { deleteExpiredAccessKeys } from '../data/access-keys.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { deleteExpiredGrants } from '../data/grants.js';
-import { expireAccessRequests } from '../data/access-requests.js';
-import { describeRequest } from './access-requests.js';
 import { deleteExpiredLoginRequests } from '../data/providers.js';
 import { deleteStaleThrottles } from '../data/throttle.js';
 import { pruneChanges } from '../data/changes.js';
@@ -16,10 +14,10 @@ const DAY = 86_400_000;
 
 /**
  * Removes what has run out: grants past `expiresAt` (audited, as the server's own change; a timer
- * removes each at its expiry, see GrantExpiry), pending access requests past their deadline, keys
- * past their expiry or inactivity deadline (and what is kept of removed users' keys once these
- * would have ended), provider logins and device requests nobody finished, and login throttles
- * nobody has touched for a day.
+ * removes each at its expiry, see GrantExpiry), keys past their expiry or inactivity deadline
+ * (and what is kept of removed users' keys once these would have ended), provider logins and
+ * device requests nobody finished, and login throttles nobody has touched for a day. Pending
+ * access requests past their deadline are expired by RequestExpiry (expireDueRequests).
  * Expired grants and keys already stop counting at their deadline; this keeps the tables tidy.
  */
 export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<void> {
@@ -27,18 +25,14 @@ export async function removeExpired(db: Db, clock: Clock, log: Logger): Promise<
   await db.transaction().execute(async (tx) => {
     await lockAuditHead(tx);
     const grants = await expireGrants(tx, now);
-    const requests = await expirePendingRequests(tx, now);
     const keys = await deleteExpiredAccessKeys(tx, now);
     await deleteStaleThrottles(tx, now - DAY);
     await deleteExpiredLoginRequests(tx, now);
     await pruneChanges(tx, now - DAY);
     await pruneRevokedSessions(tx, now - DAY);
     await pruneRemovedUserKeys(tx, now);
-    if (grants + keys.length + requests > 0) {
-      log.info(
-        { grants, accessKeys: keys.length, accessRequests: requests },
-        'removed expired grants and access keys, expired pending access requests',
-      );
+    if (grants + keys.length > 0) {
+      log.info({ grants, accessKeys: keys.length }, 'removed expired grants and access keys');
     }
   });
 }
@@ -72,24 +66,4 @@ async function expireGrants(tx: Db, now: number): Promise<number> {
     });
   }
   return grants.length;
-}
-
-/** Marks pending access requests past their deadline expired, each audited. */
-async function expirePendingRequests(tx: Db, now: number): Promise<number> {
-  const expired = await expireAccessRequests(tx, now);
-  for (const r of expired) {
-    await appendAudit(tx, {
-      at: now,
-      actorId: null,
-      actorName: 'server',
-      action: 'expireAccessRequest',
-      targetKind: 'accessRequest',
-      targetId: r.id,
-      targetName: describeRequest(r),
-      sourceIp: 'local',
-      result: 'success',
-      details: { state: 'expired' },
-    });
-  }
-  return expired.length;
 }

@@ -45,6 +45,7 @@ export interface OperationDeps {
   presence: DestinationPresence;
   providers: ProviderService;
   expiry: ExpiryScheduler;
+  requestExpiry: ExpiryScheduler;
   webhook: WebhookNotifier;
   kubeAudit: KubeAuditStore;
 }
@@ -147,6 +148,7 @@ export async function runOperation<T>(
     presence: deps.presence,
     providers: deps.providers,
     expiry: deps.expiry,
+    requestExpiry: deps.requestExpiry,
     webhook: deps.webhook,
     kubeAudit: deps.kubeAudit,
     actor,

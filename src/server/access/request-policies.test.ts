@@ -76,10 +76,21 @@ for (const engine of engines) {
           managedBy: 'config',
         },
       );
-      await assert.rejects(admin.deleteRequestPolicy({ id: p!.id }), {
+      const fromFile = {
         status: 400,
         message: "this request policy is declared in the server's config file; change it there",
-      });
+      };
+      await assert.rejects(admin.deleteRequestPolicy({ id: p!.id }), fromFile);
+      await assert.rejects(
+        admin.updateRequestPolicy({
+          id: p!.id,
+          roles: ['edit'],
+          resources: ['prod.*'],
+          requesters: { users: [], groups: ['oncall'] },
+          approvers: { users: ['admin@example.com'], groups: [] },
+        }),
+        fromFile,
+      );
       server = await server.restart({ configFile: ADMIN_CONFIG + policyYaml('2h') });
       const session = await server.client().login({
         passwordCredentials: { name: 'admin@example.com', password: 'admin-password-1' },

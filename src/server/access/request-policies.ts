@@ -1,4 +1,5 @@
 import type { Clock } from '../../shared/clock.js';
+import { formatDuration } from '../../shared/duration.js';
 import { AppError, assertThat } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { appendAudit, lockAuditHead } from '../data/audit.js';
@@ -105,6 +106,32 @@ function assertApiManaged(p: RequestPolicy): void {
   );
 }
 
+/** What an update changed, field by field (durations as written): for the audit entry. */
+function changedRules(before: RequestPolicy, after: RequestPolicy): Record<string, unknown> {
+  const shown = (key: keyof PolicyInput, p: RequestPolicy) =>
+    key === 'maxDuration' || key === 'pendingExpiry' ? formatDuration(p[key]) : p[key];
+  const keys: Array<keyof PolicyInput> = [
+    'roles',
+    'resources',
+    'requesters',
+    'approvers',
+    'approvalsRequired',
+    'maxDuration',
+    'pendingExpiry',
+    'reasonRequired',
+  ];
+  const changed: Record<string, unknown> = {};
+  for (const key of keys) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(after[key]))
+      changed[key] = { from: shown(key, before), to: shown(key, after) };
+  }
+  return changed;
+}
+
+/**
+ * Replaces a policy's rules in place (its name and id stay). Pending requests made under it are
+ * reviewed by its new approvers and thresholds; their deadlines stay.
+ */
 export async function updateRequestPolicy(
   ctx: RequestContext,
   input: PolicyInput & { id: string },
@@ -113,7 +140,12 @@ export async function updateRequestPolicy(
   assertApiManaged(existing);
   const policy: RequestPolicy = { ...existing, ...input, updatedAt: ctx.clock.now() };
   await data.updateRequestPolicy(ctx.db, policy);
-  ctx.audit({ kind: 'requestPolicy', id: policy.id, name: describe(policy) });
+  ctx.audit({
+    kind: 'requestPolicy',
+    id: policy.id,
+    name: describe(policy),
+    details: changedRules(existing, policy),
+  });
   return policy;
 }
 

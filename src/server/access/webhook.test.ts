@@ -93,4 +93,38 @@ describe('access request webhook', () => {
       ],
     ]);
   });
+  it('posts access_request.expired once, at the deadline of a request nobody decided', async () => {
+    const session = await server.client().login({
+      passwordCredentials: { name: 'admin@example.com', password: 'admin-password-1' },
+    });
+    const admin = server.client({ accessKey: session.accessKey });
+    const eve = await createSignedInUser(server, admin, 'eve@example.com');
+    await admin.createRequestPolicy({
+      name: 'quick',
+      roles: ['view'],
+      resources: ['staging'],
+      requesters: { users: [eve.name], groups: [] },
+      approvers: { users: ['admin@example.com'], groups: [] },
+      pendingExpiry: '500ms',
+    });
+    const r = await eve.client.createAccessRequest({ role: 'view', resource: 'staging' });
+    const expiredEvents = () =>
+      deliveries
+        .map((d) => JSON.parse(d.body) as { event: string; data: { id: string; state: string } })
+        .filter((e) => e.event === 'access_request.expired' && e.data.id === r.id);
+    // No sweep runs within this wait (every 30 s, the first 30 s after start): the timer does it.
+    await until(() => expiredEvents().length > 0);
+    assert.deepEqual(
+      expiredEvents().map((e) => e.data.state),
+      ['expired'],
+    );
+    const audit = await admin.listAudit({ target: r.id });
+    assert.deepEqual(
+      audit.items.map((e) => [e.action, e.actor.name]),
+      [
+        ['expireAccessRequest', 'server'],
+        ['createAccessRequest', 'eve@example.com'],
+      ],
+    );
+  });
 });

@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { expressionBuilder, sql, type Expression, type SqlBool } from 'kysely';
 import { NotFoundError } from '../../shared/errors.js';
 import type { AccessRequest, AccessRequestState, AccessReview, Page } from '../models.js';
 import type { Db } from './db.js';
+import type { Database } from './schema.js';
 import { inList } from './id-list.js';
 import { afterKey, toPage } from './pages.js';
 
@@ -94,26 +95,73 @@ export async function getAccessRequest(db: Db, id: string): Promise<AccessReques
   return (await withReviews(db, [row]))[0]!;
 }
 
-interface ListAccessRequestsOptions {
+interface AccessRequestFilters {
   byUserId?: string;
-  byStates?: AccessRequestState[];
+  /** Requests for this role on this resource. */
+  byAccess?: { privilege: string; resource: string };
+  /** Requests in any of these states as of `now`: past its deadline, a pending one is expired. */
+  byStates?: { states: AccessRequestState[]; now: number };
   /** Requests under any of these policies. */
   byPolicyIds?: string[];
-  after?: string;
-  limit: number;
+  /** Requests this user neither made nor reviewed yet. */
+  notSeenBy?: string;
+}
+
+/** The filters as one condition on `access_requests`, or undefined when nothing can match. */
+function matching(db: Db, opts: AccessRequestFilters): Expression<SqlBool> | undefined {
+  if (opts.byPolicyIds?.length === 0 || opts.byStates?.states.length === 0) return undefined;
+  const eb = expressionBuilder<Database, 'accessRequests'>();
+  const all: Array<Expression<SqlBool>> = [];
+  if (opts.byUserId !== undefined) all.push(eb('accessRequests.userId', '=', opts.byUserId));
+  if (opts.byAccess !== undefined) {
+    all.push(eb('accessRequests.privilege', '=', opts.byAccess.privilege));
+    all.push(eb('accessRequests.resource', '=', opts.byAccess.resource));
+  }
+  if (opts.byStates !== undefined) {
+    const { states, now } = opts.byStates;
+    const pending = eb('accessRequests.state', '=', 'pending');
+    all.push(
+      eb.or(
+        states.map((state) =>
+          state === 'pending'
+            ? eb.and([pending, eb('accessRequests.expiresAt', '>', now)])
+            : state === 'expired'
+              ? eb.or([
+                  eb('accessRequests.state', '=', 'expired'),
+                  eb.and([pending, eb('accessRequests.expiresAt', '<=', now)]),
+                ])
+              : eb('accessRequests.state', '=', state),
+        ),
+      ),
+    );
+  }
+  if (opts.byPolicyIds !== undefined)
+    all.push(inList(db, 'accessRequests.policyId', opts.byPolicyIds));
+  if (opts.notSeenBy !== undefined) {
+    all.push(eb('accessRequests.userId', '!=', opts.notSeenBy));
+    all.push(
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('accessRequestReviews')
+            .select('accessRequestReviews.requestId')
+            .whereRef('accessRequestReviews.requestId', '=', 'accessRequests.id')
+            .where('accessRequestReviews.reviewerId', '=', opts.notSeenBy),
+        ),
+      ),
+    );
+  }
+  return eb.and(all);
 }
 
 /** Newest first. */
 export async function listAccessRequests(
   db: Db,
-  opts: ListAccessRequestsOptions,
+  opts: AccessRequestFilters & { after?: string; limit: number },
 ): Promise<Page<AccessRequest>> {
-  if (opts.byPolicyIds?.length === 0 || opts.byStates?.length === 0) return { items: [] };
-  let q = selectRequests(db);
-  if (opts.byUserId !== undefined) q = q.where('accessRequests.userId', '=', opts.byUserId);
-  if (opts.byStates !== undefined) q = q.where('accessRequests.state', 'in', opts.byStates);
-  if (opts.byPolicyIds !== undefined)
-    q = q.where(inList(db, 'accessRequests.policyId', opts.byPolicyIds));
+  const where = matching(db, opts);
+  if (where === undefined) return { items: [] };
+  let q = selectRequests(db).where(where);
   const after = afterKey(opts.after);
   if (after !== undefined) q = q.where('accessRequests.id', '<', after);
   const rows = await q
@@ -122,6 +170,18 @@ export async function listAccessRequests(
     .execute();
   const page = toPage(rows, opts.limit, (r) => r.id);
   return { ...page, items: await withReviews(db, page.items) };
+}
+
+/** How many requests the filters find. */
+export async function countAccessRequests(db: Db, opts: AccessRequestFilters): Promise<number> {
+  const where = matching(db, opts);
+  if (where === undefined) return 0;
+  const row = await db
+    .selectFrom('accessRequests')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where(where)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 /** Moves a request on from `from`; returns whether it was still there to move. */
@@ -161,40 +221,38 @@ export async function addAccessReview(
     .execute();
 }
 
-/** Marks the pending requests past their deadline expired; returns them. */
+/**
+ * Marks the pending requests past their deadline expired; returns those this call moved. The
+ * update is conditional on the state, so when replicas race each expiry is returned once.
+ */
 export async function expireAccessRequests(db: Db, now: number): Promise<AccessRequest[]> {
-  const due = await selectRequests(db)
-    .where('accessRequests.state', '=', 'pending')
-    .where('accessRequests.expiresAt', '<=', now)
-    .execute();
-  if (due.length === 0) return [];
-  await db
+  const moved = await db
     .updateTable('accessRequests')
     .set({ state: 'expired', decidedAt: now })
+    .where('state', '=', 'pending')
+    .where('expiresAt', '<=', now)
+    .returning('id')
+    .execute();
+  if (moved.length === 0) return [];
+  const rows = await selectRequests(db)
     .where(
       inList(
         db,
-        'id',
-        due.map((r) => r.id),
+        'accessRequests.id',
+        moved.map((r) => r.id),
       ),
     )
     .execute();
-  return (await withReviews(db, due)).map((r) => ({ ...r, state: 'expired', decidedAt: now }));
+  return withReviews(db, rows);
 }
 
-/** How many pending requests (not yet expired) there are under these policies. */
-export async function countPendingRequests(
-  db: Db,
-  policyIds: string[],
-  now: number,
-): Promise<number> {
-  if (policyIds.length === 0) return 0;
+/** When the next pending request expires (after `now`), or undefined when none will. */
+export async function nextAccessRequestExpiry(db: Db, now: number): Promise<number | undefined> {
   const row = await db
     .selectFrom('accessRequests')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .select((eb) => eb.fn.min('expiresAt').as('next'))
     .where('state', '=', 'pending')
     .where('expiresAt', '>', now)
-    .where(inList(db, 'policyId', policyIds))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+    .executeTakeFirst();
+  return row?.next === null || row?.next === undefined ? undefined : Number(row.next);
 }

@@ -204,6 +204,136 @@ for (const engine of engines) {
       );
     });
 
+    it('pages through every request waiting for a review, leaving out those seen', async () => {
+      const pat = await createSignedInUser(server, admin, 'pat@example.com');
+      await admin.createRequestPolicy({
+        name: 'paged',
+        roles: ['view'],
+        resources: ['paged.*'],
+        requesters: { users: [], groups: ['devs'] },
+        approvers: { users: [pat.name], groups: [] },
+        approvalsRequired: 2,
+      });
+      const ask = (who: SignedIn, ns: string) =>
+        who.client.createAccessRequest({ role: 'view', resource: `paged.${ns}` });
+      const seen = await ask(dev, 'a');
+      const waiting = [
+        (await ask(dev, 'b')).id,
+        (await ask(dev2, 'c')).id,
+        (await ask(dev, 'd')).id,
+      ];
+      await pat.client.reviewAccessRequest({ id: seen.id, decision: 'approve' });
+      const first = await pat.client.listAccessRequests({ toReview: 'true', limit: 2 });
+      assert.deepEqual(
+        [first.count, first.totalCount, first.pendingToReview, first.next !== undefined],
+        [2, 3, 3, true],
+      );
+      const second = await pat.client.listAccessRequests({
+        toReview: 'true',
+        limit: 2,
+        after: first.next,
+      });
+      assert.deepEqual([second.count, second.next], [1, undefined]);
+      const listed = [...first.items, ...second.items];
+      assert.deepEqual(
+        listed.map((r) => r.id),
+        [...waiting].sort().reverse(),
+        'newest (largest id) first, each once',
+      );
+      assert.ok(listed.every((r) => r.canReview));
+      // Past its deadline a request leaves the list, and the count, even before it is marked.
+      clock.advance(3_600_000);
+      assert.deepEqual(
+        (await pat.client.listAccessRequests({ toReview: 'true' })).pendingToReview,
+        0,
+      );
+    });
+
+    it('lets admins change a policy in place; its pending requests follow the new rules', async () => {
+      const policy = await admin.createRequestPolicy({
+        name: 'edited',
+        roles: ['view'],
+        resources: ['edited'],
+        requesters: { users: [], groups: ['devs'] },
+        approvers: { users: ['rita@example.com'], groups: [] },
+      });
+      const r = await dev.client.createAccessRequest({ role: 'view', resource: 'edited' });
+      const rules = {
+        roles: ['view', 'edit'],
+        resources: ['edited', 'edited.*'],
+        requesters: { users: [], groups: ['devs'] },
+        approvers: { users: [], groups: ['sre'] },
+        approvalsRequired: 1,
+        maxDuration: '4h',
+        pendingExpiry: '30m',
+        reasonRequired: true,
+      };
+      // Every rule is checked as when adding; a refused change changes nothing.
+      await assert.rejects(
+        admin.updateRequestPolicy({
+          id: policy.id,
+          ...rules,
+          approvers: { users: [], groups: [] },
+        }),
+        {
+          status: 400,
+          message: 'validation failed: approvers: name at least one approver',
+        },
+      );
+      await assert.rejects(dev.client.updateRequestPolicy({ id: policy.id, ...rules }), {
+        status: 403,
+      });
+      const updated = await admin.updateRequestPolicy({ id: policy.id, ...rules });
+      assert.deepEqual(
+        { ...updated, created: undefined, updated: undefined },
+        {
+          id: policy.id,
+          name: 'edited',
+          ...rules,
+          managedBy: 'api',
+          created: undefined,
+          updated: undefined,
+        },
+      );
+      assert.deepEqual(
+        (await admin.listRequestPolicies()).items.filter((p) => p.name === 'edited'),
+        [updated],
+      );
+      // Rita no longer approves under it; sam (sre) now does.
+      await assert.rejects(rita.client.getAccessRequest({ id: r.id }), { status: 403 });
+      await assert.rejects(rita.client.reviewAccessRequest({ id: r.id, decision: 'approve' }), {
+        status: 403,
+      });
+      assert.equal((await sam.client.getAccessRequest({ id: r.id })).canReview, true);
+      await assert.rejects(
+        dev.client.createAccessRequest({ role: 'edit', resource: 'edited.web' }),
+        { status: 400, message: 'validation failed: reason: is required by policy edited' },
+      );
+      const entry = (await admin.listAudit({ target: policy.id })).items[0];
+      assert.deepEqual(
+        [entry?.action, entry?.actor.name, entry?.details],
+        [
+          'updateRequestPolicy',
+          'admin@example.com',
+          {
+            roles: { from: ['view'], to: ['view', 'edit'] },
+            resources: { from: ['edited'], to: ['edited', 'edited.*'] },
+            approvers: {
+              from: { users: ['rita@example.com'], groups: [] },
+              to: { users: [], groups: ['sre'] },
+            },
+            maxDuration: { from: '1h', to: '4h' },
+            pendingExpiry: { from: '1h', to: '30m' },
+            reasonRequired: { from: false, to: true },
+          },
+        ],
+      );
+      await assert.rejects(
+        admin.updateRequestPolicy({ id: policy.id.replace(/.$/, '0'), ...rules }),
+        { status: 404 },
+      );
+    });
+
     it('lets requesters cancel, ending access early', async () => {
       const r = await dev.client.createAccessRequest({ role: 'edit', resource: 'prod.jobs' });
       await assert.rejects(outsider.client.cancelAccessRequest({ id: r.id }), { status: 403 });
