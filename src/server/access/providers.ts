@@ -10,7 +10,7 @@ import * as data from '../data/providers.js';
 import type { ProviderRow } from '../data/providers.js';
 import { PROVIDER_CLIENT_SECRET, PROVIDER_PRIVATE_CONFIG } from '../data/sealed-columns.js';
 import { classifyIdpError, defaultScopes } from '../idp/oidc.js';
-import { listMembershipsBySource } from '../data/scim.js';
+import { keepDeactivations, listMembershipsBySource } from '../data/scim.js';
 import {
   scimScope,
   scimSource,
@@ -231,8 +231,10 @@ export async function deleteProvider(ctx: RequestContext, id: string): Promise<v
 async function removeProvider(db: Db, p: ProviderRow, now: number): Promise<void> {
   await forgetProviderUsers(db, p, now);
   // What it provisioned through SCIM: its tokens and memberships end; the users and groups stay
-  // (their SCIM records go with the provider's row).
+  // (their SCIM records go with the provider's row). Whom it deactivated stays so: they left, and
+  // a password or another provider must not let them back in.
   await deleteAccessKeysByScope(db, scimScope(p.id), now);
+  await keepDeactivations(db, p);
   for (const [groupId, userIds] of await listMembershipsBySource(db, scimSource(p.id)))
     await removeGroupMembers(db, groupId, userIds, scimSource(p.id), now);
   await data.deleteProvider(db, p.id);

@@ -7,7 +7,6 @@ import { nameProblem, printable } from '../../shared/names.js';
 import { generateAccessKey, hashSecret } from '../crypto/access-keys.js';
 import { createAccessKey } from '../data/access-keys.js';
 import { getCredential } from '../data/credentials.js';
-import type { Db } from '../data/db.js';
 import {
   addGroupMembers,
   createGroup as createGroupRow,
@@ -18,7 +17,7 @@ import {
 } from '../data/groups.js';
 import { findProviderUser, getProvider, listProviderUserLinks } from '../data/providers.js';
 import * as data from '../data/scim.js';
-import type { ScimGroupRow, ScimListOptions, ScimUserRow } from '../data/scim.js';
+import type { ScimKind, ScimListOptions, ScimRow, ScimRows } from '../data/scim.js';
 import {
   createUser as createUserRow,
   deleteUser as deleteUserRow,
@@ -62,6 +61,7 @@ export class ScimError extends AppError {
 
 const invalid = (message: string, scimType: ScimType = 'invalidValue') =>
   new ScimError('bad_request', message, scimType);
+const notUnique = (message: string) => new ScimError('conflict', message, 'uniqueness');
 
 /** A SCIM resource as JSON. */
 export type ScimResource = Record<string, unknown>;
@@ -126,25 +126,62 @@ export async function createScimKey(
   return { id, name, expiresAt, accessKey: secret.text, url: base(ctx) };
 }
 
+// --- what differs between Users and Groups ---
+
+/** What a client sends of a resource, as Infra keeps it. */
+interface ResourceInput {
+  /** The Infra user or group name. */
+  name: string;
+  externalId: string | null;
+  attributes: Record<string, unknown>;
+}
+
+/**
+ * One resource type. The operations (list, get, create, replace, patch, delete) are written once
+ * over it; the hooks hold what only users or only groups do: offboarding at deactivation, a
+ * group's members, and whether an existing user or group may be taken over.
+ */
+interface ResourceType<K extends ScimKind, Input extends ResourceInput> {
+  kind: K;
+  resourceType: 'User' | 'Group';
+  schema: string;
+  /** The attribute that is the Infra name (indexed, with `externalId` and `id`, for `eq`). */
+  nameAttribute: 'userName' | 'displayName';
+  /** Whether that name compares without case in filters (RFC 7643 §4.1.1: userName does). */
+  caseless: boolean;
+  /** A filter's value of the name attribute, as the name is stored. */
+  storedName(value: string): string;
+  /** How the provider came to hold it, for "not found": provisioned (users), pushed (groups). */
+  held: string;
+  read(body: unknown): Input;
+  render(ctx: RequestContext, row: ScimRows[K], opts: { members: boolean }): Promise<ScimResource>;
+  readPatch(body: unknown): ScimPatchOperation[];
+  /** Takes over or makes the Infra user or group of a new resource (version 1). */
+  provision(ctx: RequestContext, p: ScimProvider, input: Input, now: number): Promise<Change<K>>;
+  /** Applies a new state to an existing resource; undefined when nothing would change. */
+  update(
+    ctx: RequestContext,
+    p: ScimProvider,
+    row: ScimRows[K],
+    input: Input,
+  ): Promise<Change<K> | undefined>;
+  /** Ends the provider's hold on a resource; says how, for the audit log. */
+  remove(ctx: RequestContext, p: ScimProvider, row: ScimRows[K], now: number): Promise<string>;
+}
+
+/** Either resource type, as the operations take it. */
+type AnyType = ResourceType<ScimKind, ResourceInput>;
+
+/** A resource's next record, and what the audit log says of the change. */
+interface Change<K extends ScimKind> {
+  row: ScimRows[K];
+  details: Record<string, unknown>;
+}
+
 // --- reading resources ---
 
 function base(ctx: RequestContext): string {
   return `${ctx.origin}/api/scim/v2`;
-}
-
-function meta(
-  ctx: RequestContext,
-  resourceType: 'User' | 'Group',
-  id: string,
-  row: { createdAt: number; updatedAt: number; version: number },
-) {
-  return {
-    resourceType,
-    created: new Date(row.createdAt).toISOString(),
-    lastModified: new Date(row.updatedAt).toISOString(),
-    location: `${base(ctx)}/${resourceType}s/${id}`,
-    version: etag(row.version),
-  };
 }
 
 /** The weak ETag of a resource's version. */
@@ -157,43 +194,27 @@ function extensionSchemas(attributes: ScimResource): string[] {
   return Object.keys(attributes).filter((k) => k.startsWith('urn:'));
 }
 
-function userResource(ctx: RequestContext, row: ScimUserRow): ScimResource {
-  const { userName, ...rest } = row.attributes;
-  return {
-    schemas: [SCIM_SCHEMAS.user, ...extensionSchemas(rest)],
-    id: row.userId,
-    ...(row.externalId !== null && { externalId: row.externalId }),
-    ...rest,
-    // As the provider spelled it, unless the user was renamed another way since.
-    userName:
-      typeof userName === 'string' && userName.toLowerCase() === row.name ? userName : row.name,
-    active: row.active,
-    meta: meta(ctx, 'User', row.userId, row),
-  };
-}
-
-async function groupResource(
+/** A resource as SCIM shows it: the attributes the provider sent, then what Infra holds. */
+function resource(
   ctx: RequestContext,
-  row: ScimGroupRow,
-  opts: { members: boolean },
-): Promise<ScimResource> {
-  const members = opts.members
-    ? await data.listMembersBySource(ctx.db, row.groupId, scimSource(row.providerId))
-    : undefined;
+  type: AnyType,
+  row: ScimRow,
+  attributes: Record<string, unknown>,
+  held: Record<string, unknown>,
+): ScimResource {
   return {
-    schemas: [SCIM_SCHEMAS.group, ...extensionSchemas(row.attributes)],
-    id: row.groupId,
+    schemas: [type.schema, ...extensionSchemas(attributes)],
+    id: row.id,
     ...(row.externalId !== null && { externalId: row.externalId }),
-    ...row.attributes,
-    displayName: row.name,
-    ...(members && {
-      members: members.map((m) => ({
-        value: m.id,
-        display: m.name,
-        $ref: `${base(ctx)}/Users/${m.id}`,
-      })),
-    }),
-    meta: meta(ctx, 'Group', row.groupId, row),
+    ...attributes,
+    ...held,
+    meta: {
+      resourceType: type.resourceType,
+      created: new Date(row.createdAt).toISOString(),
+      lastModified: new Date(row.updatedAt).toISOString(),
+      location: `${base(ctx)}/${type.resourceType}s/${row.id}`,
+      version: etag(row.version),
+    },
   };
 }
 
@@ -221,75 +242,15 @@ function readExternalId(value: unknown): string | null {
   return value;
 }
 
-/** The rest of a resource, kept as sent (bounded in size). */
-function keep(attributes: Record<string, unknown>): Record<string, unknown> {
-  if (JSON.stringify(attributes).length > MAX_ATTRIBUTES)
+/** The rest of a resource, kept as sent but for what is ignored (bounded in size). */
+function keep(
+  kept: Record<string, unknown>,
+  rest: Record<string, unknown>,
+): Record<string, unknown> {
+  for (const [k, v] of Object.entries(rest)) if (!IGNORED.has(k)) kept[k] = v;
+  if (JSON.stringify(kept).length > MAX_ATTRIBUTES)
     throw invalid(`the resource is larger than ${MAX_ATTRIBUTES / 1024} KiB`);
-  return attributes;
-}
-
-interface UserInput {
-  /** The Infra user name: the userName in lower case. */
-  name: string;
-  externalId: string | null;
-  active: boolean;
-  attributes: Record<string, unknown>;
-}
-
-/**
- * A User resource as a provider sends it. `userName` is the Infra user name: an email address
- * (Entra ID's user principal name is one), compared and stored in lower case (RFC 7643 makes
- * userName case-insensitive).
- */
-function readUser(body: unknown): UserInput {
-  if (!isObject(body)) throw invalid('the request body must be a JSON object', 'invalidSyntax');
-  const { userName, externalId, active, ...rest } = body;
-  if (typeof userName !== 'string' || userName.trim() === '') throw invalid('userName is required');
-  const spelled = userName.trim().normalize('NFC');
-  if (spelled.length > 254 || !/^[^\s@'"<>]+@[^\s@'"<>]+$/.test(spelled))
-    throw invalid('userName must be an email address (Infra names users by email)');
-  const problem = nameProblem(spelled);
-  if (problem) throw invalid(`userName ${problem}: ${printable(spelled)}`);
-  const attributes: Record<string, unknown> = { userName: spelled };
-  for (const [k, v] of Object.entries(rest)) if (!IGNORED.has(k)) attributes[k] = v;
-  return {
-    name: spelled.toLowerCase(),
-    externalId: readExternalId(externalId),
-    active: active === undefined || active === null ? true : readBoolean(active, 'active'),
-    attributes: keep(attributes),
-  };
-}
-
-interface GroupInput {
-  name: string;
-  externalId: string | null;
-  members: string[];
-  attributes: Record<string, unknown>;
-}
-
-function readGroup(body: unknown): GroupInput {
-  if (!isObject(body)) throw invalid('the request body must be a JSON object', 'invalidSyntax');
-  const { displayName, externalId, members, ...rest } = body;
-  if (typeof displayName !== 'string') throw invalid('displayName is required');
-  const { groups, refused } = validGroupNames([displayName]);
-  if (refused.length > 0) throw invalid(`displayName ${refused[0]!}`);
-  if (groups.length === 0) throw invalid('displayName must not be empty');
-  if (members !== undefined && members !== null && !Array.isArray(members))
-    throw invalid('members must be a list');
-  const ids = new Set<string>();
-  for (const m of (members ?? []) as unknown[]) {
-    if (!isObject(m) || typeof m.value !== 'string')
-      throw invalid('each member must be an object with a value (a user id)');
-    ids.add(m.value);
-  }
-  const attributes: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(rest)) if (!IGNORED.has(k)) attributes[k] = v;
-  return {
-    name: groups[0]!,
-    externalId: readExternalId(externalId),
-    members: [...ids],
-    attributes: keep(attributes),
-  };
+  return kept;
 }
 
 /**
@@ -367,12 +328,6 @@ function checkVersion(version: number, ifMatch: string | undefined): void {
 
 // --- filters and pages ---
 
-/** Attributes answered from an index when filtered with `eq`, by resource type. */
-const INDEXED = {
-  User: { username: 'byName', externalid: 'byExternalId', id: 'byId' },
-  Group: { displayname: 'byName', externalid: 'byExternalId', id: 'byId' },
-} as const;
-
 /** `urn:...:core:2.0:User:userName` → `username`. */
 function attributeKey(attrPath: string, schema: string): string {
   const path = attrPath.toLowerCase();
@@ -380,20 +335,20 @@ function attributeKey(attrPath: string, schema: string): string {
   return path.startsWith(prefix) ? path.slice(prefix.length) : path;
 }
 
-/** userName compares without case (RFC 7643 §4.1.1); the library compares exactly. */
-function lowerUserNames(f: Filter): Filter {
+/** Lowers the values a filter compares the (caseless) name with; the library compares exactly. */
+function lowerNames(f: Filter, type: AnyType): Filter {
   switch (f.op) {
     case 'and':
     case 'or':
-      return { ...f, filters: f.filters.map(lowerUserNames) };
+      return { ...f, filters: f.filters.map((g) => lowerNames(g, type)) };
     case 'not':
-      return { ...f, filter: lowerUserNames(f.filter) };
+      return { ...f, filter: lowerNames(f.filter, type) };
     case '[]':
       return f;
     case 'pr':
       return f;
     default:
-      return attributeKey(f.attrPath, SCIM_SCHEMAS.user) === 'username' &&
+      return attributeKey(f.attrPath, type.schema) === type.nameAttribute.toLowerCase() &&
         typeof f.compValue === 'string'
         ? { ...f, compValue: f.compValue.toLowerCase() }
         : f;
@@ -404,6 +359,8 @@ interface ListInput {
   filter?: string;
   startIndex?: string;
   count?: string;
+  /** Comma-separated; only `members` (of groups) is honoured. */
+  excludedAttributes?: string;
 }
 
 function readPaging(input: ListInput): { startIndex: number; count: number } {
@@ -429,50 +386,79 @@ function readFilter(text: string | undefined): Filter | undefined {
   }
 }
 
+/** Whether `excludedAttributes` (comma-separated) names the attribute. */
+function excludes(excluded: string | undefined, attribute: string): boolean {
+  return (excluded ?? '')
+    .split(',')
+    .some((a) => attributeKey(a.trim(), SCIM_SCHEMAS.group) === attribute.toLowerCase());
+}
+
+// --- the operations, written once for users and groups ---
+
+/** The provider's resource of that id, of the version the client read if it says (If-Match). */
+async function rowOf(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  id: string,
+  ifMatch?: string,
+): Promise<ScimRows[ScimKind]> {
+  const row = await data.findScimResource(ctx.db, type.kind, p.id, id);
+  if (!row)
+    throw new NotFoundError(
+      type.kind,
+      `no ${type.kind} ${printable(id.slice(0, 100))} ${type.held} by ${p.name}`,
+    );
+  checkVersion(row.version, ifMatch);
+  return row;
+}
+
 /**
  * One page of a list, answered by an index for `eq` on the indexed attributes, and otherwise by
  * evaluating the filter (scim2-parse-filter) over the provider's resources.
  */
-async function listPage<Row>(
-  kind: 'User' | 'Group',
+async function listResources(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
   input: ListInput,
-  list: (opts: ScimListOptions) => Promise<{ total: number; items: Row[] }>,
-  render: (row: Row) => Promise<ScimResource> | ScimResource,
 ): Promise<ScimResource> {
   const { startIndex, count } = readPaging(input);
   const f = readFilter(input.filter);
-  const schema = kind === 'User' ? SCIM_SCHEMAS.user : SCIM_SCHEMAS.group;
+  const list = (opts: ScimListOptions) => data.listScimResources(ctx.db, type.kind, p.id, opts);
+  const opts = { members: !excludes(input.excludedAttributes, 'members') };
+  const render = (row: ScimRows[ScimKind]) => type.render(ctx, row, opts);
+  // A Map: an object's lookup would find `constructor` (every object has one) an index too.
+  const indexed = new Map<string, keyof ScimListOptions>([
+    [type.nameAttribute.toLowerCase(), 'byName'],
+    ['externalid', 'byExternalId'],
+    ['id', 'byId'],
+  ]);
+  const by =
+    f?.op === 'eq' && typeof f.compValue === 'string'
+      ? indexed.get(attributeKey(f.attrPath, type.schema))
+      : undefined;
   let total: number;
   let resources: ScimResource[];
-  const indexed =
-    f?.op === 'eq' && typeof f.compValue === 'string'
-      ? (INDEXED[kind] as Record<string, keyof ScimListOptions>)[attributeKey(f.attrPath, schema)]
-      : undefined;
-  if (f === undefined || (indexed !== undefined && f.op === 'eq')) {
-    let by: Partial<ScimListOptions> = {};
-    if (f !== undefined && f.op === 'eq' && indexed !== undefined) {
-      const value = String(f.compValue);
-      by = {
-        [indexed]:
-          indexed === 'byName'
-            ? kind === 'User'
-              ? value.trim().toLowerCase()
-              : value.trim().normalize('NFC')
-            : value,
-      };
-    }
-    const page = await list({ ...by, offset: startIndex - 1, limit: count });
+  if (f === undefined || (by !== undefined && f.op === 'eq')) {
+    const value = f?.op === 'eq' ? String(f.compValue) : '';
+    const page = await list({
+      ...(by && { [by]: by === 'byName' ? type.storedName(value) : value }),
+      offset: startIndex - 1,
+      limit: count,
+    });
     total = page.total;
     resources = await Promise.all(page.items.map(render));
   } else {
-    const test = compileFilter(kind === 'User' ? lowerUserNames(f) : f);
+    const test = compileFilter(type.caseless ? lowerNames(f, type) : f);
     const all = await list({ offset: 0, limit: Number.MAX_SAFE_INTEGER });
     const matching: ScimResource[] = [];
     for (const row of all.items) {
       const r = await render(row);
+      const name = r[type.nameAttribute];
       const comparable =
-        kind === 'User' && typeof r.userName === 'string'
-          ? { ...r, userName: r.userName.toLowerCase() }
+        type.caseless && typeof name === 'string'
+          ? { ...r, [type.nameAttribute]: name.toLowerCase() }
           : r;
       if (test(comparable)) matching.push(r);
     }
@@ -488,264 +474,311 @@ async function listPage<Row>(
   };
 }
 
-// --- users ---
-
-async function userOf(ctx: RequestContext, p: ScimProvider, id: string): Promise<ScimUserRow> {
-  const row = await data.findScimUser(ctx.db, p.id, id);
-  if (!row)
-    throw new NotFoundError(
-      'user',
-      `no user ${printable(id.slice(0, 100))} provisioned by ${p.name}`,
-    );
-  return row;
-}
-
-export async function listScimUsers(
-  ctx: RequestContext,
-  p: ScimProvider,
-  input: ListInput,
-): Promise<ScimResource> {
-  return listPage(
-    'User',
-    input,
-    (opts) => data.listScimUsers(ctx.db, p.id, opts),
-    (row) => userResource(ctx, row),
-  );
-}
-
-export async function getScimUser(
+async function getResource(
+  type: AnyType,
   ctx: RequestContext,
   p: ScimProvider,
   id: string,
+  input: { excludedAttributes?: string } = {},
 ): Promise<ScimResource> {
-  return userResource(ctx, await userOf(ctx, p, id));
+  const members = !excludes(input.excludedAttributes, 'members');
+  return type.render(ctx, await rowOf(type, ctx, p, id), { members });
 }
 
-/**
- * Provisions a user. A user of that name who signed in through this provider before is taken
- * over; any other existing user (local, another provider's) is refused as not unique.
- */
-export async function createScimUser(
+async function createResource(
+  type: AnyType,
   ctx: RequestContext,
   p: ScimProvider,
   body: unknown,
 ): Promise<ScimResource> {
-  const input = readUser(body);
-  const now = ctx.clock.now();
-  let user = await findUser(ctx.db, { byName: input.name });
-  if (user) {
-    const owner = await data.findScimUserProvider(ctx.db, user.id);
-    const linked =
-      user.kind === 'user' &&
-      owner === undefined &&
-      (await findProviderUser(ctx.db, { providerId: p.id, userId: user.id })) !== undefined;
-    if (!linked)
-      throw new ScimError(
-        'conflict',
-        owner === p.id
-          ? `${input.name} is already provisioned (id ${user.id})`
-          : `a user named ${input.name} already exists and was not provisioned by ${p.name}; an admin can remove it, or the person signs in through ${p.name} once`,
-        'uniqueness',
-      );
-  } else {
-    user = await createUserRow(ctx.db, {
-      id: newId('user', now),
-      name: input.name,
-      managedBy: 'api',
-      now,
-    });
-  }
-  const row: Omit<ScimUserRow, 'name'> = {
-    userId: user.id,
+  const input = type.read(body);
+  return save(type, ctx, p, await type.provision(ctx, p, input, ctx.clock.now()));
+}
+
+async function replaceResource(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  id: string,
+  body: unknown,
+  ifMatch: string | undefined,
+): Promise<ScimResource> {
+  const row = await rowOf(type, ctx, p, id, ifMatch);
+  return update(type, ctx, p, row, type.read(body));
+}
+
+async function patchResource(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  id: string,
+  body: unknown,
+  ifMatch: string | undefined,
+): Promise<ScimResource> {
+  const row = await rowOf(type, ctx, p, id, ifMatch);
+  const ops = type.readPatch(body);
+  const current = await type.render(ctx, row, { members: true });
+  return update(type, ctx, p, row, type.read(applyPatch(current, ops)));
+}
+
+/** A new state (PUT, or PATCH once applied): an unchanged resource keeps its version. */
+async function update(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  row: ScimRows[ScimKind],
+  input: ResourceInput,
+): Promise<ScimResource> {
+  const change = await type.update(ctx, p, row, input);
+  if (change) return save(type, ctx, p, change);
+  ctx.unchanged();
+  return type.render(ctx, row, { members: true });
+}
+
+/** Keeps a resource's new record, says what changed in the audit log, and shows the resource. */
+async function save(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  { row, details }: Change<ScimKind>,
+): Promise<ScimResource> {
+  await data.saveScimResource(ctx.db, type.kind, row);
+  const entry = { provider: p.name, ...details };
+  ctx.audit({ kind: type.kind, id: row.id, name: row.name, details: entry });
+  return type.render(ctx, row, { members: true });
+}
+
+async function deleteResource(
+  type: AnyType,
+  ctx: RequestContext,
+  p: ScimProvider,
+  id: string,
+  ifMatch: string | undefined,
+): Promise<void> {
+  const row = await rowOf(type, ctx, p, id, ifMatch);
+  const how = await type.remove(ctx, p, row, ctx.clock.now());
+  await assertAdminRemains(ctx);
+  ctx.audit({ kind: type.kind, id, name: row.name, details: { provider: p.name, scim: how } });
+}
+
+/** The first record of a resource: what users and groups both hold. */
+function newRecord(id: string, p: ScimProvider, input: ResourceInput, now: number): ScimRow {
+  const { name, externalId, attributes } = input;
+  return {
+    id,
     providerId: p.id,
-    externalId: input.externalId,
-    active: input.active,
-    attributes: input.attributes,
+    name,
+    externalId,
+    attributes,
     version: 1,
     createdAt: now,
     updatedAt: now,
   };
-  await data.saveScimUser(ctx.db, row);
-  const ended = input.active ? 0 : await endProviderAccess(ctx.db, p.id, user.id, now);
-  ctx.audit({
-    kind: 'user',
-    id: user.id,
-    name: user.name,
-    details: { provider: p.name, scim: 'provisioned', active: input.active, sessionsEnded: ended },
-  });
-  return userResource(ctx, { ...row, name: user.name });
 }
 
-export async function replaceScimUser(
-  ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  body: unknown,
-  ifMatch: string | undefined,
-): Promise<ScimResource> {
-  const row = await userOf(ctx, p, id);
-  checkVersion(row.version, ifMatch);
-  return updateUser(ctx, p, row, readUser(body));
-}
-
-export async function patchScimUser(
-  ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  body: unknown,
-  ifMatch: string | undefined,
-): Promise<ScimResource> {
-  const row = await userOf(ctx, p, id);
-  checkVersion(row.version, ifMatch);
-  const patched = applyPatch(userResource(ctx, row), readPatch(body));
-  return updateUser(ctx, p, row, readUser(patched));
-}
-
-/**
- * Applies a user's new state. Deactivation offboards as a provider refusing the user at sync
- * does (sessions and keys end, connectors refuse within a second) and refuses every sign-in
- * until reactivation.
- */
-async function updateUser(
-  ctx: RequestContext,
-  p: ScimProvider,
-  row: ScimUserRow,
-  input: UserInput,
-): Promise<ScimResource> {
-  const same =
+/** Whether a new state leaves what users and groups both hold as it is. */
+function sameState(row: ScimRow, input: ResourceInput): boolean {
+  return (
     input.name === row.name &&
     input.externalId === row.externalId &&
-    input.active === row.active &&
-    JSON.stringify(input.attributes) === JSON.stringify(row.attributes);
-  if (same) {
-    ctx.unchanged();
-    return userResource(ctx, row);
-  }
-  const now = ctx.clock.now();
-  const changes: string[] = [];
-  if (input.name !== row.name) {
-    try {
-      await renameUser(ctx.db, row.userId, input.name, now);
-    } catch (err) {
-      if (err instanceof ConflictError)
-        throw new ScimError('conflict', `a user named ${input.name} already exists`, 'uniqueness');
-      throw err;
-    }
-    changes.push(`renamed from ${row.name}`);
-  }
-  let ended = 0;
-  if (row.active && !input.active) {
-    ended = await endProviderAccess(ctx.db, p.id, row.userId, now);
-    changes.push('deactivated');
-  } else if (!row.active && input.active) changes.push('reactivated');
-  const next: Omit<ScimUserRow, 'name'> = {
-    ...row,
-    externalId: input.externalId,
-    active: input.active,
-    attributes: input.attributes,
-    version: row.version + 1,
-    updatedAt: now,
-  };
-  await data.saveScimUser(ctx.db, next);
-  ctx.audit({
-    kind: 'user',
-    id: row.userId,
-    name: input.name,
-    details: {
-      provider: p.name,
-      scim: changes.length > 0 ? changes.join(', ') : 'attributes updated',
-      ...(ended > 0 && { sessionsEnded: ended }),
-    },
-  });
-  return userResource(ctx, { ...next, name: input.name });
-}
-
-/**
- * Deprovisions a user: their sessions end as at deactivation and the provider's memberships go.
- * The Infra user is deleted too unless it has another way in (a password, another provider) or
- * is declared in the config file; then only the provider's hold on it goes.
- */
-export async function deleteScimUser(
-  ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  ifMatch: string | undefined,
-): Promise<void> {
-  const row = await userOf(ctx, p, id);
-  checkVersion(row.version, ifMatch);
-  const user = await getUser(ctx.db, { byId: id });
-  const now = ctx.clock.now();
-  const otherLinks = (await listProviderUserLinks(ctx.db, id)).filter((l) => l !== p.id);
-  const keep =
-    user.managedBy === 'config' ||
-    otherLinks.length > 0 ||
-    (await getCredential(ctx.db, id)) !== undefined;
-  if (keep) {
-    await endProviderAccess(ctx.db, p.id, id, now);
-    await removeMembershipsOfUser(ctx.db, p.id, id, now);
-    await data.deleteScimUser(ctx.db, id);
-  } else {
-    await deleteUserRow(ctx.db, id, now);
-  }
-  await assertAdminRemains(ctx);
-  ctx.audit({
-    kind: 'user',
-    id,
-    name: user.name,
-    details: { provider: p.name, scim: keep ? 'deprovisioned, user kept' : 'deleted' },
-  });
-}
-
-async function removeMembershipsOfUser(
-  db: Db,
-  providerId: string,
-  userId: string,
-  now: number,
-): Promise<void> {
-  const source = scimSource(providerId);
-  for (const groupId of await data.listGroupIdsOfUserBySource(db, userId, source))
-    await removeGroupMembers(db, groupId, [userId], source, now);
-}
-
-// --- groups ---
-
-async function groupOf(ctx: RequestContext, p: ScimProvider, id: string): Promise<ScimGroupRow> {
-  const row = await data.findScimGroup(ctx.db, p.id, id);
-  if (!row)
-    throw new NotFoundError('group', `no group ${printable(id.slice(0, 100))} pushed by ${p.name}`);
-  return row;
-}
-
-export async function listScimGroups(
-  ctx: RequestContext,
-  p: ScimProvider,
-  input: ListInput & { excludedAttributes?: string },
-): Promise<ScimResource> {
-  const members = !excludes(input.excludedAttributes, 'members');
-  return listPage(
-    'Group',
-    input,
-    (opts) => data.listScimGroups(ctx.db, p.id, opts),
-    (row) => groupResource(ctx, row, { members }),
+    JSON.stringify(input.attributes) === JSON.stringify(row.attributes)
   );
 }
 
-/** Whether `excludedAttributes` (comma-separated) names the attribute. */
-function excludes(excluded: string | undefined, attribute: string): boolean {
-  return (excluded ?? '')
-    .split(',')
-    .some((a) => attributeKey(a.trim(), SCIM_SCHEMAS.group) === attribute.toLowerCase());
+/** The record after a change: the next version, with what users and groups both hold. */
+function nextVersion<Row extends ScimRow>(row: Row, input: ResourceInput, now: number): Row {
+  const { name, externalId, attributes } = input;
+  return { ...row, name, externalId, attributes, version: row.version + 1, updatedAt: now };
 }
 
-export async function getScimGroup(
+/**
+ * Renames the Infra user or group. One the config file declares keeps the name it has there (the
+ * next start would remove it under the new name, and make it afresh); a name taken is not unique.
+ */
+async function rename(
+  kind: ScimKind,
   ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  input: { excludedAttributes?: string },
-): Promise<ScimResource> {
-  return groupResource(ctx, await groupOf(ctx, p, id), {
-    members: !excludes(input.excludedAttributes, 'members'),
-  });
+  row: ScimRow,
+  name: string,
+  now: number,
+): Promise<void> {
+  const by = { byId: row.id };
+  const target = kind === 'user' ? await getUser(ctx.db, by) : await getGroup(ctx.db, by);
+  if (target.managedBy === 'config')
+    throw new ScimError(
+      'bad_request',
+      `${kind} ${row.name} is declared in the server's config file; it cannot be renamed`,
+      'mutability',
+    );
+  try {
+    await (kind === 'user' ? renameUser : renameGroup)(ctx.db, row.id, name, now);
+  } catch (err) {
+    if (err instanceof ConflictError) throw notUnique(`a ${kind} named ${name} already exists`);
+    throw err;
+  }
+}
+
+// --- users ---
+
+interface UserInput extends ResourceInput {
+  active: boolean;
+}
+
+/**
+ * A User resource as a provider sends it. `userName` is the Infra user name: an email address
+ * (Entra ID's user principal name is one), compared and stored in lower case (RFC 7643 makes
+ * userName case-insensitive).
+ */
+function readUser(body: unknown): UserInput {
+  if (!isObject(body)) throw invalid('the request body must be a JSON object', 'invalidSyntax');
+  const { userName, externalId, active, ...rest } = body;
+  if (typeof userName !== 'string' || userName.trim() === '') throw invalid('userName is required');
+  const spelled = userName.trim().normalize('NFC');
+  if (spelled.length > 254 || !/^[^\s@'"<>]+@[^\s@'"<>]+$/.test(spelled))
+    throw invalid('userName must be an email address (Infra names users by email)');
+  const problem = nameProblem(spelled);
+  if (problem) throw invalid(`userName ${problem}: ${printable(spelled)}`);
+  return {
+    name: spelled.toLowerCase(),
+    externalId: readExternalId(externalId),
+    active: active === undefined || active === null ? true : readBoolean(active, 'active'),
+    attributes: keep({ userName: spelled }, rest),
+  };
+}
+
+const USERS: ResourceType<'user', UserInput> = {
+  kind: 'user',
+  resourceType: 'User',
+  schema: SCIM_SCHEMAS.user,
+  nameAttribute: 'userName',
+  caseless: true,
+  storedName: (value) => value.trim().toLowerCase(),
+  held: 'provisioned',
+  read: readUser,
+  readPatch,
+
+  async render(ctx, row) {
+    const { userName, ...rest } = row.attributes;
+    return resource(ctx, USERS, row, rest, {
+      // As the provider spelled it, unless the user was renamed another way since.
+      userName:
+        typeof userName === 'string' && userName.toLowerCase() === row.name ? userName : row.name,
+      active: row.active,
+    });
+  },
+
+  /**
+   * A user of that name who signed in through this provider before is taken over; any other
+   * existing user (local, another provider's) is refused as not unique. A user provisioned
+   * inactive is offboarded at once.
+   */
+  async provision(ctx, p, input, now) {
+    let user = await findUser(ctx.db, { byName: input.name });
+    if (user) {
+      const owner = await data.findScimResourceProvider(ctx.db, 'user', user.id);
+      const linked =
+        user.kind === 'user' &&
+        owner === undefined &&
+        (await findProviderUser(ctx.db, { providerId: p.id, userId: user.id })) !== undefined;
+      if (!linked)
+        throw notUnique(
+          owner === p.id
+            ? `${input.name} is already provisioned (id ${user.id})`
+            : `a user named ${input.name} already exists and was not provisioned by ${p.name}; an admin can remove it, or the person signs in through ${p.name} once`,
+        );
+    } else {
+      user = await createUserRow(ctx.db, {
+        id: newId('user', now),
+        name: input.name,
+        managedBy: 'api',
+        now,
+      });
+    }
+    const ended = input.active ? 0 : await endProviderAccess(ctx.db, p.id, user.id, now);
+    return {
+      row: { ...newRecord(user.id, p, input, now), active: input.active },
+      details: { scim: 'provisioned', active: input.active, sessionsEnded: ended },
+    };
+  },
+
+  /**
+   * Deactivation offboards as a provider refusing the user at sync does (sessions and keys end,
+   * connectors refuse within a second) and refuses every sign-in until reactivation.
+   */
+  async update(ctx, p, row, input) {
+    if (sameState(row, input) && input.active === row.active) return undefined;
+    const now = ctx.clock.now();
+    const changes: string[] = [];
+    if (input.name !== row.name) {
+      await rename('user', ctx, row, input.name, now);
+      changes.push(`renamed from ${row.name}`);
+    }
+    let ended = 0;
+    if (row.active && !input.active) {
+      ended = await endProviderAccess(ctx.db, p.id, row.id, now);
+      changes.push('deactivated');
+    } else if (!row.active && input.active) changes.push('reactivated');
+    return {
+      row: { ...nextVersion(row, input, now), active: input.active },
+      details: {
+        scim: changes.length > 0 ? changes.join(', ') : 'attributes updated',
+        ...(ended > 0 && { sessionsEnded: ended }),
+      },
+    };
+  },
+
+  /**
+   * Their sessions end as at deactivation and the provider's memberships go. The Infra user is
+   * deleted too unless it has another way in (a password, another provider) or is declared in
+   * the config file; then only the provider's hold on it goes.
+   */
+  async remove(ctx, p, row, now) {
+    const user = await getUser(ctx.db, { byId: row.id });
+    const otherLinks = (await listProviderUserLinks(ctx.db, row.id)).filter((l) => l !== p.id);
+    const kept =
+      user.managedBy === 'config' ||
+      otherLinks.length > 0 ||
+      (await getCredential(ctx.db, row.id)) !== undefined;
+    if (!kept) {
+      await deleteUserRow(ctx.db, row.id, now);
+      return 'deleted';
+    }
+    await endProviderAccess(ctx.db, p.id, row.id, now);
+    const source = scimSource(p.id);
+    for (const groupId of await data.listGroupIdsOfUserBySource(ctx.db, row.id, source))
+      await removeGroupMembers(ctx.db, groupId, [row.id], source, now);
+    await data.deleteScimResource(ctx.db, 'user', row.id);
+    return 'deprovisioned, user kept';
+  },
+};
+
+// --- groups ---
+
+interface GroupInput extends ResourceInput {
+  members: string[];
+}
+
+function readGroup(body: unknown): GroupInput {
+  if (!isObject(body)) throw invalid('the request body must be a JSON object', 'invalidSyntax');
+  const { displayName, externalId, members, ...rest } = body;
+  if (typeof displayName !== 'string') throw invalid('displayName is required');
+  const { groups, refused } = validGroupNames([displayName]);
+  if (refused.length > 0) throw invalid(`displayName ${refused[0]!}`);
+  if (groups.length === 0) throw invalid('displayName must not be empty');
+  if (members !== undefined && members !== null && !Array.isArray(members))
+    throw invalid('members must be a list');
+  const ids = new Set<string>();
+  for (const m of (members ?? []) as unknown[]) {
+    if (!isObject(m) || typeof m.value !== 'string')
+      throw invalid('each member must be an object with a value (a user id)');
+    ids.add(m.value);
+  }
+  return {
+    name: groups[0]!,
+    externalId: readExternalId(externalId),
+    members: [...ids],
+    attributes: keep({}, rest),
+  };
 }
 
 /** Of the member ids given, refuses any user this provider did not provision. */
@@ -761,199 +794,131 @@ async function checkMembers(ctx: RequestContext, p: ScimProvider, ids: string[])
     );
 }
 
-/**
- * Pushes a group. An existing group of that name is taken over (its other memberships and its
- * grants stay), unless another provider pushed it or the config file declares it.
- */
-export async function createScimGroup(
-  ctx: RequestContext,
-  p: ScimProvider,
-  body: unknown,
-): Promise<ScimResource> {
-  const input = readGroup(body);
-  await checkMembers(ctx, p, input.members);
-  const now = ctx.clock.now();
-  let groupId: string;
-  let created: boolean;
-  try {
-    const existing = await getGroup(ctx.db, { byName: input.name });
-    const owner = await data.findScimGroupProvider(ctx.db, existing.id);
-    if (owner !== undefined || existing.managedBy === 'config')
-      throw new ScimError(
-        'conflict',
-        owner === p.id
-          ? `group ${input.name} is already pushed (id ${existing.id})`
-          : `a group named ${input.name} already exists and cannot be taken over by ${p.name}`,
-        'uniqueness',
-      );
-    groupId = existing.id;
-    created = false;
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) throw err;
-    groupId = (
-      await createGroupRow(ctx.db, {
+const GROUPS: ResourceType<'group', GroupInput> = {
+  kind: 'group',
+  resourceType: 'Group',
+  schema: SCIM_SCHEMAS.group,
+  nameAttribute: 'displayName',
+  caseless: false,
+  storedName: (value) => value.trim().normalize('NFC'),
+  held: 'pushed',
+  read: readGroup,
+  readPatch: (body) => readPatch(body).flatMap(memberRemovalsByValue),
+
+  /** A group shows only the members its provider gave (not an admin's, nor a sign-in's). */
+  async render(ctx, row, opts) {
+    const members = opts.members
+      ? await data.listMembersBySource(ctx.db, row.id, scimSource(row.providerId))
+      : undefined;
+    return resource(ctx, GROUPS, row, row.attributes, {
+      displayName: row.name,
+      ...(members && {
+        members: members.map((m) => ({
+          value: m.id,
+          display: m.name,
+          $ref: `${base(ctx)}/Users/${m.id}`,
+        })),
+      }),
+    });
+  },
+
+  /**
+   * An existing group of that name is taken over (its other memberships and its grants stay),
+   * unless another provider pushed it or the config file declares it.
+   */
+  async provision(ctx, p, input, now) {
+    await checkMembers(ctx, p, input.members);
+    let group: { id: string };
+    let created: boolean;
+    try {
+      const existing = await getGroup(ctx.db, { byName: input.name });
+      const owner = await data.findScimResourceProvider(ctx.db, 'group', existing.id);
+      if (owner !== undefined || existing.managedBy === 'config')
+        throw notUnique(
+          owner === p.id
+            ? `group ${input.name} is already pushed (id ${existing.id})`
+            : `a group named ${input.name} already exists and cannot be taken over by ${p.name}`,
+        );
+      group = existing;
+      created = false;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      group = await createGroupRow(ctx.db, {
         id: newId('group', now),
         name: input.name,
         managedBy: 'api',
         now,
-      })
-    ).id;
-    created = true;
-  }
-  await addGroupMembers(ctx.db, groupId, input.members, scimSource(p.id), now);
-  const row: Omit<ScimGroupRow, 'name'> = {
-    groupId,
-    providerId: p.id,
-    externalId: input.externalId,
-    created,
-    attributes: input.attributes,
-    version: 1,
-    createdAt: now,
-    updatedAt: now,
-  };
-  await data.saveScimGroup(ctx.db, row);
-  ctx.audit({
-    kind: 'group',
-    id: groupId,
-    name: input.name,
-    details: {
-      provider: p.name,
-      scim: created ? 'created' : 'taken over',
-      membersAdded: input.members.length,
-    },
-  });
-  return groupResource(ctx, { ...row, name: input.name }, { members: true });
-}
-
-export async function replaceScimGroup(
-  ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  body: unknown,
-  ifMatch: string | undefined,
-): Promise<ScimResource> {
-  const row = await groupOf(ctx, p, id);
-  checkVersion(row.version, ifMatch);
-  return updateGroup(ctx, p, row, readGroup(body));
-}
-
-export async function patchScimGroup(
-  ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  body: unknown,
-  ifMatch: string | undefined,
-): Promise<ScimResource> {
-  const row = await groupOf(ctx, p, id);
-  checkVersion(row.version, ifMatch);
-  const ops = readPatch(body).flatMap(memberRemovalsByValue);
-  const current = await groupResource(ctx, row, { members: true });
-  return updateGroup(ctx, p, row, readGroup(applyPatch(current, ops)));
-}
-
-/** Applies a group's new state: a rename, and the provider's memberships made to match. */
-async function updateGroup(
-  ctx: RequestContext,
-  p: ScimProvider,
-  row: ScimGroupRow,
-  input: GroupInput,
-): Promise<ScimResource> {
-  const source = scimSource(p.id);
-  const current = new Set(
-    (await data.listMembersBySource(ctx.db, row.groupId, source)).map((m) => m.id),
-  );
-  const wanted = new Set(input.members);
-  const added = input.members.filter((m) => !current.has(m));
-  const removed = [...current].filter((m) => !wanted.has(m));
-  const same =
-    added.length === 0 &&
-    removed.length === 0 &&
-    input.name === row.name &&
-    input.externalId === row.externalId &&
-    JSON.stringify(input.attributes) === JSON.stringify(row.attributes);
-  if (same) {
-    ctx.unchanged();
-    return groupResource(ctx, row, { members: true });
-  }
-  await checkMembers(ctx, p, added);
-  const now = ctx.clock.now();
-  if (input.name !== row.name) {
-    const group = await getGroup(ctx.db, { byId: row.groupId });
-    if (group.managedBy === 'config')
-      throw new ScimError(
-        'bad_request',
-        `group ${row.name} is declared in the server's config file; it cannot be renamed`,
-        'mutability',
-      );
-    try {
-      await renameGroup(ctx.db, row.groupId, input.name, now);
-    } catch (err) {
-      if (err instanceof ConflictError)
-        throw new ScimError('conflict', `a group named ${input.name} already exists`, 'uniqueness');
-      throw err;
+      });
+      created = true;
     }
-  }
-  await addGroupMembers(ctx.db, row.groupId, added, source, now);
-  await removeGroupMembers(ctx.db, row.groupId, removed, source, now);
-  if (removed.length > 0) await assertAdminRemains(ctx);
-  const next: Omit<ScimGroupRow, 'name'> = {
-    ...row,
-    externalId: input.externalId,
-    attributes: input.attributes,
-    version: row.version + 1,
-    updatedAt: now,
-  };
-  await data.saveScimGroup(ctx.db, next);
-  ctx.audit({
-    kind: 'group',
-    id: row.groupId,
-    name: input.name,
-    details: {
-      provider: p.name,
-      ...(input.name !== row.name && { renamedFrom: row.name }),
-      ...(added.length > 0 && { membersAdded: added.length }),
-      ...(removed.length > 0 && { membersRemoved: removed.length }),
-    },
-  });
-  return groupResource(ctx, { ...next, name: input.name }, { members: true });
-}
+    await addGroupMembers(ctx.db, group.id, input.members, scimSource(p.id), now);
+    return {
+      row: { ...newRecord(group.id, p, input, now), created },
+      details: { scim: created ? 'created' : 'taken over', membersAdded: input.members.length },
+    };
+  },
 
-/**
- * Deletes a pushed group: the provider's memberships go; the group itself (with its grants)
- * goes only if SCIM created it and nobody else added members to it.
- */
-export async function deleteScimGroup(
-  ctx: RequestContext,
-  p: ScimProvider,
-  id: string,
-  ifMatch: string | undefined,
-): Promise<void> {
-  const row = await groupOf(ctx, p, id);
-  checkVersion(row.version, ifMatch);
-  const source = scimSource(p.id);
-  const now = ctx.clock.now();
-  const members = await data.listMembersBySource(ctx.db, id, source);
-  const group = await getGroup(ctx.db, { byId: id });
-  const remove =
-    row.created &&
-    group.managedBy !== 'config' &&
-    !(await data.hasMembersFromOtherSources(ctx.db, id, source));
-  if (remove) await deleteGroupRow(ctx.db, id, now);
-  else {
-    await removeGroupMembers(
-      ctx.db,
-      id,
-      members.map((m) => m.id),
-      source,
-      now,
+  /** A rename, and the provider's memberships made to match. */
+  async update(ctx, p, row, input) {
+    const source = scimSource(p.id);
+    const current = new Set(
+      (await data.listMembersBySource(ctx.db, row.id, source)).map((m) => m.id),
     );
-    await data.deleteScimGroup(ctx.db, id);
-  }
-  await assertAdminRemains(ctx);
-  ctx.audit({
-    kind: 'group',
-    id,
-    name: row.name,
-    details: { provider: p.name, scim: remove ? 'deleted' : 'released, group kept' },
-  });
-}
+    const wanted = new Set(input.members);
+    const added = input.members.filter((m) => !current.has(m));
+    const removed = [...current].filter((m) => !wanted.has(m));
+    if (added.length === 0 && removed.length === 0 && sameState(row, input)) return undefined;
+    await checkMembers(ctx, p, added);
+    const now = ctx.clock.now();
+    if (input.name !== row.name) await rename('group', ctx, row, input.name, now);
+    await addGroupMembers(ctx.db, row.id, added, source, now);
+    await removeGroupMembers(ctx.db, row.id, removed, source, now);
+    if (removed.length > 0) await assertAdminRemains(ctx);
+    return {
+      row: nextVersion(row, input, now),
+      details: {
+        ...(input.name !== row.name && { renamedFrom: row.name }),
+        ...(added.length > 0 && { membersAdded: added.length }),
+        ...(removed.length > 0 && { membersRemoved: removed.length }),
+      },
+    };
+  },
+
+  /**
+   * The provider's memberships go; the group itself (with its grants) goes only if SCIM created
+   * it and nobody else added members to it.
+   */
+  async remove(ctx, p, row, now) {
+    const source = scimSource(p.id);
+    const group = await getGroup(ctx.db, { byId: row.id });
+    const deleted =
+      row.created &&
+      group.managedBy !== 'config' &&
+      !(await data.hasMembersFromOtherSources(ctx.db, row.id, source));
+    if (deleted) {
+      await deleteGroupRow(ctx.db, row.id, now);
+      return 'deleted';
+    }
+    const members = await data.listMembersBySource(ctx.db, row.id, source);
+    const ids = members.map((m) => m.id);
+    await removeGroupMembers(ctx.db, row.id, ids, source, now);
+    await data.deleteScimResource(ctx.db, 'group', row.id);
+    return 'released, group kept';
+  },
+};
+
+// --- the operations, each bound to its resource type, by the names the routes give them ---
+
+export const listScimUsers = listResources.bind(null, USERS);
+export const getScimUser = getResource.bind(null, USERS);
+export const createScimUser = createResource.bind(null, USERS);
+export const replaceScimUser = replaceResource.bind(null, USERS);
+export const patchScimUser = patchResource.bind(null, USERS);
+export const deleteScimUser = deleteResource.bind(null, USERS);
+
+export const listScimGroups = listResources.bind(null, GROUPS);
+export const getScimGroup = getResource.bind(null, GROUPS);
+export const createScimGroup = createResource.bind(null, GROUPS);
+export const replaceScimGroup = replaceResource.bind(null, GROUPS);
+export const patchScimGroup = patchResource.bind(null, GROUPS);
+export const deleteScimGroup = deleteResource.bind(null, GROUPS);

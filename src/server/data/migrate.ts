@@ -13,6 +13,7 @@ import * as m0009 from './migrations/0009-scim.js';
 import * as m0010 from './migrations/0010-ssh.js';
 import * as m0011 from './migrations/0011-kube-audit.js';
 import * as m0012 from './migrations/0012-access-requests.js';
+import * as m0013 from './migrations/0013-scim-deactivated.js';
 
 // Every migration, in order. Forward-only: a shipped migration is never edited, only followed.
 const migrations: Record<string, Migration> = {
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0010-ssh': m0010,
   '0011-kube-audit': m0011,
   '0012-access-requests': m0012,
+  '0013-scim-deactivated': m0013,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

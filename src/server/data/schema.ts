@@ -208,6 +208,8 @@ export interface UsersTable {
   createdAt: number;
   updatedAt: number;
   lastSeenAt: number | null;
+  /** The removed provider that had deactivated the user through SCIM (migration 0013). */
+  deactivatedBy: string | null;
 }
 
 export interface CredentialsTable {

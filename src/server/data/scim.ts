@@ -1,33 +1,42 @@
 import type { Db } from './db.js';
 import { translateDbError } from './db.js';
 
-/** A user a provider provisioned through SCIM, with their Infra name. */
-export interface ScimUserRow {
-  userId: string;
+/** Users and groups: the two kinds of resource a provider provisions through SCIM. */
+export type ScimKind = 'user' | 'group';
+
+/** What a provider provisioned through SCIM, with its Infra name: alike for users and groups. */
+export interface ScimRow {
+  /** The Infra user's or group's id (the SCIM id). */
+  id: string;
   providerId: string;
-  /** The Infra user name (the SCIM userName in lower case). */
+  /** The Infra name: a user's is the SCIM userName in lower case, a group's its displayName. */
   name: string;
   externalId: string | null;
-  active: boolean;
   attributes: Record<string, unknown>;
   version: number;
   createdAt: number;
   updatedAt: number;
 }
 
-/** A group a provider pushed through SCIM, with its Infra name. */
-export interface ScimGroupRow {
-  groupId: string;
-  providerId: string;
-  name: string;
-  externalId: string | null;
+export interface ScimUserRow extends ScimRow {
+  active: boolean;
+}
+
+export interface ScimGroupRow extends ScimRow {
   /** SCIM created it (rather than taking over an existing group of the same name). */
   created: boolean;
-  attributes: Record<string, unknown>;
-  version: number;
-  createdAt: number;
-  updatedAt: number;
 }
+
+export interface ScimRows {
+  user: ScimUserRow;
+  group: ScimGroupRow;
+}
+
+/** Where each kind is kept: its table, the column naming the Infra user or group, its own flag. */
+const TABLES = {
+  user: { table: 'scimUsers', key: 'userId', flag: 'active' },
+  group: { table: 'scimGroups', key: 'groupId', flag: 'created' },
+} as const;
 
 /** Filters the SCIM lists answer from an index; anything else is filtered by the caller. */
 export interface ScimListOptions {
@@ -39,53 +48,53 @@ export interface ScimListOptions {
   limit: number;
 }
 
-function selectUsers(db: Db, providerId: string) {
-  return db
-    .selectFrom('scimUsers')
-    .innerJoin('users', 'users.id', 'scimUsers.userId')
-    .where('scimUsers.providerId', '=', providerId);
+/** A kind's SCIM records with the name of the Infra user or group, in one shape for both. */
+function records(db: Db, kind: ScimKind) {
+  const q =
+    kind === 'user'
+      ? db
+          .selectFrom('scimUsers as s')
+          .innerJoin('users as n', 'n.id', 's.userId')
+          .select(['s.userId as id', 's.active as flag'])
+      : db
+          .selectFrom('scimGroups as s')
+          .innerJoin('groups as n', 'n.id', 's.groupId')
+          .select(['s.groupId as id', 's.created as flag']);
+  return q
+    .select([
+      's.providerId',
+      'n.name',
+      's.externalId',
+      's.attributes',
+      's.version',
+      's.createdAt',
+      's.updatedAt',
+    ])
+    .as('r');
 }
 
-function toUserRow(r: {
-  userId: string;
-  providerId: string;
-  name: string;
-  externalId: string | null;
-  active: number;
-  attributes: string;
-  version: number;
-  createdAt: number;
-  updatedAt: number;
-}): ScimUserRow {
+function toRow<K extends ScimKind>(
+  kind: K,
+  { flag, ...r }: { flag: number; version: number; attributes: string },
+): ScimRows[K] {
   return {
     ...r,
-    active: Number(r.active) === 1,
+    [TABLES[kind].flag]: Number(flag) === 1,
     version: Number(r.version),
     attributes: JSON.parse(r.attributes) as Record<string, unknown>,
-  };
+  } as ScimRows[K];
 }
 
-const userColumns = [
-  'scimUsers.userId',
-  'scimUsers.providerId',
-  'users.name',
-  'scimUsers.externalId',
-  'scimUsers.active',
-  'scimUsers.attributes',
-  'scimUsers.version',
-  'scimUsers.createdAt',
-  'scimUsers.updatedAt',
-] as const;
-
-export async function listScimUsers(
+export async function listScimResources<K extends ScimKind>(
   db: Db,
+  kind: K,
   providerId: string,
   opts: ScimListOptions,
-): Promise<{ total: number; items: ScimUserRow[] }> {
-  let q = selectUsers(db, providerId);
-  if (opts.byName !== undefined) q = q.where('users.name', '=', opts.byName);
-  if (opts.byExternalId !== undefined) q = q.where('scimUsers.externalId', '=', opts.byExternalId);
-  if (opts.byId !== undefined) q = q.where('scimUsers.userId', '=', opts.byId);
+): Promise<{ total: number; items: Array<ScimRows[K]> }> {
+  let q = db.selectFrom(records(db, kind)).where('r.providerId', '=', providerId);
+  if (opts.byName !== undefined) q = q.where('r.name', '=', opts.byName);
+  if (opts.byExternalId !== undefined) q = q.where('r.externalId', '=', opts.byExternalId);
+  if (opts.byId !== undefined) q = q.where('r.id', '=', opts.byId);
   const counted = await q
     .select((eb) => eb.fn.countAll<number | string>().as('n'))
     .executeTakeFirstOrThrow();
@@ -93,198 +102,105 @@ export async function listScimUsers(
     opts.limit === 0
       ? []
       : await q
-          .select(userColumns)
-          .orderBy('scimUsers.createdAt')
-          .orderBy('scimUsers.userId')
+          .selectAll()
+          .orderBy('r.createdAt')
+          .orderBy('r.id')
           .offset(opts.offset)
           .limit(opts.limit)
           .execute();
-  return { total: Number(counted.n), items: rows.map(toUserRow) };
+  return { total: Number(counted.n), items: rows.map((r) => toRow(kind, r)) };
 }
 
-export async function findScimUser(
+export async function findScimResource<K extends ScimKind>(
   db: Db,
+  kind: K,
   providerId: string,
-  userId: string,
-): Promise<ScimUserRow | undefined> {
-  const row = await selectUsers(db, providerId)
-    .select(userColumns)
-    .where('scimUsers.userId', '=', userId)
+  id: string,
+): Promise<ScimRows[K] | undefined> {
+  const row = await db
+    .selectFrom(records(db, kind))
+    .selectAll()
+    .where('r.providerId', '=', providerId)
+    .where('r.id', '=', id)
     .executeTakeFirst();
-  return row && toUserRow(row);
+  return row && toRow(kind, row);
 }
 
-/** Which provider provisioned the user, if any. */
-export async function findScimUserProvider(db: Db, userId: string): Promise<string | undefined> {
+/** Which provider provisioned the user or group, if any. */
+export async function findScimResourceProvider(
+  db: Db,
+  kind: ScimKind,
+  id: string,
+): Promise<string | undefined> {
+  const { table, key } = TABLES[kind];
   const row = await db
-    .selectFrom('scimUsers')
+    .selectFrom(table)
     .select('providerId')
-    .where('userId', '=', userId)
+    .where(key, '=', id)
     .executeTakeFirst();
   return row?.providerId;
 }
 
-/** Whether a provider deactivated the user (no sign-in until it reactivates them). */
+export async function saveScimResource(
+  db: Db,
+  kind: ScimKind,
+  row: Omit<ScimUserRow, 'name'> | Omit<ScimGroupRow, 'name'>,
+): Promise<void> {
+  const { table, key, flag } = TABLES[kind];
+  const changed = {
+    externalId: row.externalId,
+    attributes: JSON.stringify(row.attributes),
+    version: row.version,
+    updatedAt: row.updatedAt,
+    // A group's `created` never changes once saved; a user's `active` does.
+    [flag]: ('active' in row ? row.active : row.created) ? 1 : 0,
+  };
+  await db
+    .insertInto(table)
+    .values({ ...changed, [key]: row.id, providerId: row.providerId, createdAt: row.createdAt })
+    .onConflict((oc) => oc.column(key).doUpdateSet(changed))
+    .execute()
+    .catch(translateDbError);
+}
+
+export async function deleteScimResource(db: Db, kind: ScimKind, id: string): Promise<void> {
+  const { table, key } = TABLES[kind];
+  await db.deleteFrom(table).where(key, '=', id).execute();
+}
+
+/**
+ * Whether a provider deactivated the user: no sign-in until it reactivates them, or, once that
+ * provider is removed, until an admin removes them.
+ */
 export async function isUserDeactivated(db: Db, userId: string): Promise<boolean> {
   const row = await db
-    .selectFrom('scimUsers')
-    .select('userId')
-    .where('userId', '=', userId)
-    .where('active', '=', 0)
+    .selectFrom('users')
+    .leftJoin('scimUsers', 'scimUsers.userId', 'users.id')
+    .select('users.id')
+    .where('users.id', '=', userId)
+    .where((eb) =>
+      eb.or([eb('scimUsers.active', '=', 0), eb('users.deactivatedBy', 'is not', null)]),
+    )
     .executeTakeFirst();
   return row !== undefined;
 }
 
-export async function saveScimUser(
+/** Keeps the marks of the users a provider deactivated, before its SCIM records go with it. */
+export async function keepDeactivations(
   db: Db,
-  row: Omit<ScimUserRow, 'name'> & { name?: string },
+  provider: { id: string; name: string },
 ): Promise<void> {
-  const values = {
-    userId: row.userId,
-    providerId: row.providerId,
-    externalId: row.externalId,
-    version: row.version,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    active: row.active ? 1 : 0,
-    attributes: JSON.stringify(row.attributes),
-  };
   await db
-    .insertInto('scimUsers')
-    .values(values)
-    .onConflict((oc) =>
-      oc.column('userId').doUpdateSet({
-        externalId: values.externalId,
-        active: values.active,
-        attributes: values.attributes,
-        version: values.version,
-        updatedAt: values.updatedAt,
-      }),
+    .updateTable('users')
+    .set({ deactivatedBy: provider.name })
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('scimUsers')
+        .select('userId')
+        .where('providerId', '=', provider.id)
+        .where('active', '=', 0),
     )
-    .execute()
-    .catch(translateDbError);
-}
-
-export async function deleteScimUser(db: Db, userId: string): Promise<void> {
-  await db.deleteFrom('scimUsers').where('userId', '=', userId).execute();
-}
-
-function selectGroups(db: Db, providerId: string) {
-  return db
-    .selectFrom('scimGroups')
-    .innerJoin('groups', 'groups.id', 'scimGroups.groupId')
-    .where('scimGroups.providerId', '=', providerId);
-}
-
-const groupColumns = [
-  'scimGroups.groupId',
-  'scimGroups.providerId',
-  'groups.name',
-  'scimGroups.externalId',
-  'scimGroups.created',
-  'scimGroups.attributes',
-  'scimGroups.version',
-  'scimGroups.createdAt',
-  'scimGroups.updatedAt',
-] as const;
-
-function toGroupRow(r: {
-  groupId: string;
-  providerId: string;
-  name: string;
-  externalId: string | null;
-  created: number;
-  attributes: string;
-  version: number;
-  createdAt: number;
-  updatedAt: number;
-}): ScimGroupRow {
-  return {
-    ...r,
-    created: Number(r.created) === 1,
-    version: Number(r.version),
-    attributes: JSON.parse(r.attributes) as Record<string, unknown>,
-  };
-}
-
-export async function listScimGroups(
-  db: Db,
-  providerId: string,
-  opts: ScimListOptions,
-): Promise<{ total: number; items: ScimGroupRow[] }> {
-  let q = selectGroups(db, providerId);
-  if (opts.byName !== undefined) q = q.where('groups.name', '=', opts.byName);
-  if (opts.byExternalId !== undefined) q = q.where('scimGroups.externalId', '=', opts.byExternalId);
-  if (opts.byId !== undefined) q = q.where('scimGroups.groupId', '=', opts.byId);
-  const counted = await q
-    .select((eb) => eb.fn.countAll<number | string>().as('n'))
-    .executeTakeFirstOrThrow();
-  const rows =
-    opts.limit === 0
-      ? []
-      : await q
-          .select(groupColumns)
-          .orderBy('scimGroups.createdAt')
-          .orderBy('scimGroups.groupId')
-          .offset(opts.offset)
-          .limit(opts.limit)
-          .execute();
-  return { total: Number(counted.n), items: rows.map(toGroupRow) };
-}
-
-export async function findScimGroup(
-  db: Db,
-  providerId: string,
-  groupId: string,
-): Promise<ScimGroupRow | undefined> {
-  const row = await selectGroups(db, providerId)
-    .select(groupColumns)
-    .where('scimGroups.groupId', '=', groupId)
-    .executeTakeFirst();
-  return row && toGroupRow(row);
-}
-
-/** Which provider pushed the group, if any. */
-export async function findScimGroupProvider(db: Db, groupId: string): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('scimGroups')
-    .select('providerId')
-    .where('groupId', '=', groupId)
-    .executeTakeFirst();
-  return row?.providerId;
-}
-
-export async function saveScimGroup(
-  db: Db,
-  row: Omit<ScimGroupRow, 'name'> & { name?: string },
-): Promise<void> {
-  const values = {
-    groupId: row.groupId,
-    providerId: row.providerId,
-    externalId: row.externalId,
-    version: row.version,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    created: row.created ? 1 : 0,
-    attributes: JSON.stringify(row.attributes),
-  };
-  await db
-    .insertInto('scimGroups')
-    .values(values)
-    .onConflict((oc) =>
-      oc.column('groupId').doUpdateSet({
-        externalId: values.externalId,
-        attributes: values.attributes,
-        version: values.version,
-        updatedAt: values.updatedAt,
-      }),
-    )
-    .execute()
-    .catch(translateDbError);
-}
-
-export async function deleteScimGroup(db: Db, groupId: string): Promise<void> {
-  await db.deleteFrom('scimGroups').where('groupId', '=', groupId).execute();
+    .execute();
 }
 
 /** The members one source gave a group, with their names, in the order they were added. */

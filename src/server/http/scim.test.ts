@@ -6,7 +6,7 @@ import type { ApiClient } from '../../api/client.js';
 import { ApiError } from '../../api/errors.js';
 import { engines } from '../../../test/engines.js';
 import { rawRequest, type RawResponse } from '../../../test/http.js';
-import { startAdminServer } from '../../../test/identity.js';
+import { ADMIN, startAdminServer } from '../../../test/identity.js';
 import { startTestIdp, type TestIdp } from '../../../test/oidc-provider.js';
 import { dashboardLogin } from '../../../test/provider-login.js';
 import type { TestServer } from '../../../test/server.js';
@@ -415,6 +415,17 @@ for (const engine of engines) {
       const none = (await scim(t, 'GET', '/Users?count=0')).json<Json>();
       assert.equal(none.totalResults, 3);
       assert.deepEqual(none.Resources, []);
+      // An attribute nobody has matches nobody, whatever its name (`constructor` once listed all).
+      for (const attribute of ['constructor', 'nickName'])
+        for (const p of ['/Users', '/Groups']) {
+          const res = await scim(
+            t,
+            'GET',
+            `${p}?filter=${encodeURIComponent(`${attribute} eq "x"`)}`,
+          );
+          assert.equal(res.status, 200, res.body);
+          assert.equal(res.json<Json>().totalResults, 0, `${p} ${attribute}`);
+        }
     });
 
     it('serves the discovery documents', async () => {
@@ -595,6 +606,80 @@ for (const engine of engines) {
       await admin.deleteProvider({ id: p.id });
       assert.equal((await scim(accessKey, 'GET', '/Users')).status, 401);
       assert.deepEqual(await memberNames('temp-group'), []);
+    });
+
+    it('keeps whom a removed provider had deactivated from signing in, until an admin removes them', async () => {
+      const p = await admin.createProvider({
+        name: 'leaving',
+        kind: 'oidc',
+        url: idp.issuer,
+        clientID: idp.clientId,
+        clientSecret: idp.clientSecret,
+      });
+      const { accessKey } = await admin.createScimKey({ id: p.id, expiry: '24h' });
+      const ids: string[] = [];
+      for (const userName of ['left@example.com', 'stays@example.com'])
+        ids.push((await scim(accessKey, 'POST', '/Users', { userName })).json<Json>().id as string);
+      const [left, stays] = ids as [string, string];
+      const deactivate = await scim(accessKey, 'PATCH', `/Users/${left}`, {
+        schemas: [PATCH],
+        Operations: [{ op: 'replace', value: { active: false } }],
+      });
+      assert.equal(deactivate.status, 200, deactivate.body);
+      // An admin gives both a password, then removes the provider.
+      for (const id of ids) await admin.updateUser({ id, password: `${id}-password` });
+      await admin.deleteProvider({ id: p.id });
+
+      const login = (name: string, id: string) =>
+        server.client().login({ passwordCredentials: { name, password: `${id}-password` } });
+      await assert.rejects(
+        login('left@example.com', left),
+        (err: unknown) =>
+          err instanceof ApiError && err.status === 401 && err.code === 'login_deactivated',
+      );
+      await assert.rejects(
+        admin.createAccessKey({ userID: left, expiry: '1h' }),
+        (err: unknown) => err instanceof ApiError && err.status === 400,
+      );
+      // Whom it had not deactivated is unaffected.
+      assert.equal((await login('stays@example.com', stays)).userID, stays);
+      // Removing the user is the way out; the name can then be used again.
+      await admin.deleteUser({ id: left });
+      const again = await admin.createUser({ name: 'left@example.com' });
+      assert.equal(
+        (
+          await server.client().login({
+            passwordCredentials: { name: 'left@example.com', password: again.oneTimePassword },
+          })
+        ).userID,
+        again.id,
+      );
+    });
+
+    // Last: okta keeps the config file's admin.
+    it('keeps the name the config file gives a user it took over, as it does a group', async () => {
+      const t = providers.okta.token;
+      idp.accounts.set('admin', { email: ADMIN.name, groups: [] });
+      await (await dashboardLogin(server, idp, providers.okta.id, 'admin')).login();
+      const taken = await scim(t, 'POST', '/Users', { userName: ADMIN.name });
+      assert.equal(taken.status, 201, taken.body);
+      const id = taken.json<Json>().id as string;
+      const renamed = await scim(t, 'PUT', `/Users/${id}`, { userName: 'boss@example.com' });
+      assert.equal(renamed.status, 400, renamed.body);
+      assert.deepEqual(renamed.json<Json>(), {
+        schemas: [ERROR],
+        status: '400',
+        scimType: 'mutability',
+        detail: `user ${ADMIN.name} is declared in the server's config file; it cannot be renamed`,
+      });
+      assert.equal((await admin.getUser({ id })).name, ADMIN.name);
+      // What the file does not hold still changes.
+      const updated = await scim(t, 'PUT', `/Users/${id}`, {
+        userName: ADMIN.name.toUpperCase(),
+        displayName: 'The Admin',
+      });
+      assert.equal(updated.status, 200, updated.body);
+      assert.equal(updated.json<Json>().displayName, 'The Admin');
     });
   });
 }

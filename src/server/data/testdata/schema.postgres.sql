@@ -278,6 +278,7 @@ table users
   created_at bigint not null
   updated_at bigint not null
   last_seen_at bigint
+  deactivated_by text
 constraint access_keys.access_keys_key_id_key UNIQUE (key_id)
 constraint access_keys.access_keys_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES access_keys(id) ON DELETE CASCADE
 constraint access_keys.access_keys_pkey PRIMARY KEY (id)

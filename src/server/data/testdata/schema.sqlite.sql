@@ -34,7 +34,7 @@ CREATE TABLE "signing_keys" ("kid" text primary key, "algorithm" text not null, 
 CREATE TABLE "ssh_authorities" ("id" text primary key, "purpose" text not null, "public_key" text not null, "private_key" text not null, "created_at" bigint not null, "retired_at" bigint);
 CREATE TABLE "ssh_certificates" ("serial" text primary key, "user_id" text not null, "session_id" text not null, "destination" text not null, "issued_at" bigint not null, "expires_at" bigint not null);
 CREATE TABLE "ssh_logins" ("user_id" text primary key, "login" text not null unique, "created_at" bigint not null);
-CREATE TABLE "users" ("id" text primary key, "name" text not null unique, "kind" text default 'user' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null, "last_seen_at" bigint);
+CREATE TABLE "users" ("id" text primary key, "name" text not null unique, "kind" text default 'user' not null, "managed_by" text default 'api' not null, "created_at" bigint not null, "updated_at" bigint not null, "last_seen_at" bigint, "deactivated_by" text);
 CREATE INDEX "access_keys_parent_id" on "access_keys" ("parent_id");
 CREATE INDEX "access_requests_state" on "access_requests" ("state", "expires_at");
 CREATE INDEX "access_requests_user_id" on "access_requests" ("user_id");
