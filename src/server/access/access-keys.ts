@@ -10,7 +10,7 @@ import { newId } from '../../shared/ids.js';
 import { generateAccessKey, hashSecret } from '../crypto/access-keys.js';
 import * as data from '../data/access-keys.js';
 import { getUser } from '../data/users.js';
-import { isUserDeactivated } from '../data/scim.js';
+import { findUserDeactivation } from '../data/scim.js';
 import {
   CONNECTOR_USER_ID,
   SCIM_USER_ID,
@@ -77,12 +77,15 @@ export async function createAccessKey(
         'SCIM tokens are made per provider: POST /api/providers/:id/scim-key (`infra providers scim-key`)',
       ),
   );
+  const deactivation = await findUserDeactivation(ctx.db, user.id);
   assertThat(
-    !(await isUserDeactivated(ctx.db, user.id)),
+    deactivation === undefined,
     () =>
       new AppError(
         'bad_request',
-        `${user.name} is deactivated by their identity provider (SCIM); it must reactivate them first`,
+        deactivation?.removedProvider === undefined
+          ? `${user.name} is deactivated by their identity provider (SCIM); it must reactivate them first`
+          : `${user.name} was deactivated by provider ${deactivation.removedProvider}, since removed; remove the user (\`infra users remove ${user.name}\`) and add them again to let them back in`,
       ),
   );
   assertThat(

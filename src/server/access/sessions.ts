@@ -5,7 +5,7 @@ import { decoyHash, hashPassword, needsRehash, verifyPassword } from '../crypto/
 import { createAccessKey, deleteAccessKey, getAccessKey } from '../data/access-keys.js';
 import { getCredential, setCredential } from '../data/credentials.js';
 import type { Db } from '../data/db.js';
-import { isUserDeactivated } from '../data/scim.js';
+import { findUserDeactivation } from '../data/scim.js';
 import { findUser } from '../data/users.js';
 import { PASSWORD_CHANGE_SCOPE, type AccessKey, type IssuedVia, type User } from '../models.js';
 import { checkAccessKey } from './authenticate.js';
@@ -109,7 +109,7 @@ export async function signIn(
   const now = ctx.clock.now();
   ctx.audit({ kind: 'user', id: user.id, name: user.name, actor: user, details: login.details });
   // Deactivated by their identity provider through SCIM: no way in until it reactivates them.
-  if (await isUserDeactivated(ctx.db, user.id))
+  if (await findUserDeactivation(ctx.db, user.id))
     throw new AppError(
       'login_deactivated',
       'your identity provider has deactivated your account; ask an admin if this is a mistake',

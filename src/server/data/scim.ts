@@ -170,19 +170,23 @@ export async function deleteScimResource(db: Db, kind: ScimKind, id: string): Pr
 
 /**
  * Whether a provider deactivated the user: no sign-in until it reactivates them, or, once that
- * provider is removed, until an admin removes them.
+ * provider is removed (`removedProvider` names it), until an admin removes them.
  */
-export async function isUserDeactivated(db: Db, userId: string): Promise<boolean> {
+export async function findUserDeactivation(
+  db: Db,
+  userId: string,
+): Promise<{ removedProvider?: string } | undefined> {
   const row = await db
     .selectFrom('users')
     .leftJoin('scimUsers', 'scimUsers.userId', 'users.id')
-    .select('users.id')
+    .select('users.deactivatedBy')
     .where('users.id', '=', userId)
     .where((eb) =>
       eb.or([eb('scimUsers.active', '=', 0), eb('users.deactivatedBy', 'is not', null)]),
     )
     .executeTakeFirst();
-  return row !== undefined;
+  if (!row) return undefined;
+  return row.deactivatedBy === null ? {} : { removedProvider: row.deactivatedBy };
 }
 
 /** Keeps the marks of the users a provider deactivated, before its SCIM records go with it. */
