@@ -246,6 +246,8 @@ describe('dashboard: clusters', () => {
   it('lists clusters with status, namespaces and roles', async () => {
     await page.goto('/clusters');
     const row = page.locator('main tbody tr', { hasText: 'prod' });
+    // The Roles column is the admin's once the session has said who this is.
+    await page.getByRole('columnheader', { name: 'Roles', exact: true }).waitFor();
     assert.match(
       await row.innerText(),
       /prod\s+Kubernetes\s+connected\s+2 namespaces\s+view, edit, admin, cluster-admin/,

@@ -329,7 +329,11 @@ for (const engine of engines) {
         ],
       );
       await assert.rejects(
-        admin.updateRequestPolicy({ id: policy.id.replace(/.$/, '0'), ...rules }),
+        // Another id of the same shape (its last character changed).
+        admin.updateRequestPolicy({
+          id: policy.id.slice(0, -1) + (policy.id.endsWith('0') ? '1' : '0'),
+          ...rules,
+        }),
         { status: 404 },
       );
     });
