@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { constants, createDeflate } from 'node:zlib';
-import { ExecRecording, spdyTaps, webSocketTaps } from './exec-recording.js';
+import { ExecRecording, MAX_RECORDED_BYTES, spdyTaps, webSocketTaps } from './exec-recording.js';
 import type { RecordingChunk } from './kube-audit.js';
 import { SPDY_DICTIONARY, SpdyReader } from './spdy-frames.js';
 
@@ -191,5 +191,26 @@ describe('recording an exec session', () => {
         ['m', 'recording stopped: a message of more than 16777216 bytes'],
       ],
     );
+  });
+
+  it('keeps at most MAX_RECORDED_BYTES of a session, then its exit status', () => {
+    const { recording, events, chunks } = recorder();
+    const mib = Buffer.alloc(1024 * 1024, 'a');
+    // Typed input that is not recorded does not count.
+    for (let i = 0; i <= MAX_RECORDED_BYTES / mib.length; i++) recording.message(0, mib);
+    for (let i = 0; i <= MAX_RECORDED_BYTES / mib.length; i++) recording.message(1, mib);
+    recording.message(3, Buffer.from('{"metadata":{},"status":"Success"}'));
+    recording.end();
+    const all = events();
+    const output = all.filter((e) => e[1] === 'o').reduce((n, e) => n + e[2].length, 0);
+    assert.equal(output, MAX_RECORDED_BYTES);
+    assert.deepEqual(
+      all.slice(-2).map((e) => e.slice(1)),
+      [
+        ['m', 'recording stopped: more than 64 MiB recorded; the rest is left out'],
+        ['m', 'exit status 0'],
+      ],
+    );
+    assert.equal(chunks.at(-1)?.recording.exitCode, 0);
   });
 });

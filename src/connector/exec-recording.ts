@@ -13,6 +13,11 @@ const RESIZE = 4;
 
 /** A chunk is sent once this much asciicast has accumulated, or every few seconds. */
 const CHUNK_BYTES = 64 * 1024;
+/**
+ * What one recording keeps of a session's terminal. A session that streams more (`kubectl cp`, a
+ * `cat` of a large file) is a transfer, not a terminal: the rest is left out, with a marker.
+ */
+export const MAX_RECORDED_BYTES = 64 * 1024 * 1024;
 const CHUNK_MS = 5000;
 
 export interface SessionFacts {
@@ -63,8 +68,10 @@ export class ExecRecording {
   #headerWritten = false;
   #exitCode: number | undefined;
   #ended = false;
-  /** The stream could no longer be read: the session goes on, unrecorded from then on. */
+  /** The recording stopped: the session goes on, unrecorded from then on. */
   #lost = false;
+  /** Bytes of terminal data seen so far. */
+  #recorded = 0;
   readonly #timer: NodeJS.Timeout;
 
   constructor(facts: SessionFacts, send: (chunk: RecordingChunk) => void) {
@@ -76,17 +83,26 @@ export class ExecRecording {
 
   /** A message on one of the protocol's channels, from the client or from the pod. */
   message(channel: number, data: Buffer): void {
-    if (this.#ended || this.#lost) return;
+    if (this.#ended) return;
+    // The command's exit status is kept even when its output no longer is.
+    if (channel === STATUS) {
+      this.#exitCode = exitCodeOf(data.toString('utf8'));
+      return;
+    }
+    if (this.#lost) return;
+    const kept =
+      channel === STDOUT || channel === STDERR || (channel === STDIN && this.#facts.recordStdin);
+    if (kept && (this.#recorded += data.length) > MAX_RECORDED_BYTES) {
+      this.stop(`more than ${MAX_RECORDED_BYTES / 1024 / 1024} MiB recorded; the rest is left out`);
+      return;
+    }
     switch (channel) {
       case STDIN:
-        if (this.#facts.recordStdin) this.#event('i', this.#decode(channel, data));
+        if (kept) this.#event('i', this.#decode(channel, data));
         return;
       case STDOUT:
       case STDERR:
         this.#event('o', this.#decode(channel, data));
-        return;
-      case STATUS:
-        this.#exitCode = exitCodeOf(data.toString('utf8'));
         return;
       case RESIZE: {
         const size = parseSize(data.toString('utf8'));
@@ -97,8 +113,11 @@ export class ExecRecording {
     }
   }
 
-  /** The protocol's bytes stopped making sense: the recording says so and records no more. */
-  unreadable(reason: string): void {
+  /**
+   * The recording says why it stops (the protocol's bytes stopped making sense, or too much was
+   * recorded) and keeps nothing more but the exit status; the session itself goes on.
+   */
+  stop(reason: string): void {
     if (this.#ended || this.#lost) return;
     this.#event('m', `recording stopped: ${reason}`);
     this.#lost = true;
@@ -222,7 +241,7 @@ export function webSocketTaps(recording: ExecRecording): SessionTaps {
     // v5: channel 255 is a control message (close a stream), not data.
     if (m.length > 0 && m[0] !== 255) recording.message(m[0]!, m.subarray(1));
   };
-  const unreadable = (reason: string) => recording.unreadable(reason);
+  const unreadable = (reason: string) => recording.stop(reason);
   const client = new WebSocketReader(onMessage, unreadable);
   const server = new WebSocketReader(onMessage, unreadable);
   return {
@@ -271,7 +290,7 @@ export function spdyTaps(recording: ExecRecording): SessionTaps {
       recording.message(channel, payload);
     }
   };
-  const unreadable = (reason: string) => recording.unreadable(reason);
+  const unreadable = (reason: string) => recording.stop(reason);
   const client = new SpdyReader({
     stream(id, headers) {
       const channel = STREAM_CHANNELS.get(headers.streamtype ?? '');

@@ -208,6 +208,26 @@ for (const engine of engines) {
           recording,
         });
       }
+      // Another destination's connector, knowing the id, can neither add to it nor end it.
+      const [connectorUser] = (await admin.listUsers({ name: 'connector', showSystem: true }))
+        .items;
+      const staging = server.client({
+        accessKey: (
+          await admin.createAccessKey({
+            userID: connectorUser!.id,
+            destination: 'staging',
+            expiry: '1h',
+          })
+        ).accessKey,
+      });
+      const forged = staging.createKubeRecordingChunk({
+        destination: 'staging',
+        id,
+        seq: 2,
+        data: '[1.9,"o","forged"]\n',
+        recording: { ...recording, endedAt: new Date(T0 + 9000).toISOString(), exitCode: 0 },
+      });
+      assert.equal(await refusal(forged), 403);
       const got = await admin.getKubeRecording({ id });
       assert.equal(got.cast, `${header}[0.1,"o","$ "]\n[1.5,"o","${secret}\\r\\n"]\n`);
       assert.equal(got.exitCode, 3);

@@ -1,5 +1,5 @@
 import type { KubeEventInput, KubeRecording as ApiKubeRecording } from '../../api/kube-audit.js';
-import { NotFoundError, assertThat } from '../../shared/errors.js';
+import { AppError, NotFoundError, assertThat } from '../../shared/errors.js';
 import * as data from '../data/kube-audit.js';
 import type { Db } from '../data/db.js';
 import type { KubeEventRecord, KubeRecording, Page } from '../models.js';
@@ -123,6 +123,17 @@ export async function createKubeRecordingChunk(
 ): Promise<void> {
   checkConnectorDestination(actorOf(ctx), input.destination);
   ctx.unchanged();
+  // A recording is its destination's: another destination's connector, knowing its id, may
+  // neither add to it nor change its end.
+  const existing = await data.getKubeRecording(ctx.db, input.id);
+  assertThat(
+    existing === undefined || existing.destination === input.destination,
+    () =>
+      new AppError(
+        'forbidden',
+        `recording ${input.id} is not one of destination ${input.destination}`,
+      ),
+  );
   const r = input.recording;
   await data.saveKubeRecording(ctx.db, {
     id: input.id,

@@ -105,7 +105,10 @@ export async function saveKubeRecording(db: Db, recording: KubeRecording): Promi
     .onConflict((oc) =>
       recording.endedAt === null
         ? oc.column('id').doNothing()
-        : oc.column('id').doUpdateSet({ endedAt: recording.endedAt, exitCode: recording.exitCode }),
+        : oc
+            .column('id')
+            .doUpdateSet({ endedAt: recording.endedAt, exitCode: recording.exitCode })
+            .where('kubeRecordings.destination', '=', recording.destination),
     )
     .execute();
 }
