@@ -26,6 +26,12 @@ export const UserListItem = User.extend({
       'config: declared in the config file; provider: signs in through an identity provider; local: has a password here',
     ),
   providers: z.array(z.string()).describe('Identity providers they signed in through'),
+  deactivatedBy: z
+    .string()
+    .nullable()
+    .describe(
+      'The identity provider that deactivated the user through SCIM (they cannot sign in), or null',
+    ),
 }).meta({ id: 'UserListItem' });
 export type UserListItem = z.infer<typeof UserListItem>;
 

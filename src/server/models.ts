@@ -37,6 +37,8 @@ export interface UserSummary {
   providers: string[];
   /** Whether the user has a password here. */
   hasPassword: boolean;
+  /** The identity provider that deactivated the user (SCIM), if one did. */
+  deactivatedBy: string | null;
 }
 
 export interface Group {

@@ -36,11 +36,33 @@ export function Person({ id, name }: { id: string; name: string }) {
   );
 }
 
-/** Where a user comes from: the config file, identity providers, or a password here. */
+/**
+ * Where a user comes from: the config file, identity providers, or a password here; and whether
+ * a provider has deactivated them (offboarded: no sign-in).
+ */
 function Origin({ user }: { user: UserListItem }) {
-  if (user.origin === 'config') return <Badge>config file</Badge>;
+  const deactivated = user.deactivatedBy !== null && (
+    <>
+      {' '}
+      <Badge tone="red" title="They cannot sign in; their sessions and keys have ended">
+        deactivated by {user.deactivatedBy}
+      </Badge>
+    </>
+  );
+  if (user.origin === 'config')
+    return (
+      <>
+        <Badge>config file</Badge>
+        {deactivated}
+      </>
+    );
   const local = user.origin === 'local' ? ['local'] : [];
-  return <>{[...local, ...user.providers].join(', ')}</>;
+  return (
+    <>
+      {[...local, ...user.providers].join(', ')}
+      {deactivated}
+    </>
+  );
 }
 
 /** The first few of a user's groups, and how many more. */
@@ -163,7 +185,15 @@ export function UsersPage() {
           onAdded={(u) =>
             // Shown first, where it is seen, whatever its place in the order by name.
             list.setItems((items) => [
-              { ...u, infraRoles: [], groups: [], totalGroups: 0, origin: 'local', providers: [] },
+              {
+                ...u,
+                infraRoles: [],
+                groups: [],
+                totalGroups: 0,
+                origin: 'local',
+                providers: [],
+                deactivatedBy: null,
+              },
               ...items,
             ])
           }

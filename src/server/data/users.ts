@@ -210,57 +210,75 @@ export async function updateUserLastSeen(
     .execute();
 }
 
-/** Summaries of these users, in four queries whatever their number. */
+/** Summaries of these users, in seven queries whatever their number. */
 export async function summarizeUsers(
   db: Db,
   ids: string[],
   now: number,
 ): Promise<Map<string, UserSummary>> {
   const summaries = new Map<string, UserSummary>(
-    ids.map((id) => [id, { infraRoles: [], groups: [], providers: [], hasPassword: false }]),
+    ids.map((id) => [
+      id,
+      { infraRoles: [], groups: [], providers: [], hasPassword: false, deactivatedBy: null },
+    ]),
   );
   if (ids.length === 0) return summaries;
   const active = (eb: ExpressionBuilder<Database, 'grants'>) =>
     eb.or([eb('grants.expiresAt', 'is', null), eb('grants.expiresAt', '>', now)]);
-  const [groups, direct, inherited, providers, credentials] = await Promise.all([
-    db
-      .selectFrom('groupMembers')
-      .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
-      .select(['groupMembers.userId', 'groups.name'])
-      .distinct()
-      .where(inList(db, 'groupMembers.userId', ids))
-      .orderBy('groups.name')
-      .execute(),
-    db
-      .selectFrom('grants')
-      .select(['grants.subjectId as userId', 'grants.privilege'])
-      .where('grants.resource', '=', 'infra')
-      .where('grants.subjectKind', '=', 'user')
-      .where(inList(db, 'grants.subjectId', ids))
-      .where(active)
-      .execute(),
-    db
-      .selectFrom('grants')
-      .innerJoin('groupMembers', 'groupMembers.groupId', 'grants.subjectId')
-      .select(['groupMembers.userId', 'grants.privilege'])
-      .where('grants.resource', '=', 'infra')
-      .where('grants.subjectKind', '=', 'group')
-      .where(inList(db, 'groupMembers.userId', ids))
-      .where(active)
-      .execute(),
-    db
-      .selectFrom('providerUsers')
-      .innerJoin('providers', 'providers.id', 'providerUsers.providerId')
-      .select(['providerUsers.userId', 'providers.name'])
-      .where(inList(db, 'providerUsers.userId', ids))
-      .orderBy('providers.name')
-      .execute(),
-    db
-      .selectFrom('credentials')
-      .select('userId')
-      .where(inList(db, 'credentials.userId', ids))
-      .execute(),
-  ]);
+  const [groups, direct, inherited, providers, credentials, deactivated, leftBehind] =
+    await Promise.all([
+      db
+        .selectFrom('groupMembers')
+        .innerJoin('groups', 'groups.id', 'groupMembers.groupId')
+        .select(['groupMembers.userId', 'groups.name'])
+        .distinct()
+        .where(inList(db, 'groupMembers.userId', ids))
+        .orderBy('groups.name')
+        .execute(),
+      db
+        .selectFrom('grants')
+        .select(['grants.subjectId as userId', 'grants.privilege'])
+        .where('grants.resource', '=', 'infra')
+        .where('grants.subjectKind', '=', 'user')
+        .where(inList(db, 'grants.subjectId', ids))
+        .where(active)
+        .execute(),
+      db
+        .selectFrom('grants')
+        .innerJoin('groupMembers', 'groupMembers.groupId', 'grants.subjectId')
+        .select(['groupMembers.userId', 'grants.privilege'])
+        .where('grants.resource', '=', 'infra')
+        .where('grants.subjectKind', '=', 'group')
+        .where(inList(db, 'groupMembers.userId', ids))
+        .where(active)
+        .execute(),
+      db
+        .selectFrom('providerUsers')
+        .innerJoin('providers', 'providers.id', 'providerUsers.providerId')
+        .select(['providerUsers.userId', 'providers.name'])
+        .where(inList(db, 'providerUsers.userId', ids))
+        .orderBy('providers.name')
+        .execute(),
+      db
+        .selectFrom('credentials')
+        .select('userId')
+        .where(inList(db, 'credentials.userId', ids))
+        .execute(),
+      db
+        .selectFrom('scimUsers')
+        .innerJoin('providers', 'providers.id', 'scimUsers.providerId')
+        .select(['scimUsers.userId', 'providers.name'])
+        .where('scimUsers.active', '=', 0)
+        .where(inList(db, 'scimUsers.userId', ids))
+        .execute(),
+      // Deactivated by a provider since removed (migration 0013).
+      db
+        .selectFrom('users')
+        .select(['id as userId', 'deactivatedBy as name'])
+        .where('deactivatedBy', 'is not', null)
+        .where(inList(db, 'users.id', ids))
+        .execute(),
+    ]);
   for (const g of groups) summaries.get(g.userId)?.groups.push(g.name);
   for (const r of [...direct, ...inherited]) {
     const roles = summaries.get(r.userId)?.infraRoles;
@@ -270,6 +288,10 @@ export async function summarizeUsers(
   for (const c of credentials) {
     const s = summaries.get(c.userId);
     if (s) s.hasPassword = true;
+  }
+  for (const d of [...leftBehind, ...deactivated]) {
+    const s = summaries.get(d.userId);
+    if (s) s.deactivatedBy = d.name;
   }
   for (const s of summaries.values()) s.infraRoles.sort();
   return summaries;

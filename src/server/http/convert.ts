@@ -52,6 +52,7 @@ export function userListItemToApi(u: User & { summary: UserSummary }): ApiUserLi
             ? 'provider'
             : 'local',
     providers: s.providers,
+    deactivatedBy: s.deactivatedBy,
   };
 }
 

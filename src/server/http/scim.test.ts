@@ -626,9 +626,18 @@ for (const engine of engines) {
         Operations: [{ op: 'replace', value: { active: false } }],
       });
       assert.equal(deactivate.status, 200, deactivate.body);
+      // Admins see who is deactivated, and by which provider, before and after its removal.
+      const deactivatedBy = async () =>
+        (await admin.listUsers({ ids })).items.map((u) => [u.name, u.deactivatedBy]).sort();
+      const expected = [
+        ['left@example.com', 'leaving'],
+        ['stays@example.com', null],
+      ];
+      assert.deepEqual(await deactivatedBy(), expected);
       // An admin gives both a password, then removes the provider.
       for (const id of ids) await admin.updateUser({ id, password: `${id}-password` });
       await admin.deleteProvider({ id: p.id });
+      assert.deepEqual(await deactivatedBy(), expected);
 
       const login = (name: string, id: string) =>
         server.client().login({ passwordCredentials: { name, password: `${id}-password` } });

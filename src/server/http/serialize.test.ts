@@ -37,6 +37,7 @@ describe('answers written from the response schema', () => {
       totalGroups: 1,
       origin: 'local',
       providers: [],
+      deactivatedBy: null,
     };
     const page = {
       items: [listed, { ...listed, lastSeenAt: at }],
@@ -60,6 +61,7 @@ describe('answers written from the response schema', () => {
       'totalGroups',
       'origin',
       'providers',
+      'deactivatedBy',
     ]);
     assert.equal((sent as { totalCount: number }).totalCount, 9);
 
