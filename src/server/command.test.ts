@@ -210,13 +210,18 @@ describe('infra server logs', { concurrency: true }, () => {
 });
 
 describe('infra server shutdown', () => {
-  it('finishes in-flight requests on SIGTERM, then exits 0', async () => {
+  /** `infra server` in a state directory of its own, its output piped. */
+  const spawnServer = () => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-state-'));
-    const child = spawn(
+    return spawn(
       process.execPath,
       ['--import', 'tsx', 'src/main.ts', 'server', ...base, '--state-dir', stateDir],
       { cwd: root, env: { PATH: process.env.PATH, HOME: stateDir } },
     );
+  };
+
+  it('finishes in-flight requests on SIGTERM, then exits 0', async () => {
+    const child = spawnServer();
     let out = '';
     const listening = new Promise<number>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {
@@ -261,12 +266,7 @@ describe('infra server shutdown', () => {
   });
 
   it('stops gracefully on a SIGTERM that comes while it is still starting', async () => {
-    const stateDir = mkdtempSync(path.join(tmpdir(), 'infra-state-'));
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'src/main.ts', 'server', ...base, '--state-dir', stateDir],
-      { cwd: root, env: { PATH: process.env.PATH, HOME: stateDir } },
-    );
+    const child = spawnServer();
     let out = '';
     const exited = new Promise<[number | null, string | null]>((resolve) =>
       // 'close', not 'exit': the last log lines may still be in the pipe at exit.
