@@ -265,25 +265,31 @@ describe('infra server shutdown', () => {
     await assert.rejects(rawRequest(`https://127.0.0.1:${port}/healthz`), /ECONNREFUSED/);
   });
 
-  it('stops gracefully on a SIGTERM that comes while it is still starting', async () => {
-    const child = spawnServer();
-    let out = '';
-    const exited = new Promise<[number | null, string | null]>((resolve) =>
-      // 'close', not 'exit': the last log lines may still be in the pipe at exit.
-      child.on('close', (code, signal) => resolve([code, signal])),
-    );
-    let signalled = false;
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      // Migrations are done; the signing key, the certificate and the listener are still to come.
-      if (!signalled && /database migrated/.test(out)) {
-        signalled = true;
-        child.kill('SIGTERM');
-      }
+  // Early in the start (migrations done; keys, certificate and listener to come), and at its
+  // very end (the log says it listens; the start has not returned yet).
+  for (const [when, mark] of [
+    ['while it is still starting', /database migrated/],
+    ['as soon as it says it listens', /listening on https:/],
+  ] as const) {
+    it(`stops gracefully on a SIGTERM that comes ${when}`, async () => {
+      const child = spawnServer();
+      let out = '';
+      const exited = new Promise<[number | null, string | null]>((resolve) =>
+        // 'close', not 'exit': the last log lines may still be in the pipe at exit.
+        child.on('close', (code, signal) => resolve([code, signal])),
+      );
+      let signalled = false;
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (!signalled && mark.test(out)) {
+          signalled = true;
+          child.kill('SIGTERM');
+        }
+      });
+      assert.deepEqual(await exited, [0, null], out);
+      assert.match(out, /listening on https:/);
+      assert.match(out, /"signal":"SIGTERM".*shutting down/);
+      assert.match(out, /"msg":"stopped"/);
     });
-    assert.deepEqual(await exited, [0, null], out);
-    assert.match(out, /listening on https:/);
-    assert.match(out, /"signal":"SIGTERM".*shutting down/);
-    assert.match(out, /"msg":"stopped"/);
-  });
+  }
 });

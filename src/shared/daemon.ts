@@ -83,16 +83,13 @@ export async function runDaemon<C extends LogSettings>(
       level: config.logLevel,
       json: config.logFormat === undefined ? undefined : config.logFormat === 'json',
     });
-    // A stop asked for while starting (an orchestrator's SIGTERM) is kept and carried out once
-    // the start is done: there is nothing to finish before that, but nothing may be lost either.
-    let early: NodeJS.Signals | undefined;
-    const keep = (signal: NodeJS.Signals) => (early ??= signal);
-    process.on('SIGTERM', keep).on('SIGINT', keep);
+    const signals = stopOnSignal(log);
     let running: Running;
     try {
       running = await spec.start(config, log);
-    } finally {
-      process.off('SIGTERM', keep).off('SIGINT', keep);
+    } catch (err) {
+      signals.dispose();
+      throw err;
     }
     // SIGHUP re-reads secrets (rotated upstream) without a restart.
     const reload = () => {
@@ -105,9 +102,10 @@ export async function runDaemon<C extends LogSettings>(
     };
     process.on('SIGHUP', reload);
     try {
-      await waitForSignal(log, () => running.close(), early);
+      await signals.started(() => running.close());
     } finally {
       process.off('SIGHUP', reload);
+      signals.dispose();
     }
     return 0;
   } catch (err) {
@@ -122,38 +120,59 @@ export async function runDaemon<C extends LogSettings>(
   }
 }
 
-function waitForSignal(
-  log: Logger,
-  close: () => Promise<void>,
-  early: NodeJS.Signals | undefined,
-): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting without waiting for requests');
-        process.exit(1);
-      }
-      stopping = true;
-      log.info({ signal }, 'shutting down: finishing in-flight requests');
-      const force = setTimeout(() => {
-        log.warn('requests still running after 30s; exiting');
-        process.exit(1);
-      }, SHUTDOWN_GRACE_MS);
-      force.unref();
-      close().then(
-        () => {
-          log.info('stopped');
-          resolve();
-        },
-        (err: unknown) => {
-          log.error({ err }, 'error while shutting down');
-          resolve();
-        },
-      );
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    if (early) stop(early);
-  });
+/**
+ * Stops gracefully on SIGTERM or SIGINT; a second signal exits at once. One listener serves from
+ * before the start to the end: a stop asked for while starting (an orchestrator's SIGTERM) is
+ * carried out once the start is done. It is never swapped for another, because removing a
+ * signal's last listener drops a signal that has arrived but not been handled yet.
+ */
+function stopOnSignal(log: Logger): {
+  /** Waits for a signal (or acts on one that came during the start), then closes. */
+  started(close: () => Promise<void>): Promise<void>;
+  dispose(): void;
+} {
+  let early: NodeJS.Signals | undefined;
+  let stop: ((signal: NodeJS.Signals) => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop) return stop(signal);
+    if (early) {
+      log.warn({ signal }, 'second signal while starting: exiting');
+      process.exit(1);
+    }
+    early = signal;
+  };
+  process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+  return {
+    started: (close) =>
+      new Promise((resolve) => {
+        let stopping = false;
+        stop = (signal) => {
+          if (stopping) {
+            log.warn({ signal }, 'second signal: exiting without waiting for requests');
+            process.exit(1);
+          }
+          stopping = true;
+          log.info({ signal }, 'shutting down: finishing in-flight requests');
+          const force = setTimeout(() => {
+            log.warn('requests still running after 30s; exiting');
+            process.exit(1);
+          }, SHUTDOWN_GRACE_MS);
+          force.unref();
+          close().then(
+            () => {
+              log.info('stopped');
+              resolve();
+            },
+            (err: unknown) => {
+              log.error({ err }, 'error while shutting down');
+              resolve();
+            },
+          );
+        };
+        if (early) stop(early);
+      }),
+    dispose() {
+      process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+    },
+  };
 }
