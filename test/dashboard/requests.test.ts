@@ -70,6 +70,8 @@ describe('dashboard: access requests', () => {
     await reviewer.page.getByRole('heading', { name: 'Waiting for your review' }).waitFor({
       state: 'detached',
     });
+    // The navigation's count follows at once, without a page change.
+    await reviewer.page.getByRole('link', { name: 'Access requests', exact: true }).waitFor();
 
     await requester.page.reload();
     await requester.page.getByText(/^active, /).waitFor();

@@ -6,6 +6,7 @@ import { Link, navigate, useLocation } from '../lib/router';
 import { useSession } from '../lib/session';
 import { Button } from './Button';
 import { Icon, Logo, type IconName } from './Icon';
+import { onReviewCountChange } from '../lib/review-count';
 
 interface NavItem {
   to: string;
@@ -44,6 +45,7 @@ export function Layout({ children }: { children: ReactNode }) {
     [pathname],
   );
   const waiting = toReview.data?.pendingToReview ?? 0;
+  useEffect(() => onReviewCountChange(toReview.reload), [toReview.reload]);
 
   // After a navigation, move focus to the page so screen readers start there; close the menu.
   useEffect(() => {

@@ -10,6 +10,7 @@ import { useToast } from '../components/Toast';
 import { useSession } from '../lib/session';
 import { formatTime, timeAgo, timeLeft } from '../lib/format';
 import { usePaged, useSubmit, useTitle } from '../lib/hooks';
+import { reviewCountChanged } from '../lib/review-count';
 
 type AccessRequest = Output<'listAccessRequests'>['items'][number];
 
@@ -192,6 +193,7 @@ export function RequestsPage() {
   // A request the caller reviewed leaves their list, decided or not; the pages after it stay.
   const reviewed = (r: AccessRequest) => {
     toReview.setItems((items) => items.filter((i) => i.id !== r.id));
+    reviewCountChanged();
     mine.refresh();
   };
   return (
