@@ -238,6 +238,17 @@ export async function getAccessRequest(
 }
 
 /**
+ * A request's state moved as asked, or another decision came first (writes are serialized by the
+ * audit lock, so this is a safety net): the transaction rolls back, a grant made with it included.
+ */
+function moved(done: boolean): void {
+  assertThat(
+    done,
+    () => new AppError('conflict', 'this access request was decided meanwhile; read it again'),
+  );
+}
+
+/**
  * Records a review. A denial decides at once; approvals decide when the policy's threshold is
  * met, and the approval makes a grant that ends after the requested duration (an existing
  * temporary grant of the same role is extended). Requesters never review their own requests.
@@ -285,15 +296,19 @@ export async function reviewAccessRequest(
   let state: AccessRequest['state'] = 'pending';
   if (input.decision === 'deny') {
     state = 'denied';
-    await data.setAccessRequestState(ctx.db, request.id, 'pending', { state, decidedAt: now });
+    moved(
+      await data.setAccessRequestState(ctx.db, request.id, 'pending', { state, decidedAt: now }),
+    );
   } else if (approvals >= policy.approvalsRequired) {
     state = 'approved';
     const grant = await grantFor(ctx, request, who.id, now);
-    await data.setAccessRequestState(ctx.db, request.id, 'pending', {
-      state,
-      decidedAt: now,
-      ...grant,
-    });
+    moved(
+      await data.setAccessRequestState(ctx.db, request.id, 'pending', {
+        state,
+        decidedAt: now,
+        ...grant,
+      }),
+    );
   }
   ctx.audit({
     ...target,
@@ -363,12 +378,14 @@ export async function cancelAccessRequest(
     const grant = await getGrant(ctx.db, { byId: request.grantId }).catch(() => undefined);
     if (grant?.requestId === request.id) await deleteGrant(ctx.db, grant.id, now);
   }
-  await data.setAccessRequestState(ctx.db, id, request.state, {
-    state: 'cancelled',
-    decidedAt: now,
-    grantId: request.grantId ?? undefined,
-    grantExpiresAt: request.state === 'approved' ? now : undefined,
-  });
+  moved(
+    await data.setAccessRequestState(ctx.db, id, request.state, {
+      state: 'cancelled',
+      decidedAt: now,
+      grantId: request.grantId ?? undefined,
+      grantExpiresAt: request.state === 'approved' ? now : undefined,
+    }),
+  );
   ctx.audit({
     kind: 'accessRequest',
     id,
