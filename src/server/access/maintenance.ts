@@ -45,20 +45,37 @@ export async function removeExpiredGrants(db: Db, now: number): Promise<number> 
   });
 }
 
+/** Audits a change the server made on its own (a deadline passed), not at anyone's request. */
+export async function appendServerAudit(
+  tx: Db,
+  now: number,
+  entry: {
+    action: string;
+    targetKind: string;
+    targetId: string;
+    targetName: string;
+    details: Record<string, unknown>;
+  },
+): Promise<void> {
+  await appendAudit(tx, {
+    at: now,
+    actorId: null,
+    actorName: 'server',
+    sourceIp: 'local',
+    result: 'success',
+    ...entry,
+  });
+}
+
 /** Deletes the grants due at `now`, each audited as the server's own change. */
 async function expireGrants(tx: Db, now: number): Promise<number> {
   const grants = await deleteExpiredGrants(tx, now);
   for (const g of grants) {
-    await appendAudit(tx, {
-      at: now,
-      actorId: null,
-      actorName: 'server',
+    await appendServerAudit(tx, now, {
       action: 'expireGrant',
       targetKind: 'grant',
       targetId: g.id,
       targetName: `${g.subjectKind} ${g.subjectName}: ${g.privilege} on ${g.resource}`,
-      sourceIp: 'local',
-      result: 'success',
       details: {
         expiresAt: new Date(g.expiresAt!).toISOString(),
         ...(g.requestId ? { request: g.requestId } : {}),

@@ -1,12 +1,13 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { expireAccessRequests, nextAccessRequestExpiry } from '../data/access-requests.js';
-import { appendAudit, lockAuditHead } from '../data/audit.js';
+import { lockAuditHead } from '../data/audit.js';
 import type { Db } from '../data/db.js';
 import { listRequestPolicies } from '../data/request-policies.js';
 import { describeRequest, requestEvent } from './access-requests.js';
 import type { WebhookNotifier } from './context.js';
 import { DeadlineTimer } from './deadline-timer.js';
+import { appendServerAudit } from './maintenance.js';
 
 /**
  * Marks the pending requests due at `now` expired, each with an audit entry, in a transaction of
@@ -23,16 +24,11 @@ export async function expireDueRequests(
     await lockAuditHead(tx);
     const requests = await expireAccessRequests(tx, now);
     for (const r of requests) {
-      await appendAudit(tx, {
-        at: now,
-        actorId: null,
-        actorName: 'server',
+      await appendServerAudit(tx, now, {
         action: 'expireAccessRequest',
         targetKind: 'accessRequest',
         targetId: r.id,
         targetName: describeRequest(r),
-        sourceIp: 'local',
-        result: 'success',
         details: { state: 'expired' },
       });
     }
