@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -48,7 +48,11 @@ export async function startBuiltServer(
   );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
+    // INFRA_BENCH_SERVER_OUT=<file> keeps the server's output there (with --trace-gc above, its
+    // garbage collections).
+    const copy = process.env.INFRA_BENCH_SERVER_OUT;
     child.stdout!.on('data', (d: Buffer) => {
+      if (copy) appendFileSync(copy, d);
       out += d.toString();
       const m = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) resolve(m[1]!);
