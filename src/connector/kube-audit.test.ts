@@ -14,20 +14,10 @@ import {
 } from '../../test/cluster.js';
 import { createSignedInUser, type SignedIn } from '../../test/identity.js';
 import type { Workstation } from '../../test/cli.js';
+import { pollFor as until } from '../../test/poll.js';
 
 // Real kubectl through the connector to the fake apiserver: what alice does is recorded as
 // audit.k8s.io events, delivered to the server, and her exec session as a recording.
-
-/** Polls `check` until it returns a value, for at most `ms`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('Kubernetes request audit through the connector', { timeout: 90_000 }, () => {
   let cluster: Cluster;

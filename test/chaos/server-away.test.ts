@@ -10,25 +10,13 @@ import { startConnectedKube, type ConnectedKube } from '../cluster.js';
 import { rawRequest } from '../http.js';
 import { freePort } from '../pebble.js';
 import { startServerProcess, type ServerProcess } from '../server-process.js';
+import { pollFor as until } from '../poll.js';
 
 // The Infra server goes away (killed) and comes back (started again on the same port and
 // state). Connectors keep the last known access meanwhile; one with failClosedAfter refuses
 // everyone instead, and serves again once the server answers. A revocation made as soon as the
 // server is back is enforced within seconds: connectors probe for the server about every
 // second, not with a back-off that has grown during the outage.
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it returns a value, for at most `ms`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 /**
  * Listens where the server was while it is away, with its certificate, and notes which

@@ -72,3 +72,28 @@ export function FilterSearch({
     </label>
   );
 }
+
+/** A list's search box, in its toolbar: the label is for screen readers, the placeholder says what it searches. */
+export function ListSearch({
+  label,
+  box,
+  placeholder,
+}: {
+  label: string;
+  box: SearchBox;
+  placeholder: string;
+}) {
+  return (
+    <div className="toolbar">
+      <label className="search">
+        <span className="sr-only">{label}</span>
+        <input
+          type="search"
+          placeholder={placeholder}
+          value={box.text}
+          onChange={(e) => box.setText(e.target.value)}
+        />
+      </label>
+    </div>
+  );
+}

@@ -15,6 +15,7 @@ import { usePaged, useQuery, useSearchBox, useTitle } from '../lib/hooks';
 import { grantableRoles, roleDescription } from '../lib/roles';
 import { Link, navigate } from '../lib/router';
 import { useSession } from '../lib/session';
+import { ListSearch } from '../components/Field';
 
 export function ClusterStatus({ destination }: { destination: Destination }) {
   const seen = destination.lastSeen ? `last seen ${timeAgo(destination.lastSeen)}` : 'never seen';
@@ -84,17 +85,7 @@ export function ClustersPage() {
         actions={connect}
       />
       {isAdmin && <UnusedConnectorKeys />}
-      <div className="toolbar">
-        <label className="search">
-          <span className="sr-only">Search clusters</span>
-          <input
-            type="search"
-            placeholder="Search by name"
-            value={search.text}
-            onChange={(e) => search.setText(e.target.value)}
-          />
-        </label>
-      </div>
+      <ListSearch label="Search clusters" box={search} placeholder="Search by name" />
       <ListTotal list={list} one="cluster" filtered={Boolean(query)} />
       <PagedTable
         list={list}

@@ -3,7 +3,7 @@ import { call, errorMessage, fieldError, formError, type Group, type User } from
 import { Button } from '../components/Button';
 import { ConfirmDialog, FormDialog } from '../components/Dialog';
 import { Badge, EmptyState, ErrorNotice, FormError } from '../components/Feedback';
-import { Field } from '../components/Field';
+import { Field, ListSearch } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { ListTotal, PagedTable } from '../components/PagedTable';
@@ -36,17 +36,7 @@ export function GroupsPage() {
         description="Grant a role to a group once; everyone in it gets the access."
         actions={create}
       />
-      <div className="toolbar">
-        <label className="search">
-          <span className="sr-only">Search groups</span>
-          <input
-            type="search"
-            placeholder="Search by name"
-            value={search.text}
-            onChange={(e) => search.setText(e.target.value)}
-          />
-        </label>
-      </div>
+      <ListSearch label="Search groups" box={search} placeholder="Search by name" />
       <ListTotal list={list} one="group" filtered={Boolean(query)} />
       <PagedTable
         list={list}

@@ -12,7 +12,7 @@ import {
   SkeletonBlock,
 } from '../components/Feedback';
 import { ExplainAccess } from '../components/Explain';
-import { Field } from '../components/Field';
+import { Field, ListSearch } from '../components/Field';
 import { GrantDialog, GrantsTable, NoGrants } from '../components/Grants';
 import { PageHeader } from '../components/Layout';
 import { ListTotal, PagedTable } from '../components/PagedTable';
@@ -106,17 +106,7 @@ export function UsersPage() {
           </Button>
         }
       />
-      <div className="toolbar">
-        <label className="search">
-          <span className="sr-only">Search users</span>
-          <input
-            type="search"
-            placeholder="Search by email"
-            value={search.text}
-            onChange={(e) => search.setText(e.target.value)}
-          />
-        </label>
-      </div>
+      <ListSearch label="Search users" box={search} placeholder="Search by email" />
       <ListTotal list={list} one="user" filtered={Boolean(query)} />
       <PagedTable
         list={list}

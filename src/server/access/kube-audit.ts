@@ -52,21 +52,21 @@ export function ownUser(ctx: RequestContext, user: string | undefined): string |
   return userId;
 }
 
+/** What events and recordings are both searched by: whose, where, when, and the page. */
+interface AuditFilters {
+  user?: string;
+  userName?: string;
+  destination?: string;
+  namespace?: string;
+  since?: string;
+  until?: string;
+  after?: string;
+  limit: number;
+}
+
 export function listKubeEvents(
   ctx: RequestContext,
-  input: {
-    user?: string;
-    userName?: string;
-    destination?: string;
-    namespace?: string;
-    verb?: string;
-    resource?: string;
-    status?: number;
-    since?: string;
-    until?: string;
-    after?: string;
-    limit: number;
-  },
+  input: AuditFilters & { verb?: string; resource?: string; status?: number },
 ): Promise<Page<KubeEventRecord>> {
   return data.listKubeEvents(ctx.db, {
     ...sharedFilters(ctx, input),
@@ -77,19 +77,7 @@ export function listKubeEvents(
 }
 
 /** The filters events and recordings share: whose (others than admins and auditors: their own), where, when, and the page. */
-function sharedFilters(
-  ctx: RequestContext,
-  input: {
-    user?: string;
-    userName?: string;
-    destination?: string;
-    namespace?: string;
-    since?: string;
-    until?: string;
-    after?: string;
-    limit: number;
-  },
-) {
+function sharedFilters(ctx: RequestContext, input: AuditFilters) {
   return {
     byUserId: ownUser(ctx, input.user),
     byUserName: input.userName,
@@ -159,16 +147,7 @@ export async function createKubeRecordingChunk(
 
 export function listKubeRecordings(
   ctx: RequestContext,
-  input: {
-    user?: string;
-    userName?: string;
-    destination?: string;
-    namespace?: string;
-    since?: string;
-    until?: string;
-    after?: string;
-    limit: number;
-  },
+  input: AuditFilters,
 ): Promise<Page<KubeRecording>> {
   return data.listKubeRecordings(ctx.db, sharedFilters(ctx, input));
 }
